@@ -1,0 +1,145 @@
+"""The console adapter: chat with the core from a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from core.chat import ChatService
+from core.errors import BotError
+from core.events import IncomingMessage, Reply, ReplyStream
+from core.text import format_sources
+
+log = logging.getLogger(__name__)
+
+ReadLine = Callable[[], Awaitable[str | None]]
+Write = Callable[[str], None]
+
+BANNER = (
+    "venice-bots console chat. Type a message, /help for commands, /quit to leave.\n"
+    "The conversation is saved: run this again later and it continues."
+)
+
+
+class ConsoleAdapter:
+    """Read lines, hand them to the core, print streamed answers."""
+
+    def __init__(
+        self,
+        service: ChatService,
+        *,
+        read_line: ReadLine,
+        write: Write,
+        user_id: str | None = None,
+        chat_id: str = "terminal",
+    ) -> None:
+        self._service = service
+        self._read_line = read_line
+        self._write = write
+        self._user_id = user_id or _local_user()
+        self._chat_id = chat_id
+
+    async def run(self) -> None:
+        """Chat until end of input or /quit."""
+        self._write(BANNER + "\n")
+        while True:
+            self._write("\nyou> ")
+            line = await self._read_line()
+            if line is None:
+                self._write("\n")
+                return
+            if line.strip().lower() in ("/quit", "/exit"):
+                return
+            if not line.strip() and len(line) < 2:
+                continue  # a bare Enter at the prompt: nothing to say yet
+            await self.handle_line(line)
+
+    async def handle_line(self, line: str) -> None:
+        """Send one line to the core and print what comes back."""
+        message = IncomingMessage(
+            platform="console",
+            chat_id=self._chat_id,
+            user_id=self._user_id,
+            user_name=self._user_id,
+            text=line,
+            is_direct=True,
+            is_chat_admin=True,
+        )
+        try:
+            result = await self._service.handle_message(message)
+            if isinstance(result, ReplyStream):
+                self._write("venice> ")
+                async for delta in result:
+                    self._write(delta)
+                reply = await result.reply()
+                self._write("\n")
+                self._render(reply, streamed=True)
+            else:
+                self._render(result, streamed=False)
+        except BotError as exc:
+            self._write(f"! {exc.user_message}\n")
+        except Exception:
+            log.exception("Console message failed")
+            self._write("! Sorry, something went wrong on the bot's side. It has been logged.\n")
+
+    def _render(self, reply: Reply, *, streamed: bool) -> None:
+        if reply.text and not streamed:
+            self._write(reply.text + "\n")
+        sources = format_sources(reply.citations)
+        if sources:
+            self._write(sources + "\n")
+        for notice in reply.notices:
+            mark = "!" if notice.level == "warning" else "i"
+            self._write(f"({mark}) {notice.text}\n")
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return "local"
+
+
+def terminal_io(stdin: TextIO | None = None, stdout: TextIO | None = None) -> tuple[ReadLine, Write]:
+    """Line reader and writer over a terminal.
+
+    Lines are read in a daemon thread: a blocked ``input()`` never holds up shutdown, and the
+    event loop keeps streaming answers while the user types.
+    """
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    if hasattr(stdin, "reconfigure"):
+        # Bytes that are not UTF-8 arrive as surrogates; the core turns them into U+FFFD.
+        stdin.reconfigure(errors="surrogateescape")
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    interactive = stdin.isatty()
+
+    def reader() -> None:
+        while True:
+            try:
+                if interactive:
+                    import readline  # noqa: F401  (line editing and history for input())
+
+                    line: str | None = input()
+                else:
+                    raw = stdin.readline()
+                    line = raw.rstrip("\n") if raw else None
+            except (EOFError, KeyboardInterrupt):
+                line = None
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+            if line is None:
+                return
+
+    threading.Thread(target=reader, name="console-input", daemon=True).start()
+
+    def write(text: str) -> None:
+        stdout.write(text)
+        stdout.flush()
+
+    return lines.get, write

@@ -1,0 +1,69 @@
+"""The one place that builds the core from settings: database, HTTP client, Venice, services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from core.chat import ChatService, Services
+from core.memory import Memory
+from core.settings import Settings
+from core.storage.chat_settings import ChatSettingsStore
+from core.storage.conversations import ConversationStore
+from core.storage.database import Database, sqlite_path
+from core.storage.migrations import migrate
+from core.venice.client import VeniceClient
+from core.venice.retry import RetryPolicy
+
+USER_AGENT = "venice-bots/0.1 (+https://github.com/venice-bots)"
+
+
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    """The HTTP client for Venice: long reads for slow models, bounded everything else."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=10.0, read=settings.venice_timeout_seconds, write=30.0, pool=30.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """Open the database and bring its schema up to date."""
+    async with Database.open(sqlite_path(settings.database_url)) as db:
+        await migrate(db)
+        yield db
+
+
+@asynccontextmanager
+async def build_service(
+    settings: Settings,
+    *,
+    retry: RetryPolicy | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> AsyncIterator[ChatService]:
+    """Build the chat service and everything it needs; close it all on exit."""
+    async with open_database(settings) as db, (http or http_client(settings)) as client:
+        venice = VeniceClient(
+            client,
+            api_key=settings.venice_api_key,
+            base_url=settings.venice_base_url,
+            retry=retry or RetryPolicy(max_attempts=settings.venice_max_attempts),
+            models_ttl=settings.models_cache_seconds,
+        )
+        conversations = ConversationStore(db)
+        service = ChatService(
+            Services(
+                settings=settings,
+                venice=venice,
+                conversations=conversations,
+                chat_settings=ChatSettingsStore(db),
+                memory=Memory(conversations, venice, reply_max_tokens=settings.reply_max_tokens),
+            )
+        )
+        try:
+            yield service
+        finally:
+            await service.aclose()

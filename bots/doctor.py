@@ -1,0 +1,73 @@
+"""``venice-bots doctor``: check the key, the account and the database, without secrets."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from bots.bootstrap import http_client, open_database
+from core.errors import BotError
+from core.settings import Settings
+from core.storage.migrations import applied_version, discover
+from core.venice.client import VeniceClient
+from core.venice.retry import RetryPolicy
+
+
+async def doctor(settings: Settings, out: TextIO) -> int:
+    """Print what is configured and whether each part works; 0 when all do."""
+    ok = True
+
+    def line(status: str, what: str) -> None:
+        out.write(f"[{status:^4}] {what}\n")
+
+    key = settings.venice_api_key.get_secret_value()
+    line("info", f"VENICE_API_KEY: set ({len(key)} characters)")
+    line("info", f"VENICE_BASE_URL: {settings.venice_base_url}")
+    line("info", f"DATABASE_URL: {settings.database_url}")
+    line("info", f"DEFAULT_CHAT_MODEL: {settings.default_chat_model}")
+    line("info", f"ADMIN_USER_IDS: {', '.join(sorted(settings.admin_user_ids)) or '(none)'}")
+    line("info", "Platforms: console only (no TELEGRAM_BOT_TOKEN / DISCORD_BOT_TOKEN support yet)")
+
+    try:
+        async with open_database(settings) as db:
+            version = await applied_version(db)
+            check = await db.pragma("quick_check")
+            mode = await db.pragma("journal_mode")
+        latest = len(discover())
+        good = check == "ok" and version == latest
+        ok &= good
+        line("ok" if good else "FAIL",
+             f"Database: schema {version}/{latest}, journal {mode}, integrity {check}")
+    except BotError as exc:
+        ok = False
+        line("FAIL", f"Database: {exc.user_message}")
+    except Exception as exc:  # a broken file, permissions: say what, not a traceback
+        ok = False
+        line("FAIL", f"Database: {type(exc).__name__}: {exc}")
+
+    async with http_client(settings) as http:
+        venice = VeniceClient(http, api_key=settings.venice_api_key,
+                              base_url=settings.venice_base_url, retry=RetryPolicy(max_attempts=1))
+        try:
+            models = await venice.models("text")
+            line("ok", f"Venice API key works: {len(models)} text models listed")
+            if not any(m.id == settings.default_chat_model for m in models):
+                ok = False
+                line("FAIL", f"DEFAULT_CHAT_MODEL {settings.default_chat_model} is not offered")
+        except BotError as exc:
+            ok = False
+            line("FAIL", f"Venice /models: {exc.user_message}")
+        try:
+            balance = await venice.balance()
+            money = ", ".join(
+                f"{v:g} {k}" for k, v in (("USD", balance.usd), ("DIEM", balance.diem)) if v is not None
+            )
+            good = balance.can_consume
+            ok &= good
+            line("ok" if good else "FAIL",
+                 f"Venice account: {money or 'no balance reported'}; "
+                 f"{'can' if good else 'CANNOT'} consume")
+        except BotError as exc:
+            # A key without billing scope cannot read the balance; that is not fatal.
+            line("warn", f"Venice balance: {exc.user_message}")
+    out.write("All checks passed.\n" if ok else "Some checks failed.\n")
+    return 0 if ok else 1

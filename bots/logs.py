@@ -1,0 +1,46 @@
+"""Logging set-up: one format, quiet HTTP libraries, secrets masked in every record."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+
+class RedactSecrets(logging.Filter):
+    """Replace secret values wherever they appear in a formatted log record."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s and len(s) >= 6]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        text = message
+        for secret in self._secrets:
+            text = text.replace(secret, "[secret]")
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        exc_text = record.exc_text
+        if exc_text:
+            for secret in self._secrets:
+                exc_text = exc_text.replace(secret, "[secret]")
+            record.exc_text = exc_text
+        if text != message:
+            record.msg, record.args = text, None
+        return True
+
+
+def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
+    """Log to stderr at ``level``; httpx and httpcore only from WARNING (their INFO lines
+    carry URLs, and some platforms put tokens in URLs)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

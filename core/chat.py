@@ -1,0 +1,282 @@
+"""The core's facade: a message in, a reply (or a stream of one) out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from core.chat_commands import register_core_commands
+from core.commands import CommandContext, CommandRegistry
+from core.errors import BotError, InvalidInput
+from core.events import IncomingMessage, Notice, Reply, ReplyStream
+from core.memory import Memory
+from core.settings import Settings
+from core.storage.chat_settings import ChatSettings, ChatSettingsStore
+from core.storage.conversations import ConversationKey, ConversationStore
+from core.text import CitationRewriter, clean_text, find_urls
+from core.venice.client import VeniceClient
+from core.venice.errors import StreamInterrupted
+from core.venice.types import ChatRequest, Citation, ModelInfo, Usage, VeniceParameters
+
+log = logging.getLogger(__name__)
+
+MAX_SCRAPED_LINKS = 3
+FALLBACK_CONTEXT = 8192  # when Venice does not list the model, assume a small context
+
+
+class KeyedLocks:
+    """One FIFO lock per key, forgotten when nobody holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Any, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Any) -> AsyncIterator[None]:
+        """Hold the key's lock; callers for the same key go one after another, in order."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the chat service is built from (wired in ``bots/``)."""
+
+    settings: Settings
+    venice: VeniceClient
+    conversations: ConversationStore
+    chat_settings: ChatSettingsStore
+    memory: Memory
+
+
+class ChatService:
+    """Answer messages and run commands for every adapter."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.settings = services.settings
+        self.commands = CommandRegistry()
+        self.locks = KeyedLocks()
+        self._tasks: set[asyncio.Task[None]] = set()
+        register_core_commands(self)
+
+    # ----- entry points
+
+    async def handle_message(self, message: IncomingMessage) -> Reply | ReplyStream:
+        """Answer a message: a command's reply, or a streamed chat answer.
+
+        Raises ``BotError`` for anything the user should be told (bad input, Venice errors
+        before the answer started); a stream reports later errors from ``reply()``.
+        """
+        text = self.check_text(message.text)
+        if text.startswith("/"):
+            command, args = self.commands.parse(text)
+            return await self.commands.run(self.command_context(message), command, args)
+        return await self.answer(message, text)
+
+    async def run_command(self, message: IncomingMessage, name: str, raw_args: str = "") -> Reply:
+        """Run a command that an adapter received natively (slash command, bot command)."""
+        command = self.commands.get(name)
+        args = self.commands.parse_args(command, clean_text(raw_args))
+        return await self.commands.run(self.command_context(message), command, args)
+
+    def command_context(self, message: IncomingMessage) -> CommandContext:
+        """Who is asking, with their rights."""
+        return CommandContext(message, self.settings.is_admin(message.platform, message.user_id))
+
+    def check_text(self, raw: str) -> str:
+        """Clean a message and enforce the length limit, with a clear reason on refusal."""
+        if len(raw) > self.settings.max_message_chars * 4:
+            # Refuse before cleaning a huge text: no point normalising 10 MB to reject it.
+            raise self._too_long(len(raw))
+        text = clean_text(raw)
+        if not text:
+            raise InvalidInput("Your message is empty. Type a question or send /help.")
+        if len(text) > self.settings.max_message_chars:
+            raise self._too_long(len(text))
+        return text
+
+    def _too_long(self, length: int) -> InvalidInput:
+        limit = self.settings.max_message_chars
+        return InvalidInput(
+            f"Your message is {length:,} characters long; the limit is {limit:,}. "
+            "Shorten it or split it into parts."
+        )
+
+    # ----- chat
+
+    async def conversation_key(self, message: IncomingMessage) -> ConversationKey:
+        """The conversation a message belongs to (per user in shared chats that say so)."""
+        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        scope = message.user_id if (chat.per_user_memory and not message.is_direct) else ""
+        return ConversationKey(message.platform, message.chat_id, message.thread_id or "", scope)
+
+    async def chat_model(self, chat: ChatSettings) -> tuple[ModelInfo, list[Notice]]:
+        """The chat's model as Venice lists it, falling back to the default with a notice."""
+        wanted = chat.model or self.settings.default_chat_model
+        info = await self.s.venice.model(wanted)
+        if info is not None:
+            return info, []
+        notices = []
+        if chat.model and chat.model != self.settings.default_chat_model:
+            notices.append(
+                Notice(f"Model {chat.model} is no longer offered; using "
+                       f"{self.settings.default_chat_model}. Pick another with /model.", "warning")
+            )
+            info = await self.s.venice.model(self.settings.default_chat_model)
+        if info is None:
+            wanted = self.settings.default_chat_model
+            info = ModelInfo(id=wanted, type="text", name=wanted, context_length=FALLBACK_CONTEXT)
+        return info, notices
+
+    async def answer(self, message: IncomingMessage, text: str) -> ReplyStream:
+        """Start a streamed answer; the turn is stored when it is complete."""
+        stream = ReplyStream()
+        task = asyncio.create_task(self._produce(message, text, stream))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return stream
+
+    async def _produce(self, message: IncomingMessage, text: str, stream: ReplyStream) -> None:
+        try:
+            await self._answer(message, text, stream)
+        except BotError as exc:
+            stream.fail(exc)
+        except asyncio.CancelledError:
+            stream.fail(BotError("The bot is shutting down; send your message again later."))
+            raise
+        except Exception as exc:  # a bug: the adapter logs it and apologises
+            log.exception("Answering a message failed")
+            stream.fail(exc)
+
+    async def _answer(self, message: IncomingMessage, text: str, stream: ReplyStream) -> None:
+        store, memory = self.s.conversations, self.s.memory
+        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        key = await self.conversation_key(message)
+        async with self.locks.hold(key):
+            conversation = await store.active(key)
+            model, notices = await self.chat_model(chat)
+            system_prompt = chat.system_prompt or self.settings.default_system_prompt
+            question = self._question(message, text, shared=not message.is_direct and not key.user_scope)
+            question_tokens = memory.calibration.estimate(model.id, question)
+            context = await memory.build(conversation, model, system_prompt, question, question_tokens)
+            venice, more = self._venice_parameters(chat, model, text)
+            notices.extend(more)
+            request = ChatRequest(
+                model=model.id,
+                messages=context.messages,
+                max_completion_tokens=memory.reply_budget(model),
+                venice=venice,
+            )
+            answer, citations, usage, interrupted = await self._stream(request, stream)
+            if interrupted:
+                notices.append(Notice(
+                    "The connection to Venice broke off, so this answer is incomplete. "
+                    "Send your message again for a full one.", "warning"))
+            if not answer.strip():
+                stream.finish(Reply(notices=(*notices, Notice(
+                    "Venice returned an empty answer. Try again or rephrase.", "warning"))))
+                return
+            if usage and usage.prompt_tokens:
+                memory.calibration.observe(model.id, context.estimated_tokens, usage.prompt_tokens)
+            answer_tokens = (usage.completion_tokens if usage and usage.completion_tokens and
+                             not interrupted else memory.calibration.estimate(model.id, answer))
+            user_id = await store.user_id(message.platform, message.user_id, message.user_name)
+            await store.save_turn(
+                conversation, user_id=user_id, question=question, question_tokens=question_tokens,
+                answer=answer, answer_tokens=answer_tokens, interrupted=interrupted,
+            )
+            stream.finish(Reply(text=answer, citations=citations, notices=tuple(notices)))
+            # Fold old turns after the user has the answer; the next message of this
+            # conversation waits for it (we still hold the lock), other conversations do not.
+            try:
+                await memory.fold(conversation, model, system_prompt)
+            except BotError as exc:
+                log.warning("Summarizing conversation %s failed, will retry later: %s",
+                            conversation.id, exc)
+
+    async def _stream(
+        self, request: ChatRequest, stream: ReplyStream
+    ) -> tuple[str, tuple[Citation, ...], Usage | None, bool]:
+        """Relay Venice's stream; return (answer, citations, usage, interrupted)."""
+        rewriter = CitationRewriter()
+        parts: list[str] = []
+        citations: tuple[Citation, ...] = ()
+        usage: Usage | None = None
+        try:
+            async for delta in self.s.venice.chat_stream(request):
+                if delta.citations:
+                    citations = delta.citations
+                if delta.usage:
+                    usage = delta.usage
+                if delta.content:
+                    shown = rewriter.feed(delta.content)
+                    parts.append(shown)
+                    stream.push(shown)
+        except StreamInterrupted as exc:
+            tail = rewriter.flush()
+            parts.append(tail)
+            stream.push(tail)
+            if not "".join(parts).strip():
+                raise  # nothing arrived: an ordinary failure, nothing to keep
+            log.warning("Answer stream interrupted after %d chars (cf-ray %s)",
+                        len("".join(parts)), exc.cf_ray)
+            return "".join(parts), citations, usage, True
+        tail = rewriter.flush()
+        parts.append(tail)
+        stream.push(tail)
+        return "".join(parts), citations, usage, False
+
+    @staticmethod
+    def _question(message: IncomingMessage, text: str, *, shared: bool) -> str:
+        """The user turn as stored and sent: quoted reply and speaker name where they help."""
+        question = text
+        if message.reply_to and message.reply_to.text.strip():
+            quoted = "\n".join("> " + line for line in clean_text(message.reply_to.text)[:1000].splitlines())
+            question = f"{quoted}\n\n{question}"
+        if shared and message.user_name:
+            question = f"[{clean_text(message.user_name)[:64]}] {question}"
+        return question
+
+    def _venice_parameters(
+        self, chat: ChatSettings, model: ModelInfo, text: str
+    ) -> tuple[VeniceParameters, list[Notice]]:
+        notices: list[Notice] = []
+        search = chat.web_search
+        if search != "off" and not model.supports_web_search and model.raw:
+            notices.append(Notice(f"{model.id} cannot search the web; answering without it.", "info"))
+            search = "off"
+        urls = find_urls(text) if chat.web_scraping else []
+        scrape = 0 < len(urls) <= MAX_SCRAPED_LINKS
+        if len(urls) > MAX_SCRAPED_LINKS:
+            notices.append(Notice(
+                f"Your message has {len(urls)} links; the bot reads at most "
+                f"{MAX_SCRAPED_LINKS}, so it read none. Send up to {MAX_SCRAPED_LINKS} to have them read.",
+                "info"))
+        params = VeniceParameters(
+            include_venice_system_prompt=self.settings.include_venice_system_prompt,
+            enable_web_search=search,
+            enable_web_citations=search != "off",
+            enable_web_scraping=scrape,
+        )
+        return params, notices
+
+    async def aclose(self) -> None:
+        """Finish answers in flight (or cancel them after a grace period)."""
+        if self._tasks:
+            done, pending = await asyncio.wait(set(self._tasks), timeout=10)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)

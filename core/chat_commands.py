@@ -1,0 +1,209 @@
+"""The commands of the foundation: help, reset, model, websearch, scrape, system, memory, settings."""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+from core.commands import Access, Arg, ArgType, Command, CommandContext
+from core.errors import InvalidInput
+from core.events import Choice, Reply
+
+if TYPE_CHECKING:
+    from core.chat import ChatService
+
+MAX_SYSTEM_PROMPT = 4000
+
+
+def register_core_commands(service: ChatService) -> None:
+    """Add the foundation's commands to the service's registry."""
+    handlers = CoreCommands(service)
+    for command in handlers.definitions():
+        service.commands.add(command)
+
+
+class CoreCommands:
+    """Handlers that read and change a chat's conversation and settings."""
+
+    def __init__(self, service: ChatService) -> None:
+        self._service = service
+
+    def definitions(self) -> list[Command]:
+        """The command definitions, in the order /help shows them."""
+        return [
+            Command("help", "Show what the bot can do", self.help),
+            Command("reset", "Start a new conversation (the old one is kept, not used)", self.reset),
+            Command(
+                "model",
+                "Show the chat's model and the choices, or switch model",
+                self.model,
+                (Arg("name", "Model id", autocomplete="models"),),
+            ),
+            Command(
+                "websearch",
+                "Web search for answers: off, on, or auto (the model decides)",
+                self.websearch,
+                (Arg("mode", "off, on or auto", choices=("off", "on", "auto")),),
+            ),
+            Command(
+                "scrape",
+                "Read up to 3 links in a message before answering: on or off",
+                self.scrape,
+                (Arg("mode", "on or off", choices=("on", "off")),),
+            ),
+            Command(
+                "system",
+                "Show or set this chat's system prompt ('default' restores the bot's)",
+                self.system,
+                (Arg("prompt", "The new system prompt", ArgType.TEXT),),
+            ),
+            Command(
+                "memory",
+                "In group chats: one shared conversation, or one per user",
+                self.memory,
+                (Arg("mode", "shared or per-user", choices=("shared", "per-user")),),
+            ),
+            Command("settings", "Show this chat's settings", self.settings),
+        ]
+
+    async def help(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """List the commands this user may run."""
+        lines = ["Send a message to chat with Venice AI. Commands:"]
+        for command in self._service.commands.visible_to(ctx):
+            lines.append(f"{command.usage} — {command.description}")
+        return Reply("\n".join(lines))
+
+    async def reset(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Retire the conversation; the next message starts afresh."""
+        service = self._service
+        key = await service.conversation_key(ctx.message)
+        async with service.locks.hold(key):  # wait for an answer in flight
+            await service.s.conversations.reset(key)
+        return Reply("Started a new conversation. Earlier messages will not be used.")
+
+    async def model(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Show the model list, or switch the chat's model."""
+        service, msg = self._service, ctx.message
+        models = [m for m in await service.s.venice.models("text") if not m.offline]
+        chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
+        current = chat.model or service.settings.default_chat_model
+        name = args.get("name")
+        if not name:
+            lines = [f"Current model: {current}", "Available text models:"]
+            for m in models:
+                mark = "•" if m.id == current else "-"
+                extras = [f"{m.context_length // 1000}k context"]
+                if m.privacy:
+                    extras.append(m.privacy)
+                if m.supports_vision:
+                    extras.append("vision")
+                if m.supports_web_search:
+                    extras.append("web search")
+                lines.append(f"{mark} {m.id} ({', '.join(extras)})")
+            lines.append("Switch with /model <name>.")
+            choices = tuple(Choice(m.id, f"/model {m.id}") for m in models)
+            return Reply("\n".join(lines), choices=choices)
+        by_id = {m.id.lower(): m for m in models}
+        chosen = by_id.get(name.lower())
+        if chosen is None:
+            close = difflib.get_close_matches(name.lower(), list(by_id), n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(by_id[c].id for c in close)}?" if close else ""
+            raise InvalidInput(
+                f"There is no text model named {name!r}.{hint} Send /model to see the list."
+            )
+        ctx.require_chat_admin("change the model")
+        await service.s.chat_settings.update(msg.platform, msg.chat_id, model=chosen.id)
+        return Reply(f"Model set to {chosen.id} for this chat.")
+
+    async def websearch(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Show or set web search."""
+        service, msg = self._service, ctx.message
+        mode = args.get("mode")
+        if mode is None:
+            chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
+            return Reply(f"Web search is {chat.web_search}. Change it with /websearch off|on|auto.")
+        ctx.require_chat_admin("change web search")
+        await service.s.chat_settings.update(msg.platform, msg.chat_id, web_search=mode)
+        explain = {
+            "off": "Answers use the model's own knowledge.",
+            "on": "Every answer searches the web and lists its sources.",
+            "auto": "The model searches the web when a question needs it and lists its sources.",
+        }[mode]
+        return Reply(f"Web search is now {mode}. {explain}")
+
+    async def scrape(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Show or set link reading."""
+        service, msg = self._service, ctx.message
+        mode = args.get("mode")
+        if mode is None:
+            chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
+            state = "on" if chat.web_scraping else "off"
+            return Reply(f"Reading links is {state}. Change it with /scrape on|off.")
+        ctx.require_chat_admin("change link reading")
+        await service.s.chat_settings.update(msg.platform, msg.chat_id, web_scraping=mode == "on")
+        return Reply(f"Reading links is now {mode}.")
+
+    async def system(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Show or set the chat's system prompt."""
+        service, msg = self._service, ctx.message
+        prompt = args.get("prompt")
+        chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
+        if prompt is None:
+            if chat.system_prompt:
+                return Reply(f"This chat's system prompt:\n{chat.system_prompt}")
+            return Reply(
+                f"This chat uses the bot's default system prompt:\n"
+                f"{service.settings.default_system_prompt}"
+            )
+        ctx.require_chat_admin("change the system prompt")
+        if prompt.lower() == "default":
+            await service.s.chat_settings.update(msg.platform, msg.chat_id, system_prompt=None)
+            return Reply("This chat uses the bot's default system prompt again.")
+        if len(prompt) > MAX_SYSTEM_PROMPT:
+            raise InvalidInput(
+                f"The system prompt is {len(prompt):,} characters; the limit is "
+                f"{MAX_SYSTEM_PROMPT:,}."
+            )
+        await service.s.chat_settings.update(msg.platform, msg.chat_id, system_prompt=prompt)
+        return Reply("System prompt set for this chat. It applies from the next message.")
+
+    async def memory(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Show or set shared versus per-user memory."""
+        service, msg = self._service, ctx.message
+        mode = args.get("mode")
+        if mode is None:
+            chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
+            state = "per-user" if chat.per_user_memory else "shared"
+            return Reply(f"Memory in this chat is {state}. Change it with /memory shared|per-user.")
+        if msg.is_direct:
+            return Reply("A direct chat always has one conversation; /memory is for group chats.")
+        ctx.require_chat_admin("change how memory is kept")
+        await service.s.chat_settings.update(
+            msg.platform, msg.chat_id, per_user_memory=mode == "per-user"
+        )
+        return Reply(
+            "Each user now has their own conversation here."
+            if mode == "per-user"
+            else "Everyone here now shares one conversation."
+        )
+
+    async def settings(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Show everything this chat has set."""
+        service, msg = self._service, ctx.message
+        chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
+        conversation = await service.s.conversations.active(await service.conversation_key(msg))
+        stored = await service.s.conversations.count_messages(conversation)
+        prompt = chat.system_prompt or "(the bot's default)"
+        if len(prompt) > 200:
+            prompt = prompt[:200] + "…"
+        lines = [
+            f"Model: {chat.model or service.settings.default_chat_model}"
+            + ("" if chat.model else " (default)"),
+            f"Web search: {chat.web_search}",
+            f"Reading links: {'on' if chat.web_scraping else 'off'}",
+            f"Memory: {'per-user' if chat.per_user_memory else 'shared'}",
+            f"System prompt: {prompt}",
+            f"This conversation: {stored} stored messages"
+            + (", with a summary of older turns" if conversation.summary else ""),
+        ]
+        return Reply("\n".join(lines))

@@ -1,0 +1,170 @@
+"""The command registry: one definition per command, rendered by each adapter its own way."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import PermissionDenied, UnknownCommand, UsageError
+from core.events import IncomingMessage, Reply
+
+
+class ArgType(enum.Enum):
+    """How an argument is read from text."""
+
+    WORD = "word"  # one whitespace-separated word
+    TEXT = "text"  # the rest of the line
+    INTEGER = "integer"
+
+
+class Access(enum.Enum):
+    """Who may run a command."""
+
+    EVERYONE = "everyone"
+    CHAT_ADMIN = "chat_admin"  # an admin of the chat (anyone in a DM) or a bot admin
+    BOT_ADMIN = "bot_admin"  # listed in ADMIN_USER_IDS
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a command.
+
+    Attributes:
+        choices: the only values allowed (adapters may show them as options).
+        autocomplete: a named source of suggestions ("models"), for adapters that offer it.
+    """
+
+    name: str
+    description: str
+    type: ArgType = ArgType.WORD
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    autocomplete: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who runs a command, and where."""
+
+    message: IncomingMessage
+    is_bot_admin: bool
+
+    @property
+    def may_administer_chat(self) -> bool:
+        """A DM's user, a chat admin, or a bot admin."""
+        return self.is_bot_admin or self.message.is_direct or self.message.is_chat_admin
+
+    def require_chat_admin(self, what: str) -> None:
+        """Refuse unless the caller may change this chat's settings."""
+        if not self.may_administer_chat:
+            raise PermissionDenied(f"Only admins of this chat can {what}.")
+
+
+Handler = Callable[[CommandContext, dict[str, Any]], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command's definition and its handler."""
+
+    name: str
+    description: str
+    handler: Handler
+    args: tuple[Arg, ...] = ()
+    access: Access = Access.EVERYONE
+
+    @property
+    def usage(self) -> str:
+        """``/name <required> [optional]``, with choices spelled out."""
+        parts = [f"/{self.name}"]
+        for arg in self.args:
+            label = "|".join(arg.choices) if arg.choices else arg.name
+            parts.append(f"<{label}>" if arg.required else f"[{label}]")
+        return " ".join(parts)
+
+
+class CommandRegistry:
+    """All commands, by name."""
+
+    def __init__(self) -> None:
+        self._commands: dict[str, Command] = {}
+
+    def add(self, command: Command) -> None:
+        """Register a command; names are unique."""
+        if command.name in self._commands:
+            raise ValueError(f"command /{command.name} is registered twice")
+        self._commands[command.name] = command
+
+    def __iter__(self) -> Iterator[Command]:
+        return iter(self._commands.values())
+
+    def get(self, name: str) -> Command:
+        """Return a command or raise ``UnknownCommand``."""
+        try:
+            return self._commands[name.lower()]
+        except KeyError:
+            raise UnknownCommand(name) from None
+
+    def visible_to(self, ctx: CommandContext) -> list[Command]:
+        """The commands this caller may run."""
+        return [c for c in self if _allowed(c, ctx)]
+
+    def parse(self, text: str) -> tuple[Command, dict[str, Any]]:
+        """Parse ``/name args…`` (``/name@botname`` too) into a command and typed arguments."""
+        head, _, rest = text.strip().partition(" ")
+        name = head[1:].split("@", 1)[0]
+        if not name:
+            raise UnknownCommand("")
+        command = self.get(name)
+        return command, self.parse_args(command, rest)
+
+    def parse_args(self, command: Command, text: str) -> dict[str, Any]:
+        """Read a command's arguments from the text after its name."""
+        values: dict[str, Any] = {}
+        rest = text.strip()
+        for arg in command.args:
+            if not rest:
+                if arg.required:
+                    raise UsageError(f"/{command.name} needs {arg.name}.", command.usage)
+                continue
+            if arg.type is ArgType.TEXT:
+                raw, rest = rest, ""
+            else:
+                raw, _, rest = rest.partition(" ")
+                rest = rest.strip()
+            values[arg.name] = self.convert(command, arg, raw)
+        if rest:
+            raise UsageError(f"/{command.name} takes no more than that: {rest!r}.", command.usage)
+        return values
+
+    def convert(self, command: Command, arg: Arg, raw: Any) -> Any:
+        """Check and convert one argument value (adapters with typed options call this too)."""
+        if arg.type is ArgType.INTEGER:
+            try:
+                value: Any = int(raw)
+            except (TypeError, ValueError):
+                raise UsageError(f"{arg.name} must be a whole number.", command.usage) from None
+        else:
+            value = str(raw).strip()
+        if arg.choices and str(value).lower() not in arg.choices:
+            raise UsageError(
+                f"{arg.name} must be one of {', '.join(arg.choices)}.", command.usage
+            )
+        return str(value).lower() if arg.choices else value
+
+    async def run(self, ctx: CommandContext, command: Command, args: dict[str, Any]) -> Reply:
+        """Check access, then run the handler."""
+        if not _allowed(command, ctx):
+            who = "the bot's admins" if command.access is Access.BOT_ADMIN else "chat admins"
+            raise PermissionDenied(f"Only {who} can use /{command.name}.")
+        return await command.handler(ctx, args)
+
+
+def _allowed(command: Command, ctx: CommandContext) -> bool:
+    if command.access is Access.BOT_ADMIN:
+        return ctx.is_bot_admin
+    if command.access is Access.CHAT_ADMIN:
+        return ctx.may_administer_chat
+    return True

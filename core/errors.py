@@ -1,0 +1,44 @@
+"""The one base class for every failure a user may be told about."""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base of every expected failure; carries a message fit to show a user.
+
+    Adapters turn a ``BotError`` into a reply in exactly one place; anything that is not a
+    ``BotError`` is a bug, logged with its traceback and answered with a short apology.
+    """
+
+    def __init__(self, user_message: str, *, detail: str | None = None) -> None:
+        super().__init__(detail or user_message)
+        self.user_message = user_message
+
+
+class InvalidInput(BotError):
+    """The user's message or arguments cannot be used as they are."""
+
+
+class UnknownCommand(InvalidInput):
+    """A slash command that the registry does not know."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Unknown command /{name}. Send /help for the list of commands.")
+        self.name = name
+
+
+class UsageError(InvalidInput):
+    """A known command called with arguments it cannot take."""
+
+    def __init__(self, problem: str, usage: str) -> None:
+        super().__init__(f"{problem}\nUsage: {usage}")
+        self.problem = problem
+        self.usage = usage
+
+
+class PermissionDenied(BotError):
+    """The caller may not run this command here."""
+
+
+class ConfigurationError(BotError):
+    """A setting is missing or invalid; the process cannot start."""

@@ -1,0 +1,131 @@
+"""The seam between adapters and the core: plain frozen values, no platform objects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from core.venice.types import Citation
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that came with a message."""
+
+    kind: Literal["image", "audio", "video", "file"]
+    mime_type: str
+    data: bytes = field(repr=False)
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class RepliedMessage:
+    """The message that an incoming message answers (quoted in the context)."""
+
+    text: str
+    from_bot: bool
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """One message from a user on some platform.
+
+    Attributes:
+        chat_id: the chat / channel / DM, as the platform names it.
+        thread_id: a forum topic or thread inside the chat, None when there is none.
+        is_direct: a one-to-one chat with the bot.
+        is_chat_admin: the platform says this user administers the chat (a DM counts).
+    """
+
+    platform: str
+    chat_id: str
+    user_id: str
+    text: str
+    user_name: str | None = None
+    thread_id: str | None = None
+    is_direct: bool = True
+    is_chat_admin: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    reply_to: RepliedMessage | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A short remark shown beside an answer (a warning, a hint)."""
+
+    text: str
+    level: Literal["info", "warning"] = "info"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option an adapter may offer as a button; choosing it runs ``command``."""
+
+    label: str
+    command: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the core answers: text, sources, notices and options to pick from."""
+
+    text: str = ""
+    citations: tuple[Citation, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    choices: tuple[Choice, ...] = ()
+    is_error: bool = False
+
+
+class ReplyStream:
+    """An answer that is still being written: iterate for text deltas, then read ``reply``.
+
+    The core produces it in its own task, so the turn is saved even if an adapter stops
+    reading half-way; an adapter that reads slowly only sees bigger deltas.
+    """
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._done: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+
+    def push(self, delta: str) -> None:
+        """Add text to the answer (producer side)."""
+        if delta:
+            self._queue.put_nowait(delta)
+
+    def finish(self, reply: Reply) -> None:
+        """End the stream with the final reply (producer side)."""
+        if not self._done.done():
+            self._done.set_result(reply)
+            self._queue.put_nowait(None)
+
+    def fail(self, error: BaseException) -> None:
+        """End the stream with an error that ``reply()`` raises (producer side)."""
+        if not self._done.done():
+            self._done.set_exception(error)
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._deltas()
+
+    async def _deltas(self) -> AsyncIterator[str]:
+        while True:
+            delta = await self._queue.get()
+            if delta is None:
+                return
+            # Coalesce what piled up while the reader was busy (e.g. editing a message).
+            parts = [delta]
+            while not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    yield "".join(parts)
+                    return
+                parts.append(nxt)
+            yield "".join(parts)
+
+    async def reply(self) -> Reply:
+        """Wait for the final reply (the whole text, notices, citations)."""
+        return await asyncio.shield(self._done)

@@ -1,0 +1,89 @@
+"""Settings from the environment and an optional ``.env`` file (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+KNOWN_PLATFORMS = ("telegram", "discord", "console")
+API_KEY_URL = "https://venice.ai/settings/api"
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; the names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
+
+    venice_api_key: SecretStr = Field(description="Venice API key (secret)")
+    venice_base_url: str = Field("https://api.venice.ai/api/v1", description="Venice API base URL")
+    database_url: str = Field("sqlite:///data/venice-bots.db", description="SQLite database")
+    default_chat_model: str = Field("venice-uncensored", description="Model for new chats")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    admin_user_ids: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), description="Bot admins, e.g. telegram:123,discord:456"
+    )
+    include_venice_system_prompt: bool = Field(
+        False, description="Add Venice's own system prompt to the bot's"
+    )
+    default_system_prompt: str = Field(
+        "You are a helpful assistant in a chat app. Answer concisely; use Markdown sparingly.",
+        description="System prompt for chats that set none",
+    )
+    max_message_chars: int = Field(16_000, ge=100, le=1_000_000, description="Longest message")
+    reply_max_tokens: int = Field(2048, ge=64, le=131_072, description="Reply budget in tokens")
+    models_cache_seconds: float = Field(600.0, ge=0, description="How long /models is cached")
+    venice_timeout_seconds: float = Field(120.0, gt=0, description="Venice read timeout")
+    venice_max_attempts: int = Field(4, ge=1, le=6, description="Tries per Venice request")
+
+    @field_validator("venice_api_key")
+    @classmethod
+    def _key_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("venice_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_url(cls, value: str) -> str:
+        if not value.startswith("sqlite:///") or value == "sqlite:///":
+            raise ValueError("must look like sqlite:///data/venice-bots.db (a SQLite file)")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _admins(cls, value: object) -> frozenset[str]:
+        if isinstance(value, (set, frozenset, list, tuple)):
+            items = [str(v) for v in value]
+        else:
+            items = [part for part in str(value or "").split(",")]
+        out = set()
+        for item in (i.strip() for i in items):
+            if not item:
+                continue
+            platform, sep, user = item.partition(":")
+            if not sep or not user or platform.lower() not in KNOWN_PLATFORMS:
+                raise ValueError(
+                    f"{item!r} is not platform:id (platforms: {', '.join(KNOWN_PLATFORMS)})"
+                )
+            out.add(f"{platform.lower()}:{user}")
+        return frozenset(out)
+
+    def is_admin(self, platform: str, user_id: str) -> bool:
+        """Whether this user is one of the bot's admins (the local console's user always is)."""
+        return platform == "console" or f"{platform}:{user_id}" in self.admin_user_ids

@@ -1,0 +1,62 @@
+"""Per-chat settings, one JSON object per chat."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core.storage.database import Database
+from core.venice.types import WebSearchMode
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """What a chat has chosen; None means "the bot's default"."""
+
+    model: str | None = None
+    web_search: WebSearchMode = "off"
+    web_scraping: bool = True
+    system_prompt: str | None = None
+    per_user_memory: bool = False
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChatSettings:
+        """Load, ignoring keys that a newer or older version wrote."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class ChatSettingsStore:
+    """Load and save chat settings, cached in memory (this process is the only writer)."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+        self._cache: dict[tuple[str, str], ChatSettings] = {}
+
+    async def get(self, platform: str, chat_id: str) -> ChatSettings:
+        """Return a chat's settings (the defaults when it has none)."""
+        key = (platform, chat_id)
+        if key not in self._cache:
+            row = await self._db.fetchone(
+                "SELECT settings FROM chat_settings WHERE platform = ? AND chat_id = ?", key
+            )
+            self._cache[key] = ChatSettings.from_json(json.loads(row[0])) if row else ChatSettings()
+        return self._cache[key]
+
+    async def update(self, platform: str, chat_id: str, **changes: Any) -> ChatSettings:
+        """Change some settings of a chat and return the result."""
+        new = dataclasses.replace(await self.get(platform, chat_id), **changes)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO chat_settings (platform, chat_id, settings, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (platform, chat_id) DO UPDATE SET "
+                "settings = excluded.settings, updated_at = excluded.updated_at",
+                (platform, chat_id, json.dumps(dataclasses.asdict(new)), self._clock()),
+            )
+        self._cache[(platform, chat_id)] = new
+        return new

@@ -1,0 +1,231 @@
+"""Conversations and their messages in SQLite."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.storage.database import Database
+
+
+@dataclass(frozen=True)
+class ConversationKey:
+    """Where a conversation lives: platform, chat, thread, and the user when memory is per user."""
+
+    platform: str
+    chat_id: str
+    thread_id: str = ""
+    user_scope: str = ""
+
+
+@dataclass
+class Conversation:
+    """The active conversation of a key, with its running summary."""
+
+    id: int
+    key: ConversationKey
+    summary: str = ""
+    summary_tokens: int = 0
+    summarized_upto: int = 0
+    unsummarized_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One stored message."""
+
+    id: int
+    role: str
+    content: str
+    token_count: int
+    interrupted: bool = False
+
+
+class ConversationStore:
+    """Read and write conversations; keeps the active ones and user ids cached in memory.
+
+    The process is the only writer of its database, so the caches stay true.
+    """
+
+    PAGE = 64
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+        self._active: dict[ConversationKey, Conversation] = {}
+        self._users: dict[tuple[str, str], int] = {}
+
+    async def user_id(self, platform: str, platform_user_id: str, display_name: str | None) -> int:
+        """Return the internal id of a platform user, creating the user on first sight."""
+        cache_key = (platform, platform_user_id)
+        if cache_key in self._users:
+            return self._users[cache_key]
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO users (platform, platform_user_id, display_name, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (platform, platform_user_id) "
+                "DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)",
+                (platform, platform_user_id, display_name, self._clock()),
+            )
+            async with conn.execute(
+                "SELECT id FROM users WHERE platform = ? AND platform_user_id = ?",
+                (platform, platform_user_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+        assert row is not None
+        self._users[cache_key] = int(row[0])
+        return int(row[0])
+
+    async def active(self, key: ConversationKey) -> Conversation:
+        """Return the key's active conversation, starting one if there is none."""
+        cached = self._active.get(key)
+        if cached is not None:
+            return cached
+        sql = (
+            "SELECT id, summary, summary_tokens, summarized_upto, unsummarized_tokens "
+            "FROM conversations WHERE platform = ? AND chat_id = ? AND thread_id = ? "
+            "AND user_scope = ? AND active = 1"
+        )
+        params = (key.platform, key.chat_id, key.thread_id, key.user_scope)
+        row = await self._db.fetchone(sql, params)
+        if row is None:
+            now = self._clock()
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO conversations (platform, chat_id, thread_id, user_scope, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (*params, now, now),
+                )
+            row = await self._db.fetchone(sql, params)
+            assert row is not None
+        conversation = Conversation(int(row[0]), key, row[1], row[2], row[3], row[4])
+        self._active[key] = conversation
+        return conversation
+
+    async def reset(self, key: ConversationKey) -> bool:
+        """Retire the key's active conversation; return whether there was one with messages."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE conversations SET active = 0, updated_at = ? WHERE platform = ? AND "
+                "chat_id = ? AND thread_id = ? AND user_scope = ? AND active = 1 AND EXISTS "
+                "(SELECT 1 FROM messages WHERE conversation_id = conversations.id)",
+                (self._clock(), key.platform, key.chat_id, key.thread_id, key.user_scope),
+            )
+            changed = cursor.rowcount > 0
+        self._active.pop(key, None)
+        return changed
+
+    async def newest(self, conversation: Conversation, budget: int) -> list[StoredMessage]:
+        """Return the newest unsummarized messages whose tokens fit ``budget``, oldest first.
+
+        Reads pages from the newest backwards along the (conversation_id, id) index, so the
+        cost depends on the window, not on how many messages the conversation has stored.
+        """
+        picked: list[StoredMessage] = []
+        used = 0
+        before = 1 << 62
+        while True:
+            rows = await self._db.fetchall(
+                "SELECT id, role, content, token_count, interrupted FROM messages "
+                "WHERE conversation_id = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?",
+                (conversation.id, conversation.summarized_upto, before, self.PAGE),
+            )
+            for row in rows:
+                if used + row[3] > budget:
+                    picked.reverse()
+                    return _whole_turns(picked)
+                used += row[3]
+                picked.append(StoredMessage(row[0], row[1], row[2], row[3], bool(row[4])))
+            if len(rows) < self.PAGE:
+                picked.reverse()
+                return _whole_turns(picked)
+            before = rows[-1][0]
+
+    async def oldest_unsummarized(
+        self, conversation: Conversation, tokens: int
+    ) -> list[StoredMessage]:
+        """Return the oldest unsummarized messages, up to about ``tokens`` tokens."""
+        picked: list[StoredMessage] = []
+        used = 0
+        after = conversation.summarized_upto
+        while used < tokens:
+            rows = await self._db.fetchall(
+                "SELECT id, role, content, token_count, interrupted FROM messages "
+                "WHERE conversation_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (conversation.id, after, self.PAGE),
+            )
+            for row in rows:
+                if used >= tokens:
+                    break
+                used += row[3]
+                picked.append(StoredMessage(row[0], row[1], row[2], row[3], bool(row[4])))
+            if len(rows) < self.PAGE:
+                break
+            after = rows[-1][0]
+        return picked
+
+    async def save_turn(
+        self,
+        conversation: Conversation,
+        *,
+        user_id: int | None,
+        question: str,
+        question_tokens: int,
+        answer: str,
+        answer_tokens: int,
+        interrupted: bool = False,
+    ) -> None:
+        """Store a question and its answer together: both or neither."""
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO messages (conversation_id, user_id, role, content, token_count, "
+                "interrupted, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (conversation.id, user_id, "user", question, question_tokens, 0, now),
+                    (conversation.id, None, "assistant", answer, answer_tokens, int(interrupted), now),
+                ],
+            )
+            await conn.execute(
+                "UPDATE conversations SET unsummarized_tokens = unsummarized_tokens + ?, "
+                "updated_at = ? WHERE id = ?",
+                (question_tokens + answer_tokens, now, conversation.id),
+            )
+        conversation.unsummarized_tokens += question_tokens + answer_tokens
+
+    async def save_summary(
+        self,
+        conversation: Conversation,
+        *,
+        summary: str,
+        summary_tokens: int,
+        upto_id: int,
+        folded_tokens: int,
+    ) -> None:
+        """Record a new running summary covering messages up to ``upto_id``."""
+        remaining = max(0, conversation.unsummarized_tokens - folded_tokens)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE conversations SET summary = ?, summary_tokens = ?, summarized_upto = ?, "
+                "unsummarized_tokens = ?, updated_at = ? WHERE id = ?",
+                (summary, summary_tokens, upto_id, remaining, self._clock(), conversation.id),
+            )
+        conversation.summary = summary
+        conversation.summary_tokens = summary_tokens
+        conversation.summarized_upto = upto_id
+        conversation.unsummarized_tokens = remaining
+
+    async def count_messages(self, conversation: Conversation) -> int:
+        """How many messages the conversation has stored."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conversation.id,)
+        )
+        return int(row[0]) if row else 0
+
+
+def _whole_turns(messages: list[StoredMessage]) -> list[StoredMessage]:
+    """Drop a leading answer whose question fell out of the window."""
+    while messages and messages[0].role == "assistant":
+        messages.pop(0)
+    return messages

@@ -1,0 +1,98 @@
+"""One SQLite connection (aiosqlite) with WAL, foreign keys and a busy timeout."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from core.errors import ConfigurationError
+
+
+def sqlite_path(database_url: str) -> str:
+    """Turn ``sqlite:///relative.db`` / ``sqlite:////abs.db`` / ``sqlite:///:memory:`` into a path."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix):
+        raise ConfigurationError(
+            f"DATABASE_URL must start with {prefix!r} (e.g. sqlite:///data/venice-bots.db); "
+            f"got a URL with scheme {database_url.split(':', 1)[0]!r}."
+        )
+    path = database_url[len(prefix) :]
+    if not path:
+        raise ConfigurationError("DATABASE_URL names no file (e.g. sqlite:///data/venice-bots.db).")
+    return path
+
+
+class Database:
+    """A serialised async SQLite connection.
+
+    SQLite has one writer at a time anyway; one connection behind an ``asyncio.Lock`` keeps
+    statements of concurrent conversations from interleaving inside each other's transactions.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection, path: str) -> None:
+        self._conn = connection
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: str, *, busy_timeout_ms: int = 5000) -> AsyncIterator[Database]:
+        """Open (creating the folder), set the pragmas, and close on exit."""
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
+        # what `transaction()` spans and nothing is committed implicitly.
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            yield cls(conn, path)
+        finally:
+            await conn.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run statements atomically: all are committed, or none on an exception."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """Run a query and return every row."""
+        async with self._lock:
+            async with self._conn.execute(sql, tuple(params)) as cursor:
+                return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        """Run a query and return the first row, if any."""
+        async with self._lock:
+            async with self._conn.execute(sql, tuple(params)) as cursor:
+                return await cursor.fetchone()
+
+    async def executescript(self, script: str) -> None:
+        """Run a script of several statements (used by migrations)."""
+        async with self._lock:
+            try:
+                await self._conn.executescript(script)
+            except BaseException:
+                if self._conn.in_transaction:
+                    await self._conn.execute("ROLLBACK")
+                raise
+
+    async def pragma(self, name: str) -> Any:
+        """Read one pragma's value."""
+        row = await self.fetchone(f"PRAGMA {name}")
+        return None if row is None else row[0]

@@ -1,0 +1,1 @@
+"""The Venice API client and its types."""

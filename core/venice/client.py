@@ -1,0 +1,368 @@
+"""The Venice API client: chat (plain and streaming), catalogue, characters, balance."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+
+from core.venice.errors import (
+    StreamInterrupted,
+    TooManyFailures,
+    VeniceError,
+    VeniceUnreachable,
+    error_for_status,
+)
+from core.venice.retry import RETRYABLE_STATUSES, FailureBudget, RetryPolicy
+from core.venice.think import ThinkSplitter, split_think
+from core.venice.types import (
+    AccountBalance,
+    Character,
+    ChatDelta,
+    ChatRequest,
+    ChatResult,
+    Citation,
+    ModelInfo,
+    RateLimitState,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+# Failures where no request reached Venice's model, so sending again cannot charge twice.
+# A read timeout is left out on purpose: Venice may still be generating (and billing) it.
+_RETRYABLE_TRANSPORT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.RemoteProtocolError,
+    httpx.WriteError,
+)
+
+
+class VeniceClient:
+    """Talk to the Venice API over an ``httpx.AsyncClient`` that the caller owns."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        api_key: SecretStr,
+        base_url: str,
+        retry: RetryPolicy | None = None,
+        failures: FailureBudget | None = None,
+        models_ttl: float = 600.0,
+    ) -> None:
+        self._http = http
+        self._api_key = api_key
+        self._base_url = base_url.rstrip("/")
+        self._retry = retry or RetryPolicy()
+        self._failures = failures or FailureBudget(monotonic=self._retry.monotonic)
+        self._models_ttl = models_ttl
+        self._models_cache: dict[str, tuple[float, tuple[ModelInfo, ...]]] = {}
+        self._deprecation_warned: set[str] = set()
+        self._rate_limits = RateLimitState()
+
+    def __repr__(self) -> str:
+        return f"VeniceClient(base_url={self._base_url!r})"
+
+    @property
+    def rate_limits(self) -> RateLimitState:
+        """The newest rate-limit and balance headers seen on any response."""
+        return self._rate_limits
+
+    @property
+    def failures(self) -> FailureBudget:
+        """The process-wide count of recent failed requests."""
+        return self._failures
+
+    # ----- chat
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        """Return a whole answer (``stream: false``)."""
+        response = await self._send(
+            "POST", "/chat/completions", json=request.to_json(stream=False), model=request.model
+        )
+        data = _json(response)
+        choice = (data.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        content, inline_reasoning = split_think(message.get("content") or "")
+        venice = data.get("venice_parameters") or {}
+        return ChatResult(
+            content=content,
+            reasoning=(message.get("reasoning_content") or "") + inline_reasoning,
+            citations=Citation.parse_list(venice.get("web_search_citations")),
+            usage=Usage.from_json(data.get("usage")),
+            cost_usd=_cost(data),
+            model=str(data.get("model") or request.model),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    async def chat_stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        """Yield the answer as it is generated.
+
+        Raises ``StreamInterrupted`` (with the text received so far) when the stream breaks
+        off after it started; it is never retried then, since that would repeat the answer.
+        """
+        response = await self._send(
+            "POST",
+            "/chat/completions",
+            json=request.to_json(stream=True),
+            model=request.model,
+            stream=True,
+        )
+        cf_ray = response.headers.get("cf-ray")
+        splitter = ThinkSplitter()
+        received: list[str] = []
+        finished = False
+        try:
+            async for data in _sse_data(response):
+                if data == "[DONE]":
+                    finished = True
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    status = int(chunk.get("status") or 500)
+                    error = error_for_status(status, data.encode(), cf_ray=cf_ray)
+                    raise StreamInterrupted(
+                        error.api_message, partial="".join(received), cf_ray=cf_ray,
+                        user_message=error.user_message.split(" (Venice request id")[0],
+                    )
+                delta = _parse_chunk(chunk, splitter)
+                if delta.finish_reason:
+                    finished = True
+                if delta.content:
+                    received.append(delta.content)
+                yield delta
+        except (httpx.TransportError, ValueError) as exc:
+            raise StreamInterrupted(
+                f"{type(exc).__name__}: stream broke off", partial="".join(received), cf_ray=cf_ray
+            ) from None
+        finally:
+            await response.aclose()
+        answer, reasoning = splitter.flush()
+        if answer or reasoning:
+            received.append(answer)
+            yield ChatDelta(content=answer, reasoning=reasoning)
+        if not finished:
+            raise StreamInterrupted(
+                "stream ended without [DONE]", partial="".join(received), cf_ray=cf_ray
+            )
+
+    # ----- catalogue
+
+    async def models(self, type: str = "text") -> tuple[ModelInfo, ...]:
+        """Return the models of one type, cached for the TTL."""
+        now = self._retry.monotonic()
+        cached = self._models_cache.get(type)
+        if cached and now - cached[0] < self._models_ttl:
+            return cached[1]
+        response = await self._send("GET", "/models", params={"type": type})
+        entries = _json(response).get("data") or []
+        models = tuple(ModelInfo.from_json(m) for m in entries if isinstance(m, dict) and "id" in m)
+        self._models_cache[type] = (now, models)
+        return models
+
+    async def model(self, model_id: str, type: str = "text") -> ModelInfo | None:
+        """Return one model of the catalogue, or None when Venice does not list it."""
+        for info in await self.models(type):
+            if info.id == model_id:
+                return info
+        return None
+
+    async def characters(
+        self, *, search: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[Character, ...]:
+        """List public characters."""
+        params: dict[str, Any] = {"limit": max(1, min(limit, 100)), "offset": max(0, offset)}
+        if search:
+            params["search"] = search
+        response = await self._send("GET", "/characters", params=params)
+        entries = _json(response).get("data") or []
+        return tuple(Character.from_json(c) for c in entries if isinstance(c, dict) and "slug" in c)
+
+    async def character(self, slug: str) -> Character:
+        """Return one character; raises ``NotFound`` when unknown."""
+        response = await self._send("GET", f"/characters/{quote(slug, safe='')}")
+        data = _json(response)
+        inner = data.get("data")
+        return Character.from_json(inner if isinstance(inner, dict) else data)
+
+    async def balance(self) -> AccountBalance:
+        """Return the Venice account's balance."""
+        response = await self._send("GET", "/billing/balance")
+        return AccountBalance.from_json(_json(response))
+
+    async def api_key_rate_limits(self) -> dict[str, Any]:
+        """Return the key's tier and per-model limits (``GET /api_keys/rate_limits``)."""
+        response = await self._send("GET", "/api_keys/rate_limits")
+        return _json(response)
+
+    # ----- transport
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """Send with retries; return a successful response (open, when ``stream``)."""
+        policy = self._retry
+        started = policy.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._http.build_request(
+                method,
+                self._base_url + path,
+                json=json,
+                params=params,
+                headers={"Authorization": f"Bearer {self._api_key.get_secret_value()}"},
+            )
+            hinted: float | None = None
+            try:
+                async with self._failures.slot():
+                    if not self._failures.may_send():
+                        raise TooManyFailures(
+                            "local failure budget exhausted",
+                            retry_after=self._failures.seconds_until_room(),
+                        )
+                    response = await self._http.send(request, stream=stream)
+            except _RETRYABLE_TRANSPORT as exc:
+                self._failures.record_failure()
+                error: VeniceError = VeniceUnreachable(type(exc).__name__)
+            except httpx.TransportError as exc:
+                self._failures.record_failure()
+                raise VeniceUnreachable(type(exc).__name__) from None
+            else:
+                self._observe(response, model)
+                if response.status_code < 400:
+                    return response
+                raw = await response.aread()
+                await response.aclose()
+                self._failures.record_failure()
+                status = response.status_code
+                hinted = policy.hinted_delay(status, response.headers)
+                error = error_for_status(
+                    status, raw, cf_ray=response.headers.get("cf-ray"), retry_after=hinted
+                )
+                log.warning(
+                    "Venice %s %s -> %s %s (cf-ray %s)",
+                    method, path, status, error.code or "", error.cf_ray,
+                )
+                if status not in RETRYABLE_STATUSES:
+                    raise error
+            # A hint of zero (a reset already past) still waits a backoff: never a tight loop.
+            wait = hinted if hinted else policy.backoff(attempt)
+            elapsed = policy.monotonic() - started
+            if (
+                attempt >= policy.max_attempts
+                or wait > policy.max_delay
+                or elapsed + wait > policy.max_total
+                or not self._failures.may_retry()
+            ):
+                if error.retry_after is None:
+                    error.retry_after = wait
+                raise error
+            log.info("Retrying Venice %s %s in %.1f s (attempt %d)", method, path, wait, attempt + 1)
+            await policy.sleep(wait)
+
+    def _observe(self, response: httpx.Response, model: str | None) -> None:
+        """Keep the rate-limit and balance headers; warn once about a deprecated model."""
+        h = response.headers
+        old = self._rate_limits
+        self._rate_limits = RateLimitState(
+            remaining_requests=_int(h.get("x-ratelimit-remaining-requests"), old.remaining_requests),
+            limit_requests=_int(h.get("x-ratelimit-limit-requests"), old.limit_requests),
+            remaining_tokens=_int(h.get("x-ratelimit-remaining-tokens"), old.remaining_tokens),
+            limit_tokens=_int(h.get("x-ratelimit-limit-tokens"), old.limit_tokens),
+            balance_usd=_float(h.get("x-venice-balance-usd"), old.balance_usd),
+            balance_diem=_float(h.get("x-venice-balance-diem"), old.balance_diem),
+            observed_at=time.time(),
+        )
+        warning = h.get("x-venice-model-deprecation-warning")
+        if warning and model and model not in self._deprecation_warned:
+            self._deprecation_warned.add(model)
+            log.warning(
+                "Venice deprecates model %s: %s (date: %s)",
+                model, warning, h.get("x-venice-model-deprecation-date", "unknown"),
+            )
+
+
+async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
+    """Yield the ``data`` payload of each server-sent event."""
+    lines: list[str] = []
+    async for line in response.aiter_lines():
+        if line == "":
+            if lines:
+                yield "\n".join(lines)
+                lines = []
+            continue
+        if line.startswith(":"):
+            continue  # a comment / keep-alive
+        field, _, value = line.partition(":")
+        if field == "data":
+            lines.append(value[1:] if value.startswith(" ") else value)
+    if lines:
+        yield "\n".join(lines)
+
+
+def _parse_chunk(chunk: dict[str, Any], splitter: ThinkSplitter) -> ChatDelta:
+    choices = chunk.get("choices") or []
+    delta: dict[str, Any] = (choices[0].get("delta") or {}) if choices else {}
+    content, inline_reasoning = splitter.feed(delta.get("content") or "")
+    venice = chunk.get("venice_parameters") or {}
+    return ChatDelta(
+        content=content,
+        reasoning=(delta.get("reasoning_content") or "") + inline_reasoning,
+        citations=Citation.parse_list(venice.get("web_search_citations")),
+        usage=Usage.from_json(chunk.get("usage")),
+        cost_usd=_cost(chunk),
+        finish_reason=choices[0].get("finish_reason") if choices else None,
+    )
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        raise VeniceError(
+            "response is not JSON", status=response.status_code,
+            cf_ray=response.headers.get("cf-ray"),
+            user_message="Venice sent an answer the bot cannot read.",
+        ) from None
+    return data if isinstance(data, dict) else {"data": data}
+
+
+def _cost(data: dict[str, Any]) -> float | None:
+    cost = data.get("cost")
+    if isinstance(cost, dict) and cost.get("usd") is not None:
+        try:
+            return float(cost["usd"])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _int(value: str | None, default: int | None) -> int | None:
+    try:
+        return default if value is None else int(float(value))
+    except ValueError:
+        return default
+
+
+def _float(value: str | None, default: float | None) -> float | None:
+    try:
+        return default if value is None else float(value)
+    except ValueError:
+        return default

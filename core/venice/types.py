@@ -1,0 +1,253 @@
+"""Plain values that the Venice client takes and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+WebSearchMode = Literal["off", "on", "auto"]
+
+
+@dataclass(frozen=True)
+class VeniceParameters:
+    """Venice's own request options (``venice_parameters``)."""
+
+    include_venice_system_prompt: bool = False
+    character_slug: str | None = None
+    enable_web_search: WebSearchMode = "off"
+    enable_web_citations: bool = False
+    enable_web_scraping: bool = False
+    strip_thinking_response: bool = False
+    disable_thinking: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the request object, leaving out what is unset."""
+        body: dict[str, Any] = {
+            "include_venice_system_prompt": self.include_venice_system_prompt,
+            "enable_web_search": self.enable_web_search,
+        }
+        if self.character_slug:
+            body["character_slug"] = self.character_slug
+        if self.enable_web_citations:
+            body["enable_web_citations"] = True
+        if self.enable_web_scraping:
+            body["enable_web_scraping"] = True
+        if self.strip_thinking_response:
+            body["strip_thinking_response"] = True
+        if self.disable_thinking:
+            body["disable_thinking"] = True
+        return body
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion request."""
+
+    model: str
+    messages: tuple[dict[str, Any], ...]
+    max_completion_tokens: int | None = None
+    temperature: float | None = None
+    venice: VeniceParameters = field(default_factory=VeniceParameters)
+
+    def to_json(self, *, stream: bool) -> dict[str, Any]:
+        """Return the JSON body for ``POST /chat/completions``."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(self.messages),
+            "venice_parameters": self.venice.to_json(),
+        }
+        if self.max_completion_tokens is not None:
+            body["max_completion_tokens"] = self.max_completion_tokens
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts Venice reports for one request."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    @classmethod
+    def from_json(cls, data: Any) -> Usage | None:
+        """Parse ``usage``; None when absent."""
+        if not isinstance(data, dict):
+            return None
+        prompt = int(data.get("prompt_tokens") or 0)
+        completion = int(data.get("completion_tokens") or 0)
+        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion))
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One web source that an answer cites."""
+
+    title: str
+    url: str
+    date: str | None = None
+
+    @classmethod
+    def parse_list(cls, data: Any) -> tuple[Citation, ...]:
+        """Parse ``web_search_citations``, skipping entries without a URL."""
+        if not isinstance(data, list):
+            return ()
+        out = []
+        for item in data:
+            if isinstance(item, dict) and isinstance(item.get("url"), str):
+                out.append(
+                    cls(str(item.get("title") or item["url"]), item["url"], item.get("date"))
+                )
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class ChatDelta:
+    """One piece of a streamed answer: text, thinking, citations or the closing usage."""
+
+    content: str = ""
+    reasoning: str = ""
+    citations: tuple[Citation, ...] = ()
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """A whole chat answer."""
+
+    content: str
+    reasoning: str = ""
+    citations: tuple[Citation, ...] = ()
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    model: str = ""
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the bot needs to know of one model from ``GET /models``."""
+
+    id: str
+    type: str
+    name: str
+    context_length: int
+    privacy: str | None = None
+    supports_vision: bool = False
+    supports_web_search: bool = False
+    supports_reasoning: bool = False
+    input_usd_per_mtok: float | None = None
+    output_usd_per_mtok: float | None = None
+    offline: bool = False
+    traits: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelInfo:
+        """Parse one entry of ``GET /models``."""
+        spec = data.get("model_spec") or {}
+        caps = spec.get("capabilities") or {}
+        pricing = spec.get("pricing") or {}
+
+        def usd(key: str) -> float | None:
+            entry = pricing.get(key)
+            if isinstance(entry, dict) and entry.get("usd") is not None:
+                return float(entry["usd"])
+            return None
+
+        context = (
+            spec.get("availableContextTokens") or data.get("context_length") or 0
+        )
+        return cls(
+            id=str(data["id"]),
+            type=str(data.get("type") or "text"),
+            name=str(spec.get("name") or data["id"]),
+            context_length=int(context),
+            privacy=spec.get("privacy"),
+            supports_vision=bool(caps.get("supportsVision")),
+            supports_web_search=bool(caps.get("supportsWebSearch")),
+            supports_reasoning=bool(caps.get("supportsReasoning")),
+            input_usd_per_mtok=usd("input"),
+            output_usd_per_mtok=usd("output"),
+            offline=bool(spec.get("offline")),
+            traits=tuple(str(t) for t in spec.get("traits") or ()),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Character:
+    """A public Venice character."""
+
+    slug: str
+    name: str
+    description: str = ""
+    model_id: str | None = None
+    web_enabled: bool = False
+    adult: bool = False
+    tags: tuple[str, ...] = ()
+    photo_url: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Character:
+        """Parse one character object."""
+        return cls(
+            slug=str(data["slug"]),
+            name=str(data.get("name") or data["slug"]),
+            description=str(data.get("description") or ""),
+            model_id=data.get("modelId"),
+            web_enabled=bool(data.get("webEnabled")),
+            adult=bool(data.get("adult")),
+            tags=tuple(str(t) for t in data.get("tags") or ()),
+            photo_url=data.get("photoUrl"),
+        )
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    """The Venice account's balance from ``GET /billing/balance``."""
+
+    can_consume: bool
+    currency: str | None
+    usd: float | None
+    diem: float | None
+    diem_epoch_allocation: float | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AccountBalance:
+        """Parse the balance body."""
+        balances = data.get("balances") or {}
+        return cls(
+            can_consume=bool(data.get("canConsume")),
+            currency=data.get("consumptionCurrency"),
+            usd=_float_or_none(balances.get("usd")),
+            diem=_float_or_none(balances.get("diem")),
+            diem_epoch_allocation=_float_or_none(data.get("diemEpochAllocation")),
+        )
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    """The last rate-limit and balance headers Venice sent (None: never seen)."""
+
+    remaining_requests: int | None = None
+    limit_requests: int | None = None
+    remaining_tokens: int | None = None
+    limit_tokens: int | None = None
+    balance_usd: float | None = None
+    balance_diem: float | None = None
+    observed_at: float | None = None
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

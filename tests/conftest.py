@@ -1,0 +1,87 @@
+"""Shared fixtures: the fake Venice server, settings pointing at it, an injected clock."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bots.bootstrap import build_service
+from core.chat import ChatService
+from core.settings import Settings
+from core.venice.retry import RetryPolicy
+from tests.fakes.venice import FakeVenice
+
+TEST_KEY = "vk-test-3f9a1c7e5b2d4680"
+
+
+class FakeClock:
+    """Monotonic and wall time that only move when something sleeps."""
+
+    def __init__(self, start: float | None = None) -> None:
+        # Start at the real time: the fake server's rate-limit headers carry real timestamps.
+        self.now = time.time() if start is None else start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def retry(clock: FakeClock) -> RetryPolicy:
+    return RetryPolicy(
+        monotonic=clock.monotonic, wall=clock.time, sleep=clock.sleep, rng=random.Random(7)
+    )
+
+
+@pytest.fixture
+async def venice() -> AsyncIterator[FakeVenice]:
+    async with FakeVenice() as fake:
+        yield fake
+        assert fake.spec_errors == [], "the client sent requests that break Venice's spec"
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, venice: FakeVenice) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "venice_api_key": TEST_KEY,
+            "venice_base_url": venice.base_url,
+            "database_url": f"sqlite:///{tmp_path}/bot.db",
+            "default_chat_model": "venice-uncensored",
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def make_service(
+    make_settings: Callable[..., Settings], retry: RetryPolicy
+) -> Callable[..., Any]:
+    """``async with make_service(**settings) as service`` builds the real core for a test."""
+
+    @asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[ChatService]:
+        async with build_service(make_settings(**overrides), retry=retry) as service:
+            yield service
+
+    return make

@@ -1,0 +1,72 @@
+"""The registry parses arguments with clear usage errors."""
+
+from typing import Any
+
+import pytest
+
+from core.commands import Access, Arg, ArgType, Command, CommandContext, CommandRegistry
+from core.errors import PermissionDenied, UnknownCommand, UsageError
+from core.events import IncomingMessage, Reply
+
+
+async def echo(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    return Reply(repr(sorted(args.items())))
+
+
+def registry() -> CommandRegistry:
+    r = CommandRegistry()
+    r.add(Command("mode", "Set a mode", echo, (Arg("mode", "m", choices=("off", "on")),)))
+    r.add(Command("say", "Say", echo, (Arg("times", "n", ArgType.INTEGER, required=True),
+                                        Arg("text", "t", ArgType.TEXT, required=True))))
+    r.add(Command("admin", "Admin only", echo, access=Access.BOT_ADMIN))
+    return r
+
+
+def ctx(admin: bool = False, direct: bool = True) -> CommandContext:
+    return CommandContext(IncomingMessage("test", "c", "u", "", is_direct=direct), admin)
+
+
+def test_parse_choices_case_insensitive_and_botname_suffix() -> None:
+    command, args = registry().parse("/mode@venice_bot ON")
+    assert command.name == "mode" and args == {"mode": "on"}
+
+
+def test_text_argument_takes_the_rest_of_the_line() -> None:
+    _, args = registry().parse("/say 3 hello   there")
+    assert args == {"times": 3, "text": "hello   there"}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("/mode maybe", "mode must be one of off, on"),
+        ("/say", "/say needs times"),
+        ("/say x hi", "times must be a whole number"),
+        ("/mode on extra", "takes no more than that"),
+    ],
+)
+def test_usage_errors_name_the_problem_and_the_usage(text: str, fragment: str) -> None:
+    with pytest.raises(UsageError) as info:
+        registry().parse(text)
+    assert fragment in info.value.user_message
+    assert "Usage: /" in info.value.user_message
+
+
+def test_unknown_command() -> None:
+    with pytest.raises(UnknownCommand) as info:
+        registry().parse("/frobnicate now")
+    assert "/frobnicate" in info.value.user_message and "/help" in info.value.user_message
+
+
+async def test_bot_admin_commands_are_checked() -> None:
+    r = registry()
+    command, args = r.parse("/admin")
+    with pytest.raises(PermissionDenied):
+        await r.run(ctx(admin=False), command, args)
+    assert (await r.run(ctx(admin=True), command, args)).text == "[]"
+    assert [c.name for c in r.visible_to(ctx())] == ["mode", "say"]
+
+
+def test_usage_string() -> None:
+    assert registry().get("say").usage == "/say <times> <text>"
+    assert registry().get("mode").usage == "/mode [off|on]"
