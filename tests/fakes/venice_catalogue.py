@@ -1,0 +1,224 @@
+"""Default data the fake Venice serves: models, characters, balance and rate limits, shaped per the spec."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+TEXT_MODEL_IDS = ("venice-uncensored", "llama-3.3-70b", "qwen3-vl-235b-a22b")
+TTS_VOICES = ("af_sky", "af_bella", "am_adam", "bf_emma", "bm_george")
+
+
+def _capabilities(**overrides: Any) -> dict[str, Any]:
+    # The spec marks capabilities `additionalProperties: false` with all fifteen keys required.
+    caps: dict[str, Any] = {
+        "optimizedForCode": False,
+        "quantization": "fp8",
+        "supportsFunctionCalling": False,
+        "supportsAudioInput": False,
+        "supportsReasoning": False,
+        "supportsReasoningEffort": False,
+        "supportsResponseSchema": False,
+        "supportsMultipleImages": False,
+        "supportsVision": False,
+        "supportsVideoInput": False,
+        "supportsWebSearch": False,
+        "supportsLogProbs": False,
+        "supportsTeeAttestation": False,
+        "supportsE2EE": False,
+        "supportsXSearch": False,
+    }
+    caps.update(overrides)
+    return caps
+
+
+def _price(usd: float) -> dict[str, float]:
+    return {"usd": usd, "diem": usd}
+
+
+def _text_model(
+    model_id: str,
+    name: str,
+    context: int,
+    privacy: str,
+    price_in: float,
+    price_out: float,
+    traits: list[str],
+    created: int,
+    **capabilities: Any,
+) -> dict[str, Any]:
+    return {
+        "id": model_id,
+        "type": "text",
+        "object": "model",
+        "created": created,
+        "owned_by": "venice.ai",
+        "context_length": context,  # mirrors availableContextTokens, as Venice does for OpenAI clients
+        "model_spec": {
+            "name": name,
+            "availableContextTokens": context,
+            "maxCompletionTokens": min(context // 4, 16384),
+            "privacy": privacy,
+            "capabilities": _capabilities(**capabilities),
+            "constraints": {"temperature": {"default": 0.7}, "top_p": {"default": 0.9}},
+            "pricing": {"input": _price(price_in), "output": _price(price_out)},
+            "traits": traits,
+            "modelSource": f"https://huggingface.co/fake/{model_id}",
+            "offline": False,
+            "beta": False,
+        },
+    }
+
+
+def default_models() -> list[dict[str, Any]]:
+    """Return a fresh default catalogue: three text models, one image, one TTS and one ASR model."""
+    return [
+        _text_model(
+            "venice-uncensored", "Venice Uncensored", 32768, "private", 0.20, 0.90,
+            ["most_uncensored"], 1742262554,
+            quantization="fp16",
+        ),
+        _text_model(
+            "llama-3.3-70b", "Llama 3.3 70B", 65536, "private", 0.70, 2.80,
+            ["default", "function_calling_default"], 1733768349,
+            supportsFunctionCalling=True, supportsWebSearch=True, supportsResponseSchema=True,
+            supportsLogProbs=True,
+        ),
+        _text_model(
+            "qwen3-vl-235b-a22b", "Qwen3 VL 235B", 131072, "anonymized", 0.25, 1.50,
+            ["default_vision", "default_reasoning"], 1752000000,
+            supportsVision=True, supportsMultipleImages=True, maxImages=4, supportsReasoning=True,
+            supportsWebSearch=True, supportsFunctionCalling=True,
+        ),
+        {
+            "id": "venice-sd35",
+            "type": "image",
+            "object": "model",
+            "created": 1743099022,
+            "owned_by": "venice.ai",
+            "model_spec": {
+                "name": "Venice SD35",
+                "privacy": "private",
+                "constraints": {
+                    "promptCharacterLimit": 1500,
+                    "steps": {"default": 25, "max": 30},
+                    "widthHeightDivisor": 16,
+                },
+                "pricing": {"generation": _price(0.01), "upscale": {"2x": _price(0.02), "4x": _price(0.08)}},
+                "traits": ["default"],
+                "offline": False,
+            },
+        },
+        {
+            "id": "tts-kokoro",
+            "type": "tts",
+            "object": "model",
+            "created": 1741285930,
+            "owned_by": "venice.ai",
+            "model_spec": {
+                "name": "Kokoro Text to Speech",
+                "privacy": "private",
+                "pricing": {"input": _price(3.50)},  # per 1M characters
+                "voices": list(TTS_VOICES),
+                "default_voice": "af_sky",
+                "supports_speed": True,
+                "default_speed": 1,
+                "min_speed": 0.25,
+                "max_speed": 4,
+                "supported_formats": ["mp3", "opus", "aac", "flac", "wav", "pcm"],
+                "default_format": "mp3",
+                "traits": [],
+                "offline": False,
+            },
+        },
+        {
+            "id": "nvidia/parakeet-tdt-0.6b-v3",
+            "type": "asr",
+            "object": "model",
+            "created": 1755000000,
+            "owned_by": "venice.ai",
+            "model_spec": {
+                "name": "Parakeet TDT 0.6B v3",
+                "privacy": "private",
+                "pricing": {"per_audio_second": _price(0.0001)},
+                "traits": [],
+                "offline": False,
+            },
+        },
+    ]
+
+
+def _character(
+    slug: str, name: str, description: str, model_id: str, tags: list[str], web: bool, uuid: str
+) -> dict[str, Any]:
+    return {
+        "id": uuid,
+        "slug": slug,
+        "name": name,
+        "description": description,
+        "author": "k3x9q",
+        "adult": False,
+        "featured": True,
+        "webEnabled": web,
+        "modelId": model_id,
+        "tags": tags,
+        "photoUrl": f"https://outerface.venice.ai/api/characters/{uuid}/photo",
+        "shareUrl": f"https://venice.ai/c/{slug}",
+        "createdAt": "2024-12-20T21:28:08.934Z",
+        "updatedAt": "2025-02-09T03:23:53.708Z",
+        "stats": {"averageRating": 4.7, "imports": 112, "ratingCount": 24, "ratingSum": 113, "userRating": None},
+    }
+
+
+def default_characters() -> list[dict[str, Any]]:
+    """Return two public characters."""
+    return [
+        _character(
+            "alan-watts", "Alan Watts",
+            "British writer and speaker who popularised Buddhist, Taoist and Hindu philosophy.",
+            "venice-uncensored", ["Philosophy", "Taoism", "Buddhism"], False,
+            "2f460055-7595-4640-9cb6-c442c4c869b0",
+        ),
+        _character(
+            "sherlock-holmes", "Sherlock Holmes",
+            "The consulting detective of 221B Baker Street; reasons from the smallest details.",
+            "llama-3.3-70b", ["Detective", "Mystery", "Books"], True,
+            "8d3c2f3e-1b7a-4a55-9a1e-5b1f1a3c9e21",
+        ),
+    ]
+
+
+def default_balance() -> dict[str, Any]:
+    """Return the default GET /billing/balance body."""
+    return {
+        "canConsume": True,
+        "consumptionCurrency": "USD",
+        "balances": {"usd": 12.5, "diem": 3.0},
+        "diemEpochAllocation": 10,
+    }
+
+
+def rate_limits_body(models: list[dict[str, Any]], balance: dict[str, Any]) -> dict[str, Any]:
+    """Build a GET /api_keys/rate_limits body for a paid key, with per-model RPM/RPD/TPM limits."""
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    limits = []
+    for model in models:
+        if model.get("type") == "text":
+            amounts = [(50, "RPM"), (72000, "RPD"), (750000, "TPM")]
+        else:
+            amounts = [(20, "RPM"), (28800, "RPD")]
+        limits.append(
+            {"apiModelId": model["id"], "rateLimits": [{"amount": a, "type": t} for a, t in amounts]}
+        )
+    balances = balance.get("balances", {})
+    return {
+        "data": {
+            "accessPermitted": bool(balance.get("canConsume", True)),
+            "apiTier": {"id": "paid", "isCharged": True},
+            "balances": {"USD": balances.get("usd") or 0.0, "DIEM": balances.get("diem") or 0.0},
+            "keyExpiration": None,
+            # DIEM epochs start at 00:00 UTC.
+            "nextEpochBegins": f"{tomorrow.isoformat()}T00:00:00.000Z",
+            "rateLimits": limits,
+        }
+    }

@@ -1,0 +1,260 @@
+"""Chat completions for the fake Venice server: scripts, the default responder, and response shapes."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Request fields that toggle Venice features; the response echoes all of these (the spec requires them).
+_ECHOED_PARAMETERS: dict[str, Any] = {
+    "enable_e2ee": False,
+    "enable_web_search": "off",
+    "enable_web_citations": False,
+    "enable_web_scraping": False,
+    "include_venice_system_prompt": True,
+    "include_search_results_in_stream": False,
+    "return_search_results_as_documents": False,
+    "strip_thinking_response": False,
+    "disable_thinking": False,
+}
+_WORDS_PER_CHUNK = 3
+
+
+@dataclass
+class ChatScript:
+    """One scripted answer to a chat request (queued in ``fake.script`` or returned by ``fake.responder``)."""
+
+    content: str = ""
+    reasoning: str = ""
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    # Streaming: close the connection abruptly after this many content chunks, without [DONE].
+    # Non-streaming: drop the connection without any response.
+    cut_after: int | None = None
+    chunk_delay: float = 0.0  # seconds between streamed chunks
+    usage: dict[str, Any] | None = None  # computed from the text when None
+    cost_usd: float | None = None  # computed from the model's pricing when None
+
+
+def split_model(model: str) -> tuple[str, dict[str, Any]]:
+    """Split ``model-id:param=value&param2=value2`` (Venice's model feature suffix) into id and parameters."""
+    model_id, _, suffix = model.partition(":")
+    params: dict[str, Any] = {}
+    for pair in filter(None, suffix.split("&")):
+        key, _, value = pair.partition("=")
+        params[key] = {"true": True, "false": False}.get(value, value)
+    return model_id, params
+
+
+def effective_venice_parameters(body: dict[str, Any]) -> dict[str, Any]:
+    """Merge the model suffix's parameters with ``venice_parameters`` (the body wins)."""
+    _, params = split_model(str(body.get("model", "")))
+    given = body.get("venice_parameters")
+    if isinstance(given, dict):
+        params.update(given)
+    return params
+
+
+def message_text(message: Any) -> str:
+    """Return the text of a chat message: its string content, or its text parts joined."""
+    if not isinstance(message, dict):
+        return ""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimate tokens the way the fake bills them: four characters a token."""
+    return len(text) // 4
+
+
+def estimate_prompt_tokens(messages: Any) -> int:
+    """Estimate the prompt tokens of a messages array (all message text, four characters a token)."""
+    if not isinstance(messages, list):
+        return 0
+    return estimate_tokens("".join(message_text(m) for m in messages))
+
+
+def compute_usage(messages: Any, script: ChatScript) -> dict[str, Any]:
+    """Return the script's usage, or one estimated from the prompt and the answer."""
+    if script.usage is not None:
+        return script.usage
+    prompt = estimate_prompt_tokens(messages)
+    reasoning = estimate_tokens(script.reasoning)
+    completion = estimate_tokens(script.content) + reasoning
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": None,
+        "completion_tokens_details": {"reasoning_tokens": reasoning} if script.reasoning else None,
+    }
+
+
+def compute_cost(model: dict[str, Any], usage: dict[str, Any], script: ChatScript, currency: str) -> dict[str, float]:
+    """Price a request from the model's per-1M-token pricing, charged in the consumption currency."""
+    if script.cost_usd is not None:
+        amount = script.cost_usd
+    else:
+        pricing = model.get("model_spec", {}).get("pricing", {})
+        amount = (
+            usage.get("prompt_tokens", 0) * pricing.get("input", {}).get("usd", 0.0)
+            + usage.get("completion_tokens", 0) * pricing.get("output", {}).get("usd", 0.0)
+        ) / 1_000_000
+    amount = round(amount, 8)
+    return {"usd": 0.0, "diem": amount} if currency == "DIEM" else {"usd": amount, "diem": 0.0}
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def default_reply(body: dict[str, Any], model: dict[str, Any] | None = None) -> ChatScript:
+    """Answer deterministically: echo the last user message and show what the conversation remembers."""
+    raw_messages = body.get("messages")
+    messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
+    params = effective_venice_parameters(body)
+    users = [message_text(m) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    systems = [message_text(m) for m in messages if isinstance(m, dict) and m.get("role") == "system"]
+
+    # The core's summarizer sends a system prompt with a line starting "Summarize".
+    if any(line.lstrip().startswith("Summarize") for text in systems for line in text.splitlines()):
+        gist = "; ".join(" ".join(text.split()[:6]) for text in users if text.strip())
+        return ChatScript(content=f"Summary: {gist or 'nothing to summarize'}.")
+
+    last = users[-1] if users else ""
+    earlier = len(users) - 1
+    if earlier <= 0:
+        memory = "This is the first user message of this conversation."
+    elif earlier == 1:
+        memory = f"This conversation holds 1 earlier user message: “{_clip(users[0], 80)}”."
+    else:
+        first = _clip(users[0], 80)
+        memory = f"This conversation holds {earlier} earlier user messages; the first was “{first}”."
+    content = f"(offline fake Venice) You said: “{_clip(last, 200)}”. {memory}"
+
+    citations: list[dict[str, Any]] = []
+    if params.get("enable_web_search") in ("on", "auto"):
+        query = _clip(last, 60)
+        citations = [
+            {
+                "title": f"Fake search result {n} for “{query}”",
+                "url": f"https://example.com/search/{n}",
+                "content": f"Offline stand-in text number {n}.",
+                "date": f"2025-01-0{n}T00:00:00",
+            }
+            for n in (1, 2)
+        ]
+        content += " Two made-up sources agree[REF]0[/REF][REF]1[/REF]."
+
+    reasoning = ""
+    capabilities = (model or {}).get("model_spec", {}).get("capabilities", {})
+    if capabilities.get("supportsReasoning") and not params.get("disable_thinking") \
+            and not params.get("strip_thinking_response"):
+        reasoning = f"The user wrote {len(last)} characters. Echo them and recall the conversation."
+    return ChatScript(content=content, reasoning=reasoning, citations=citations)
+
+
+def response_venice_parameters(
+    params: dict[str, Any], model: dict[str, Any], citations: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Build the ``venice_parameters`` block a response echoes back."""
+    echoed = {key: params.get(key, default) for key, default in _ECHOED_PARAMETERS.items()}
+    supports_e2ee = model.get("model_spec", {}).get("capabilities", {}).get("supportsE2EE", False)
+    echoed["enable_e2ee"] = bool(params.get("enable_e2ee", True)) and bool(supports_e2ee)
+    if params.get("character_slug"):
+        echoed["character_slug"] = params["character_slug"]
+    echoed["web_search_citations"] = citations
+    return echoed
+
+
+def completion_body(
+    *,
+    completion_id: str,
+    created: int,
+    model_id: str,
+    script: ChatScript,
+    usage: dict[str, Any],
+    cost: dict[str, float],
+    venice_parameters: dict[str, Any],
+) -> dict[str, Any]:
+    """Build a non-streaming ``chat.completion`` body."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model_id,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": script.content,
+                    "reasoning_content": script.reasoning or None,
+                    "tool_calls": [],
+                },
+                "finish_reason": "stop",
+                "stop_reason": None,
+                "logprobs": None,
+            }
+        ],
+        "usage": usage,
+        "cost": cost,
+        "prompt_logprobs": None,
+        "venice_parameters": venice_parameters,
+    }
+
+
+def split_for_stream(text: str) -> list[str]:
+    """Split text into chunks of a few words each; joined, they give back the text exactly."""
+    pieces = re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
+    return ["".join(pieces[i : i + _WORDS_PER_CHUNK]) for i in range(0, len(pieces), _WORDS_PER_CHUNK)]
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One SSE event of a streamed answer, tagged so the server can cut the stream after content."""
+
+    kind: str  # "start", "reasoning", "content", "finish", "usage" or "done"
+    data: bytes
+
+
+def stream_events(
+    *,
+    completion_id: str,
+    created: int,
+    model_id: str,
+    script: ChatScript,
+    usage: dict[str, Any],
+    cost: dict[str, float],
+    venice_parameters: dict[str, Any],
+    include_usage: bool,
+) -> list[StreamEvent]:
+    """Build a streamed answer's SSE events: start (with citations), reasoning, content, finish, usage, [DONE]."""
+    head = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model_id}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return _sse({**head, "choices": [choice], **extra})
+
+    # Venice sends the citations in the first chunk, reasoning before the answer, usage in the last.
+    events = [StreamEvent("start", chunk({"role": "assistant", "content": ""}, venice_parameters=venice_parameters))]
+    events += [StreamEvent("reasoning", chunk({"reasoning_content": p})) for p in split_for_stream(script.reasoning)]
+    events += [StreamEvent("content", chunk({"content": p})) for p in split_for_stream(script.content)]
+    events.append(StreamEvent("finish", chunk({}, "stop")))
+    if include_usage:
+        events.append(StreamEvent("usage", _sse({**head, "choices": [], "usage": usage, "cost": cost})))
+    events.append(StreamEvent("done", b"data: [DONE]\n\n"))
+    return events
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
