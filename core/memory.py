@@ -9,7 +9,7 @@ from typing import Any
 from core.storage.conversations import Conversation, ConversationStore, StoredMessage
 from core.text import estimate_tokens
 from core.venice.client import VeniceClient
-from core.venice.types import ChatRequest, ModelInfo, VeniceParameters
+from core.venice.types import ChatMessage, ChatRequest, ModelInfo, VeniceParameters
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,6 @@ SUMMARY_PROMPT = (
     "Keep names, facts, numbers, decisions, open questions and the user's preferences. "
     "Write at most 200 words in the conversation's language. Output the summary only."
 )
-CUT_OFF_MARK = " […answer cut off]"
 
 
 class TokenCalibration:
@@ -49,7 +48,7 @@ class TokenCalibration:
 class Context:
     """The messages to send, their estimated tokens, and whether old turns were left out."""
 
-    messages: tuple[dict[str, Any], ...]
+    messages: tuple[ChatMessage, ...]
     estimated_tokens: int
     window: tuple[StoredMessage, ...]
     dropped: bool
@@ -95,7 +94,7 @@ class Memory:
         """Return system prompt, summary, the newest turns that fit, and the new question."""
         budget = self.window_budget(model, system_prompt, conversation.summary_tokens)
         window = await self._store.newest(conversation, max(0, budget - question_tokens))
-        messages: list[dict[str, Any]] = []
+        messages: list[ChatMessage] = []
         if system_prompt:
             messages.append({"role": "system", "content": system_prompt})
         if conversation.summary:
@@ -106,9 +105,7 @@ class Memory:
                     + conversation.summary,
                 }
             )
-        for stored in window:
-            content = stored.content + (CUT_OFF_MARK if stored.interrupted else "")
-            messages.append({"role": stored.role, "content": content})
+        messages.extend(stored.chat_message for stored in window)
         messages.append({"role": "user", "content": question})
         window_tokens = sum(m.token_count for m in window)
         estimated = (

@@ -71,16 +71,17 @@ class CitationRewriter:
         return number_citations(held)
 
 
+_PARTIAL_REF = re.compile(r"\[(R(E(F(\](\s*\d+(\s*,\s*\d*)*\s*(\[(/(R(E(F)?)?)?)?)?)?)?)?)?)?")
+_PARTIAL_CARET = re.compile(r"\^(\d+(\s*,\s*\d*)*)?")
+
+
 def _pending_marker_start(text: str) -> int:
     """Index where an unfinished marker may begin at the end of text, else len(text)."""
-    window_start = max(0, len(text) - _MAX_MARKER)
-    for i in range(window_start, len(text)):
-        tail = text[i:]
-        if tail[0] == "[" and ("[REF]".startswith(tail[:5]) and re.fullmatch(
-            r"\[(R(E(F(\](\s*\d+(\s*,\s*\d*)*\s*(\[(/(R(E(F)?)?)?)?)?)?)?)?)?)?", tail
-        )):
-            return i
-        if tail[0] == "^" and re.fullmatch(r"\^(\d+(\s*,\s*\d*)*)?", tail):
+    start = max(0, len(text) - _MAX_MARKER)
+    # Only a "[" or "^" can start a marker: look at those, earliest first.
+    for i in (i for i in range(start, len(text)) if text[i] in "[^"):
+        pattern = _PARTIAL_REF if text[i] == "[" else _PARTIAL_CARET
+        if pattern.fullmatch(text, i):
             return i
     return len(text)
 

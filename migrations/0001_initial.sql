@@ -11,7 +11,7 @@ CREATE TABLE users (
 
 -- One row per conversation; /reset retires the active one (active = 0) and a new one starts.
 -- Turns older than the context window are folded into `summary`; `summarized_upto` is the
--- last message id the summary covers, `unsummarized_tokens` the tokens of the messages after it.
+-- last message id the summary covers.
 CREATE TABLE conversations (
     id                  INTEGER PRIMARY KEY,
     platform            TEXT    NOT NULL,
@@ -22,7 +22,6 @@ CREATE TABLE conversations (
     summary             TEXT    NOT NULL DEFAULT '',
     summary_tokens      INTEGER NOT NULL DEFAULT 0,
     summarized_upto     INTEGER NOT NULL DEFAULT 0,
-    unsummarized_tokens INTEGER NOT NULL DEFAULT 0,
     created_at          REAL    NOT NULL,
     updated_at          REAL    NOT NULL
 );

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from core.storage.database import Database
+from core.venice.types import EncodedMessage, dumps
 
 
 @dataclass(frozen=True)
@@ -19,16 +22,7 @@ class ConversationKey:
     user_scope: str = ""
 
 
-@dataclass
-class Conversation:
-    """The active conversation of a key, with its running summary."""
-
-    id: int
-    key: ConversationKey
-    summary: str = ""
-    summary_tokens: int = 0
-    summarized_upto: int = 0
-    unsummarized_tokens: int = 0
+CUT_OFF_MARK = " […answer cut off]"
 
 
 @dataclass(frozen=True)
@@ -41,19 +35,46 @@ class StoredMessage:
     token_count: int
     interrupted: bool = False
 
+    @cached_property
+    def chat_message(self) -> EncodedMessage:
+        """This message as sent to Venice, encoded once (the history is re-sent every turn)."""
+        content = self.content + (CUT_OFF_MARK if self.interrupted else "")
+        return EncodedMessage(dumps({"role": self.role, "content": content}))
 
-class ConversationStore:
-    """Read and write conversations; keeps the active ones and user ids cached in memory.
 
-    The process is the only writer of its database, so the caches stay true.
+@dataclass
+class Conversation:
+    """The active conversation of a key, with its running summary.
+
+    ``recent`` caches the messages after ``summarized_upto`` once all of them have been read
+    (``recent_complete``); turns are appended as they are saved, so assembling the next
+    context window needs no database round trip.
     """
 
-    PAGE = 64
+    id: int
+    key: ConversationKey
+    summary: str = ""
+    summary_tokens: int = 0
+    summarized_upto: int = 0
+    unsummarized_tokens: int = 0
+    recent: list[StoredMessage] = field(default_factory=list, repr=False)
+    recent_complete: bool = False
+
+
+class ConversationStore:
+    """Read and write conversations; keeps recent ones and user ids cached in memory.
+
+    The process is the only writer of its database, so the caches stay true. The database
+    stays the truth: a conversation dropped from the cache is simply read again.
+    """
+
+    PAGE = 256  # one query covers most windows; each query is a round trip to the DB thread
+    CACHED_CONVERSATIONS = 512
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
-        self._active: dict[ConversationKey, Conversation] = {}
+        self._active: OrderedDict[ConversationKey, Conversation] = OrderedDict()
         self._users: dict[tuple[str, str], int] = {}
 
     async def user_id(self, platform: str, platform_user_id: str, display_name: str | None) -> int:
@@ -81,10 +102,13 @@ class ConversationStore:
         """Return the key's active conversation, starting one if there is none."""
         cached = self._active.get(key)
         if cached is not None:
+            self._active.move_to_end(key)
             return cached
         sql = (
-            "SELECT id, summary, summary_tokens, summarized_upto, unsummarized_tokens "
-            "FROM conversations WHERE platform = ? AND chat_id = ? AND thread_id = ? "
+            "SELECT id, summary, summary_tokens, summarized_upto, "
+            "(SELECT COALESCE(SUM(token_count), 0) FROM messages m WHERE "
+            "m.conversation_id = c.id AND m.id > c.summarized_upto) "
+            "FROM conversations c WHERE platform = ? AND chat_id = ? AND thread_id = ? "
             "AND user_scope = ? AND active = 1"
         )
         params = (key.platform, key.chat_id, key.thread_id, key.user_scope)
@@ -101,6 +125,8 @@ class ConversationStore:
             assert row is not None
         conversation = Conversation(int(row[0]), key, row[1], row[2], row[3], row[4])
         self._active[key] = conversation
+        if len(self._active) > self.CACHED_CONVERSATIONS:
+            self._active.popitem(last=False)
         return conversation
 
     async def reset(self, key: ConversationKey) -> bool:
@@ -119,9 +145,12 @@ class ConversationStore:
     async def newest(self, conversation: Conversation, budget: int) -> list[StoredMessage]:
         """Return the newest unsummarized messages whose tokens fit ``budget``, oldest first.
 
-        Reads pages from the newest backwards along the (conversation_id, id) index, so the
-        cost depends on the window, not on how many messages the conversation has stored.
+        From the cache when it holds them all; otherwise pages from the newest backwards
+        along the (conversation_id, id) index, so the cost depends on the window, not on how
+        many messages the conversation has stored.
         """
+        if conversation.recent_complete:
+            return _fit(conversation.recent, budget)
         picked: list[StoredMessage] = []
         used = 0
         before = 1 << 62
@@ -132,14 +161,16 @@ class ConversationStore:
                 (conversation.id, conversation.summarized_upto, before, self.PAGE),
             )
             for row in rows:
-                if used + row[3] > budget:
-                    picked.reverse()
-                    return _whole_turns(picked)
-                used += row[3]
                 picked.append(StoredMessage(row[0], row[1], row[2], row[3], bool(row[4])))
+                used += row[3]
             if len(rows) < self.PAGE:
                 picked.reverse()
-                return _whole_turns(picked)
+                conversation.recent = picked  # every unsummarized message: cache them
+                conversation.recent_complete = True
+                return _fit(picked, budget)
+            if used > budget:
+                picked.reverse()
+                return _fit(picked, budget)
             before = rows[-1][0]
 
     async def oldest_unsummarized(
@@ -176,23 +207,26 @@ class ConversationStore:
         answer_tokens: int,
         interrupted: bool = False,
     ) -> None:
-        """Store a question and its answer together: both or neither."""
+        """Store a question and its answer together: both or neither.
+
+        One multi-row INSERT is atomic on its own, and costs one round trip.
+        """
         now = self._clock()
-        async with self._db.transaction() as conn:
-            await conn.executemany(
+        async with self._db.transaction(begin=False) as conn:
+            cursor = await conn.execute(
                 "INSERT INTO messages (conversation_id, user_id, role, content, token_count, "
-                "interrupted, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (conversation.id, user_id, "user", question, question_tokens, 0, now),
-                    (conversation.id, None, "assistant", answer, answer_tokens, int(interrupted), now),
-                ],
+                "interrupted, created_at) VALUES (?, ?, 'user', ?, ?, 0, ?), "
+                "(?, NULL, 'assistant', ?, ?, ?, ?)",
+                (conversation.id, user_id, question, question_tokens, now,
+                 conversation.id, answer, answer_tokens, int(interrupted), now),
             )
-            await conn.execute(
-                "UPDATE conversations SET unsummarized_tokens = unsummarized_tokens + ?, "
-                "updated_at = ? WHERE id = ?",
-                (question_tokens + answer_tokens, now, conversation.id),
-            )
+            answer_id = int(cursor.lastrowid or 0)
         conversation.unsummarized_tokens += question_tokens + answer_tokens
+        if conversation.recent_complete:
+            conversation.recent.append(StoredMessage(answer_id - 1, "user", question, question_tokens))
+            conversation.recent.append(
+                StoredMessage(answer_id, "assistant", answer, answer_tokens, interrupted)
+            )
 
     async def save_summary(
         self,
@@ -204,17 +238,17 @@ class ConversationStore:
         folded_tokens: int,
     ) -> None:
         """Record a new running summary covering messages up to ``upto_id``."""
-        remaining = max(0, conversation.unsummarized_tokens - folded_tokens)
         async with self._db.transaction() as conn:
             await conn.execute(
                 "UPDATE conversations SET summary = ?, summary_tokens = ?, summarized_upto = ?, "
-                "unsummarized_tokens = ?, updated_at = ? WHERE id = ?",
-                (summary, summary_tokens, upto_id, remaining, self._clock(), conversation.id),
+                "updated_at = ? WHERE id = ?",
+                (summary, summary_tokens, upto_id, self._clock(), conversation.id),
             )
         conversation.summary = summary
         conversation.summary_tokens = summary_tokens
         conversation.summarized_upto = upto_id
-        conversation.unsummarized_tokens = remaining
+        conversation.unsummarized_tokens = max(0, conversation.unsummarized_tokens - folded_tokens)
+        conversation.recent = [m for m in conversation.recent if m.id > upto_id]
 
     async def count_messages(self, conversation: Conversation) -> int:
         """How many messages the conversation has stored."""
@@ -224,8 +258,14 @@ class ConversationStore:
         return int(row[0]) if row else 0
 
 
-def _whole_turns(messages: list[StoredMessage]) -> list[StoredMessage]:
-    """Drop a leading answer whose question fell out of the window."""
-    while messages and messages[0].role == "assistant":
-        messages.pop(0)
-    return messages
+def _fit(messages: list[StoredMessage], budget: int) -> list[StoredMessage]:
+    """The newest messages (oldest first) whose tokens fit, starting on a whole turn."""
+    used = 0
+    start = len(messages)
+    while start > 0 and used + messages[start - 1].token_count <= budget:
+        start -= 1
+        used += messages[start].token_count
+    # Drop a leading answer whose question fell out of the window.
+    while start < len(messages) and messages[start].role == "assistant":
+        start += 1
+    return messages[start:]

@@ -59,9 +59,16 @@ class Database:
             await conn.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Run statements atomically: all are committed, or none on an exception."""
+    async def transaction(self, *, begin: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+        """Run statements atomically: all are committed, or none on an exception.
+
+        ``begin=False`` is for a single statement, which SQLite already runs atomically: it
+        saves the BEGIN and COMMIT round trips on the hot path.
+        """
         async with self._lock:
+            if not begin:
+                yield self._conn
+                return
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn

@@ -87,7 +87,7 @@ class VeniceClient:
     async def chat(self, request: ChatRequest) -> ChatResult:
         """Return a whole answer (``stream: false``)."""
         response = await self._send(
-            "POST", "/chat/completions", json=request.to_json(stream=False), model=request.model
+            "POST", "/chat/completions", content=request.encode(stream=False), model=request.model
         )
         data = _json(response)
         choice = (data.get("choices") or [{}])[0]
@@ -113,19 +113,24 @@ class VeniceClient:
         response = await self._send(
             "POST",
             "/chat/completions",
-            json=request.to_json(stream=True),
+            content=request.encode(stream=True),
             model=request.model,
             stream=True,
         )
         cf_ray = response.headers.get("cf-ray")
         splitter = ThinkSplitter()
         received: list[str] = []
-        finished = False
+        finished = done = False
         try:
             async for data in _sse_data(response):
+                # Read on past [DONE] to the end of the body: a response closed half-read
+                # cannot go back to the connection pool, and the next request would pay
+                # for a new connection.
+                if done:
+                    continue
                 if data == "[DONE]":
-                    finished = True
-                    break
+                    done = finished = True
+                    continue
                 chunk = json.loads(data)
                 if "error" in chunk:
                     status = int(chunk.get("status") or 500)
@@ -211,23 +216,25 @@ class VeniceClient:
         method: str,
         path: str,
         *,
-        json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, Any] | None = None,
         model: str | None = None,
         stream: bool = False,
     ) -> httpx.Response:
-        """Send with retries; return a successful response (open, when ``stream``)."""
+        """Send with retries; return a successful response (open, when ``stream``).
+
+        ``content`` is a JSON body, already encoded.
+        """
         policy = self._retry
         started = policy.monotonic()
         attempt = 0
         while True:
             attempt += 1
+            headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+            if content is not None:
+                headers["Content-Type"] = "application/json"
             request = self._http.build_request(
-                method,
-                self._base_url + path,
-                json=json,
-                params=params,
-                headers={"Authorization": f"Bearer {self._api_key.get_secret_value()}"},
+                method, self._base_url + path, content=content, params=params, headers=headers
             )
             hinted: float | None = None
             try:

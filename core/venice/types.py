@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -39,21 +40,52 @@ class VeniceParameters:
         return body
 
 
+def dumps(value: Any) -> str:
+    """Compact JSON, as sent on the wire."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class EncodedMessage:
+    """A chat message already encoded as JSON.
+
+    A conversation's history is sent again with every turn; keeping each stored message
+    encoded once saves re-encoding the whole history (about 1 ms per 100 KB) on every turn.
+    """
+
+    json: str
+
+
+ChatMessage = dict[str, Any] | EncodedMessage
+
+
 @dataclass(frozen=True)
 class ChatRequest:
     """One chat completion request."""
 
     model: str
-    messages: tuple[dict[str, Any], ...]
+    messages: tuple[ChatMessage, ...]
     max_completion_tokens: int | None = None
     temperature: float | None = None
     venice: VeniceParameters = field(default_factory=VeniceParameters)
 
     def to_json(self, *, stream: bool) -> dict[str, Any]:
-        """Return the JSON body for ``POST /chat/completions``."""
+        """Return the JSON body for ``POST /chat/completions`` as a dict."""
+        body = self._envelope(stream=stream)
+        body["messages"] = [
+            json.loads(m.json) if isinstance(m, EncodedMessage) else m for m in self.messages
+        ]
+        return body
+
+    def encode(self, *, stream: bool) -> bytes:
+        """Return the JSON body as bytes, splicing in the messages that are encoded already."""
+        envelope = dumps(self._envelope(stream=stream))
+        messages = ",".join(m.json if isinstance(m, EncodedMessage) else dumps(m) for m in self.messages)
+        return f'{envelope[:-1]},"messages":[{messages}]}}'.encode()
+
+    def _envelope(self, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": list(self.messages),
             "venice_parameters": self.venice.to_json(),
         }
         if self.max_completion_tokens is not None:

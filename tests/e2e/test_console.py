@@ -1,0 +1,134 @@
+"""The console adapter: driven through its input and output, in-process and as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from adapters.console import ConsoleAdapter
+from tests.conftest import TEST_KEY
+from tests.fakes.venice import ChatScript, FakeVenice
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def scripted_io(lines: list[str]) -> tuple[Callable[[], Awaitable[str | None]], Callable[[str], None], list[str]]:
+    pending = list(lines)
+    out: list[str] = []
+
+    async def read_line() -> str | None:
+        return pending.pop(0) if pending else None
+
+    return read_line, out.append, out
+
+
+async def test_console_streams_answers_runs_commands_and_explains_errors(make_service: Any, venice: FakeVenice) -> None:
+    venice.script.append(ChatScript(content="Hello from Venice, streamed in pieces.", chunk_delay=0.02))
+    read_line, write, out = scripted_io(["Hello", "/model", "/bogus", "x" * 100_000, "/quit", "never read"])
+    async with make_service() as service:
+        await ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester").run()
+    text = "".join(out)
+    assert "Hello from Venice, streamed in pieces." in text
+    streamed = [chunk for chunk in out if chunk and chunk in "Hello from Venice, streamed in pieces."]
+    assert len(streamed) > 1  # written piece by piece, as it arrived
+    assert "Current model: venice-uncensored" in text
+    assert "! Unknown command /bogus" in text
+    assert "the limit is 16,000" in text
+    assert "Traceback" not in text
+    assert len(venice.calls_to("/chat/completions")) == 1
+
+
+async def test_console_conversation_continues_after_a_restart(make_service: Any, venice: FakeVenice) -> None:
+    for lines in (["My cat is called Miso"], ["What is my cat called?"]):
+        read_line, write, out = scripted_io(lines)
+        async with make_service() as service:
+            await ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester").run()
+    second = venice.calls_to("/chat/completions")[1].body["messages"]
+    assert [m["content"] for m in second if m["role"] == "user"] == ["My cat is called Miso", "What is my cat called?"]
+
+
+async def test_console_shows_sources_and_notices(make_service: Any, venice: FakeVenice) -> None:
+    venice.script.append(ChatScript(
+        content="It is sunny[REF]0[/REF].", citations=[{"title": "Weather", "url": "https://weather.example"}]))
+    read_line, write, out = scripted_io(["/model llama-3.3-70b", "/websearch on", "Weather?"])
+    async with make_service() as service:
+        await ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester").run()
+    text = "".join(out)
+    assert "It is sunny[1]." in text
+    assert "Sources:\n[1] Weather — https://weather.example" in text
+
+
+async def run_cli(args: list[str], env: dict[str, str], stdin: bytes = b"", cwd: Path = ROOT) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bots", *args, cwd=cwd, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def cli_env(tmp_path: Path, venice: FakeVenice | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VENICE_", "DATABASE_", "ADMIN_", "LOG_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/cli.db"
+    if venice is not None:
+        env["VENICE_API_KEY"] = TEST_KEY
+        env["VENICE_BASE_URL"] = venice.base_url
+    env.update(extra)
+    return env
+
+
+async def test_the_real_chat_command_over_a_pipe_with_invalid_utf8(tmp_path: Path, venice: FakeVenice) -> None:
+    code, out, err = await run_cli(
+        ["chat"], cli_env(tmp_path, venice, LOG_LEVEL="DEBUG"), stdin=b"Hello there\ncaf\xe9 \x1b bytes\n/quit\n", cwd=tmp_path
+    )
+    assert code == 0, err
+    assert "You said: “Hello there”" in out
+    assert "You said: “caf\ufffd bytes”" in out
+    assert "Traceback" not in out + err
+    assert TEST_KEY not in out + err
+    code, out, err = await run_cli(["chat"], cli_env(tmp_path, venice), stdin=b"And now?\n", cwd=tmp_path)
+    assert "2 earlier user messages" in out  # the same database, the same conversation
+
+
+async def test_missing_key_stops_with_exit_code_2_and_one_line(tmp_path: Path) -> None:
+    code, out, err = await run_cli(["chat"], cli_env(tmp_path), cwd=tmp_path)
+    assert code == 2
+    assert err.strip().count("\n") == 0
+    assert "VENICE_API_KEY is not set" in err and "https://venice.ai/settings/api" in err
+
+
+async def test_invalid_values_name_the_field(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, VENICE_API_KEY=TEST_KEY, LOG_LEVEL="chatty", DATABASE_URL="postgres://x",
+                  ADMIN_USER_IDS="telegram:1,slack:2")
+    code, _, err = await run_cli(["doctor"], env, cwd=tmp_path)
+    assert code == 2
+    assert "Invalid setting LOG_LEVEL" in err
+    assert "Invalid setting DATABASE_URL: must look like sqlite:///" in err
+    assert "Invalid setting ADMIN_USER_IDS: 'slack:2' is not platform:id" in err
+    assert TEST_KEY not in err
+
+
+async def test_migrate_then_again_is_a_no_op(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, VENICE_API_KEY=TEST_KEY)
+    code, out, _ = await run_cli(["migrate"], env, cwd=tmp_path)
+    assert code == 0 and "0001_initial" in out
+    code, out, _ = await run_cli(["migrate"], env, cwd=tmp_path)
+    assert code == 0 and "nothing to do" in out
+
+
+async def test_doctor_checks_key_balance_and_database_without_secrets(tmp_path: Path, venice: FakeVenice) -> None:
+    code, out, err = await run_cli(["doctor"], cli_env(tmp_path, venice), cwd=tmp_path)
+    assert code == 0, out + err
+    assert "Venice API key works" in out and "Database: schema 1/1" in out and "USD" in out
+    assert TEST_KEY not in out + err
+    venice.api_key = "another-key"
+    code, out, err = await run_cli(["doctor"], cli_env(tmp_path, venice), cwd=tmp_path)
+    assert code == 1
+    assert "rejected the bot's API key" in out
+    assert TEST_KEY not in out + err

@@ -1,0 +1,96 @@
+"""Memory: the window fits the model, old turns fold into a summary, estimates track usage."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from core.memory import TokenCalibration
+from core.storage.conversations import ConversationKey
+from core.venice.errors import ServerError
+from tests.fakes.venice import FakeVenice
+from tests.helpers import ask, stored_messages
+
+CONTEXT = 2048
+REPLY = 256
+
+
+def add_tiny_model(venice: FakeVenice) -> None:
+    tiny = copy.deepcopy(next(m for m in venice.models if m["id"] == "venice-uncensored"))
+    tiny["id"] = "tiny"
+    tiny["model_spec"]["availableContextTokens"] = CONTEXT
+    if "context_length" in tiny:
+        tiny["context_length"] = CONTEXT
+    venice.models.append(tiny)
+
+
+def estimated(messages: list[dict[str, Any]]) -> int:
+    return sum(len(m["content"]) for m in messages) // 4
+
+
+async def test_old_turns_fold_into_a_summary_and_every_request_fits(make_service: Any, venice: FakeVenice) -> None:
+    add_tiny_model(venice)
+    async with make_service(default_chat_model="tiny", reply_max_tokens=REPLY) as service:
+        for i in range(14):
+            await ask(service, f"Fact {i}: " + "the quick brown fox jumps " * 14)
+        rows = await stored_messages(service)
+        conversation = await service.s.conversations.active(ConversationKey("test", "chat-1"))
+    bodies = [c.body for c in venice.calls_to("/chat/completions")]
+    answers = [b for b in bodies if b.get("stream")]
+    summaries = [b for b in bodies if not b.get("stream")]
+    assert len(answers) == 14 and summaries, "a long conversation must be summarized"
+    assert len(rows) == 28  # everything stays stored; the summary only shortens what is sent
+    for body in answers:
+        assert estimated(body["messages"]) + REPLY <= CONTEXT
+    first_fold = summaries[0]["messages"][1]["content"]
+    assert "Fact 0:" in first_fold and "Summary so far:\n(none yet)" in first_fold
+    last = answers[-1]["messages"]
+    assert last[1]["role"] == "system" and last[1]["content"].startswith("Summary of the earlier")
+    assert not any(m["content"].startswith("Fact 0:") for m in last if m["role"] == "user")
+    assert last[-1]["content"].startswith("Fact 13:")
+    assert last[-2]["role"] == "assistant"  # the window ends with whole turns
+    assert conversation.summary and conversation.summarized_upto > 0
+    if len(summaries) > 1:  # a later fold builds on the earlier summary
+        assert conversation.summary.startswith("Summary:")
+        assert "Summary so far:\nSummary:" in summaries[1]["messages"][1]["content"]
+
+
+async def test_a_failed_summary_changes_nothing_and_is_retried_later(make_service: Any, venice: FakeVenice) -> None:
+    add_tiny_model(venice)
+    async with make_service(default_chat_model="tiny", reply_max_tokens=REPLY) as service:
+        for i in range(6):
+            await ask(service, f"Fact {i}: " + "lorem ipsum dolor " * 20)
+        memory = service.s.memory
+        conversation = await service.s.conversations.active(ConversationKey("test", "chat-1"))
+        model = await service.s.venice.model("tiny")
+        assert model is not None
+        prompt = service.settings.default_system_prompt
+        conversation.unsummarized_tokens += 10_000  # as if many turns were waiting
+        before = (conversation.summary, conversation.summarized_upto)
+        venice.fail("/chat/completions", 500)
+        with pytest.raises(ServerError):
+            await memory.fold(conversation, model, prompt)
+        assert (conversation.summary, conversation.summarized_upto) == before
+        assert await memory.fold(conversation, model, prompt) is True
+
+
+async def test_reset_leaves_the_summary_behind(make_service: Any, venice: FakeVenice) -> None:
+    add_tiny_model(venice)
+    async with make_service(default_chat_model="tiny", reply_max_tokens=REPLY) as service:
+        for i in range(10):
+            await ask(service, f"Fact {i}: " + "lorem ipsum dolor " * 20)
+        await ask(service, "/reset")
+        await ask(service, "Fresh start")
+    last = [c.body for c in venice.calls_to("/chat/completions") if c.body.get("stream")][-1]
+    assert [m["role"] for m in last["messages"]] == ["system", "user"]
+
+
+def test_calibration_follows_what_venice_counts() -> None:
+    calibration = TokenCalibration()
+    assert calibration.estimate("m", "x" * 400) == 100
+    for _ in range(20):
+        calibration.observe("m", estimated=calibration.estimate("m", "x" * 400), actual=150)
+    assert 145 <= calibration.estimate("m", "x" * 400) <= 155
+    assert calibration.estimate("other", "x" * 400) == 100  # per model
