@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import mimetypes
+import re
 import sys
 import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TextIO
 
 from core.chat import ChatService
 from core.errors import BotError
-from core.events import IncomingMessage, Reply, ReplyStream
+from core.events import Attachment, IncomingMessage, Reply, ReplyStream
 from core.text import format_sources
 
 log = logging.getLogger(__name__)
@@ -37,12 +40,14 @@ class ConsoleAdapter:
         write: Write,
         user_id: str | None = None,
         chat_id: str = "terminal",
+        media_dir: Path = Path("venice-media"),
     ) -> None:
         self._service = service
         self._read_line = read_line
         self._write = write
         self._user_id = user_id or _local_user()
         self._chat_id = chat_id
+        self._media_dir = media_dir
 
     async def run(self) -> None:
         """Chat until end of input or /quit."""
@@ -90,12 +95,30 @@ class ConsoleAdapter:
     def _render(self, reply: Reply, *, streamed: bool) -> None:
         if reply.text and not streamed:
             self._write(reply.text + "\n")
+        for attachment in reply.attachments:
+            path = self._save(attachment)
+            self._write(f"[{attachment.kind} saved to {path}]\n")
         sources = format_sources(reply.citations)
         if sources:
             self._write(sources + "\n")
         for notice in reply.notices:
             mark = "!" if notice.level == "warning" else "i"
             self._write(f"({mark}) {notice.text}\n")
+
+
+    def _save(self, attachment: Attachment) -> Path:
+        """Write a file the bot sent into the media folder, never over an existing one."""
+        self._media_dir.mkdir(parents=True, exist_ok=True)
+        suffix = mimetypes.guess_extension(attachment.mime_type) or ".bin"
+        stem = Path(attachment.filename or "").stem or attachment.kind
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:60] or attachment.kind
+        path = self._media_dir / f"{stem}{suffix}"
+        number = 1
+        while path.exists():
+            number += 1
+            path = self._media_dir / f"{stem}-{number}{suffix}"
+        path.write_bytes(attachment.data)
+        return path
 
 
 def _local_user() -> str:

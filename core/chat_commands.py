@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from core.commands import Access, Arg, ArgType, Command, CommandContext
 from core.errors import InvalidInput
 from core.events import Choice, Reply
+from core.storage.chat_settings import ChatSettings
 
 if TYPE_CHECKING:
     from core.chat import ChatService
@@ -27,6 +28,16 @@ class CoreCommands:
 
     def __init__(self, service: ChatService) -> None:
         self._service = service
+
+    async def _chat(self, ctx: CommandContext) -> ChatSettings:
+        """The settings of the caller's chat."""
+        return await self._service.s.chat_settings.get(ctx.message.platform, ctx.message.chat_id)
+
+    async def _change(self, ctx: CommandContext, what: str, **changes: Any) -> None:
+        """Change the caller's chat settings, if the caller may."""
+        ctx.require_chat_admin(what)
+        msg = ctx.message
+        await self._service.s.chat_settings.update(msg.platform, msg.chat_id, **changes)
 
     def definitions(self) -> list[Command]:
         """The command definitions, in the order /help shows them."""
@@ -83,9 +94,9 @@ class CoreCommands:
 
     async def model(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show the model list, or switch the chat's model."""
-        service, msg = self._service, ctx.message
+        service = self._service
         models = [m for m in await service.s.venice.models("text") if not m.offline]
-        chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
+        chat = await self._chat(ctx)
         current = chat.model or service.settings.default_chat_model
         name = args.get("name")
         if not name:
@@ -111,19 +122,16 @@ class CoreCommands:
             raise InvalidInput(
                 f"There is no text model named {name!r}.{hint} Send /model to see the list."
             )
-        ctx.require_chat_admin("change the model")
-        await service.s.chat_settings.update(msg.platform, msg.chat_id, model=chosen.id)
+        await self._change(ctx, "change the model", model=chosen.id)
         return Reply(f"Model set to {chosen.id} for this chat.")
 
     async def websearch(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set web search."""
-        service, msg = self._service, ctx.message
         mode = args.get("mode")
         if mode is None:
-            chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
+            chat = await self._chat(ctx)
             return Reply(f"Web search is {chat.web_search}. Change it with /websearch off|on|auto.")
-        ctx.require_chat_admin("change web search")
-        await service.s.chat_settings.update(msg.platform, msg.chat_id, web_search=mode)
+        await self._change(ctx, "change web search", web_search=mode)
         explain = {
             "off": "Answers use the model's own knowledge.",
             "on": "Every answer searches the web and lists its sources.",
@@ -133,54 +141,44 @@ class CoreCommands:
 
     async def scrape(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set link reading."""
-        service, msg = self._service, ctx.message
         mode = args.get("mode")
         if mode is None:
-            chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
-            state = "on" if chat.web_scraping else "off"
+            state = "on" if (await self._chat(ctx)).web_scraping else "off"
             return Reply(f"Reading links is {state}. Change it with /scrape on|off.")
-        ctx.require_chat_admin("change link reading")
-        await service.s.chat_settings.update(msg.platform, msg.chat_id, web_scraping=mode == "on")
+        await self._change(ctx, "change link reading", web_scraping=mode == "on")
         return Reply(f"Reading links is now {mode}.")
 
     async def system(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set the chat's system prompt."""
-        service, msg = self._service, ctx.message
         prompt = args.get("prompt")
-        chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
         if prompt is None:
+            chat = await self._chat(ctx)
             if chat.system_prompt:
                 return Reply(f"This chat's system prompt:\n{chat.system_prompt}")
             return Reply(
                 f"This chat uses the bot's default system prompt:\n"
-                f"{service.settings.default_system_prompt}"
+                f"{self._service.settings.default_system_prompt}"
             )
-        ctx.require_chat_admin("change the system prompt")
         if prompt.lower() == "default":
-            await service.s.chat_settings.update(msg.platform, msg.chat_id, system_prompt=None)
+            await self._change(ctx, "change the system prompt", system_prompt=None)
             return Reply("This chat uses the bot's default system prompt again.")
         if len(prompt) > MAX_SYSTEM_PROMPT:
             raise InvalidInput(
                 f"The system prompt is {len(prompt):,} characters; the limit is "
                 f"{MAX_SYSTEM_PROMPT:,}."
             )
-        await service.s.chat_settings.update(msg.platform, msg.chat_id, system_prompt=prompt)
+        await self._change(ctx, "change the system prompt", system_prompt=prompt)
         return Reply("System prompt set for this chat. It applies from the next message.")
 
     async def memory(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set shared versus per-user memory."""
-        service, msg = self._service, ctx.message
         mode = args.get("mode")
         if mode is None:
-            chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
-            state = "per-user" if chat.per_user_memory else "shared"
+            state = "per-user" if (await self._chat(ctx)).per_user_memory else "shared"
             return Reply(f"Memory in this chat is {state}. Change it with /memory shared|per-user.")
-        if msg.is_direct:
+        if ctx.message.is_direct:
             return Reply("A direct chat always has one conversation; /memory is for group chats.")
-        ctx.require_chat_admin("change how memory is kept")
-        await service.s.chat_settings.update(
-            msg.platform, msg.chat_id, per_user_memory=mode == "per-user"
-        )
+        await self._change(ctx, "change how memory is kept", per_user_memory=mode == "per-user")
         return Reply(
             "Each user now has their own conversation here."
             if mode == "per-user"
@@ -189,9 +187,11 @@ class CoreCommands:
 
     async def settings(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show everything this chat has set."""
-        service, msg = self._service, ctx.message
-        chat = await service.s.chat_settings.get(msg.platform, msg.chat_id)
-        conversation = await service.s.conversations.active(await service.conversation_key(msg))
+        service = self._service
+        chat = await self._chat(ctx)
+        conversation = await service.s.conversations.active(
+            await service.conversation_key(ctx.message)
+        )
         stored = await service.s.conversations.count_messages(conversation)
         prompt = chat.system_prompt or "(the bot's default)"
         if len(prompt) > 200:

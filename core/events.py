@@ -12,9 +12,9 @@ from core.venice.types import Citation
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file that came with a message."""
+    """A file that comes with a message, in either direction (an image, a voice note…)."""
 
-    kind: Literal["image", "audio", "video", "file"]
+    kind: Literal["image", "audio", "voice", "video", "file"]
     mime_type: str
     data: bytes = field(repr=False)
     filename: str | None = None
@@ -71,9 +71,10 @@ class Choice:
 
 @dataclass(frozen=True)
 class Reply:
-    """What the core answers: text, sources, notices and options to pick from."""
+    """What the core answers: text, files (images, voice), sources, notices, options."""
 
     text: str = ""
+    attachments: tuple[Attachment, ...] = ()
     citations: tuple[Citation, ...] = ()
     notices: tuple[Notice, ...] = ()
     choices: tuple[Choice, ...] = ()

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import InvalidInput
 from core.storage.conversations import Conversation, ConversationStore, StoredMessage
 from core.text import estimate_tokens
 from core.venice.client import VeniceClient
@@ -93,7 +94,13 @@ class Memory:
     ) -> Context:
         """Return system prompt, summary, the newest turns that fit, and the new question."""
         budget = self.window_budget(model, system_prompt, conversation.summary_tokens)
-        window = await self._store.newest(conversation, max(0, budget - question_tokens))
+        if question_tokens > budget:
+            raise InvalidInput(
+                f"Your message is about {question_tokens:,} tokens, more than {model.id} can "
+                f"take here (about {max(0, budget):,}). Shorten it, or pick a model with a "
+                "larger context with /model."
+            )
+        window = await self._store.newest(conversation, budget - question_tokens)
         messages: list[ChatMessage] = []
         if system_prompt:
             messages.append({"role": "system", "content": system_prompt})

@@ -132,3 +132,27 @@ async def test_doctor_checks_key_balance_and_database_without_secrets(tmp_path: 
     assert code == 1
     assert "rejected the bot's API key" in out
     assert TEST_KEY not in out + err
+
+
+def test_files_in_a_reply_are_saved_and_their_paths_shown(tmp_path: Path) -> None:
+    from core.events import Attachment, Notice, Reply
+
+    out: list[str] = []
+
+    async def no_input() -> str | None:
+        return None
+
+    adapter = ConsoleAdapter(None, read_line=no_input, write=out.append,  # type: ignore[arg-type]
+                             media_dir=tmp_path / "media")
+    png = b"\x89PNG\r\n\x1a\n fake"
+    reply = Reply("Here you go", attachments=(
+        Attachment("image", "image/png", png, "../../etc/cat picture.png"),
+        Attachment("image", "image/png", png, "../../etc/cat picture.png"),
+    ), notices=(Notice("Blurred by safe mode", "warning"),))
+    adapter._render(reply, streamed=False)  # noqa: SLF001 - rendering is what this test is about
+    text = "".join(out)
+    saved = sorted((tmp_path / "media").iterdir())
+    assert [p.name for p in saved] == ["cat_picture-2.png", "cat_picture.png"]
+    assert all(p.read_bytes() == png for p in saved)
+    assert f"[image saved to {tmp_path / 'media' / 'cat_picture.png'}]" in text
+    assert "(!) Blurred by safe mode" in text

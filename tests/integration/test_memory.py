@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from core.errors import InvalidInput
 from core.memory import TokenCalibration
 from core.storage.conversations import ConversationKey
 from core.venice.errors import ServerError
@@ -94,3 +95,15 @@ def test_calibration_follows_what_venice_counts() -> None:
         calibration.observe("m", estimated=calibration.estimate("m", "x" * 400), actual=150)
     assert 145 <= calibration.estimate("m", "x" * 400) <= 155
     assert calibration.estimate("other", "x" * 400) == 100  # per model
+
+
+async def test_a_message_too_big_for_the_model_is_refused_before_calling_venice(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    add_tiny_model(venice)
+    async with make_service(default_chat_model="tiny", reply_max_tokens=REPLY) as service:
+        with pytest.raises(InvalidInput) as info:
+            await ask(service, "word " * 2000)  # ~2,500 tokens for a 2,048-token model
+        assert "more than tiny can take" in info.value.user_message and "/model" in info.value.user_message
+        assert await stored_messages(service) == []
+    assert venice.calls_to("/chat/completions") == []
