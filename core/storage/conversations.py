@@ -165,8 +165,10 @@ class ConversationStore:
                 used += row[3]
             if len(rows) < self.PAGE:
                 picked.reverse()
-                conversation.recent = picked  # every unsummarized message: cache them
+                # Every unsummarized message: cache them, and take their true token count.
+                conversation.recent = picked
                 conversation.recent_complete = True
+                conversation.unsummarized_tokens = used
                 return _fit(picked, budget)
             if used > budget:
                 picked.reverse()

@@ -194,9 +194,8 @@ class ModelInfo:
                 return float(entry["usd"])
             return None
 
-        context = (
-            spec.get("availableContextTokens") or data.get("context_length") or 0
-        )
+        # A model that states no context size gets a small, safe one rather than zero.
+        context = spec.get("availableContextTokens") or data.get("context_length") or 8192
         return cls(
             id=str(data["id"]),
             type=str(data.get("type") or "text"),

@@ -156,3 +156,13 @@ def test_files_in_a_reply_are_saved_and_their_paths_shown(tmp_path: Path) -> Non
     assert all(p.read_bytes() == png for p in saved)
     assert f"[image saved to {tmp_path / 'media' / 'cat_picture.png'}]" in text
     assert "(!) Blurred by safe mode" in text
+
+
+async def test_run_without_platform_tokens_starts_the_console_and_says_so(tmp_path: Path, venice: FakeVenice) -> None:
+    code, out, err = await run_cli(["run"], cli_env(tmp_path, venice), stdin=b"Hello\n", cwd=tmp_path)
+    assert code == 0, err
+    assert "console chat starts" in err and "TELEGRAM_BOT_TOKEN" in err and "DISCORD_BOT_TOKEN" in err
+    assert "You said: “Hello”" in out
+    assert (tmp_path / ".venice-bots.heartbeat").exists()
+    code, out, _ = await run_cli(["health"], cli_env(tmp_path, venice), cwd=tmp_path)
+    assert code == 0 and "healthy" in out

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.errors import InvalidInput, PermissionDenied, UnknownCommand, UsageError
 from core.venice.errors import InsufficientBalance
+from tests.conftest import TEST_KEY
 from tests.fakes.venice import ChatScript, FakeVenice
 from tests.helpers import ask, message, stored_messages
 
@@ -28,6 +30,10 @@ async def test_a_message_gets_a_streamed_answer_and_the_turn_is_stored(make_serv
             (1, "assistant", "Hello Alice, nice to meet you today.", 0),
         ]
         await ask(service, "What is my name?")
+        database_file = service.s.conversations._db.path  # noqa: SLF001
+    raw = b"".join(p.read_bytes() for p in Path(database_file).parent.glob("bot.db*"))
+    assert b"Hi, I am Alice" in raw  # the conversation is stored…
+    assert TEST_KEY.encode() not in raw  # …the API key never is
     second = chat_bodies(venice)[1]["messages"]
     assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
     assert second[1]["content"] == "Hi, I am Alice"
