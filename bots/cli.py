@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bots.logs import setup_logging
-from core.errors import BotError, ConfigurationError
+from core.errors import ConfigurationError
 from core.settings import API_KEY_URL, Settings
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
-from core.commands import Access, Arg, ArgType, Command, CommandContext
+from core.commands import Arg, ArgType, Command, CommandContext
 from core.errors import InvalidInput
 from core.events import Choice, Reply
 from core.storage.chat_settings import ChatSettings

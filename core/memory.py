@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from core.errors import InvalidInput
 from core.storage.conversations import Conversation, ConversationStore, StoredMessage

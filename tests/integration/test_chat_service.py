@@ -12,7 +12,7 @@ from core.errors import InvalidInput, PermissionDenied, UnknownCommand, UsageErr
 from core.venice.errors import InsufficientBalance
 from tests.conftest import TEST_KEY
 from tests.fakes.venice import ChatScript, FakeVenice
-from tests.helpers import ask, message, stored_messages
+from tests.helpers import ask, stored_messages
 
 
 def chat_bodies(venice: FakeVenice) -> list[dict[str, Any]]:
