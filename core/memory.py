@@ -46,12 +46,11 @@ class TokenCalibration:
 
 @dataclass(frozen=True)
 class Context:
-    """The messages to send, their estimated tokens, and whether old turns were left out."""
+    """The messages to send, their estimated tokens, and the stored turns among them."""
 
     messages: tuple[ChatMessage, ...]
     estimated_tokens: int
     window: tuple[StoredMessage, ...]
-    dropped: bool
 
 
 class Memory:
@@ -120,8 +119,7 @@ class Memory:
             + window_tokens
             + question_tokens
         )
-        dropped = window_tokens < conversation.unsummarized_tokens
-        return Context(tuple(messages), estimated, tuple(window), dropped)
+        return Context(tuple(messages), estimated, tuple(window))
 
     def needs_fold(self, conversation: Conversation, model: ModelInfo, system_prompt: str) -> bool:
         """Whether unsummarized turns have grown past the fold threshold."""

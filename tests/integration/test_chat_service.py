@@ -12,7 +12,7 @@ from core.errors import InvalidInput, PermissionDenied, UnknownCommand, UsageErr
 from core.venice.errors import InsufficientBalance
 from tests.conftest import TEST_KEY
 from tests.fakes.venice import ChatScript, FakeVenice
-from tests.helpers import ask, stored_messages
+from tests.helpers import ask, message, stored_messages
 
 
 def chat_bodies(venice: FakeVenice) -> list[dict[str, Any]]:
@@ -272,3 +272,14 @@ async def test_a_model_that_venice_no_longer_lists_falls_back_with_a_notice(make
         answer = await ask(service, "Hello")
     assert any("no longer offered" in n.text for n in answer.reply.notices)
     assert chat_bodies(venice)[0]["model"] == "venice-uncensored"
+
+
+async def test_adapters_with_native_commands_run_them_by_name(make_service: Any) -> None:
+    async with make_service() as service:
+        reply = await service.run_command(message(""), "websearch", "AUTO")
+        assert "now auto" in reply.text
+        assert "Web search: auto" in (await service.run_command(message(""), "settings")).text
+        with pytest.raises(UsageError):
+            await service.run_command(message(""), "websearch", "sometimes")
+        with pytest.raises(UnknownCommand):
+            await service.run_command(message(""), "nope")
