@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from core.chat_commands import register_core_commands
 from core.commands import CommandContext, CommandRegistry
 from core.errors import BotError, InvalidInput
-from core.events import IncomingMessage, Notice, Reply, ReplyStream
+from core.events import Choice, IncomingMessage, Notice, Reply, ReplyStream
 from core.memory import Memory
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettings, ChatSettingsStore
-from core.storage.conversations import ConversationKey, ConversationStore
+from core.storage.conversations import ConversationKey, ConversationStore, StoredMessage
+from core.turns import Turn, TurnQueue
 from core.text import CitationRewriter, clean_text, find_urls
 from core.venice.client import VeniceClient
 from core.venice.errors import StreamInterrupted
@@ -25,29 +26,8 @@ from core.venice.types import ChatRequest, Citation, ModelInfo, Usage, VenicePar
 log = logging.getLogger(__name__)
 
 MAX_SCRAPED_LINKS = 3
+REGENERATE = Choice("🔄 Regenerate", "/retry")
 FALLBACK_CONTEXT = 8192  # when Venice does not list the model, assume a small context
-
-
-class KeyedLocks:
-    """One FIFO lock per key, forgotten when nobody holds or awaits it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Any, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: Any) -> AsyncIterator[None]:
-        """Hold the key's lock; callers for the same key go one after another, in order."""
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 @dataclass(frozen=True)
@@ -68,7 +48,8 @@ class ChatService:
         self.s = services
         self.settings = services.settings
         self.commands = CommandRegistry()
-        self.locks = KeyedLocks()
+        self.turns = TurnQueue()
+        self.started_at = time.time()
         self._tasks: set[asyncio.Task[None]] = set()
         register_core_commands(self)
 
@@ -86,7 +67,9 @@ class ChatService:
             return await self.commands.run(self.command_context(message), command, args)
         return await self.answer(message, text)
 
-    async def run_command(self, message: IncomingMessage, name: str, raw_args: str = "") -> Reply:
+    async def run_command(
+        self, message: IncomingMessage, name: str, raw_args: str = ""
+    ) -> Reply | ReplyStream:
         """Run a command that an adapter received natively (slash command, bot command)."""
         command = self.commands.get(name)
         args = self.commands.parse_args(command, clean_text(raw_args))
@@ -143,15 +126,34 @@ class ChatService:
 
     async def answer(self, message: IncomingMessage, text: str) -> ReplyStream:
         """Start a streamed answer; the turn is stored when it is complete."""
+        key = await self.conversation_key(message)
+        shared = not message.is_direct and not key.user_scope
+        question = self._question(message, text, shared=shared)
+        return self._start(key, lambda stream: self._answer(message, key, question, stream))
+
+    async def regenerate(self, message: IncomingMessage) -> ReplyStream:
+        """Answer the conversation's last question again, replacing the last answer."""
+        key = await self.conversation_key(message)
+        return self._start(key, lambda stream: self._regenerate(message, key, stream))
+
+    def _start(
+        self, key: ConversationKey, work: Callable[[ReplyStream], Awaitable[None]]
+    ) -> ReplyStream:
+        """Queue a turn of the conversation and run it in a task of its own."""
         stream = ReplyStream()
-        task = asyncio.create_task(self._produce(message, text, stream))
+        turn = self.turns.take(key)  # taken now, so turns run in the order asked for
+        task = asyncio.create_task(self._produce(turn, work, stream))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: turn.release())  # even if cancelled before it ran
         return stream
 
-    async def _produce(self, message: IncomingMessage, text: str, stream: ReplyStream) -> None:
+    async def _produce(
+        self, turn: Turn, work: Callable[[ReplyStream], Awaitable[None]], stream: ReplyStream
+    ) -> None:
         try:
-            await self._answer(message, text, stream)
+            async with turn:
+                await work(stream)
         except BotError as exc:
             stream.fail(exc)
         except asyncio.CancelledError:
@@ -161,51 +163,71 @@ class ChatService:
             log.exception("Answering a message failed")
             stream.fail(exc)
 
-    async def _answer(self, message: IncomingMessage, text: str, stream: ReplyStream) -> None:
+    async def _regenerate(
+        self, message: IncomingMessage, key: ConversationKey, stream: ReplyStream
+    ) -> None:
+        conversation = await self.s.conversations.active(key)
+        last = await self.s.conversations.last_turn(conversation)
+        if last is None:
+            raise InvalidInput("There is no answer to regenerate in this conversation yet.")
+        await self._answer(message, key, last[0].content, stream, replacing=last)
+
+    async def _answer(
+        self,
+        message: IncomingMessage,
+        key: ConversationKey,
+        question: str,
+        stream: ReplyStream,
+        *,
+        replacing: tuple[StoredMessage, StoredMessage] | None = None,
+    ) -> None:
+        """Run one turn; the caller holds the conversation's turn."""
         store, memory = self.s.conversations, self.s.memory
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
-        key = await self.conversation_key(message)
-        async with self.locks.hold(key):
-            conversation = await store.active(key)
-            model, notices = await self.chat_model(chat)
-            system_prompt = chat.system_prompt or self.settings.default_system_prompt
-            question = self._question(message, text, shared=not message.is_direct and not key.user_scope)
-            question_tokens = memory.calibration.estimate(model.id, question)
-            context = await memory.build(conversation, model, system_prompt, question, question_tokens)
-            venice, more = self._venice_parameters(chat, model, text)
-            notices.extend(more)
-            request = ChatRequest(
-                model=model.id,
-                messages=context.messages,
-                max_completion_tokens=memory.reply_budget(model),
-                venice=venice,
-            )
-            answer, citations, usage, interrupted = await self._stream(request, stream)
-            if interrupted:
-                notices.append(Notice(
-                    "The connection to Venice broke off, so this answer is incomplete. "
-                    "Send your message again for a full one.", "warning"))
-            if not answer.strip():
-                stream.finish(Reply(notices=(*notices, Notice(
-                    "Venice returned an empty answer. Try again or rephrase.", "warning"))))
-                return
-            if usage and usage.prompt_tokens:
-                memory.calibration.observe(model.id, context.estimated_tokens, usage.prompt_tokens)
-            answer_tokens = (usage.completion_tokens if usage and usage.completion_tokens and
-                             not interrupted else memory.calibration.estimate(model.id, answer))
-            user_id = await store.user_id(message.platform, message.user_id, message.user_name)
-            await store.save_turn(
-                conversation, user_id=user_id, question=question, question_tokens=question_tokens,
-                answer=answer, answer_tokens=answer_tokens, interrupted=interrupted,
-            )
-            stream.finish(Reply(text=answer, citations=citations, notices=tuple(notices)))
-            # Fold old turns after the user has the answer; the next message of this
-            # conversation waits for it (we still hold the lock), other conversations do not.
-            try:
-                await memory.fold(conversation, model, system_prompt)
-            except BotError as exc:
-                log.warning("Summarizing conversation %s failed, will retry later: %s",
-                            conversation.id, exc)
+        conversation = await store.active(key)
+        model, notices = await self.chat_model(chat)
+        system_prompt = chat.system_prompt or self.settings.default_system_prompt
+        question_tokens = memory.calibration.estimate(model.id, question)
+        context = await memory.build(
+            conversation, model, system_prompt, question, question_tokens,
+            before_id=replacing[0].id if replacing else None,
+        )
+        venice, more = self._venice_parameters(chat, model, question)
+        notices.extend(more)
+        request = ChatRequest(
+            model=model.id,
+            messages=context.messages,
+            max_completion_tokens=memory.reply_budget(model),
+            venice=venice,
+        )
+        answer, citations, usage, interrupted = await self._stream(request, stream)
+        if interrupted:
+            notices.append(Notice(
+                "The connection to Venice broke off, so this answer is incomplete. "
+                "Send your message again for a full one.", "warning"))
+        if not answer.strip():
+            stream.finish(Reply(notices=(*notices, Notice(
+                "Venice returned an empty answer. Try again or rephrase.", "warning"))))
+            return
+        if usage and usage.prompt_tokens:
+            memory.calibration.observe(model.id, context.estimated_tokens, usage.prompt_tokens)
+        answer_tokens = (usage.completion_tokens if usage and usage.completion_tokens and
+                         not interrupted else memory.calibration.estimate(model.id, answer))
+        user_id = await store.user_id(message.platform, message.user_id, message.user_name)
+        await store.save_turn(
+            conversation, user_id=user_id, question=question, question_tokens=question_tokens,
+            answer=answer, answer_tokens=answer_tokens, interrupted=interrupted,
+            replacing=replacing,
+        )
+        stream.finish(Reply(text=answer, citations=citations, notices=tuple(notices),
+                            choices=(REGENERATE,)))
+        # Fold old turns after the user has the answer; the next turn of this conversation
+        # waits for it (this turn is still held), other conversations do not.
+        try:
+            await memory.fold(conversation, model, system_prompt)
+        except BotError as exc:
+            log.warning("Summarizing conversation %s failed, will retry later: %s",
+                        conversation.id, exc)
 
     async def _stream(
         self, request: ChatRequest, stream: ReplyStream
@@ -251,14 +273,14 @@ class ChatService:
         return question
 
     def _venice_parameters(
-        self, chat: ChatSettings, model: ModelInfo, text: str
+        self, chat: ChatSettings, model: ModelInfo, question: str
     ) -> tuple[VeniceParameters, list[Notice]]:
         notices: list[Notice] = []
         search = chat.web_search
         if search != "off" and not model.supports_web_search and model.raw:
             notices.append(Notice(f"{model.id} cannot search the web; answering without it.", "info"))
             search = "off"
-        urls = find_urls(text) if chat.web_scraping else []
+        urls = find_urls(question) if chat.web_scraping else []
         scrape = 0 < len(urls) <= MAX_SCRAPED_LINKS
         if len(urls) > MAX_SCRAPED_LINKS:
             notices.append(Notice(

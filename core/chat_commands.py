@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import time
 from typing import TYPE_CHECKING, Any
 
-from core.commands import Arg, ArgType, Command, CommandContext
+from core.commands import Access, Arg, ArgType, Command, CommandContext
 from core.errors import InvalidInput
-from core.events import Choice, Reply
+from core.events import Choice, Reply, ReplyStream
 from core.storage.chat_settings import ChatSettings
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class CoreCommands:
         return [
             Command("help", "Show what the bot can do", self.help),
             Command("reset", "Start a new conversation (the old one is kept, not used)", self.reset),
+            Command("retry", "Answer the last message again, replacing the last answer", self.retry),
             Command(
                 "model",
                 "Show the chat's model and the choices, or switch model",
@@ -75,6 +77,12 @@ class CoreCommands:
                 (Arg("mode", "shared or per-user", choices=("shared", "per-user")),),
             ),
             Command("settings", "Show this chat's settings", self.settings),
+            Command(
+                "status",
+                "Bot health: Venice limits and balance, failures, storage",
+                self.status,
+                access=Access.BOT_ADMIN,
+            ),
         ]
 
     async def help(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -88,9 +96,36 @@ class CoreCommands:
         """Retire the conversation; the next message starts afresh."""
         service = self._service
         key = await service.conversation_key(ctx.message)
-        async with service.locks.hold(key):  # wait for an answer in flight
+        async with service.turns.take(key):  # after the answers already asked for
             await service.s.conversations.reset(key)
         return Reply("Started a new conversation. Earlier messages will not be used.")
+
+    async def retry(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
+        """Regenerate the last answer."""
+        return await self._service.regenerate(ctx.message)
+
+    async def status(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """What an operator wants to know at a glance (bot admins only)."""
+        service = self._service
+        venice = service.s.venice
+        limits = venice.rate_limits
+        counts = await service.s.conversations.counts()
+        uptime = int(time.time() - service.started_at)
+
+        def known(value: object, unit: str = "") -> str:
+            return "unknown" if value is None else f"{value}{unit}"
+
+        lines = [
+            f"Up for {uptime // 3600} h {uptime // 60 % 60} min.",
+            f"Venice requests left this minute: {known(limits.remaining_requests)}"
+            f" of {known(limits.limit_requests)}; tokens left: {known(limits.remaining_tokens)}.",
+            f"Venice balance (last seen): {known(limits.balance_usd, ' USD')}, "
+            f"{known(limits.balance_diem, ' DIEM')}.",
+            f"Failed Venice requests in the last 30 s: {venice.failures.recent}.",
+            f"Stored: {counts['users']} users, {counts['conversations']} conversations, "
+            f"{counts['messages']} messages.",
+        ]
+        return Reply("\n".join(lines))
 
     async def model(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show the model list, or switch the chat's model."""

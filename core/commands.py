@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import PermissionDenied, UnknownCommand, UsageError
-from core.events import IncomingMessage, Reply
+from core.events import IncomingMessage, Reply, ReplyStream
 
 
 class ArgType(enum.Enum):
@@ -62,7 +62,7 @@ class CommandContext:
             raise PermissionDenied(f"Only admins of this chat can {what}.")
 
 
-Handler = Callable[[CommandContext, dict[str, Any]], Awaitable[Reply]]
+Handler = Callable[[CommandContext, dict[str, Any]], Awaitable[Reply | ReplyStream]]
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,9 @@ class CommandRegistry:
             )
         return str(value).lower() if arg.choices else value
 
-    async def run(self, ctx: CommandContext, command: Command, args: dict[str, Any]) -> Reply:
+    async def run(
+        self, ctx: CommandContext, command: Command, args: dict[str, Any]
+    ) -> Reply | ReplyStream:
         """Check access, then run the handler."""
         if not _allowed(command, ctx):
             who = "the bot's admins" if command.access is Access.BOT_ADMIN else "chat admins"

@@ -89,8 +89,13 @@ class Memory:
         system_prompt: str,
         question: str,
         question_tokens: int,
+        *,
+        before_id: int | None = None,
     ) -> Context:
-        """Return system prompt, summary, the newest turns that fit, and the new question."""
+        """Return system prompt, summary, the newest turns that fit, and the new question.
+
+        ``before_id``: leave out that stored message and later ones (regenerating an answer).
+        """
         budget = self.window_budget(model, system_prompt, conversation.summary_tokens)
         if question_tokens > budget:
             raise InvalidInput(
@@ -98,7 +103,7 @@ class Memory:
                 f"take here (about {max(0, budget):,}). Shorten it, or pick a model with a "
                 "larger context with /model."
             )
-        window = await self._store.newest(conversation, budget - question_tokens)
+        window = await self._store.newest(conversation, budget - question_tokens, before_id=before_id)
         messages: list[ChatMessage] = []
         if system_prompt:
             messages.append({"role": "system", "content": system_prompt})

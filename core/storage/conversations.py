@@ -142,18 +142,24 @@ class ConversationStore:
         self._active.pop(key, None)
         return changed
 
-    async def newest(self, conversation: Conversation, budget: int) -> list[StoredMessage]:
+    async def newest(
+        self, conversation: Conversation, budget: int, *, before_id: int | None = None
+    ) -> list[StoredMessage]:
         """Return the newest unsummarized messages whose tokens fit ``budget``, oldest first.
 
+        ``before_id`` leaves out that message and all later ones (to regenerate an answer).
         From the cache when it holds them all; otherwise pages from the newest backwards
         along the (conversation_id, id) index, so the cost depends on the window, not on how
         many messages the conversation has stored.
         """
         if conversation.recent_complete:
-            return _fit(conversation.recent, budget)
+            recent = conversation.recent
+            if before_id is not None:
+                recent = [m for m in recent if m.id < before_id]
+            return _fit(recent, budget)
         picked: list[StoredMessage] = []
         used = 0
-        before = 1 << 62
+        before = before_id if before_id is not None else 1 << 62
         while True:
             rows = await self._db.fetchall(
                 "SELECT id, role, content, token_count, interrupted FROM messages "
@@ -165,15 +171,24 @@ class ConversationStore:
                 used += row[3]
             if len(rows) < self.PAGE:
                 picked.reverse()
-                # Every unsummarized message: cache them, and take their true token count.
-                conversation.recent = picked
-                conversation.recent_complete = True
-                conversation.unsummarized_tokens = used
+                if before_id is None:
+                    # Every unsummarized message: cache them, and take their true token count.
+                    conversation.recent = picked
+                    conversation.recent_complete = True
+                    conversation.unsummarized_tokens = used
                 return _fit(picked, budget)
             if used > budget:
                 picked.reverse()
                 return _fit(picked, budget)
             before = rows[-1][0]
+
+    async def last_turn(self, conversation: Conversation) -> tuple[StoredMessage, StoredMessage] | None:
+        """The newest question and its answer, if the conversation ends with a whole turn."""
+        messages = await self.newest(conversation, 1 << 62) if not conversation.recent_complete \
+            else conversation.recent
+        if len(messages) >= 2 and messages[-2].role == "user" and messages[-1].role == "assistant":
+            return messages[-2], messages[-1]
+        return None
 
     async def oldest_unsummarized(
         self, conversation: Conversation, tokens: int
@@ -208,13 +223,20 @@ class ConversationStore:
         answer: str,
         answer_tokens: int,
         interrupted: bool = False,
+        replacing: tuple[StoredMessage, StoredMessage] | None = None,
     ) -> None:
         """Store a question and its answer together: both or neither.
 
-        One multi-row INSERT is atomic on its own, and costs one round trip.
+        ``replacing`` is a regenerated turn's old question and answer, removed in the same
+        transaction. Otherwise one multi-row INSERT, atomic on its own, costs one round trip.
         """
         now = self._clock()
-        async with self._db.transaction(begin=False) as conn:
+        async with self._db.transaction(begin=replacing is not None) as conn:
+            if replacing is not None:
+                await conn.execute(
+                    "DELETE FROM messages WHERE conversation_id = ? AND id IN (?, ?)",
+                    (conversation.id, replacing[0].id, replacing[1].id),
+                )
             cursor = await conn.execute(
                 "INSERT INTO messages (conversation_id, user_id, role, content, token_count, "
                 "interrupted, created_at) VALUES (?, ?, 'user', ?, ?, 0, ?), "
@@ -224,6 +246,10 @@ class ConversationStore:
             )
             answer_id = int(cursor.lastrowid or 0)
         conversation.unsummarized_tokens += question_tokens + answer_tokens
+        if replacing is not None:
+            conversation.unsummarized_tokens -= sum(m.token_count for m in replacing)
+            gone = {m.id for m in replacing}
+            conversation.recent = [m for m in conversation.recent if m.id not in gone]
         if conversation.recent_complete:
             conversation.recent.append(StoredMessage(answer_id - 1, "user", question, question_tokens))
             conversation.recent.append(
@@ -251,6 +277,15 @@ class ConversationStore:
         conversation.summarized_upto = upto_id
         conversation.unsummarized_tokens = max(0, conversation.unsummarized_tokens - folded_tokens)
         conversation.recent = [m for m in conversation.recent if m.id > upto_id]
+
+    async def counts(self) -> dict[str, int]:
+        """How many users, conversations and messages are stored."""
+        row = await self._db.fetchone(
+            "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM conversations), "
+            "(SELECT COUNT(*) FROM messages)"
+        )
+        assert row is not None
+        return {"users": row[0], "conversations": row[1], "messages": row[2]}
 
     async def count_messages(self, conversation: Conversation) -> int:
         """How many messages the conversation has stored."""

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from core.errors import InvalidInput, PermissionDenied, UnknownCommand, UsageError
-from core.venice.errors import InsufficientBalance
+from core.events import Reply
+from core.venice.errors import InsufficientBalance, ServerError
 from tests.conftest import TEST_KEY
 from tests.fakes.venice import ChatScript, FakeVenice
 from tests.helpers import ask, message, stored_messages
@@ -283,3 +284,52 @@ async def test_adapters_with_native_commands_run_them_by_name(make_service: Any)
             await service.run_command(message(""), "websearch", "sometimes")
         with pytest.raises(UnknownCommand):
             await service.run_command(message(""), "nope")
+
+
+async def test_retry_regenerates_the_last_answer_and_replaces_it(make_service: Any, venice: FakeVenice) -> None:
+    venice.script.extend([ChatScript(content="first"), ChatScript(content="second try"),
+                          ChatScript(content="third")])
+    async with make_service() as service:
+        with pytest.raises(InvalidInput, match="no answer to regenerate"):
+            await ask(service, "/retry")
+        answer = await ask(service, "Tell me a joke")
+        assert answer.reply.choices[0].command == "/retry"  # the Regenerate button
+        again = await ask(service, "/retry")
+        assert again.text == "second try"
+        assert [r[2] for r in await stored_messages(service)] == ["Tell me a joke", "second try"]
+        await ask(service, "Another")
+    bodies = chat_bodies(venice)
+    assert [m["content"] for m in bodies[1]["messages"][1:]] == ["Tell me a joke"]  # old answer left out
+    assert [m["content"] for m in bodies[2]["messages"][1:]] == ["Tell me a joke", "second try", "Another"]
+
+
+async def test_a_failed_retry_keeps_the_old_answer(make_service: Any, venice: FakeVenice) -> None:
+    async with make_service() as service:
+        first = await ask(service, "Hello")
+        venice.fail("/chat/completions", 500)
+        with pytest.raises(ServerError) as info:
+            await ask(service, "/retry")
+        assert "internal error" in info.value.user_message
+        assert [r[2] for r in await stored_messages(service)] == ["Hello", first.text]
+
+
+async def test_status_is_for_bot_admins(make_service: Any) -> None:
+    async with make_service(admin_user_ids="telegram:42") as service:
+        await ask(service, "Hello", platform="telegram", user_id="7")
+        with pytest.raises(PermissionDenied):
+            await ask(service, "/status", platform="telegram", user_id="7")
+        assert "/status" not in (await ask(service, "/help", platform="telegram", user_id="7")).text
+        assert "/status" in (await ask(service, "/help", platform="telegram", user_id="42")).text
+        text = (await ask(service, "/status", platform="telegram", user_id="42")).text
+    assert "Venice requests left this minute" in text and "1 users, 1 conversations, 2 messages" in text
+
+
+async def test_turns_of_one_chat_run_in_the_order_they_arrived(make_service: Any, venice: FakeVenice) -> None:
+    """Even when the first message's task gets going last."""
+    async with make_service() as service:
+        streams = [await service.handle_message(message(f"m{i}")) for i in range(5)]
+        for stream in reversed(streams):
+            assert not isinstance(stream, Reply)
+        await asyncio.gather(*(s.reply() for s in streams if not isinstance(s, Reply)))
+        rows = await stored_messages(service)
+    assert [r[2] for r in rows if r[1] == "user"] == ["m0", "m1", "m2", "m3", "m4"]
