@@ -14,6 +14,7 @@ from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
 from core.storage.database import Database, sqlite_path
 from core.storage.migrations import migrate
+from core.storage.updates import UpdateLog
 from core.venice.client import VeniceClient
 from core.venice.retry import RetryPolicy
 
@@ -61,6 +62,7 @@ async def build_service(
                 conversations=conversations,
                 chat_settings=ChatSettingsStore(db),
                 memory=Memory(conversations, venice, reply_max_tokens=settings.reply_max_tokens),
+                updates=UpdateLog(db),
             )
         )
         try:

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import logging
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from bots.logs import setup_logging
 from core.errors import ConfigurationError
 from core.settings import API_KEY_URL, Settings
+
+if TYPE_CHECKING:
+    from core.chat import ChatService
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "run"
     settings = load_settings()
-    setup_logging(settings.log_level, [settings.venice_api_key.get_secret_value()])
+    setup_logging(settings.log_level, settings.secret_values())
     try:
         if command == "migrate":
             return asyncio.run(_migrate(settings))
@@ -103,22 +109,41 @@ async def _run(settings: Settings, *, announce: bool) -> int:
     from bots.bootstrap import build_service
     from core.storage.database import sqlite_path
 
-    if announce:
-        print(
-            "No Telegram or Discord token is configured, so the console chat starts.\n"
-            "Telegram and Discord adapters are not part of this version yet; "
-            "they will start from TELEGRAM_BOT_TOKEN / DISCORD_BOT_TOKEN.",
-            file=sys.stderr,
-        )
     heartbeat = _heartbeat_path(sqlite_path(settings.database_url))
     async with build_service(settings) as service:
         beat = asyncio.create_task(_beat(heartbeat))
         try:
+            if announce and settings.telegram_bot_token is not None:
+                await _serve_platforms(service, settings)
+                return 0
+            if announce:
+                print(
+                    "No platform token is configured, so the console chat starts. To run on "
+                    "Telegram, set TELEGRAM_BOT_TOKEN (from @BotFather); Discord support "
+                    "(DISCORD_BOT_TOKEN) is coming.",
+                    file=sys.stderr,
+                )
             read_line, write = terminal_io()
             await ConsoleAdapter(service, read_line=read_line, write=write).run()
         finally:
             beat.cancel()
     return 0
+
+
+async def _serve_platforms(service: ChatService, settings: Settings) -> None:
+    """Run every configured platform until SIGINT or SIGTERM."""
+    from adapters.telegram.bot import TelegramAdapter
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.telegram_bot_token is not None:
+            await stack.enter_async_context(TelegramAdapter(service, settings))
+        print("The bot is running; stop it with Ctrl-C.", file=sys.stderr)
+        await stop.wait()
+    print("Stopped.", file=sys.stderr)
 
 
 def _heartbeat_path(db_path: str) -> Path:

@@ -17,6 +17,7 @@ from core.memory import Memory
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettings, ChatSettingsStore
 from core.storage.conversations import ConversationKey, ConversationStore, StoredMessage
+from core.storage.updates import UpdateLog
 from core.turns import Turn, TurnQueue
 from core.text import CitationRewriter, clean_text, find_urls
 from core.venice.client import VeniceClient
@@ -39,6 +40,7 @@ class Services:
     conversations: ConversationStore
     chat_settings: ChatSettingsStore
     memory: Memory
+    updates: UpdateLog
 
 
 class ChatService:

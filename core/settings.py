@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -39,6 +40,20 @@ class Settings(BaseSettings):
     venice_timeout_seconds: float = Field(120.0, gt=0, description="Venice read timeout")
     venice_max_attempts: int = Field(4, ge=1, le=6, description="Tries per Venice request")
 
+    telegram_bot_token: SecretStr | None = Field(None, description="Telegram bot token (secret)")
+    telegram_base_url: str = Field(
+        "https://api.telegram.org/bot", description="Bot API base URL (self-hosted server)"
+    )
+    telegram_base_file_url: str = Field(
+        "https://api.telegram.org/file/bot", description="Bot API file base URL"
+    )
+    telegram_webhook_url: str | None = Field(None, description="Public HTTPS URL for webhook mode")
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, description="Secret Telegram sends with each webhook call"
+    )
+    telegram_webhook_listen: str = Field("0.0.0.0", description="Webhook server address")
+    telegram_webhook_port: int = Field(8443, ge=1, le=65535, description="Webhook server port")
+
     @field_validator("venice_api_key")
     @classmethod
     def _key_not_blank(cls, value: SecretStr) -> SecretStr:
@@ -46,12 +61,39 @@ class Settings(BaseSettings):
             raise ValueError("is empty")
         return value
 
-    @field_validator("venice_base_url")
+    @field_validator("venice_base_url", "telegram_base_url", "telegram_base_file_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return value.rstrip("/") if not value.endswith("/bot") else value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _telegram_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not re.fullmatch(r"\d+:[\w-]{20,}", value.get_secret_value().strip()):
+            raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be a full URL, e.g. https://bot.example.org/telegram")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("may only use A-Z, a-z, 0-9, _ and - (1 to 256 characters)")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -83,6 +125,11 @@ class Settings(BaseSettings):
                 )
             out.add(f"{platform.lower()}:{user}")
         return frozenset(out)
+
+    def secret_values(self) -> list[str]:
+        """Every secret's value, for masking in logs."""
+        secrets = [self.venice_api_key, self.telegram_bot_token, self.telegram_webhook_secret]
+        return [s.get_secret_value() for s in secrets if s is not None]
 
     def is_admin(self, platform: str, user_id: str) -> bool:
         """Whether this user is one of the bot's admins (the local console's user always is)."""

@@ -72,3 +72,24 @@ def test_database_url_forms() -> None:
     assert sqlite_path("sqlite:////var/lib/bot.db") == "/var/lib/bot.db"
     with pytest.raises(ConfigurationError, match="sqlite:///"):
         sqlite_path("postgres://x")
+
+
+async def test_update_log_claims_once_across_restarts_and_prunes(tmp_path: Path) -> None:
+    from core.storage.updates import UpdateLog
+
+    now = [1000.0]
+    path = str(tmp_path / "u.db")
+    async with Database.open(path) as db:
+        await migrate(db, REAL)
+        log = UpdateLog(db, clock=lambda: now[0])
+        assert await log.claim("telegram", 1) is True
+        assert await log.claim("telegram", 1) is False
+        assert await log.claim("discord", 1) is True  # per platform
+    async with Database.open(path) as db:
+        log = UpdateLog(db, clock=lambda: now[0])
+        assert await log.claim("telegram", 1) is False  # still known after a restart
+        now[0] += UpdateLog.KEEP_SECONDS + 1
+        log.PRUNE_EVERY = 1
+        await log.claim("telegram", 2)
+        rows = await db.fetchall("SELECT update_id FROM processed_updates WHERE platform = 'telegram'")
+        assert [r[0] for r in rows] == ["2"]

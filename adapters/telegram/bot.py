@@ -1,0 +1,373 @@
+"""The Telegram adapter: updates in, core actions, messages out."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlparse
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    Chat,
+    Message,
+    MessageEntity,
+    Update,
+    User,
+)
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from adapters.telegram.menus import Menus
+from adapters.telegram.sender import TelegramSender
+from adapters.telegram.writer import AnswerWriter, Pace, Target
+from core.chat import REGENERATE, ChatService
+from core.commands import Access
+from core.errors import BotError, UnknownCommand
+from core.events import IncomingMessage, RepliedMessage, ReplyStream
+from core.settings import Settings
+from core.turns import TurnQueue
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ADMIN_CACHE_SECONDS = 120.0
+APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
+
+
+@dataclass(frozen=True)
+class TelegramOptions:
+    """Knobs tests and benchmarks turn; the defaults are for production."""
+
+    poll_timeout: int = 30
+    concurrent_updates: int = 256
+    pace: Pace | None = None
+    use_drafts: bool = True
+
+
+class TelegramAdapter:
+    """Run one Telegram bot over the core: ``async with TelegramAdapter(...):`` serves updates."""
+
+    def __init__(
+        self,
+        service: ChatService,
+        settings: Settings,
+        *,
+        sender: TelegramSender | None = None,
+        options: TelegramOptions | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if settings.telegram_bot_token is None:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        self._service = service
+        self._updates = service.s.updates
+        self._settings = settings
+        self._options = options or TelegramOptions()
+        self._clock = clock
+        self.sender = sender or TelegramSender()
+        self.menus = Menus()
+        self._handoff = TurnQueue()  # hands a chat's messages to the core in arrival order
+        self._admins: dict[tuple[int, int], tuple[bool, float]] = {}
+        self._last_answer: dict[tuple[int, int | None], int] = {}
+        self._drafts = self._options.use_drafts
+        self.app: Application[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder()
+            .token(settings.telegram_bot_token.get_secret_value())
+            .base_url(settings.telegram_base_url)
+            .base_file_url(settings.telegram_base_file_url)
+            .concurrent_updates(self._options.concurrent_updates)
+            .build()
+        )
+        self.app.add_handler(TypeHandler(Update, self._once), group=-1)
+        self.app.add_handler(MessageHandler(filters.TEXT & ~filters.UpdateType.EDITED, self._on_text))
+        self.app.add_handler(CallbackQueryHandler(self._on_button))
+        self.app.add_error_handler(self._on_error)
+
+    async def __aenter__(self) -> TelegramAdapter:
+        await self.app.initialize()  # getMe: learns the bot's username
+        try:
+            await self.register_commands()
+            await self.app.start()
+            await self._start_updates()
+        except BaseException:
+            await self.app.shutdown()
+            raise
+        log.info("Telegram bot @%s is running (%s)", self.app.bot.username,
+                 "webhook" if self._settings.telegram_webhook_url else "long polling")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.app.updater and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def _start_updates(self) -> None:
+        updater = self.app.updater
+        assert updater is not None
+        url = self._settings.telegram_webhook_url
+        if not url:
+            await updater.start_polling(
+                poll_interval=0, timeout=self._options.poll_timeout, allowed_updates=ALLOWED_UPDATES
+            )
+            return
+        configured = self._settings.telegram_webhook_secret
+        # Telegram sends the secret with every call and PTB refuses calls without it: a
+        # webhook without one would take updates from anyone who finds the URL.
+        secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+        await updater.start_webhook(
+            listen=self._settings.telegram_webhook_listen,
+            port=self._settings.telegram_webhook_port,
+            url_path=urlparse(url).path.lstrip("/"),
+            webhook_url=url,
+            secret_token=secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+
+    # ----- commands menu
+
+    async def register_commands(self) -> None:
+        """Publish the command menus: everyone, chat admins, and the bot's own admins."""
+        commands = list(self._service.commands)
+
+        def menu(*levels: Access) -> list[BotCommand]:
+            return [BotCommand(c.name, c.description[:256]) for c in commands if c.access in levels]
+
+        everyone = menu(Access.EVERYONE)
+        chat_admins = menu(Access.EVERYONE, Access.CHAT_ADMIN)
+        bot = self.app.bot
+        await bot.set_my_commands(chat_admins, scope=BotCommandScopeAllPrivateChats())
+        await bot.set_my_commands(everyone, scope=BotCommandScopeAllGroupChats())
+        await bot.set_my_commands(chat_admins, scope=BotCommandScopeAllChatAdministrators())
+        for admin in sorted(self._settings.admin_user_ids):
+            platform, _, user_id = admin.partition(":")
+            if platform != PLATFORM or not user_id.lstrip("-").isdigit():
+                continue
+            try:  # the admin's private chat shows every command
+                await bot.set_my_commands(
+                    menu(Access.EVERYONE, Access.CHAT_ADMIN, Access.BOT_ADMIN),
+                    scope=BotCommandScopeChat(int(user_id)),
+                )
+            except TelegramError as exc:  # the admin has not started the bot yet
+                log.info("Cannot show admin commands to %s yet: %s", admin, exc.message)
+
+    # ----- updates
+
+    async def _once(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Drop an update that was handled before (a redelivery, also after a restart)."""
+        if not await self._updates.claim(PLATFORM, update.update_id):
+            log.info("Update %s was handled already; ignoring it", update.update_id)
+            raise ApplicationHandlerStop
+
+    async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+        if message is None or chat is None or user is None or message.text is None or user.is_bot:
+            return
+        self.sender.heard_from(chat.id)
+        private = chat.type == ChatType.PRIVATE
+        command = self._command(message)
+        if command is not None:
+            name, args, addressed = command
+            if not private and not addressed and not self._knows(name):
+                return  # another bot's command
+            text = f"/{name} {args}".strip()
+        elif private or self._addressed(message):
+            text = self._strip_mentions(message)
+        else:
+            return  # a group message that is not for the bot
+        incoming = IncomingMessage(
+            platform=PLATFORM,
+            chat_id=str(chat.id),
+            user_id=str(user.id),
+            user_name=user.full_name or user.username,
+            text=text,
+            thread_id=str(message.message_thread_id) if message.is_topic_message else None,
+            is_direct=private,
+            is_chat_admin=private or (command is not None and await self._is_chat_admin(chat, user, message)),
+            reply_to=self._replied(message),
+            message_id=str(message.message_id),
+        )
+        target = Target(
+            chat.id,
+            message.message_thread_id if message.is_topic_message else None,
+            reply_to=None if private else message.message_id,
+            private=private,
+        )
+        await self._dispatch(incoming, target)
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None or query.data is None or not isinstance(query.message, Message):
+            return
+        message, user = query.message, query.from_user
+        chat = message.chat
+        pressed = self.menus.read(query.data)
+        if pressed is None:
+            await query.answer("This menu has expired. Send the command again.")
+            return
+        if pressed.menu is not None:
+            await query.answer()
+            markup = self.menus.page(pressed.menu, pressed.page)
+            if markup is not None:
+                await self.sender.send(chat.id, self.app.bot.edit_message_reply_markup,
+                                       essential=False, message_id=message.message_id, reply_markup=markup)
+            return
+        assert pressed.command is not None
+        thread_id = message.message_thread_id if message.is_topic_message else None
+        if pressed.command == REGENERATE.command and \
+                self._last_answer.get((chat.id, thread_id)) != message.message_id:
+            await query.answer("Only the newest answer can be regenerated.")
+            return
+        await query.answer()
+        private = chat.type == ChatType.PRIVATE
+        incoming = IncomingMessage(
+            platform=PLATFORM,
+            chat_id=str(chat.id),
+            user_id=str(user.id),
+            user_name=user.full_name or user.username,
+            text=pressed.command,
+            thread_id=str(thread_id) if thread_id is not None else None,
+            is_direct=private,
+            is_chat_admin=private or await self._is_chat_admin(chat, user, None),
+        )
+        await self._dispatch(incoming, Target(chat.id, thread_id, None, private))
+
+    async def _dispatch(self, incoming: IncomingMessage, target: Target) -> None:
+        """Hand a message to the core in arrival order, then write what comes back."""
+        writer = AnswerWriter(
+            self.app.bot, self.sender, self.menus, target,
+            use_draft=self._drafts, pace=self._options.pace, clock=self._clock,
+            on_draft_unsupported=self._no_drafts,
+        )
+        try:
+            async with self._handoff.take((target.chat_id, target.thread_id)):
+                result = await self._service.handle_message(incoming)
+            if isinstance(result, ReplyStream):
+                reply = await writer.write_stream(result)
+            else:
+                reply = result
+                await writer.write_reply(reply)
+            if REGENERATE in reply.choices and writer.message_ids:
+                self._last_answer[(target.chat_id, target.thread_id)] = writer.message_ids[-1]
+        except BotError as exc:
+            await writer.write_error(exc.user_message)
+        except TelegramError:
+            raise  # the error handler logs it
+        except Exception:
+            log.exception("Handling a Telegram message failed")
+            await writer.write_error(APOLOGY)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("Telegram update %s failed", update_id, exc_info=context.error)
+
+    # ----- reading messages
+
+    def _command(self, message: Message) -> tuple[str, str, bool] | None:
+        """(name, arguments, addressed to this bot by name) for a command, else None."""
+        entities = message.entities or ()
+        if not entities or entities[0].type != MessageEntity.BOT_COMMAND or entities[0].offset != 0:
+            return None
+        token = message.parse_entity(entities[0])
+        name, _, target = token[1:].partition("@")
+        addressed = target.lower() == (self.app.bot.username or "").lower()
+        if target and not addressed and message.chat.type != ChatType.PRIVATE:
+            return None  # "/help@other_bot" in a group is for that bot
+        args = (message.text or "")[len(token):].strip()
+        name = name.lower()
+        return ("help" if name == "start" else name), args, addressed
+
+    def _knows(self, name: str) -> bool:
+        try:
+            self._service.commands.get(name)
+        except UnknownCommand:
+            return False
+        return True
+
+    def _addressed(self, message: Message) -> bool:
+        """A group message is for the bot when it mentions it or replies to it."""
+        bot = self.app.bot
+        for entity, text in message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
+            if entity.type == MessageEntity.MENTION and text[1:].lower() == (bot.username or "").lower():
+                return True
+            if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot.id:
+                return True
+        replied = self._replied_message(message)
+        return bool(replied and replied.from_user and replied.from_user.id == bot.id)
+
+    def _strip_mentions(self, message: Message) -> str:
+        text = message.text or ""
+        username = f"@{self.app.bot.username}".lower()
+        for entity, mention in sorted(
+            message.parse_entities([MessageEntity.MENTION]).items(), key=lambda e: -e[0].offset
+        ):
+            if mention.lower() == username:
+                text = text.replace(mention, "", 1)
+        return " ".join(text.split()) if text.strip() else text
+
+    @staticmethod
+    def _replied_message(message: Message) -> Message | None:
+        replied = message.reply_to_message
+        # In a forum topic every message "replies" to the topic's first message.
+        if replied is None or replied.forum_topic_created is not None:
+            return None
+        if message.is_topic_message and replied.message_id == message.message_thread_id:
+            return None
+        return replied
+
+    def _replied(self, message: Message) -> RepliedMessage | None:
+        replied = self._replied_message(message)
+        if replied is None or not (replied.text or replied.caption):
+            return None
+        author = replied.from_user
+        return RepliedMessage(
+            text=replied.text or replied.caption or "",
+            from_bot=bool(author and author.id == self.app.bot.id),
+            author=author.full_name if author else None,
+        )
+
+    async def _is_chat_admin(self, chat: Chat, user: User, message: Message | None) -> bool:
+        """Whether the user administers the group (asked of Telegram, cached briefly)."""
+        if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
+            return True  # an anonymous admin, posting as the group
+        key = (chat.id, user.id)
+        cached = self._admins.get(key)
+        if cached and cached[1] > self._clock():
+            return cached[0]
+        try:
+            member = await self.app.bot.get_chat_member(chat.id, user.id)
+            admin = member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+        except TelegramError as exc:
+            log.warning("Cannot check admin rights in chat %s: %s", chat.id, exc.message)
+            admin = False
+        self._admins[key] = (admin, self._clock() + ADMIN_CACHE_SECONDS)
+        return admin
+
+    def _no_drafts(self) -> None:
+        self._drafts = False
+

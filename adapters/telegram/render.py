@@ -1,0 +1,182 @@
+"""Markdown from the model → Telegram HTML, and long answers split into Telegram-sized parts.
+
+Pure functions, no network: they are tested on their own.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+MAX_MESSAGE = 4096  # Telegram's limit, counted after entity parsing; we count the HTML, stricter
+
+_FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})\s*([\w+#.-]*)\s*$")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+_LINK = re.compile(r"\[([^\[\]\n]+)\]\(((?:https?|tg|mailto):[^\s()]+)\)")
+_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+# Single * or _ for italics: not inside words (snake_case, 2*3*4), not doubled.
+_ITALIC_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])")
+_ITALIC_UNDER = re.compile(r"(?<![\w_])_(?=[^\s_])([^_\n]+?)(?<=[^\s_])_(?![\w_])")
+_TAG = re.compile(r"<(/?)([a-z-]+)(?:\s[^>]*)?>")
+_PLACEHOLDER = "\x00{}\x00"
+
+
+def to_html(markdown: str) -> str:
+    """Render the Markdown a model writes as Telegram HTML.
+
+    Only balanced markup is converted; anything else stays as literal, escaped text, so a
+    broken ``*`` or ``[`` can never make the message unsendable. An unclosed code fence runs
+    to the end (what a half-streamed answer needs).
+    """
+    out: list[str] = []
+    lines = markdown.split("\n")
+    i = 0
+    quote: list[str] = []
+
+    def flush_quote() -> None:
+        if quote:
+            out.append("<blockquote>" + "\n".join(quote) + "</blockquote>")
+            quote.clear()
+
+    while i < len(lines):
+        line = lines[i]
+        fence = _FENCE.match(line)
+        if fence:
+            flush_quote()
+            marker, language = fence.group(2), fence.group(3)
+            body: list[str] = []
+            i += 1
+            while i < len(lines) and not lines[i].strip().startswith(marker):
+                body.append(lines[i])
+                i += 1
+            i += 1  # the closing fence (or the end)
+            code = html.escape("\n".join(body), quote=False)
+            attr = f' class="language-{html.escape(language)}"' if language else ""
+            out.append(f"<pre><code{attr}>{code}</code></pre>" if code else "")
+            continue
+        if line.lstrip().startswith(">"):
+            quote.append(_inline(line.lstrip()[1:].lstrip()))
+            i += 1
+            continue
+        flush_quote()
+        heading = _HEADING.match(line)
+        out.append(f"<b>{_inline(heading.group(1))}</b>" if heading else _inline(line))
+        i += 1
+    flush_quote()
+    rendered = "\n".join(out)
+    return rendered if _well_nested(rendered) else html.escape(markdown, quote=False)
+
+
+def _inline(text: str) -> str:
+    """Inline Markdown of one line: code spans first, so nothing inside them is formatted."""
+    protected: list[str] = []
+
+    def protect(fragment: str) -> str:
+        protected.append(fragment)
+        return _PLACEHOLDER.format(len(protected) - 1)
+
+    text = _INLINE_CODE.sub(lambda m: protect(f"<code>{html.escape(m.group(1), quote=False)}</code>"), text)
+    text = _LINK.sub(
+        lambda m: protect(
+            f'<a href="{html.escape(m.group(2), quote=True)}">{_emphasis(html.escape(m.group(1), quote=False))}</a>'
+        ),
+        text,
+    )
+    text = _emphasis(html.escape(text, quote=False))
+    return re.sub("\x00(\\d+)\x00", lambda m: protected[int(m.group(1))], text)
+
+
+def _emphasis(text: str) -> str:
+    text = _BOLD.sub(r"<b>\2</b>", text)
+    text = _STRIKE.sub(r"<s>\1</s>", text)
+    text = _ITALIC_STAR.sub(r"<i>\1</i>", text)
+    return _ITALIC_UNDER.sub(r"<i>\1</i>", text)
+
+
+def _well_nested(rendered: str) -> bool:
+    """Whether the tags we produced open and close in order (Telegram refuses otherwise)."""
+    stack: list[str] = []
+    for match in _TAG.finditer(rendered):
+        closing, name = match.group(1), match.group(2)
+        if not closing:
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            return False
+    return not stack
+
+
+def plain(markdown: str) -> str:
+    """The text as it is, for when Telegram refuses the formatted version."""
+    return markdown
+
+
+@dataclass(frozen=True)
+class Part:
+    """One Telegram message's worth of an answer: its Markdown and its HTML."""
+
+    markdown: str
+    html: str
+
+
+def split(markdown: str, limit: int = MAX_MESSAGE) -> list[Part]:
+    """Split an answer into parts whose HTML fits one message each.
+
+    Cuts at a paragraph break if it can, else a line break, a sentence end, a space, and only
+    as a last resort anywhere. A cut inside a fenced code block closes the fence and reopens
+    it, with its language, at the start of the next part.
+    """
+    parts: list[Part] = []
+    rest = markdown.strip("\n")
+    budget = limit
+    while rest:
+        piece, remainder = _cut(rest, budget)
+        piece, remainder = _balance_fence(piece, remainder)
+        rendered = to_html(piece)
+        if len(rendered) > limit and budget > 200:
+            budget = int(budget * 0.8)  # escaping and tags made it longer: cut shorter
+            continue
+        if len(rendered) > limit:  # pathological (e.g. all "&"): plain text always fits
+            rendered = html.escape(piece[: limit // 5], quote=False)
+            remainder = piece[limit // 5 :] + remainder
+            piece = piece[: limit // 5]
+        parts.append(Part(piece, rendered))
+        rest, budget = remainder.lstrip("\n"), limit
+    return parts
+
+
+def _cut(text: str, limit: int) -> tuple[str, str]:
+    if len(text) <= limit:
+        return text, ""
+    window = text[:limit]
+    floor = limit // 2  # never cut so early that parts become tiny
+    for pattern in ("\n\n", "\n"):
+        at = window.rfind(pattern)
+        if at >= floor:
+            return text[:at], text[at:]
+    sentence = max(window.rfind(". "), window.rfind("! "), window.rfind("? "))
+    if sentence >= floor:
+        return text[: sentence + 1], text[sentence + 1 :]
+    space = window.rfind(" ")
+    if space >= floor:
+        return text[:space], text[space:]
+    return window, text[limit:]
+
+
+def _balance_fence(piece: str, remainder: str) -> tuple[str, str]:
+    """Close a code fence left open by a cut, and reopen it in the remainder."""
+    open_fence: tuple[str, str] | None = None
+    for line in piece.split("\n"):
+        match = _FENCE.match(line)
+        if not match:
+            continue
+        if open_fence is None:
+            open_fence = (match.group(2), match.group(3))
+        elif line.strip().startswith(open_fence[0]):
+            open_fence = None
+    if open_fence is None or not remainder.strip():
+        return piece, remainder
+    marker, language = open_fence
+    return f"{piece}\n{marker}", f"{marker}{language}\n{remainder.lstrip(chr(10))}"
