@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     def _telegram_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        if not re.fullmatch(r"\d+:[\w-]{20,}", value.get_secret_value().strip()):
+        if not re.fullmatch(r"\d+:[\w-]{10,}", value.get_secret_value().strip()):
             raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
         return SecretStr(value.get_secret_value().strip())
 

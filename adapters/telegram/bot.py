@@ -60,6 +60,7 @@ class TelegramOptions:
 
     poll_timeout: int = 30
     concurrent_updates: int = 256
+    connection_pool_size: int = 16
     pace: Pace | None = None
     use_drafts: bool = True
 
@@ -95,6 +96,10 @@ class TelegramAdapter:
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
             .concurrent_updates(self._options.concurrent_updates)
+            # httpcore looks at every pooled connection each time it hands one out, so a big
+            # pool costs more than it brings: Telegram lets a bot send ~30 messages a second.
+            .connection_pool_size(self._options.connection_pool_size)
+            .pool_timeout(30.0)
             .build()
         )
         self.app.add_handler(TypeHandler(Update, self._once), group=-1)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -81,7 +82,7 @@ class TelegramSender:
             try:
                 return await call(chat_id=chat_id, **kwargs)
             except RetryAfter as exc:
-                seconds = _seconds(exc.retry_after)
+                seconds = _retry_after(exc)
                 log.info("Telegram flood control on chat %s: waiting %.0f s", chat_id, seconds)
                 if seconds > self._max_flood_wait:
                     log.error("Telegram asks to wait %.0f s for chat %s; giving up this send",
@@ -110,5 +111,9 @@ class TelegramSender:
                 await self._sleep(min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
 
 
-def _seconds(value: int | float | timedelta) -> float:
+def _retry_after(exc: RetryAfter) -> float:
+    """The wait in seconds; PTB 22 gives an int and warns that it will become a timedelta."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value: int | float | timedelta = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)

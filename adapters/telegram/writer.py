@@ -100,7 +100,9 @@ class AnswerWriter:
             self._pace.draft if self._use_draft
             else self._pace.private_edit if self._target.private else self._pace.group_edit
         )
-        text, last = "", float("-inf")
+        # The first update waits one interval too: an answer that is complete by then goes
+        # straight to its final message, one call instead of two.
+        text, last = "", self._clock()
         try:
             async for delta in stream:
                 text += delta

@@ -118,9 +118,11 @@ class _Parser:
                     self.pos = end
                     continue
                 if self.strict:
-                    raise HtmlParseError(f'Character "&" at byte offset {self.byte_offset(self.pos)} must be escaped as "&amp;"')
+                    offset = self.byte_offset(self.pos)
+                    raise HtmlParseError(f'Character "&" at byte offset {offset} must be escaped as "&amp;"')
             elif c == ">" and self.strict:
-                raise HtmlParseError(f'Character ">" at byte offset {self.byte_offset(self.pos)} must be escaped as "&gt;"')
+                offset = self.byte_offset(self.pos)
+                raise HtmlParseError(f'Character ">" at byte offset {offset} must be escaped as "&gt;"')
             if c != "<":
                 self.emit(c)
                 self.pos += 1
@@ -155,7 +157,8 @@ class _Parser:
                 i += 1
             attr_name = self.html[attr_begin:i]
             if not attr_name:
-                raise HtmlParseError(f'Empty attribute name in the tag "{name}" at byte offset {self.byte_offset(begin)}')
+                offset = self.byte_offset(begin)
+                raise HtmlParseError(f'Empty attribute name in the tag "{name}" at byte offset {offset}')
             while i < len(self.html) and self.html[i] in _SPACES:
                 i += 1
             if self.char(i) != "=":
@@ -331,4 +334,6 @@ def _finish_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for b in blocks
         )
     ]
-    return sorted(kept, key=lambda e: (e["offset"], -e["length"]))
+    # On the same span the outer tag (closed later, so appended later) comes first, as Telegram orders them.
+    order = {id(e): index for index, e in enumerate(kept)}
+    return sorted(kept, key=lambda e: (e["offset"], -e["length"], -order[id(e)]))

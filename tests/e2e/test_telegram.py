@@ -1,0 +1,349 @@
+"""The Telegram adapter end to end: the real python-telegram-bot Application over HTTP against
+a fake Bot API server, the real core, and the fake Venice server."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from adapters.telegram.bot import TelegramAdapter, TelegramOptions
+from adapters.telegram.render import MAX_MESSAGE
+from adapters.telegram.sender import TelegramSender
+from adapters.telegram.writer import Pace
+from bots.bootstrap import build_service
+from core.settings import Settings
+from core.venice.retry import RetryPolicy
+from tests.conftest import FakeClock
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.venice import ChatScript, FakeVenice
+
+ALICE, BOB = 1001, 1002
+GROUP, FORUM = -100111, -100222
+FAST = Pace(draft=0.05, private_edit=0.05, group_edit=0.05)
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def start_bot(
+    tg: FakeTelegram, make_settings: Callable[..., Settings], retry: RetryPolicy, clock: FakeClock
+) -> Callable[..., Any]:
+    """``async with start_bot(**settings) as adapter`` runs the bot until the block ends."""
+
+    @asynccontextmanager
+    async def start(*, options: TelegramOptions | None = None, **overrides: Any) -> AsyncIterator[TelegramAdapter]:
+        settings = make_settings(
+            telegram_bot_token=tg.token,
+            telegram_base_url=tg.base_url,
+            telegram_base_file_url=tg.base_file_url,
+            **overrides,
+        )
+        sender = TelegramSender(sleep=clock.sleep, clock=clock.monotonic)
+        async with build_service(settings, retry=retry) as service:
+            async with TelegramAdapter(
+                service, settings, sender=sender,
+                options=options or TelegramOptions(poll_timeout=1, pace=FAST),
+            ) as adapter:
+                yield adapter
+
+    return start
+
+
+def texts(tg: FakeTelegram, chat_id: int, thread_id: int | None = None) -> list[str]:
+    """What the user sees in a chat: the bot's messages, as plain text."""
+    return [m["text"] for m in tg.visible(chat_id, thread_id)]
+
+
+def slow(content: str, delay: float = 0.03) -> ChatScript:
+    return ChatScript(content=content, chunk_delay=delay)
+
+
+async def test_a_dm_gets_a_streamed_answer_shown_as_drafts_then_sent_whole(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    answer = "Streaming works: " + " ".join(f"word{i}" for i in range(40)) + "."
+    venice.script.append(slow(answer))
+    async with start_bot():
+        tg.push_message("Hello bot", chat_id=ALICE)
+        await tg.wait_for(lambda: texts(tg, ALICE) == [answer])
+    drafts = tg.drafts(ALICE)
+    assert len(drafts) >= 3, drafts  # the answer appeared while it was written
+    assert all(answer.startswith(d.rstrip("…")) or d in answer for d in drafts)
+    assert len(tg.calls_to("sendMessage")) == 1
+    assert tg.calls_to("sendChatAction")[0].params["action"] == "typing"
+
+
+async def test_without_drafts_a_dm_answer_streams_by_editing_one_message(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    answer = " ".join(f"token{i}" for i in range(60))
+    venice.script.append(slow(answer))
+    async with start_bot(options=TelegramOptions(poll_timeout=1, pace=FAST, use_drafts=False)):
+        tg.push_message("Hello", chat_id=ALICE)
+        await tg.wait_for(lambda: texts(tg, ALICE) == [answer])
+    message_id = tg.visible(ALICE)[0]["message_id"]
+    edits = tg.edits_of(ALICE, message_id)
+    assert len(edits) >= 3 and edits[-1] == answer
+    assert all(answer.startswith(e) for e in edits)
+
+
+async def test_a_bot_api_server_without_drafts_falls_back_to_edits(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    venice.script.append(slow("one two three four five six seven eight nine ten"))
+    tg.fail("sendMessageDraft", error_code=404, description="Not Found", times=100)
+    async with start_bot():
+        tg.push_message("Hi", chat_id=ALICE)
+        await tg.wait_for(lambda: texts(tg, ALICE) == ["one two three four five six seven eight nine ten"])
+
+
+async def test_groups_answer_mentions_replies_and_commands_only(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    async with start_bot() as adapter:
+        username = adapter.app.bot.username
+        tg.push_message("just chatting among humans", chat_id=GROUP, chat_type="supergroup", user_id=ALICE)
+        tg.push_message(f"@{username} what is 2+2?", chat_id=GROUP, chat_type="supergroup", user_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, GROUP)) == 1)
+        first = tg.visible(GROUP)[0]
+        assert "what is 2+2?" in first["text"] and "@" not in first["text"].split("“")[1]
+        assert first["reply_to_message"]["text"].startswith(f"@{username}")  # answers as a reply
+        tg.push_message("and 3+3?", chat_id=GROUP, chat_type="supergroup", user_id=BOB,
+                        reply_to_message_id=first["message_id"])
+        await tg.wait_for(lambda: len(texts(tg, GROUP)) == 2)
+        tg.push_message("/help", chat_id=GROUP, chat_type="supergroup", user_id=BOB)
+        await tg.wait_for(lambda: len(texts(tg, GROUP)) == 3)
+        tg.push_message("/help@some_other_bot", chat_id=GROUP, chat_type="supergroup", user_id=BOB)
+        tg.push_message("nobody asked the bot", chat_id=GROUP, chat_type="supergroup", user_id=BOB)
+        await asyncio.sleep(0.3)
+    assert len(texts(tg, GROUP)) == 3
+    assert "/reset" in texts(tg, GROUP)[2]
+    questions = [c.body["messages"][-1]["content"] for c in venice.calls_to("/chat/completions")]
+    assert questions == ["[Alice] what is 2+2?", "[Bob] > " + questions[1].split("> ", 1)[1]]
+    assert "and 3+3?" in questions[1]
+
+
+async def test_forum_topics_are_separate_conversations(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    async with start_bot() as adapter:
+        bot = f"@{adapter.app.bot.username}"
+        for topic, text in ((7, "topic seven first"), (9, "topic nine first"), (7, "topic seven again")):
+            tg.push_message(f"{bot} {text}", chat_id=FORUM, chat_type="supergroup",
+                            message_thread_id=topic, user_id=ALICE)
+            count = len(venice.calls_to("/chat/completions")) + 1
+            await tg.wait_for(lambda: len(venice.calls_to("/chat/completions")) == count
+                              and len(texts(tg, FORUM)) == count)
+    bodies = [c.body["messages"] for c in venice.calls_to("/chat/completions")]
+    assert [m["content"] for m in bodies[1][1:]] == ["[Alice] topic nine first"]
+    assert "[Alice] topic seven first" in [m["content"] for m in bodies[2]]
+    assert [m.get("message_thread_id") for m in tg.visible(FORUM)] == [7, 9, 7]
+
+
+async def test_a_10000_character_answer_is_split_with_the_code_block_intact(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    code = "\n".join(f"    total += values[{i}] * weights[{i}]  # step {i}" for i in range(120))
+    prose = " ".join(f"Sentence number {i} explains a little more." for i in range(100))
+    answer = f"{prose}\n\n```python\ndef score(values, weights):\n    total = 0\n{code}\n    return total\n```\n\n{prose}"
+    assert len(answer) > 10_000
+    venice.script.append(ChatScript(content=answer))
+    async with start_bot():
+        tg.push_message("Write it all", chat_id=ALICE)
+        await tg.wait_for(lambda: "\n".join(texts(tg, ALICE)).count("Sentence number 99") == 2, timeout=10)
+    sent = [c.params for c in tg.calls_to("sendMessage")]
+    assert len(sent) >= 3
+    assert all(len(p["text"]) <= MAX_MESSAGE for p in sent)
+    blocks = [html.unescape(b) for p in sent for b in re.findall(r'<code class="language-python">(.*?)</code>', p["text"], re.S)]
+    assert "\n".join(blocks).split("\n") == f"def score(values, weights):\n    total = 0\n{code}\n    return total".split("\n")
+
+
+async def test_broken_markdown_is_delivered(tg: FakeTelegram, venice: FakeVenice, start_bot: Any) -> None:
+    answer = "Unbalanced *star, _under and [bracket (and **bold never closed"
+    venice.script.append(ChatScript(content=answer))
+    async with start_bot():
+        tg.push_message("Break it", chat_id=ALICE)
+        await tg.wait_for(lambda: texts(tg, ALICE) == [answer])
+
+
+async def test_markup_telegram_refuses_is_sent_as_plain_text(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    venice.script.append(ChatScript(content="**Bold** answer"))
+    tg.fail("sendMessage", error_code=400, description="Bad Request: can't parse entities: test")
+    async with start_bot():
+        tg.push_message("Hi", chat_id=ALICE)
+        await tg.wait_for(lambda: texts(tg, ALICE) == ["**Bold** answer"])
+
+
+async def test_flood_control_during_streaming_is_waited_out_and_the_answer_delivered(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any, clock: FakeClock
+) -> None:
+    answer = " ".join(f"piece{i}" for i in range(50))
+    venice.script.append(slow(answer))
+    tg.fail("editMessageText", error_code=429, retry_after=7, times=1)
+    tg.fail("sendMessage", error_code=429, retry_after=3, times=1)
+    async with start_bot(options=TelegramOptions(poll_timeout=1, pace=FAST, use_drafts=False)):
+        tg.push_message("Hello", chat_id=ALICE)
+        await tg.wait_for(lambda: texts(tg, ALICE) == [answer], timeout=10)
+    assert 3.0 in clock.sleeps or any(s >= 2.9 for s in clock.sleeps)
+
+
+async def test_a_user_who_blocked_the_bot_gets_nothing_more_and_nothing_crashes(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    async with start_bot() as adapter:
+        tg.block(ALICE)
+        venice.script.append(slow("a long answer " * 20))
+        tg.push_message("Hello", chat_id=ALICE)
+        await tg.wait_for(lambda: len(venice.calls_to("/chat/completions")) == 1)
+        await tg.wait_for(lambda: ALICE in adapter.sender.blocked)
+        await asyncio.sleep(0.5)
+        attempts = len([c for c in tg.calls if c.params.get("chat_id") == ALICE])
+        assert attempts <= 2  # one refused action or send, then silence
+        tg.push_message("Hi from Bob", chat_id=BOB)  # others are still served
+        await tg.wait_for(lambda: len(texts(tg, BOB)) == 1)
+
+
+async def test_the_same_update_twice_is_answered_once(tg: FakeTelegram, venice: FakeVenice, start_bot: Any) -> None:
+    async with start_bot():
+        update = tg.push_message("Only once", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+        tg.push_update(update)
+        tg.push_message("Second", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 2)
+    assert len(venice.calls_to("/chat/completions")) == 2
+
+
+async def test_the_same_update_after_a_restart_is_answered_once(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    async with start_bot():
+        update = tg.push_message("Only once", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+    async with start_bot():
+        tg.push_update(update)
+        tg.push_message("After restart", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 2)
+    assert len(venice.calls_to("/chat/completions")) == 2
+
+
+async def test_commands_help_reset_model_and_admin_rights(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    async with start_bot(admin_user_ids=f"telegram:{BOB}"):
+        tg.push_message("/start", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+        assert "/model" in texts(tg, ALICE)[0] and "/status" not in texts(tg, ALICE)[0]
+        tg.push_message("My name is Alice", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 2)
+        tg.push_message("/reset", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 3)
+        assert "new conversation" in texts(tg, ALICE)[2]
+        tg.push_message("/model", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 4)
+        picker = tg.visible(ALICE)[3]
+        buttons = [b for row in picker["reply_markup"]["inline_keyboard"] for b in row]
+        assert any(b["callback_data"] == "c:/model llama-3.3-70b" for b in buttons)
+        tg.push_callback("c:/model llama-3.3-70b", chat_id=ALICE, message_id=picker["message_id"], user_id=ALICE)
+        await tg.wait_for(lambda: any("Model set to llama-3.3-70b" in t for t in texts(tg, ALICE)))
+        tg.push_message("/model no-such-model", chat_id=ALICE)
+        await tg.wait_for(lambda: any("no text model named 'no-such-model'" in t for t in texts(tg, ALICE)))
+        tg.push_message("/websearch sometimes", chat_id=ALICE)
+        await tg.wait_for(lambda: any("Usage: /websearch" in t for t in texts(tg, ALICE)))
+        tg.push_message("/status", chat_id=ALICE)
+        await tg.wait_for(lambda: any("Only the bot's admins can use /status" in t for t in texts(tg, ALICE)))
+        tg.push_message("/status", chat_id=BOB)
+        await tg.wait_for(lambda: any("Venice requests left" in t for t in texts(tg, BOB)))
+        tg.push_message("/model llama-3.3-70b", chat_id=GROUP, chat_type="supergroup", user_id=ALICE)
+        await tg.wait_for(lambda: any("Only admins of this chat can change the model" in t for t in texts(tg, GROUP)))
+        tg.admins.add((GROUP, ALICE))
+        tg.push_message("/model llama-3.3-70b", chat_id=GROUP, chat_type="supergroup", user_id=ALICE)
+        # the admin check is cached for a while; a fresh chat shows the rule working
+        tg.admins.add((FORUM, ALICE))
+        tg.push_message("/model llama-3.3-70b", chat_id=FORUM, chat_type="supergroup", user_id=ALICE)
+        await tg.wait_for(lambda: any("Model set to llama-3.3-70b" in t for t in texts(tg, FORUM)))
+    scopes = {c.params["scope"]["type"]: [x["command"] for x in c.params["commands"]] for c in tg.calls_to("setMyCommands")}
+    assert "status" not in scopes["all_private_chats"] and "status" not in scopes["all_group_chats"]
+    assert "status" in scopes["chat"] and "model" in scopes["all_group_chats"]
+
+
+async def test_regenerate_button_replaces_the_last_answer(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    venice.script.extend([ChatScript(content="First answer"), ChatScript(content="Second answer"),
+                          ChatScript(content="Third answer")])
+    async with start_bot():
+        tg.push_message("Tell me something", chat_id=ALICE)
+        await tg.wait_for(lambda: texts(tg, ALICE) == ["First answer"])
+        first = tg.visible(ALICE)[0]
+        assert first["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "c:/retry"
+        tg.push_callback("c:/retry", chat_id=ALICE, message_id=first["message_id"], user_id=ALICE)
+        await tg.wait_for(lambda: texts(tg, ALICE) == ["First answer", "Second answer"])
+        tg.push_callback("c:/retry", chat_id=ALICE, message_id=first["message_id"], user_id=ALICE)
+        await tg.wait_for(lambda: any("newest answer" in c.params.get("text", "")
+                                      for c in tg.calls_to("answerCallbackQuery")))
+    assert len(venice.calls_to("/chat/completions")) == 2
+
+
+async def test_a_slow_answer_in_one_chat_does_not_delay_another(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    venice.script.append(slow("slow " * 30, delay=0.1))  # about 3 s
+    venice.script.append(ChatScript(content="fast answer"))
+    async with start_bot():
+        tg.push_message("slow please", chat_id=ALICE)
+        await tg.wait_for(lambda: len(venice.calls_to("/chat/completions")) == 1)
+        tg.push_message("fast please", chat_id=BOB)
+        await tg.wait_for(lambda: texts(tg, BOB) == ["fast answer"], timeout=2)
+        assert texts(tg, ALICE) == []  # still being written
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1, timeout=10)
+
+
+async def test_messages_in_one_chat_are_answered_in_order(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    async with start_bot():
+        for i in range(4):
+            tg.push_message(f"question {i}", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 4)
+    asked = [c.body["messages"][-1]["content"] for c in venice.calls_to("/chat/completions")]
+    assert asked == [f"question {i}" for i in range(4)]
+    assert [t.split("“")[1].split("”")[0] for t in texts(tg, ALICE)] == [f"question {i}" for i in range(4)]
+
+
+async def test_venice_errors_reach_the_user_as_a_short_message(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    venice.fail("/chat/completions", 402)
+    async with start_bot():
+        tg.push_message("Hello", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+    assert texts(tg, ALICE)[0].startswith("⚠️ The Venice account behind this bot is out of credit")
+
+
+async def test_webhook_mode_checks_the_secret(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any, unused_tcp_port: int
+) -> None:
+    url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
+    async with start_bot(telegram_webhook_url=url, telegram_webhook_secret="s3cret-token",
+                         telegram_webhook_listen="127.0.0.1", telegram_webhook_port=unused_tcp_port):
+        assert tg.calls_to("setWebhook")[-1].params["secret_token"] == "s3cret-token"
+        forged = tg.make_message_update("forged", chat_id=BOB)
+        assert await tg.deliver_webhook(forged, secret="wrong") == 403
+        assert await tg.deliver_webhook(forged, secret=None) == 403
+        genuine = tg.make_message_update("genuine", chat_id=ALICE)
+        assert await tg.deliver_webhook(genuine) == 200
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+    assert texts(tg, BOB) == []
+    assert [c.body["messages"][-1]["content"] for c in venice.calls_to("/chat/completions")] == ["genuine"]
