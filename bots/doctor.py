@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TextIO
 
 from bots.bootstrap import http_client, open_database
@@ -25,7 +26,8 @@ async def doctor(settings: Settings, out: TextIO) -> int:
     line("info", f"DATABASE_URL: {settings.database_url}")
     line("info", f"DEFAULT_CHAT_MODEL: {settings.default_chat_model}")
     line("info", f"ADMIN_USER_IDS: {', '.join(sorted(settings.admin_user_ids)) or '(none)'}")
-    line("info", "Platforms: console only (no TELEGRAM_BOT_TOKEN / DISCORD_BOT_TOKEN support yet)")
+    platforms = ["Telegram"] if settings.telegram_bot_token else []
+    line("info", f"Platforms: {', '.join(platforms) or 'none configured (the console chat)'}")
 
     try:
         async with open_database(settings) as db:
@@ -69,5 +71,35 @@ async def doctor(settings: Settings, out: TextIO) -> int:
         except BotError as exc:
             # A key without billing scope cannot read the balance; that is not fatal.
             line("warn", f"Venice balance: {exc.user_message}")
+    if settings.telegram_bot_token is not None:
+        ok &= await _check_telegram(settings, line)
     out.write("All checks passed.\n" if ok else "Some checks failed.\n")
     return 0 if ok else 1
+
+
+async def _check_telegram(settings: Settings, line: Callable[[str, str], None]) -> bool:
+    """Ask Telegram who the bot is: proves the token and the Bot API URL."""
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    assert settings.telegram_bot_token is not None
+    bot = Bot(
+        settings.telegram_bot_token.get_secret_value(),
+        base_url=settings.telegram_base_url,
+        base_file_url=settings.telegram_base_file_url,
+    )
+    try:
+        async with bot:
+            me = await bot.get_me()
+            webhook = await bot.get_webhook_info()
+    except TelegramError as exc:
+        # PTB puts a rejected token in its message: never print it.
+        message = exc.message.replace(settings.telegram_bot_token.get_secret_value(), "[secret]")
+        line("FAIL", f"Telegram: {message}")
+        return False
+    mode = f"webhook set to {webhook.url}" if webhook.url else "no webhook (long polling)"
+    line("ok", f"Telegram bot @{me.username} works; {mode}")
+    if not me.can_read_all_group_messages:
+        line("info", "Telegram privacy mode is on: in groups the bot sees commands, mentions and "
+                     "replies to it, which is all it answers anyway")
+    return True

@@ -24,7 +24,7 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -41,7 +41,7 @@ from adapters.telegram.sender import TelegramSender
 from adapters.telegram.writer import AnswerWriter, Pace, Target
 from core.chat import REGENERATE, ChatService
 from core.commands import Access
-from core.errors import BotError, UnknownCommand
+from core.errors import BotError, ConfigurationError, UnknownCommand
 from core.events import IncomingMessage, RepliedMessage, ReplyStream
 from core.settings import Settings
 from core.turns import TurnQueue
@@ -108,7 +108,18 @@ class TelegramAdapter:
         self.app.add_error_handler(self._on_error)
 
     async def __aenter__(self) -> TelegramAdapter:
-        await self.app.initialize()  # getMe: learns the bot's username
+        try:
+            await self.app.initialize()  # getMe: learns the bot's username
+        except InvalidToken:
+            # PTB's message quotes the token; say what to do instead.
+            raise ConfigurationError(
+                "Telegram rejected TELEGRAM_BOT_TOKEN. Copy the token again from @BotFather."
+            ) from None
+        except NetworkError as exc:
+            raise ConfigurationError(
+                f"Cannot reach the Telegram Bot API at {self._settings.telegram_base_url}: "
+                f"{exc.message}. Check the network or TELEGRAM_BASE_URL."
+            ) from None
         try:
             await self.register_commands()
             await self.app.start()

@@ -347,3 +347,93 @@ async def test_webhook_mode_checks_the_secret(
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
     assert texts(tg, BOB) == []
     assert [c.body["messages"][-1]["content"] for c in venice.calls_to("/chat/completions")] == ["genuine"]
+
+
+async def test_a_long_model_list_is_paged(tg: FakeTelegram, venice: FakeVenice, start_bot: Any) -> None:
+    template = next(m for m in venice.models if m["id"] == "venice-uncensored")
+    for i in range(15):
+        venice.models.append({**template, "id": f"extra-model-{i:02d}"})
+    async with start_bot():
+        tg.push_message("/model", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+        picker = tg.visible(ALICE)[0]
+        rows = picker["reply_markup"]["inline_keyboard"]
+        assert sum(1 for row in rows[:-1] for _ in row) == 8  # one page of models…
+        nav = rows[-1]
+        assert [b["text"] for b in nav] == ["1/3", "▶"]  # …and a way to the others
+        tg.push_callback(nav[1]["callback_data"], chat_id=ALICE, message_id=picker["message_id"], user_id=ALICE)
+        await tg.wait_for_call("editMessageReplyMarkup")
+        page_two = tg.message(ALICE, picker["message_id"])["reply_markup"]["inline_keyboard"]
+        assert [b["text"] for b in page_two[-1]] == ["◀", "2/3", "▶"]
+        labels = [b["text"] for row in page_two[:-1] for b in row]
+        assert labels and not set(labels) & {b["text"] for row in rows[:-1] for b in row}
+
+
+async def test_telegram_server_errors_are_retried_and_the_answer_arrives(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any, clock: FakeClock
+) -> None:
+    venice.script.append(ChatScript(content="Delivered despite a hiccup"))
+    tg.fail("sendMessage", error_code=502, description="Bad Gateway", times=2)
+    async with start_bot():
+        tg.push_message("Hello", chat_id=ALICE)
+        await tg.wait_for(lambda: texts(tg, ALICE) == ["Delivered despite a hiccup"])
+    assert len([s for s in clock.sleeps if s > 0]) >= 2  # backed off before each retry
+
+
+async def test_doctor_checks_the_telegram_token(tg: FakeTelegram, venice: FakeVenice, tmp_path: Any) -> None:
+    from tests.e2e.test_console import cli_env, run_cli
+
+    env = cli_env(tmp_path, venice, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_BASE_URL=tg.base_url,
+                  TELEGRAM_BASE_FILE_URL=tg.base_file_url)
+    code, out, err = await run_cli(["doctor"], env, cwd=tmp_path)
+    assert code == 0, out + err
+    assert f"Telegram bot @{tg.bot_username} works" in out
+    assert tg.token not in out + err
+    env["TELEGRAM_BOT_TOKEN"] = "999:wrong-token-value"
+    code, out, err = await run_cli(["doctor"], env, cwd=tmp_path)
+    assert code == 1 and "Telegram:" in out and "999:wrong-token-value" not in out + err
+
+
+async def test_a_rejected_token_stops_run_with_a_clear_line_and_no_token(
+    tg: FakeTelegram, venice: FakeVenice, tmp_path: Any
+) -> None:
+    from tests.e2e.test_console import cli_env, run_cli
+
+    env = cli_env(tmp_path, venice, TELEGRAM_BOT_TOKEN="999:wrong-token-value",
+                  TELEGRAM_BASE_URL=tg.base_url, TELEGRAM_BASE_FILE_URL=tg.base_file_url)
+    code, out, err = await run_cli(["run"], env, cwd=tmp_path)
+    assert code == 2
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN" in err
+    assert "999:wrong-token-value" not in out + err and "Traceback" not in err
+
+
+async def test_venice_bots_run_serves_telegram_as_a_process_and_logs_no_secret(
+    tg: FakeTelegram, venice: FakeVenice, tmp_path: Any
+) -> None:
+    import os
+    import signal
+    import sys
+
+    from tests.conftest import TEST_KEY
+    from tests.e2e.test_console import cli_env
+
+    env = cli_env(tmp_path, venice, LOG_LEVEL="DEBUG", TELEGRAM_BOT_TOKEN=tg.token,
+                  TELEGRAM_BASE_URL=tg.base_url, TELEGRAM_BASE_FILE_URL=tg.base_file_url)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bots", "run", cwd=tmp_path, env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await tg.wait_for_call("getUpdates", timeout=20)
+        tg.push_message("Hello from a real process", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1, timeout=20)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=20)
+    log = (out + err).decode()
+    assert process.returncode == 0, log
+    assert "You said: “Hello from a real process”" in texts(tg, ALICE)[0]
+    assert "Telegram bot @venice_test_bot is running" in log and "Stopped." in log
+    for secret in (tg.token, TEST_KEY):
+        assert secret not in log
+    assert os.path.exists(tmp_path / ".venice-bots.heartbeat")
