@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from core.chat_commands import register_core_commands
 from core.commands import CommandContext, CommandRegistry

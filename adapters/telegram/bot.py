@@ -339,7 +339,7 @@ class TelegramAdapter:
     def _strip_mentions(self, message: Message) -> str:
         text = message.text or ""
         username = f"@{self.app.bot.username}".lower()
-        for entity, mention in sorted(
+        for _entity, mention in sorted(
             message.parse_entities([MessageEntity.MENTION]).items(), key=lambda e: -e[0].offset
         ):
             if mention.lower() == username:

@@ -142,7 +142,7 @@ async def test_forum_topics_are_separate_conversations(
             tg.push_message(f"{bot} {text}", chat_id=FORUM, chat_type="supergroup",
                             message_thread_id=topic, user_id=ALICE)
             count = len(venice.calls_to("/chat/completions")) + 1
-            await tg.wait_for(lambda: len(venice.calls_to("/chat/completions")) == count
+            await tg.wait_for(lambda count=count: len(venice.calls_to("/chat/completions")) == count
                               and len(texts(tg, FORUM)) == count)
     bodies = [c.body["messages"] for c in venice.calls_to("/chat/completions")]
     assert [m["content"] for m in bodies[1][1:]] == ["[Alice] topic nine first"]
