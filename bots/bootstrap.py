@@ -14,6 +14,7 @@ from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
 from core.storage.database import Database, sqlite_path
 from core.storage.migrations import migrate
+from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
 from core.venice.client import VeniceClient
 from core.venice.retry import RetryPolicy
@@ -63,6 +64,7 @@ async def build_service(
                 chat_settings=ChatSettingsStore(db),
                 memory=Memory(conversations, venice, reply_max_tokens=settings.reply_max_tokens),
                 updates=UpdateLog(db),
+                state=StateStore(db),
             )
         )
         try:

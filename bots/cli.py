@@ -113,14 +113,14 @@ async def _run(settings: Settings, *, announce: bool) -> int:
     async with build_service(settings) as service:
         beat = asyncio.create_task(_beat(heartbeat))
         try:
-            if announce and settings.telegram_bot_token is not None:
+            if announce and (settings.telegram_bot_token or settings.discord_bot_token):
                 await _serve_platforms(service, settings)
                 return 0
             if announce:
                 print(
                     "No platform token is configured, so the console chat starts. To run on "
-                    "Telegram, set TELEGRAM_BOT_TOKEN (from @BotFather); Discord support "
-                    "(DISCORD_BOT_TOKEN) is coming.",
+                    "Telegram, set TELEGRAM_BOT_TOKEN (from @BotFather); on Discord, "
+                    "DISCORD_BOT_TOKEN (from the developer portal). See README.md.",
                     file=sys.stderr,
                 )
             read_line, write = terminal_io()
@@ -132,6 +132,7 @@ async def _run(settings: Settings, *, announce: bool) -> int:
 
 async def _serve_platforms(service: ChatService, settings: Settings) -> None:
     """Run every configured platform until SIGINT or SIGTERM."""
+    from adapters.discord.bot import DiscordAdapter
     from adapters.telegram.bot import TelegramAdapter
 
     stop = asyncio.Event()
@@ -141,6 +142,8 @@ async def _serve_platforms(service: ChatService, settings: Settings) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if settings.telegram_bot_token is not None:
             await stack.enter_async_context(TelegramAdapter(service, settings))
+        if settings.discord_bot_token is not None:
+            await stack.enter_async_context(DiscordAdapter(service, settings))
         print("The bot is running; stop it with Ctrl-C.", file=sys.stderr)
         await stop.wait()
     print("Stopped.", file=sys.stderr)

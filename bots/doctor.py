@@ -26,7 +26,8 @@ async def doctor(settings: Settings, out: TextIO) -> int:
     line("info", f"DATABASE_URL: {settings.database_url}")
     line("info", f"DEFAULT_CHAT_MODEL: {settings.default_chat_model}")
     line("info", f"ADMIN_USER_IDS: {', '.join(sorted(settings.admin_user_ids)) or '(none)'}")
-    platforms = ["Telegram"] if settings.telegram_bot_token else []
+    platforms = [name for name, token in (("Telegram", settings.telegram_bot_token),
+                                          ("Discord", settings.discord_bot_token)) if token]
     line("info", f"Platforms: {', '.join(platforms) or 'none configured (the console chat)'}")
 
     try:

@@ -16,6 +16,7 @@ from core.memory import Memory
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettings, ChatSettingsStore
 from core.storage.conversations import ConversationKey, ConversationStore, StoredMessage
+from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
 from core.turns import Turn, TurnQueue
 from core.text import CitationRewriter, clean_text, find_urls
@@ -40,6 +41,7 @@ class Services:
     chat_settings: ChatSettingsStore
     memory: Memory
     updates: UpdateLog
+    state: StateStore
 
 
 class ChatService:

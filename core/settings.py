@@ -54,6 +54,18 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = Field("0.0.0.0", description="Webhook server address")
     telegram_webhook_port: int = Field(8443, ge=1, le=65535, description="Webhook server port")
 
+    discord_bot_token: SecretStr | None = Field(None, description="Discord bot token (secret)")
+    discord_api_base_url: str = Field(
+        "https://discord.com/api/v10", description="Discord REST base URL (a REST proxy)"
+    )
+    discord_gateway_url: str = Field(
+        "wss://gateway.discord.gg", description="Discord gateway URL (a gateway proxy)"
+    )
+    discord_guild_ids: Annotated[tuple[int, ...], NoDecode] = Field(
+        (), description="Servers to sync commands to at once (development)"
+    )
+    discord_shard_count: int | None = Field(None, ge=1, le=10_000, description="Shards to run")
+
     @field_validator("venice_api_key")
     @classmethod
     def _key_not_blank(cls, value: SecretStr) -> SecretStr:
@@ -61,7 +73,39 @@ class Settings(BaseSettings):
             raise ValueError("is empty")
         return value
 
-    @field_validator("venice_base_url", "telegram_base_url", "telegram_base_file_url")
+    @field_validator("discord_bot_token")
+    @classmethod
+    def _discord_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value.rstrip("/")
+
+    @field_validator("discord_guild_ids", mode="before")
+    @classmethod
+    def _guild_ids(cls, value: object) -> tuple[int, ...]:
+        items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
+        ids = []
+        for item in (str(i).strip() for i in items):
+            if not item:
+                continue
+            if not item.isdigit():
+                raise ValueError(f"{item!r} is not a server id (a number)")
+            ids.append(int(item))
+        return tuple(ids)
+
+    @field_validator("discord_shard_count", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("venice_base_url", "telegram_base_url", "telegram_base_file_url", "discord_api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -128,7 +172,8 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret's value, for masking in logs."""
-        secrets = [self.venice_api_key, self.telegram_bot_token, self.telegram_webhook_secret]
+        secrets = [self.venice_api_key, self.telegram_bot_token, self.telegram_webhook_secret,
+                   self.discord_bot_token]
         return [s.get_secret_value() for s in secrets if s is not None]
 
     def is_admin(self, platform: str, user_id: str) -> bool:

@@ -9,9 +9,10 @@ import html
 import re
 from dataclasses import dataclass
 
+from adapters.splitting import FENCE, split_markdown
+
 MAX_MESSAGE = 4096  # Telegram's limit, counted after entity parsing; we count the HTML, stricter
 
-_FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})\s*([\w+#.-]*)\s*$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
 _LINK = re.compile(r"\[([^\[\]\n]+)\]\(((?:https?|tg|mailto):[^\s()]+)\)")
@@ -43,7 +44,7 @@ def to_html(markdown: str) -> str:
 
     while i < len(lines):
         line = lines[i]
-        fence = _FENCE.match(line)
+        fence = FENCE.match(line)
         if fence:
             flush_quote()
             marker, language = fence.group(2), fence.group(3)
@@ -108,11 +109,6 @@ def _well_nested(rendered: str) -> bool:
     return not stack
 
 
-def plain(markdown: str) -> str:
-    """The text as it is, for when Telegram refuses the formatted version."""
-    return markdown
-
-
 @dataclass(frozen=True)
 class Part:
     """One Telegram message's worth of an answer: its Markdown and its HTML."""
@@ -122,61 +118,8 @@ class Part:
 
 
 def split(markdown: str, limit: int = MAX_MESSAGE) -> list[Part]:
-    """Split an answer into parts whose HTML fits one message each.
-
-    Cuts at a paragraph break if it can, else a line break, a sentence end, a space, and only
-    as a last resort anywhere. A cut inside a fenced code block closes the fence and reopens
-    it, with its language, at the start of the next part.
-    """
-    parts: list[Part] = []
-    rest = markdown.strip("\n")
-    budget = limit
-    while rest:
-        piece, remainder = _cut(rest, budget)
-        piece, remainder = _balance_fence(piece, remainder)
-        rendered = to_html(piece)
-        if len(rendered) > limit and budget > 200:
-            budget = int(budget * 0.8)  # escaping and tags made it longer: cut shorter
-            continue
-        if len(rendered) > limit:  # pathological (e.g. all "&"): plain text always fits
-            rendered = html.escape(piece[: limit // 5], quote=False)
-            remainder = piece[limit // 5 :] + remainder
-            piece = piece[: limit // 5]
-        parts.append(Part(piece, rendered))
-        rest, budget = remainder.lstrip("\n"), limit
-    return parts
-
-
-def _cut(text: str, limit: int) -> tuple[str, str]:
-    if len(text) <= limit:
-        return text, ""
-    window = text[:limit]
-    floor = limit // 2  # never cut so early that parts become tiny
-    for pattern in ("\n\n", "\n"):
-        at = window.rfind(pattern)
-        if at >= floor:
-            return text[:at], text[at:]
-    sentence = max(window.rfind(". "), window.rfind("! "), window.rfind("? "))
-    if sentence >= floor:
-        return text[: sentence + 1], text[sentence + 1 :]
-    space = window.rfind(" ")
-    if space >= floor:
-        return text[:space], text[space:]
-    return window, text[limit:]
-
-
-def _balance_fence(piece: str, remainder: str) -> tuple[str, str]:
-    """Close a code fence left open by a cut, and reopen it in the remainder."""
-    open_fence: tuple[str, str] | None = None
-    for line in piece.split("\n"):
-        match = _FENCE.match(line)
-        if not match:
-            continue
-        if open_fence is None:
-            open_fence = (match.group(2), match.group(3))
-        elif line.strip().startswith(open_fence[0]):
-            open_fence = None
-    if open_fence is None or not remainder.strip():
-        return piece, remainder
-    marker, language = open_fence
-    return f"{piece}\n{marker}", f"{marker}{language}\n{remainder.lstrip(chr(10))}"
+    """Split an answer into parts whose HTML fits one message each (see adapters/splitting)."""
+    return [
+        Part(piece, to_html(piece))
+        for piece in split_markdown(markdown, limit, lambda piece: len(to_html(piece)))
+    ]

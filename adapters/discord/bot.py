@@ -1,0 +1,442 @@
+"""The Discord adapter: gateway events and slash commands in, core actions, messages out."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+
+from adapters.discord.writer import ChannelSurface, DiscordWriter, InteractionSurface, Surface
+from core.chat import REGENERATE, ChatService
+from core.commands import Access, ArgType, Command
+from core.errors import BotError, ConfigurationError
+from core.events import IncomingMessage, RepliedMessage, Reply, ReplyStream
+from core.settings import Settings
+from core.turns import TurnQueue
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
+SYNC_KEY = "discord.commands.fingerprint"
+# Informational commands answer only the person who asked; the rest are public.
+PRIVATE_REPLIES = frozenset({"help", "settings", "status"})
+PUBLIC_ACTIONS = frozenset({"reset", "retry"})
+NEEDED = ("send_messages", "embed_links", "attach_files")
+
+
+@dataclass(frozen=True)
+class DiscordOptions:
+    """Knobs tests and benchmarks turn; the defaults are for production."""
+
+    edit_interval: float = 1.2
+    ready_timeout: float = 60.0
+
+
+class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"venice:retry"):
+    """The "Regenerate" button under an answer; works after a restart too."""
+
+    adapter: DiscordAdapter | None = None  # set when the adapter starts
+
+    def __init__(self) -> None:
+        super().__init__(
+            discord.ui.Button(label="Regenerate", emoji="🔄", custom_id="venice:retry",
+                              style=discord.ButtonStyle.secondary)
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> RegenerateButton:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if self.adapter is not None:
+            await self.adapter.regenerate(interaction)
+
+
+class _Hooks:
+    """What our clients add to discord.py's: the set-up hook and message events go to the adapter."""
+
+    adapter: DiscordAdapter
+    tree: app_commands.CommandTree[Any]
+
+    async def setup_hook(self) -> None:
+        await self.adapter.setup()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter.on_message(message)
+
+
+class _Client(_Hooks, discord.Client):
+    """One connection to the gateway: enough for most bots."""
+
+    def __init__(self, adapter: DiscordAdapter, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.adapter = adapter
+        self.tree = app_commands.CommandTree(self)
+
+
+class _ShardedClient(_Hooks, discord.AutoShardedClient):
+    """Several gateway connections (DISCORD_SHARD_COUNT), for bots in many servers."""
+
+    def __init__(self, adapter: DiscordAdapter, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.adapter = adapter
+        self.tree = app_commands.CommandTree(self)
+
+
+class DiscordAdapter:
+    """Run one Discord bot over the core: ``async with DiscordAdapter(...):`` serves events."""
+
+    def __init__(
+        self,
+        service: ChatService,
+        settings: Settings,
+        *,
+        options: DiscordOptions | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._service = service
+        self._settings = settings
+        self._options = options or DiscordOptions()
+        self._clock = clock
+        self._handoff = TurnQueue()  # hands a channel's messages to the core in arrival order
+        self._last_answer: dict[int, int] = {}
+        self._reported: set[int] = set()
+        self._runner: asyncio.Task[None] | None = None
+        # REST and gateway proxies: discord.py reads these two class attributes.
+        discord.http.Route.BASE = settings.discord_api_base_url
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+        intents = discord.Intents.default()
+        intents.message_content = True  # privileged: enable it in the developer portal
+        sharded = settings.discord_shard_count is not None
+        kwargs: dict[str, Any] = {"shard_count": settings.discord_shard_count} if sharded else {}
+        self.client: _Client | _ShardedClient = (_ShardedClient if sharded else _Client)(
+            self,
+            intents=intents,
+            **kwargs,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=False,
+                                                     replied_user=False),
+        )
+        self._build_commands()
+
+    # ----- lifecycle
+
+    async def __aenter__(self) -> DiscordAdapter:
+        token = self._settings.discord_bot_token
+        if token is None:
+            raise ConfigurationError("DISCORD_BOT_TOKEN is not set.")
+        try:
+            await self.client.login(token.get_secret_value())
+        except discord.LoginFailure:
+            await self.client.close()
+            raise ConfigurationError(
+                "Discord rejected DISCORD_BOT_TOKEN. Copy the bot token again from the developer "
+                "portal (Applications → your app → Bot)."
+            ) from None
+        self._runner = asyncio.create_task(self.client.connect(reconnect=True))
+        ready = asyncio.create_task(self.client.wait_until_ready())
+        done, _ = await asyncio.wait({ready, self._runner}, timeout=self._options.ready_timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            await self.client.close()
+            if self._runner in done and self._runner.exception():
+                raise ConfigurationError(f"Discord connection failed: {self._runner.exception()}")
+            raise ConfigurationError("Discord did not become ready in time.")
+        log.info("Discord bot %s is running in %d servers", self.client.user, len(self.client.guilds))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.client.close()
+        if self._runner is not None:
+            await asyncio.gather(self._runner, return_exceptions=True)
+
+    async def setup(self) -> None:
+        """discord.py's setup hook: persistent buttons, and commands synced if they changed."""
+        RegenerateButton.adapter = self
+        self.client.add_dynamic_items(RegenerateButton)
+        await self.sync_commands()
+
+    # ----- slash commands
+
+    def _build_commands(self) -> None:
+        tree = self.client.tree
+        for command in self._service.commands:
+            tree.add_command(self._slash_command(command))
+
+        @tree.command(name="chat", description="Start a conversation in a new thread")
+        @app_commands.describe(message="What to ask")
+        async def chat(interaction: discord.Interaction, message: str) -> None:
+            await self.chat_command(interaction, message)
+
+        tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+
+    def _slash_command(self, command: Command) -> app_commands.Command[Any, Any, Any]:
+        """A discord.py slash command built from a core command's definition."""
+
+        async def callback(interaction: discord.Interaction, **values: Any) -> None:
+            await self.run_slash(interaction, command, values)
+
+        parameters = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        annotation=discord.Interaction)]
+        for arg in command.args:
+            annotation: Any = int if arg.type is ArgType.INTEGER else str
+            parameters.append(inspect.Parameter(
+                arg.name, inspect.Parameter.KEYWORD_ONLY,
+                annotation=annotation if arg.required else annotation | None,
+                default=inspect.Parameter.empty if arg.required else None,
+            ))
+        callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        slash = app_commands.Command(name=command.name, description=command.description[:100],
+                                     callback=callback)
+        for arg in command.args:
+            param = slash._params[arg.name]
+            param.description = arg.description[:100]
+            if arg.choices:
+                param.choices = [app_commands.Choice(name=c, value=c) for c in arg.choices]
+            if arg.autocomplete == "models":
+                slash.autocomplete(arg.name)(self._complete_models)
+        if command.access is Access.BOT_ADMIN:
+            slash.default_permissions = discord.Permissions(manage_guild=True)
+        return slash
+
+    async def _complete_models(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            models = await self._service.s.venice.models("text")
+        except BotError:
+            return []
+        current = current.lower()
+        found = [m for m in models if current in m.id.lower() or current in m.name.lower()]
+        return [app_commands.Choice(name=f"{m.id} ({m.context_length // 1000}k)"[:100], value=m.id)
+                for m in found[:25]]
+
+    def fingerprint(self, guild_ids: tuple[int, ...]) -> str:
+        """What the synced commands look like, so an unchanged set is not synced again."""
+        payload = [c.to_dict(self.client.tree) for c in self.client.tree.get_commands()]
+        blob = json.dumps({"commands": payload, "guilds": guild_ids}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    async def sync_commands(self) -> bool:
+        """Sync the slash commands to Discord if they changed since the last sync."""
+        guilds = self._settings.discord_guild_ids
+        fingerprint = self.fingerprint(guilds)
+        state = self._service.s.state
+        if await state.get(SYNC_KEY) == fingerprint:
+            log.info("Slash commands unchanged; not syncing")
+            return False
+        tree = self.client.tree
+        for guild_id in guilds:  # development servers get them at once
+            guild = discord.Object(guild_id)
+            tree.copy_global_to(guild=guild)
+            await tree.sync(guild=guild)
+        await tree.sync()
+        await state.set(SYNC_KEY, fingerprint)
+        log.info("Synced %d slash commands", len(tree.get_commands()))
+        return True
+
+    async def run_slash(self, interaction: discord.Interaction, command: Command, values: dict[str, Any]) -> None:
+        """Acknowledge at once ("thinking…"), then let the core answer."""
+        raw = " ".join(str(values[a.name]) for a in command.args if values.get(a.name) is not None)
+        incoming = self._from_interaction(interaction, f"/{command.name} {raw}".strip())
+        # A change to the chat is shown to everyone; anything else (lists, help, a refusal
+        # the asker would get anyway) only to the asker.
+        changes = bool(raw) or command.name in PUBLIC_ACTIONS
+        allowed = incoming.is_chat_admin or self._settings.is_admin(PLATFORM, incoming.user_id)
+        private = command.name in PRIVATE_REPLIES or not changes or (bool(raw) and not allowed)
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        surface = InteractionSurface(interaction)
+        await self._answer(incoming, surface, lambda: self._service.run_command(incoming, command.name, raw),
+                           interaction=interaction)
+
+    async def chat_command(self, interaction: discord.Interaction, message: str) -> None:
+        """``/chat``: a new thread that is a conversation of its own."""
+        await interaction.response.defer(thinking=True)
+        channel = interaction.channel
+        surface: Surface
+        if isinstance(channel, discord.TextChannel):
+            name = interaction.user.display_name
+            opener = await interaction.edit_original_response(content=f"**{name}:** {message}"[:2000])
+            thread = await opener.create_thread(name=(message[:90] or "Chat"), auto_archive_duration=1440)
+            incoming = self._incoming(thread, interaction.user, message, is_direct=False)
+            surface = ChannelSurface(thread)
+        else:  # a DM or a thread already: answer right here
+            incoming = self._from_interaction(interaction, message)
+            surface = InteractionSurface(interaction)
+        await self._answer(incoming, surface, lambda: self._service.handle_message(incoming))
+
+    async def regenerate(self, interaction: discord.Interaction) -> None:
+        """The Regenerate button: answer the last question again, if this is the last answer."""
+        message = interaction.message
+        channel = interaction.channel
+        if message is None or channel is None or self._last_answer.get(channel.id) != message.id:
+            await interaction.response.send_message("Only the newest answer can be regenerated.",
+                                                    ephemeral=True)
+            return
+        await interaction.response.defer()
+        incoming = self._incoming(channel, interaction.user, "/retry", is_direct=interaction.guild is None)
+        await self._answer(incoming, ChannelSurface(channel), lambda: self._service.handle_message(incoming))
+
+    async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        log.error("Slash command failed", exc_info=error)
+        text = f"⚠️ {APOLOGY}"
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+
+    # ----- messages
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Answer DMs, mentions, replies to the bot, and anything in the bot's own threads."""
+        me = self.client.user
+        if me is None or message.author.bot or message.type not in (
+            discord.MessageType.default, discord.MessageType.reply
+        ):
+            return
+        channel = message.channel
+        direct = message.guild is None
+        own_thread = isinstance(channel, discord.Thread) and channel.owner_id == me.id
+        replied = await self._replied(message)
+        to_bot = bool(replied and replied.author.id == me.id)
+        if not (direct or own_thread or to_bot or me in message.mentions):
+            return
+        text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
+        incoming = self._incoming(channel, message.author, text, is_direct=direct,
+                                  message_id=str(message.id),
+                                  reply_to=RepliedMessage(replied.content, from_bot=to_bot,
+                                                          author=replied.author.display_name)
+                                  if replied and replied.content else None)
+        if not self._may_send(channel):
+            await self.report_forbidden(channel)
+            return
+        await self._answer(incoming, ChannelSurface(channel, reply_to=message),
+                           lambda: self._service.handle_message(incoming))
+
+    async def _answer(
+        self,
+        incoming: IncomingMessage,
+        surface: Surface,
+        start: Callable[[], Any],
+        interaction: discord.Interaction | None = None,
+    ) -> None:
+        """Hand a message to the core in arrival order, then write what comes back."""
+        embeds = self._permission(surface.channel, "embed_links")
+        if not embeds:
+            await self.report_forbidden(surface.channel)  # once; sources go in as text meanwhile
+        writer = DiscordWriter(surface, on_forbidden=self.report_forbidden,
+                               interval=self._options.edit_interval, clock=self._clock,
+                               typing=interaction is None, embeds=embeds)
+        try:
+            async with self._handoff.take(incoming.chat_id):
+                result = await start()
+            if isinstance(result, ReplyStream):
+                reply = await writer.write_stream(result, self._view_for)
+            else:
+                reply = result
+                await writer.write_reply(reply, self._view_for(reply))
+            if REGENERATE in reply.choices and writer.messages:
+                self._last_answer[int(incoming.chat_id)] = writer.messages[-1].id
+        except BotError as exc:
+            await self._error(writer, interaction, exc.user_message)
+        except discord.HTTPException as exc:
+            log.warning("Discord refused a message in channel %s: %s", incoming.chat_id, exc)
+        except Exception:
+            log.exception("Handling a Discord message failed")
+            await self._error(writer, interaction, APOLOGY)
+
+    @staticmethod
+    async def _error(writer: DiscordWriter, interaction: discord.Interaction | None, text: str) -> None:
+        """Errors fill the "thinking…" response (ephemeral whenever the command was)."""
+        await writer.write_error(text)
+
+    def _view_for(self, reply: Reply) -> discord.ui.View | None:
+        if REGENERATE not in reply.choices:
+            return None
+        view = discord.ui.View(timeout=None)
+        view.add_item(RegenerateButton())
+        return view
+
+    async def report_forbidden(self, channel: Any) -> None:
+        """Say once per channel that the bot lacks permissions there: in the log, and to the owner."""
+        if channel.id in self._reported:
+            return
+        self._reported.add(channel.id)
+        guild = getattr(channel, "guild", None)
+        missing = [p for p in NEEDED if not self._permission(channel, p)] or list(NEEDED)
+        log.warning("Missing permissions in #%s (%s) of %s: %s", getattr(channel, "name", channel.id),
+                    channel.id, getattr(guild, "name", "a DM"), ", ".join(missing))
+        owner = getattr(guild, "owner", None)
+        if owner is not None:
+            try:
+                await owner.send(
+                    f"I can't answer in #{channel.name} on {guild.name}: I need the "
+                    f"{', '.join(p.replace('_', ' ').title() for p in missing)} permission there."
+                )
+            except discord.HTTPException:
+                pass
+
+    def _may_send(self, channel: Any) -> bool:
+        return self._permission(channel, "send_messages_in_threads" if isinstance(channel, discord.Thread)
+                                else "send_messages")
+
+    def _permission(self, channel: Any, name: str) -> bool:
+        guild = getattr(channel, "guild", None)
+        if guild is None or guild.me is None:
+            return True
+        return bool(getattr(channel.permissions_for(guild.me), name, True))
+
+    # ----- reading events
+
+    async def _replied(self, message: discord.Message) -> discord.Message | None:
+        reference = message.reference
+        if reference is None or reference.message_id is None:
+            return None
+        if isinstance(reference.resolved, discord.Message):
+            return reference.resolved
+        try:
+            return await message.channel.fetch_message(reference.message_id)
+        except discord.HTTPException:
+            return None
+
+    def _incoming(
+        self, channel: Any, user: discord.User | discord.Member, text: str, *, is_direct: bool,
+        message_id: str | None = None, reply_to: RepliedMessage | None = None,
+    ) -> IncomingMessage:
+        admin = is_direct or bool(
+            isinstance(user, discord.Member)
+            and (user.guild_permissions.manage_guild or user.guild_permissions.administrator)
+        )
+        return IncomingMessage(
+            platform=PLATFORM,
+            chat_id=str(channel.id),
+            user_id=str(user.id),
+            user_name=user.display_name,
+            text=text,
+            is_direct=is_direct,
+            is_chat_admin=admin,
+            reply_to=reply_to,
+            message_id=message_id,
+        )
+
+    def _from_interaction(self, interaction: discord.Interaction, text: str) -> IncomingMessage:
+        channel = interaction.channel
+        assert channel is not None
+        return self._incoming(channel, interaction.user, text, is_direct=interaction.guild is None)
