@@ -37,6 +37,7 @@ demo: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(PY) bench/core_overhead.py
 	$(PY) bench/telegram.py
+	$(PY) bench/discord.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .cache

@@ -74,6 +74,8 @@ async def doctor(settings: Settings, out: TextIO) -> int:
             line("warn", f"Venice balance: {exc.user_message}")
     if settings.telegram_bot_token is not None:
         ok &= await _check_telegram(settings, line)
+    if settings.discord_bot_token is not None:
+        ok &= await _check_discord(settings, line)
     out.write("All checks passed.\n" if ok else "Some checks failed.\n")
     return 0 if ok else 1
 
@@ -104,3 +106,25 @@ async def _check_telegram(settings: Settings, line: Callable[[str, str], None]) 
         line("info", "Telegram privacy mode is on: in groups the bot sees commands, mentions and "
                      "replies to it, which is all it answers anyway")
     return True
+
+
+async def _check_discord(settings: Settings, line: Callable[[str, str], None]) -> bool:
+    """Log in to Discord's REST API: proves the token and the REST URL."""
+    import discord
+
+    assert settings.discord_bot_token is not None
+    discord.http.Route.BASE = settings.discord_api_base_url
+    client = discord.Client(intents=discord.Intents.none())
+    try:
+        await client.login(settings.discord_bot_token.get_secret_value())
+        line("ok", f"Discord bot {client.user} works")
+        return True
+    except discord.LoginFailure:
+        line("FAIL", "Discord rejected DISCORD_BOT_TOKEN")
+    except discord.HTTPException as exc:
+        line("FAIL", f"Discord: {exc.status} {exc.text[:100]}")
+    except OSError as exc:
+        line("FAIL", f"Cannot reach Discord at {settings.discord_api_base_url}: {exc}")
+    finally:
+        await client.close()
+    return False

@@ -43,6 +43,7 @@ class DiscordOptions:
 
     edit_interval: float = 1.2
     ready_timeout: float = 60.0
+    guild_ready_timeout: float = 2.0  # discord.py's wait for the servers' data after READY
 
 
 class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"venice:retry"):
@@ -127,6 +128,7 @@ class DiscordAdapter:
         self.client: _Client | _ShardedClient = (_ShardedClient if sharded else _Client)(
             self,
             intents=intents,
+            guild_ready_timeout=self._options.guild_ready_timeout,
             **kwargs,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=False,
                                                      replied_user=False),

@@ -1,0 +1,141 @@
+"""The Discord adapter over real sockets: discord.py's own HTTP and websocket code against a fake
+REST API and gateway reached through DISCORD_API_BASE_URL and DISCORD_GATEWAY_URL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from adapters.discord.bot import DiscordAdapter, DiscordOptions
+from bots.bootstrap import build_service
+from core.settings import Settings
+from core.venice.retry import RetryPolicy
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.venice import ChatScript, FakeVenice
+
+
+@pytest.fixture
+async def dc() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        with fake.patch_discord():  # the adapter points discord.py at it; restore after
+            yield fake
+
+
+@pytest.fixture
+def start_bot(dc: FakeDiscord, make_settings: Callable[..., Settings], retry: RetryPolicy) -> Callable[..., Any]:
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[DiscordAdapter]:
+        settings = make_settings(discord_bot_token=dc.token, discord_api_base_url=dc.api_base,
+                                 discord_gateway_url=dc.gateway_url, **overrides)
+        async with build_service(settings, retry=retry) as service, DiscordAdapter(
+            service, settings, options=DiscordOptions(edit_interval=0.05, ready_timeout=10, guild_ready_timeout=0.1)
+        ) as adapter:
+            yield adapter
+
+    return start
+
+
+def bot_messages(dc: FakeDiscord, channel: int) -> list[dict[str, Any]]:
+    return [m for m in dc.messages(channel) if int(m["author"]["id"]) == dc.bot_id]
+
+
+async def test_mentions_and_slash_commands_over_real_sockets(
+    dc: FakeDiscord, venice: FakeVenice, start_bot: Any
+) -> None:
+    guild = dc.add_guild("Test")
+    channel = dc.add_channel(guild, "general")
+    alice = dc.add_user("alice")
+    dc.add_member(guild, alice)
+    venice.script.append(ChatScript(content="Hello over sockets " * 5, chunk_delay=0.02))
+    async with start_bot():
+        assert {c["name"] for c in dc.synced_commands()} >= {"help", "model", "chat"}
+        dc.send_message(channel, alice, "just people talking")
+        dc.send_message(channel, alice, f"<@{dc.bot_id}> hi there")
+        await dc.wait_for(lambda: bool(bot_messages(dc, channel))
+                          and bot_messages(dc, channel)[-1]["content"].startswith("Hello over sockets"))
+        interaction = dc.send_slash(channel, alice, "help", guild_id=guild)
+        await dc.wait_for(lambda: dc.interaction(interaction.id).original is not None
+                          and "/reset" in dc.interaction(interaction.id).original.get("content", ""))
+        assert dc.interaction(interaction.id).acknowledged_after < 1.0
+    assert len(venice.calls_to("/chat/completions")) == 1  # the unaddressed message was ignored
+
+
+async def test_a_slow_channel_does_not_hold_up_another(
+    dc: FakeDiscord, venice: FakeVenice, start_bot: Any
+) -> None:
+    guild = dc.add_guild("Test")
+    slow, fast = dc.add_channel(guild, "slow"), dc.add_channel(guild, "fast")
+    alice = dc.add_user("alice")
+    dc.add_member(guild, alice)
+    venice.script.append(ChatScript(content="slow " * 30, chunk_delay=0.1))
+    venice.script.append(ChatScript(content="fast answer"))
+    async with start_bot():
+        dc.send_message(slow, alice, f"<@{dc.bot_id}> slow please")
+        await dc.wait_for(lambda: len(venice.calls_to("/chat/completions")) == 1)
+        started = time.monotonic()
+        dc.send_message(fast, alice, f"<@{dc.bot_id}> fast please")
+        await dc.wait_for(lambda: any(m["content"] == "fast answer" for m in bot_messages(dc, fast)))
+        assert time.monotonic() - started < 2.0
+        whole = ("slow " * 30).strip()
+        assert not bot_messages(dc, slow) or bot_messages(dc, slow)[-1]["content"].strip() != whole
+        await dc.wait_for(lambda: any(m["content"].strip() == whole for m in bot_messages(dc, slow)),
+                          timeout=10)
+
+
+async def test_messages_in_one_channel_keep_their_order(
+    dc: FakeDiscord, venice: FakeVenice, start_bot: Any
+) -> None:
+    guild = dc.add_guild("Test")
+    channel = dc.add_channel(guild, "general")
+    alice = dc.add_user("alice")
+    dc.add_member(guild, alice)
+    async with start_bot():
+        for i in range(4):
+            dc.send_message(channel, alice, f"<@{dc.bot_id}> question {i}")
+        await dc.wait_for(lambda: len(bot_messages(dc, channel)) == 4)
+    asked = [c.body["messages"][-1]["content"] for c in venice.calls_to("/chat/completions")]
+    assert asked == [f"[alice] question {i}" for i in range(4)]
+
+
+async def test_rate_limits_are_left_to_discord_py_and_no_answer_is_lost(
+    dc: FakeDiscord, venice: FakeVenice, start_bot: Any
+) -> None:
+    guild = dc.add_guild("Test")
+    channel = dc.add_channel(guild, "general")
+    alice = dc.add_user("alice")
+    dc.add_member(guild, alice)
+    venice.script.append(ChatScript(content="Despite the rate limit"))
+    async with start_bot():
+        dc.rate_limit(r"/channels/\d+/messages$", retry_after=0.2, times=1)
+        dc.send_message(channel, alice, f"<@{dc.bot_id}> hello")
+        await dc.wait_for(lambda: any(m["content"] == "Despite the rate limit" for m in bot_messages(dc, channel)))
+
+
+async def test_commands_are_not_synced_again_after_a_restart(
+    dc: FakeDiscord, venice: FakeVenice, start_bot: Any
+) -> None:
+    async with start_bot():
+        pass
+    first = len(dc.calls_to("PUT", r"/applications/\d+/commands"))
+    async with start_bot():
+        pass
+    assert first == 1 and len(dc.calls_to("PUT", r"/applications/\d+/commands")) == 1
+
+
+async def test_a_rejected_token_stops_with_a_clear_message(
+    dc: FakeDiscord, venice: FakeVenice, make_settings: Callable[..., Settings], tmp_path: Any
+) -> None:
+    from tests.e2e.test_console import cli_env, run_cli
+
+    env = cli_env(tmp_path, venice, DISCORD_BOT_TOKEN="not-the-token", DISCORD_API_BASE_URL=dc.api_base,
+                  DISCORD_GATEWAY_URL=dc.gateway_url)
+    code, out, err = await run_cli(["run"], env, cwd=tmp_path)
+    assert code == 2 and "Discord rejected DISCORD_BOT_TOKEN" in err
+    assert "not-the-token" not in out + err and "Traceback" not in err
+    env["DISCORD_BOT_TOKEN"] = dc.token
+    code, out, err = await run_cli(["doctor"], env, cwd=tmp_path)
+    assert code == 0 and "Discord bot venice-test" in out and dc.token not in out + err
