@@ -239,3 +239,16 @@ async def test_web_sources_come_as_an_embed_or_as_text_where_embeds_are_not_allo
         assert "[1] Paris - Wikipedia <https://en.wikipedia.org/wiki/Paris>" in text.content
     warnings = [r for r in caplog.records if "Missing permissions" in r.getMessage()]
     assert len(warnings) == 1 and "embed_links" in warnings[0].getMessage()
+
+
+async def test_sharded_when_a_shard_count_is_set(discord_env: Any, venice: FakeVenice) -> None:
+    async with discord_env(discord_shard_count=2) as (env, adapter):
+        assert isinstance(adapter.client, discord.AutoShardedClient)
+        assert adapter.client.shard_count == 2
+        guild = env.create_guild(shard_id=1)
+        channel = guild.create_text_channel("general")
+        alice = guild.add_member(env.create_user("alice"))
+        await alice.send(channel, f"{adapter.client.user.mention} hello from shard 1")
+        assert "hello from shard 1" in channel.last_message.content
+    async with discord_env() as (env, adapter):
+        assert not isinstance(adapter.client, discord.AutoShardedClient)
