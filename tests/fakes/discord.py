@@ -27,6 +27,14 @@ The fake answers as Discord does, in Discord's words: Invalid Form Body (50035) 
 or embeds over their limits, 50006 for an empty message, 50013 Missing Permissions where the bot may not post,
 40060 for a second interaction callback, 10062 for a callback after ``interaction_timeout`` (3 s), 429s with the
 headers discord.py needs (``Via`` included: without it discord.py takes a 429 for a Cloudflare ban).
+
+Discord's habits it keeps, which a bot must cope with:
+  - the bot gets MESSAGE_CREATE/UPDATE for its own messages too (and for non-ephemeral interaction responses);
+  - without the MESSAGE_CONTENT intent a guild message arrives blank unless it mentions the bot (DMs keep theirs);
+  - without the GUILD_MEMBERS intent GUILD_CREATE lists only the bot's own member;
+  - the first followup after a deferred (type 5) response replaces the "thinking" message: it becomes
+    ``interaction(id).original``, not a followup, and keeps the defer's ephemerality;
+  - the bot user's id is the application id; a thread started from a message takes the message's id.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import math
 import re
 import socket
 import time
+import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -231,12 +240,15 @@ class FakeDiscord(DiscordInteractionRoutes):
                     request.headers.get("Authorization") != f"Bot {self.token}"):
                 raise DcError.coded(401, 0, "401: Unauthorized")
             self._take_scripted(request.method, path, template)
-            result = handler(RestRequest(request.method, path, params, call.query, call.json, call.files))
+            result = handler(RestRequest(request.method, path, params, call.query, call.json, call.files, call.time))
             status, body = (204, None) if result is NO_CONTENT else (200, result)
             headers.update(_bucket_headers(request.method, template, remaining=49, reset_after=1.0))
         except DcError as exc:
             status, body = exc.status, exc.body
             headers.update(exc.headers)
+        except Exception as exc:  # noqa: BLE001 - a bug in the fake: 400, as discord.py retries a 500 for 25 s
+            self.errors.append(f"{request.method} {path}: {traceback.format_exc()}")
+            status, body = 400, {"message": f"fake Discord failed: {exc!r}", "code": -1}
         call.status, call.response = status, body
         return _answer(status, body, headers)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,7 @@ class DiscordGateway(DiscordState):
         self.resumes = 0
         self.heartbeats = 0
         self.presences: list[dict[str, Any]] = []  # op 3 PRESENCE_UPDATE payloads
+        self.errors: list[str] = []  # tracebacks of the fake's own failures: should stay empty
         self._sessions: dict[int, GatewaySession] = {}  # shard id -> the live session
         self._connections: list[_Connection] = []
         self._writers: set[asyncio.Task[None]] = set()
@@ -210,7 +212,11 @@ class DiscordGateway(DiscordState):
                 except (ValueError, KeyError, TypeError):
                     connection.close(4002, "Error while decoding payload.")
                     break
-                self._receive(connection, op, data)
+                try:
+                    self._receive(connection, op, data)
+                except Exception:  # noqa: BLE001 - a bug in the fake: keep it, close as Discord does on errors
+                    self.errors.append(f"gateway op {op}: {traceback.format_exc()}")
+                    connection.close(4000, "Unknown error.")
         finally:
             self._connections.remove(connection)
             if connection.session is not None and connection.session.connection is connection:

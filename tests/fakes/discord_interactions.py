@@ -50,7 +50,7 @@ class DiscordInteractionRoutes(DiscordRest):
         record = self.interactions.get(snowflake(request.params["interaction_id"]))
         if record is None or record.token != request.params["token"]:
             raise DcError.unknown("interaction")
-        elapsed = time.monotonic() - record.created
+        elapsed = (request.arrived or time.monotonic()) - record.created
         if record.callbacks:
             raise DcError.coded(400, 40060, "Interaction has already been acknowledged.")
         if elapsed > self.interaction_timeout:
@@ -161,9 +161,11 @@ class DiscordInteractionRoutes(DiscordRest):
             message = self._apply_edit(stored, {k: v for k, v in payload.items() if k != "flags"}, request.files,
                                        clear_loading=True)
         else:
-            thread_id = request.query.get("thread_id")
+            thread_id = snowflake(request.query["thread_id"]) if "thread_id" in request.query else None
+            if thread_id is not None and thread_id not in self.channels:
+                raise DcError.unknown("Channel")
             stored = self._interaction_message(record, payload, request.files, loading=False,
-                                               channel_id=int(thread_id) if thread_id else None)
+                                               channel_id=thread_id)
             record.followup_ids.append(int(stored.message["id"]))
             message = copy.deepcopy(stored.message)
         return message if request.query.get("wait", "").lower() in ("1", "true") else NO_CONTENT

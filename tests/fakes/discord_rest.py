@@ -45,6 +45,7 @@ class RestRequest:
     query: dict[str, str]
     json: Any  # the JSON body, or a multipart body's payload_json
     files: list[dict[str, Any]] = field(default_factory=list)  # {"field", "filename", "content_type", "data"}
+    arrived: float = 0.0  # time.monotonic() when the request came in (before any scripted delay)
 
 
 Handler = Callable[[RestRequest], Any]

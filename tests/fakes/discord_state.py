@@ -170,6 +170,13 @@ class DiscordState:
             "permission_overwrites": [], "parent_id": None, "topic": None, "nsfw": False, "last_message_id": None,
             "rate_limit_per_user": 0, "default_auto_archive_duration": 1440, "flags": 0,
         }
+        if type in (2, 13):  # voice and stage: discord.py needs these
+            self.channels[channel_id].update({"bitrate": 64000, "user_limit": 0, "rtc_region": None,
+                                              "video_quality_mode": 1})
+        elif type in (15, 16):  # forum and media
+            self.channels[channel_id].update({"available_tags": [], "default_reaction_emoji": None,
+                                              "default_sort_order": None, "default_forum_layout": 0,
+                                              "default_thread_rate_limit_per_user": 0})
         self._channel_added(channel_id)
         return channel_id
 
@@ -401,6 +408,7 @@ class DiscordState:
         """Return the messages in ``channel_id`` as they are now, oldest first, deleted ones left out.
 
         Interaction responses and followups are included; ephemeral ones too (flags & 64), as their user sees them.
+        A deferred response shows as an empty message with flags & 128 ("thinking") until it is answered.
         """
         found = (self._store[mid] for mid in self._by_channel.get(channel_id, []))
         return [copy.deepcopy(stored.message) for stored in found if not stored.deleted]

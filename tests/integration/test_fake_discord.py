@@ -38,6 +38,7 @@ async def dc() -> AsyncIterator[FakeDiscord]:
     async with FakeDiscord() as fake:
         with fake.patch_discord():
             yield fake
+    assert fake.errors == [], "the fake itself failed"
     gc.collect()  # an unclosed ClientSession warns from __del__: make it happen inside this test
     leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
     assert leftover == [], f"tasks left running: {leftover}"
@@ -225,6 +226,14 @@ async def test_slash_reply_ephemeral_and_late_callback(dc: FakeDiscord, world: W
     async def balance(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("You have 10 credits", ephemeral=True)
 
+    @tree.command(name="think", description="Think, then answer by editing")
+    async def think(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        await interaction.edit_original_response(content="partial")
+        await interaction.edit_original_response(content="partial and whole")
+        fetched = await interaction.original_response()
+        await interaction.followup.send(f"fetched: {fetched.content}")
+
     @tree.command(name="slow", description="Too slow to answer")
     async def slow(interaction: discord.Interaction) -> None:
         await asyncio.sleep(0.1)
@@ -236,15 +245,51 @@ async def test_slash_reply_ephemeral_and_late_callback(dc: FakeDiscord, world: W
     async with running(client, dc):
         tree.copy_global_to(guild=discord.Object(world.guild))
         await tree.sync(guild=discord.Object(world.guild))
-        assert [c["name"] for c in dc.synced_commands(world.guild)] == ["balance", "slow"]
+        assert [c["name"] for c in dc.synced_commands(world.guild)] == ["balance", "think", "slow"]
         it = dc.send_slash(world.general, world.bob, "balance")
         await dc.wait_for(lambda: it.original is not None)
         assert it.original is not None and it.original["flags"] & 64
         assert it.payload["data"]["guild_id"] == str(world.guild)
+        thought = dc.send_slash(world.general, world.bob, "think")
+        await dc.wait_for(lambda: len(thought.followups) == 1)
+        assert thought.original is not None and thought.original["content"] == "partial and whole"
+        assert thought.original["flags"] == 64  # ephemeral from the defer; "thinking" (128) cleared
+        assert dc.edits_of(world.general, int(thought.original["id"])) == ["", "partial", "partial and whole"]
+        assert thought.followups[0]["content"] == "fetched: partial and whole"
         dc.interaction_timeout = 0.05
         late = dc.send_slash(world.general, world.bob, "slow")
         await dc.wait_for(lambda: errors)
     assert isinstance(errors[0], discord.NotFound) and errors[0].code == 10062 and late.callbacks == []
+
+
+async def test_typed_options_subcommands_and_a_file_reply(dc: FakeDiscord, world: World) -> None:
+    client = make_client()
+    tree = app_commands.CommandTree(client)
+    seen: dict[str, Any] = {}
+    admin = app_commands.Group(name="admin", description="Bot admin")
+
+    @admin.command(name="grant", description="Give credits")
+    async def grant(interaction: discord.Interaction, user: discord.Member, channel: discord.TextChannel,
+                    amount: app_commands.Range[int, 1, 100], note: discord.Attachment | None = None) -> None:
+        seen.update(user=user, channel=channel, amount=amount, note=await note.read() if note else None)
+        await interaction.response.send_message("granted", file=discord.File(io.BytesIO(b"receipt"), "r.txt"))
+
+    tree.add_command(admin)
+    async with running(client, dc):
+        await tree.sync()
+        it = dc.send_slash(world.general, world.alice, "admin grant",
+                           {"user": world.bob, "channel": world.general, "amount": 5, "note": ("n.txt", b"hi")})
+        await dc.wait_for(lambda: it.original is not None)
+        with pytest.raises(AssertionError, match="breaks max_value"):
+            dc.send_slash(world.general, world.alice, "admin grant",
+                          {"user": world.bob, "channel": world.general, "amount": 500})
+        with pytest.raises(AssertionError, match="needs a subcommand"):
+            dc.send_slash(world.general, world.alice, "admin")
+    assert isinstance(seen["user"], discord.Member) and seen["user"].id == world.bob
+    assert seen["channel"].id == world.general and seen["amount"] == 5 and seen["note"] == b"hi"
+    assert it.original is not None and it.original["attachments"][0]["filename"] == "r.txt"
+    assert it.payload["data"]["options"][0]["name"] == "grant"
+    assert dc.calls_to("POST", r"/interactions/.*/callback")[0].files[0]["data"] == b"receipt"
 
 
 async def test_autocomplete_returns_choices(dc: FakeDiscord, world: World) -> None:
@@ -325,6 +370,13 @@ async def test_thread_from_a_message(dc: FakeDiscord, world: World) -> None:
 async def test_direct_messages_both_ways(dc: FakeDiscord, world: World) -> None:
     client = make_client()
     received = collect_messages(client)
+    tree = app_commands.CommandTree(client)
+
+    @tree.command(name="ping", description="Ping")
+    async def ping(interaction: discord.Interaction) -> None:
+        assert interaction.guild is None and isinstance(interaction.user, discord.User)
+        await interaction.response.send_message("pong")
+
     async with running(client, dc):
         user = await client.fetch_user(world.alice)
         opened = await user.send("hello from the bot")
@@ -335,11 +387,14 @@ async def test_direct_messages_both_ways(dc: FakeDiscord, world: World) -> None:
         message = received[-1]
         assert message.guild is None and isinstance(message.channel, discord.DMChannel)
         await message.channel.send("hi back")
+        await tree.sync()
+        it = dc.send_slash(dm, world.alice, "ping")  # a slash command in the bot's DM: user, not member
+        await dc.wait_for(lambda: it.original is not None)
         dc.closed_dms.add(world.alice)
         with pytest.raises(discord.Forbidden) as closed:
             await message.channel.send("again")
         assert closed.value.code == 50007
-    assert [m["content"] for m in dc.messages(dm)] == ["hello from the bot", "hello bot", "hi back"]
+    assert [m["content"] for m in dc.messages(dm)] == ["hello from the bot", "hello bot", "hi back", "pong"]
 
 
 async def test_uploads_and_attachments(dc: FakeDiscord, world: World) -> None:
@@ -406,6 +461,17 @@ async def test_scripted_failures_and_unknown_routes(dc: FakeDiscord, world: Worl
             assert r.headers["Content-Type"] == "application/json" and (await r.json())["bot"] is True
         async with session.get(f"{dc.api_base}/users/@me", headers={"Authorization": "Bot wrong"}) as r:
             assert r.status == 401
+        async with session.get(f"{dc.api_base}/gateway") as r:
+            assert (await r.json()) == {"url": dc.gateway_url}
+
+
+async def test_patch_discord_points_discord_py_here_and_restores() -> None:
+    before = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    async with FakeDiscord() as fake:
+        async with fake.patch_discord():
+            assert discord.http.Route("GET", "/users/@me").url == f"{fake.api_base}/users/@me"
+            assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == fake.gateway_url
+        assert (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == before
 
 
 async def test_wrong_token_fails_login(dc: FakeDiscord, world: World) -> None:
@@ -432,6 +498,22 @@ async def test_without_message_content_only_mentions_have_content(dc: FakeDiscor
         dc.send_message(world.general, world.alice, f"<@{dc.bot_id}> visible")
         await dc.wait_for(lambda: len(received) == 2)
     assert [m.content for m in received] == ["", f"<@{dc.bot_id}> visible"]
+
+
+async def test_members_intent_chunks_and_later_changes_arrive(dc: FakeDiscord, world: World) -> None:
+    voice = dc.add_channel(world.guild, "Lounge", type=2)
+    intents = discord.Intents.default()
+    intents.members = True
+    client = discord.Client(intents=intents, guild_ready_timeout=0.1)
+    async with running(client, dc):
+        guild = client.get_guild(world.guild)
+        assert guild is not None and guild.chunked and {m.id for m in guild.members} >= {world.alice, world.bob}
+        assert isinstance(client.get_channel(voice), discord.VoiceChannel)
+        carol = dc.add_user("Carol")
+        dc.add_member(world.guild, carol)
+        later = dc.add_guild("Later")
+        later_channel = dc.add_channel(later, "news")
+        await dc.wait_for(lambda: guild.get_member(carol) is not None and client.get_channel(later_channel) is not None)
 
 
 async def test_reconnect_resumes_the_session(dc: FakeDiscord, world: World) -> None:
