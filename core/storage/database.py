@@ -78,16 +78,20 @@ class Database:
             await self._conn.execute("COMMIT")
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        """Run a query and return every row."""
+        """Run a query and return every row (one trip to the database thread)."""
         async with self._lock:
-            async with self._conn.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         """Run a query and return the first row, if any."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one statement on its own (atomic by itself); return the rows it changed."""
         async with self._lock:
-            async with self._conn.execute(sql, tuple(params)) as cursor:
-                return await cursor.fetchone()
+            cursor = await self._conn.execute(sql, tuple(params))
+            return cursor.rowcount
 
     async def executescript(self, script: str) -> None:
         """Run a script of several statements (used by migrations)."""

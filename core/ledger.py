@@ -1,0 +1,281 @@
+"""The credit ledger: reserve before a paid action, settle at the real price, refund on failure.
+
+Amounts are integer micro-USD. Balances live in SQLite and change only by appending entries;
+triggers keep ``accounts.balance`` equal to the sum of the entries and refuse a reserve that
+would take a limited account below zero, so each reserve is one atomic statement and no two
+requests can spend the same credit.
+"""
+
+from __future__ import annotations
+
+import calendar
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from core.errors import BotError, InvalidInput
+from core.storage.database import Database
+
+MICRO = 1_000_000
+Period = Literal["daily", "weekly", "monthly", "none"]
+
+
+def usd(micro: int) -> str:
+    """A micro-USD amount for people: $0.0042, $1.50, $12."""
+    value = micro / MICRO
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4f}".rstrip("0").rstrip(".") if value else "$0"
+
+
+@dataclass(frozen=True)
+class AllowancePolicy:
+    """How much credit each account gets, how often, and whether unused credit carries over.
+
+    Without roll-over a refill tops the balance up to ``amount`` (credit granted beyond it is
+    kept); with roll-over each refill adds ``amount``. Periods start at 00:00 UTC (Venice's own
+    DIEM epoch), on Mondays for weekly, on the 1st for monthly.
+    """
+
+    amount: int = 0
+    period: Period = "daily"
+    roll_over: bool = False
+
+    def period_start(self, now: float) -> float | None:
+        """Start of the period that contains ``now`` (None: no allowance)."""
+        if self.period == "none" or self.amount <= 0:
+            return None
+        day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        if self.period == "weekly":
+            day -= timedelta(days=day.weekday())
+        elif self.period == "monthly":
+            day = day.replace(day=1)
+        return day.timestamp()
+
+    def next_refill(self, now: float) -> float | None:
+        """When the next period starts (None: never)."""
+        start = self.period_start(now)
+        if start is None:
+            return None
+        begun = datetime.fromtimestamp(start, UTC)
+        if self.period == "daily":
+            return (begun + timedelta(days=1)).timestamp()
+        if self.period == "weekly":
+            return (begun + timedelta(days=7)).timestamp()
+        days = calendar.monthrange(begun.year, begun.month)[1]
+        return (begun + timedelta(days=days)).timestamp()
+
+
+class InsufficientCredit(BotError):
+    """The account cannot cover a reservation."""
+
+    def __init__(self, needed: int, available: int, next_refill: float | None) -> None:
+        when = (
+            f" Your allowance refills at {datetime.fromtimestamp(next_refill, UTC):%Y-%m-%d %H:%M} UTC."
+            if next_refill else ""
+        )
+        super().__init__(
+            f"This needs about {usd(needed)}; you have {usd(max(0, available))}.{when}"
+        )
+        self.needed = needed
+        self.available = available
+        self.next_refill = next_refill
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Credit held for one paid action until it is settled or refunded."""
+
+    request_id: str
+    account_id: int
+    amount: int
+    feature: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger entry."""
+
+    id: int
+    kind: str
+    amount: int
+    request_id: str | None
+    feature: str | None
+    actor: str | None
+    note: str | None
+    created_at: float
+
+
+class Ledger:
+    """Accounts, allowances and paid actions."""
+
+    def __init__(
+        self, db: Database, *, policy: AllowancePolicy, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._db = db
+        self.policy = policy
+        self._clock = clock
+        self._accounts: dict[str, int] = {}
+        self._refilled: dict[int, float] = {}  # account → period start known to be refilled
+
+    async def account(self, owner: str, *, unlimited: bool = False) -> int:
+        """The account id of an owner, opened on first use."""
+        if owner in self._accounts:
+            return self._accounts[owner]
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO accounts (owner, unlimited, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (owner) DO NOTHING",
+                (owner, int(unlimited), self._clock()),
+            )
+            async with conn.execute("SELECT id FROM accounts WHERE owner = ?", (owner,)) as cursor:
+                row = await cursor.fetchone()
+        assert row is not None
+        self._accounts[owner] = int(row[0])
+        return int(row[0])
+
+    async def set_unlimited(self, owner: str, unlimited: bool) -> None:
+        """Make an account unlimited (admins) or limited again."""
+        account = await self.account(owner)
+        await self._db.execute("UPDATE accounts SET unlimited = ? WHERE id = ?", (int(unlimited), account))
+
+    async def balance(self, owner: str) -> int:
+        """The owner's balance, after any allowance refill that is due."""
+        account = await self.account(owner)
+        await self._refill(account)
+        return await self._balance(account)
+
+    async def reserve(
+        self, owner: str, amount: int, *, feature: str, request_id: str | None = None
+    ) -> Reservation:
+        """Hold ``amount`` for a paid action, or raise ``InsufficientCredit``."""
+        if amount < 0:
+            raise ValueError("a reservation cannot be negative")
+        account = await self.account(owner)
+        await self._refill(account)
+        request_id = request_id or secrets.token_hex(8)
+        try:
+            await self._append(account, "reserve", -amount, request_id=request_id, feature=feature)
+        except sqlite3.IntegrityError as exc:
+            if "insufficient balance" not in str(exc):
+                raise
+            available = await self._balance(account)
+            raise InsufficientCredit(amount, available, self.policy.next_refill(self._clock())) from None
+        return Reservation(request_id, account, amount, feature)
+
+    async def settle(self, reservation: Reservation, cost: int) -> int:
+        """Charge the real cost, returning what was held beyond it; returns the amount charged.
+
+        A cost above the reservation is charged only as far as the balance goes (a limited
+        account never goes below zero); the shortfall is the operator's.
+        """
+        cost = max(0, cost)
+        if cost <= reservation.amount:
+            closed = await self._close(reservation, "settle", reservation.amount - cost)
+            return cost if closed else 0
+        extra = cost - reservation.amount
+        # One statement: the extra charge is capped by the balance at that very moment.
+        try:
+            await self._db.execute(
+                "INSERT INTO ledger_entries (account_id, kind, amount, request_id, feature, "
+                "created_at) SELECT id, 'settle', "
+                "CASE WHEN unlimited THEN -? ELSE -MIN(?, MAX(balance, 0)) END, "
+                "?, ?, ? FROM accounts WHERE id = ?",
+                (extra, extra, reservation.request_id, reservation.feature, self._clock(),
+                 reservation.account_id),
+            )
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+            return 0  # closed already: nothing more is charged
+        row = await self._db.fetchone(
+            "SELECT amount FROM ledger_entries WHERE request_id = ? AND kind = 'settle'",
+            (reservation.request_id,),
+        )
+        return reservation.amount - int(row[0]) if row else reservation.amount
+
+    async def refund(self, reservation: Reservation) -> None:
+        """Give the whole reservation back (the action failed)."""
+        await self._close(reservation, "refund", reservation.amount)
+
+    async def _close(self, reservation: Reservation, kind: str, amount: int) -> bool:
+        """Settle or refund once; closing an already closed reservation changes nothing."""
+        try:
+            await self._append(reservation.account_id, kind, amount,
+                               request_id=reservation.request_id, feature=reservation.feature)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+            return False
+        return True
+
+    async def grant(self, owner: str, amount: int, *, actor: str, note: str | None = None) -> int:
+        """Add credit (or take it away, with a negative amount); returns the new balance."""
+        if amount == 0:
+            raise InvalidInput("A grant of zero changes nothing.")
+        account = await self.account(owner)
+        await self._append(account, "grant" if amount > 0 else "adjustment", amount,
+                           actor=actor, note=note)
+        return await self._balance(account)
+
+    async def entries(self, owner: str, limit: int = 20) -> list[Entry]:
+        """The newest entries of an account, newest first."""
+        account = await self.account(owner)
+        rows = await self._db.fetchall(
+            "SELECT id, kind, amount, request_id, feature, actor, note, created_at FROM "
+            "ledger_entries WHERE account_id = ? ORDER BY id DESC LIMIT ?",
+            (account, limit),
+        )
+        return [Entry(*row) for row in rows]
+
+    async def check(self) -> list[str]:
+        """Every account whose balance is not the sum of its entries (empty: all good)."""
+        rows = await self._db.fetchall(
+            "SELECT a.owner, a.balance, COALESCE(SUM(e.amount), 0) FROM accounts a "
+            "LEFT JOIN ledger_entries e ON e.account_id = a.id GROUP BY a.id "
+            "HAVING a.balance != COALESCE(SUM(e.amount), 0)"
+        )
+        return [f"{owner}: balance {bal} but entries sum to {total}" for owner, bal, total in rows]
+
+    async def _balance(self, account: int) -> int:
+        row = await self._db.fetchone("SELECT balance FROM accounts WHERE id = ?", (account,))
+        return int(row[0]) if row else 0
+
+    async def _refill(self, account: int) -> None:
+        """Add the period's allowance once, the first time the account is used in a period."""
+        start = self.policy.period_start(self._clock())
+        if start is None or self._refilled.get(account) == start:
+            return
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE accounts SET refilled_at = ? WHERE id = ? AND unlimited = 0 "
+                "AND (refilled_at IS NULL OR refilled_at < ?)",
+                (start, account, start),
+            )
+            if cursor.rowcount == 1:
+                async with conn.execute("SELECT balance FROM accounts WHERE id = ?", (account,)) as c:
+                    row = await c.fetchone()
+                balance = int(row[0]) if row else 0
+                amount = self.policy.amount if self.policy.roll_over else max(0, self.policy.amount - balance)
+                if amount:
+                    await conn.execute(
+                        "INSERT INTO ledger_entries (account_id, kind, amount, note, created_at) "
+                        "VALUES (?, 'allowance', ?, ?, ?)",
+                        (account, amount, f"{self.policy.period} allowance", self._clock()),
+                    )
+        self._refilled[account] = start
+
+    async def _append(
+        self, account: int, kind: str, amount: int, *, request_id: str | None = None,
+        feature: str | None = None, actor: str | None = None, note: str | None = None,
+    ) -> None:
+        # One statement: the triggers update the balance (or refuse) within it.
+        await self._db.execute(
+            "INSERT INTO ledger_entries (account_id, kind, amount, request_id, feature, actor, "
+            "note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (account, kind, amount, request_id, feature, actor, note, self._clock()),
+        )

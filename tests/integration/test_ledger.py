@@ -1,0 +1,181 @@
+"""The ledger: no credit spent twice, balances always the sum of their entries, refills on time."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.ledger import MICRO, AllowancePolicy, InsufficientCredit, Ledger, usd
+from core.storage.database import Database
+from core.storage.migrations import migrate
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+async def open_ledger(path: str, policy: AllowancePolicy | None = None, clock: list[float] | None = None):  # type: ignore[no-untyped-def]
+    db_cm = Database.open(path)
+    db = await db_cm.__aenter__()
+    await migrate(db, MIGRATIONS)
+    now = clock if clock is not None else [1_800_000_000.0]
+    return db_cm, Ledger(db, policy=policy or AllowancePolicy(), clock=lambda: now[0])
+
+
+async def test_200_concurrent_requests_from_one_user_spend_exactly_the_balance(tmp_path: Path) -> None:
+    db_cm, ledger = await open_ledger(str(tmp_path / "l.db"))
+    try:
+        price = 1000
+        await ledger.grant("user:1", 10 * price, actor="test")
+        balances: list[int] = []
+
+        async def request() -> bool:
+            try:
+                reservation = await ledger.reserve("user:1", price, feature="chat")
+            except InsufficientCredit:
+                return False
+            balances.append(await ledger.balance("user:1"))
+            await asyncio.sleep(0)  # the paid call happens here
+            await ledger.settle(reservation, price)
+            return True
+
+        results = await asyncio.gather(*(request() for _ in range(200)))
+        assert sum(results) == 10
+        assert min(balances) >= 0
+        assert await ledger.balance("user:1") == 0
+        assert await ledger.check() == []
+    finally:
+        await db_cm.__aexit__(None, None, None)
+
+
+async def test_a_short_balance_is_refused_with_what_is_needed_and_when_it_refills(tmp_path: Path) -> None:
+    clock = [datetime(2026, 11, 25, 15, 0, tzinfo=UTC).timestamp()]
+    policy = AllowancePolicy(amount=50_000, period="daily")
+    db_cm, ledger = await open_ledger(str(tmp_path / "l.db"), policy, clock)
+    try:
+        with pytest.raises(InsufficientCredit) as info:
+            await ledger.reserve("user:1", 80_000, feature="chat")
+        message = info.value.user_message
+        assert "needs about $0.08" in message and "you have $0.05" in message
+        assert "2026-11-26 00:00 UTC" in message
+    finally:
+        await db_cm.__aexit__(None, None, None)
+
+
+async def test_allowance_refills_at_the_period_boundary_with_or_without_roll_over(tmp_path: Path) -> None:
+    for roll_over, expected in ((False, 100_000), (True, 170_000)):
+        clock = [datetime(2026, 11, 25, 23, 59, tzinfo=UTC).timestamp()]
+        policy = AllowancePolicy(amount=100_000, period="daily", roll_over=roll_over)
+        db_cm, ledger = await open_ledger(str(tmp_path / f"l{roll_over}.db"), policy, clock)
+        try:
+            assert await ledger.balance("user:1") == 100_000  # first use: the day's allowance
+            reservation = await ledger.reserve("user:1", 40_000, feature="chat")
+            await ledger.settle(reservation, 30_000)
+            assert await ledger.balance("user:1") == 70_000
+            clock[0] += 59  # still the same day
+            assert await ledger.balance("user:1") == 70_000
+            clock[0] += 61  # 00:01 UTC: a new day
+            assert await ledger.balance("user:1") == expected
+            assert await ledger.balance("user:1") == expected  # refilled once only
+            assert await ledger.check() == []
+        finally:
+            await db_cm.__aexit__(None, None, None)
+
+
+def test_period_starts() -> None:
+    wednesday = datetime(2026, 11, 25, 15, 30, tzinfo=UTC).timestamp()
+    assert AllowancePolicy(1, "weekly").period_start(wednesday) == datetime(2026, 11, 23, tzinfo=UTC).timestamp()
+    assert AllowancePolicy(1, "monthly").next_refill(wednesday) == datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    assert AllowancePolicy(1, "none").period_start(wednesday) is None
+    assert usd(1_500_000) == "$1.50" and usd(4200) == "$0.0042" and usd(0) == "$0"
+
+
+async def test_a_reservation_closes_once_and_overspend_never_goes_below_zero(tmp_path: Path) -> None:
+    db_cm, ledger = await open_ledger(str(tmp_path / "l.db"))
+    try:
+        await ledger.grant("user:1", 10_000, actor="test")
+        first = await ledger.reserve("user:1", 4_000, feature="chat")
+        await ledger.refund(first)
+        await ledger.refund(first)  # a second refund is ignored
+        await ledger.settle(first, 4_000)  # and so is a settle after it
+        assert await ledger.balance("user:1") == 10_000
+        second = await ledger.reserve("user:1", 4_000, feature="chat")
+        charged = await ledger.settle(second, 50_000)  # Venice charged more than estimated
+        assert charged == 10_000 and await ledger.balance("user:1") == 0
+        await ledger.set_unlimited("user:admin", True)
+        unlimited = await ledger.reserve("user:admin", 5 * MICRO, feature="chat")
+        await ledger.settle(unlimited, 6 * MICRO)
+        assert await ledger.balance("user:admin") == -6 * MICRO  # admins spend the operator's money
+        assert await ledger.check() == []
+    finally:
+        await db_cm.__aexit__(None, None, None)
+
+
+async def test_entries_are_append_only(tmp_path: Path) -> None:
+    import sqlite3
+
+    db_cm, ledger = await open_ledger(str(tmp_path / "l.db"))
+    try:
+        await ledger.grant("user:1", 10, actor="test")
+        db = ledger._db  # noqa: SLF001
+        for sql in ("UPDATE ledger_entries SET amount = 999", "DELETE FROM ledger_entries"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                await db.executescript(sql)
+    finally:
+        await db_cm.__aexit__(None, None, None)
+
+
+operation = st.one_of(
+    st.tuples(st.just("grant"), st.sampled_from(["user:1", "user:2"]), st.integers(1, 50_000)),
+    st.tuples(st.just("take"), st.sampled_from(["user:1", "user:2"]), st.integers(1, 50_000)),
+    st.tuples(st.just("reserve"), st.sampled_from(["user:1", "user:2"]), st.integers(0, 30_000)),
+    st.tuples(st.just("settle"), st.integers(0, 20), st.integers(0, 60_000)),
+    st.tuples(st.just("refund"), st.integers(0, 20), st.just(0)),
+    st.tuples(st.just("day"), st.just(""), st.integers(1, 3)),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(operation, max_size=40), st.booleans())
+def test_the_ledger_invariant_holds_under_any_sequence(ops: list[tuple[str, object, int]], roll_over: bool) -> None:
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            clock = [1_800_000_000.0]
+            policy = AllowancePolicy(amount=20_000, period="daily", roll_over=roll_over)
+            db_cm, ledger = await open_ledger(f"{tmp}/l.db", policy, clock)
+            try:
+                open_reservations = []
+                for kind, target, amount in ops:
+                    if kind == "grant":
+                        await ledger.grant(str(target), amount, actor="test")
+                    elif kind == "take":
+                        await ledger.grant(str(target), -amount, actor="test")
+                    elif kind == "reserve":
+                        before = await ledger.balance(str(target))
+                        try:
+                            open_reservations.append(await ledger.reserve(str(target), amount, feature="chat"))
+                        except InsufficientCredit:
+                            assert before < amount  # refused only when it truly did not fit
+                    elif kind in ("settle", "refund") and open_reservations:
+                        reservation = open_reservations[int(target) % len(open_reservations)]
+                        if kind == "settle":
+                            await ledger.settle(reservation, amount)
+                        else:
+                            await ledger.refund(reservation)
+                    elif kind == "day":
+                        clock[0] += 86_400 * amount
+                    assert await ledger.check() == []
+                for owner in ("user:1", "user:2"):
+                    rows = await ledger._db.fetchall(  # noqa: SLF001
+                        "SELECT request_id, SUM(kind IN ('settle', 'refund')) FROM ledger_entries e "
+                        "JOIN accounts a ON a.id = e.account_id WHERE a.owner = ? AND request_id IS NOT NULL "
+                        "GROUP BY request_id", (owner,))
+                    assert all(closed <= 1 for _, closed in rows)
+            finally:
+                await db_cm.__aexit__(None, None, None)
+
+    asyncio.run(run())
