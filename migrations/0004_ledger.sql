@@ -24,7 +24,6 @@ CREATE TABLE ledger_entries (
     created_at  REAL    NOT NULL
 );
 CREATE INDEX ledger_by_account ON ledger_entries (account_id, id);
-CREATE INDEX ledger_by_request ON ledger_entries (request_id) WHERE request_id IS NOT NULL;
 -- A reservation is closed once: settled or refunded, never both, never twice.
 CREATE UNIQUE INDEX ledger_closed_once ON ledger_entries (request_id)
     WHERE kind IN ('settle', 'refund');
