@@ -156,7 +156,9 @@ async def test_help_reset_model_autocomplete_and_admin_rights(discord_env: Any, 
         assert values == ["llama-3.3-70b"]
         denied = await alice.slash(channel, "model", name="llama-3.3-70b")
         assert "Only admins of this chat can change the model" in _all_text(denied)
-        assert "status" not in alice.available_commands(channel)  # Manage Server only
+        assert "status" not in alice.available_commands(channel)  # Manage Server only…
+        with pytest.raises(simcord.SetupError, match="default-member-permissions"):
+            await alice.slash(channel, "status")  # …so Discord will not even let her run it
         managers = guild.create_role("mods", permissions=discord.Permissions(manage_guild=True))
         mod = guild.add_member(env.create_user("mod"), roles=[managers])
         switched = await mod.slash(channel, "model", name="llama-3.3-70b")
