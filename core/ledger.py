@@ -8,6 +8,7 @@ requests can spend the same credit.
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import secrets
 import sqlite3
@@ -110,6 +111,77 @@ class Entry:
     created_at: float
 
 
+_INSERT = (
+    "INSERT INTO ledger_entries (account_id, kind, amount, request_id, feature, actor, note, "
+    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+Row = tuple[int, str, int, str | None, str | None, str | None, str | None, float]
+
+
+class _GroupCommit:
+    """Append entries, many per transaction when many requests arrive at once.
+
+    Alone, an entry is one statement (one trip to the database thread, one commit). Entries
+    that queue up meanwhile are written together: one transaction, one ``executemany``, one
+    commit. A row the triggers refuse fails alone (the trigger's ABORT undoes only its own
+    statement); the rest of the batch goes on. Results are given out only after the commit.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[tuple[Row, asyncio.Future[None]]] = []
+        self._writing = False
+
+    async def append(self, row: Row) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, future))
+        if not self._writing:
+            self._writing = True
+            try:
+                while self._pending:
+                    batch, self._pending = self._pending, []
+                    await self._write(batch)
+            finally:
+                self._writing = False
+        await future
+
+    async def _write(self, batch: list[tuple[Row, asyncio.Future[None]]]) -> None:
+        if len(batch) == 1:
+            row, future = batch[0]
+            try:
+                await self._db.execute(_INSERT, row)
+                future.set_result(None)
+            except Exception as exc:  # noqa: BLE001 - handed to the one waiting caller
+                future.set_exception(exc)
+            return
+        outcomes: list[BaseException | None] = []
+        try:
+            async with self._db.transaction() as conn:
+                rest = batch
+                while rest:
+                    before = conn.total_changes
+                    try:
+                        await conn.executemany(_INSERT, [row for row, _ in rest])
+                        outcomes.extend([None] * len(rest))
+                        rest = []
+                    except sqlite3.IntegrityError as exc:
+                        # Each applied row changed two rows (the entry, and the account's
+                        # balance through the trigger); the next row is the one refused.
+                        applied = (conn.total_changes - before) // 2
+                        outcomes.extend([None] * applied)
+                        outcomes.append(exc)
+                        rest = rest[applied + 1 :]
+        except Exception as exc:  # noqa: BLE001 - the transaction failed: nothing was written
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if outcome is None:
+                future.set_result(None)
+            else:
+                future.set_exception(outcome)
+
+
 class Ledger:
     """Accounts, allowances and paid actions."""
 
@@ -121,6 +193,7 @@ class Ledger:
         self._clock = clock
         self._accounts: dict[str, int] = {}
         self._refilled: dict[int, float] = {}  # account → period start known to be refilled
+        self._writer = _GroupCommit(db)
 
     async def account(self, owner: str, *, unlimited: bool = False) -> int:
         """The account id of an owner, opened on first use."""
@@ -273,9 +346,7 @@ class Ledger:
         self, account: int, kind: str, amount: int, *, request_id: str | None = None,
         feature: str | None = None, actor: str | None = None, note: str | None = None,
     ) -> None:
-        # One statement: the triggers update the balance (or refuse) within it.
-        await self._db.execute(
-            "INSERT INTO ledger_entries (account_id, kind, amount, request_id, feature, actor, "
-            "note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (account, kind, amount, request_id, feature, actor, note, self._clock()),
+        # The triggers update the balance (or refuse the entry) within the same statement.
+        await self._writer.append(
+            (account, kind, amount, request_id, feature, actor, note, self._clock())
         )

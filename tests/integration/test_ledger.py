@@ -179,3 +179,32 @@ def test_the_ledger_invariant_holds_under_any_sequence(ops: list[tuple[str, obje
                 await db_cm.__aexit__(None, None, None)
 
     asyncio.run(run())
+
+
+async def test_entries_written_together_fail_alone(tmp_path: Path) -> None:
+    """Concurrent entries share a transaction; one refused entry must not sink the others."""
+    db_cm, ledger = await open_ledger(str(tmp_path / "l.db"))
+    try:
+        for user, credit in (("user:rich", 100_000), ("user:poor", 1_000), ("user:none", 0)):
+            if credit:
+                await ledger.grant(user, credit, actor="test")
+        held = await ledger.reserve("user:rich", 5_000, feature="chat")
+        attempts = [("user:rich", 10_000), ("user:poor", 5_000), ("user:none", 1), ("user:rich", 20_000),
+                    ("user:poor", 1_000), ("user:none", 0)]
+
+        async def attempt(owner: str, amount: int) -> bool:
+            try:
+                await ledger.reserve(owner, amount, feature="chat")
+            except InsufficientCredit:
+                return False
+            return True
+
+        results = await asyncio.gather(
+            *(attempt(o, a) for o, a in attempts), ledger.refund(held), ledger.refund(held)
+        )
+        assert results[:6] == [True, False, False, True, True, True]
+        assert await ledger.balance("user:rich") == 100_000 - 30_000  # refunded once only
+        assert await ledger.balance("user:poor") == 0
+        assert await ledger.check() == []
+    finally:
+        await db_cm.__aexit__(None, None, None)
