@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 import httpx
 
 from core.chat import ChatService, Services
+from core.ledger import MICRO, AllowancePolicy, Ledger
 from core.memory import Memory
+from core.pricing import Prices
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
@@ -65,6 +67,12 @@ async def build_service(
                 memory=Memory(conversations, venice, reply_max_tokens=settings.reply_max_tokens),
                 updates=UpdateLog(db),
                 state=StateStore(db),
+                ledger=Ledger(db, policy=AllowancePolicy(
+                    amount=round(settings.user_allowance_usd * MICRO),
+                    period=settings.allowance_period,
+                    roll_over=settings.allowance_rollover,
+                )),
+                prices=Prices(markup=settings.price_markup),
             )
         )
         try:

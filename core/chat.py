@@ -12,7 +12,9 @@ from core.chat_commands import register_core_commands
 from core.commands import CommandContext, CommandRegistry
 from core.errors import BotError, InvalidInput
 from core.events import Choice, IncomingMessage, Notice, Reply, ReplyStream
+from core.ledger import Ledger
 from core.memory import Memory
+from core.pricing import Prices
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettings, ChatSettingsStore
 from core.storage.conversations import ConversationKey, ConversationStore, StoredMessage
@@ -32,6 +34,17 @@ FALLBACK_CONTEXT = 8192  # when Venice does not list the model, assume a small c
 
 
 @dataclass(frozen=True)
+class Streamed:
+    """What a streamed answer brought: text, sources, usage and cost, whether it broke off."""
+
+    answer: str
+    citations: tuple[Citation, ...]
+    usage: Usage | None
+    cost_usd: float | None
+    interrupted: bool
+
+
+@dataclass(frozen=True)
 class Services:
     """What the chat service is built from (wired in ``bots/``)."""
 
@@ -42,6 +55,8 @@ class Services:
     memory: Memory
     updates: UpdateLog
     state: StateStore
+    ledger: Ledger
+    prices: Prices
 
 
 class ChatService:
@@ -52,6 +67,7 @@ class ChatService:
         self.settings = services.settings
         self.commands = CommandRegistry()
         self.turns = TurnQueue()
+        self._unlimited: dict[str, bool] = {}
         self.started_at = time.time()
         self._tasks: set[asyncio.Task[None]] = set()
         register_core_commands(self)
@@ -108,6 +124,17 @@ class ChatService:
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
         scope = message.user_id if (chat.per_user_memory and not message.is_direct) else ""
         return ConversationKey(message.platform, message.chat_id, message.thread_id or "", scope)
+
+    async def account_of(self, message: IncomingMessage) -> str:
+        """The ledger account that pays for this user's actions (admins: unlimited)."""
+        user_id = await self.s.conversations.user_id(message.platform, message.user_id, message.user_name)
+        owner = f"user:{user_id}"
+        unlimited = self.settings.admins_unlimited and self.settings.is_admin(message.platform, message.user_id)
+        if self._unlimited.get(owner) != unlimited:
+            await self.s.ledger.account(owner)
+            await self.s.ledger.set_unlimited(owner, unlimited)
+            self._unlimited[owner] = unlimited
+        return owner
 
     async def chat_model(self, chat: ChatSettings) -> tuple[ModelInfo, list[Notice]]:
         """The chat's model as Venice lists it, falling back to the default with a notice."""
@@ -203,12 +230,27 @@ class ChatService:
             max_completion_tokens=memory.reply_budget(model),
             venice=venice,
         )
-        answer, citations, usage, interrupted = await self._stream(request, stream)
+        search = venice.enable_web_search != "off"
+        urls = len(find_urls(question)) if venice.enable_web_scraping else 0
+        owner = await self.account_of(message)
+        reservation = await self.s.ledger.reserve(
+            owner,
+            self.s.prices.chat_estimate(model, context.estimated_tokens, memory.reply_budget(model),
+                                        web_search=search, scraped_urls=urls),
+            feature="chat",
+        )
+        try:
+            result = await self._stream(request, stream)
+        except BaseException:
+            await self.s.ledger.refund(reservation)  # nothing was answered: nothing is charged
+            raise
+        answer, usage, interrupted = result.answer, result.usage, result.interrupted
         if interrupted:
             notices.append(Notice(
                 "The connection to Venice broke off, so this answer is incomplete. "
                 "Send your message again for a full one.", "warning"))
         if not answer.strip():
+            await self.s.ledger.refund(reservation)
             stream.finish(Reply(notices=(*notices, Notice(
                 "Venice returned an empty answer. Try again or rephrase.", "warning"))))
             return
@@ -222,8 +264,14 @@ class ChatService:
             answer=answer, answer_tokens=answer_tokens, interrupted=interrupted,
             replacing=replacing,
         )
-        stream.finish(Reply(text=answer, citations=citations, notices=tuple(notices),
+        stream.finish(Reply(text=answer, citations=result.citations, notices=tuple(notices),
                             choices=(REGENERATE,)))
+        # Settle once the user has the answer: the reservation already holds the money, and
+        # the conversation's next turn waits for this one to finish.
+        await self.s.ledger.settle(reservation, self.s.prices.chat_cost(
+            model, usage, cost_usd=result.cost_usd, estimated_prompt=context.estimated_tokens,
+            completion_estimate=answer_tokens, web_search=search, scraped_urls=urls,
+        ))
         # Fold old turns after the user has the answer; the next turn of this conversation
         # waits for it (this turn is still held), other conversations do not.
         try:
@@ -232,20 +280,21 @@ class ChatService:
             log.warning("Summarizing conversation %s failed, will retry later: %s",
                         conversation.id, exc)
 
-    async def _stream(
-        self, request: ChatRequest, stream: ReplyStream
-    ) -> tuple[str, tuple[Citation, ...], Usage | None, bool]:
-        """Relay Venice's stream; return (answer, citations, usage, interrupted)."""
+    async def _stream(self, request: ChatRequest, stream: ReplyStream) -> Streamed:
+        """Relay Venice's stream to the reply stream; return what arrived."""
         rewriter = CitationRewriter()
         parts: list[str] = []
         citations: tuple[Citation, ...] = ()
         usage: Usage | None = None
+        cost: float | None = None
         try:
             async for delta in self.s.venice.chat_stream(request):
                 if delta.citations:
                     citations = delta.citations
                 if delta.usage:
                     usage = delta.usage
+                if delta.cost_usd is not None:
+                    cost = delta.cost_usd
                 if delta.content:
                     shown = rewriter.feed(delta.content)
                     parts.append(shown)
@@ -258,11 +307,11 @@ class ChatService:
                 raise  # nothing arrived: an ordinary failure, nothing to keep
             log.warning("Answer stream interrupted after %d chars (cf-ray %s)",
                         len("".join(parts)), exc.cf_ray)
-            return "".join(parts), citations, usage, True
+            return Streamed("".join(parts), citations, usage, cost, interrupted=True)
         tail = rewriter.flush()
         parts.append(tail)
         stream.push(tail)
-        return "".join(parts), citations, usage, False
+        return Streamed("".join(parts), citations, usage, cost, interrupted=False)
 
     @staticmethod
     def _question(message: IncomingMessage, text: str, *, shared: bool) -> str:
@@ -297,6 +346,11 @@ class ChatService:
             enable_web_scraping=scrape,
         )
         return params, notices
+
+    async def wait_idle(self) -> None:
+        """Wait until every turn in flight has finished its work (settling, summarizing)."""
+        while self._tasks:
+            await asyncio.gather(*set(self._tasks), return_exceptions=True)
 
     async def aclose(self) -> None:
         """Finish answers in flight (or cancel them after a grace period)."""

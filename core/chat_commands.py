@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import difflib
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.commands import Access, Arg, ArgType, Command, CommandContext
 from core.errors import InvalidInput
+from core.ledger import MICRO, usd
+from core.settings import KNOWN_PLATFORMS
 from core.events import Choice, Reply, ReplyStream
 from core.storage.chat_settings import ChatSettings
 
@@ -77,6 +80,16 @@ class CoreCommands:
                 (Arg("mode", "shared or per-user", choices=("shared", "per-user")),),
             ),
             Command("settings", "Show this chat's settings", self.settings),
+            Command("balance", "Your credit, allowance, next refill and spending", self.balance),
+            Command("usage", "Your latest charges", self.usage),
+            Command(
+                "grant",
+                "Give a user credit in USD (negative takes it away)",
+                self.grant,
+                (Arg("user", "platform:id, or an id on this platform", required=True),
+                 Arg("amount", "USD, e.g. 5 or 0.50", required=True)),
+                access=Access.BOT_ADMIN,
+            ),
             Command(
                 "status",
                 "Bot health: Venice limits and balance, failures, storage",
@@ -103,6 +116,60 @@ class CoreCommands:
     async def retry(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
         """Regenerate the last answer."""
         return await self._service.regenerate(ctx.message)
+
+    async def balance(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Own balance, allowance, next refill, spending by feature this period."""
+        service = self._service
+        ledger = service.s.ledger
+        owner = await service.account_of(ctx.message)
+        if await ledger.is_unlimited(owner):
+            return Reply("You are one of the bot's admins: your use is not limited.")
+        balance = await ledger.balance(owner)
+        policy = ledger.policy
+        now = time.time()
+        lines = [f"Balance: {usd(balance)}"]
+        start = policy.period_start(now)
+        if start is not None:
+            roll = ", unused credit carries over" if policy.roll_over else ""
+            lines.append(f"Allowance: {usd(policy.amount)} {policy.period}{roll}")
+            refill = policy.next_refill(now)
+            assert refill is not None
+            lines.append(f"Next refill: {datetime.fromtimestamp(refill, UTC):%Y-%m-%d %H:%M} UTC")
+            spent = await ledger.spending(owner, start)
+            if spent:
+                lines.append("Spent this period: " + ", ".join(f"{f} {usd(v)}" for f, v in spent.items()))
+        return Reply("\n".join(lines))
+
+    async def usage(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """The latest ledger entries of the caller."""
+        service = self._service
+        owner = await service.account_of(ctx.message)
+        entries = await service.s.ledger.entries(owner, limit=15)
+        if not entries:
+            return Reply("No charges yet.")
+        lines = ["Latest entries (newest first):"]
+        for entry in entries:
+            when = datetime.fromtimestamp(entry.created_at, UTC)
+            what = entry.feature or entry.note or entry.kind
+            lines.append(f"{when:%m-%d %H:%M} {entry.kind:<9} {usd(entry.amount):>10} {what}")
+        return Reply("\n".join(lines))
+
+    async def grant(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Give (or take) credit; bot admins only."""
+        service, msg = self._service, ctx.message
+        platform, _, user = str(args["user"]).partition(":")
+        if not user:
+            platform, user = msg.platform, platform
+        if not user or platform not in KNOWN_PLATFORMS:
+            raise InvalidInput(f"Name the user as platform:id, e.g. {msg.platform}:123456.")
+        amount = parse_usd(str(args["amount"]))
+        user_id = await service.s.conversations.user_id(platform, user, None)
+        balance = await service.s.ledger.grant(
+            f"user:{user_id}", amount, actor=f"{msg.platform}:{msg.user_id}"
+        )
+        verb = "Granted" if amount > 0 else "Took"
+        return Reply(f"{verb} {usd(abs(amount))} {'to' if amount > 0 else 'from'} {platform}:{user}. "
+                     f"Their balance: {usd(balance)}.")
 
     async def status(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """What an operator wants to know at a glance (bot admins only)."""
@@ -242,3 +309,15 @@ class CoreCommands:
             + (", with a summary of older turns" if conversation.summary else ""),
         ]
         return Reply("\n".join(lines))
+
+
+def parse_usd(text: str) -> int:
+    """A USD amount typed by a person ("5", "0.50", "$2", "-1") in micro-USD."""
+    cleaned = text.strip().replace("$", "").replace(",", ".")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not an amount in USD (e.g. 5 or 0.50).") from None
+    if not -10_000 <= value <= 10_000:
+        raise InvalidInput("Amounts are limited to ±10,000 USD at a time.")
+    return round(value * MICRO)

@@ -305,6 +305,21 @@ class Ledger:
         )
         return [Entry(*row) for row in rows]
 
+    async def spending(self, owner: str, since: float) -> dict[str, int]:
+        """What each feature cost the owner since a moment (open reservations included)."""
+        account = await self.account(owner)
+        rows = await self._db.fetchall(
+            "SELECT feature, -SUM(amount) FROM ledger_entries WHERE account_id = ? AND "
+            "feature IS NOT NULL AND created_at >= ? GROUP BY feature ORDER BY 2 DESC",
+            (account, since),
+        )
+        return {str(feature): int(total) for feature, total in rows if total}
+
+    async def is_unlimited(self, owner: str) -> bool:
+        """Whether the owner spends without a balance."""
+        row = await self._db.fetchone("SELECT unlimited FROM accounts WHERE owner = ?", (owner,))
+        return bool(row and row[0])
+
     async def check(self) -> list[str]:
         """Every account whose balance is not the sum of its entries (empty: all good)."""
         rows = await self._db.fetchall(

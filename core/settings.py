@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     venice_timeout_seconds: float = Field(120.0, gt=0, description="Venice read timeout")
     venice_max_attempts: int = Field(4, ge=1, le=6, description="Tries per Venice request")
 
+    user_allowance_usd: float = Field(1.0, ge=0, description="Credit each user gets per period")
+    allowance_period: Literal["daily", "weekly", "monthly", "none"] = Field(
+        "daily", description="How often allowances refill (00:00 UTC)"
+    )
+    allowance_rollover: bool = Field(False, description="Unused allowance carries over")
+    price_markup: float = Field(1.0, ge=0, le=100, description="Multiplier on Venice's prices")
+    admins_unlimited: bool = Field(True, description="Bot admins spend without a balance")
+
     telegram_bot_token: SecretStr | None = Field(None, description="Telegram bot token (secret)")
     telegram_base_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL (self-hosted server)"

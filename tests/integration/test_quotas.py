@@ -1,0 +1,76 @@
+"""Paid chat through the ledger: reserve, charge the real price, refund failures, commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.errors import InvalidInput, PermissionDenied
+from core.ledger import InsufficientCredit
+from core.venice.errors import InsufficientBalance, ServerError
+from tests.fakes.venice import ChatScript, FakeVenice
+from tests.helpers import ask, message, stored_messages
+
+TG = {"platform": "telegram", "user_id": "7"}
+ADMIN = {"platform": "telegram", "user_id": "42"}
+
+
+async def balance_of(service: Any, **who: str) -> int:
+    await service.wait_idle()  # answers are settled just after they are delivered
+    return await service.s.ledger.balance(await service.account_of(message("", **who)))
+
+
+async def test_an_answer_is_charged_at_venices_price(make_service: Any, venice: FakeVenice) -> None:
+    venice.script.append(ChatScript(content="An answer", cost_usd=0.0123))
+    async with make_service(user_allowance_usd=1.0) as service:
+        await ask(service, "Hello", **TG)
+        assert await balance_of(service, **TG) == 1_000_000 - 12_300
+        assert await service.s.ledger.check() == []
+        text = (await ask(service, "/balance", **TG)).text
+    assert "Balance: $0.9877" in text and "Allowance: $1.00 daily" in text and "chat $0.0123" in text
+
+
+async def test_a_user_without_enough_credit_is_told_and_venice_is_not_called(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    async with make_service(user_allowance_usd=0.0001) as service:
+        with pytest.raises(InsufficientCredit) as info:
+            await ask(service, "Hello", **TG)
+        assert "you have $0.0001" in info.value.user_message
+        assert "refills at" in info.value.user_message
+        assert await stored_messages(service) == []
+    assert venice.calls_to("/chat/completions") == []
+
+
+@pytest.mark.parametrize(("status", "error"), [(402, InsufficientBalance), (500, ServerError), (429, Exception)])
+async def test_a_failed_call_is_refunded_in_full(
+    make_service: Any, venice: FakeVenice, status: int, error: type
+) -> None:
+    venice.fail("/chat/completions", status, headers={"retry-after": "120"} if status == 429 else None)
+    async with make_service(user_allowance_usd=1.0) as service:
+        with pytest.raises(error):
+            await ask(service, "Hello", **TG)
+        assert await balance_of(service, **TG) == 1_000_000
+        owner = await service.account_of(message("", **TG))
+        kinds = [e.kind for e in await service.s.ledger.entries(owner)]
+        assert kinds[:2] == ["refund", "reserve"]
+
+
+async def test_admins_are_unlimited_and_grant_credit(make_service: Any, venice: FakeVenice) -> None:
+    async with make_service(user_allowance_usd=0.0, admin_user_ids="telegram:42") as service:
+        await ask(service, "Hello", **ADMIN)  # an admin needs no balance
+        assert "not limited" in (await ask(service, "/balance", **ADMIN)).text
+        with pytest.raises(InsufficientCredit):
+            await ask(service, "Hello", **TG)
+        with pytest.raises(PermissionDenied):
+            await ask(service, "/grant telegram:7 5", **TG)
+        assert "Granted $5.00 to telegram:7" in (await ask(service, "/grant telegram:7 5", **ADMIN)).text
+        assert "Took $1.00 from telegram:7" in (await ask(service, "/grant 7 -1", **ADMIN)).text
+        with pytest.raises(InvalidInput, match="not an amount"):
+            await ask(service, "/grant telegram:7 lots", **ADMIN)
+        await ask(service, "Now I can", **TG)
+        assert 3_990_000 < await balance_of(service, **TG) < 4_000_000
+        usage = (await ask(service, "/usage", **TG)).text
+        assert "grant" in usage and "adjustment" in usage and "chat" in usage
+        assert await service.s.ledger.check() == []
