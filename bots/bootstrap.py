@@ -33,6 +33,15 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+def allowance_policy(settings: Settings) -> AllowancePolicy:
+    """The allowance every user gets, from the settings."""
+    return AllowancePolicy(
+        amount=round(settings.user_allowance_usd * MICRO),
+        period=settings.allowance_period,
+        roll_over=settings.allowance_rollover,
+    )
+
+
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
     """Open the database and bring its schema up to date."""
@@ -67,11 +76,7 @@ async def build_service(
                 memory=Memory(conversations, venice, reply_max_tokens=settings.reply_max_tokens),
                 updates=UpdateLog(db),
                 state=StateStore(db),
-                ledger=Ledger(db, policy=AllowancePolicy(
-                    amount=round(settings.user_allowance_usd * MICRO),
-                    period=settings.allowance_period,
-                    roll_over=settings.allowance_rollover,
-                )),
+                ledger=Ledger(db, policy=allowance_policy(settings)),
                 prices=Prices(markup=settings.price_markup),
             )
         )

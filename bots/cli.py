@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from bots.logs import setup_logging
-from core.errors import ConfigurationError
+from core.errors import BotError, ConfigurationError
 from core.settings import API_KEY_URL, Settings
 
 if TYPE_CHECKING:
@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("doctor", help="check the API key, the account balance and the database")
     sub.add_parser("health", help="exit 0 while a running bot is alive (Docker health check)")
+    from bots.admin import add_parser
+
+    add_parser(sub)
     return parser
 
 
@@ -84,10 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(doctor(settings, sys.stdout))
         if command == "health":
             return _health(settings)
+        if command == "admin":
+            from bots.admin import admin
+
+            return asyncio.run(admin(settings, args, sys.stdout))
         return asyncio.run(_run(settings, announce=command == "run"))
     except ConfigurationError as exc:
         print(exc.user_message, file=sys.stderr)
         return EXIT_CONFIG
+    except BotError as exc:  # bad arguments to an admin action, and the like
+        print(exc.user_message, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -275,7 +275,13 @@ class ChatService:
         # Fold old turns after the user has the answer; the next turn of this conversation
         # waits for it (this turn is still held), other conversations do not.
         try:
-            await memory.fold(conversation, model, system_prompt)
+            summary = await memory.fold(conversation, model, system_prompt)
+            if summary is not None:  # a paid call too: charged as far as the balance goes
+                held = await self.s.ledger.reserve(owner, 0, feature="summary")
+                await self.s.ledger.settle(held, self.s.prices.chat_cost(
+                    model, summary.usage, cost_usd=summary.cost_usd, estimated_prompt=0,
+                    completion_estimate=0, web_search=False, scraped_urls=0,
+                ))
         except BotError as exc:
             log.warning("Summarizing conversation %s failed, will retry later: %s",
                         conversation.id, exc)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.commands import Access, Arg, ArgType, Command, CommandContext
 from core.errors import InvalidInput
-from core.ledger import MICRO, usd
+from core.ledger import format_entries, parse_usd, usd
 from core.settings import KNOWN_PLATFORMS
 from core.events import Choice, Reply, ReplyStream
 from core.storage.chat_settings import ChatSettings
@@ -83,6 +83,13 @@ class CoreCommands:
             Command("balance", "Your credit, allowance, next refill and spending", self.balance),
             Command("usage", "Your latest charges", self.usage),
             Command(
+                "ledger",
+                "A user's latest ledger entries",
+                self.ledger,
+                (Arg("user", "platform:id, or an id on this platform", required=True),),
+                access=Access.BOT_ADMIN,
+            ),
+            Command(
                 "grant",
                 "Give a user credit in USD (negative takes it away)",
                 self.grant,
@@ -144,32 +151,33 @@ class CoreCommands:
         """The latest ledger entries of the caller."""
         service = self._service
         owner = await service.account_of(ctx.message)
-        entries = await service.s.ledger.entries(owner, limit=15)
-        if not entries:
-            return Reply("No charges yet.")
-        lines = ["Latest entries (newest first):"]
-        for entry in entries:
-            when = datetime.fromtimestamp(entry.created_at, UTC)
-            what = entry.feature or entry.note or entry.kind
-            lines.append(f"{when:%m-%d %H:%M} {entry.kind:<9} {usd(entry.amount):>10} {what}")
-        return Reply("\n".join(lines))
+        return Reply(format_entries(await service.s.ledger.entries(owner, limit=15)))
+
+    async def _named_account(self, ctx: CommandContext, name: str) -> tuple[str, str]:
+        """("platform:id", ledger owner) for a user an admin names."""
+        platform, _, user = name.partition(":")
+        if not user:
+            platform, user = ctx.message.platform, platform
+        if not user or platform not in KNOWN_PLATFORMS:
+            raise InvalidInput(f"Name the user as platform:id, e.g. {ctx.message.platform}:123456.")
+        user_id = await self._service.s.conversations.user_id(platform, user, None)
+        return f"{platform}:{user}", f"user:{user_id}"
 
     async def grant(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Give (or take) credit; bot admins only."""
-        service, msg = self._service, ctx.message
-        platform, _, user = str(args["user"]).partition(":")
-        if not user:
-            platform, user = msg.platform, platform
-        if not user or platform not in KNOWN_PLATFORMS:
-            raise InvalidInput(f"Name the user as platform:id, e.g. {msg.platform}:123456.")
+        msg = ctx.message
+        name, owner = await self._named_account(ctx, str(args["user"]))
         amount = parse_usd(str(args["amount"]))
-        user_id = await service.s.conversations.user_id(platform, user, None)
-        balance = await service.s.ledger.grant(
-            f"user:{user_id}", amount, actor=f"{msg.platform}:{msg.user_id}"
-        )
+        balance = await self._service.s.ledger.grant(owner, amount, actor=f"{msg.platform}:{msg.user_id}")
         verb = "Granted" if amount > 0 else "Took"
-        return Reply(f"{verb} {usd(abs(amount))} {'to' if amount > 0 else 'from'} {platform}:{user}. "
+        return Reply(f"{verb} {usd(abs(amount))} {'to' if amount > 0 else 'from'} {name}. "
                      f"Their balance: {usd(balance)}.")
+
+    async def ledger(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Another user's latest entries; bot admins only."""
+        name, owner = await self._named_account(ctx, str(args["user"]))
+        return Reply(f"{name}, balance {usd(await self._service.s.ledger.balance(owner))}\n"
+                     + format_entries(await self._service.s.ledger.entries(owner, limit=20)))
 
     async def status(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """What an operator wants to know at a glance (bot admins only)."""
@@ -309,15 +317,3 @@ class CoreCommands:
             + (", with a summary of older turns" if conversation.summary else ""),
         ]
         return Reply("\n".join(lines))
-
-
-def parse_usd(text: str) -> int:
-    """A USD amount typed by a person ("5", "0.50", "$2", "-1") in micro-USD."""
-    cleaned = text.strip().replace("$", "").replace(",", ".")
-    try:
-        value = float(cleaned)
-    except ValueError:
-        raise InvalidInput(f"{text!r} is not an amount in USD (e.g. 5 or 0.50).") from None
-    if not -10_000 <= value <= 10_000:
-        raise InvalidInput("Amounts are limited to ±10,000 USD at a time.")
-    return round(value * MICRO)

@@ -26,11 +26,23 @@ Period = Literal["daily", "weekly", "monthly", "none"]
 
 
 def usd(micro: int) -> str:
-    """A micro-USD amount for people: $0.0042, $1.50, $12."""
-    value = micro / MICRO
-    if abs(value) >= 1:
-        return f"${value:,.2f}"
-    return f"${value:.4f}".rstrip("0").rstrip(".") if value else "$0"
+    """A micro-USD amount for people: $0.0042, $1.50, -$2.00."""
+    sign, value = ("-" if micro < 0 else ""), abs(micro) / MICRO
+    if value >= 1:
+        return f"{sign}${value:,.2f}"
+    return f"{sign}${value:.4f}".rstrip("0").rstrip(".") if value else "$0"
+
+
+def parse_usd(text: str) -> int:
+    """A USD amount typed by a person ("5", "0.50", "$2", "-1") in micro-USD."""
+    cleaned = text.strip().replace("$", "").replace(",", ".")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not an amount in USD (e.g. 5 or 0.50).") from None
+    if not -10_000 <= value <= 10_000:
+        raise InvalidInput("Amounts are limited to ±10,000 USD at a time.")
+    return round(value * MICRO)
 
 
 @dataclass(frozen=True)
@@ -180,6 +192,18 @@ class _GroupCommit:
                 future.set_result(None)
             else:
                 future.set_exception(outcome)
+
+
+def format_entries(entries: list[Entry]) -> str:
+    """Entries as lines for people, newest first."""
+    if not entries:
+        return "No entries yet."
+    lines = ["Latest entries (newest first):"]
+    for entry in entries:
+        when = datetime.fromtimestamp(entry.created_at, UTC)
+        what = entry.feature or entry.note or entry.kind
+        lines.append(f"{when:%m-%d %H:%M} {entry.kind:<10} {usd(entry.amount):>10} {what}")
+    return "\n".join(lines)
 
 
 class Ledger:

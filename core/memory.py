@@ -9,7 +9,7 @@ from core.errors import InvalidInput
 from core.storage.conversations import Conversation, ConversationStore, StoredMessage
 from core.text import estimate_tokens
 from core.venice.client import VeniceClient
-from core.venice.types import ChatMessage, ChatRequest, ModelInfo, VeniceParameters
+from core.venice.types import ChatMessage, ChatRequest, ChatResult, ModelInfo, VeniceParameters
 
 log = logging.getLogger(__name__)
 
@@ -133,14 +133,14 @@ class Memory:
 
     async def fold(
         self, conversation: Conversation, model: ModelInfo, system_prompt: str
-    ) -> bool:
-        """Summarize the oldest unsummarized turns (one Venice call); return whether it did.
+    ) -> ChatResult | None:
+        """Summarize the oldest unsummarized turns (one Venice call); return that call's result.
 
-        On a Venice error nothing is changed and the error propagates: the turns stay
-        unsummarized and are folded on a later turn.
+        None when nothing needed folding. On a Venice error nothing is changed and the error
+        propagates: the turns stay unsummarized and are folded on a later turn.
         """
         if not self.needs_fold(conversation, model, system_prompt):
-            return False
+            return None
         budget = self.window_budget(model, system_prompt, conversation.summary_tokens)
         excess = conversation.unsummarized_tokens - int(budget * self.FOLD_TO)
         # One summary call must itself fit the model: cap what is folded at once.
@@ -150,7 +150,7 @@ class Memory:
         while to_fold and to_fold[-1].role == "user":
             to_fold.pop()
         if not to_fold:
-            return False
+            return None
         transcript = "\n\n".join(
             f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}" for m in to_fold
         )
@@ -171,7 +171,7 @@ class Memory:
         summary = result.content.strip()
         if not summary:
             log.warning("Venice returned an empty summary; conversation %s not folded", conversation.id)
-            return False
+            return result  # paid for all the same
         tokens = (
             result.usage.completion_tokens
             if result.usage and result.usage.completion_tokens
@@ -185,4 +185,4 @@ class Memory:
             folded_tokens=sum(m.token_count for m in to_fold),
         )
         log.info("Folded %d messages of conversation %s into its summary", len(to_fold), conversation.id)
-        return True
+        return result

@@ -169,3 +169,19 @@ async def test_run_without_platform_tokens_starts_the_console_and_says_so(tmp_pa
     assert (tmp_path / ".venice-bots.heartbeat").exists()
     code, out, _ = await run_cli(["health"], cli_env(tmp_path, venice), cwd=tmp_path)
     assert code == 0 and "healthy" in out
+
+
+async def test_admin_command_line_grant_balance_ledger_check(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, VENICE_API_KEY=TEST_KEY, USER_ALLOWANCE_USD="0.25")
+    code, out, _ = await run_cli(["admin", "grant", "telegram:77", "2.50"], env, cwd=tmp_path)
+    assert code == 0 and "telegram:77 now has $2.50" in out
+    code, out, _ = await run_cli(["admin", "balance", "telegram:77"], env, cwd=tmp_path)
+    assert code == 0 and "telegram:77: $2.50" in out  # above the allowance: no top-up
+    code, out, _ = await run_cli(["admin", "ledger", "telegram:77"], env, cwd=tmp_path)
+    assert code == 0 and "grant" in out and "$2.50" in out
+    code, out, _ = await run_cli(["admin", "check"], env, cwd=tmp_path)
+    assert code == 0 and "all balances match" in out
+    code, _, err = await run_cli(["admin", "grant", "slack:1", "5"], env, cwd=tmp_path)
+    assert code == 1 and "platform:id" in err and "Traceback" not in err
+    code, _, err = await run_cli(["admin", "grant", "telegram:77", "many"], env, cwd=tmp_path)
+    assert code == 1 and "not an amount in USD" in err

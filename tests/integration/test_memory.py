@@ -12,7 +12,7 @@ from core.memory import TokenCalibration
 from core.storage.conversations import ConversationKey
 from core.venice.errors import ServerError
 from tests.fakes.venice import FakeVenice
-from tests.helpers import ask, stored_messages
+from tests.helpers import ask, message, stored_messages
 
 CONTEXT = 2048
 REPLY = 256
@@ -38,6 +38,8 @@ async def test_old_turns_fold_into_a_summary_and_every_request_fits(make_service
             await ask(service, f"Fact {i}: " + "the quick brown fox jumps " * 14)
         rows = await stored_messages(service)
         conversation = await service.s.conversations.active(ConversationKey("test", "chat-1"))
+        await service.wait_idle()
+        spent = await service.s.ledger.spending(await service.account_of(message("")), 0)
     bodies = [c.body for c in venice.calls_to("/chat/completions")]
     answers = [b for b in bodies if b.get("stream")]
     summaries = [b for b in bodies if not b.get("stream")]
@@ -53,6 +55,7 @@ async def test_old_turns_fold_into_a_summary_and_every_request_fits(make_service
     assert last[-1]["content"].startswith("Fact 13:")
     assert last[-2]["role"] == "assistant"  # the window ends with whole turns
     assert conversation.summary and conversation.summarized_upto > 0
+    assert set(spent) == {"chat", "summary"} and spent["summary"] > 0  # summaries are paid too
     if len(summaries) > 1:  # a later fold builds on the earlier summary
         assert conversation.summary.startswith("Summary:")
         assert "Summary so far:\nSummary:" in summaries[1]["messages"][1]["content"]
@@ -74,7 +77,7 @@ async def test_a_failed_summary_changes_nothing_and_is_retried_later(make_servic
         with pytest.raises(ServerError):
             await memory.fold(conversation, model, prompt)
         assert (conversation.summary, conversation.summarized_upto) == before
-        assert await memory.fold(conversation, model, prompt) is True
+        assert await memory.fold(conversation, model, prompt) is not None
 
 
 async def test_reset_leaves_the_summary_behind(make_service: Any, venice: FakeVenice) -> None:

@@ -73,4 +73,8 @@ async def test_admins_are_unlimited_and_grant_credit(make_service: Any, venice: 
         assert 3_990_000 < await balance_of(service, **TG) < 4_000_000
         usage = (await ask(service, "/usage", **TG)).text
         assert "grant" in usage and "adjustment" in usage and "chat" in usage
+        with pytest.raises(PermissionDenied):
+            await ask(service, "/ledger telegram:7", **TG)
+        entries = (await ask(service, "/ledger telegram:7", **ADMIN)).text
+        assert entries.startswith("telegram:7, balance $4.00") and "adjustment     -$1.00" in entries
         assert await service.s.ledger.check() == []
