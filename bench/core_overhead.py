@@ -112,7 +112,7 @@ async def overhead(base_url: str, concurrency: int, rounds: int, warmup: int) ->
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, venice_api_key=KEY, venice_base_url=base_url,
-            database_url=f"sqlite:///{tmp}/bench.db", log_level="WARNING",
+            database_url=f"sqlite:///{tmp}/bench.db", log_level="WARNING", rate_limit_per_minute=0,
         )
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         core_http = httpx.AsyncClient(timeout=30, limits=limits, event_hooks={"request": [recorder.hook]})

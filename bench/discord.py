@@ -68,7 +68,7 @@ async def main() -> None:
             burst_channels = [dc.add_channel(guild, f"burst-{i}") for i in range(50)]
             settings = Settings(  # type: ignore[call-arg]
                 _env_file=None, venice_api_key=KEY, venice_base_url=venice_url,
-                database_url=f"sqlite:///{tmp}/bench.db", log_level="WARNING",
+                database_url=f"sqlite:///{tmp}/bench.db", log_level="WARNING", rate_limit_per_minute=0,
                 discord_bot_token=dc.token, discord_api_base_url=dc.api_base,
                 discord_gateway_url=dc.gateway_url,
             )

@@ -68,7 +68,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(  # type: ignore[call-arg]
                 _env_file=None, venice_api_key=KEY, venice_base_url=venice_url,
-                database_url=f"sqlite:///{tmp}/bench.db", log_level="WARNING",
+                database_url=f"sqlite:///{tmp}/bench.db", log_level="WARNING", rate_limit_per_minute=0,
                 telegram_bot_token=tg.token, telegram_base_url=tg.base_url,
                 telegram_base_file_url=tg.base_file_url,
             )

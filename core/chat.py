@@ -14,6 +14,7 @@ from core.errors import BotError, InvalidInput
 from core.events import Choice, IncomingMessage, Notice, Reply, ReplyStream
 from core.ledger import Ledger
 from core.memory import Memory
+from core.limits import AccountGuard, UserRateLimit
 from core.pricing import Prices
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettings, ChatSettingsStore
@@ -23,7 +24,7 @@ from core.storage.updates import UpdateLog
 from core.turns import Turn, TurnQueue
 from core.text import CitationRewriter, clean_text, find_urls
 from core.venice.client import VeniceClient
-from core.venice.errors import StreamInterrupted
+from core.venice.errors import InsufficientBalance, StreamInterrupted
 from core.venice.types import ChatRequest, Citation, ModelInfo, Usage, VeniceParameters
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class Services:
     state: StateStore
     ledger: Ledger
     prices: Prices
+    rate_limit: UserRateLimit
+    account: AccountGuard
 
 
 class ChatService:
@@ -233,6 +236,8 @@ class ChatService:
         search = venice.enable_web_search != "off"
         urls = len(find_urls(question)) if venice.enable_web_scraping else 0
         owner = await self.account_of(message)
+        self.s.rate_limit.check(owner)
+        await self.s.account.check()
         reservation = await self.s.ledger.reserve(
             owner,
             self.s.prices.chat_estimate(model, context.estimated_tokens, memory.reply_budget(model),
@@ -241,8 +246,10 @@ class ChatService:
         )
         try:
             result = await self._stream(request, stream)
-        except BaseException:
+        except BaseException as exc:
             await self.s.ledger.refund(reservation)  # nothing was answered: nothing is charged
+            if isinstance(exc, InsufficientBalance):
+                self.s.account.saw_payment_required()
             raise
         answer, usage, interrupted = result.answer, result.usage, result.interrupted
         if interrupted:

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     allowance_rollover: bool = Field(False, description="Unused allowance carries over")
     price_markup: float = Field(1.0, ge=0, le=100, description="Multiplier on Venice's prices")
     admins_unlimited: bool = Field(True, description="Bot admins spend without a balance")
+    rate_limit_per_minute: int = Field(20, ge=0, le=10_000, description="Paid requests per user per minute")
+    venice_balance_floor_usd: float = Field(
+        0.0, ge=0, description="Refuse paid actions when the Venice account holds less"
+    )
 
     telegram_bot_token: SecretStr | None = Field(None, description="Telegram bot token (secret)")
     telegram_base_url: str = Field(

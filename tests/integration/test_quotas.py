@@ -78,3 +78,45 @@ async def test_admins_are_unlimited_and_grant_credit(make_service: Any, venice: 
         entries = (await ask(service, "/ledger telegram:7", **ADMIN)).text
         assert entries.startswith("telegram:7, balance $4.00") and "adjustment     -$1.00" in entries
         assert await service.s.ledger.check() == []
+
+
+async def test_one_user_cannot_use_up_the_key(make_service: Any, venice: FakeVenice) -> None:
+    from core.limits import TooFast
+
+    async with make_service(rate_limit_per_minute=3) as service:
+        for i in range(3):
+            await ask(service, f"message {i}", **TG)
+        with pytest.raises(TooFast) as info:
+            await ask(service, "one too many", **TG)
+        assert "too fast" in info.value.user_message and " s." in info.value.user_message
+        await ask(service, "someone else", platform="telegram", user_id="8")  # others are served
+    assert len(venice.calls_to("/chat/completions")) == 4
+
+
+async def test_an_empty_venice_account_refuses_paid_actions_and_logs_once(
+    make_service: Any, venice: FakeVenice, caplog: pytest.LogCaptureFixture
+) -> None:
+    from core.limits import AccountEmpty
+
+    venice.balance["canConsume"] = False
+    async with make_service() as service:
+        for _ in range(3):
+            with pytest.raises(AccountEmpty) as info:
+                await ask(service, "Hello", **TG)
+        assert "out of credit" in info.value.user_message
+        assert await balance_of(service, **TG) == 1_000_000  # nothing reserved
+    assert venice.calls_to("/chat/completions") == []
+    assert len([r for r in caplog.records if "cannot pay" in r.getMessage()]) == 1
+
+
+async def test_a_402_marks_the_account_empty_and_refunds(make_service: Any, venice: FakeVenice) -> None:
+    from core.limits import AccountEmpty
+
+    venice.fail("/chat/completions", 402)
+    async with make_service() as service:
+        with pytest.raises(InsufficientBalance):
+            await ask(service, "Hello", **TG)
+        with pytest.raises(AccountEmpty):  # no second failing call to Venice right after
+            await ask(service, "Again", **TG)
+        assert await balance_of(service, **TG) == 1_000_000
+    assert len(venice.calls_to("/chat/completions")) == 1

@@ -1,0 +1,107 @@
+"""Guards in front of Venice: a per-user request rate, and the Venice account's own credit."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+from core.errors import BotError
+from core.venice.client import VeniceClient
+from core.venice.errors import VeniceError
+
+log = logging.getLogger(__name__)
+
+
+class TooFast(BotError):
+    """A user sent more requests than the per-minute limit allows."""
+
+    def __init__(self, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(f"You are sending requests too fast. Try again in {seconds} s.")
+        self.retry_after = retry_after
+
+
+class AccountEmpty(BotError):
+    """The Venice account behind the bot cannot pay for more requests."""
+
+
+class UserRateLimit:
+    """At most ``per_minute`` paid requests per user in any 60 seconds (0: no limit)."""
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = per_minute
+        self._clock = clock
+        self._seen: dict[str, deque[float]] = {}
+
+    def check(self, user: str) -> None:
+        """Count one request, or raise ``TooFast`` saying when the next one may come."""
+        if self._limit <= 0:
+            return
+        now = self._clock()
+        window = self._seen.setdefault(user, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= self._limit:
+            raise TooFast(window[0] + 60 - now)
+        window.append(now)
+        if len(self._seen) > 10_000:  # forget users idle for a minute
+            for key in [k for k, v in self._seen.items() if not v or v[-1] <= now - 60]:
+                del self._seen[key]
+
+
+class AccountGuard:
+    """Refuse paid actions while the Venice account cannot pay, and say so once in the log.
+
+    Venice reports the balance before each request in response headers; ``/billing/balance``
+    adds ``canConsume`` and is asked now and then (``refresh_seconds``).
+    """
+
+    def __init__(
+        self,
+        venice: VeniceClient,
+        *,
+        floor_usd: float = 0.0,
+        refresh_seconds: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._venice = venice
+        self._floor = floor_usd
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self._checked_at = float("-inf")
+        self._can_consume = True
+        self._warned = False
+
+    async def check(self) -> None:
+        """Raise ``AccountEmpty`` when the account is known to be unable to pay."""
+        if self._clock() - self._checked_at >= self._refresh:
+            self._checked_at = self._clock()
+            try:
+                balance = await self._venice.balance()
+                self._can_consume = balance.can_consume
+            except VeniceError as exc:  # e.g. a key without billing scope: rely on headers
+                log.info("Cannot read the Venice balance (%s); relying on response headers", exc.status)
+        state = self._venice.rate_limits
+        known = [v for v in (state.balance_usd, state.balance_diem) if v is not None]
+        below_floor = bool(known) and self._floor > 0 and sum(known) < self._floor
+        if self._can_consume and not below_floor:
+            self._warned = False
+            return
+        if not self._warned:
+            self._warned = True
+            log.error("The Venice account cannot pay for more requests (canConsume=%s, balance "
+                      "%s); paid actions are refused until it is topped up", self._can_consume,
+                      "+".join(str(v) for v in known) or "unknown")
+        raise AccountEmpty(
+            "The Venice account behind this bot is out of credit, so it cannot answer now. "
+            "The bot's admin needs to top it up."
+        )
+
+    def saw_payment_required(self) -> None:
+        """Venice answered 402: treat the account as empty until the next balance check."""
+        self._can_consume = False
+        # Ask Venice again in a minute: an admin may top the account up at any time.
+        self._checked_at = self._clock() - self._refresh + 60
