@@ -71,6 +71,8 @@ class ChatService:
         self.commands = CommandRegistry()
         self.turns = TurnQueue()
         self._unlimited: dict[str, bool] = {}
+        # /link codes: code → (account owner, platform, expiry); short-lived, kept in memory.
+        self.link_codes: dict[str, tuple[str, str, float]] = {}
         self.started_at = time.time()
         self._tasks: set[asyncio.Task[None]] = set()
         register_core_commands(self)
@@ -131,12 +133,14 @@ class ChatService:
     async def account_of(self, message: IncomingMessage) -> str:
         """The ledger account that pays for this user's actions (admins: unlimited)."""
         user_id = await self.s.conversations.user_id(message.platform, message.user_id, message.user_name)
-        owner = f"user:{user_id}"
+        owner = await self.s.ledger.owner_of_user(user_id)
         unlimited = self.settings.admins_unlimited and self.settings.is_admin(message.platform, message.user_id)
-        if self._unlimited.get(owner) != unlimited:
-            await self.s.ledger.account(owner)
-            await self.s.ledger.set_unlimited(owner, unlimited)
-            self._unlimited[owner] = unlimited
+        if unlimited and self._unlimited.get(owner) is not True:
+            await self.s.ledger.set_unlimited(owner, True)
+            self._unlimited[owner] = True
+        elif not unlimited and owner not in self._unlimited:
+            # Never lift an account's limit here: a linked admin may share it.
+            self._unlimited[owner] = await self.s.ledger.is_unlimited(owner)
         return owner
 
     async def chat_model(self, chat: ChatSettings) -> tuple[ModelInfo, list[Notice]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import secrets
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from core.chat import ChatService
 
 MAX_SYSTEM_PROMPT = 4000
+LINK_CODE_SECONDS = 600
 
 
 def register_core_commands(service: ChatService) -> None:
@@ -82,6 +84,12 @@ class CoreCommands:
             Command("settings", "Show this chat's settings", self.settings),
             Command("balance", "Your credit, allowance, next refill and spending", self.balance),
             Command("usage", "Your latest charges", self.usage),
+            Command(
+                "link",
+                "Use one balance on several platforms: get a code here, send it from the other",
+                self.link,
+                (Arg("code", "The code /link gave you on the other platform"),),
+            ),
             Command(
                 "ledger",
                 "A user's latest ledger entries",
@@ -152,6 +160,35 @@ class CoreCommands:
         service = self._service
         owner = await service.account_of(ctx.message)
         return Reply(format_entries(await service.s.ledger.entries(owner, limit=15)))
+
+    async def link(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Join this platform's account to the one that made the code."""
+        service, msg = self._service, ctx.message
+        owner = await service.account_of(msg)
+        code = args.get("code")
+        now = time.time()
+        codes = service.link_codes
+        for stale in [c for c, (_, _, expires) in codes.items() if expires < now]:
+            del codes[stale]
+        if not code:
+            new = "-".join(secrets.token_hex(2).upper() for _ in range(2))
+            codes[new] = (owner, msg.platform, now + LINK_CODE_SECONDS)
+            return Reply(
+                f"Your link code: {new}\nWithin {LINK_CODE_SECONDS // 60} minutes, send "
+                f"/link {new} to this bot on the other platform (Telegram or Discord). Both will "
+                "then use this account's balance."
+            )
+        entry = codes.pop(str(code).upper(), None)
+        if entry is None:
+            raise InvalidInput("That code is unknown or has expired. Send /link on the other "
+                               "platform for a new one.")
+        target, platform, _ = entry
+        if target == owner:
+            raise InvalidInput("That code is for this same account; send it from the other platform.")
+        user_id = await service.s.conversations.user_id(msg.platform, msg.user_id, msg.user_name)
+        moved = await service.s.ledger.link(user_id, target, actor=f"{msg.platform}:{msg.user_id}")
+        note = f" Your {usd(moved)} of credit moved there too." if moved else ""
+        return Reply(f"Linked: here you now use the same balance as on {platform}.{note}")
 
     async def _named_account(self, ctx: CommandContext, name: str) -> tuple[str, str]:
         """("platform:id", ledger owner) for a user an admin names."""

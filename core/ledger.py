@@ -218,6 +218,7 @@ class Ledger:
         self._accounts: dict[str, int] = {}
         self._refilled: dict[int, float] = {}  # account → period start known to be refilled
         self._writer = _GroupCommit(db)
+        self._links: dict[int, str] = {}
 
     async def account(self, owner: str, *, unlimited: bool = False) -> int:
         """The account id of an owner, opened on first use."""
@@ -234,6 +235,39 @@ class Ledger:
         assert row is not None
         self._accounts[owner] = int(row[0])
         return int(row[0])
+
+    async def owner_of_user(self, user_id: int) -> str:
+        """The account a user pays from: their own, or the one they linked to."""
+        if user_id in self._links:
+            return self._links[user_id]
+        row = await self._db.fetchone("SELECT owner FROM account_links WHERE user_id = ?", (user_id,))
+        owner = str(row[0]) if row else f"user:{user_id}"
+        self._links[user_id] = owner
+        return owner
+
+    async def link(self, user_id: int, owner: str, *, actor: str) -> int:
+        """Make ``user_id`` pay from ``owner`` from now on; moves their credit there.
+
+        Returns the credit moved. The user's own entries stay with their old account.
+        """
+        own = f"user:{user_id}"
+        if await self.owner_of_user(user_id) == owner or own == owner:
+            raise InvalidInput("These accounts are linked already.")
+        moved = max(0, await self.balance(own))
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO account_links (user_id, owner, linked_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET owner = excluded.owner, linked_at = excluded.linked_at",
+                (user_id, owner, self._clock()),
+            )
+            # Users linked to this one follow it to the new account.
+            await conn.execute("UPDATE account_links SET owner = ? WHERE owner = ?", (owner, own))
+        if moved:
+            await self.grant(own, -moved, actor=actor, note=f"moved to {owner} (linked)")
+            await self.grant(owner, moved, actor=actor, note=f"moved from {own} (linked)")
+        self._links = {k: (owner if v == own else v) for k, v in self._links.items()}
+        self._links[user_id] = owner
+        return moved
 
     async def set_unlimited(self, owner: str, unlimited: bool) -> None:
         """Make an account unlimited (admins) or limited again."""

@@ -120,3 +120,22 @@ async def test_a_402_marks_the_account_empty_and_refunds(make_service: Any, veni
             await ask(service, "Again", **TG)
         assert await balance_of(service, **TG) == 1_000_000
     assert len(venice.calls_to("/chat/completions")) == 1
+
+
+async def test_link_joins_two_platforms_into_one_balance(make_service: Any, venice: FakeVenice) -> None:
+    discord = {"platform": "discord", "user_id": "555"}
+    async with make_service(user_allowance_usd=0.0, admin_user_ids="telegram:42") as service:
+        await ask(service, "/grant telegram:7 3", **ADMIN)
+        await ask(service, "/grant discord:555 1", **ADMIN)
+        code = (await ask(service, "/link", **TG)).text.split("code: ")[1].split()[0]
+        with pytest.raises(InvalidInput, match="same account"):
+            await ask(service, f"/link {code}", **TG)
+        code = (await ask(service, "/link", **TG)).text.split("code: ")[1].split()[0]
+        reply = (await ask(service, f"/link {code.lower()}", **discord)).text
+        assert "same balance as on telegram" in reply and "$1.00 of credit moved" in reply
+        assert await balance_of(service, **TG) == await balance_of(service, **discord) == 4_000_000
+        await ask(service, "spend on discord", **discord)
+        assert await balance_of(service, **TG) < 4_000_000  # one balance
+        with pytest.raises(InvalidInput, match="unknown or has expired"):
+            await ask(service, f"/link {code}", **discord)  # a code works once
+        assert await service.s.ledger.check() == []
