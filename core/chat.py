@@ -132,6 +132,9 @@ class ChatService:
 
     async def account_of(self, message: IncomingMessage) -> str:
         """The ledger account that pays for this user's actions (admins: unlimited)."""
+        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        if chat.shared_pool and not message.is_direct:
+            return f"chat:{message.platform}:{message.chat_id}"
         user_id = await self.s.conversations.user_id(message.platform, message.user_id, message.user_name)
         owner = await self.s.ledger.owner_of_user(user_id)
         unlimited = self.settings.admins_unlimited and self.settings.is_admin(message.platform, message.user_id)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.commands import Access, Arg, ArgType, Command, CommandContext
-from core.errors import InvalidInput
+from core.errors import InvalidInput, PermissionDenied
 from core.ledger import format_entries, parse_usd, usd
 from core.settings import KNOWN_PLATFORMS
 from core.events import Choice, Reply, ReplyStream
@@ -89,6 +89,20 @@ class CoreCommands:
                 "Use one balance on several platforms: get a code here, send it from the other",
                 self.link,
                 (Arg("code", "The code /link gave you on the other platform"),),
+            ),
+            Command(
+                "setallowance",
+                "Set a user's allowance per period in USD ('default' for the bot's)",
+                self.setallowance,
+                (Arg("user", "platform:id, or an id on this platform", required=True),
+                 Arg("amount", "USD per period, or default", required=True)),
+                access=Access.BOT_ADMIN,
+            ),
+            Command(
+                "pool",
+                "In group chats: everyone here spends from one shared balance (on or off)",
+                self.pool,
+                (Arg("mode", "on or off", choices=("on", "off")),),
             ),
             Command(
                 "ledger",
@@ -191,7 +205,12 @@ class CoreCommands:
         return Reply(f"Linked: here you now use the same balance as on {platform}.{note}")
 
     async def _named_account(self, ctx: CommandContext, name: str) -> tuple[str, str]:
-        """("platform:id", ledger owner) for a user an admin names."""
+        """("platform:id", ledger owner) for a user an admin names (or chat:platform:id)."""
+        if name.startswith("chat:"):
+            _, platform, chat = (name.split(":", 2) + ["", ""])[:3]
+            if platform not in KNOWN_PLATFORMS or not chat:
+                raise InvalidInput("Name a chat's shared balance as chat:platform:chat_id.")
+            return name, name
         platform, _, user = name.partition(":")
         if not user:
             platform, user = ctx.message.platform, platform
@@ -209,6 +228,33 @@ class CoreCommands:
         verb = "Granted" if amount > 0 else "Took"
         return Reply(f"{verb} {usd(abs(amount))} {'to' if amount > 0 else 'from'} {name}. "
                      f"Their balance: {usd(balance)}.")
+
+    async def setallowance(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """A user's own allowance; bot admins only."""
+        ledger = self._service.s.ledger
+        name, owner = await self._named_account(ctx, str(args["user"]))
+        raw = str(args["amount"])
+        amount = None if raw.lower() == "default" else parse_usd(raw)
+        await ledger.set_allowance(owner, amount)
+        shown = usd(await ledger.allowance_of(owner))
+        return Reply(f"{name} now gets {shown} per period ({ledger.policy.period}), "
+                     "from the next refill.")
+
+    async def pool(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Show or set the chat's shared balance."""
+        mode = args.get("mode")
+        if mode is None:
+            state = "on" if (await self._chat(ctx)).shared_pool else "off"
+            return Reply(f"The shared balance is {state} here. Change it with /pool on|off.")
+        if ctx.message.is_direct:
+            return Reply("A direct chat has one user; /pool is for group chats.")
+        if not ctx.is_bot_admin:  # it spends an account that no chat member owns
+            raise PermissionDenied("Only the bot's admins can turn the shared balance on or off.")
+        await self._change(ctx, "change the shared balance", shared_pool=mode == "on")
+        if mode == "on":
+            return Reply("Everyone here now spends from this chat's shared balance. Give it "
+                         f"credit with /grant chat:{ctx.message.platform}:{ctx.message.chat_id} <amount>.")
+        return Reply("Everyone here spends from their own balance again.")
 
     async def ledger(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Another user's latest entries; bot admins only."""

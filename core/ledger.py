@@ -60,7 +60,7 @@ class AllowancePolicy:
 
     def period_start(self, now: float) -> float | None:
         """Start of the period that contains ``now`` (None: no allowance)."""
-        if self.period == "none" or self.amount <= 0:
+        if self.period == "none":
             return None
         day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         if self.period == "weekly":
@@ -295,7 +295,10 @@ class Ledger:
             if "insufficient balance" not in str(exc):
                 raise
             available = await self._balance(account)
-            raise InsufficientCredit(amount, available, self.policy.next_refill(self._clock())) from None
+            refills = await self.allowance_of(owner) > 0
+            raise InsufficientCredit(
+                amount, available, self.policy.next_refill(self._clock()) if refills else None
+            ) from None
         return Reservation(request_id, account, amount, feature)
 
     async def settle(self, reservation: Reservation, cost: int) -> int:
@@ -391,6 +394,21 @@ class Ledger:
         row = await self._db.fetchone("SELECT balance FROM accounts WHERE id = ?", (account,))
         return int(row[0]) if row else 0
 
+    async def set_allowance(self, owner: str, amount: int | None) -> None:
+        """Give an account its own allowance per period (None: the default again).
+
+        It applies from the next refill.
+        """
+        if amount is not None and amount < 0:
+            raise InvalidInput("An allowance cannot be negative.")
+        account = await self.account(owner)
+        await self._db.execute("UPDATE accounts SET allowance = ? WHERE id = ?", (amount, account))
+
+    async def allowance_of(self, owner: str) -> int:
+        """The allowance per period this account gets."""
+        row = await self._db.fetchone("SELECT allowance FROM accounts WHERE owner = ?", (owner,))
+        return self.policy.amount if row is None or row[0] is None else int(row[0])
+
     async def _refill(self, account: int) -> None:
         """Add the period's allowance once, the first time the account is used in a period."""
         start = self.policy.period_start(self._clock())
@@ -403,10 +421,13 @@ class Ledger:
                 (start, account, start),
             )
             if cursor.rowcount == 1:
-                async with conn.execute("SELECT balance FROM accounts WHERE id = ?", (account,)) as c:
+                async with conn.execute(
+                    "SELECT balance, allowance FROM accounts WHERE id = ?", (account,)
+                ) as c:
                     row = await c.fetchone()
                 balance = int(row[0]) if row else 0
-                amount = self.policy.amount if self.policy.roll_over else max(0, self.policy.amount - balance)
+                allowance = self.policy.amount if row is None or row[1] is None else int(row[1])
+                amount = allowance if self.policy.roll_over else max(0, allowance - balance)
                 if amount:
                     await conn.execute(
                         "INSERT INTO ledger_entries (account_id, kind, amount, note, created_at) "

@@ -22,6 +22,7 @@ class ChatSettings:
     web_scraping: bool = True
     system_prompt: str | None = None
     per_user_memory: bool = False
+    shared_pool: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChatSettings:

@@ -139,3 +139,26 @@ async def test_link_joins_two_platforms_into_one_balance(make_service: Any, veni
         with pytest.raises(InvalidInput, match="unknown or has expired"):
             await ask(service, f"/link {code}", **discord)  # a code works once
         assert await service.s.ledger.check() == []
+
+
+async def test_setallowance_and_a_chat_pool(make_service: Any, venice: FakeVenice) -> None:
+    group = {"is_direct": False, "chat_id": "club"}
+    async with make_service(user_allowance_usd=0.0, admin_user_ids="telegram:42") as service:
+        with pytest.raises(InsufficientCredit) as info:
+            await ask(service, "Hello", **TG)
+        assert "refills" not in info.value.user_message  # no allowance: no refill to promise
+        with pytest.raises(PermissionDenied):
+            await ask(service, "/setallowance telegram:7 2", **TG)
+        assert "now gets $2.00 per period" in (await ask(service, "/setallowance telegram:7 2", **ADMIN)).text
+        ledger = service.s.ledger
+        owner = await service.account_of(message("", **TG))
+        assert await ledger.allowance_of(owner) == 2_000_000
+        # The pool: a member cannot switch it on; an admin can, and funds it.
+        with pytest.raises(PermissionDenied):
+            await ask(service, "/pool on", is_chat_admin=True, **TG, **group)
+        await ask(service, "/pool on", **ADMIN, **group)
+        await ask(service, "/grant chat:telegram:club 1", **ADMIN)
+        await ask(service, "Hi all", platform="telegram", user_id="9", **group)
+        await service.wait_idle()
+        assert await ledger.balance("chat:telegram:club") < 1_000_000  # the pool paid
+        assert "The shared balance is on" in (await ask(service, "/pool", **TG, **group)).text
