@@ -29,6 +29,9 @@ async def serve() -> None:
             return ChatScript(content=ANSWER)
 
         fake.responder = fixed
+        # No per-model limits: the bot would (rightly) pace a benchmark's hundreds of
+        # requests a minute to the key's limits, and measure the limiter instead of itself.
+        fake.rate_limits = {"data": {"accessPermitted": True, "rateLimits": []}}
         print(f"VENICE_BASE_URL={fake.base_url}", flush=True)
         while not stop.is_set():  # the fake records every call; a benchmark makes thousands
             fake.calls.clear()

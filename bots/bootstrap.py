@@ -9,7 +9,7 @@ import httpx
 
 from core.chat import ChatService, Services
 from core.ledger import MICRO, AllowancePolicy, Ledger
-from core.limits import AccountGuard, UserRateLimit
+from core.limits import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.memory import Memory
 from core.pricing import Prices
 from core.settings import Settings
@@ -81,6 +81,7 @@ async def build_service(
                 prices=Prices(markup=settings.price_markup),
                 rate_limit=UserRateLimit(settings.rate_limit_per_minute),
                 account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
+                key_limits=KeyRateLimiter(venice),
             )
         )
         try:

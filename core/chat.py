@@ -14,7 +14,7 @@ from core.errors import BotError, InvalidInput
 from core.events import Choice, IncomingMessage, Notice, Reply, ReplyStream
 from core.ledger import Ledger
 from core.memory import Memory
-from core.limits import AccountGuard, UserRateLimit
+from core.limits import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.pricing import Prices
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettings, ChatSettingsStore
@@ -60,6 +60,7 @@ class Services:
     prices: Prices
     rate_limit: UserRateLimit
     account: AccountGuard
+    key_limits: KeyRateLimiter
 
 
 class ChatService:
@@ -245,6 +246,7 @@ class ChatService:
         owner = await self.account_of(message)
         self.s.rate_limit.check(owner)
         await self.s.account.check()
+        await self.s.key_limits.acquire(model.id)
         reservation = await self.s.ledger.reserve(
             owner,
             self.s.prices.chat_estimate(model, context.estimated_tokens, memory.reply_budget(model),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from core.errors import BotError
 from core.venice.client import VeniceClient
@@ -105,3 +107,78 @@ class AccountGuard:
         self._can_consume = False
         # Ask Venice again in a minute: an admin may top the account up at any time.
         self._checked_at = self._clock() - self._refresh + 60
+
+
+class AtVeniceLimit(BotError):
+    """The key's own request limit for a model is used up for now."""
+
+    def __init__(self, model: str, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(
+            f"The bot is at Venice's request limit for {model} right now. Try again in {seconds} s."
+        )
+        self.retry_after = retry_after
+
+
+class KeyRateLimiter:
+    """Pace requests to the key's per-model limits (``GET /api_keys/rate_limits``).
+
+    A request that would exceed a model's requests-per-minute waits for room, briefly
+    (``max_wait``), instead of collecting a 429 from Venice; past that it is refused with the
+    time to wait. The limits are read again every ``refresh_seconds``.
+    """
+
+    def __init__(
+        self,
+        venice: VeniceClient,
+        *,
+        max_wait: float = 10.0,
+        refresh_seconds: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._venice = venice
+        self._max_wait = max_wait
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._rpm: dict[str, int] = {}
+        self._loaded_at = float("-inf")
+        self._sent: dict[str, deque[float]] = {}
+
+    async def acquire(self, model: str) -> None:
+        """Take a place for one request to ``model``, waiting briefly if the minute is full."""
+        await self._load()
+        limit = self._rpm.get(model)
+        if not limit:
+            return
+        sent = self._sent.setdefault(model, deque())
+        while True:
+            now = self._clock()
+            while sent and sent[0] <= now - 60:
+                sent.popleft()
+            if len(sent) < limit:
+                sent.append(now)
+                return
+            wait = sent[0] + 60 - now
+            if wait > self._max_wait:
+                raise AtVeniceLimit(model, wait)
+            await self._sleep(wait)
+
+    async def _load(self) -> None:
+        if self._clock() - self._loaded_at < self._refresh:
+            return
+        self._loaded_at = self._clock()
+        try:
+            body = await self._venice.api_key_rate_limits()
+        except VeniceError as exc:  # an older key or a proxy without it: go without pacing
+            log.info("Cannot read the key's rate limits (%s); not pacing requests", exc.status)
+            return
+        inner = body.get("data")
+        data: dict[str, Any] = inner if isinstance(inner, dict) else body
+        limits: dict[str, int] = {}
+        for entry in data.get("rateLimits") or []:
+            for limit in entry.get("rateLimits") or []:
+                if limit.get("type") == "RPM" and entry.get("apiModelId"):
+                    limits[str(entry["apiModelId"])] = int(limit.get("amount") or 0)
+        self._rpm = limits

@@ -162,3 +162,30 @@ async def test_setallowance_and_a_chat_pool(make_service: Any, venice: FakeVenic
         await service.wait_idle()
         assert await ledger.balance("chat:telegram:club") < 1_000_000  # the pool paid
         assert "The shared balance is on" in (await ask(service, "/pool", **TG, **group)).text
+
+
+async def test_requests_are_paced_to_the_keys_own_limits(venice: FakeVenice, clock: Any, retry: Any) -> None:
+    import httpx
+    from pydantic import SecretStr
+
+    from core.limits import AtVeniceLimit, KeyRateLimiter
+    from core.venice.client import VeniceClient
+    from tests.conftest import TEST_KEY
+
+    async with httpx.AsyncClient() as http:
+        client = VeniceClient(http, api_key=SecretStr(TEST_KEY), base_url=venice.base_url, retry=retry)
+        body = (await client.api_key_rate_limits())
+        for entry in body["data"]["rateLimits"]:
+            if entry["apiModelId"] == "venice-uncensored":
+                entry["rateLimits"] = [{"amount": 2, "type": "RPM"}]
+        venice.rate_limits = body
+        limiter = KeyRateLimiter(client, max_wait=10, clock=clock.monotonic, sleep=clock.sleep)
+        await limiter.acquire("venice-uncensored")
+        clock.now += 55
+        await limiter.acquire("venice-uncensored")
+        await limiter.acquire("venice-uncensored")  # waits ~5 s for the first to leave the minute
+        assert clock.sleeps and 4.9 <= clock.sleeps[-1] <= 5.1
+        with pytest.raises(AtVeniceLimit) as info:
+            await limiter.acquire("venice-uncensored")  # the next room is ~55 s away: refused
+        assert "Try again in" in info.value.user_message
+        await limiter.acquire("llama-3.3-70b")  # other models have their own limits
