@@ -261,8 +261,14 @@ class DiscordAdapter:
         # A change to the chat is shown to everyone; anything else (lists, help, a refusal
         # the asker would get anyway) only to the asker.
         changes = bool(raw) or command.name in PUBLIC_ACTIONS
-        allowed = incoming.is_chat_admin or self._settings.is_admin(PLATFORM, incoming.user_id)
-        private = command.name in PRIVATE_REPLIES or not changes or (bool(raw) and not allowed)
+        ctx = self._service.command_context(incoming)
+        allowed = ctx.may_administer_chat
+        private = (
+            command.name in PRIVATE_REPLIES
+            or command.access is Access.BOT_ADMIN  # the operator's business, not the channel's
+            or not changes
+            or (bool(raw) and not allowed)
+        )
         await interaction.response.defer(thinking=True, ephemeral=private)
         surface = InteractionSurface(interaction)
         await self._answer(incoming, surface, lambda: self._service.run_command(incoming, command.name, raw),

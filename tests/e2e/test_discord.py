@@ -254,3 +254,18 @@ async def test_sharded_when_a_shard_count_is_set(discord_env: Any, venice: FakeV
         assert "hello from shard 1" in channel.last_message.content
     async with discord_env() as (env, adapter):
         assert not isinstance(adapter.client, discord.AutoShardedClient)
+
+
+async def test_ledger_admin_commands_need_manage_server_and_the_admin_list(
+    discord_env: Any, venice: FakeVenice
+) -> None:
+    async with discord_env() as (env, adapter):
+        guild = env.create_guild()
+        channel = guild.create_text_channel("general")
+        alice = guild.add_member(env.create_user("alice"))
+        for name in ("grant", "setallowance", "ledger"):
+            assert name not in alice.available_commands(channel)
+        managers = guild.create_role("mods", permissions=discord.Permissions(manage_guild=True))
+        mod = guild.add_member(env.create_user("mod"), roles=[managers])
+        refused = await mod.slash(channel, "grant", user=f"discord:{alice.id}", amount="5")
+        assert refused.ephemeral and "Only the bot's admins can use /grant" in _all_text(refused)

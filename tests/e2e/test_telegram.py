@@ -437,3 +437,17 @@ async def test_venice_bots_run_serves_telegram_as_a_process_and_logs_no_secret(
     for secret in (tg.token, TEST_KEY):
         assert secret not in log
     assert os.path.exists(tmp_path / ".venice-bots.heartbeat")
+
+
+async def test_ledger_admin_commands_are_refused_to_non_admins(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    async with start_bot(admin_user_ids=f"telegram:{BOB}"):
+        for command in ("/grant telegram:1001 5", "/setallowance 1001 2", "/ledger 1001"):
+            tg.push_message(command, chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 3)
+        assert all("Only the bot's admins can use" in t for t in texts(tg, ALICE))
+        tg.push_message("/grant telegram:1001 5", chat_id=BOB)
+        await tg.wait_for(lambda: any("Granted $5.00 to telegram:1001" in t for t in texts(tg, BOB)))
+        tg.push_message("/balance", chat_id=ALICE)
+        await tg.wait_for(lambda: any("Balance: $" in t for t in texts(tg, ALICE)))

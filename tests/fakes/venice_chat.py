@@ -35,6 +35,7 @@ class ChatScript:
     chunk_delay: float = 0.0  # seconds between streamed chunks
     usage: dict[str, Any] | None = None  # computed from the text when None
     cost_usd: float | None = None  # computed from the model's pricing when None
+    send_cost: bool = True  # False: leave ``cost`` out of the answer, as some responses do
 
 
 def split_model(model: str) -> tuple[str, dict[str, Any]]:
@@ -251,7 +252,10 @@ def stream_events(
     events += [StreamEvent("content", chunk({"content": p})) for p in split_for_stream(script.content)]
     events.append(StreamEvent("finish", chunk({}, "stop")))
     if include_usage:
-        events.append(StreamEvent("usage", _sse({**head, "choices": [], "usage": usage, "cost": cost})))
+        last = {**head, "choices": [], "usage": usage}
+        if script.send_cost:
+            last["cost"] = cost
+        events.append(StreamEvent("usage", _sse(last)))
     events.append(StreamEvent("done", b"data: [DONE]\n\n"))
     return events
 

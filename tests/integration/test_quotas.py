@@ -189,3 +189,17 @@ async def test_requests_are_paced_to_the_keys_own_limits(venice: FakeVenice, clo
             await limiter.acquire("venice-uncensored")  # the next room is ~55 s away: refused
         assert "Try again in" in info.value.user_message
         await limiter.acquire("llama-3.3-70b")  # other models have their own limits
+
+
+async def test_without_cost_in_the_answer_the_price_comes_from_models(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    model = next(m for m in venice.models if m["id"] == "venice-uncensored")
+    prices = model["model_spec"]["pricing"]
+    usage = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+    venice.script.append(ChatScript(content="Priced by tokens", usage=usage, send_cost=False))
+    async with make_service(user_allowance_usd=1.0, price_markup=2.0) as service:
+        await ask(service, "Hello", **TG)
+        charged = 1_000_000 - await balance_of(service, **TG)
+    expected = (1000 * prices["input"]["usd"] + 500 * prices["output"]["usd"]) * 2.0  # markup
+    assert charged == pytest.approx(expected, abs=1)  # micro-USD per 1M tokens = USD per token
