@@ -76,6 +76,8 @@ class AccountGuard:
         self._checked_at = float("-inf")
         self._can_consume = True
         self._warned = False
+        # Adapters add a callback that tells the bot's admins (a DM); called once per outage.
+        self.alerts: list[Callable[[str], Awaitable[None]]] = []
 
     async def check(self) -> None:
         """Raise ``AccountEmpty`` when the account is known to be unable to pay."""
@@ -97,10 +99,22 @@ class AccountGuard:
             log.error("The Venice account cannot pay for more requests (canConsume=%s, balance "
                       "%s); paid actions are refused until it is topped up", self._can_consume,
                       "+".join(str(v) for v in known) or "unknown")
+            await self._alert(
+                "⚠️ The Venice account behind this bot cannot pay for more requests, so users "
+                "are being refused. Top it up at https://venice.ai/settings/api (balance last "
+                f"seen: {' + '.join(str(v) for v in known) or 'unknown'})."
+            )
         raise AccountEmpty(
             "The Venice account behind this bot is out of credit, so it cannot answer now. "
             "The bot's admin needs to top it up."
         )
+
+    async def _alert(self, text: str) -> None:
+        for alert in self.alerts:
+            try:
+                await alert(text)
+            except Exception:  # a failed notice must not turn into the user's error
+                log.exception("Telling the admins failed")
 
     def saw_payment_required(self) -> None:
         """Venice answered 402: treat the account as empty until the next balance check."""

@@ -159,15 +159,30 @@ class DiscordAdapter:
             if self._runner in done and self._runner.exception():
                 raise ConfigurationError(f"Discord connection failed: {self._runner.exception()}")
             raise ConfigurationError("Discord did not become ready in time.")
+        self._service.s.account.alerts.append(self.tell_admins)
         log.info("Discord bot %s is running in %d servers", self.client.user, len(self.client.guilds))
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self.tell_admins in self._service.s.account.alerts:
+            self._service.s.account.alerts.remove(self.tell_admins)
         await self.client.close()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
+
+    async def tell_admins(self, text: str) -> None:
+        """DM every bot admin on Discord."""
+        for admin in sorted(self._settings.admin_user_ids):
+            platform, _, user_id = admin.partition(":")
+            if platform != PLATFORM or not user_id.isdigit():
+                continue
+            try:
+                user = self.client.get_user(int(user_id)) or await self.client.fetch_user(int(user_id))
+                await user.send(text)
+            except discord.HTTPException as exc:
+                log.warning("Cannot DM Discord admin %s: %s", user_id, exc)
 
     async def setup(self) -> None:
         """discord.py's setup hook: persistent buttons, and commands synced if they changed."""

@@ -127,6 +127,7 @@ class TelegramAdapter:
         except BaseException:
             await self.app.shutdown()
             raise
+        self._service.s.account.alerts.append(self.tell_admins)
         log.info("Telegram bot @%s is running (%s)", self.app.bot.username,
                  "webhook" if self._settings.telegram_webhook_url else "long polling")
         return self
@@ -137,6 +138,8 @@ class TelegramAdapter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self.tell_admins in self._service.s.account.alerts:
+            self._service.s.account.alerts.remove(self.tell_admins)
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
@@ -191,6 +194,13 @@ class TelegramAdapter:
                 )
             except TelegramError as exc:  # the admin has not started the bot yet
                 log.info("Cannot show admin commands to %s yet: %s", admin, exc.message)
+
+    async def tell_admins(self, text: str) -> None:
+        """Send a notice to every bot admin on Telegram (in their private chat with the bot)."""
+        for admin in sorted(self._settings.admin_user_ids):
+            platform, _, user_id = admin.partition(":")
+            if platform == PLATFORM and user_id.lstrip("-").isdigit():
+                await self.sender.send(int(user_id), self.app.bot.send_message, essential=False, text=text)
 
     # ----- updates
 

@@ -451,3 +451,19 @@ async def test_ledger_admin_commands_are_refused_to_non_admins(
         await tg.wait_for(lambda: any("Granted $5.00 to telegram:1001" in t for t in texts(tg, BOB)))
         tg.push_message("/balance", chat_id=ALICE)
         await tg.wait_for(lambda: any("Balance: $" in t for t in texts(tg, ALICE)))
+
+
+async def test_admins_are_told_once_when_the_venice_account_is_empty(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    venice.balance["canConsume"] = False
+    tg.add_chat(BOB, "private")  # the admin has started the bot before (else Telegram refuses)
+    async with start_bot(admin_user_ids=f"telegram:{BOB}"):
+        for i in range(3):
+            tg.push_message(f"hello {i}", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 3)
+        await tg.wait_for(lambda: len(texts(tg, BOB)) == 1)
+        await asyncio.sleep(0.2)
+    assert all("out of credit" in t for t in texts(tg, ALICE))
+    assert len(texts(tg, BOB)) == 1 and "cannot pay for more requests" in texts(tg, BOB)[0]
+    assert venice.calls_to("/chat/completions") == []
