@@ -78,7 +78,7 @@ async def build_service(
                 updates=UpdateLog(db),
                 state=StateStore(db),
                 ledger=Ledger(db, policy=allowance_policy(settings)),
-                prices=Prices(markup=settings.price_markup),
+                prices=Prices(markup=settings.price_markup, feature_markups=settings.feature_markups),
                 rate_limit=UserRateLimit(settings.rate_limit_per_minute),
                 account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
                 key_limits=KeyRateLimiter(venice),

@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="start every configured platform (the console chat when none is)")
-    sub.add_parser("chat", help="chat with Venice in this terminal")
+    chat = sub.add_parser("chat", help="chat with Venice in this terminal")
+    chat.add_argument("--guest", metavar="NAME",
+                      help="chat as a guest (not an admin, own balance) to see what users see")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("doctor", help="check the API key, the account balance and the database")
     sub.add_parser("health", help="exit 0 while a running bot is alive (Docker health check)")
@@ -91,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bots.admin import admin
 
             return asyncio.run(admin(settings, args, sys.stdout))
-        return asyncio.run(_run(settings, announce=command == "run"))
+        guest = getattr(args, "guest", None)
+        return asyncio.run(_run(settings, announce=command == "run", guest=guest))
     except ConfigurationError as exc:
         print(exc.user_message, file=sys.stderr)
         return EXIT_CONFIG
@@ -114,7 +117,7 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
-async def _run(settings: Settings, *, announce: bool) -> int:
+async def _run(settings: Settings, *, announce: bool, guest: str | None = None) -> int:
     from adapters.console import ConsoleAdapter, terminal_io
     from bots.bootstrap import build_service
     from core.storage.database import sqlite_path
@@ -134,7 +137,8 @@ async def _run(settings: Settings, *, announce: bool) -> int:
                     file=sys.stderr,
                 )
             read_line, write = terminal_io()
-            await ConsoleAdapter(service, read_line=read_line, write=write).run()
+            user = f"guest:{guest}" if guest else None
+            await ConsoleAdapter(service, read_line=read_line, write=write, user_id=user).run()
         finally:
             beat.cancel()
     return 0

@@ -296,7 +296,7 @@ class ChatService:
                 held = await self.s.ledger.reserve(owner, 0, feature="summary")
                 await self.s.ledger.settle(held, self.s.prices.chat_cost(
                     model, summary.usage, cost_usd=summary.cost_usd, estimated_prompt=0,
-                    completion_estimate=0, web_search=False, scraped_urls=0,
+                    completion_estimate=0, web_search=False, scraped_urls=0, feature="summary",
                 ))
         except BotError as exc:
             log.warning("Summarizing conversation %s failed, will retry later: %s",

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     )
     allowance_rollover: bool = Field(False, description="Unused allowance carries over")
     price_markup: float = Field(1.0, ge=0, le=100, description="Multiplier on Venice's prices")
+    feature_markups: Annotated[dict[str, float], NoDecode] = Field(
+        {}, description="Per-feature multipliers instead of PRICE_MARKUP, e.g. summary=0,chat=1.2"
+    )
     admins_unlimited: bool = Field(True, description="Bot admins spend without a balance")
     rate_limit_per_minute: int = Field(20, ge=0, le=10_000, description="Paid requests per user per minute")
     venice_balance_floor_usd: float = Field(
@@ -111,6 +114,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not a server id (a number)")
             ids.append(int(item))
         return tuple(ids)
+
+    @field_validator("feature_markups", mode="before")
+    @classmethod
+    def _markups(cls, value: object) -> dict[str, float]:
+        if isinstance(value, dict):
+            return {str(k): float(v) for k, v in value.items()}
+        out: dict[str, float] = {}
+        for item in (i.strip() for i in str(value or "").split(",")):
+            if not item:
+                continue
+            name, sep, number = item.partition("=")
+            try:
+                factor = float(number)
+            except ValueError:
+                factor = -1.0
+            if not sep or not re.fullmatch(r"[a-z_]+", name.strip()) or not 0 <= factor <= 100:
+                raise ValueError(f"{item!r} is not feature=multiplier (e.g. summary=0 or chat=1.2)")
+            out[name.strip()] = factor
+        return out
 
     @field_validator("discord_shard_count", mode="before")
     @classmethod
@@ -189,5 +211,11 @@ class Settings(BaseSettings):
         return [s.get_secret_value() for s in secrets if s is not None]
 
     def is_admin(self, platform: str, user_id: str) -> bool:
-        """Whether this user is one of the bot's admins (the local console's user always is)."""
-        return platform == "console" or f"{platform}:{user_id}" in self.admin_user_ids
+        """Whether this user is one of the bot's admins.
+
+        The local console's user is the operator, an admin, unless they chat as a guest
+        (``venice-bots chat --guest NAME``, user id ``guest:NAME``) to see what users see.
+        """
+        if platform == "console" and not user_id.startswith("guest:"):
+            return True
+        return f"{platform}:{user_id}" in self.admin_user_ids

@@ -185,3 +185,15 @@ async def test_admin_command_line_grant_balance_ledger_check(tmp_path: Path) -> 
     assert code == 1 and "platform:id" in err and "Traceback" not in err
     code, _, err = await run_cli(["admin", "grant", "telegram:77", "many"], env, cwd=tmp_path)
     assert code == 1 and "not an amount in USD" in err
+
+
+async def test_admin_commands_are_refused_to_a_console_guest(tmp_path: Path, venice: FakeVenice) -> None:
+    env = cli_env(tmp_path, venice)
+    commands = b"/grant telegram:1 5\n/setallowance telegram:1 2\n/ledger telegram:1\n/status\n/pool on\n"
+    code, out, err = await run_cli(["chat", "--guest", "visitor"], env, stdin=commands, cwd=tmp_path)
+    assert code == 0, err
+    for name in ("grant", "setallowance", "ledger", "status"):
+        assert f"Only the bot's admins can use /{name}." in out
+    assert "direct chat has one user" in out  # /pool is for groups
+    code, out, _ = await run_cli(["chat"], env, stdin=b"/grant telegram:1 5\n", cwd=tmp_path)
+    assert "Granted $5.00 to telegram:1" in out  # the operator is an admin

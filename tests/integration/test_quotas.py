@@ -203,3 +203,20 @@ async def test_without_cost_in_the_answer_the_price_comes_from_models(
         charged = 1_000_000 - await balance_of(service, **TG)
     expected = (1000 * prices["input"]["usd"] + 500 * prices["output"]["usd"]) * 2.0  # markup
     assert charged == pytest.approx(expected, abs=1)  # micro-USD per 1M tokens = USD per token
+
+
+async def test_feature_markups_override_the_markup_per_feature(make_service: Any, venice: FakeVenice) -> None:
+    venice.script.append(ChatScript(content="priced", cost_usd=0.01))
+    async with make_service(user_allowance_usd=1.0, price_markup=3.0, feature_markups="chat=1.5,summary=0") as service:
+        assert service.s.prices.feature_markups == {"chat": 1.5, "summary": 0.0}
+        await ask(service, "Hello", **TG)
+        assert 1_000_000 - await balance_of(service, **TG) == 15_000  # 0.01 x 1.5, not x 3
+
+
+def test_bad_feature_markups_name_the_setting() -> None:
+    from pydantic import ValidationError
+
+    from core.settings import Settings
+
+    with pytest.raises(ValidationError, match="feature=multiplier"):
+        Settings(_env_file=None, venice_api_key="k", feature_markups="summary:free")  # type: ignore[call-arg]
