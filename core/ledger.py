@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import logging
 import secrets
 import sqlite3
 import time
@@ -20,6 +21,8 @@ from typing import Literal
 
 from core.errors import BotError, InvalidInput
 from core.storage.database import Database
+
+log = logging.getLogger(__name__)
 
 MICRO = 1_000_000
 Period = Literal["daily", "weekly", "monthly", "none"]
@@ -139,23 +142,57 @@ class _GroupCommit:
     statement); the rest of the batch goes on. Results are given out only after the commit.
     """
 
+    SMALL_BATCH = 4  # up to this many rows: one executemany without BEGIN/COMMIT (one trip)
+
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending: list[tuple[Row, asyncio.Future[None]]] = []
         self._writing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def append(self, row: Row) -> None:
+        """Write one entry; return once it is committed (or raise why it was refused)."""
+        future = self._queue(row)
+        if not self._writing:
+            await self._drain()
+        await future
+
+    def append_later(self, row: Row) -> None:
+        """Queue an entry without waiting: it is written before any entry queued after it.
+
+        For settlements: the next write of the same user often comes right behind and
+        shares its trip to the database thread. A refusal is only logged.
+        """
+        future = self._queue(row)
+        future.add_done_callback(_log_refusal)
+        if not self._writing:
+            self._writing = True  # taken now, so entries queued meanwhile join this batch
+            self._idle.clear()
+            asyncio.get_running_loop().create_task(self._drain(started=True))
+
+    async def flush(self) -> None:
+        """Wait until every queued entry is written (reads call this first)."""
+        if self._pending and not self._writing:
+            await self._drain()
+        await self._idle.wait()
+
+    def _queue(self, row: Row) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
-        if not self._writing:
+        return future
+
+    async def _drain(self, *, started: bool = False) -> None:
+        if not started:
             self._writing = True
-            try:
-                while self._pending:
-                    batch, self._pending = self._pending, []
-                    await self._write(batch)
-            finally:
-                self._writing = False
-        await future
+            self._idle.clear()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._write(batch)
+        finally:
+            self._writing = False
+            self._idle.set()
 
     async def _write(self, batch: list[tuple[Row, asyncio.Future[None]]]) -> None:
         if len(batch) == 1:
@@ -168,7 +205,8 @@ class _GroupCommit:
             return
         outcomes: list[BaseException | None] = []
         try:
-            async with self._db.transaction() as conn:
+            # A few rows: each commits on its own, in one trip. More: one transaction.
+            async with self._db.transaction(begin=len(batch) > self.SMALL_BATCH) as conn:
                 rest = batch
                 while rest:
                     before = conn.total_changes
@@ -192,6 +230,11 @@ class _GroupCommit:
                 future.set_result(None)
             else:
                 future.set_exception(outcome)
+
+
+def _log_refusal(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("A queued ledger entry was refused: %s", future.exception())
 
 
 def format_entries(entries: list[Entry]) -> str:
@@ -309,9 +352,15 @@ class Ledger:
         """
         cost = max(0, cost)
         if cost <= reservation.amount:
-            closed = await self._close(reservation, "settle", reservation.amount - cost)
-            return cost if closed else 0
+            # Queued, not awaited: it is written before anything this user does next (the
+            # writer keeps order), usually in the same trip; reads flush the queue first.
+            self._writer.append_later((
+                reservation.account_id, "settle", reservation.amount - cost,
+                reservation.request_id, reservation.feature, None, None, self._clock(),
+            ))
+            return cost
         extra = cost - reservation.amount
+        await self._writer.flush()  # the cap reads the balance
         # One statement: the extra charge is capped by the balance at that very moment.
         try:
             await self._db.execute(
@@ -359,6 +408,7 @@ class Ledger:
     async def entries(self, owner: str, limit: int = 20) -> list[Entry]:
         """The newest entries of an account, newest first."""
         account = await self.account(owner)
+        await self._writer.flush()
         rows = await self._db.fetchall(
             "SELECT id, kind, amount, request_id, feature, actor, note, created_at FROM "
             "ledger_entries WHERE account_id = ? ORDER BY id DESC LIMIT ?",
@@ -369,6 +419,7 @@ class Ledger:
     async def spending(self, owner: str, since: float) -> dict[str, int]:
         """What each feature cost the owner since a moment (open reservations included)."""
         account = await self.account(owner)
+        await self._writer.flush()
         rows = await self._db.fetchall(
             "SELECT feature, -SUM(amount) FROM ledger_entries WHERE account_id = ? AND "
             "feature IS NOT NULL AND created_at >= ? GROUP BY feature ORDER BY 2 DESC",
@@ -383,6 +434,7 @@ class Ledger:
 
     async def check(self) -> list[str]:
         """Every account whose balance is not the sum of its entries (empty: all good)."""
+        await self._writer.flush()
         rows = await self._db.fetchall(
             "SELECT a.owner, a.balance, COALESCE(SUM(e.amount), 0) FROM accounts a "
             "LEFT JOIN ledger_entries e ON e.account_id = a.id GROUP BY a.id "
@@ -391,6 +443,7 @@ class Ledger:
         return [f"{owner}: balance {bal} but entries sum to {total}" for owner, bal, total in rows]
 
     async def _balance(self, account: int) -> int:
+        await self._writer.flush()
         row = await self._db.fetchone("SELECT balance FROM accounts WHERE id = ?", (account,))
         return int(row[0]) if row else 0
 
@@ -414,6 +467,7 @@ class Ledger:
         start = self.policy.period_start(self._clock())
         if start is None or self._refilled.get(account) == start:
             return
+        await self._writer.flush()  # the top-up reads the balance: settle what is queued first
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE accounts SET refilled_at = ? WHERE id = ? AND unlimited = 0 "

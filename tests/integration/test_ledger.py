@@ -208,3 +208,21 @@ async def test_entries_written_together_fail_alone(tmp_path: Path) -> None:
         assert await ledger.check() == []
     finally:
         await db_cm.__aexit__(None, None, None)
+
+
+async def test_a_queued_settlement_is_seen_by_the_very_next_reserve(tmp_path: Path) -> None:
+    db_cm, ledger = await open_ledger(str(tmp_path / "l.db"))
+    try:
+        await ledger.grant("user:1", 10_000, actor="test")
+        first = await ledger.reserve("user:1", 10_000, feature="chat")
+        await ledger.settle(first, 2_000)  # returns before it is written…
+        second = await ledger.reserve("user:1", 8_000, feature="chat")  # …yet this sees it
+        with pytest.raises(InsufficientCredit):
+            await ledger.reserve("user:1", 1, feature="chat")
+        await ledger.settle(second, 8_000)
+        assert await ledger.balance("user:1") == 0
+        kinds = [e.kind for e in await ledger.entries("user:1")]
+        assert kinds == ["settle", "reserve", "settle", "reserve", "grant"]
+        assert await ledger.check() == []
+    finally:
+        await db_cm.__aexit__(None, None, None)
