@@ -24,7 +24,7 @@ from core.storage.updates import UpdateLog
 from core.turns import Turn, TurnQueue
 from core.text import CitationRewriter, clean_text, find_urls
 from core.venice.client import VeniceClient
-from core.venice.errors import InsufficientBalance, StreamInterrupted
+from core.venice.errors import InsufficientBalance, StreamInterrupted, VeniceError
 from core.venice.types import ChatRequest, Citation, ModelInfo, Usage, VeniceParameters
 
 log = logging.getLogger(__name__)
@@ -259,6 +259,8 @@ class ChatService:
             await self.s.ledger.refund(reservation)  # nothing was answered: nothing is charged
             if isinstance(exc, InsufficientBalance):
                 self.s.account.saw_payment_required()
+            if isinstance(exc, VeniceError) and reservation.amount:
+                exc.user_message += " You were not charged."
             raise
         answer, usage, interrupted = result.answer, result.usage, result.interrupted
         if interrupted:

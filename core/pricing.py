@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.ledger import MICRO
 from core.venice.types import ModelInfo, Usage
@@ -52,3 +53,64 @@ class Prices:
         usd += WEB_SEARCH_USD if web_search else 0.0
         usd += WEB_SCRAPE_USD * scraped_urls
         return self._micro(usd, feature)
+
+
+def _usd(entry: Any) -> float | None:
+    """The ``usd`` of a ``{usd, diem}`` price, if it is one."""
+    if isinstance(entry, dict) and isinstance(entry.get("usd"), (int, float)):
+        return float(entry["usd"])
+    return None
+
+
+def _pricing(model: ModelInfo) -> dict[str, Any]:
+    spec = model.raw.get("model_spec") if model.raw else None
+    pricing = spec.get("pricing") if isinstance(spec, dict) else None
+    return pricing if isinstance(pricing, dict) else {}
+
+
+class MediaPrices:
+    """Venice's media prices from ``/models`` (as the spec shapes them), in micro-USD.
+
+    Each returns None when the model lists no such price, so the caller can refuse rather
+    than give the action away.
+    """
+
+    def __init__(self, prices: Prices) -> None:
+        self._prices = prices
+
+    def image_generation(
+        self, model: ModelInfo, *, variants: int = 1, resolution: str | None = None
+    ) -> int | None:
+        """``pricing.generation``, or ``pricing.resolutions[tier]`` where models price by size."""
+        pricing = _pricing(model)
+        each = _usd(pricing.get("generation"))
+        tiers = pricing.get("resolutions")
+        if isinstance(tiers, dict) and tiers:
+            each = _usd(tiers.get(resolution)) if resolution else _usd(next(iter(tiers.values())))
+        return None if each is None else self._prices._micro(each * max(1, variants), "image")
+
+    def upscale(self, model: ModelInfo, scale: int) -> int | None:
+        """``pricing.upscale["2x" | "4x"]``."""
+        upscale = _pricing(model).get("upscale")
+        each = _usd(upscale.get(f"{scale}x")) if isinstance(upscale, dict) else None
+        return None if each is None else self._prices._micro(each, "upscale")
+
+    def edit(self, model: ModelInfo) -> int | None:
+        """``pricing.inpaint`` per edit."""
+        each = _usd(_pricing(model).get("inpaint"))
+        return None if each is None else self._prices._micro(each, "edit")
+
+    def speech(self, model: ModelInfo, characters: int) -> int | None:
+        """``pricing.input`` per 1M characters (or ``per_thousand_characters``)."""
+        pricing = _pricing(model)
+        per_million = _usd(pricing.get("input"))
+        if per_million is None and _usd(pricing.get("per_thousand_characters")) is not None:
+            per_million = (_usd(pricing["per_thousand_characters"]) or 0.0) * 1000
+        if per_million is None:
+            return None
+        return self._prices._micro(per_million * characters / 1_000_000, "speech")
+
+    def transcription(self, model: ModelInfo, seconds: float) -> int | None:
+        """``pricing.per_audio_second``."""
+        each = _usd(_pricing(model).get("per_audio_second"))
+        return None if each is None else self._prices._micro(each * max(0.0, seconds), "transcription")

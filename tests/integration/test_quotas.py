@@ -49,8 +49,9 @@ async def test_a_failed_call_is_refunded_in_full(
 ) -> None:
     venice.fail("/chat/completions", status, headers={"retry-after": "120"} if status == 429 else None)
     async with make_service(user_allowance_usd=1.0) as service:
-        with pytest.raises(error):
+        with pytest.raises(error) as info:
             await ask(service, "Hello", **TG)
+        assert info.value.user_message.endswith("You were not charged.")
         assert await balance_of(service, **TG) == 1_000_000
         owner = await service.account_of(message("", **TG))
         kinds = [e.kind for e in await service.s.ledger.entries(owner)]
