@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 MAX_SYSTEM_PROMPT = 4000
 LINK_CODE_SECONDS = 600
+USER_ARG = Arg("user", "platform:id, or an id on this platform", required=True)  # admin commands
 
 
 def register_core_commands(service: ChatService) -> None:
@@ -94,7 +95,7 @@ class CoreCommands:
                 "setallowance",
                 "Set a user's allowance per period in USD ('default' for the bot's)",
                 self.setallowance,
-                (Arg("user", "platform:id, or an id on this platform", required=True),
+                (USER_ARG,
                  Arg("amount", "USD per period, or default", required=True)),
                 access=Access.BOT_ADMIN,
             ),
@@ -108,14 +109,14 @@ class CoreCommands:
                 "ledger",
                 "A user's latest ledger entries",
                 self.ledger,
-                (Arg("user", "platform:id, or an id on this platform", required=True),),
+                (USER_ARG,),
                 access=Access.BOT_ADMIN,
             ),
             Command(
                 "grant",
                 "Give a user credit in USD (negative takes it away)",
                 self.grant,
-                (Arg("user", "platform:id, or an id on this platform", required=True),
+                (USER_ARG,
                  Arg("amount", "USD, e.g. 5 or 0.50", required=True)),
                 access=Access.BOT_ADMIN,
             ),

@@ -78,7 +78,6 @@ class Reply:
     citations: tuple[Citation, ...] = ()
     notices: tuple[Notice, ...] = ()
     choices: tuple[Choice, ...] = ()
-    is_error: bool = False
 
 
 class ReplyStream:

@@ -17,13 +17,19 @@ from core.venice.errors import VeniceError
 log = logging.getLogger(__name__)
 
 
-class TooFast(BotError):
+class RetryLater(BotError):
+    """Refused for now; ``retry_after`` says for how long (the message says it too)."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(f"{reason} Try again in {max(1, math.ceil(retry_after))} s.")
+        self.retry_after = retry_after
+
+
+class TooFast(RetryLater):
     """A user sent more requests than the per-minute limit allows."""
 
     def __init__(self, retry_after: float) -> None:
-        seconds = max(1, math.ceil(retry_after))
-        super().__init__(f"You are sending requests too fast. Try again in {seconds} s.")
-        self.retry_after = retry_after
+        super().__init__("You are sending requests too fast.", retry_after)
 
 
 class AccountEmpty(BotError):
@@ -123,15 +129,11 @@ class AccountGuard:
         self._checked_at = self._clock() - self._refresh + 60
 
 
-class AtVeniceLimit(BotError):
+class AtVeniceLimit(RetryLater):
     """The key's own request limit for a model is used up for now."""
 
     def __init__(self, model: str, retry_after: float) -> None:
-        seconds = max(1, math.ceil(retry_after))
-        super().__init__(
-            f"The bot is at Venice's request limit for {model} right now. Try again in {seconds} s."
-        )
-        self.retry_after = retry_after
+        super().__init__(f"The bot is at Venice's request limit for {model} right now.", retry_after)
 
 
 class KeyRateLimiter:

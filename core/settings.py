@@ -210,6 +210,15 @@ class Settings(BaseSettings):
                    self.discord_bot_token]
         return [s.get_secret_value() for s in secrets if s is not None]
 
+    def admin_ids(self, platform: str) -> list[int]:
+        """The numeric ids of the bot's admins on one platform (to message or list them)."""
+        ids = []
+        for admin in sorted(self.admin_user_ids):
+            name, _, user_id = admin.partition(":")
+            if name == platform and user_id.lstrip("-").isdigit():
+                ids.append(int(user_id))
+        return ids
+
     def is_admin(self, platform: str, user_id: str) -> bool:
         """Whether this user is one of the bot's admins.
 

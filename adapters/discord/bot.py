@@ -174,12 +174,9 @@ class DiscordAdapter:
 
     async def tell_admins(self, text: str) -> None:
         """DM every bot admin on Discord."""
-        for admin in sorted(self._settings.admin_user_ids):
-            platform, _, user_id = admin.partition(":")
-            if platform != PLATFORM or not user_id.isdigit():
-                continue
+        for user_id in self._settings.admin_ids(PLATFORM):
             try:
-                user = self.client.get_user(int(user_id)) or await self.client.fetch_user(int(user_id))
+                user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
                 await user.send(text)
             except discord.HTTPException as exc:
                 log.warning("Cannot DM Discord admin %s: %s", user_id, exc)
@@ -378,17 +375,13 @@ class DiscordAdapter:
             if REGENERATE in reply.choices and writer.messages:
                 self._last_answer[int(incoming.chat_id)] = writer.messages[-1].id
         except BotError as exc:
-            await self._error(writer, interaction, exc.user_message)
+            # Errors fill the "thinking…" response (ephemeral whenever the command was).
+            await writer.write_error(exc.user_message)
         except discord.HTTPException as exc:
             log.warning("Discord refused a message in channel %s: %s", incoming.chat_id, exc)
         except Exception:
             log.exception("Handling a Discord message failed")
-            await self._error(writer, interaction, APOLOGY)
-
-    @staticmethod
-    async def _error(writer: DiscordWriter, interaction: discord.Interaction | None, text: str) -> None:
-        """Errors fill the "thinking…" response (ephemeral whenever the command was)."""
-        await writer.write_error(text)
+            await writer.write_error(APOLOGY)
 
     def _view_for(self, reply: Reply) -> discord.ui.View | None:
         if REGENERATE not in reply.choices:

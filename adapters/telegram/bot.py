@@ -183,24 +183,19 @@ class TelegramAdapter:
         await bot.set_my_commands(chat_admins, scope=BotCommandScopeAllPrivateChats())
         await bot.set_my_commands(everyone, scope=BotCommandScopeAllGroupChats())
         await bot.set_my_commands(chat_admins, scope=BotCommandScopeAllChatAdministrators())
-        for admin in sorted(self._settings.admin_user_ids):
-            platform, _, user_id = admin.partition(":")
-            if platform != PLATFORM or not user_id.lstrip("-").isdigit():
-                continue
+        for user_id in self._settings.admin_ids(PLATFORM):
             try:  # the admin's private chat shows every command
                 await bot.set_my_commands(
                     menu(Access.EVERYONE, Access.CHAT_ADMIN, Access.BOT_ADMIN),
-                    scope=BotCommandScopeChat(int(user_id)),
+                    scope=BotCommandScopeChat(user_id),
                 )
             except TelegramError as exc:  # the admin has not started the bot yet
-                log.info("Cannot show admin commands to %s yet: %s", admin, exc.message)
+                log.info("Cannot show admin commands to telegram:%s yet: %s", user_id, exc.message)
 
     async def tell_admins(self, text: str) -> None:
         """Send a notice to every bot admin on Telegram (in their private chat with the bot)."""
-        for admin in sorted(self._settings.admin_user_ids):
-            platform, _, user_id = admin.partition(":")
-            if platform == PLATFORM and user_id.lstrip("-").isdigit():
-                await self.sender.send(int(user_id), self.app.bot.send_message, essential=False, text=text)
+        for user_id in self._settings.admin_ids(PLATFORM):
+            await self.sender.send(user_id, self.app.bot.send_message, essential=False, text=text)
 
     # ----- updates
 

@@ -39,6 +39,14 @@ def start_bot(dc: FakeDiscord, make_settings: Callable[..., Settings], retry: Re
     return start
 
 
+def server_with_alice(dc: FakeDiscord, channel: str = "general") -> tuple[int, int, int]:
+    """A server with one text channel and a member called alice: (guild, channel, alice)."""
+    guild = dc.add_guild("Test")
+    alice = dc.add_user("alice")
+    dc.add_member(guild, alice)
+    return guild, dc.add_channel(guild, channel), alice
+
+
 def bot_messages(dc: FakeDiscord, channel: int) -> list[dict[str, Any]]:
     return [m for m in dc.messages(channel) if int(m["author"]["id"]) == dc.bot_id]
 
@@ -46,10 +54,7 @@ def bot_messages(dc: FakeDiscord, channel: int) -> list[dict[str, Any]]:
 async def test_mentions_and_slash_commands_over_real_sockets(
     dc: FakeDiscord, venice: FakeVenice, start_bot: Any
 ) -> None:
-    guild = dc.add_guild("Test")
-    channel = dc.add_channel(guild, "general")
-    alice = dc.add_user("alice")
-    dc.add_member(guild, alice)
+    guild, channel, alice = server_with_alice(dc)
     venice.script.append(ChatScript(content="Hello over sockets " * 5, chunk_delay=0.02))
     async with start_bot():
         assert {c["name"] for c in dc.synced_commands()} >= {"help", "model", "chat"}
@@ -67,10 +72,8 @@ async def test_mentions_and_slash_commands_over_real_sockets(
 async def test_a_slow_channel_does_not_hold_up_another(
     dc: FakeDiscord, venice: FakeVenice, start_bot: Any
 ) -> None:
-    guild = dc.add_guild("Test")
-    slow, fast = dc.add_channel(guild, "slow"), dc.add_channel(guild, "fast")
-    alice = dc.add_user("alice")
-    dc.add_member(guild, alice)
+    guild, slow, alice = server_with_alice(dc, "slow")
+    fast = dc.add_channel(guild, "fast")
     venice.script.append(ChatScript(content="slow " * 30, chunk_delay=0.1))
     venice.script.append(ChatScript(content="fast answer"))
     async with start_bot():
@@ -89,10 +92,7 @@ async def test_a_slow_channel_does_not_hold_up_another(
 async def test_messages_in_one_channel_keep_their_order(
     dc: FakeDiscord, venice: FakeVenice, start_bot: Any
 ) -> None:
-    guild = dc.add_guild("Test")
-    channel = dc.add_channel(guild, "general")
-    alice = dc.add_user("alice")
-    dc.add_member(guild, alice)
+    guild, channel, alice = server_with_alice(dc)
     async with start_bot():
         for i in range(4):
             dc.send_message(channel, alice, f"<@{dc.bot_id}> question {i}")
@@ -104,10 +104,7 @@ async def test_messages_in_one_channel_keep_their_order(
 async def test_rate_limits_are_left_to_discord_py_and_no_answer_is_lost(
     dc: FakeDiscord, venice: FakeVenice, start_bot: Any
 ) -> None:
-    guild = dc.add_guild("Test")
-    channel = dc.add_channel(guild, "general")
-    alice = dc.add_user("alice")
-    dc.add_member(guild, alice)
+    guild, channel, alice = server_with_alice(dc)
     venice.script.append(ChatScript(content="Despite the rate limit"))
     async with start_bot():
         dc.rate_limit(r"/channels/\d+/messages$", retry_after=0.2, times=1)

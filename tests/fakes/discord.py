@@ -44,7 +44,6 @@ import http
 import json
 import math
 import re
-import socket
 import time
 import traceback
 import zlib
@@ -59,6 +58,7 @@ from tests.fakes.discord_api import DcError, Intent, Perm
 from tests.fakes.discord_interactions import DiscordInteractionRoutes
 from tests.fakes.discord_rest import NO_CONTENT, RestRequest
 from tests.fakes.discord_state import SEND_DENIED, DcInteraction
+from tests.fakes.local_server import serve_aiohttp
 
 __all__ = ["DEFAULT_TOKEN", "SEND_DENIED", "DcCall", "DcInteraction", "DiscordPatch", "FakeDiscord", "Intent", "Perm"]
 
@@ -132,16 +132,8 @@ class FakeDiscord(DiscordInteractionRoutes):
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._cdn)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api)
         app.router.add_route("*", "/{tail:.*}", self._outside_api)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP, and without
-        # it every keep-alive request waits ~40 ms for Nagle and the peer's delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
+        self._runner, self._port = await serve_aiohttp(app)
         self._origin = f"http://127.0.0.1:{self._port}"
-        await web.SockSite(self._runner, sock).start()
 
     async def stop(self) -> None:
         """Close the gateway sockets (1001) and stop serving."""

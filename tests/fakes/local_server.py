@@ -8,10 +8,38 @@ import socket
 from collections.abc import Callable, Generator
 
 import uvicorn
+from aiohttp import web
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 AbortConnection = Callable[[Scope], bool]
+
+
+
+def loopback_socket(port: int = 0) -> socket.socket:
+    """A TCP socket bound to 127.0.0.1 (``port`` 0: one the OS picks), for an in-process fake.
+
+    The protocol must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets
+    whose proto says TCP, and without it every keep-alive request waits ~40 ms for Nagle and the
+    peer's delayed ACK.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+async def serve_aiohttp(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Serve an aiohttp app on 127.0.0.1 in this event loop; return its runner and port.
+
+    ``handler_cancellation``: a request the client abandons (a long poll) must end, not keep
+    running and swallow what comes next; a short shutdown timeout keeps teardown fast.
+    """
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
+    await runner.setup()
+    sock = loopback_socket()
+    await web.SockSite(runner, sock).start()
+    return runner, sock.getsockname()[1]
 
 
 class _InProcessServer(uvicorn.Server):
@@ -76,11 +104,7 @@ class LocalServer:
 
     async def start(self) -> None:
         """Bind the socket, start uvicorn as a task, and wait until it accepts connections."""
-        # proto must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto says
-        # TCP, and without it every keep-alive request waits ~40 ms for Nagle and the peer's delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
+        sock = loopback_socket(self.port)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,

@@ -26,7 +26,6 @@ import copy
 import enum
 import json
 import re
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.local_server import serve_aiohttp
 from tests.fakes.telegram_api import TgError, bad_request, decode_param
 from tests.fakes.telegram_methods import TelegramBotApi
 from tests.fakes.telegram_state import DEFAULT_USER_ID
@@ -126,16 +126,7 @@ class FakeTelegram(TelegramBotApi):
         """Start serving on 127.0.0.1 (a port the OS picks) in this event loop."""
         app = web.Application(client_max_size=MAX_UPLOAD + 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._endpoint)
-        # handler_cancellation: a long poll the client abandons must end, not keep (and lose) the next update.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP, and
-        # without it every keep-alive request waits ~40 ms for Nagle and the peer's delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self._port = await serve_aiohttp(app)
 
     async def stop(self) -> None:
         """Answer waiting long polls and stop serving."""
