@@ -79,8 +79,12 @@ class ConsoleAdapter:
             result = await self._service.handle_message(message)
             if isinstance(result, ReplyStream):
                 self._write("venice> ")
+                status = ""
                 async for delta in result:
                     self._write(delta)
+                    if result.status and result.status != status:  # progress (a video)
+                        status = result.status
+                        self._write(f"[{status}]\n")
                 reply = await result.reply()
                 self._write("\n")
                 self._render(reply, streamed=True)
@@ -104,7 +108,10 @@ class ConsoleAdapter:
         for notice in reply.notices:
             mark = "!" if notice.level == "warning" else "i"
             self._write(f"({mark}) {notice.text}\n")
-
+        for choice in reply.choices:
+            if choice.command == "/retry":
+                continue  # /retry is in /help; no need to offer it under every answer
+            self._write(f"  → {choice.label}: type {choice.command}\n")
 
     def _save(self, attachment: Attachment) -> Path:
         """Write a file the bot sent into the media folder, never over an existing one."""

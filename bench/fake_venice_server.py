@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from typing import Any
 
 from tests.fakes.venice import ChatScript, FakeVenice
@@ -29,6 +30,9 @@ async def serve() -> None:
             return ChatScript(content=ANSWER)
 
         fake.responder = fixed
+        # --echo-upscale: /image/upscale sends the upload straight back (bench/media.py
+        # measures the bot's memory, not Pillow's in the fake).
+        fake.upscale_echo = "--echo-upscale" in sys.argv
         # No per-model limits: the bot would (rightly) pace a benchmark's hundreds of
         # requests a minute to the key's limits, and measure the limiter instead of itself.
         fake.rate_limits = {"data": {"accessPermitted": True, "rateLimits": []}}

@@ -19,6 +19,7 @@ from core.storage.database import Database, sqlite_path
 from core.storage.migrations import migrate
 from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
+from core.storage.video_jobs import VideoJobStore
 from core.venice.client import VeniceClient
 from core.venice.retry import RetryPolicy
 
@@ -60,11 +61,12 @@ async def build_service(
 ) -> AsyncIterator[ChatService]:
     """Build the chat service and everything it needs; close it all on exit."""
     async with open_database(settings) as db, (http or http_client(settings)) as client:
+        policy = retry or RetryPolicy(max_attempts=settings.venice_max_attempts)
         venice = VeniceClient(
             client,
             api_key=settings.venice_api_key,
             base_url=settings.venice_base_url,
-            retry=retry or RetryPolicy(max_attempts=settings.venice_max_attempts),
+            retry=policy,
             models_ttl=settings.models_cache_seconds,
         )
         conversations = ConversationStore(db)
@@ -82,8 +84,12 @@ async def build_service(
                 rate_limit=UserRateLimit(settings.rate_limit_per_minute),
                 account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
                 key_limits=KeyRateLimiter(venice),
+                video_jobs=VideoJobStore(db),
+                clock=policy.wall,
+                sleep=policy.sleep,
             )
         )
+        await service.videos.resume()  # jobs that were running when the bot stopped
         try:
             yield service
         finally:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 from core.chat_commands import register_core_commands
 from core.commands import CommandContext, CommandRegistry
 from core.errors import BotError, InvalidInput
-from core.events import Choice, IncomingMessage, Notice, Reply, ReplyStream
-from core.ledger import Ledger
+from core import images
+from core.events import Activity, Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream
+from core.ledger import Ledger, Reservation
+from core.media import IMAGE_TOKENS, MediaService
+from core.media_commands import register_media_commands
 from core.memory import Memory
 from core.limits import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.pricing import Prices
@@ -21,11 +25,13 @@ from core.storage.chat_settings import ChatSettings, ChatSettingsStore
 from core.storage.conversations import ConversationKey, ConversationStore, StoredMessage
 from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
+from core.storage.video_jobs import VideoJobStore
 from core.turns import Turn, TurnQueue
 from core.text import CitationRewriter, clean_text, find_urls
 from core.venice.client import VeniceClient
 from core.venice.errors import InsufficientBalance, StreamInterrupted, VeniceError
-from core.venice.types import ChatRequest, Citation, ModelInfo, Usage, VeniceParameters
+from core.venice.types import ChatRequest, ChatMessage, Citation, ModelInfo, Usage, VeniceParameters
+from core.video import Deliverers, VideoJobs
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,9 @@ class Services:
     rate_limit: UserRateLimit
     account: AccountGuard
     key_limits: KeyRateLimiter
+    video_jobs: VideoJobStore
+    clock: Callable[[], float] = field(default=time.time)  # wall time, for video jobs
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
 
 
 class ChatService:
@@ -76,7 +85,12 @@ class ChatService:
         self.link_codes: dict[str, tuple[str, str, float]] = {}
         self.started_at = time.time()
         self._tasks: set[asyncio.Task[None]] = set()
+        # How each running adapter posts a result that outlived the request (a video).
+        self.deliverers = Deliverers()
+        self.media = MediaService(self)
+        self.videos = VideoJobs(self, services.video_jobs, clock=services.clock, sleep=services.sleep)
         register_core_commands(self)
+        register_media_commands(self)
 
     # ----- entry points
 
@@ -86,11 +100,20 @@ class ChatService:
         Raises ``BotError`` for anything the user should be told (bad input, Venice errors
         before the answer started); a stream reports later errors from ``reply()``.
         """
-        text = self.check_text(message.text)
+        recordings = [a for a in message.attachments if a.is_audio]
+        pictures = [a for a in message.attachments if a.kind == "image"]
+        if (recordings or pictures) and not message.text.strip():
+            text = ""  # a voice note or a bare photo: the file is the message
+        else:
+            text = self.check_text(message.text)
         if text.startswith("/"):
             command, args = self.commands.parse(text)
             return await self.commands.run(self.command_context(message), command, args)
-        return await self.answer(message, text)
+        if recordings:
+            return await self.answer_recording(message, recordings[0], text)
+        if not pictures and not text:
+            raise InvalidInput("The bot reads text, images and voice notes; it cannot use that file.")
+        return await self.answer(message, text or "Describe this image.")
 
     async def run_command(
         self, message: IncomingMessage, name: str, raw_args: str = ""
@@ -170,7 +193,28 @@ class ChatService:
         key = await self.conversation_key(message)
         shared = not message.is_direct and not key.user_scope
         question = self._question(message, text, shared=shared)
-        return self._start(key, lambda stream: self._answer(message, key, question, stream))
+        pictures = tuple(a for a in message.attachments if a.kind == "image")
+        for picture in pictures:
+            images.check_upload(picture.data)  # refused before anything is queued or paid
+        return self._start(key, lambda stream: self._answer(message, key, question, stream,
+                                                            pictures=pictures))
+
+    async def answer_recording(self, message: IncomingMessage, recording: Attachment,
+                               caption: str) -> ReplyStream:
+        """Transcribe a voice note (or audio file, or video note), show it, then answer it."""
+        key = await self.conversation_key(message)
+        shared = not message.is_direct and not key.user_scope
+
+        async def work(stream: ReplyStream) -> None:
+            heard = await self.media.transcribe(message, recording)
+            quoted = "\n".join("> " + line for line in heard.splitlines())
+            preface = f"> 🎤 {quoted[2:]}\n\n"
+            stream.push(preface)
+            text = f"{caption}\n\n{heard}" if caption else heard
+            question = self._question(message, text, shared=shared)
+            await self._answer(message, key, question, stream, preface=preface, heard_voice=True)
+
+        return self._start(key, work)
 
     async def regenerate(self, message: IncomingMessage) -> ReplyStream:
         """Answer the conversation's last question again, replacing the last answer."""
@@ -190,11 +234,14 @@ class ChatService:
         return stream
 
     async def _produce(
-        self, turn: Turn, work: Callable[[ReplyStream], Awaitable[None]], stream: ReplyStream
+        self, turn: Turn | None, work: Callable[[ReplyStream], Awaitable[None]], stream: ReplyStream
     ) -> None:
         try:
-            async with turn:
+            if turn is None:
                 await work(stream)
+            else:
+                async with turn:
+                    await work(stream)
         except BotError as exc:
             stream.fail(exc)
         except asyncio.CancelledError:
@@ -221,47 +268,43 @@ class ChatService:
         stream: ReplyStream,
         *,
         replacing: tuple[StoredMessage, StoredMessage] | None = None,
+        pictures: tuple[Attachment, ...] = (),
+        preface: str = "",
+        heard_voice: bool = False,
     ) -> None:
         """Run one turn; the caller holds the conversation's turn."""
         store, memory = self.s.conversations, self.s.memory
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
         conversation = await store.active(key)
         model, notices = await self.chat_model(chat)
+        if pictures:
+            model, more = await self.media.vision_model(model)
+            notices.extend(more)
         system_prompt = chat.system_prompt or self.settings.default_system_prompt
-        question_tokens = memory.calibration.estimate(model.id, question)
+        # The images go with this question only; the stored turn notes that there were some.
+        stored_question = f"[{len(pictures)} image(s)] {question}" if pictures else question
+        question_tokens = memory.calibration.estimate(model.id, question) + IMAGE_TOKENS * len(pictures)
         context = await memory.build(
             conversation, model, system_prompt, question, question_tokens,
             before_id=replacing[0].id if replacing else None,
         )
         venice, more = self._venice_parameters(chat, model, question)
         notices.extend(more)
+        messages = context.messages
+        if pictures:
+            messages = (*messages[:-1], _with_images(question, pictures))
         request = ChatRequest(
             model=model.id,
-            messages=context.messages,
+            messages=messages,
             max_completion_tokens=memory.reply_budget(model),
             venice=venice,
         )
         search = venice.enable_web_search != "off"
         urls = len(find_urls(question)) if venice.enable_web_scraping else 0
-        owner = await self.account_of(message)
-        self.s.rate_limit.check(owner)
-        await self.s.account.check()
-        await self.s.key_limits.acquire(model.id)
-        reservation = await self.s.ledger.reserve(
-            owner,
-            self.s.prices.chat_estimate(model, context.estimated_tokens, memory.reply_budget(model),
-                                        web_search=search, scraped_urls=urls),
-            feature="chat",
-        )
-        try:
+        estimate = self.s.prices.chat_estimate(model, context.estimated_tokens, memory.reply_budget(model),
+                                               web_search=search, scraped_urls=urls)
+        async with self.paying(message, estimate, feature="chat", model_id=model.id) as reservation:
             result = await self._stream(request, stream)
-        except BaseException as exc:
-            await self.s.ledger.refund(reservation)  # nothing was answered: nothing is charged
-            if isinstance(exc, InsufficientBalance):
-                self.s.account.saw_payment_required()
-            if isinstance(exc, VeniceError) and reservation.amount:
-                exc.user_message += " You were not charged."
-            raise
         answer, usage, interrupted = result.answer, result.usage, result.interrupted
         if interrupted:
             notices.append(Notice(
@@ -278,12 +321,20 @@ class ChatService:
                          not interrupted else memory.calibration.estimate(model.id, answer))
         user_id = await store.user_id(message.platform, message.user_id, message.user_name)
         await store.save_turn(
-            conversation, user_id=user_id, question=question, question_tokens=question_tokens,
+            conversation, user_id=user_id, question=stored_question, question_tokens=question_tokens,
             answer=answer, answer_tokens=answer_tokens, interrupted=interrupted,
             replacing=replacing,
         )
-        stream.finish(Reply(text=answer, citations=result.citations, notices=tuple(notices),
-                            choices=(REGENERATE,)))
+        voice: tuple[Attachment, ...] = ()
+        if chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice):
+            stream.set_activity("record_voice")
+            try:
+                voice, more = await self.media.spoken(message, chat, answer)
+                notices.extend(more)
+            except BotError as exc:  # the written answer stands; say why there is no voice
+                notices.append(Notice(f"No voice reply: {exc.user_message}", "warning"))
+        stream.finish(Reply(text=preface + answer, citations=result.citations, notices=tuple(notices),
+                            choices=(REGENERATE,), attachments=voice))
         # Settle once the user has the answer: the reservation already holds the money, and
         # the conversation's next turn waits for this one to finish.
         await self.s.ledger.settle(reservation, self.s.prices.chat_cost(
@@ -295,6 +346,7 @@ class ChatService:
         try:
             summary = await memory.fold(conversation, model, system_prompt)
             if summary is not None:  # a paid call too: charged as far as the balance goes
+                owner = await self.account_of(message)
                 held = await self.s.ledger.reserve(owner, 0, feature="summary")
                 await self.s.ledger.settle(held, self.s.prices.chat_cost(
                     model, summary.usage, cost_usd=summary.cost_usd, estimated_prompt=0,
@@ -303,6 +355,37 @@ class ChatService:
         except BotError as exc:
             log.warning("Summarizing conversation %s failed, will retry later: %s",
                         conversation.id, exc)
+
+    @asynccontextmanager
+    async def paying(
+        self, message: IncomingMessage, amount: int, *, feature: str, model_id: str
+    ) -> AsyncIterator[Reservation]:
+        """Check the guards, hold ``amount`` for a paid action, and refund it if the action fails.
+
+        The caller settles the reservation once the work succeeded (or refunds it itself).
+        """
+        owner = await self.account_of(message)
+        self.s.rate_limit.check(owner)
+        await self.s.account.check()
+        await self.s.key_limits.acquire(model_id)
+        reservation = await self.s.ledger.reserve(owner, amount, feature=feature)
+        try:
+            yield reservation
+        except BaseException as exc:
+            await self.s.ledger.refund(reservation)  # nothing was delivered: nothing is charged
+            if isinstance(exc, InsufficientBalance):
+                self.s.account.saw_payment_required()
+            if isinstance(exc, VeniceError) and reservation.amount and "not charged" not in exc.user_message:
+                exc.user_message += " You were not charged."
+            raise
+
+    def spawn(self, work: Callable[[ReplyStream], Awaitable[None]], *, activity: Activity = "typing") -> ReplyStream:
+        """Run a media action in a task of its own (no conversation turn); return its stream."""
+        stream = ReplyStream(activity)
+        task = asyncio.create_task(self._produce(None, work, stream))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return stream
 
     async def _stream(self, request: ChatRequest, stream: ReplyStream) -> Streamed:
         """Relay Venice's stream to the reply stream; return what arrived."""
@@ -378,8 +461,18 @@ class ChatService:
 
     async def aclose(self) -> None:
         """Finish answers in flight (or cancel them after a grace period)."""
+        await self.videos.aclose()  # queued videos resume at the next start
         if self._tasks:
             done, pending = await asyncio.wait(set(self._tasks), timeout=10)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _with_images(question: str, pictures: tuple[Attachment, ...]) -> ChatMessage:
+    """The user's message with its images as data URLs (Venice's vision content parts)."""
+    parts: list[dict[str, object]] = [{"type": "text", "text": question}]
+    for picture in pictures:
+        parts.append({"type": "image_url",
+                      "image_url": {"url": images.data_url(picture.data, picture.mime_type)}})
+    return {"role": "user", "content": parts}

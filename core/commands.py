@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ class Arg:
     Attributes:
         choices: the only values allowed (adapters may show them as options).
         autocomplete: a named source of suggestions ("models"), for adapters that offer it.
+        option: given by name in text (``--seed 42``) rather than by position; adapters with
+            typed options (Discord) show it as an optional field of its own.
     """
 
     name: str
@@ -42,6 +45,7 @@ class Arg:
     required: bool = False
     choices: tuple[str, ...] = ()
     autocomplete: str | None = None
+    option: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class Command:
     handler: Handler
     args: tuple[Arg, ...] = ()
     access: Access = Access.EVERYONE
+    hidden: bool = False  # run by buttons only: left out of menus, help and slash commands
 
     @property
     def usage(self) -> str:
@@ -81,7 +86,18 @@ class Command:
         parts = [f"/{self.name}"]
         for arg in self.args:
             label = "|".join(arg.choices) if arg.choices else arg.name
-            parts.append(f"<{label}>" if arg.required else f"[{label}]")
+            if arg.option:
+                parts.append(f"[--{arg.name} {label}]")
+            else:
+                parts.append(f"<{label}>" if arg.required else f"[{label}]")
+        return " ".join(parts)
+
+    def text_args(self, values: dict[str, Any]) -> str:
+        """The text form of typed values (positional first, then ``--name value``)."""
+        parts = [str(values[a.name]) for a in self.args
+                 if not a.option and values.get(a.name) is not None]
+        parts += [f"--{a.name} {values[a.name]}" for a in self.args
+                  if a.option and values.get(a.name) is not None]
         return " ".join(parts)
 
 
@@ -108,8 +124,8 @@ class CommandRegistry:
             raise UnknownCommand(name) from None
 
     def visible_to(self, ctx: CommandContext) -> list[Command]:
-        """The commands this caller may run."""
-        return [c for c in self if _allowed(c, ctx)]
+        """The commands this caller may run (buttons-only ones left out)."""
+        return [c for c in self if _allowed(c, ctx) and not c.hidden]
 
     def parse(self, text: str) -> tuple[Command, dict[str, Any]]:
         """Parse ``/name args…`` (``/name@botname`` too) into a command and typed arguments."""
@@ -124,7 +140,12 @@ class CommandRegistry:
         """Read a command's arguments from the text after its name."""
         values: dict[str, Any] = {}
         rest = text.strip()
+        options = {a.name: a for a in command.args if a.option}
+        if options:
+            rest = self._read_options(command, options, rest, values)
         for arg in command.args:
+            if arg.option:
+                continue
             if not rest:
                 if arg.required:
                     raise UsageError(f"/{command.name} needs {arg.name}.", command.usage)
@@ -138,6 +159,23 @@ class CommandRegistry:
         if rest:
             raise UsageError(f"/{command.name} takes no more than that: {rest!r}.", command.usage)
         return values
+
+    def _read_options(
+        self, command: Command, options: dict[str, Arg], text: str, values: dict[str, Any]
+    ) -> str:
+        """Take ``--name value`` pairs out of the text; a value runs to the next option."""
+        pieces = re.split(r"(?:^|\s)--([A-Za-z][\w-]*)(?=\s|$)", text)
+        rest = pieces[0].strip()
+        for name, raw in zip(pieces[1::2], pieces[2::2], strict=True):
+            arg = options.get(name.lower())
+            if arg is None:
+                known = ", ".join(f"--{n}" for n in options)
+                raise UsageError(f"/{command.name} has no option --{name}; it has {known}.",
+                                 command.usage)
+            if not raw.strip():
+                raise UsageError(f"--{arg.name} needs a value.", command.usage)
+            values[arg.name] = self.convert(command, arg, raw.strip())
+        return rest
 
     def convert(self, command: Command, arg: Arg, raw: Any) -> Any:
         """Check and convert one argument value (adapters with typed options call this too)."""

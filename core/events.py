@@ -10,14 +10,25 @@ from typing import Literal
 from core.venice.types import Citation
 
 
+AttachmentKind = Literal["image", "audio", "voice", "video", "file"]
+# What an adapter shows while the core works: Telegram's chat actions, Discord's "typing".
+Activity = Literal["typing", "upload_photo", "record_voice", "upload_video", "upload_document"]
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file that comes with a message, in either direction (an image, a voice note…)."""
 
-    kind: Literal["image", "audio", "voice", "video", "file"]
+    kind: AttachmentKind
     mime_type: str
     data: bytes = field(repr=False)
     filename: str | None = None
+    duration: float | None = None  # seconds, for audio and video, when known
+
+    @property
+    def is_audio(self) -> bool:
+        """Something to transcribe: a voice note, an audio file, a video note."""
+        return self.kind in ("voice", "audio", "video")
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class RepliedMessage:
     text: str
     from_bot: bool
     author: str | None = None
+    attachments: tuple[Attachment, ...] = ()  # e.g. the image that /upscale works on
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,8 @@ class IncomingMessage:
         thread_id: a forum topic or thread inside the chat, None when there is none.
         is_direct: a one-to-one chat with the bot.
         is_chat_admin: the platform says this user administers the chat (a DM counts).
+        nsfw: the platform marks the channel as adult (Discord's NSFW flag); None when the
+            platform has no such flag and the chat's own setting decides.
     """
 
     platform: str
@@ -51,6 +65,17 @@ class IncomingMessage:
     attachments: tuple[Attachment, ...] = ()
     reply_to: RepliedMessage | None = None
     message_id: str | None = None
+    nsfw: bool | None = None
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a late result goes (a video finished after a restart): a chat, maybe a thread."""
+
+    platform: str
+    chat_id: str
+    user_id: str
+    thread_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,9 +112,21 @@ class ReplyStream:
     reading half-way; an adapter that reads slowly only sees bigger deltas.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, activity: Activity = "typing") -> None:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._done: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self.activity: Activity = activity  # what to show while nothing is visible yet
+        self.status = ""  # a progress line that replaces itself ("Rendering… 40%")
+
+    def set_activity(self, activity: Activity) -> None:
+        """Change what the adapter shows while it waits (producer side)."""
+        self.activity = activity
+
+    def set_status(self, status: str) -> None:
+        """Replace the progress line; readers wake with an empty delta (producer side)."""
+        if status != self.status:
+            self.status = status
+            self._queue.put_nowait("")
 
     def push(self, delta: str) -> None:
         """Add text to the answer (producer side)."""
@@ -117,6 +154,7 @@ class ReplyStream:
             if delta is None:
                 return
             # Coalesce what piled up while the reader was busy (e.g. editing a message).
+            # An empty delta only says the status line changed.
             parts = [delta]
             while not self._queue.empty():
                 nxt = self._queue.get_nowait()

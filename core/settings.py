@@ -55,6 +55,35 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Refuse paid actions when the Venice account holds less"
     )
 
+    default_image_model: str | None = Field(
+        None, description="Model for /imagine (empty: Venice's default image model)"
+    )
+    image_edit_model: str = Field("firered-image-edit", description="Model for /edit")
+    default_tts_model: str = Field("tts-kokoro", description="Text-to-speech model for new chats")
+    default_tts_voice: str = Field("af_sky", description="Voice for new chats (of that model)")
+    transcription_model: str = Field(
+        "nvidia/parakeet-tdt-0.6b-v3", description="Speech-to-text model for voice notes"
+    )
+    max_voice_seconds: int = Field(
+        300, ge=1, le=7200, description="Longest voice note or audio file transcribed"
+    )
+    max_spoken_parts: int = Field(
+        3, ge=1, le=20, description="Voice notes per spoken answer (4,096 characters each)"
+    )
+    vision_auto_switch: bool = Field(
+        True, description="Answer images with a vision model when the chat's model has none"
+    )
+    vision_model: str | None = Field(
+        None, description="Model for images (empty: Venice's default vision model)"
+    )
+    default_video_model: str | None = Field(
+        None, description="Model for /video (empty: the first video model Venice lists)"
+    )
+    video_timeout_seconds: float = Field(
+        1800.0, ge=60, description="Give up (and refund) a video job after this long"
+    )
+    video_poll_seconds: float = Field(5.0, gt=0, description="First wait between video polls")
+
     telegram_bot_token: SecretStr | None = Field(None, description="Telegram bot token (secret)")
     telegram_base_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL (self-hosted server)"

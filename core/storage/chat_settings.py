@@ -7,10 +7,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from core.storage.database import Database
 from core.venice.types import WebSearchMode
+
+VoiceMode = Literal["off", "on", "mirror"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class ChatSettings:
     system_prompt: str | None = None
     per_user_memory: bool = False
     shared_pool: bool = False
+    voice_mode: VoiceMode = "off"
+    tts_model: str | None = None
+    tts_voice: str | None = None
+    safe_mode: bool = True
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChatSettings:

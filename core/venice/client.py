@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import logging
 import time
@@ -28,9 +30,13 @@ from core.venice.types import (
     ChatRequest,
     ChatResult,
     Citation,
+    GeneratedImages,
     ModelInfo,
     RateLimitState,
+    Transcript,
     Usage,
+    VideoStatus,
+    dumps,
 )
 
 log = logging.getLogger(__name__)
@@ -68,6 +74,7 @@ class VeniceClient:
         self._models_cache: dict[str, tuple[float, tuple[ModelInfo, ...]]] = {}
         self._deprecation_warned: set[str] = set()
         self._rate_limits = RateLimitState()
+        self._styles_cache: tuple[float, tuple[str, ...]] | None = None
 
     def __repr__(self) -> str:
         return f"VeniceClient(base_url={self._base_url!r})"
@@ -209,6 +216,124 @@ class VeniceClient:
         response = await self._send("GET", "/api_keys/rate_limits")
         return _json(response)
 
+    # ----- media
+
+    async def generate_images(self, body: Mapping[str, Any]) -> GeneratedImages:
+        """``POST /image/generate``: base64 images plus the blurred / content-violation flags."""
+        response = await self._send("POST", "/image/generate", content=_encode(body),
+                                    model=str(body.get("model") or ""))
+        data = _json(response)
+        images = []
+        for item in data.get("images") or []:
+            try:
+                images.append(base64.b64decode(item, validate=True))
+            except (ValueError, TypeError):
+                raise _unreadable(response) from None
+        return GeneratedImages(
+            images=tuple(images),
+            blurred=response.headers.get("x-venice-is-blurred", "").lower() == "true",
+            content_violation=response.headers.get("x-venice-is-content-violation", "").lower() == "true",
+        )
+
+    async def image_styles(self) -> tuple[str, ...]:
+        """``GET /image/styles``: the style presets (cached like the catalogue)."""
+        now = self._retry.monotonic()
+        cached = self._styles_cache
+        if cached and now - cached[0] < self._models_ttl:
+            return cached[1]
+        data = _json(await self._send("GET", "/image/styles")).get("data") or []
+        styles = tuple(str(s) for s in data if isinstance(s, str))
+        self._styles_cache = (now, styles)
+        return styles
+
+    async def upscale(self, image: bytes, *, scale: int, filename: str, mime_type: str) -> bytes:
+        """``POST /image/upscale`` as a multipart upload; returns the PNG bytes."""
+        response = await self._send(
+            "POST", "/image/upscale", form={"scale": str(scale)},
+            files={"image": (filename, image, mime_type)}, stream=True,
+        )
+        return await _body(response)
+
+    async def edit_image(
+        self, image: bytes, *, prompt: str, model: str, filename: str, mime_type: str,
+        aspect_ratio: str | None = None, safe_mode: bool = True,
+    ) -> tuple[bytes, str]:
+        """``POST /image/edit`` as a multipart upload; returns the image and its type."""
+        form = {"prompt": prompt, "model": model, "safe_mode": "true" if safe_mode else "false"}
+        if aspect_ratio:
+            form["aspect_ratio"] = aspect_ratio
+        response = await self._send(
+            "POST", "/image/edit", form=form, files={"image": (filename, image, mime_type)},
+            model=model, stream=True,
+        )
+        kind = response.headers.get("content-type", "image/png").split(";")[0].strip()
+        return await _body(response), kind
+
+    async def speech(self, text: str, *, model: str, voice: str, response_format: str = "opus",
+                     speed: float | None = None) -> bytes:
+        """``POST /audio/speech``: the audio bytes (``opus``: an Ogg/Opus stream)."""
+        body: dict[str, Any] = {"input": text, "model": model, "voice": voice,
+                                "response_format": response_format}
+        if speed is not None:
+            body["speed"] = speed
+        response = await self._send("POST", "/audio/speech", content=_encode(body), model=model,
+                                    stream=True)
+        return await _body(response)
+
+    async def transcribe(self, audio: bytes, *, model: str, filename: str, mime_type: str) -> Transcript:
+        """``POST /audio/transcriptions`` (multipart): the text and the audio's duration."""
+        response = await self._send(
+            "POST", "/audio/transcriptions", form={"model": model, "response_format": "json"},
+            files={"file": (filename, audio, mime_type)}, model=model,
+        )
+        data = _json(response)
+        duration = data.get("duration")
+        return Transcript(
+            text=str(data.get("text") or ""),
+            duration=float(duration) if isinstance(duration, (int, float)) else None,
+        )
+
+    async def video_quote(self, body: Mapping[str, Any]) -> float:
+        """``POST /video/quote``: the price in USD."""
+        data = _json(await self._send("POST", "/video/quote", content=_encode(body),
+                                      model=str(body.get("model") or "")))
+        try:
+            return float(data["quote"])
+        except (KeyError, TypeError, ValueError):
+            raise VeniceError("quote missing", user_message="Venice sent no price for this video.") from None
+
+    async def video_queue(self, body: Mapping[str, Any]) -> str:
+        """``POST /video/queue``: the queue id of the new job."""
+        data = _json(await self._send("POST", "/video/queue", content=_encode(body),
+                                      model=str(body.get("model") or "")))
+        queue_id = data.get("queue_id")
+        if not isinstance(queue_id, str) or not queue_id:
+            raise VeniceError("queue_id missing", user_message="Venice did not accept the video job.")
+        return queue_id
+
+    async def video_retrieve(self, model: str, queue_id: str) -> VideoStatus:
+        """``POST /video/retrieve``: progress while running, the mp4 when done."""
+        response = await self._send("POST", "/video/retrieve", stream=True, model=model,
+                                    content=_encode({"model": model, "queue_id": queue_id}))
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        body = await _body(response)
+        if kind.startswith("video/"):
+            return VideoStatus(done=True, video=body, mime_type=kind)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise _unreadable(response) from None
+        return VideoStatus(
+            done=False,
+            average_ms=_number(data.get("average_execution_time")),
+            elapsed_ms=_number(data.get("execution_duration")),
+        )
+
+    async def video_complete(self, model: str, queue_id: str) -> None:
+        """``POST /video/complete``: delete the finished video from Venice's storage."""
+        await self._send("POST", "/video/complete", model=model,
+                         content=_encode({"model": model, "queue_id": queue_id}))
+
     # ----- transport
 
     async def _send(
@@ -220,10 +345,13 @@ class VeniceClient:
         params: Mapping[str, Any] | None = None,
         model: str | None = None,
         stream: bool = False,
+        form: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> httpx.Response:
         """Send with retries; return a successful response (open, when ``stream``).
 
-        ``content`` is a JSON body, already encoded.
+        ``content`` is a JSON body, already encoded; ``form`` and ``files`` make a multipart
+        upload instead (the file is streamed in pieces: no whole copy of it is made).
         """
         policy = self._retry
         started = policy.monotonic()
@@ -233,8 +361,13 @@ class VeniceClient:
             headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
             if content is not None:
                 headers["Content-Type"] = "application/json"
+            # A file is handed to httpx as a fresh reader each attempt: httpx then sends it in
+            # 64 KB pieces, where the bytes themselves would be copied whole into one write.
+            uploads = {name: (filename, io.BytesIO(data), kind)
+                       for name, (filename, data, kind) in files.items()} if files else None
             request = self._http.build_request(
-                method, self._base_url + path, content=content, params=params, headers=headers
+                method, self._base_url + path, content=content, params=params, headers=headers,
+                data=form, files=uploads,
             )
             hinted: float | None = None
             try:
@@ -349,6 +482,32 @@ def _json(response: httpx.Response) -> dict[str, Any]:
             user_message="Venice sent an answer the bot cannot read.",
         ) from None
     return data if isinstance(data, dict) else {"data": data}
+
+
+def _encode(body: Mapping[str, Any]) -> bytes:
+    return dumps(dict(body)).encode()
+
+
+async def _body(response: httpx.Response) -> bytes:
+    """Read a (binary) body to the end: one copy, joined from the received chunks."""
+    try:
+        chunks = [chunk async for chunk in response.aiter_bytes()]
+    except httpx.TransportError:
+        raise VeniceUnreachable("body broke off") from None
+    finally:
+        await response.aclose()
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _unreadable(response: httpx.Response) -> VeniceError:
+    return VeniceError(
+        "response is unreadable", status=response.status_code, cf_ray=response.headers.get("cf-ray"),
+        user_message="Venice sent an answer the bot cannot read.",
+    )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _cost(data: dict[str, Any]) -> float | None:

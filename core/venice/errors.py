@@ -235,4 +235,15 @@ def error_for_status(
             cls = ContextLengthExceeded
         elif code == "INVALID_MODEL":
             cls = InvalidModel
-    return cls(message, status=status, code=code, cf_ray=cf_ray, retry_after=retry_after)
+    user_message = None
+    if code == "provider_content_policy" or "content policy" in message.lower():
+        user_message = "Venice's content policy does not allow this. Try a different description."
+    elif status in _SAYS_WHY and cls not in (ContextLengthExceeded, InvalidModel) and \
+            message != "unknown error" and len(message) <= 160:
+        # Venice's own words say what was wrong with the request (a voice, a size, a file).
+        user_message = f"{cls.default_user_message} Venice said: {message.rstrip('.')}."
+    extra = {"user_message": user_message} if user_message else {}
+    return cls(message, status=status, code=code, cf_ray=cf_ray, retry_after=retry_after, **extra)
+
+
+_SAYS_WHY = frozenset({400, 413, 415, 422})

@@ -282,3 +282,31 @@ def _float_or_none(value: Any) -> float | None:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+
+
+@dataclass(frozen=True)
+class GeneratedImages:
+    """What ``/image/generate`` returned: the images and Venice's content flags."""
+
+    images: tuple[bytes, ...] = field(repr=False)
+    blurred: bool = False
+    content_violation: bool = False
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What ``/audio/transcriptions`` heard."""
+
+    text: str
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
+class VideoStatus:
+    """A video job's state: still running (with timings), or done with the video."""
+
+    done: bool
+    video: bytes = field(default=b"", repr=False)
+    mime_type: str = "video/mp4"
+    average_ms: float | None = None
+    elapsed_ms: float | None = None

@@ -1,0 +1,131 @@
+"""Memory of a 25 MB upscale round trip through the core.
+
+Prints, from one run: the peak memory the round trip adds on top of the payload the user sent
+(target: <= 3x the payload), how many payload-sized buffers were alive at that peak, and how
+many payload-sized copies were made along the way.
+
+The fake Venice runs in its own process (bench/fake_venice_server.py --echo-upscale), so its
+memory is not counted; it sends the uploaded image straight back, a response as big as the
+upload. The image is a real PNG header (2000×2000) padded to just under Venice's 25 MB limit:
+the bot reads only headers, so padding stands in for pixels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PIL import Image  # noqa: E402
+
+from bots.bootstrap import build_service  # noqa: E402
+from core.events import Attachment, IncomingMessage, ReplyStream  # noqa: E402
+from core.images import MAX_UPLOAD_BYTES  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+MB = 1024 * 1024
+
+
+def payload() -> bytes:
+    """A PNG whose header says 2000×2000, padded to 24.9 MB."""
+    out = io.BytesIO()
+    Image.new("RGB", (2000, 2000), (30, 90, 160)).save(out, format="PNG")
+    head = out.getvalue()
+    return head + bytes(MAX_UPLOAD_BYTES - MB // 10 - len(head))
+
+
+class BigAllocations:
+    """Count allocations of at least ``threshold`` bytes while tracing (payload-sized copies)."""
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.count = 0
+        self._seen: set[int] = set()
+
+    def sample(self) -> None:
+        snapshot = tracemalloc.take_snapshot()
+        for trace in snapshot.traces:
+            if trace.size >= self.threshold:
+                key = hash((trace.size, trace.traceback[0].filename, trace.traceback[0].lineno))
+                if key not in self._seen:
+                    self._seen.add(key)
+                    self.count += 1
+
+
+async def round_trip(base_url: str, data: bytes) -> tuple[int, int, int, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            venice_api_key="bench-key", venice_base_url=base_url,
+            database_url=f"sqlite:///{tmp}/bench.db", rate_limit_per_minute=0,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        async with build_service(settings) as service:
+            message = IncomingMessage(
+                platform="console", chat_id="bench", user_id="operator", text="/upscale 2",
+                attachments=(Attachment("image", "image/png", data, filename="big.png"),),
+            )
+            await service.s.venice.models("upscale")  # the catalogue is cached before measuring
+            await service.s.venice.models("image")
+            big = BigAllocations(len(data) * 9 // 10)
+            tracemalloc.start(1)
+            baseline = tracemalloc.get_traced_memory()[0]
+            started = time.perf_counter()
+            result = await service.handle_message(message)
+            assert isinstance(result, ReplyStream)
+            sampler = asyncio.create_task(_sample_while(big, result))
+            reply = await result.reply()
+            elapsed = time.perf_counter() - started
+            await sampler
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            (image,) = reply.attachments
+            assert len(image.data) == len(data)
+    return peak - baseline, big.count, len(image.data), elapsed
+
+
+async def _sample_while(big: BigAllocations, stream: ReplyStream) -> None:
+    while True:
+        big.sample()
+        try:
+            await asyncio.wait_for(stream.reply(), 0.005)
+            big.sample()
+            return
+        except TimeoutError:
+            continue
+        except Exception:
+            return
+
+
+def main() -> None:
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "fake_venice_server.py"), "--echo-upscale"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline().strip()
+        base_url = line.partition("=")[2]
+        data = payload()
+        added, copies, received, elapsed = asyncio.run(round_trip(base_url, data))
+    finally:
+        server.terminate()
+        server.wait(10)
+    size = len(data)
+    print(f"payload: {size / MB:.1f} MB upscale 2x (fake Venice echoes it: {received / MB:.1f} MB back)")
+    print(f"peak memory added by the round trip: {added / MB:.1f} MB = {added / size:.2f}x the payload "
+          f"(target <= 3x)")
+    print(f"payload-sized buffers seen (sampled every 5 ms; the response counts once): {copies}")
+    print(f"round trip: {elapsed * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

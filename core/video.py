@@ -1,0 +1,288 @@
+"""/video: a quote first, then a paid job at Venice that is polled, delivered and cleaned up.
+
+Jobs are stored: after a restart, queued jobs are polled again and their videos delivered to
+the chat through the platform's registered deliverer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from core.errors import BotError, InvalidInput, PermissionDenied
+from core.events import Attachment, Choice, Destination, IncomingMessage, Reply, ReplyStream
+from core.ledger import Reservation, usd
+from core.storage.video_jobs import VideoJob, VideoJobStore
+from core.venice.errors import VeniceError
+from core.venice.retry import RETRYABLE_STATUSES
+from core.venice.types import ModelInfo
+
+if TYPE_CHECKING:
+    from core.chat import ChatService
+
+log = logging.getLogger(__name__)
+
+QUOTE_SECONDS = 15 * 60  # a quote older than this is asked again
+MAX_POLL_SECONDS = 30.0
+MAX_POLL_FAILURES = 8  # in a row, before a job is given up (and refunded)
+DELIVERER_WAIT = 300.0  # after a restart, how long a finished job waits for its platform
+
+
+class Deliverers(dict[str, Callable[[Destination, Reply], Awaitable[None]]]):
+    """Each running adapter's way to post a late result; waiters learn when one registers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed = asyncio.Event()
+
+    def __setitem__(self, platform: str, deliver: Callable[[Destination, Reply], Awaitable[None]]) -> None:
+        super().__setitem__(platform, deliver)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for(self, platform: str, timeout: float) -> Callable[[Destination, Reply], Awaitable[None]] | None:
+        """The platform's deliverer, waiting up to ``timeout`` seconds for it to register."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while platform not in self:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return None
+        return self[platform]
+
+
+class VideoJobs:
+    """Quote, confirm, run and resume video jobs."""
+
+    def __init__(
+        self,
+        chat: ChatService,
+        store: VideoJobStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._chat = chat
+        self.s = chat.s
+        self.settings = chat.settings
+        self.store = store
+        self._clock = clock
+        self._sleep = sleep
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def model(self, wanted: str | None) -> ModelInfo:
+        """The video model asked for, configured, or the first Venice lists."""
+        found = await self._chat.media.models_of("video")
+        wanted = wanted or self.settings.default_video_model
+        for model in found:
+            if wanted is None or model.id.lower() == wanted.lower():
+                return model
+        names = ", ".join(m.id for m in found) or "none right now"
+        raise InvalidInput(f"There is no video model {wanted!r}. Video models: {names}.")
+
+    async def quote(self, message: IncomingMessage, prompt: str, options: dict[str, Any]) -> Reply:
+        """Ask Venice for the price and offer the job with Confirm and Cancel buttons."""
+        model = await self.model(options.get("model"))
+        spec = model.raw.get("model_spec", {}) if model.raw else {}
+        constraints = spec.get("constraints") or {}
+        limit = int(constraints.get("prompt_character_limit") or 2500)
+        if len(prompt) > limit:
+            raise InvalidInput(f"The prompt is {len(prompt):,} characters; {model.id} takes up to {limit:,}.")
+        body: dict[str, Any] = {"model": model.id}
+        for option, key in (("duration", "durations"), ("aspect", "aspect_ratios"),
+                            ("resolution", "resolutions")):
+            allowed = [str(v) for v in constraints.get(key) or ()]
+            value = options.get(option)
+            if value is not None and allowed and str(value) not in allowed:
+                raise InvalidInput(f"{model.id} takes --{option} {' | '.join(allowed)}; not {value}.")
+            if value is None and allowed and option == "duration":
+                value = allowed[0]
+            if value is not None:
+                body[{"aspect": "aspect_ratio"}.get(option, option)] = str(value)
+        if "duration" not in body:
+            body["duration"] = "5s"
+        usd_quote = await self.s.venice.video_quote(body)
+        price = self.s.prices._micro(usd_quote, "video")
+        owner = await self._chat.account_of(message)
+        job = VideoJob(
+            id=secrets.token_hex(5), status="quoted", platform=message.platform, chat_id=message.chat_id,
+            thread_id=message.thread_id, user_id=message.user_id, owner=owner, model=model.id,
+            request=body | {"prompt": prompt}, quote=price, reservation=None, queue_id=None,
+            created_at=self._clock(), queued_at=None, finished_at=None,
+        )
+        await self.store.create(job)
+        return Reply(
+            text=f"🎬 A {body['duration']} video with {model.id} costs {usd(price)}. Make it?\n> {prompt[:300]}",
+            choices=(Choice(f"✅ Make it ({usd(price)})", f"/videoconfirm {job.id}"),
+                     Choice("✖ Cancel", f"/videocancel {job.id}")),
+        )
+
+    async def _asked(self, message: IncomingMessage, job_id: str) -> VideoJob:
+        job = await self.store.get(job_id)
+        if job is None or job.platform != message.platform or job.chat_id != message.chat_id:
+            raise InvalidInput("There is no such video request here. Start one with /video.")
+        if job.user_id != message.user_id:
+            raise PermissionDenied("Only the person who asked for this video can confirm or cancel it.")
+        if job.status != "quoted":
+            raise InvalidInput({"queued": "This video is being made already.",
+                                "done": "This video was delivered already.",
+                                "cancelled": "This video request was cancelled.",
+                                "failed": "This video failed; start again with /video."}.get(job.status, ""))
+        return job
+
+    async def cancel(self, message: IncomingMessage, job_id: str) -> Reply:
+        """Drop a quoted job; nothing was reserved yet."""
+        job = await self._asked(message, job_id)
+        await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
+        return Reply("Video request cancelled. Nothing was charged.")
+
+    async def confirm(self, message: IncomingMessage, job_id: str) -> ReplyStream:
+        """Reserve the quoted price, queue the job at Venice, and follow it to the video."""
+        job = await self._asked(message, job_id)
+        if self._clock() - job.created_at > QUOTE_SECONDS:
+            await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
+            raise InvalidInput("That price quote has expired. Ask again with /video.")
+        async with self._chat.paying(message, job.quote, feature="video", model_id=job.model) as held:
+            if not await self.store.move(job.id, "quoted", "queued", reservation=held.request_id,
+                                         queued_at=self._clock()):
+                raise InvalidInput("This video is being made already.")  # a double press
+            try:
+                queue_id = await self.s.venice.video_queue(job.request)
+            except BaseException:
+                await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
+                raise
+            await self.store.move(job.id, "queued", "queued", queue_id=queue_id)
+        queued = await self.store.get(job.id)
+        assert queued is not None
+        stream = ReplyStream("upload_video")
+        stream.set_status("⏳ Video queued at Venice…")
+        self._run(queued, held, stream)
+        return stream
+
+    async def resume(self) -> int:
+        """Follow the jobs that were running when the bot stopped; returns how many."""
+        jobs = await self.store.queued()
+        for job in jobs:
+            if job.queue_id is None or job.reservation is None:  # stopped between reserve and queue
+                await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
+                if job.reservation:
+                    await self.s.ledger.refund(await self._reservation(job))
+                continue
+            self._run(job, await self._reservation(job), None)
+        if jobs:
+            log.info("Resuming %d video job(s)", len(jobs))
+        return len(jobs)
+
+    async def _reservation(self, job: VideoJob) -> Reservation:
+        account = await self.s.ledger.account(job.owner)
+        return Reservation(job.reservation or "", account, job.quote, "video")
+
+    def _run(self, job: VideoJob, held: Reservation, stream: ReplyStream | None) -> None:
+        task = asyncio.create_task(self._follow(job, held, stream))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow(self, job: VideoJob, held: Reservation, stream: ReplyStream | None) -> None:
+        """Poll until the video is there (or the job fails or times out), then deliver it."""
+        assert job.queue_id is not None
+        try:
+            video = await self._poll(job, stream)
+        except BotError as exc:
+            await self.s.ledger.refund(held)
+            await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
+            note = exc.user_message if "not charged" in exc.user_message else f"{exc.user_message} You were not charged."
+            await self._deliver(job, stream, error=BotError(f"The video could not be made: {note}"))
+            return
+        except asyncio.CancelledError:
+            if stream is not None:
+                stream.fail(BotError("The bot is restarting; your video will be sent when it is back."))
+            raise
+        except Exception as exc:  # a bug: refund, tell the user, keep the traceback
+            log.exception("Video job %s failed", job.id)
+            await self.s.ledger.refund(held)
+            await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
+            await self._deliver(job, stream, error=exc)
+            return
+        await self.s.ledger.settle(held, job.quote)
+        await self.store.move(job.id, "queued", "done", finished_at=self._clock())
+        reply = Reply(text=f"🎬 {job.prompt[:900]}",
+                      attachments=(Attachment("video", video[1], video[0], filename="venice-video.mp4"),))
+        await self._deliver(job, stream, reply=reply)
+        try:  # the video is ours now: Venice need not keep it
+            await self.s.venice.video_complete(job.model, job.queue_id)
+        except VeniceError as exc:
+            log.warning("Could not delete video %s from Venice's storage: %s", job.queue_id, exc)
+
+    async def _poll(self, job: VideoJob, stream: ReplyStream | None) -> tuple[bytes, str]:
+        assert job.queue_id is not None
+        wait = self.settings.video_poll_seconds
+        failures = 0
+        started = job.queued_at or self._clock()
+        while True:
+            if self._clock() - started > self.settings.video_timeout_seconds:
+                raise BotError(f"Venice did not finish it within {self.settings.video_timeout_seconds / 60:.0f} minutes.")
+            try:
+                status = await self.s.venice.video_retrieve(job.model, job.queue_id)
+                failures = 0
+            except VeniceError as exc:
+                transient = exc.status is None or exc.status in RETRYABLE_STATUSES
+                failures += 1
+                if not transient or failures >= MAX_POLL_FAILURES:
+                    raise
+                log.info("Polling video %s failed (%s); trying again", job.queue_id, exc)
+            else:
+                if status.done:
+                    if not status.video:
+                        raise BotError("Venice sent an empty video.")
+                    return status.video, status.mime_type
+                if stream is not None:
+                    stream.set_status(_progress(status.elapsed_ms, status.average_ms))
+            await self._sleep(wait)
+            wait = min(MAX_POLL_SECONDS, wait * 1.5)
+
+    async def _deliver(self, job: VideoJob, stream: ReplyStream | None, *,
+                       reply: Reply | None = None, error: BaseException | None = None) -> None:
+        """To the waiting stream if there is one, else through the platform's deliverer."""
+        if stream is not None:
+            if reply is not None:
+                stream.finish(reply)
+            else:
+                stream.fail(error or BotError("The video failed."))
+            return
+        deliver = await self._chat.deliverers.wait_for(job.platform, DELIVERER_WAIT)
+        if deliver is None:
+            log.warning("Video %s is done but no %s adapter is running to deliver it", job.id, job.platform)
+            return
+        if reply is None:
+            text = error.user_message if isinstance(error, BotError) else "Sorry, your video failed."
+            reply = Reply(f"⚠️ {text}")
+        try:
+            await deliver(Destination(job.platform, job.chat_id, job.user_id, job.thread_id), reply)
+        except Exception:
+            log.exception("Delivering video %s failed", job.id)
+
+    async def aclose(self) -> None:
+        """Stop following jobs; queued ones resume at the next start."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def wait_idle(self) -> None:
+        """Wait until every followed job is delivered (tests)."""
+        while self._tasks:
+            await asyncio.gather(*set(self._tasks), return_exceptions=True)
+
+
+def _progress(elapsed_ms: float | None, average_ms: float | None) -> str:
+    if elapsed_ms is not None and average_ms:
+        percent = min(99, int(100 * elapsed_ms / average_ms))
+        return f"⏳ Rendering the video… {percent}%"
+    return "⏳ Rendering the video…"
