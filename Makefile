@@ -38,6 +38,8 @@ bench: $(VENV)/.dev-installed
 	$(PY) bench/core_overhead.py
 	$(PY) bench/telegram.py
 	$(PY) bench/discord.py
+	$(PY) bench/ledger.py
+	$(PY) bench/media.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .cache

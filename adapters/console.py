@@ -79,15 +79,16 @@ class ConsoleAdapter:
             result = await self._service.handle_message(message)
             if isinstance(result, ReplyStream):
                 self._write("venice> ")
-                status = ""
+                status, streamed = "", False
                 async for delta in result:
+                    streamed = streamed or bool(delta)
                     self._write(delta)
                     if result.status and result.status != status:  # progress (a video)
                         status = result.status
                         self._write(f"[{status}]\n")
                 reply = await result.reply()
                 self._write("\n")
-                self._render(reply, streamed=True)
+                self._render(reply, streamed=streamed)
             else:
                 self._render(result, streamed=False)
         except BotError as exc:
@@ -116,8 +117,9 @@ class ConsoleAdapter:
     def _save(self, attachment: Attachment) -> Path:
         """Write a file the bot sent into the media folder, never over an existing one."""
         self._media_dir.mkdir(parents=True, exist_ok=True)
-        suffix = mimetypes.guess_extension(attachment.mime_type) or ".bin"
-        stem = Path(attachment.filename or "").stem or attachment.kind
+        named = Path(attachment.filename or "")
+        suffix = named.suffix or mimetypes.guess_extension(attachment.mime_type) or ".bin"
+        stem = named.stem or attachment.kind
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:60] or attachment.kind
         path = self._media_dir / f"{stem}{suffix}"
         number = 1

@@ -33,7 +33,12 @@ def usd(micro: int) -> str:
     sign, value = ("-" if micro < 0 else ""), abs(micro) / MICRO
     if value >= 1:
         return f"{sign}${value:,.2f}"
-    return f"{sign}${value:.4f}".rstrip("0").rstrip(".") if value else "$0"
+    if not value:
+        return "$0"
+    text = f"{value:.4f}".rstrip("0")
+    if len(text.partition(".")[2]) < 2:  # cents keep two digits: $0.50, not $0.5
+        text = f"{value:.2f}"
+    return f"{sign}${text}"
 
 
 def parse_usd(text: str) -> int:

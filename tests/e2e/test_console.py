@@ -197,3 +197,22 @@ async def test_admin_commands_are_refused_to_a_console_guest(tmp_path: Path, ven
     assert "direct chat has one user" in out  # /pool is for groups
     code, out, _ = await run_cli(["chat"], env, stdin=b"/grant telegram:1 5\n", cwd=tmp_path)
     assert "Granted $5.00 to telegram:1" in out  # the operator is an admin
+
+
+async def test_console_saves_media_and_prints_where(make_service: Any, venice: FakeVenice, tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    read_line, write, out = scripted_io(["/imagine a lighthouse --variants 2", "/speak Good night.",
+                                         "/video waves at dusk"])
+    async with make_service(video_poll_seconds=1) as service:
+        adapter = ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester",
+                                 media_dir=media)
+        await adapter.run()
+        confirm = next(line.split("type ")[1].strip() for line in "".join(out).splitlines()
+                       if "/videoconfirm" in line)
+        await adapter.handle_line(confirm)
+    text = "".join(out)
+    assert "🎨 a lighthouse" in text  # a media reply's text is printed although nothing streamed
+    assert sorted(p.name for p in media.iterdir()) == ["venice-1.png", "venice-2.png", "venice-video.mp4", "voice.ogg"]
+    assert f"[image saved to {media / 'venice-1.png'}]" in text
+    assert "Rendering the video" in text  # progress while Venice renders
+    assert (media / "voice.ogg").read_bytes()[:4] == b"OggS"
