@@ -119,8 +119,10 @@ class ReplyStream:
         self.status = ""  # a progress line that replaces itself ("Rendering… 40%")
 
     def set_activity(self, activity: Activity) -> None:
-        """Change what the adapter shows while it waits (producer side)."""
-        self.activity = activity
+        """Change what the adapter shows while it waits; readers wake (producer side)."""
+        if activity != self.activity:
+            self.activity = activity
+            self._queue.put_nowait("")
 
     def set_status(self, status: str) -> None:
         """Replace the progress line; readers wake with an empty delta (producer side)."""

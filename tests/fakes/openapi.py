@@ -246,26 +246,97 @@ def _not_in_spec(method: str, path_template: str) -> SpecIssue:
     return SpecIssue((), f"{method.upper()} {path_template} is not in the spec", "path")
 
 
+FORM_MEDIA_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+CONTENT_TYPE_KEYWORD = "contentType"  # SpecIssue.keyword when the body's media type is not one the spec takes
+
+
 def request_issues(
-    method: str, path_template: str, body: Any, *, spec_file: Path | None = None
+    method: str,
+    path_template: str,
+    body: Any,
+    *,
+    media_type: str = "application/json",
+    spec_file: Path | None = None,
 ) -> list[SpecIssue]:
-    """Return the ways a JSON request body breaks the spec (empty when valid or when nothing is specified)."""
+    """Return the ways a request body breaks the spec (empty when valid or when nothing is specified).
+
+    ``media_type`` is the request's Content-Type without parameters. A form body (multipart or
+    urlencoded) is a mapping of field name to str, or to bytes for a file part: text fields are
+    coerced to the types the spec declares (form fields are all strings on the wire), and bytes pass
+    as ``type: string, format: binary``.
+    """
     key = _spec_key(spec_file)
     op = _operation(key, method, path_template)
     if op is None:
         return [_not_in_spec(method, path_template)]
     request_body = op.get("requestBody", {})
-    if "application/json" not in request_body.get("content", {}):
-        return []  # no JSON body specified (GET, or multipart only): nothing to check here
+    content = request_body.get("content", {})
+    if not content:
+        return []  # no body specified (GET): nothing to check here
     if body is None and not request_body.get("required", False):
         return []
-    pointer = _pointer("paths", path_template, method.lower(), "requestBody", "content", "application/json", "schema")
+    if media_type not in content:
+        if body is not None:
+            accepted = ", ".join(content)
+            return [SpecIssue((), f"content type {media_type or '(none)'} is not accepted; the spec takes {accepted}",
+                              CONTENT_TYPE_KEYWORD, list(content))]
+        media_type = "application/json" if "application/json" in content else next(iter(content))
+    pointer = _pointer("paths", path_template, method.lower(), "requestBody", "content", media_type, "schema")
+    if media_type in FORM_MEDIA_TYPES and isinstance(body, Mapping):
+        types = _form_field_types(key, pointer)
+        body = {
+            name: _coerce_query([value], {"type": types.get(name)}) if isinstance(value, str) else value
+            for name, value in body.items()
+        }
     return _issues(key, pointer, body)
 
 
-def validate_request(method: str, path_template: str, body: Any, *, spec_file: Path | None = None) -> list[str]:
-    """Validate a JSON request body against the spec; return error strings, empty when valid."""
-    return [str(issue) for issue in request_issues(method, path_template, body, spec_file=spec_file)]
+@functools.cache
+def _form_field_types(key: str, pointer: str) -> dict[str, str]:
+    """Map the properties of a form body's schema to their declared types, following $ref and allOf."""
+    spec = _load_spec_cached(key)
+
+    def resolve(node: Any) -> Any:
+        while isinstance(node, Mapping) and str(node.get("$ref", "")).startswith("#/"):
+            node = _lookup(spec, node["$ref"][1:])
+        return node
+
+    types: dict[str, str] = {}
+
+    def collect(schema: Any) -> None:
+        schema = resolve(schema)
+        if not isinstance(schema, Mapping):
+            return
+        for part in schema.get("allOf", []):
+            collect(part)
+        for name, prop in schema.get("properties", {}).items():
+            prop = resolve(prop)
+            if isinstance(prop, Mapping) and isinstance(prop.get("type"), str):
+                types.setdefault(name, prop["type"])
+
+    collect(_lookup(spec, pointer))
+    return types
+
+
+def _lookup(document: Any, pointer: str) -> Any:
+    """Follow a JSON pointer (``/a/b~1c``) into a document."""
+    node = document
+    for segment in pointer.lstrip("/").split("/"):
+        node = node[segment.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def validate_request(
+    method: str,
+    path_template: str,
+    body: Any,
+    *,
+    media_type: str = "application/json",
+    spec_file: Path | None = None,
+) -> list[str]:
+    """Validate a request body (JSON unless ``media_type`` says otherwise); return error strings, empty when valid."""
+    issues = request_issues(method, path_template, body, media_type=media_type, spec_file=spec_file)
+    return [str(issue) for issue in issues]
 
 
 def query_issues(

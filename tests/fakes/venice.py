@@ -49,14 +49,17 @@ from tests.fakes.venice_chat import (
 from tests.fakes.venice_errors import (
     CHARACTER_NOT_FOUND,
     CHAT_CHARACTER_NOT_FOUND,
+    INVALID_CONTENT_TYPE,
     INVALID_MODEL,
     MODEL_NOT_FOUND,
     context_length_error,
     default_error_body,
+    error_response,
     validation_error_body,
 )
+from tests.fakes.venice_media import MediaEndpoints, VideoJob
 
-__all__ = ["Call", "ChatScript", "FakeVenice"]
+__all__ = ["Call", "ChatScript", "FakeVenice", "UploadedFile", "VideoJob"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,17 @@ API_PREFIX = "/api/v1"
 REQUESTS_PER_MINUTE = 500  # Venice's tier XS limits
 TOKENS_PER_MINUTE = 1_000_000
 DEFAULT_DEPRECATION_DATE = "2026-12-31T00:00:00.000Z"
+# Paths whose spec security includes `{}`: they answer without credentials.
+PUBLIC_PATHS = frozenset({"/models", "/image/styles"})
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file part of a multipart request."""
+
+    filename: str | None
+    content_type: str | None
+    data: bytes = field(repr=False)
 
 
 @dataclass
@@ -74,8 +88,18 @@ class Call:
     path: str  # without the /api/v1 prefix
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
-    body: Any  # parsed JSON; a dict for forms; raw bytes otherwise; None when empty
+    # Parsed JSON; for forms a dict of text fields, with a file part as {"filename", "content_type", "size"};
+    # raw bytes otherwise; None when empty.
+    body: Any
     time: float  # time.monotonic() on arrival
+    # The file parts' bytes by field name, kept for tests to inspect; ``fake.keep_uploads = False`` (or
+    # ``fake.calls.clear()``) lets them go, as a memory benchmark uploading 25 MB at a time should.
+    files: dict[str, UploadedFile] = field(default_factory=dict, repr=False)
+
+    @property
+    def media_type(self) -> str:
+        """Return the request's Content-Type without parameters, lower-cased ("" when none)."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
 @dataclass
@@ -93,8 +117,12 @@ class _Scripted:
 _Handler = Callable[[Call, dict[str, str], dict[str, str]], Response]
 
 
-class FakeVenice:
-    """A fake Venice API: real HTTP, recorded calls, scripted answers and failures, spec validation."""
+class FakeVenice(MediaEndpoints):
+    """A fake Venice API: real HTTP, recorded calls, scripted answers and failures, spec validation.
+
+    The media endpoints and their settings (``adult_words``, ``upscale_echo``, ``transcript``,
+    ``video_jobs``, ...) come from ``MediaEndpoints`` in venice_media.py.
+    """
 
     def __init__(
         self,
@@ -116,8 +144,12 @@ class FakeVenice:
         self.response_headers: dict[str, str] = {}  # merged into every response
         self.deprecated_models: dict[str, str] = {}  # model id -> x-venice-model-deprecation-warning
         self.delay: float = 0.0  # seconds to wait before answering any request
+        # False: once answered, a call forgets its uploaded files and long JSON strings (base64 images), so a
+        # memory benchmark of 25 MB uploads measures the client, not the fake's recordings.
+        self.keep_uploads: bool = True
         self.script: list[ChatScript] = []  # chat answers, popped first-in first-out
         self.responder: Callable[[dict[str, Any]], ChatScript] = self.default_responder  # when script is empty
+        self._init_media()
 
         self._spec_file: Path | None = None
         spec = (spec_file or openapi.spec_path()).resolve()
@@ -141,6 +173,7 @@ class FakeVenice:
             ("GET", _path_regex("/billing/balance"), self._get_balance),
             ("GET", _path_regex("/api_keys/rate_limits"), self._get_rate_limits),
             ("POST", _path_regex("/chat/completions"), self._chat_completions),
+            *((method, _path_regex(template), handler) for method, template, handler in self._media_routes()),
         ]
         # One catch-all route: recording, scripted failures and auth apply to every path alike.
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -220,7 +253,7 @@ class FakeVenice:
     async def _endpoint(self, request: Request) -> Response:
         number = next(self._counter)
         path = _normalize_path(request.path_params["path"])
-        body, json_error = await _read_body(request)
+        body, files, json_error = await _read_body(request)
         call = Call(
             method=request.method,
             path=path,
@@ -228,8 +261,17 @@ class FakeVenice:
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
             time=time.monotonic(),
+            files=files,
         )
         self.calls.append(call)
+        try:
+            return await self._answer(call, number, json_error, request)
+        finally:
+            if not self.keep_uploads:
+                _forget_uploads(call)
+
+    async def _answer(self, call: Call, number: int, json_error: str | None, request: Request) -> Response:
+        path = call.path
         if self.delay > 0:
             await asyncio.sleep(self.delay)
         headers = self._standard_headers(number)
@@ -254,6 +296,8 @@ class FakeVenice:
         issues = self._spec_issues(call, request)
         if issues:
             self._spec_error(call, "; ".join(map(str, issues)))
+            if any(issue.keyword == openapi.CONTENT_TYPE_KEYWORD for issue in issues):
+                return _error(415, dict(INVALID_CONTENT_TYPE), headers)
             return _error(400, validation_error_body(issues), headers)
         handler, path_params = route
         return handler(call, headers, path_params)
@@ -267,7 +311,15 @@ class FakeVenice:
             query.setdefault(key, []).append(value)
         issues = openapi.query_issues(call.method, template, query, spec_file=self._spec_file)
         if call.body is not None or call.method in ("POST", "PUT", "PATCH"):
-            issues += openapi.request_issues(call.method, template, call.body, spec_file=self._spec_file)
+            body = call.body
+            if call.files and isinstance(body, dict):
+                # A file part validates as a binary string (bytes); its contents do not matter here.
+                body = {key: f"<file, {len(call.files[key].data)} bytes>".encode() if key in call.files else value
+                        for key, value in body.items()}
+            issues += openapi.request_issues(
+                call.method, template, body, media_type=call.media_type or "application/json",
+                spec_file=self._spec_file,
+            )
         return issues
 
     def _standard_headers(self, number: int) -> dict[str, str]:
@@ -327,8 +379,8 @@ class FakeVenice:
 
     def _authorized(self, call: Call) -> bool:
         given = call.headers.get("authorization")
-        if given is None and call.path == "/models":
-            return True  # the model list is public: its security allows no credentials
+        if given is None and call.path in PUBLIC_PATHS:
+            return True  # public: the spec's security for these allows no credentials
         scheme, _, token = (given or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return False
@@ -457,25 +509,42 @@ def _path_regex(template: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$")
 
 
-async def _read_body(request: Request) -> tuple[Any, str | None]:
-    """Return the body (parsed JSON, a form as a dict, raw bytes, or None) and a JSON error if any."""
+async def _read_body(request: Request) -> tuple[Any, dict[str, UploadedFile], str | None]:
+    """Return the body (parsed JSON, a form as a dict, raw bytes, or None), a form's files, and a JSON error."""
     raw = await request.body()
     if not raw:
-        return None, None
+        return None, {}, None
     content_type = request.headers.get("content-type", "")
     if "json" in content_type:
         try:
-            return json.loads(raw), None
+            return json.loads(raw), {}, None
         except ValueError as exc:
-            return raw, str(exc)
+            return raw, {}, str(exc)
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form()
-        return {
-            key: value if isinstance(value, str)
-            else {"filename": value.filename, "content_type": value.content_type, "size": value.size}
-            for key, value in form.multi_items()
-        }, None
-    return raw, None
+        fields: dict[str, Any] = {}
+        files: dict[str, UploadedFile] = {}
+        # Starlette caps text fields at 1 MB; files are spooled to disk while parsing and read back here.
+        async with request.form() as form:
+            for key, value in form.multi_items():
+                if isinstance(value, str):
+                    fields[key] = value
+                    continue
+                files[key] = UploadedFile(value.filename, value.content_type, await value.read())
+                fields[key] = {"filename": value.filename, "content_type": value.content_type, "size": value.size}
+        return fields, files, None
+    return raw, {}, None
+
+
+_LONG_STRING = 64 * 1024
+
+
+def _forget_uploads(call: Call) -> None:
+    """Drop a recorded call's file bytes and long JSON strings, keeping their sizes in view."""
+    call.files = {name: UploadedFile(f.filename, f.content_type, b"") for name, f in call.files.items()}
+    if isinstance(call.body, dict):
+        for key, value in call.body.items():
+            if isinstance(value, str) and len(value) > _LONG_STRING:
+                call.body[key] = f"<{len(value)} characters, dropped: keep_uploads is False>"
 
 
 def _cut_index(events: list[StreamEvent], cut_after: int | None) -> int | None:
@@ -491,11 +560,7 @@ def _cut_index(events: list[StreamEvent], cut_after: int | None) -> int | None:
     return None
 
 
-def _error(status: int, body: dict[str, Any] | str, headers: dict[str, str]) -> Response:
-    if isinstance(body, str):
-        media = "text/html" if body.lstrip().startswith("<") else "text/plain"
-        return Response(body, status_code=status, headers=headers, media_type=media)
-    return JSONResponse(body, status_code=status, headers=headers)
+_error = error_response
 
 
 def _money(value: Any) -> str:

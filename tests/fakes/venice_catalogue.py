@@ -7,6 +7,14 @@ from typing import Any
 
 TEXT_MODEL_IDS = ("venice-uncensored", "llama-3.3-70b", "qwen3-vl-235b-a22b")
 TTS_VOICES = ("af_sky", "af_bella", "am_adam", "bf_emma", "bm_george")
+ORPHEUS_VOICES = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")  # the spec lists these eight
+IMAGE_STYLES = (
+    "3D Model", "Analog Film", "Anime", "Cinematic", "Comic Book", "Craft Clay", "Digital Art",
+    "Fantasy Art", "Line Art", "Neon Punk", "Origami", "Photographic", "Pixel Art",
+)
+# Video models carry no pricing in /models (the spec's pricing anyOf has no video branch): Venice
+# prices them through POST /video/quote. The fake quotes USD per second of video at 720p.
+VIDEO_USD_PER_SECOND = {"wan-2-7-text-to-video": 0.10, "wan-2-7-image-to-video": 0.08}
 
 
 def _capabilities(**overrides: Any) -> dict[str, Any]:
@@ -71,7 +79,8 @@ def _text_model(
 
 
 def default_models() -> list[dict[str, Any]]:
-    """Return a fresh default catalogue: three text models, one image, one TTS and one ASR model."""
+    """Return a fresh default catalogue: three text models, two image, one TTS, one ASR, one upscale,
+    one inpaint and two video models."""
     return [
         _text_model(
             "venice-uncensored", "Venice Uncensored", 32768, "private", 0.20, 0.90,
@@ -145,7 +154,105 @@ def default_models() -> list[dict[str, Any]]:
                 "offline": False,
             },
         },
+        *media_models(),
     ]
+
+
+def _model(model_id: str, kind: str, created: int, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": model_id, "type": kind, "object": "model", "created": created, "owned_by": "venice.ai",
+        "model_spec": spec,
+    }
+
+
+def media_models() -> list[dict[str, Any]]:
+    """Return the media models beyond the first image, TTS and ASR ones: one of each other media type."""
+    upscale_prices = {"2x": _price(0.02), "4x": _price(0.08)}
+    return [
+        # Priced by resolution tier; the spec's image pricing still requires `upscale`.
+        _model("flux-2-pro", "image", 1764000000, {
+            "name": "FLUX.2 Pro",
+            "privacy": "anonymized",
+            "constraints": {
+                "aspectRatios": ["1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16"],
+                "defaultAspectRatio": "1:1",
+                "resolutions": ["1K", "2K"],
+                "defaultResolution": "1K",
+                "promptCharacterLimit": 2048,
+                "steps": {"default": 25, "max": 50},
+                "widthHeightDivisor": 16,
+            },
+            "pricing": {"resolutions": {"1K": _price(0.04), "2K": _price(0.07)}, "upscale": upscale_prices},
+            "traits": [],
+            "offline": False,
+        }),
+        _model("upscaler", "upscale", 1743099022, {
+            "name": "Upscaler",
+            "privacy": "private",
+            "pricing": {"upscale": upscale_prices},
+            "traits": [],
+            "offline": False,
+        }),
+        _model("firered-image-edit", "inpaint", 1760000000, {
+            "name": "FireRed Image Edit",
+            "privacy": "private",
+            "constraints": {
+                "aspectRatios": ["auto", "1:1", "3:2", "16:9", "21:9", "9:16", "2:3", "3:4", "4:5"],
+                "promptCharacterLimit": 1500,
+                "combineImages": False,
+            },
+            "pricing": {"inpaint": _price(0.04)},
+            "traits": ["default"],
+            "offline": False,
+        }),
+        _video_model("wan-2-7-text-to-video", "Wan 2.7 Text to Video", "text-to-video", ["720p", "1080p"], False),
+        _video_model("wan-2-7-image-to-video", "Wan 2.7 Image to Video", "image-to-video", ["720p"], True),
+    ]
+
+
+def _video_model(
+    model_id: str, name: str, model_type: str, resolutions: list[str], audio_configurable: bool
+) -> dict[str, Any]:
+    return _model(model_id, "video", 1765000000, {
+        "name": name,
+        "privacy": "anonymized",
+        "constraints": {
+            "aspect_ratios": ["16:9", "9:16", "1:1"],
+            "resolutions": resolutions,
+            "durations": ["5s", "10s"],
+            "model_type": model_type,
+            "audio": True,
+            "audio_configurable": audio_configurable,
+            "prompt_character_limit": 2500,
+        },
+        "traits": [],
+        "offline": False,
+    })
+
+
+def orpheus_tts_model() -> dict[str, Any]:
+    """Return a second TTS model, with voices of its own (not in the defaults: see below).
+
+    Left out of ``default_models()`` because the fake's own tests expect exactly one TTS model there;
+    append it to ``fake.models`` to test a voice that belongs to another model.
+    """
+    return _model("tts-orpheus", "tts", 1758000000, {
+        "name": "Orpheus TTS",
+        "privacy": "anonymized",
+        "pricing": {"input": _price(7.00)},  # per 1M characters
+        "voices": list(ORPHEUS_VOICES),
+        "default_voice": "tara",
+        "supports_speed": False,
+        "supported_formats": ["mp3", "opus", "wav"],
+        "default_format": "mp3",
+        "traits": [],
+        "offline": False,
+    })
+
+
+def default_image_styles() -> list[str]:
+    """Return the style names GET /image/styles lists."""
+    return list(IMAGE_STYLES)
 
 
 def _character(

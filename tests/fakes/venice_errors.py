@@ -5,6 +5,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+from starlette.responses import JSONResponse, Response
+
 from tests.fakes.openapi import SpecIssue
 
 CLOUDFLARE_502 = (
@@ -45,6 +47,42 @@ CHAT_CHARACTER_NOT_FOUND = {
 }
 MODEL_NOT_FOUND = {"error": "Specified model not found", "code": "MODEL_NOT_FOUND"}
 INVALID_MODEL = {"error": "Invalid model specified", "code": "INVALID_MODEL"}
+INVALID_CONTENT_TYPE = {"error": "Invalid request content-type"}
+CONTENT_POLICY = {"error": "Your prompt violates the content policy of Venice.ai or the model provider"}
+
+
+def error_response(status: int, body: dict[str, Any] | str, headers: dict[str, str]) -> Response:
+    """Send an error: a dict as JSON, a str raw (as HTML when it looks like HTML, else plain text)."""
+    if isinstance(body, str):
+        media = "text/html" if body.lstrip().startswith("<") else "text/plain"
+        return Response(body, status_code=status, headers=headers, media_type=media)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def field_error(field: str, message: str) -> dict[str, Any]:
+    """Return a 400 body blaming one request field, zod-style like Venice's validation errors."""
+    return {"error": message, "details": {"_errors": [], field: {"_errors": [message]}}}
+
+
+def payload_too_large(limit_bytes: int) -> dict[str, Any]:
+    """Return Venice's 413 body for an upload over ``limit_bytes``."""
+    return {
+        "error": f"File exceeds the maximum allowed size of {limit_bytes // (1024 * 1024)} MB.",
+        "code": "PAYLOAD_TOO_LARGE",
+    }
+
+
+def provider_content_policy_error(recommended_model: str | None = None) -> dict[str, Any]:
+    """Return the nested 422 body a video job gets when the model's provider refuses it (credits refunded)."""
+    error: dict[str, Any] = {
+        "message": "The selected model provider rejected this request due to its content policies. "
+        "Credits have been refunded.",
+        "type": "provider_content_policy",
+        "credits_refunded": True,
+    }
+    if recommended_model:
+        error["recommended_model"] = recommended_model
+    return {"error": error}
 
 
 def default_error_body(status: int, path: str) -> dict[str, Any] | str:
