@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -36,13 +36,15 @@ from telegram.ext import (
     filters,
 )
 
+from adapters.telegram.media import MAX_DOWNLOAD, IncomingFile, incoming_file, replied_image
 from adapters.telegram.menus import Menus
 from adapters.telegram.sender import TelegramSender
-from adapters.telegram.writer import AnswerWriter, Pace, Target
+from adapters.telegram.target import Target
+from adapters.telegram.writer import AnswerWriter, Pace
 from core.chat import REGENERATE, ChatService
 from core.commands import Access
-from core.errors import BotError, ConfigurationError, UnknownCommand
-from core.events import IncomingMessage, RepliedMessage, ReplyStream
+from core.errors import BotError, ConfigurationError, InvalidInput, UnknownCommand
+from core.events import Attachment, Destination, IncomingMessage, RepliedMessage, Reply, ReplyStream
 from core.settings import Settings
 from core.turns import TurnQueue
 
@@ -52,6 +54,8 @@ PLATFORM = "telegram"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 ADMIN_CACHE_SECONDS = 120.0
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
+# What the bot reads besides text: files come with their caption as the message's text.
+MEDIA = filters.PHOTO | filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ class TelegramAdapter:
             .build()
         )
         self.app.add_handler(TypeHandler(Update, self._once), group=-1)
-        self.app.add_handler(MessageHandler(filters.TEXT & ~filters.UpdateType.EDITED, self._on_text))
+        self.app.add_handler(MessageHandler((filters.TEXT | MEDIA) & ~filters.UpdateType.EDITED, self._on_message))
         self.app.add_handler(CallbackQueryHandler(self._on_button))
         self.app.add_error_handler(self._on_error)
 
@@ -128,6 +132,7 @@ class TelegramAdapter:
             await self.app.shutdown()
             raise
         self._service.s.account.alerts.append(self.tell_admins)
+        self._service.deliverers[PLATFORM] = self.deliver
         log.info("Telegram bot @%s is running (%s)", self.app.bot.username,
                  "webhook" if self._settings.telegram_webhook_url else "long polling")
         return self
@@ -140,6 +145,8 @@ class TelegramAdapter:
     ) -> None:
         if self.tell_admins in self._service.s.account.alerts:
             self._service.s.account.alerts.remove(self.tell_admins)
+        if self._service.deliverers.get(PLATFORM) == self.deliver:
+            del self._service.deliverers[PLATFORM]
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
@@ -172,7 +179,7 @@ class TelegramAdapter:
 
     async def register_commands(self) -> None:
         """Publish the command menus: everyone, chat admins, and the bot's own admins."""
-        commands = list(self._service.commands)
+        commands = [c for c in self._service.commands if not c.hidden]  # buttons run the hidden ones
 
         def menu(*levels: Access) -> list[BotCommand]:
             return [BotCommand(c.name, c.description[:256]) for c in commands if c.access in levels]
@@ -197,6 +204,13 @@ class TelegramAdapter:
         for user_id in self._settings.admin_ids(PLATFORM):
             await self.sender.send(user_id, self.app.bot.send_message, essential=False, text=text)
 
+    async def deliver(self, destination: Destination, reply: Reply) -> None:
+        """Post a late result (a video finished after a restart) in its chat and topic."""
+        chat_id = int(destination.chat_id)
+        target = Target(chat_id, int(destination.thread_id) if destination.thread_id else None,
+                        reply_to=None, private=chat_id > 0)
+        await self._writer(target).write_reply(reply)
+
     # ----- updates
 
     async def _once(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -205,9 +219,12 @@ class TelegramAdapter:
             log.info("Update %s was handled already; ignoring it", update.update_id)
             raise ApplicationHandlerStop
 
-    async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
-        if message is None or chat is None or user is None or message.text is None or user.is_bot:
+        if message is None or chat is None or user is None or user.is_bot:
+            return
+        file = incoming_file(message)
+        if message.text is None and file is None:
             return
         self.sender.heard_from(chat.id)
         private = chat.type == ChatType.PRIVATE
@@ -220,26 +237,43 @@ class TelegramAdapter:
         elif private or self._addressed(message):
             text = self._strip_mentions(message)
         else:
-            return  # a group message that is not for the bot
-        incoming = IncomingMessage(
-            platform=PLATFORM,
-            chat_id=str(chat.id),
-            user_id=str(user.id),
-            user_name=user.full_name or user.username,
-            text=text,
-            thread_id=str(message.message_thread_id) if message.is_topic_message else None,
-            is_direct=private,
-            is_chat_admin=private or (command is not None and await self._is_chat_admin(chat, user, message)),
-            reply_to=self._replied(message),
-            message_id=str(message.message_id),
-        )
-        target = Target(
-            chat.id,
-            message.message_thread_id if message.is_topic_message else None,
-            reply_to=None if private else message.message_id,
-            private=private,
-        )
+            return  # a group message (or file) that is not for the bot
+        is_admin = private or (command is not None and await self._is_chat_admin(chat, user, message))
+        thread_id = message.message_thread_id if message.is_topic_message else None
+
+        async def incoming() -> IncomingMessage:
+            # Downloads wait for the message's turn: a chat's messages reach the core in order.
+            return IncomingMessage(
+                platform=PLATFORM,
+                chat_id=str(chat.id),
+                user_id=str(user.id),
+                user_name=user.full_name or user.username,
+                text=text,
+                thread_id=str(thread_id) if thread_id is not None else None,
+                is_direct=private,
+                is_chat_admin=is_admin,
+                attachments=(await self._download(file),) if file is not None else (),
+                reply_to=await self._replied(message),
+                message_id=str(message.message_id),
+            )
+
+        target = Target(chat.id, thread_id, reply_to=None if private else message.message_id, private=private)
         await self._dispatch(incoming, target)
+
+    async def _download(self, file: IncomingFile) -> Attachment:
+        """Fetch a user's file, after the core and Telegram's own limit agree to it."""
+        self._service.media.check_download(file.kind, file.size, file.duration)
+        if file.size is not None and file.size > MAX_DOWNLOAD:
+            raise _too_big(file.size)
+        try:
+            data = await (await self.app.bot.get_file(file.file_id)).download_as_bytearray()
+        except TelegramError as exc:
+            if "file is too big" in exc.message.lower():
+                raise _too_big(file.size) from None
+            # A timeout, a dropped connection, a file Telegram lost: the user can send it again.
+            log.warning("Downloading a Telegram file failed: %s", exc.message)
+            raise BotError("Telegram did not hand over your file just now. Please send it again.") from None
+        return Attachment(file.kind, file.mime_type, bytes(data), filename=file.filename, duration=file.duration)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -278,15 +312,26 @@ class TelegramAdapter:
         )
         await self._dispatch(incoming, Target(chat.id, thread_id, None, private))
 
-    async def _dispatch(self, incoming: IncomingMessage, target: Target) -> None:
-        """Hand a message to the core in arrival order, then write what comes back."""
-        writer = AnswerWriter(
+    def _writer(self, target: Target) -> AnswerWriter:
+        return AnswerWriter(
             self.app.bot, self.sender, self.menus, target,
             use_draft=self._drafts, pace=self._options.pace, clock=self._clock,
             on_draft_unsupported=self._no_drafts,
         )
+
+    async def _dispatch(
+        self, incoming: IncomingMessage | Callable[[], Awaitable[IncomingMessage]], target: Target
+    ) -> None:
+        """Hand a message to the core in arrival order, then write what comes back.
+
+        ``incoming`` may be a function that builds the message (downloading its files) once
+        it is the message's turn.
+        """
+        writer = self._writer(target)
         try:
             async with self._handoff.take((target.chat_id, target.thread_id)):
+                if not isinstance(incoming, IncomingMessage):
+                    incoming = await incoming()
                 result = await self._service.handle_message(incoming)
             if isinstance(result, ReplyStream):
                 reply = await writer.write_stream(result)
@@ -310,16 +355,20 @@ class TelegramAdapter:
     # ----- reading messages
 
     def _command(self, message: Message) -> tuple[str, str, bool] | None:
-        """(name, arguments, addressed to this bot by name) for a command, else None."""
-        entities = message.entities or ()
+        """(name, arguments, addressed to this bot by name) for a command, else None.
+
+        A file's caption can be a command too (``/upscale 2`` on a photo).
+        """
+        caption = message.text is None
+        entities = (message.caption_entities if caption else message.entities) or ()
         if not entities or entities[0].type != MessageEntity.BOT_COMMAND or entities[0].offset != 0:
             return None
-        token = message.parse_entity(entities[0])
+        token = message.parse_caption_entity(entities[0]) if caption else message.parse_entity(entities[0])
         name, _, target = token[1:].partition("@")
         addressed = target.lower() == (self.app.bot.username or "").lower()
         if target and not addressed and message.chat.type != ChatType.PRIVATE:
             return None  # "/help@other_bot" in a group is for that bot
-        args = (message.text or "")[len(token):].strip()
+        args = (message.text or message.caption or "")[len(token):].strip()
         name = name.lower()
         return ("help" if name == "start" else name), args, addressed
 
@@ -333,7 +382,7 @@ class TelegramAdapter:
     def _addressed(self, message: Message) -> bool:
         """A group message is for the bot when it mentions it or replies to it."""
         bot = self.app.bot
-        for entity, text in message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
+        for entity, text in _mentions(message, [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
             if entity.type == MessageEntity.MENTION and text[1:].lower() == (bot.username or "").lower():
                 return True
             if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot.id:
@@ -342,10 +391,10 @@ class TelegramAdapter:
         return bool(replied and replied.from_user and replied.from_user.id == bot.id)
 
     def _strip_mentions(self, message: Message) -> str:
-        text = message.text or ""
+        text = message.text if message.text is not None else message.caption or ""
         username = f"@{self.app.bot.username}".lower()
         for _entity, mention in sorted(
-            message.parse_entities([MessageEntity.MENTION]).items(), key=lambda e: -e[0].offset
+            _mentions(message, [MessageEntity.MENTION]).items(), key=lambda e: -e[0].offset
         ):
             if mention.lower() == username:
                 text = text.replace(mention, "", 1)
@@ -361,15 +410,18 @@ class TelegramAdapter:
             return None
         return replied
 
-    def _replied(self, message: Message) -> RepliedMessage | None:
+    async def _replied(self, message: Message) -> RepliedMessage | None:
+        """The replied-to message, with its image downloaded (for /upscale, /edit, questions)."""
         replied = self._replied_message(message)
-        if replied is None or not (replied.text or replied.caption):
+        image = replied_image(replied) if replied is not None else None
+        if replied is None or not (replied.text or replied.caption or image):
             return None
         author = replied.from_user
         return RepliedMessage(
             text=replied.text or replied.caption or "",
             from_bot=bool(author and author.id == self.app.bot.id),
             author=author.full_name if author else None,
+            attachments=(await self._download(image),) if image is not None else (),
         )
 
     async def _is_chat_admin(self, chat: Chat, user: User, message: Message | None) -> bool:
@@ -392,3 +444,15 @@ class TelegramAdapter:
     def _no_drafts(self) -> None:
         self._drafts = False
 
+
+def _mentions(message: Message, types: list[str | None]) -> dict[MessageEntity, str]:
+    """The message's entities of these types, from its text or else its caption."""
+    if message.text is not None:
+        return message.parse_entities(types)
+    return message.parse_caption_entities(types)
+
+
+def _too_big(size: int | None) -> InvalidInput:
+    stated = f"That file is {size / 1048576:.0f} MB; " if size else "That file is too big: "
+    return InvalidInput(f"{stated}Telegram lets bots download files up to {MAX_DOWNLOAD // 1048576} MB. "
+                        "Send a smaller or shorter one.")

@@ -15,24 +15,22 @@ from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, Rep
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest
 
+from adapters.telegram import media
 from adapters.telegram.menus import Menus
 from adapters.telegram.render import Part, split
 from adapters.telegram.sender import TelegramSender
-from core.events import Reply, ReplyStream
+from adapters.telegram.target import Target
+from adapters.telegram.uploads import Uploader, takes_markup
+from core.events import Activity, Attachment, Reply, ReplyStream
 
 log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.5  # Telegram shows a chat action for 5 s
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where an answer goes."""
-
-    chat_id: int
-    thread_id: int | None = None
-    reply_to: int | None = None  # in groups, answer as a reply to the question
-    private: bool = True
+ACTIVITY_CHECK = 0.25  # how often a changed activity is noticed
+ACTIONS: dict[Activity, ChatAction] = {
+    "typing": ChatAction.TYPING, "upload_photo": ChatAction.UPLOAD_PHOTO, "record_voice": ChatAction.RECORD_VOICE,
+    "upload_video": ChatAction.UPLOAD_VIDEO, "upload_document": ChatAction.UPLOAD_DOCUMENT,
+}
 
 
 @dataclass
@@ -84,47 +82,112 @@ class AnswerWriter:
         self._shown: list[tuple[int, str, InlineKeyboardMarkup | None]] = []
         self._draft_id = random.randint(1, 2**31 - 1)
         self._visible = asyncio.Event()
+        self.file_message_ids: list[int] = []
+        self._woken = asyncio.Event()  # the stream moved: its activity may have changed
 
     @property
     def message_ids(self) -> list[int]:
-        """The messages this answer occupies, in order."""
+        """The text messages this answer occupies, in order (files not included)."""
         return [message_id for message_id, _, _ in self._shown]
 
     async def write_stream(self, stream: ReplyStream) -> Reply:
         """Follow a streaming answer, then deliver it whole; returns the final reply.
 
-        Raises what ``stream.reply()`` raises (the caller reports it to the user).
+        While it streams, the text so far is shown with the stream's status line under it,
+        at most once an interval; the final reply replaces both. Raises what
+        ``stream.reply()`` raises (the caller reports it to the user).
         """
-        typing = asyncio.create_task(self._typing())
+        activity = asyncio.create_task(self._show_activity(stream))
         interval = (
             self._pace.draft if self._use_draft
             else self._pace.private_edit if self._target.private else self._pace.group_edit
         )
         # The first update waits one interval too: an answer that is complete by then goes
         # straight to its final message, one call instead of two.
-        text, last = "", self._clock()
+        text, shown, last = "", "", self._clock()
+        deltas = aiter(stream)
+        pending: asyncio.Future[str] | None = None
         try:
-            async for delta in stream:
-                text += delta
-                if text.strip() and self._clock() - last >= interval:
-                    last = self._clock()
-                    await self._show(text, final=False)
+            while True:
+                state = _with_status(text, stream.status)
+                due = last + interval - self._clock()
+                changed = bool(state.strip()) and state != shown
+                if changed and due <= 0:
+                    last, shown = self._clock(), state
+                    await self._show(state, final=False)
+                    continue
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(deltas))
+                # Wake when the next delta comes, or when a change waiting for its turn is due.
+                done, _ = await asyncio.wait({pending}, timeout=due if changed else None)
+                if not done:
+                    continue
+                finished, pending = pending, None
+                self._woken.set()
+                try:
+                    text += finished.result()
+                except StopAsyncIteration:
+                    break
             reply = await stream.reply()
+        except Exception:
+            if not text.strip():
+                await self._drop_progress()  # only a progress line was shown: the error replaces it
+            raise
         finally:
-            typing.cancel()
+            if pending is not None:
+                pending.cancel()
+            activity.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await typing
+                await activity
+        if reply.attachments and not text.strip():
+            await self._drop_progress()
+            await self.write_reply(reply)
+            return reply
         await self._show(as_markdown(reply), final=True, markup=self._menus.keyboard(reply.choices))
+        if reply.attachments:  # the answer is shown as text already: the files follow it
+            await self._upload(reply.attachments, None, None)
         return reply
 
     async def write_reply(self, reply: Reply) -> None:
-        """Deliver a reply that is complete already (a command's answer)."""
-        await self._show(as_markdown(reply) or "Done.", final=True,
-                         markup=self._menus.keyboard(reply.choices))
+        """Deliver a reply that is complete already (a command's answer, a finished job).
+
+        Files carry the text as their caption when it fits one (1,024 characters) and no
+        buttons need a message of their own; otherwise the text goes first and the files
+        follow without a caption.
+        """
+        markdown = as_markdown(reply)
+        markup = self._menus.keyboard(reply.choices)
+        if not reply.attachments:
+            await self._show(markdown or "Done.", final=True, markup=markup)
+            return
+        caption = media.caption(markdown)
+        if caption is None or (markup is not None and not takes_markup(reply.attachments)):
+            if markdown:
+                await self._show(markdown, final=True, markup=markup)
+            caption, markup = None, None
+        await self._upload(reply.attachments, caption, markup)
 
     async def write_error(self, text: str) -> None:
         """Tell the user something went wrong, in a message of its own."""
         await self._send(Part(f"⚠️ {text}", ""), markup=None, essential=True, html=False)
+
+    async def _upload(self, attachments: tuple[Attachment, ...], caption: Part | None,
+                      markup: InlineKeyboardMarkup | None) -> None:
+        uploader = Uploader(self._bot, self._sender, self._target)
+        try:
+            await uploader.send(attachments, caption, markup, reply=not self._shown)
+        finally:
+            self.file_message_ids += uploader.message_ids
+            if uploader.message_ids:
+                self._visible.set()
+
+    async def _drop_progress(self) -> None:
+        """Delete messages that showed only a progress line (the result or an error follows)."""
+        for message_id, _, _ in self._shown:
+            with contextlib.suppress(BadRequest):
+                await self._sender.send(self._target.chat_id, self._bot.delete_message, essential=False,
+                                        message_id=message_id)
+        self._shown.clear()
 
     async def _show(self, text: str, *, final: bool, markup: InlineKeyboardMarkup | None = None) -> None:
         parts = split(text)
@@ -254,13 +317,33 @@ class AnswerWriter:
     def _index(self, message_id: int) -> int:
         return next(i for i, (mid, _, _) in enumerate(self._shown) if mid == message_id)
 
-    async def _typing(self) -> None:
-        """Show "typing…" until the first words are visible."""
-        while not self._visible.is_set():
-            await self._sender.send(
-                self._target.chat_id, self._bot.send_chat_action, essential=False,
-                action=ChatAction.TYPING, message_thread_id=self._target.thread_id,
-            )
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._visible.wait(), TYPING_EVERY)
+    async def _show_activity(self, stream: ReplyStream) -> None:
+        """Show the stream's activity ("typing…", "recording a voice message…") while it runs.
 
+        "Typing" stops once words are visible; other activities (a voice being recorded after
+        the text is shown) go on until the stream ends.
+        """
+        loop = asyncio.get_running_loop()
+        sent_at, sent = -TYPING_EVERY, ""
+        while True:
+            activity = stream.activity
+            wanted = "" if activity == "typing" and self._visible.is_set() else activity
+            if wanted and (wanted != sent or loop.time() - sent_at >= TYPING_EVERY):
+                sent_at, sent = loop.time(), wanted
+                await self._sender.send(
+                    self._target.chat_id, self._bot.send_chat_action, essential=False,
+                    action=ACTIONS.get(wanted, ChatAction.TYPING), message_thread_id=self._target.thread_id,
+                )
+            # A delta (or a status change) may come with a new activity: look again then.
+            # (Not wait_for: on Python 3.11 it can swallow the cancel that ends this loop.)
+            woken = asyncio.ensure_future(self._woken.wait())
+            try:
+                await asyncio.wait({woken}, timeout=ACTIVITY_CHECK)
+            finally:
+                woken.cancel()
+            self._woken.clear()
+
+
+def _with_status(text: str, status: str) -> str:
+    """What a streaming answer shows: the text so far, and the progress line under it."""
+    return f"{text}\n\n{status}" if text.strip() and status else text or status

@@ -6,66 +6,14 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
-
-from adapters.telegram.bot import TelegramAdapter, TelegramOptions
+from adapters.telegram.bot import TelegramOptions
 from adapters.telegram.render import MAX_MESSAGE
-from adapters.telegram.sender import TelegramSender
-from adapters.telegram.writer import Pace
-from bots.bootstrap import build_service
-from core.settings import Settings
-from core.venice.retry import RetryPolicy
 from tests.conftest import FakeClock
+from tests.e2e.telegram_support import ALICE, BOB, FAST, FORUM, GROUP, slow, texts
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.venice import ChatScript, FakeVenice
-
-ALICE, BOB = 1001, 1002
-GROUP, FORUM = -100111, -100222
-FAST = Pace(draft=0.05, private_edit=0.05, group_edit=0.05)
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
-def start_bot(
-    tg: FakeTelegram, make_settings: Callable[..., Settings], retry: RetryPolicy, clock: FakeClock
-) -> Callable[..., Any]:
-    """``async with start_bot(**settings) as adapter`` runs the bot until the block ends."""
-
-    @asynccontextmanager
-    async def start(*, options: TelegramOptions | None = None, **overrides: Any) -> AsyncIterator[TelegramAdapter]:
-        settings = make_settings(
-            telegram_bot_token=tg.token,
-            telegram_base_url=tg.base_url,
-            telegram_base_file_url=tg.base_file_url,
-            **overrides,
-        )
-        sender = TelegramSender(sleep=clock.sleep, clock=clock.monotonic)
-        async with build_service(settings, retry=retry) as service:
-            async with TelegramAdapter(
-                service, settings, sender=sender,
-                options=options or TelegramOptions(poll_timeout=1, pace=FAST),
-            ) as adapter:
-                yield adapter
-
-    return start
-
-
-def texts(tg: FakeTelegram, chat_id: int, thread_id: int | None = None) -> list[str]:
-    """What the user sees in a chat: the bot's messages, as plain text."""
-    return [m["text"] for m in tg.visible(chat_id, thread_id)]
-
-
-def slow(content: str, delay: float = 0.03) -> ChatScript:
-    return ChatScript(content=content, chunk_delay=delay)
 
 
 async def test_a_dm_gets_a_streamed_answer_shown_as_drafts_then_sent_whole(

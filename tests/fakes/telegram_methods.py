@@ -26,6 +26,7 @@ from tests.fakes.telegram_state import (
     Draft,
     FileMeta,
     Params,
+    SentFile,
     TelegramState,
     scope_key,
 )
@@ -33,6 +34,10 @@ from tests.fakes.telegram_state import (
 __all__ = ["TelegramBotApi"]
 
 MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files
+MAX_PHOTO_UPLOAD = 10 * 1024 * 1024  # sendPhoto's limit; bigger images go as documents
+MAX_ALBUM = 10
+# What sendMediaGroup takes, and which types may share an album.
+_ALBUM_TYPES = {"photo": "visual", "video": "visual", "audio": "audio", "document": "document"}
 _SCOPE_TYPES = frozenset({
     "default", "all_private_chats", "all_group_chats", "all_chat_administrators", "chat", "chat_administrators",
     "chat_member",
@@ -74,13 +79,15 @@ class TelegramBotApi(TelegramState):
             "sendPhoto": lambda p: self._send_file(p, "photo"),
             "sendVoice": lambda p: self._send_file(p, "voice"),
             "sendAudio": lambda p: self._send_file(p, "audio"),
+            "sendVideo": lambda p: self._send_file(p, "video"),
+            "sendMediaGroup": self._send_media_group,
             "getFile": self._get_file,
             "setMessageReaction": self._set_message_reaction,
         }
         # What a user's block (or a kick from a group) stops.
         self._blockable = frozenset({
             "sendMessage", "sendMessageDraft", "sendChatAction", "sendDocument", "sendPhoto", "sendVoice",
-            "sendAudio", "editMessageText", "editMessageCaption", "editMessageReplyMarkup",
+            "sendAudio", "sendVideo", "sendMediaGroup", "editMessageText", "editMessageCaption", "editMessageReplyMarkup",
         })
 
     def _get_me(self, p: Params) -> dict[str, Any]:
@@ -206,9 +213,10 @@ class TelegramBotApi(TelegramState):
         return True
 
     def _send_chat_action(self, p: Params) -> bool:
-        self._chat(p)
+        chat = self._chat(p)
         if p.get("action") not in CHAT_ACTIONS:
             raise bad_request("wrong parameter action in request")
+        self._chat_actions.setdefault(chat["id"], []).append(str(p["action"]))
         return True
 
     def _set_message_reaction(self, p: Params) -> bool:
@@ -233,6 +241,9 @@ class TelegramBotApi(TelegramState):
 
     def _send_file(self, p: Params, kind: str) -> dict[str, Any]:
         chat = self._chat(p)
+        if kind == "voice" and chat["id"] in self._voice_forbidden:
+            # The user allows voice messages from nobody (or not from this bot): Telegram refuses the send.
+            raise bad_request("VOICE_MESSAGES_FORBIDDEN")
         meta = self._input_file(p, kind)
         caption, entities = formatted_text(p, field="caption", entities_field="caption_entities",
                                            limit=MAX_CAPTION, allow_empty=True, strict=self.strict_html)
@@ -241,17 +252,77 @@ class TelegramBotApi(TelegramState):
             content["caption"] = caption
         if entities:
             content["caption_entities"] = entities
-        return self._bot_message(chat, p, content)
+        message = self._bot_message(chat, p, content)
+        self._record_sent("send" + kind.capitalize(), kind, _given(p, kind), meta, p, message)
+        return message
+
+    def _send_media_group(self, p: Params) -> list[dict[str, Any]]:
+        """sendMediaGroup: 2-10 photos and videos, or documents, or audio files, sent as one album."""
+        chat = self._chat(p)
+        media = p.get("media")
+        if media is None:
+            raise bad_request('parameter "media" is required')
+        if isinstance(media, str):
+            raise bad_request("can't parse media JSON object")
+        if not isinstance(media, list) or not media:
+            raise bad_request("there are no messages to send")
+        if len(media) > MAX_ALBUM:
+            raise bad_request("too many messages to send as an album")
+        if len(media) < 2:
+            # Invented wording: the Bot API documents 2-10 items; the fake holds adapters to that.
+            raise bad_request("media group must include 2-10 items")
+        groups = set()
+        for item in media:
+            kind = item.get("type") if isinstance(item, dict) else None
+            if kind not in _ALBUM_TYPES:
+                raise bad_request(f'can\'t parse InputMedia: type "{kind}" can\'t be used in sendMediaGroup')
+            groups.add(_ALBUM_TYPES[kind])
+        if len(groups) > 1:
+            odd = "document" if "document" in groups else "audio"
+            raise bad_request(f"{odd} can't be mixed with other media types")
+        if p.get("reply_markup") is not None:
+            raise bad_request("reply markup can't be used with media groups")  # invented wording
+        # Check every item before sending any: an album is sent whole or not at all.
+        prepared = []
+        for item in media:
+            kind = item["type"]
+            item_params = {**item, kind: item.get("media")}
+            item_params = {**p, **item_params}  # the upload fields (attach://name) live in the request
+            meta = self._input_file(item_params, kind)
+            caption, entities = formatted_text(item, field="caption", entities_field="caption_entities",
+                                               limit=MAX_CAPTION, allow_empty=True, strict=self.strict_html)
+            prepared.append((kind, item, item_params, meta, caption, entities))
+        group_id = str(13_000_000_000_000_000 + next(self._counter))
+        sent = []
+        for kind, item, item_params, meta, caption, entities in prepared:
+            content: dict[str, Any] = {"media_group_id": group_id, kind: self._file_object(meta, kind, item)}
+            if caption:
+                content["caption"] = caption
+            if entities:
+                content["caption_entities"] = entities
+            message = self._bot_message(chat, {k: v for k, v in p.items() if k != "reply_markup"}, content)
+            self._record_sent("sendMediaGroup", kind, _given(item_params, kind), meta, dict(item), message)
+            sent.append(message)
+        return sent
+
+    def _record_sent(self, method: str, field: str, given: Any, meta: FileMeta, p: Params,
+                     message: dict[str, Any]) -> None:
+        upload = given if isinstance(given, dict) and "data" in given else None
+        params = {k: ("<file>" if isinstance(v, dict) and "data" in v else v) for k, v in p.items()}
+        self._sent_files.setdefault(message["chat"]["id"], []).append(SentFile(
+            method, field, upload["filename"] if upload else None, self.files[meta.file_id], params,
+            upload["content_type"] if upload else None, message["message_id"],
+        ))
 
     def _get_file(self, p: Params) -> dict[str, Any]:
         file_id = p.get("file_id")
         if not isinstance(file_id, str) or file_id not in self.files:
             raise bad_request("invalid file_id")
-        if len(self.files[file_id]) > MAX_DOWNLOAD:
+        size = self.file_size(file_id)
+        if size > MAX_DOWNLOAD:
             raise bad_request("file is too big")
         meta = self._meta(file_id)
-        return {"file_id": file_id, "file_unique_id": meta.unique_id, "file_size": len(self.files[file_id]),
-                "file_path": meta.path}
+        return {"file_id": file_id, "file_unique_id": meta.unique_id, "file_size": size, "file_path": meta.path}
 
     def _file_by_path(self, path: str) -> str | None:
         return next((meta.file_id for meta in self._file_meta.values() if meta.path == path), None)
@@ -370,21 +441,41 @@ class TelegramBotApi(TelegramState):
         return stored.message
 
     def _input_file(self, p: Params, kind: str) -> FileMeta:
-        value = p.get(kind)
-        if isinstance(value, str) and value.startswith("attach://"):
-            value = p.get(value[len("attach://"):])
+        value = _given(p, kind)
         if isinstance(value, dict) and "data" in value:  # uploaded in this request
             data = value["data"]
             if not data:
                 raise bad_request("file must be non-empty")
-            if kind == "photo" and image_size(data) is None:
-                raise bad_request("IMAGE_PROCESS_FAILED")
+            if kind == "photo":
+                _check_photo(data)
             return self._store_file(data, kind, value.get("filename"), value.get("content_type"))
         if isinstance(value, str) and value:
             if value in self.files:
                 return self._meta(value)
             raise bad_request("wrong file identifier/HTTP URL specified")  # the fake fetches no URLs
         raise bad_request(f"there is no {kind} in the request")
+
+
+def _given(p: Params, field: str) -> Any:
+    """The file given for ``field``: an upload (``attach://name`` points at another part), a file_id, or None."""
+    value = p.get(field)
+    if isinstance(value, str) and value.startswith("attach://"):
+        return p.get(value[len("attach://"):])
+    return value
+
+
+def _check_photo(data: bytes) -> None:
+    """Refuse an uploaded photo as sendPhoto does: not an image, over 10 MB, or dimensions it cannot show."""
+    if len(data) > MAX_PHOTO_UPLOAD:
+        raise bad_request(f"file of size {len(data)} bytes is too big for a photo; "
+                          f"the maximum size is {MAX_PHOTO_UPLOAD} bytes")
+    size = image_size(data)
+    if size is None:
+        raise bad_request("IMAGE_PROCESS_FAILED")
+    width, height = size
+    # "The photo's width and height must not exceed 10000 in total. Width and height ratio must be at most 20."
+    if width + height > 10_000 or max(width, height) > 20 * min(width, height):
+        raise bad_request("PHOTO_INVALID_DIMENSIONS")
 
 
 def _set_text(message: dict[str, Any], field: str, entities_field: str, text: str,

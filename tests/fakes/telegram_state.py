@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import copy
+import io
 import itertools
 import json
 import time
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
+
+from PIL import Image
 
 from tests.fakes.telegram_api import detect_entities, image_size
 from tests.fakes.telegram_updates import UpdateQueue
 
 __all__ = [
-    "DEFAULT_NAMES", "DEFAULT_USER_ID", "GROUP_TYPES", "FileMeta", "Params", "StoredMessage", "TelegramState",
-    "scope_key",
+    "DEFAULT_NAMES", "DEFAULT_USER_ID", "GROUP_TYPES", "FileMeta", "Params", "SentFile", "StoredMessage",
+    "TelegramState", "scope_key",
 ]
 
 DEFAULT_USER_ID = 1001  # who writes in a group when a test does not say
 # A user's first name when a test gives none: user 1001 is Alice, 1002 Bob, ...; anyone else Alice.
 DEFAULT_NAMES = ("Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy")
 GROUP_TYPES = ("group", "supergroup")
-_FOLDERS = {"document": "documents", "photo": "photos", "voice": "voice", "audio": "music"}
-_EXTENSIONS = {"document": "", "photo": ".jpg", "voice": ".oga", "audio": ".mp3"}
+_FOLDERS = {"document": "documents", "photo": "photos", "voice": "voice", "audio": "music", "video": "videos",
+            "video_note": "video_notes"}
+_EXTENSIONS = {"document": "", "photo": ".jpg", "voice": ".oga", "audio": ".mp3", "video": ".mp4",
+               "video_note": ".mp4"}
+# The sides of the sizes Telegram keeps of a photo (types s, m, x, y, w): each fits a square of that side.
+_PHOTO_SIDES = (90, 320, 800, 1280, 2560)
 
 Params = dict[str, Any]
 
@@ -58,6 +65,19 @@ class FileMeta:
     path: str  # getFile's file_path, relative to {base_file_url}{token}/
     name: str | None = None
     mime_type: str | None = None
+    size: int | None = None  # the size Telegram states, when a test claims one bigger than the bytes it stores
+
+
+class SentFile(NamedTuple):
+    """One file the bot sent (a sendPhoto, one item of a sendMediaGroup, ...), as ``sent_files`` lists them."""
+
+    method: str  # "sendPhoto", "sendMediaGroup", ...
+    field: str  # the kind of media: "photo", "voice", "audio", "video", "document"
+    filename: str | None  # the upload's filename; None when sent by file_id
+    data: bytes
+    params: dict[str, Any]  # the call's decoded parameters (for an album item: the item, with its caption)
+    content_type: str | None = None  # the upload's Content-Type
+    message_id: int = 0  # the message it became
 
 
 class TelegramState:
@@ -87,6 +107,9 @@ class TelegramState:
         self._last_message_id: dict[int, int] = {}
         self._drafts: dict[int, list[Draft]] = {}
         self._file_meta: dict[str, FileMeta] = {}
+        self._sent_files: dict[int, list[SentFile]] = {}
+        self._chat_actions: dict[int, list[str]] = {}
+        self._voice_forbidden: set[int] = set()
         self._open_callbacks: set[str] = set()
         self._counter = itertools.count(1)
 
@@ -175,13 +198,112 @@ class TelegramState:
         Unknown chats are registered (``chat_type`` defaults to "private"); ``user_id`` defaults to the chat's
         id in a private chat, DEFAULT_USER_ID elsewhere; ``first_name`` to the user's known or default name
         (DEFAULT_NAMES). bot_command and mention entities are computed unless ``entities`` is given. With
-        ``photo``, ``document`` or ``voice`` the text becomes the caption.
+        ``photo``, ``document`` or ``voice`` the text becomes the caption (see ``push_media`` for more kinds).
 
         Topics: a supergroup first seen with a ``message_thread_id`` (or any supergroup given
         ``is_topic_message=True``) becomes a forum, the topic is created, and the message is a topic message
         replying to the topic's creation message, as Telegram sends them. In a supergroup registered as no
         forum, ``message_thread_id`` is a plain reply thread.
         """
+        media = [(kind, data) for kind, data in (("photo", photo), ("document", document), ("voice", voice)) if data]
+        if media:
+            kind, data = media[0]
+            content = self._media_content(kind, data, text, entities, file_name=file_name, mime_type=mime_type,
+                                          duration=duration)
+        else:
+            found = entities if entities is not None else detect_entities(text)
+            content = {"text": text, **({"entities": found} if found else {})}
+        return self._push_user_message(
+            content, chat_id=chat_id, user_id=user_id, chat_type=chat_type, first_name=first_name,
+            username=username, message_thread_id=message_thread_id, reply_to_message_id=reply_to_message_id,
+            is_topic_message=is_topic_message, title=title, language_code=language_code, queue=queue,
+        )
+
+    def push_media(
+        self,
+        kind: str,
+        data: bytes,
+        caption: str = "",
+        *,
+        chat_id: int,
+        caption_entities: list[dict[str, Any]] | None = None,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+        duration: int | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        length: int | None = None,
+        file_size: int | None = None,
+        title: str | None = None,
+        performer: str | None = None,
+        media_group_id: str | None = None,
+        **where: Any,
+    ) -> dict[str, Any]:
+        """Make a user send a file of ``kind`` ("photo", "voice", "audio", "video_note", "video", "document").
+
+        The file is stored as Telegram stores it (a photo as JPEG in several sizes) and served by getFile and
+        the file URL. ``caption_entities`` default to the bot_command and mention entities Telegram finds.
+        ``file_size`` makes Telegram state a size other than the bytes' (a 30 MB file without 30 MB of
+        bytes: getFile refuses what is above 20 MB by that size). ``where`` takes push_message's chat, user,
+        thread, reply and queue arguments. Returns the Update.
+        """
+        content = self._media_content(
+            kind, data, caption, caption_entities, file_name=file_name, mime_type=mime_type, duration=duration,
+            width=width, height=height, length=length, file_size=file_size, title=title, performer=performer,
+        )
+        if media_group_id is not None:
+            content["media_group_id"] = media_group_id
+        return self._push_user_message(content, chat_id=chat_id, **where)
+
+    def push_photo(self, image: bytes, caption: str = "", *, chat_id: int, **fields: Any) -> dict[str, Any]:
+        """Make a user send a photo (PNG, JPEG... bytes Pillow opens), kept as JPEG sizes up to 2560 px."""
+        return self.push_media("photo", image, caption, chat_id=chat_id, **fields)
+
+    def push_voice(self, data: bytes, *, chat_id: int, duration: int, caption: str = "",
+                   mime_type: str = "audio/ogg", **fields: Any) -> dict[str, Any]:
+        """Make a user send a voice note (Telegram's are OGG/Opus) lasting ``duration`` seconds."""
+        return self.push_media("voice", data, caption, chat_id=chat_id, duration=duration, mime_type=mime_type,
+                               **fields)
+
+    def push_audio(self, data: bytes, *, chat_id: int, duration: int, file_name: str = "audio.mp3",
+                   mime_type: str = "audio/mpeg", caption: str = "", **fields: Any) -> dict[str, Any]:
+        """Make a user send an audio file (shown in a music player)."""
+        return self.push_media("audio", data, caption, chat_id=chat_id, duration=duration, file_name=file_name,
+                               mime_type=mime_type, **fields)
+
+    def push_video_note(self, data: bytes, *, chat_id: int, duration: int, length: int = 384,
+                        **fields: Any) -> dict[str, Any]:
+        """Make a user send a video note (a round video; Telegram's have no caption and no mime_type)."""
+        return self.push_media("video_note", data, chat_id=chat_id, duration=duration, length=length, **fields)
+
+    def push_video(self, data: bytes, *, chat_id: int, duration: int, width: int = 640, height: int = 360,
+                   caption: str = "", mime_type: str = "video/mp4", **fields: Any) -> dict[str, Any]:
+        """Make a user send a video."""
+        return self.push_media("video", data, caption, chat_id=chat_id, duration=duration, width=width,
+                               height=height, mime_type=mime_type, **fields)
+
+    def push_document(self, data: bytes, *, chat_id: int, file_name: str, mime_type: str, caption: str = "",
+                      **fields: Any) -> dict[str, Any]:
+        """Make a user send a file as a document (an image sent "as a file" keeps its bytes and name)."""
+        return self.push_media("document", data, caption, chat_id=chat_id, file_name=file_name,
+                               mime_type=mime_type, **fields)
+
+    def _push_user_message(
+        self,
+        content: dict[str, Any],
+        *,
+        chat_id: int,
+        user_id: int | None = None,
+        chat_type: str | None = None,
+        first_name: str | None = None,
+        username: str | None = None,
+        message_thread_id: int | None = None,
+        reply_to_message_id: int | None = None,
+        is_topic_message: bool | None = None,
+        title: str | None = None,
+        language_code: str = "en",
+        queue: bool = True,
+    ) -> dict[str, Any]:
         new_chat = chat_id not in self.chats
         chat = self._chat_for_push(chat_id, chat_type, title, first_name, username)
         if chat["type"] == "supergroup" and (is_topic_message or (new_chat and message_thread_id is not None)):
@@ -201,7 +323,6 @@ class TelegramState:
             reply_to = stored.message
         if message_thread_id is not None and chat.get("is_forum"):
             self.add_topic(chat_id, message_thread_id, creator_id=user_id)
-        content = self._user_content(text, entities, photo, document, voice, file_name, mime_type, duration)
         message = self._new_message(chat, user, content, thread_id=message_thread_id, reply_to=reply_to, by_bot=False)
         if is_topic_message is not None:
             message["is_topic_message"] = is_topic_message
@@ -284,6 +405,23 @@ class TelegramState:
         """Return the commands set for a scope (default scope if None) and language."""
         return copy.deepcopy(self.commands.get((scope_key(scope), language_code), []))
 
+    def sent_files(self, chat_id: int) -> list[SentFile]:
+        """Return every file the bot sent to a chat, oldest first (an album gives one entry per item)."""
+        return list(self._sent_files.get(chat_id, []))
+
+    def chat_actions(self, chat_id: int) -> list[str]:
+        """Return the actions of every accepted sendChatAction to a chat ("typing", "upload_photo", ...)."""
+        return list(self._chat_actions.get(chat_id, []))
+
+    def forbid_voice(self, chat_id: int) -> None:
+        """Make the chat's user forbid voice messages in their privacy settings: sendVoice answers 400
+        VOICE_MESSAGES_FORBIDDEN, as Telegram does (Premium users can set this)."""
+        self._voice_forbidden.add(chat_id)
+
+    def allow_voice(self, chat_id: int) -> None:
+        """Undo ``forbid_voice``."""
+        self._voice_forbidden.discard(chat_id)
+
     def _stored(self, chat_id: int, message_id: int) -> StoredMessage | None:
         stored = self._messages.get(chat_id, {}).get(message_id)
         return stored if stored is not None and not stored.deleted else None
@@ -340,21 +478,69 @@ class TelegramState:
         self._messages.setdefault(chat_id, {})[message_id] = StoredMessage(message, by_bot, [text])
         return copy.deepcopy(message)
 
-    def _user_content(self, text: str, entities: list[dict[str, Any]] | None, photo: bytes | None,
-                      document: bytes | None, voice: bytes | None, file_name: str | None, mime_type: str | None,
-                      duration: int) -> dict[str, Any]:
-        found = entities if entities is not None else detect_entities(text)
-        media = [(kind, data) for kind, data in (("photo", photo), ("document", document), ("voice", voice)) if data]
-        if not media:
-            return {"text": text, **({"entities": found} if found else {})}
-        kind, data = media[0]
-        meta = self._store_file(data, kind, file_name, mime_type or ("audio/ogg" if kind == "voice" else None))
-        content: dict[str, Any] = {kind: self._file_object(meta, kind, {"duration": duration})}
-        if text:
-            content["caption"] = text
+    def _media_content(
+        self,
+        kind: str,
+        data: bytes,
+        caption: str,
+        caption_entities: list[dict[str, Any]] | None,
+        *,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+        duration: int | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        length: int | None = None,
+        file_size: int | None = None,
+        title: str | None = None,
+        performer: str | None = None,
+    ) -> dict[str, Any]:
+        """The fields of a user's message that carries a file: the file object and the caption."""
+        if kind not in _FOLDERS:
+            raise ValueError(f"unknown media kind {kind!r}; one of {sorted(_FOLDERS)}")
+        if not data:
+            raise ValueError("a file needs bytes")
+        content: dict[str, Any]
+        if kind == "photo":
+            content = {"photo": self._photo_sizes(data, file_size)}
+        else:
+            defaults = {"voice": "audio/ogg", "audio": "audio/mpeg", "video": "video/mp4"}
+            mime = mime_type or defaults.get(kind)
+            meta = self._store_file(data, kind, file_name, None if kind == "video_note" else mime)
+            meta.size = file_size
+            params: Params = {"duration": duration or 0, "title": title, "performer": performer,
+                              "width": width, "height": height, "length": length}
+            content = {kind: self._file_object(meta, kind, params)}
+        if caption and kind != "video_note":  # video notes carry no caption
+            content["caption"] = caption
+            found = caption_entities if caption_entities is not None else detect_entities(caption)
             if found:
                 content["caption_entities"] = found
         return content
+
+    def _photo_sizes(self, data: bytes, file_size: int | None) -> list[dict[str, Any]]:
+        """Store a user's photo as Telegram does: JPEG copies fitting 90, 320, 800, 1280 and 2560 px squares,
+        up to the first that holds the whole image; returns the PhotoSize list, smallest first."""
+        try:
+            with Image.open(io.BytesIO(data)) as opened:
+                image = opened.convert("RGB")
+        except OSError as exc:
+            raise ValueError(f"push_photo needs an image Pillow can open: {exc}") from None
+        sizes: list[dict[str, Any]] = []
+        for side in _PHOTO_SIDES:
+            scale = min(1.0, side / max(image.size))
+            box = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+            out = io.BytesIO()
+            image.resize(box).save(out, "JPEG", quality=87)
+            meta = self._store_file(out.getvalue(), "photo", None, None)
+            sizes.append({"file_id": meta.file_id, "file_unique_id": meta.unique_id,
+                          "file_size": len(out.getvalue()), "width": box[0], "height": box[1]})
+            if scale == 1.0:
+                break
+        if file_size is not None:
+            self._file_meta[sizes[-1]["file_id"]].size = file_size
+            sizes[-1]["file_size"] = file_size
+        return sizes
 
     def _reaches_bot(self, message: dict[str, Any]) -> bool:
         """Return False for group messages a bot in privacy mode does not receive."""
@@ -371,7 +557,7 @@ class TelegramState:
     def _store_file(self, data: bytes, kind: str, file_name: str | None, mime_type: str | None) -> FileMeta:
         number = next(self._counter)
         # Telegram re-encodes photos (JPEG) and voice notes (Opus); other files keep their name's extension.
-        keeps_name = file_name and kind in ("document", "audio")
+        keeps_name = file_name and kind in ("document", "audio", "video")
         extension = PurePosixPath(file_name).suffix if file_name and keeps_name else _EXTENSIONS[kind]
         meta = FileMeta(f"fake-{kind}-{number}", f"unique{number}", f"{_FOLDERS[kind]}/file_{number}{extension}",
                          file_name, mime_type)
@@ -385,21 +571,32 @@ class TelegramState:
 
     def _file_object(self, meta: FileMeta, kind: str, p: Params) -> Any:
         data = self.files[meta.file_id]
-        base: dict[str, Any] = {"file_id": meta.file_id, "file_unique_id": meta.unique_id, "file_size": len(data)}
+        size = meta.size if meta.size is not None else len(data)
+        base: dict[str, Any] = {"file_id": meta.file_id, "file_unique_id": meta.unique_id, "file_size": size}
         if kind == "photo":
             width, height = image_size(data) or (1, 1)
             return [base | {"width": width, "height": height}]
         duration = p.get("duration") if isinstance(p.get("duration"), int) else 0
-        if kind in ("voice", "audio"):
+        if kind in ("voice", "audio", "video", "video_note"):
             base["duration"] = duration
+        if kind == "video":
+            for key in ("width", "height"):
+                base[key] = p[key] if isinstance(p.get(key), int) else 0
+        if kind == "video_note":
+            base["length"] = p["length"] if isinstance(p.get("length"), int) else 240
         for key in ("performer", "title"):
             if kind == "audio" and isinstance(p.get(key), str):
                 base[key] = p[key]
-        if meta.name and kind in ("document", "audio"):
+        if meta.name and kind in ("document", "audio", "video"):
             base["file_name"] = meta.name
-        if meta.mime_type:
+        if meta.mime_type and kind != "video_note":
             base["mime_type"] = meta.mime_type
         return base
+
+    def file_size(self, file_id: str) -> int:
+        """Return the size Telegram states for a stored file."""
+        meta = self._meta(file_id)
+        return meta.size if meta.size is not None else len(self.files[file_id])
 
 
 def _default_name(user_id: int) -> str:

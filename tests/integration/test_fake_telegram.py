@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import socket
 import ssl
 import time
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +20,8 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
     Message,
     Update,
 )
@@ -33,9 +37,11 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from PIL import Image
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from tests.fakes import media_samples
 from tests.fakes.telegram import FakeTelegram
 
 # The fake speaks plain HTTP, but every httpx client builds a TLS context (~50 ms) unless given one.
@@ -389,6 +395,124 @@ async def test_photos_must_be_images_and_file_ids_can_be_reused(tg: FakeTelegram
     got = await bot.get_file(first.photo[0].file_id)
     assert got.file_path == f"{tg.base_file_url}{tg.token}/photos/file_1.jpg"  # PTB makes the path absolute
     assert bytes(await got.download_as_bytearray()) == PNG_1X1
+
+
+# ---- media -----------------------------------------------------------------------------------
+
+
+async def test_a_pushed_photo_comes_in_jpeg_sizes_that_get_file_serves(tg: FakeTelegram) -> None:
+    received: Received = []
+    async with polling(tg, MessageHandler(filters.PHOTO, recorder(received))) as app:
+        tg.push_photo(media_samples.png(1000, 500), "/upscale 2", chat_id=42)
+        await tg.wait_for(lambda: len(received) == 1)
+        message = received[0].message
+        assert message is not None and message.caption == "/upscale 2"
+        assert [(size.width, size.height) for size in message.photo] == [(90, 45), (320, 160), (800, 400),
+                                                                           (1000, 500)]
+        assert message.caption_entities[0].type == "bot_command" and message.caption_entities[0].length == 8
+        largest = await (await app.bot.get_file(message.photo[-1].file_id)).download_as_bytearray()
+    with Image.open(io.BytesIO(bytes(largest))) as image:  # Telegram keeps photos as JPEG
+        assert (image.format, image.size) == ("JPEG", (1000, 500))
+    assert message.photo[-1].file_size == len(largest)
+
+
+async def test_voice_audio_video_note_video_and_document_arrive_with_telegrams_fields(tg: FakeTelegram) -> None:
+    received: Received = []
+    opus = media_samples.ogg_opus(2.0)
+    async with polling(tg, MessageHandler(filters.ALL, recorder(received))) as app:
+        tg.push_voice(opus, chat_id=42, duration=2)
+        tg.push_audio(media_samples.mp3(3.0), chat_id=42, duration=3, file_name="song.mp3", caption="listen")
+        tg.push_video_note(media_samples.mp4_video(4.0), chat_id=42, duration=4, length=240)
+        tg.push_video(media_samples.mp4_video(5.0), chat_id=42, duration=5, width=320, height=240)
+        tg.push_document(b"%PDF-1.4", chat_id=42, file_name="a.pdf", mime_type="application/pdf")
+        await tg.wait_for(lambda: len(received) == 5)
+        voice_bytes = await (await app.bot.get_file(received[0].message.voice.file_id)).download_as_bytearray()  # type: ignore[union-attr]
+    voice, audio, note, video, document = (u.message for u in received)
+    assert voice is not None and voice.voice is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)  # duration becomes a timedelta in PTB 23
+        assert int(voice.voice.duration) == 2  # type: ignore[arg-type]
+    assert (voice.voice.mime_type, voice.voice.file_size) == ("audio/ogg", len(opus))
+    assert bytes(voice_bytes) == opus
+    assert audio is not None and audio.audio is not None and audio.caption == "listen"
+    assert (audio.audio.file_name, audio.audio.mime_type) == ("song.mp3", "audio/mpeg")
+    assert note is not None and note.video_note is not None and note.video_note.length == 240
+    assert video is not None and video.video is not None
+    assert (video.video.width, video.video.height, video.video.mime_type) == (320, 240, "video/mp4")
+    assert document is not None and document.document is not None
+    assert (document.document.file_name, document.document.mime_type) == ("a.pdf", "application/pdf")
+
+
+async def test_a_reply_to_a_photo_carries_the_photo(tg: FakeTelegram) -> None:
+    photo = tg.push_photo(media_samples.png(64, 64), chat_id=42, queue=False)["message"]
+    update = tg.push_message("/upscale 4", chat_id=42, reply_to_message_id=photo["message_id"], queue=False)
+    replied = update["message"]["reply_to_message"]
+    assert [size["file_id"] for size in replied["photo"]] == [size["file_id"] for size in photo["photo"]]
+
+
+async def test_get_file_refuses_files_over_20_mb_by_their_stated_size(tg: FakeTelegram, bot: Bot) -> None:
+    update = tg.push_voice(media_samples.ogg_opus(1.0), chat_id=42, duration=1500, file_size=25 * 1024 * 1024)
+    file_id = update["message"]["voice"]["file_id"]
+    assert update["message"]["voice"]["file_size"] == 25 * 1024 * 1024
+    with pytest.raises(BadRequest, match="(?i)file is too big"):
+        await bot.get_file(file_id)
+
+
+async def test_albums_are_two_to_ten_items_of_kinds_that_mix(tg: FakeTelegram, bot: Bot) -> None:
+    tg.add_chat(42)
+    images = [media_samples.png(64, 48, seed=i) for i in range(3)]
+    sent = await bot.send_media_group(
+        42, [InputMediaPhoto(data, filename=f"{i}.png") for i, data in enumerate(images)], caption="three foxes"
+    )
+    assert len(sent) == 3 and len({m.media_group_id for m in sent}) == 1 and sent[0].media_group_id
+    assert [m.caption for m in sent] == ["three foxes", None, None]
+    files = tg.sent_files(42)
+    assert [(f.method, f.field, f.filename, f.data) for f in files] == [
+        ("sendMediaGroup", "photo", f"{i}.png", data) for i, data in enumerate(images)
+    ]
+    assert [f.message_id for f in files] == [m.message_id for m in sent]
+    with pytest.raises(BadRequest, match="(?i)too many messages to send as an album"):
+        await bot.send_media_group(42, [InputMediaPhoto(images[0])] * 11)
+    with pytest.raises(BadRequest, match="(?i)document can't be mixed with other media types"):
+        await bot.send_media_group(42, [InputMediaPhoto(images[0]), InputMediaDocument(b"%PDF", filename="a.pdf")])
+    with pytest.raises(BadRequest, match="(?i)2-10 items"):
+        await bot.send_media_group(42, [InputMediaPhoto(images[0])])
+    assert len(tg.visible(42)) == 3  # refused albums send nothing
+
+
+async def test_send_photo_refuses_what_telegram_refuses_and_documents_take_it(tg: FakeTelegram, bot: Bot) -> None:
+    tg.add_chat(42)
+    too_big = media_samples.png(8, 8) + bytes(11 * 1024 * 1024)  # a valid header, 11 MB in all
+    with pytest.raises(BadRequest, match="(?i)too big for a photo; the maximum size is 10485760 bytes"):
+        await bot.send_photo(42, too_big)
+    with pytest.raises(BadRequest, match="(?i)PHOTO_INVALID_DIMENSIONS"):
+        await bot.send_photo(42, media_samples.png(2100, 100))  # wider than 20:1
+    document = await bot.send_document(42, too_big, filename="big.png")
+    assert document.document is not None and tg.sent_files(42)[0].data == too_big
+
+
+async def test_voice_forbidden_video_and_chat_actions(tg: FakeTelegram, bot: Bot) -> None:
+    tg.add_chat(42)
+    opus = media_samples.ogg_opus(1.0)
+    voice = await bot.send_voice(42, opus, duration=1, filename="answer.ogg")
+    assert voice.voice is not None and voice.voice.mime_type == "audio/ogg"
+    tg.forbid_voice(42)
+    with pytest.raises(BadRequest, match="(?i)voice_messages_forbidden"):
+        await bot.send_voice(42, opus, duration=1)
+    audio = await bot.send_audio(42, opus, duration=1, filename="answer.ogg")
+    assert audio.audio is not None
+    video = await bot.send_video(42, media_samples.mp4_video(2.0), duration=2, supports_streaming=True,
+                                 filename="clip.mp4", caption="your clip")
+    assert video.video is not None and video.caption == "your clip"
+    assert [(f.method, f.field) for f in tg.sent_files(42)] == [
+        ("sendVoice", "voice"), ("sendAudio", "audio"), ("sendVideo", "video")
+    ]
+    assert tg.sent_files(42)[2].params["supports_streaming"] is True
+    for action in ("record_voice", "upload_photo", "upload_video", "upload_document"):
+        await bot.send_chat_action(42, action)
+    with pytest.raises(BadRequest, match="(?i)wrong parameter action"):
+        await bot.send_chat_action(42, "dancing")
+    assert tg.chat_actions(42) == ["record_voice", "upload_photo", "upload_video", "upload_document"]
 
 
 async def test_forum_topics(tg: FakeTelegram) -> None:
