@@ -467,6 +467,7 @@ class ChatService:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self.s.ledger.flush()  # settlements are queued: write them before the database closes
 
 
 def _with_images(question: str, pictures: tuple[Attachment, ...]) -> ChatMessage:

@@ -401,6 +401,10 @@ class Ledger:
             return False
         return True
 
+    async def flush(self) -> None:
+        """Write every queued entry now (before the database closes)."""
+        await self._writer.flush()
+
     async def grant(self, owner: str, amount: int, *, actor: str, note: str | None = None) -> int:
         """Add credit (or take it away, with a negative amount); returns the new balance."""
         if amount == 0:
