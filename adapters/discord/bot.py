@@ -9,8 +9,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -18,11 +18,19 @@ import discord
 import yarl
 from discord import app_commands
 
+from adapters.discord.media import channel_nsfw, download, download_all, first_image
 from adapters.discord.writer import ChannelSurface, DiscordWriter, InteractionSurface, Surface
 from core.chat import REGENERATE, ChatService
 from core.commands import Access, ArgType, Command
 from core.errors import BotError, ConfigurationError
-from core.events import IncomingMessage, RepliedMessage, Reply, ReplyStream
+from core.events import (
+    Attachment,
+    Destination,
+    IncomingMessage,
+    RepliedMessage,
+    Reply,
+    ReplyStream,
+)
 from core.settings import Settings
 from core.turns import TurnQueue
 
@@ -34,6 +42,16 @@ SYNC_KEY = "discord.commands.fingerprint"
 # Informational commands answer only the person who asked; the rest are public.
 PRIVATE_REPLIES = frozenset({"help", "settings", "status"})
 PUBLIC_ACTIONS = frozenset({"reset", "retry"})
+# What these make (pictures, speech, video) is for the channel to see, whoever asks.
+PUBLIC_RESULTS = frozenset({"imagine", "upscale", "edit", "speak", "video"})
+# Slash commands that work on an image: they take one as an attachment option too.
+IMAGE_COMMANDS = frozenset({"upscale", "edit"})
+IMAGE_OPTION = "image"
+IMAGE_COMMAND_TEXT = tuple(f"/{name}" for name in IMAGE_COMMANDS)
+MEDIA_SUGGESTIONS = frozenset({"image_models", "image_styles", "voices", "video_models"})
+COMMAND_BUTTON = "venice:cmd:"
+MAX_CUSTOM_ID = 100
+NO_IMAGE = "That message has no image."
 NEEDED = ("send_messages", "embed_links", "attach_files")
 
 
@@ -66,6 +84,55 @@ class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
     async def callback(self, interaction: discord.Interaction) -> None:
         if self.adapter is not None:
             await self.adapter.regenerate(interaction)
+
+
+class CommandButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
+                    template=re.escape(COMMAND_BUTTON) + r"(?P<command>.+)"):
+    """A button that runs a core command (a /video quote's "Make it" and "Cancel"); survives restarts."""
+
+    adapter: DiscordAdapter | None = None  # set when the adapter starts
+
+    def __init__(self, command: str, label: str = "OK") -> None:
+        self.command = command
+        super().__init__(discord.ui.Button(label=label[:80], custom_id=f"{COMMAND_BUTTON}{command}",
+                                           style=button_style(command)))
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> CommandButton:
+        label = getattr(item, "label", None) or "OK"
+        return cls(match["command"], label)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if self.adapter is not None:
+            await self.adapter.press(interaction, self.command)
+
+
+def button_style(command: str) -> discord.ButtonStyle:
+    """Cancelling looks different from going ahead."""
+    return discord.ButtonStyle.secondary if "cancel" in command.split(" ", 1)[0] else discord.ButtonStyle.primary
+
+
+class EditImageModal(discord.ui.Modal, title="Edit image"):
+    """Ask how to change the image of the message the "Edit image" menu was used on."""
+
+    prompt: discord.ui.TextInput[EditImageModal] = discord.ui.TextInput(
+        label="How should the image change?", style=discord.TextStyle.paragraph,
+        placeholder="Make the sky purple", max_length=1500)
+
+    def __init__(self, adapter: DiscordAdapter, image: discord.Attachment) -> None:
+        super().__init__(timeout=600)
+        self._adapter = adapter
+        self._image = image
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self._adapter.edit_submitted(interaction, self._image, self.prompt.value)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
+        log.error("The Edit image form failed", exc_info=error)
+        if not interaction.response.is_done():
+            await interaction.response.send_message(f"⚠️ {APOLOGY}", ephemeral=True)
 
 
 class _Hooks:
@@ -160,6 +227,7 @@ class DiscordAdapter:
                 raise ConfigurationError(f"Discord connection failed: {self._runner.exception()}")
             raise ConfigurationError("Discord did not become ready in time.")
         self._service.s.account.alerts.append(self.tell_admins)
+        self._service.deliverers[PLATFORM] = self.deliver
         log.info("Discord bot %s is running in %d servers", self.client.user, len(self.client.guilds))
         return self
 
@@ -168,6 +236,8 @@ class DiscordAdapter:
     ) -> None:
         if self.tell_admins in self._service.s.account.alerts:
             self._service.s.account.alerts.remove(self.tell_admins)
+        if self._service.deliverers.get(PLATFORM) == self.deliver:
+            del self._service.deliverers[PLATFORM]
         await self.client.close()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
@@ -181,18 +251,31 @@ class DiscordAdapter:
             except discord.HTTPException as exc:
                 log.warning("Cannot DM Discord admin %s: %s", user_id, exc)
 
+    async def deliver(self, destination: Destination, reply: Reply) -> None:
+        """Post a late result (a video finished after a restart) in its channel or thread."""
+        channel_id = int(destination.thread_id or destination.chat_id)
+        channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
+        writer = self._writer(ChannelSurface(channel), typing=False)
+        await writer.write_reply(reply, self._view_for(reply))
+
     async def setup(self) -> None:
         """discord.py's setup hook: persistent buttons, and commands synced if they changed."""
         RegenerateButton.adapter = self
-        self.client.add_dynamic_items(RegenerateButton)
+        CommandButton.adapter = self
+        self.client.add_dynamic_items(RegenerateButton, CommandButton)
         await self.sync_commands()
 
     # ----- slash commands
 
     def _build_commands(self) -> None:
         tree = self.client.tree
+        names = set()
         for command in self._service.commands:
-            tree.add_command(self._slash_command(command))
+            if not command.hidden:  # run by buttons only
+                tree.add_command(self._slash_command(command))
+                names.add(command.name)
+        for menu in self._context_menus(names):
+            tree.add_command(menu)
 
         @tree.command(name="chat", description="Start a conversation in a new thread")
         @app_commands.describe(message="What to ask")
@@ -211,11 +294,18 @@ class DiscordAdapter:
                                         annotation=discord.Interaction)]
         for arg in command.args:
             annotation: Any = int if arg.type is ArgType.INTEGER else str
+            required = arg.required and not arg.option  # named options are always optional
             parameters.append(inspect.Parameter(
                 arg.name, inspect.Parameter.KEYWORD_ONLY,
-                annotation=annotation if arg.required else annotation | None,
-                default=inspect.Parameter.empty if arg.required else None,
+                annotation=annotation if required else annotation | None,
+                default=inspect.Parameter.empty if required else None,
             ))
+        takes_image = command.name in IMAGE_COMMANDS and all(a.name != IMAGE_OPTION for a in command.args)
+        if takes_image:
+            parameters.append(inspect.Parameter(IMAGE_OPTION, inspect.Parameter.KEYWORD_ONLY,
+                                                annotation=discord.Attachment | None, default=None))
+        # Discord wants required options first; the core lists positional args before options.
+        parameters[1:] = sorted(parameters[1:], key=lambda p: p.default is not inspect.Parameter.empty)
         callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         slash = app_commands.Command(name=command.name, description=command.description[:100],
                                      callback=callback)
@@ -226,6 +316,10 @@ class DiscordAdapter:
                 param.choices = [app_commands.Choice(name=c, value=c) for c in arg.choices]
             if arg.autocomplete == "models":
                 slash.autocomplete(arg.name)(self._complete_models)
+            elif arg.autocomplete in MEDIA_SUGGESTIONS:
+                slash.autocomplete(arg.name)(self._suggester(arg.autocomplete))
+        if takes_image:
+            slash._params[IMAGE_OPTION].description = "The image (else the one in the message you reply to)"
         if command.access is Access.BOT_ADMIN:
             slash.default_permissions = discord.Permissions(manage_guild=True)
         return slash
@@ -241,6 +335,35 @@ class DiscordAdapter:
         found = [m for m in models if current in m.id.lower() or current in m.name.lower()]
         return [app_commands.Choice(name=f"{m.id} ({m.context_length // 1000}k)"[:100], value=m.id)
                 for m in found[:25]]
+
+    def _suggester(self, source: str) -> Callable[..., Any]:
+        async def suggest(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+            try:
+                found = await self._service.media.suggest(source, current)
+            except BotError:
+                return []
+            return [app_commands.Choice(name=label[:100], value=value[:100]) for label, value in found[:25]]
+
+        return suggest
+
+    def _context_menus(self, commands: set[str]) -> list[app_commands.ContextMenu]:
+        """Right-click → Apps on a message: upscale or edit its image."""
+        menus = []
+        if "upscale" in commands:
+            async def upscale_2(interaction: discord.Interaction, message: discord.Message) -> None:
+                await self.menu_upscale(interaction, message, 2)
+
+            async def upscale_4(interaction: discord.Interaction, message: discord.Message) -> None:
+                await self.menu_upscale(interaction, message, 4)
+
+            menus += [app_commands.ContextMenu(name="Upscale ×2", callback=upscale_2),
+                      app_commands.ContextMenu(name="Upscale ×4", callback=upscale_4)]
+        if "edit" in commands:
+            async def edit_image(interaction: discord.Interaction, message: discord.Message) -> None:
+                await self.menu_edit(interaction, message)
+
+            menus.append(app_commands.ContextMenu(name="Edit image", callback=edit_image))
+        return menus
 
     def fingerprint(self, guild_ids: tuple[int, ...]) -> str:
         """What the synced commands look like, so an unchanged set is not synced again."""
@@ -268,23 +391,69 @@ class DiscordAdapter:
 
     async def run_slash(self, interaction: discord.Interaction, command: Command, values: dict[str, Any]) -> None:
         """Acknowledge at once ("thinking…"), then let the core answer."""
-        raw = " ".join(str(values[a.name]) for a in command.args if values.get(a.name) is not None)
+        image: discord.Attachment | None = values.pop(IMAGE_OPTION, None) \
+            if command.name in IMAGE_COMMANDS and all(a.name != IMAGE_OPTION for a in command.args) else None
+        raw = command.text_args(values)
         incoming = self._from_interaction(interaction, f"/{command.name} {raw}".strip())
         # A change to the chat is shown to everyone; anything else (lists, help, a refusal
-        # the asker would get anyway) only to the asker.
+        # the asker would get anyway) only to the asker. Pictures, speech and video are public.
         changes = bool(raw) or command.name in PUBLIC_ACTIONS
         ctx = self._service.command_context(incoming)
         allowed = ctx.may_administer_chat
-        private = (
+        private = command.name not in PUBLIC_RESULTS and (
             command.name in PRIVATE_REPLIES
             or command.access is Access.BOT_ADMIN  # the operator's business, not the channel's
             or not changes
             or (bool(raw) and not allowed)
         )
         await interaction.response.defer(thinking=True, ephemeral=private)
-        surface = InteractionSurface(interaction)
-        await self._answer(incoming, surface, lambda: self._service.run_command(incoming, command.name, raw),
-                           interaction=interaction)
+
+        async def start() -> Reply | ReplyStream:
+            attached = incoming
+            if image is not None:
+                attached = replace(incoming, attachments=(await download(self._service.media, image),))
+            return await self._service.run_command(attached, command.name, raw)
+
+        await self._answer(incoming.chat_id, InteractionSurface(interaction), start, interaction=interaction)
+
+    async def menu_upscale(self, interaction: discord.Interaction, message: discord.Message, scale: int) -> None:
+        """The "Upscale ×2/×4" menu on a message: upscale its first image."""
+        image = first_image(message)
+        if image is None:
+            await interaction.response.send_message(NO_IMAGE, ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)
+        incoming = self._from_interaction(interaction, f"/upscale {scale}")
+
+        async def start() -> Reply | ReplyStream:
+            attached = replace(incoming, attachments=(await download(self._service.media, image),))
+            return await self._service.run_command(attached, "upscale", str(scale))
+
+        await self._answer(incoming.chat_id, InteractionSurface(interaction), start, interaction=interaction)
+
+    async def menu_edit(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The "Edit image" menu on a message: ask how (a form), then edit its first image."""
+        image = first_image(message)
+        if image is None:
+            await interaction.response.send_message(NO_IMAGE, ephemeral=True)
+            return
+        try:  # refuse before the user types a prompt for an image that cannot be used
+            self._service.media.check_download("image", image.size, None)
+        except BotError as exc:
+            await interaction.response.send_message(f"⚠️ {exc.user_message}", ephemeral=True)
+            return
+        await interaction.response.send_modal(EditImageModal(self, image))
+
+    async def edit_submitted(self, interaction: discord.Interaction, image: discord.Attachment, prompt: str) -> None:
+        """The "Edit image" form came back: run /edit with its prompt on the image."""
+        await interaction.response.defer(thinking=True)
+        incoming = self._from_interaction(interaction, f"/edit {prompt}")
+
+        async def start() -> Reply | ReplyStream:
+            attached = replace(incoming, attachments=(await download(self._service.media, image),))
+            return await self._service.run_command(attached, "edit", prompt)
+
+        await self._answer(incoming.chat_id, InteractionSurface(interaction), start, interaction=interaction)
 
     async def chat_command(self, interaction: discord.Interaction, message: str) -> None:
         """``/chat``: a new thread that is a conversation of its own."""
@@ -300,7 +469,8 @@ class DiscordAdapter:
         else:  # a DM or a thread already: answer right here
             incoming = self._from_interaction(interaction, message)
             surface = InteractionSurface(interaction)
-        await self._answer(incoming, surface, lambda: self._service.handle_message(incoming))
+        await self._answer(incoming.chat_id, surface, lambda: self._service.handle_message(incoming),
+                           interaction=interaction if isinstance(surface, InteractionSurface) else None)
 
     async def regenerate(self, interaction: discord.Interaction) -> None:
         """The Regenerate button: answer the last question again, if this is the last answer."""
@@ -312,7 +482,36 @@ class DiscordAdapter:
             return
         await interaction.response.defer()
         incoming = self._incoming(channel, interaction.user, "/retry", is_direct=interaction.guild is None)
-        await self._answer(incoming, ChannelSurface(channel), lambda: self._service.handle_message(incoming))
+        await self._answer(incoming.chat_id, ChannelSurface(channel), lambda: self._service.handle_message(incoming))
+
+    async def press(self, interaction: discord.Interaction, command: str) -> None:
+        """A command button: run its command as the person who pressed it, in that channel."""
+        channel = interaction.channel
+        if channel is None:
+            return
+        await interaction.response.defer()  # silently: the answer goes to the channel
+        incoming = self._incoming(channel, interaction.user, command, is_direct=interaction.guild is None)
+        try:
+            async with self._handoff.take(incoming.chat_id):
+                result = await self._service.handle_message(incoming)
+        except BotError as exc:  # e.g. someone else's quote: tell only the presser
+            await interaction.followup.send(f"⚠️ {exc.user_message}", ephemeral=True)
+            return
+        except Exception:
+            log.exception("A Discord button failed")
+            await interaction.followup.send(f"⚠️ {APOLOGY}", ephemeral=True)
+            return
+        try:  # done: pressing again would run it twice (this edits the message the button is on)
+            await interaction.edit_original_response(view=None)
+        except discord.HTTPException as exc:
+            log.info("Cannot take the buttons off a message in %s: %s", channel.id, exc)
+        surface: Surface
+        if interaction.message is not None and interaction.message.flags.ephemeral:
+            surface = InteractionSurface(interaction)  # only its user sees it: the answer replaces it
+        else:
+            surface = ChannelSurface(channel, reply_to=interaction.message)
+        await self._write(incoming.chat_id, self._writer(surface, typing=isinstance(surface, ChannelSurface)),
+                          result)
 
     async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         log.error("Slash command failed", exc_info=error)
@@ -339,55 +538,116 @@ class DiscordAdapter:
         if not (direct or own_thread or to_bot or me in message.mentions):
             return
         text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
-        incoming = self._incoming(channel, message.author, text, is_direct=direct,
-                                  message_id=str(message.id),
-                                  reply_to=RepliedMessage(replied.content, from_bot=to_bot,
-                                                          author=replied.author.display_name)
-                                  if replied and replied.content else None)
         if not self._may_send(channel):
             await self.report_forbidden(channel)
             return
-        await self._answer(incoming, ChannelSurface(channel, reply_to=message),
-                           lambda: self._service.handle_message(incoming))
+
+        async def start() -> Reply | ReplyStream:
+            # Files are fetched here, in the channel's turn: each is checked against the limits first.
+            incoming = self._incoming(
+                channel, message.author, text, is_direct=direct, message_id=str(message.id),
+                attachments=await download_all(self._service.media, message),
+                reply_to=await self._replied_message(replied, to_bot, needed=text.lower().startswith(IMAGE_COMMAND_TEXT)),
+            )
+            return await self._service.handle_message(incoming)
+
+        await self._answer(str(channel.id), ChannelSurface(channel, reply_to=message), start)
+
+    async def _replied_message(
+        self, replied: discord.Message | None, to_bot: bool, *, needed: bool
+    ) -> RepliedMessage | None:
+        """The message replied to, as the core sees it: its text and its image (for /upscale, /edit).
+
+        Args:
+            needed: the image is what the message asks about, so a problem fetching it is reported
+                (otherwise an oversized or expired image is left out and the reply still answered).
+        """
+        if replied is None:
+            return None
+        image = first_image(replied)
+        attachments: tuple[Attachment, ...] = ()
+        if image is not None:
+            try:
+                attachments = (await download(self._service.media, image),)
+            except BotError:
+                if needed:
+                    raise
+                log.info("Left out the image of replied message %s", replied.id)
+        if not replied.content and not attachments:
+            return None
+        return RepliedMessage(replied.content, from_bot=to_bot, author=replied.author.display_name,
+                              attachments=attachments)
+
+    def _writer(self, surface: Surface, *, typing: bool = True) -> DiscordWriter:
+        return DiscordWriter(surface, on_forbidden=self.report_forbidden, interval=self._options.edit_interval,
+                             clock=self._clock, typing=typing, embeds=self._permission(surface.channel, "embed_links"))
 
     async def _answer(
         self,
-        incoming: IncomingMessage,
+        chat_id: str,
         surface: Surface,
-        start: Callable[[], Any],
+        start: Callable[[], Awaitable[Reply | ReplyStream]],
         interaction: discord.Interaction | None = None,
     ) -> None:
         """Hand a message to the core in arrival order, then write what comes back."""
-        embeds = self._permission(surface.channel, "embed_links")
-        if not embeds:
+        writer = self._writer(surface, typing=interaction is None)
+        if not self._permission(surface.channel, "embed_links"):
             await self.report_forbidden(surface.channel)  # once; sources go in as text meanwhile
-        writer = DiscordWriter(surface, on_forbidden=self.report_forbidden,
-                               interval=self._options.edit_interval, clock=self._clock,
-                               typing=interaction is None, embeds=embeds)
         try:
-            async with self._handoff.take(incoming.chat_id):
+            # "typing…" from the start: making a picture or reading a voice message takes a while.
+            await writer.start_activity()
+            async with self._handoff.take(chat_id):
                 result = await start()
+        except BotError as exc:
+            # Errors fill the "thinking…" response (ephemeral whenever the command was).
+            await writer.write_error(exc.user_message)
+            return
+        except discord.HTTPException as exc:
+            await writer.stop_activity()
+            log.warning("Discord refused a request in channel %s: %s", chat_id, exc)
+            return
+        except asyncio.CancelledError:
+            await writer.stop_activity()
+            raise
+        except Exception:
+            log.exception("Handling a Discord message failed")
+            await writer.write_error(APOLOGY)
+            return
+        await self._write(chat_id, writer, result)  # "typing…" goes on until the first words
+
+    async def _write(self, chat_id: str, writer: DiscordWriter, result: Reply | ReplyStream) -> None:
+        """Write the core's answer (streamed or whole), and remember the newest regenerable one."""
+        try:
             if isinstance(result, ReplyStream):
                 reply = await writer.write_stream(result, self._view_for)
             else:
                 reply = result
                 await writer.write_reply(reply, self._view_for(reply))
             if REGENERATE in reply.choices and writer.messages:
-                self._last_answer[int(incoming.chat_id)] = writer.messages[-1].id
+                self._last_answer[int(chat_id)] = writer.messages[-1].id
         except BotError as exc:
-            # Errors fill the "thinking…" response (ephemeral whenever the command was).
             await writer.write_error(exc.user_message)
         except discord.HTTPException as exc:
-            log.warning("Discord refused a message in channel %s: %s", incoming.chat_id, exc)
+            log.warning("Discord refused a message in channel %s: %s", chat_id, exc)
         except Exception:
             log.exception("Handling a Discord message failed")
             await writer.write_error(APOLOGY)
 
     def _view_for(self, reply: Reply) -> discord.ui.View | None:
-        if REGENERATE not in reply.choices:
+        """Buttons under an answer: Regenerate, and one per command the core offers."""
+        items: list[discord.ui.Item[Any]] = []
+        for choice in reply.choices:
+            if choice == REGENERATE:
+                items.append(RegenerateButton())
+            elif len(COMMAND_BUTTON) + len(choice.command) <= MAX_CUSTOM_ID:
+                items.append(CommandButton(choice.command, choice.label))
+            else:
+                log.warning("Button %r left out: its command is too long for a custom_id", choice.label)
+        if not items:
             return None
         view = discord.ui.View(timeout=None)
-        view.add_item(RegenerateButton())
+        for item in items[:25]:
+            view.add_item(item)
         return view
 
     async def report_forbidden(self, channel: Any) -> None:
@@ -435,6 +695,7 @@ class DiscordAdapter:
     def _incoming(
         self, channel: Any, user: discord.User | discord.Member, text: str, *, is_direct: bool,
         message_id: str | None = None, reply_to: RepliedMessage | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> IncomingMessage:
         admin = is_direct or bool(
             isinstance(user, discord.Member)
@@ -450,6 +711,8 @@ class DiscordAdapter:
             is_chat_admin=admin,
             reply_to=reply_to,
             message_id=message_id,
+            attachments=attachments,
+            nsfw=None if is_direct else channel_nsfw(channel),
         )
 
     def _from_interaction(self, interaction: discord.Interaction, text: str) -> IncomingMessage:

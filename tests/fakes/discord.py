@@ -18,7 +18,8 @@ What it does, by module:
   discord.py          the server: the REST pipeline, recorded calls, scripted failures and 429s, the CDN, waiting.
   discord_rest.py     the REST routes: users, application, gateway info, commands, channels, messages, threads.
   discord_interactions.py  interaction callbacks and the interaction webhook (@original, followups).
-  discord_events.py   what users do: send_message, send_slash, send_autocomplete, send_component.
+  discord_events.py   what users do: send_message, send_voice_message, send_slash, send_context_menu,
+                      send_autocomplete, send_component, submit_modal.
   discord_gateway.py  the websocket: HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats, RESUME, intents, shards.
   discord_state.py    users, guilds, roles, channels, permissions, messages, interactions; messages(), edits_of().
   discord_api.py      Discord's rules: permission and intent bits, error bodies, message, embed and command limits.
@@ -26,7 +27,9 @@ What it does, by module:
 The fake answers as Discord does, in Discord's words: Invalid Form Body (50035) for content over 2000 characters
 or embeds over their limits, 50006 for an empty message, 50013 Missing Permissions where the bot may not post,
 40060 for a second interaction callback, 10062 for a callback after ``interaction_timeout`` (3 s), 429s with the
-headers discord.py needs (``Via`` included: without it discord.py takes a 429 for a Cloudflare ban).
+headers discord.py needs (``Via`` included: without it discord.py takes a 429 for a Cloudflare ban), 413 (40005)
+for a file over ``attachment_size_limit``, and 50159-50162 for a voice message (flags 8192) that has text, is not
+one audio file, lacks ``duration_secs``/``waveform``, or is edited; ``refuse_voice_messages`` answers 400 (50173).
 
 Discord's habits it keeps, which a bot must cope with:
   - the bot gets MESSAGE_CREATE/UPDATE for its own messages too (and for non-ephemeral interaction responses);
@@ -258,9 +261,11 @@ class FakeDiscord(DiscordInteractionRoutes):
 
     async def _cdn(self, request: web.Request) -> web.Response:
         try:
-            data, content_type = self.files[int(request.match_info["attachment_id"])]
+            attachment_id = int(request.match_info["attachment_id"])
+            data, content_type = self.files[attachment_id]
         except (KeyError, ValueError):
             return web.Response(status=404, text="This content is no longer available.")
+        self.downloads.append(attachment_id)
         return web.Response(body=data, headers={"Content-Type": content_type})
 
 

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tests.fakes.discord_api import ATTACHMENT_SIZE_LIMIT, DcError, Intent
+from tests.fakes.discord_api import DcError, Intent
 from tests.fakes.discord_gateway import DiscordGateway
 from tests.fakes.discord_state import (
     EPHEMERAL,
+    IS_VOICE_MESSAGE,
     THREAD_TYPES,
     DcInteraction,
     StoredMessage,
 )
 
-__all__ = ["DiscordEvents"]
+__all__ = ["DiscordEvents", "Upload"]
 
-Upload = tuple[str, bytes] | tuple[str, bytes, str]  # (filename, content[, content type])
+# (filename, content[, content type[, extra Attachment fields]]): the extras override what the fake derives,
+# e.g. {"size": 30_000_000} to claim a big file without making one, or {"duration_secs": 3.5}.
+Upload = tuple[str, bytes] | tuple[str, bytes, str] | tuple[str, bytes, str | None, Mapping[str, Any]]
+_CHAT_INPUT, _USER_COMMAND, _MESSAGE_COMMAND = 1, 2, 3
 _SUBCOMMAND, _GROUP = 1, 2
 _STRING, _INTEGER, _BOOLEAN, _USER, _CHANNEL, _ROLE, _MENTIONABLE, _NUMBER, _ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
 
@@ -38,12 +43,13 @@ class DiscordEvents(DiscordGateway):
         mentions_bot: bool = False,
         reply_to: int | None = None,
         attachments: Sequence[Upload] = (),
+        flags: int = 0,
     ) -> dict[str, Any]:
         """Make ``author_id`` write ``content`` in a channel, thread or DM; dispatch MESSAGE_CREATE; return it.
 
         ``mentions`` lists the bot when ``mentions_bot`` (a reply that pings) or when content has ``<@bot_id>``.
         ``reply_to`` makes it a reply (type 19, message_reference and referenced_message). ``attachments`` are
-        uploaded to the fake CDN, where ``Attachment.read()`` fetches them.
+        uploaded to the fake CDN, where ``Attachment.read()`` fetches them (``downloads`` records each fetch).
         """
         self._require_session()
         channel = self._known_channel(channel_id)
@@ -60,10 +66,31 @@ class DiscordEvents(DiscordGateway):
                 fields.update(self._reply_fields(channel_id, reply_to, guild_id))
             except DcError:
                 raise AssertionError(f"no message {reply_to} in channel {channel_id} to reply to") from None
-        fields["attachments"] = [self.attachment(channel_id, *upload) for upload in attachments]
+        fields["attachments"] = [self.attachment(channel_id, *upload[:3], **dict(upload[3] if len(upload) > 3 else {}))
+                                 for upload in attachments]
+        fields["flags"] = flags
         stored = self.create_message(channel_id, author_id, content, **fields)
         self._emit_message("MESSAGE_CREATE", stored)
         return self.gateway_message(stored)
+
+    def send_voice_message(
+        self,
+        channel_id: int,
+        author_id: int,
+        audio: bytes,
+        *,
+        duration: float,
+        waveform: bytes = bytes(range(0, 256, 4)),
+        reply_to: int | None = None,
+        size: int | None = None,
+    ) -> dict[str, Any]:
+        """Make ``author_id`` record a voice message: no text, flags 8192, one ``voice-message.ogg`` with
+        ``duration_secs`` and ``waveform``, as Discord's clients send it. ``size`` claims another file size."""
+        extra: dict[str, Any] = {"duration_secs": duration, "waveform": base64.b64encode(waveform).decode()}
+        if size is not None:
+            extra["size"] = size
+        return self.send_message(channel_id, author_id, "", reply_to=reply_to, flags=IS_VOICE_MESSAGE,
+                                 attachments=[("voice-message.ogg", audio, "audio/ogg", extra)])
 
     def _reply_fields(self, channel_id: int, message_id: int, guild_id: int | None) -> dict[str, Any]:
         referenced = self.stored(channel_id, message_id)
@@ -147,6 +174,57 @@ class DiscordEvents(DiscordGateway):
         return self._dispatch_interaction(3, channel_id, user_id, self.guild_of(channel_id), data,
                                           message=copy.deepcopy(stored.message))
 
+    def send_context_menu(
+        self, channel_id: int, user_id: int, name: str, message_id: int, *, guild_id: int | None = None
+    ) -> DcInteraction:
+        """Make ``user_id`` pick the message command ``name`` (Apps → name) on a message; dispatch it; return it.
+
+        The interaction is type 2 with ``data.type`` 3, ``target_id`` and the message in ``resolved.messages``.
+        """
+        guild_id = self.guild_of(channel_id) if guild_id is None else guild_id
+        target = self.stored(channel_id, message_id)
+        command = self._find_command(name, guild_id, kind=_MESSAGE_COMMAND)
+        data: dict[str, Any] = {
+            "id": command["id"], "name": command["name"], "type": _MESSAGE_COMMAND, "target_id": str(message_id),
+            "resolved": {"messages": {str(message_id): self.gateway_message(target)}},
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        return self._dispatch_interaction(2, channel_id, user_id, guild_id, data)
+
+    def submit_modal(self, interaction_id: int, values: Mapping[str, str]) -> DcInteraction:
+        """Make the user fill in and submit the modal the bot opened (callback type 9) on an interaction.
+
+        ``values`` maps each text input's custom_id to what the user typed; dispatches a type 5 interaction.
+        """
+        opened = self.interactions[interaction_id]
+        if opened.modal is None:
+            raise AssertionError(f"interaction {interaction_id} opened no modal")
+        components = []
+        for row in opened.modal["components"]:
+            if row["type"] == 1:  # an action row of text inputs
+                inner = [self._modal_value(item, values) for item in row["components"]]
+                components.append({"type": 1, "components": inner})
+            elif row["type"] == 18:  # a label around one input
+                components.append({"type": 18, "component": self._modal_value(row["component"], values)})
+        unknown = set(values) - {c["custom_id"] for row in components
+                                 for c in (row.get("components") or [row.get("component")])}
+        if unknown:
+            raise AssertionError(f"the modal has no inputs {sorted(unknown)}")
+        data = {"custom_id": opened.modal["custom_id"], "components": components}
+        message = opened.payload.get("message")
+        return self._dispatch_interaction(5, opened.channel_id, opened.user_id, opened.guild_id, data,
+                                          message=copy.deepcopy(message) if message else None)
+
+    @staticmethod
+    def _modal_value(item: dict[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
+        value = values.get(item["custom_id"], "")
+        if item.get("required", True) and not value:
+            raise AssertionError(f"the modal's input {item['custom_id']!r} is required")
+        if item.get("max_length") is not None and len(value) > item["max_length"]:
+            raise AssertionError(f"{item['custom_id']!r} takes at most {item['max_length']} characters")
+        return {"type": item["type"], "custom_id": item["custom_id"], "value": value}
+
     def _command_data(
         self, name: str, values: Mapping[str, Any], channel_id: int, guild_id: int | None, *, focused: str | None
     ) -> dict[str, Any]:
@@ -163,14 +241,15 @@ class DiscordEvents(DiscordGateway):
             data["resolved"] = resolved
         return data
 
-    def _find_command(self, name: str, guild_id: int | None) -> dict[str, Any]:
+    def _find_command(self, name: str, guild_id: int | None, *, kind: int = _CHAT_INPUT) -> dict[str, Any]:
         scopes = ([guild_id] if guild_id is not None else []) + [None]
         for scope in scopes:
             for command in self.commands.get(scope, []):
-                if command["name"] == name and command.get("type", 1) == 1:
+                if command["name"] == name and command.get("type", 1) == kind:
                     return command
-        registered = {scope: [c["name"] for c in found] for scope, found in self.commands.items()}
-        raise AssertionError(f"no slash command /{name} is synced for guild {guild_id}; synced: {registered}")
+        registered = {scope: [(c["name"], c.get("type", 1)) for c in found] for scope, found in self.commands.items()}
+        what = "slash command /" if kind == _CHAT_INPUT else f"command of type {kind} "
+        raise AssertionError(f"no {what}{name} is synced for guild {guild_id}; synced: {registered}")
 
     def _options(
         self,
@@ -222,7 +301,7 @@ class DiscordEvents(DiscordGateway):
         elif kind == _ATTACHMENT:
             upload = (value,) if isinstance(value, bytes) else tuple(value)
             filename, content = (upload if len(upload) >= 2 else ("file.bin", upload[0]))[:2]
-            if len(content) > ATTACHMENT_SIZE_LIMIT:
+            if len(content) > self.attachment_size_limit:
                 raise AssertionError("Discord's client refuses an attachment over the size limit")
             attachment = self.attachment(channel_id, str(filename), bytes(content), *upload[2:3], ephemeral=True)
             resolved.setdefault("attachments", {})[attachment["id"]] = attachment
@@ -274,7 +353,7 @@ class DiscordEvents(DiscordGateway):
             "token": f"aW50ZXJhY3Rpb246{interaction_id}:{uuid.uuid4().hex}", "version": 1,
             "channel_id": str(channel_id), "channel": channel, "locale": "en-US",
             "app_permissions": str(self.permissions(channel_id, self.bot_id)), "entitlements": [],
-            "entitlement_sku_ids": [], "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "entitlement_sku_ids": [], "attachment_size_limit": self.attachment_size_limit,
             "authorizing_integration_owners": {"0": str(guild_id or 0)}, "context": 0 if guild_id else 1,
         }
         if guild_id is not None:

@@ -24,7 +24,8 @@ from tests.fakes.discord_state import EPHEMERAL, LOADING, DcInteraction, StoredM
 __all__ = ["DiscordInteractionRoutes"]
 
 _RESPONSE_FLAGS = EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15)  # ephemeral, suppress embeds/notifications, v2
-# Which callback types each interaction type takes: 2 command, 3 component, 4 autocomplete, 5 modal submit.
+# Which callback types each interaction type takes: 2 command, 3 component, 4 autocomplete, 5 modal submit
+# (9, a modal, answers a command or a component; a modal submit cannot open another).
 _CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
 
 
@@ -107,8 +108,11 @@ class DiscordInteractionRoutes(DiscordRest):
             flags = (flags & EPHEMERAL) | LOADING
         user = self.user_payload(record.user_id)
         fields = self._new_message_fields(channel_id, {} if loading else data, [] if loading else files)
+        first = record.type == 2 and record.original_id is None
+        # The response to a slash command is type 20, to a context-menu command 23; anything later is 0.
+        kind = (23 if record.payload["data"].get("type", 1) in (2, 3) else 20) if first else 0
         fields.update({
-            "flags": flags, "type": 20 if record.type == 2 and record.original_id is None else 0,
+            "flags": flags, "type": kind,
             "webhook_id": str(self.application_id), "application_id": str(self.application_id),
             "interaction_metadata": {"id": str(record.id), "type": record.type, "user": user,
                                      "authorizing_integration_owners": record.payload["authorizing_integration_owners"]},

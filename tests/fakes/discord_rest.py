@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import re
 import time
@@ -10,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.discord_api import (
-    ATTACHMENT_SIZE_LIMIT,
     DcError,
     Intent,
     Perm,
@@ -24,6 +25,7 @@ from tests.fakes.discord_events import DiscordEvents
 from tests.fakes.discord_state import (
     DM_TYPES,
     EPHEMERAL,
+    IS_VOICE_MESSAGE,
     LOADING,
     THREAD_TYPES,
     StoredMessage,
@@ -216,10 +218,32 @@ class DiscordRest(DiscordEvents):
         payload = body_of(request)
         check_message(payload, files=len(request.files))
         self._check_send(channel_id, payload, request.files)
+        if int(payload.get("flags") or 0) & IS_VOICE_MESSAGE:
+            self._check_voice_message(channel_id, payload, request.files)
         fields = self._new_message_fields(channel_id, payload, request.files)
         stored = self.create_message(channel_id, self.bot_id, payload.get("content") or "", **fields)
         self._emit_message("MESSAGE_CREATE", stored)
         return copy.deepcopy(stored.message)
+
+    def _check_voice_message(self, channel_id: int, payload: dict[str, Any], files: list[dict[str, Any]]) -> None:
+        """Refuse a voice message as Discord does: text with it, not one audio file, no duration or waveform."""
+        if self.refuse_voice_messages:
+            raise DcError.coded(400, 50173, "You cannot send voice messages in this channel.")
+        if self.channels[channel_id]["type"] not in DM_TYPES:
+            self.require(channel_id, Perm.SEND_VOICE_MESSAGES)
+        if payload.get("content") or payload.get("embeds") or payload.get("poll") or payload.get("sticker_ids"):
+            raise DcError.coded(400, 50159, "Voice messages do not support additional content.")
+        described = payload.get("attachments") or []
+        if len(files) != 1 or len(described) != 1:
+            raise DcError.coded(400, 50160, "Voice messages must have a single audio attachment.")
+        meta = described[0]
+        try:
+            duration = float(meta["duration_secs"])
+            levels = base64.b64decode(meta["waveform"], validate=True)
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise DcError.coded(400, 50161, "Voice messages must have supporting metadata.") from None
+        if duration <= 0 or not 0 < len(levels) <= 256:
+            raise DcError.coded(400, 50161, "Voice messages must have supporting metadata.")
 
     def _check_send(self, channel_id: int, payload: dict[str, Any], files: list[dict[str, Any]]) -> None:
         channel = self.channels[channel_id]
@@ -266,7 +290,7 @@ class DiscordRest(DiscordEvents):
         """Return the message's attachments: kept ones listed in ``attachments``, then the new uploads."""
         by_index: dict[int, dict[str, Any]] = {}
         for order, upload in enumerate(files):
-            if upload["data"] is not None and len(upload["data"]) > ATTACHMENT_SIZE_LIMIT:
+            if upload["data"] is not None and len(upload["data"]) > self.attachment_size_limit:
                 raise DcError.coded(413, 40005, "Request entity too large")
             match = _UPLOAD_FIELD.fullmatch(upload["field"])
             index = int(match[1] or match[2] or order) if match else order
@@ -279,7 +303,8 @@ class DiscordRest(DiscordEvents):
             meta = described.get(str(index), {})
             result.append(self.attachment(channel_id, meta.get("filename") or upload["filename"] or "file",
                                           upload["data"] or b"", _declared_type(upload),
-                                          description=meta.get("description")))
+                                          description=meta.get("description"),
+                                          duration_secs=meta.get("duration_secs"), waveform=meta.get("waveform")))
         return result
 
     def _edit_message(self, request: RestRequest) -> Any:
@@ -295,6 +320,8 @@ class DiscordRest(DiscordEvents):
     def _apply_edit(self, stored: StoredMessage, payload: dict[str, Any], files: list[dict[str, Any]],
                     *, clear_loading: bool = False) -> dict[str, Any]:
         check_message(payload, files=len(files), edit=True)
+        if stored.message["flags"] & IS_VOICE_MESSAGE and ({"content", "embeds", "attachments"} & set(payload) or files):
+            raise DcError.coded(400, 50162, "Voice messages cannot be edited.")
         channel_id = int(stored.message["channel_id"])
         edited = copy.deepcopy(stored.message)
         if "content" in payload:

@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.fakes.discord_api import (
     ALL_PERMISSIONS,
+    ATTACHMENT_SIZE_LIMIT,
     DEFAULT_EVERYONE_PERMISSIONS,
     DM_PERMISSIONS,
     DcError,
@@ -18,13 +19,14 @@ from tests.fakes.discord_api import (
     iso,
 )
 
-__all__ = ["SEND_DENIED", "DcInteraction", "DiscordState", "StoredMessage"]
+__all__ = ["IS_VOICE_MESSAGE", "SEND_DENIED", "DcInteraction", "DiscordState", "StoredMessage"]
 
 DISCORD_EPOCH_MS = 1420070400000
 # What deny() takes away by default: everything that lets the bot post in the channel and its threads.
 SEND_DENIED = Perm.SEND_MESSAGES | Perm.SEND_MESSAGES_IN_THREADS | Perm.EMBED_LINKS | Perm.ATTACH_FILES
 LOADING = 1 << 7  # message flag of a deferred interaction response still "thinking"
 EPHEMERAL = 1 << 6
+IS_VOICE_MESSAGE = 1 << 13  # message flag: a voice message (one Ogg/Opus file with duration and waveform)
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
 THREAD_TYPES = (10, 11, 12)
@@ -47,7 +49,7 @@ class DcInteraction:
 
     id: int
     token: str
-    type: int  # 2 slash command, 3 component, 4 autocomplete
+    type: int  # 2 application command (slash or context menu), 3 component, 4 autocomplete, 5 modal submit
     channel_id: int
     guild_id: int | None
     user_id: int
@@ -112,6 +114,11 @@ class DiscordState:
         self.command_puts = 0
         self.interactions: dict[int, DcInteraction] = {}
         self.files: dict[int, tuple[bytes, str]] = {}  # attachment id -> (content, content type), on the fake CDN
+        self.downloads: list[int] = []  # attachment ids fetched from the fake CDN, in order
+        # Per-file upload limit: in INTERACTION_CREATE's attachment_size_limit, and what uploads may weigh
+        # (413 above it). Lower it to test big files without making megabytes.
+        self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
+        self.refuse_voice_messages = False  # True: voice messages are answered 400 50173, as where Discord refuses
         self._store: dict[int, StoredMessage] = {}
         self._by_channel: dict[int, list[int]] = {}
         self._origin = "http://127.0.0.1:0"  # set by the server once it has a port
@@ -161,13 +168,13 @@ class DiscordState:
         self._guild_added(guild_id)
         return guild_id
 
-    def add_channel(self, guild_id: int, name: str, *, type: int = 0) -> int:
-        """Create a channel (text unless ``type``) in ``guild_id``; return its id."""
+    def add_channel(self, guild_id: int, name: str, *, type: int = 0, nsfw: bool = False) -> int:
+        """Create a channel (text unless ``type``; age-restricted with ``nsfw``) in ``guild_id``; return its id."""
         channel_id = self.new_id()
         position = sum(1 for c in self.channels.values() if c.get("guild_id") == str(guild_id))
         self.channels[channel_id] = {
             "id": str(channel_id), "type": type, "guild_id": str(guild_id), "name": name, "position": position,
-            "permission_overwrites": [], "parent_id": None, "topic": None, "nsfw": False, "last_message_id": None,
+            "permission_overwrites": [], "parent_id": None, "topic": None, "nsfw": nsfw, "last_message_id": None,
             "rate_limit_per_user": 0, "default_auto_archive_duration": 1440, "flags": 0,
         }
         if type in (2, 13):  # voice and stage: discord.py needs these
@@ -419,6 +426,10 @@ class DiscordState:
         if stored is None or stored.message["channel_id"] != str(channel_id):
             raise AssertionError(f"no message {message_id} in channel {channel_id}")
         return list(stored.contents)
+
+    def attachment_data(self, attachment: dict[str, Any]) -> bytes:
+        """Return the bytes of an Attachment object (from ``messages()``), as the CDN serves them."""
+        return self.files[int(attachment["id"])][0]
 
     def interaction(self, interaction_id: int) -> DcInteraction:
         """Return the record of an interaction dispatched with send_slash, send_autocomplete or send_component."""

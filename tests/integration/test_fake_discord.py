@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -420,6 +421,118 @@ async def test_uploads_and_attachments(dc: FakeDiscord, world: World) -> None:
         await asyncio.sleep(0)
         with pytest.raises(discord.Forbidden):
             await channel.send(file=discord.File(io.BytesIO(b"x"), filename="x.txt"))
+
+
+async def test_voice_messages_in_and_out(dc: FakeDiscord, world: World) -> None:
+    client = make_client()
+    received = collect_messages(client)
+    async with running(client, dc):
+        dc.send_voice_message(world.general, world.alice, b"OggS-voice", duration=3.5, waveform=b"\x00\x80\xff")
+        await dc.wait_for(lambda: received)
+        voice = received[0]
+        attachment = voice.attachments[0]
+        assert voice.flags.voice and voice.content == "" and attachment.is_voice_message()
+        assert attachment.duration == 3.5 and attachment.waveform == b"\x00\x80\xff"
+        assert attachment.content_type == "audio/ogg" and dc.downloads == []
+        assert await attachment.read() == b"OggS-voice" and dc.downloads == [attachment.id]
+
+        async def post(payload: dict[str, Any], files: int = 1) -> Any:
+            form: list[dict[str, Any]] = [{"name": "payload_json", "value": json.dumps(payload)}]
+            form += [{"name": f"files[{i}]", "value": b"OggS-reply", "filename": "voice-message.ogg",
+                      "content_type": "audio/ogg"} for i in range(files)]
+            route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=world.general)
+            return await client.http.request(route, form=form)
+
+        meta = {"id": 0, "filename": "voice-message.ogg", "duration_secs": 1.25, "waveform": "AID/"}
+        sent = await post({"flags": 8192, "attachments": [meta]})
+        stored = dc.messages(world.general)[-1]
+        assert sent["id"] == stored["id"] and stored["flags"] == 8192 and stored["content"] == ""
+        assert stored["attachments"][0]["duration_secs"] == 1.25 and stored["attachments"][0]["waveform"] == "AID/"
+        assert dc.attachment_data(stored["attachments"][0]) == b"OggS-reply"
+        assert dc.calls_to("POST", rf"/channels/{world.general}/messages")[-1].files[0]["data"] == b"OggS-reply"
+        refusals = [({"flags": 8192, "content": "hi", "attachments": [meta]}, 1, 50159),
+                    ({"flags": 8192, "attachments": [meta, {**meta, "id": 1}]}, 2, 50160),
+                    ({"flags": 8192, "attachments": [{"id": 0, "filename": "v.ogg"}]}, 1, 50161)]
+        for payload, files, code in refusals:
+            with pytest.raises(discord.HTTPException) as refused:
+                await post(payload, files)
+            assert refused.value.status == 400 and refused.value.code == code
+        with pytest.raises(discord.HTTPException) as uneditable:
+            await client.http.request(discord.http.Route("PATCH", "/channels/{channel_id}/messages/{message_id}",
+                                                         channel_id=world.general, message_id=int(sent["id"])),
+                                      json={"content": "text"})
+        assert uneditable.value.code == 50162
+        dc.refuse_voice_messages = True
+        with pytest.raises(discord.HTTPException) as forbidden_here:
+            await post({"flags": 8192, "attachments": [meta]})
+        assert forbidden_here.value.status == 400 and forbidden_here.value.code == 50173
+
+
+async def test_nsfw_channels_big_uploads_and_the_size_limit(dc: FakeDiscord, world: World) -> None:
+    adult = dc.add_channel(world.guild, "adult", nsfw=True)
+    dc.attachment_size_limit = 1000
+    client = make_client()
+    received = collect_messages(client)
+    tree = app_commands.CommandTree(client)
+    limits: list[int] = []
+
+    @tree.command(name="limit", description="Upload limit")
+    async def limit(interaction: discord.Interaction) -> None:
+        limits.append(interaction.filesize_limit)
+        await interaction.response.send_message("ok")
+
+    async with running(client, dc):
+        await tree.sync()
+        assert client.get_channel(adult).is_nsfw() and not client.get_channel(world.general).is_nsfw()
+        it = dc.send_slash(world.general, world.alice, "limit")
+        await dc.wait_for(lambda: it.original is not None)
+        assert limits == [1000]
+        with pytest.raises(discord.HTTPException) as too_big:
+            await client.get_channel(world.general).send(file=discord.File(io.BytesIO(b"x" * 1001), "big.bin"))
+        assert too_big.value.status == 413 and too_big.value.code == 40005
+        dc.send_message(world.general, world.alice, "huge", attachments=[("huge.png", b"png", "image/png",
+                                                                          {"size": 30_000_000})])
+        await dc.wait_for(lambda: any(m.content == "huge" for m in received))
+        assert received[-1].attachments[0].size == 30_000_000 and dc.downloads == []
+
+
+async def test_message_context_menu_opens_a_modal_that_is_submitted(dc: FakeDiscord, world: World) -> None:
+    client = make_client()
+    tree = app_commands.CommandTree(client)
+    seen: dict[str, Any] = {}
+
+    class Prompt(discord.ui.Modal, title="Edit image"):
+        prompt: discord.ui.TextInput[Prompt] = discord.ui.TextInput(label="How?", max_length=50)
+
+        async def on_submit(self, interaction: discord.Interaction) -> None:
+            seen["prompt"] = self.prompt.value
+            await interaction.response.send_message(f"editing: {self.prompt.value}")
+
+    async def edit(interaction: discord.Interaction, message: discord.Message) -> None:
+        seen["target"] = message
+        seen["image"] = await message.attachments[0].read()
+        await interaction.response.send_modal(Prompt(timeout=None))
+
+    tree.add_command(app_commands.ContextMenu(name="Edit image", callback=edit))
+    async with running(client, dc):
+        await tree.sync()
+        synced = dc.synced_commands()
+        assert [(c["name"], c["type"], c["description"]) for c in synced] == [("Edit image", 3, "")]
+        target = dc.send_message(world.general, world.alice, "my cat", attachments=[("cat.png", b"meow")])
+        with pytest.raises(AssertionError, match="no slash command /Edit is synced"):
+            dc.send_slash(world.general, world.bob, "Edit image")
+        menu = dc.send_context_menu(world.general, world.bob, "Edit image", int(target["id"]))
+        await dc.wait_for(lambda: menu.modal is not None)
+        assert menu.payload["data"]["type"] == 3 and menu.payload["data"]["target_id"] == target["id"]
+        assert seen["target"].id == int(target["id"]) and seen["image"] == b"meow"
+        assert menu.modal["title"] == "Edit image" and [kind for kind, _ in menu.callbacks] == [9]
+        field = next(c for row in menu.modal["components"] for c in row.get("components") or [row.get("component")])
+        with pytest.raises(AssertionError, match="at most 50"):
+            dc.submit_modal(menu.id, {field["custom_id"]: "x" * 51})
+        submitted = dc.submit_modal(menu.id, {field["custom_id"]: "make it blue"})
+        await dc.wait_for(lambda: submitted.original is not None)
+    assert seen["prompt"] == "make it blue" and submitted.type == 5
+    assert submitted.original["content"] == "editing: make it blue"
 
 
 # ---- rate limits, failures, the wire ---------------------------------------------------------------
