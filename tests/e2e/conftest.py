@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end tests: the fake Telegram, and the real bot started against it."""
+"""Fixtures of the end-to-end tests: the fake Telegram and the fake Discord, and the real bots started against them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from adapters.discord.bot import DiscordAdapter, DiscordOptions
 from adapters.telegram.bot import TelegramAdapter, TelegramOptions
 from adapters.telegram.sender import TelegramSender
 from bots.bootstrap import build_service
@@ -15,6 +16,7 @@ from core.settings import Settings
 from core.venice.retry import RetryPolicy
 from tests.conftest import FakeClock
 from tests.e2e.telegram_support import FAST
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.telegram import FakeTelegram
 
 
@@ -45,5 +47,30 @@ def start_bot(
                 options=options or TelegramOptions(poll_timeout=1, pace=FAST),
             ) as adapter:
                 yield adapter
+
+    return start
+
+
+@pytest.fixture
+async def dc() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        with fake.patch_discord():
+            yield fake
+    assert fake.errors == [], "the fake Discord itself failed"
+
+
+@pytest.fixture
+def start_discord(dc: FakeDiscord, make_settings: Callable[..., Settings], retry: RetryPolicy) -> Callable[..., Any]:
+    """``async with start_discord(**settings) as adapter`` runs the Discord bot against the fake Discord."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[DiscordAdapter]:
+        settings = make_settings(discord_bot_token=dc.token, discord_api_base_url=dc.api_base,
+                                 discord_gateway_url=dc.gateway_url, **overrides)
+        options = DiscordOptions(edit_interval=0.05, ready_timeout=10, guild_ready_timeout=0.1)
+        async with build_service(settings, retry=retry) as service, \
+                DiscordAdapter(service, settings, options=options) as adapter:
+            yield adapter
+            await service.wait_idle()
 
     return start

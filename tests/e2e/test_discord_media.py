@@ -28,29 +28,6 @@ from tests.fakes.venice import ChatScript, FakeVenice
 VOICE_FLAG = 1 << 13
 
 
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        with fake.patch_discord():
-            yield fake
-    assert fake.errors == [], "the fake Discord itself failed"
-
-
-@pytest.fixture
-def start_discord(dc: FakeDiscord, make_settings: Callable[..., Settings], retry: RetryPolicy) -> Callable[..., Any]:
-    @asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[DiscordAdapter]:
-        settings = make_settings(discord_bot_token=dc.token, discord_api_base_url=dc.api_base,
-                                 discord_gateway_url=dc.gateway_url, **overrides)
-        options = DiscordOptions(edit_interval=0.05, ready_timeout=10, guild_ready_timeout=0.1)
-        async with build_service(settings, retry=retry) as service, \
-                DiscordAdapter(service, settings, options=options) as adapter:
-            yield adapter
-            await service.wait_idle()
-
-    return start
-
-
 def server(dc: FakeDiscord) -> tuple[int, int, int]:
     """A server with #general and alice: (guild, channel, alice)."""
     guild = dc.add_guild("Test")

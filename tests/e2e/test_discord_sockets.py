@@ -4,39 +4,12 @@ REST API and gateway reached through DISCORD_API_BASE_URL and DISCORD_GATEWAY_UR
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from adapters.discord.bot import DiscordAdapter, DiscordOptions
-from bots.bootstrap import build_service
 from core.settings import Settings
-from core.venice.retry import RetryPolicy
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.venice import ChatScript, FakeVenice
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        with fake.patch_discord():  # the adapter points discord.py at it; restore after
-            yield fake
-
-
-@pytest.fixture
-def start_bot(dc: FakeDiscord, make_settings: Callable[..., Settings], retry: RetryPolicy) -> Callable[..., Any]:
-    @asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[DiscordAdapter]:
-        settings = make_settings(discord_bot_token=dc.token, discord_api_base_url=dc.api_base,
-                                 discord_gateway_url=dc.gateway_url, **overrides)
-        async with build_service(settings, retry=retry) as service, DiscordAdapter(
-            service, settings, options=DiscordOptions(edit_interval=0.05, ready_timeout=10, guild_ready_timeout=0.1)
-        ) as adapter:
-            yield adapter
-
-    return start
 
 
 def server_with_alice(dc: FakeDiscord, channel: str = "general") -> tuple[int, int, int]:
@@ -52,11 +25,11 @@ def bot_messages(dc: FakeDiscord, channel: int) -> list[dict[str, Any]]:
 
 
 async def test_mentions_and_slash_commands_over_real_sockets(
-    dc: FakeDiscord, venice: FakeVenice, start_bot: Any
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
 ) -> None:
     guild, channel, alice = server_with_alice(dc)
     venice.script.append(ChatScript(content="Hello over sockets " * 5, chunk_delay=0.02))
-    async with start_bot():
+    async with start_discord():
         assert {c["name"] for c in dc.synced_commands()} >= {"help", "model", "chat"}
         dc.send_message(channel, alice, "just people talking")
         dc.send_message(channel, alice, f"<@{dc.bot_id}> hi there")
@@ -70,13 +43,13 @@ async def test_mentions_and_slash_commands_over_real_sockets(
 
 
 async def test_a_slow_channel_does_not_hold_up_another(
-    dc: FakeDiscord, venice: FakeVenice, start_bot: Any
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
 ) -> None:
     guild, slow, alice = server_with_alice(dc, "slow")
     fast = dc.add_channel(guild, "fast")
     venice.script.append(ChatScript(content="slow " * 30, chunk_delay=0.1))
     venice.script.append(ChatScript(content="fast answer"))
-    async with start_bot():
+    async with start_discord():
         dc.send_message(slow, alice, f"<@{dc.bot_id}> slow please")
         await dc.wait_for(lambda: len(venice.calls_to("/chat/completions")) == 1)
         started = time.monotonic()
@@ -90,10 +63,10 @@ async def test_a_slow_channel_does_not_hold_up_another(
 
 
 async def test_messages_in_one_channel_keep_their_order(
-    dc: FakeDiscord, venice: FakeVenice, start_bot: Any
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
 ) -> None:
     guild, channel, alice = server_with_alice(dc)
-    async with start_bot():
+    async with start_discord():
         for i in range(4):
             dc.send_message(channel, alice, f"<@{dc.bot_id}> question {i}")
         await dc.wait_for(lambda: len(bot_messages(dc, channel)) == 4)
@@ -102,23 +75,23 @@ async def test_messages_in_one_channel_keep_their_order(
 
 
 async def test_rate_limits_are_left_to_discord_py_and_no_answer_is_lost(
-    dc: FakeDiscord, venice: FakeVenice, start_bot: Any
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
 ) -> None:
     guild, channel, alice = server_with_alice(dc)
     venice.script.append(ChatScript(content="Despite the rate limit"))
-    async with start_bot():
+    async with start_discord():
         dc.rate_limit(r"/channels/\d+/messages$", retry_after=0.2, times=1)
         dc.send_message(channel, alice, f"<@{dc.bot_id}> hello")
         await dc.wait_for(lambda: any(m["content"] == "Despite the rate limit" for m in bot_messages(dc, channel)))
 
 
 async def test_commands_are_not_synced_again_after_a_restart(
-    dc: FakeDiscord, venice: FakeVenice, start_bot: Any
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
 ) -> None:
-    async with start_bot():
+    async with start_discord():
         pass
     first = len(dc.calls_to("PUT", r"/applications/\d+/commands"))
-    async with start_bot():
+    async with start_discord():
         pass
     assert first == 1 and len(dc.calls_to("PUT", r"/applications/\d+/commands")) == 1
 
