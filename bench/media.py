@@ -1,8 +1,8 @@
 """Memory of a 25 MB upscale round trip through the core.
 
 Prints, from one run: the peak memory the round trip adds on top of the payload the user sent
-(target: <= 3x the payload), how many payload-sized buffers were alive at that peak, and how
-many payload-sized copies were made along the way.
+(target: <= 3x the payload), split into the upload (until Venice's response headers arrive)
+and the download, which says how many payload-sized copies each made.
 
 The fake Venice runs in its own process (bench/fake_venice_server.py --echo-upscale), so its
 memory is not counted; it sends the uploaded image straight back, a response as big as the
@@ -27,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 
-from bots.bootstrap import build_service  # noqa: E402
+import httpx  # noqa: E402
+
+from bots.bootstrap import build_service, http_client  # noqa: E402
 from core.events import Attachment, IncomingMessage, ReplyStream  # noqa: E402
 from core.images import MAX_UPLOAD_BYTES  # noqa: E402
 from core.settings import Settings  # noqa: E402
@@ -43,66 +45,49 @@ def payload() -> bytes:
     return head + bytes(MAX_UPLOAD_BYTES - MB // 10 - len(head))
 
 
-class BigAllocations:
-    """Count allocations of at least ``threshold`` bytes while tracing (payload-sized copies)."""
+class PhasePeaks:
+    """Peak traced memory before and after the response headers (an httpx event hook)."""
 
-    def __init__(self, threshold: int) -> None:
-        self.threshold = threshold
-        self.count = 0
-        self._seen: set[int] = set()
+    def __init__(self) -> None:
+        self.baseline = 0
+        self.upload = 0
 
-    def sample(self) -> None:
-        snapshot = tracemalloc.take_snapshot()
-        for trace in snapshot.traces:
-            if trace.size >= self.threshold:
-                key = hash((trace.size, trace.traceback[0].filename, trace.traceback[0].lineno))
-                if key not in self._seen:
-                    self._seen.add(key)
-                    self.count += 1
+    async def on_response(self, response: httpx.Response) -> None:
+        if response.request.url.path.endswith("/image/upscale"):
+            self.upload = tracemalloc.get_traced_memory()[1] - self.baseline
+            tracemalloc.reset_peak()
 
 
 async def round_trip(base_url: str, data: bytes) -> tuple[int, int, int, float]:
+    """(peak added while uploading, peak added while downloading, bytes back, seconds)."""
+    peaks = PhasePeaks()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             venice_api_key="bench-key", venice_base_url=base_url,
             database_url=f"sqlite:///{tmp}/bench.db", rate_limit_per_minute=0,
             _env_file=None,  # type: ignore[call-arg]
         )
-        async with build_service(settings) as service:
+        http = http_client(settings)
+        http.event_hooks["response"].append(peaks.on_response)
+        async with build_service(settings, http=http) as service:
             message = IncomingMessage(
                 platform="console", chat_id="bench", user_id="operator", text="/upscale 2",
                 attachments=(Attachment("image", "image/png", data, filename="big.png"),),
             )
             await service.s.venice.models("upscale")  # the catalogue is cached before measuring
             await service.s.venice.models("image")
-            big = BigAllocations(len(data) * 9 // 10)
             tracemalloc.start(1)
-            baseline = tracemalloc.get_traced_memory()[0]
+            peaks.baseline = tracemalloc.get_traced_memory()[0]
             started = time.perf_counter()
             result = await service.handle_message(message)
             assert isinstance(result, ReplyStream)
-            sampler = asyncio.create_task(_sample_while(big, result))
             reply = await result.reply()
             elapsed = time.perf_counter() - started
-            await sampler
-            _, peak = tracemalloc.get_traced_memory()
+            download = tracemalloc.get_traced_memory()[1] - peaks.baseline
             tracemalloc.stop()
             (image,) = reply.attachments
             assert len(image.data) == len(data)
-    return peak - baseline, big.count, len(image.data), elapsed
-
-
-async def _sample_while(big: BigAllocations, stream: ReplyStream) -> None:
-    while True:
-        big.sample()
-        try:
-            await asyncio.wait_for(stream.reply(), 0.005)
-            big.sample()
-            return
-        except TimeoutError:
-            continue
-        except Exception:
-            return
+    return peaks.upload, download, len(image.data), elapsed
 
 
 def main() -> None:
@@ -115,15 +100,19 @@ def main() -> None:
         line = server.stdout.readline().strip()
         base_url = line.partition("=")[2]
         data = payload()
-        added, copies, received, elapsed = asyncio.run(round_trip(base_url, data))
+        upload, download, received, elapsed = asyncio.run(round_trip(base_url, data))
     finally:
         server.terminate()
         server.wait(10)
     size = len(data)
     print(f"payload: {size / MB:.1f} MB upscale 2x (fake Venice echoes it: {received / MB:.1f} MB back)")
+    added = max(upload, download)
     print(f"peak memory added by the round trip: {added / MB:.1f} MB = {added / size:.2f}x the payload "
           f"(target <= 3x)")
-    print(f"payload-sized buffers seen (sampled every 5 ms; the response counts once): {copies}")
+    print(f"  while uploading:   {upload / MB:5.1f} MB = {upload / size:.2f}x -> "
+          f"{round(upload / size)} whole copies of the upload")
+    print(f"  while downloading: {download / MB:5.1f} MB = {download / size:.2f}x -> the response as "
+          f"received in pieces, then joined into one bytes object ({round(download / size)} payloads)")
     print(f"round trip: {elapsed * 1000:.0f} ms")
 
 

@@ -351,7 +351,7 @@ class VeniceClient:
         """Send with retries; return a successful response (open, when ``stream``).
 
         ``content`` is a JSON body, already encoded; ``form`` and ``files`` make a multipart
-        upload instead (the file is streamed in pieces: no whole copy of it is made).
+        upload instead (the file is written in pieces: no whole copy of it is made).
         """
         policy = self._retry
         started = policy.monotonic()
@@ -361,8 +361,9 @@ class VeniceClient:
             headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
             if content is not None:
                 headers["Content-Type"] = "application/json"
-            # A file is handed to httpx as a fresh reader each attempt: httpx then sends it in
-            # 64 KB pieces, where the bytes themselves would be copied whole into one write.
+            # A file goes to httpx as a reader, so it is written in 64 KB pieces: bytes would
+            # be handed to the socket whole, and asyncio copies what the socket cannot take at
+            # once into its write buffer (bench/media.py: 1.65x the upload, against ~0).
             uploads = {name: (filename, io.BytesIO(data), kind)
                        for name, (filename, data, kind) in files.items()} if files else None
             request = self._http.build_request(
