@@ -83,7 +83,8 @@ class AnswerWriter:
         self._draft_id = random.randint(1, 2**31 - 1)
         self._visible = asyncio.Event()
         self.file_message_ids: list[int] = []
-        self._woken = asyncio.Event()  # the stream moved: its activity may have changed
+        self._woken = asyncio.Event()  # the stream's activity changed
+        self._activity_shown: str = ""
 
     @property
     def message_ids(self) -> list[int]:
@@ -116,18 +117,26 @@ class AnswerWriter:
                     last, shown = self._clock(), state
                     await self._show(state, final=False)
                     continue
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(deltas))
-                # Wake when the next delta comes, or when a change waiting for its turn is due.
-                done, _ = await asyncio.wait({pending}, timeout=due if changed else None)
-                if not done:
-                    continue
-                finished, pending = pending, None
-                self._woken.set()
                 try:
-                    text += finished.result()
+                    if pending is None and not (changed and stream.status):
+                        # Text keeps coming: a change shows with the next delta, or as the
+                        # final message. Awaited directly: no timer, no task per delta.
+                        delta = await anext(deltas)
+                    else:
+                        # A progress line may sit unchanged for long (a video renders): wake
+                        # when its turn comes, not only when the next delta does.
+                        if pending is None:
+                            pending = asyncio.ensure_future(anext(deltas))
+                        done, _ = await asyncio.wait({pending}, timeout=due if changed else None)
+                        if not done:
+                            continue
+                        finished, pending = pending, None
+                        delta = finished.result()
                 except StopAsyncIteration:
                     break
+                if stream.activity != self._activity_shown:
+                    self._woken.set()  # only then: waking the activity task costs a task switch
+                text += delta
             reply = await stream.reply()
         except Exception:
             if not text.strip():
@@ -327,6 +336,7 @@ class AnswerWriter:
         sent_at, sent = -TYPING_EVERY, ""
         while True:
             activity = stream.activity
+            self._activity_shown = activity
             wanted = "" if activity == "typing" and self._visible.is_set() else activity
             if wanted and (wanted != sent or loop.time() - sent_at >= TYPING_EVERY):
                 sent_at, sent = loop.time(), wanted
