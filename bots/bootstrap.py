@@ -19,6 +19,7 @@ from core.storage.database import Database, sqlite_path
 from core.storage.migrations import migrate
 from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
+from core.storage.personas import PersonaStore
 from core.storage.video_jobs import VideoJobStore
 from core.venice.client import VeniceClient
 from core.venice.retry import RetryPolicy
@@ -85,6 +86,7 @@ async def build_service(
                 account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
                 key_limits=KeyRateLimiter(venice),
                 video_jobs=VideoJobStore(db),
+                personas=PersonaStore(db),
                 clock=policy.wall,
                 sleep=policy.sleep,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,18 +14,21 @@ from core.chat_commands import register_core_commands
 from core.commands import CommandContext, CommandRegistry
 from core.errors import BotError, InvalidInput
 from core import images
-from core.events import Activity, Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream
+from core.events import Activity, Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.ledger import Ledger, Reservation
 from core.media import IMAGE_TOKENS, MediaService
 from core.media_commands import register_media_commands
+from core.character_commands import register_character_commands
+from core.characters import Binding, CharacterService
 from core.memory import Memory
 from core.limits import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.pricing import Prices
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettings, ChatSettingsStore
-from core.storage.conversations import ConversationKey, ConversationStore, StoredMessage
+from core.storage.conversations import Conversation, ConversationKey, ConversationStore, StoredMessage
 from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
+from core.storage.personas import PersonaStore
 from core.storage.video_jobs import VideoJobStore
 from core.turns import Turn, TurnQueue
 from core.text import CitationRewriter, clean_text, find_urls
@@ -68,6 +72,7 @@ class Services:
     account: AccountGuard
     key_limits: KeyRateLimiter
     video_jobs: VideoJobStore
+    personas: PersonaStore
     clock: Callable[[], float] = field(default=time.time)  # wall time, for video jobs
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
 
@@ -89,8 +94,10 @@ class ChatService:
         self.deliverers = Deliverers()
         self.media = MediaService(self)
         self.videos = VideoJobs(self, services.video_jobs, clock=services.clock, sleep=services.sleep)
+        self.characters = CharacterService(self, services.personas)
         register_core_commands(self)
         register_media_commands(self)
+        register_character_commands(self)
 
     # ----- entry points
 
@@ -152,7 +159,9 @@ class ChatService:
         """The conversation a message belongs to (per user in shared chats that say so)."""
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
         scope = message.user_id if (chat.per_user_memory and not message.is_direct) else ""
-        return ConversationKey(message.platform, message.chat_id, message.thread_id or "", scope)
+        # Each character has its own conversations here: switching back resumes the old one.
+        return ConversationKey(message.platform, message.chat_id, message.thread_id or "", scope,
+                               chat.character or "")
 
     async def account_of(self, message: IncomingMessage) -> str:
         """The ledger account that pays for this user's actions (admins: unlimited)."""
@@ -170,8 +179,15 @@ class ChatService:
             self._unlimited[owner] = await self.s.ledger.is_unlimited(owner)
         return owner
 
-    async def chat_model(self, chat: ChatSettings) -> tuple[ModelInfo, list[Notice]]:
-        """The chat's model as Venice lists it, falling back to the default with a notice."""
+    async def chat_model(
+        self, chat: ChatSettings, binding: Binding | None = None
+    ) -> tuple[ModelInfo, list[Notice]]:
+        """The chat's model (a bound character's own first) as Venice lists it, falling back to
+        the default with a notice."""
+        if binding is not None and binding.model:
+            info = await self.s.venice.model(binding.model)
+            if info is not None:
+                return info, []
         wanted = chat.model or self.settings.default_chat_model
         info = await self.s.venice.model(wanted)
         if info is not None:
@@ -197,7 +213,8 @@ class ChatService:
         for picture in pictures:
             images.check_upload(picture.data)  # refused before anything is queued or paid
         return self._start(key, lambda stream: self._answer(message, key, question, stream,
-                                                            pictures=pictures))
+                                                            pictures=pictures),
+                           speaker=await self._speaker(message))
 
     async def answer_recording(self, message: IncomingMessage, recording: Attachment,
                                caption: str) -> ReplyStream:
@@ -214,18 +231,25 @@ class ChatService:
             question = self._question(message, text, shared=shared)
             await self._answer(message, key, question, stream, preface=preface, heard_voice=True)
 
-        return self._start(key, work)
+        return self._start(key, work, speaker=await self._speaker(message))
 
     async def regenerate(self, message: IncomingMessage) -> ReplyStream:
         """Answer the conversation's last question again, replacing the last answer."""
         key = await self.conversation_key(message)
-        return self._start(key, lambda stream: self._regenerate(message, key, stream))
+        return self._start(key, lambda stream: self._regenerate(message, key, stream),
+                           speaker=await self._speaker(message))
+
+    async def _speaker(self, message: IncomingMessage) -> Speaker | None:
+        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        binding = await self.characters.binding(chat)
+        return binding.speaker if binding else None
 
     def _start(
-        self, key: ConversationKey, work: Callable[[ReplyStream], Awaitable[None]]
+        self, key: ConversationKey, work: Callable[[ReplyStream], Awaitable[None]],
+        *, speaker: Speaker | None = None,
     ) -> ReplyStream:
         """Queue a turn of the conversation and run it in a task of its own."""
-        stream = ReplyStream()
+        stream = ReplyStream(speaker=speaker)
         turn = self.turns.take(key)  # taken now, so turns run in the order asked for
         task = asyncio.create_task(self._produce(turn, work, stream))
         self._tasks.add(task)
@@ -276,23 +300,30 @@ class ChatService:
         store, memory = self.s.conversations, self.s.memory
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
         conversation = await store.active(key)
-        model, notices = await self.chat_model(chat)
+        binding = await self.characters.binding(chat)
+        model, notices = await self.chat_model(chat, binding)
         if pictures:
             model, more = await self.media.vision_model(model)
             notices.extend(more)
-        system_prompt = chat.system_prompt or self.settings.default_system_prompt
         # The images go with this question only; the stored turn notes that there were some.
         stored_question = f"[{len(pictures)} image(s)] {question}" if pictures else question
         question_tokens = memory.calibration.estimate(model.id, question) + IMAGE_TOKENS * len(pictures)
+        system_prompt = self._system_prompt(chat, binding, message, model, conversation, question_tokens)
         context = await memory.build(
             conversation, model, system_prompt, question, question_tokens,
             before_id=replacing[0].id if replacing else None,
         )
         venice, more = self._venice_parameters(chat, model, question)
+        if binding is not None and binding.slug:
+            venice = dataclasses.replace(venice, character_slug=binding.slug)
         notices.extend(more)
         messages = context.messages
         if pictures:
             messages = (*messages[:-1], _with_images(question, pictures))
+        if binding is not None and binding.persona is not None and binding.persona.post_history_instructions:
+            # A card's last word, after the history and just before the new message.
+            after = binding.persona.fill(binding.persona.post_history_instructions, message.user_name or "User")
+            messages = (*messages[:-1], {"role": "system", "content": after}, messages[-1])
         request = ChatRequest(
             model=model.id,
             messages=messages,
@@ -329,12 +360,14 @@ class ChatService:
         if chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice):
             stream.set_activity("record_voice")
             try:
-                voice, more = await self.media.spoken(message, chat, answer)
+                voice, more = await self.media.spoken(message, chat, answer,
+                                                      binding.voice if binding else None)
                 notices.extend(more)
             except BotError as exc:  # the written answer stands; say why there is no voice
                 notices.append(Notice(f"No voice reply: {exc.user_message}", "warning"))
         stream.finish(Reply(text=preface + answer, citations=result.citations, notices=tuple(notices),
-                            choices=(REGENERATE,), attachments=voice))
+                            choices=(REGENERATE,), attachments=voice,
+                            speaker=binding.speaker if binding else None))
         # Settle once the user has the answer: the reservation already holds the money, and
         # the conversation's next turn waits for this one to finish.
         await self.s.ledger.settle(reservation, self.s.prices.chat_cost(
@@ -355,6 +388,30 @@ class ChatService:
         except BotError as exc:
             log.warning("Summarizing conversation %s failed, will retry later: %s",
                         conversation.id, exc)
+
+    def _system_prompt(
+        self, chat: ChatSettings, binding: Binding | None, message: IncomingMessage,
+        model: ModelInfo, conversation: Conversation, question_tokens: int,
+    ) -> str:
+        """The chat's system prompt, or the bound persona's; its example dialogue is the first
+        thing left out when the history would no longer fit beside it."""
+        original = chat.system_prompt or self.settings.default_system_prompt
+        if binding is None:
+            return original
+        if binding.persona is None:
+            return chat.system_prompt or ""  # Venice brings the character's own prompt
+        user = message.user_name or "User"
+        full = binding.persona.system(user, original=original)
+        if not binding.persona.example_dialogue:
+            return full
+        memory = self.s.memory
+        example = memory.calibration.estimate(model.id, binding.persona.example_text())
+        room = memory.window_budget(model, full, conversation.summary_tokens) - question_tokens
+        # Tight: the example would take over a quarter of the window, or push history out.
+        window = model.context_length - memory.reply_budget(model)
+        if example <= window // 4 and room >= conversation.unsummarized_tokens:
+            return full
+        return binding.persona.system(user, original=original, with_example=False)
 
     @asynccontextmanager
     async def paying(

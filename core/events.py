@@ -95,14 +95,26 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Speaker:
+    """Who speaks an answer: the character or persona bound to the chat."""
+
+    name: str
+    avatar_url: str | None = None
+
+
+@dataclass(frozen=True)
 class Reply:
-    """What the core answers: text, files (images, voice), sources, notices, options."""
+    """What the core answers: text, files (images, voice), sources, notices, options.
+
+    ``speaker``: the character speaking it; None is the bot itself.
+    """
 
     text: str = ""
     attachments: tuple[Attachment, ...] = ()
     citations: tuple[Citation, ...] = ()
     notices: tuple[Notice, ...] = ()
     choices: tuple[Choice, ...] = ()
+    speaker: Speaker | None = None
 
 
 class ReplyStream:
@@ -112,11 +124,12 @@ class ReplyStream:
     reading half-way; an adapter that reads slowly only sees bigger deltas.
     """
 
-    def __init__(self, activity: Activity = "typing") -> None:
+    def __init__(self, activity: Activity = "typing", speaker: Speaker | None = None) -> None:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._done: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self.activity: Activity = activity  # what to show while nothing is visible yet
         self.status = ""  # a progress line that replaces itself ("Rendering… 40%")
+        self.speaker = speaker  # known before the first delta: adapters show the answer as it
 
     def set_activity(self, activity: Activity) -> None:
         """Change what the adapter shows while it waits; readers wake (producer side)."""

@@ -285,9 +285,19 @@ class MediaService:
 
     # ----- speech
 
-    async def voice_of(self, chat: ChatSettings) -> tuple[ModelInfo, str]:
-        """The chat's TTS model and voice, checked against Venice's list."""
+    @staticmethod
+    def voices_of(model: ModelInfo) -> tuple[str, ...]:
+        """The voices a TTS model lists."""
+        return _voices(model)
+
+    async def voice_of(self, chat: ChatSettings, character_voice: str | None = None) -> tuple[ModelInfo, str]:
+        """The chat's TTS model and voice (a bound character's own voice first), checked
+        against Venice's list."""
         models = await self.models_of("tts")
+        if character_voice:
+            for candidate in models:
+                if character_voice in _voices(candidate):
+                    return candidate, character_voice
         wanted = chat.tts_model or self.settings.default_tts_model
         model = next((m for m in models if m.id == wanted), None)
         if model is None:
@@ -310,14 +320,14 @@ class MediaService:
 
         return self._chat.spawn(work, activity="record_voice")
 
-    async def spoken(self, message: IncomingMessage, chat: ChatSettings,
-                     text: str) -> tuple[tuple[Attachment, ...], list[Notice]]:
+    async def spoken(self, message: IncomingMessage, chat: ChatSettings, text: str,
+                     voice: str | None = None) -> tuple[tuple[Attachment, ...], list[Notice]]:
         """Speak a text as Ogg/Opus voice notes, in sentence-bounded parts of 4,096 characters.
 
         At most MAX_SPOKEN_PARTS parts are spoken; a longer text gets a notice saying where the
         voice stops. Each part is paid by its characters.
         """
-        model, voice = await self.voice_of(chat)
+        model, voice = await self.voice_of(chat, voice)
         parts = audio.speech_parts(audio.speakable(text))
         if not parts:
             raise InvalidInput("There is nothing to read aloud in that text.")

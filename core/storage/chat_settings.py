@@ -29,6 +29,7 @@ class ChatSettings:
     tts_model: str | None = None
     tts_voice: str | None = None
     safe_mode: bool = True
+    character: str | None = None  # "venice:<slug>" or "persona:<id>": who speaks in this chat
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChatSettings:

@@ -14,12 +14,14 @@ from core.venice.types import EncodedMessage, dumps
 
 @dataclass(frozen=True)
 class ConversationKey:
-    """Where a conversation lives: platform, chat, thread, and the user when memory is per user."""
+    """Where a conversation lives: platform, chat, thread, the user when memory is per user,
+    and the character or persona it is held with ("" for none)."""
 
     platform: str
     chat_id: str
     thread_id: str = ""
     user_scope: str = ""
+    persona: str = ""
 
 
 CUT_OFF_MARK = " […answer cut off]"
@@ -109,16 +111,16 @@ class ConversationStore:
             "(SELECT COALESCE(SUM(token_count), 0) FROM messages m WHERE "
             "m.conversation_id = c.id AND m.id > c.summarized_upto) "
             "FROM conversations c WHERE platform = ? AND chat_id = ? AND thread_id = ? "
-            "AND user_scope = ? AND active = 1"
+            "AND user_scope = ? AND persona = ? AND active = 1"
         )
-        params = (key.platform, key.chat_id, key.thread_id, key.user_scope)
+        params = (key.platform, key.chat_id, key.thread_id, key.user_scope, key.persona)
         row = await self._db.fetchone(sql, params)
         if row is None:
             now = self._clock()
             async with self._db.transaction() as conn:
                 await conn.execute(
-                    "INSERT INTO conversations (platform, chat_id, thread_id, user_scope, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    "INSERT INTO conversations (platform, chat_id, thread_id, user_scope, persona, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (*params, now, now),
                 )
             row = await self._db.fetchone(sql, params)
@@ -134,9 +136,9 @@ class ConversationStore:
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE conversations SET active = 0, updated_at = ? WHERE platform = ? AND "
-                "chat_id = ? AND thread_id = ? AND user_scope = ? AND active = 1 AND EXISTS "
-                "(SELECT 1 FROM messages WHERE conversation_id = conversations.id)",
-                (self._clock(), key.platform, key.chat_id, key.thread_id, key.user_scope),
+                "chat_id = ? AND thread_id = ? AND user_scope = ? AND persona = ? AND active = 1 "
+                "AND EXISTS (SELECT 1 FROM messages WHERE conversation_id = conversations.id)",
+                (self._clock(), key.platform, key.chat_id, key.thread_id, key.user_scope, key.persona),
             )
             changed = cursor.rowcount > 0
         self._active.pop(key, None)
@@ -256,6 +258,23 @@ class ConversationStore:
                 StoredMessage(answer_id, "assistant", answer, answer_tokens, interrupted)
             )
 
+    async def save_greeting(self, conversation: Conversation, greeting: str, tokens: int) -> bool:
+        """Open an empty conversation with the character's greeting; False when it has messages."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO messages (conversation_id, user_id, role, content, token_count, "
+                "interrupted, created_at) SELECT ?, NULL, 'assistant', ?, ?, 0, ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM messages WHERE conversation_id = ?)",
+                (conversation.id, greeting, tokens, self._clock(), conversation.id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            message_id = int(cursor.lastrowid or 0)
+        conversation.unsummarized_tokens += tokens
+        if conversation.recent_complete:
+            conversation.recent.append(StoredMessage(message_id, "assistant", greeting, tokens))
+        return True
+
     async def save_summary(
         self,
         conversation: Conversation,
@@ -302,7 +321,8 @@ def _fit(messages: list[StoredMessage], budget: int) -> list[StoredMessage]:
     while start > 0 and used + messages[start - 1].token_count <= budget:
         start -= 1
         used += messages[start].token_count
-    # Drop a leading answer whose question fell out of the window.
-    while start < len(messages) and messages[start].role == "assistant":
+    # Drop a leading answer whose question fell out of the window (an answer that opens the
+    # conversation, a character's greeting, had no question: it stays).
+    while 0 < start < len(messages) and messages[start].role == "assistant":
         start += 1
     return messages[start:]

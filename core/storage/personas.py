@@ -1,0 +1,63 @@
+"""Custom personas and imported cards in SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+
+from core.cards import Persona
+from core.errors import InvalidInput
+from core.storage.database import Database
+
+
+class PersonaStore:
+    """Create, read, change and delete personas; names are unique whatever their case."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def create(self, persona: Persona, *, actor: str) -> Persona:
+        """Store a new persona; refuses a name that is taken."""
+        now = self._clock()
+        try:
+            async with self._db.transaction(begin=False) as conn:
+                cursor = await conn.execute(
+                    "INSERT INTO personas (name, fields, created_by, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (persona.name, json.dumps(persona.to_json()), actor, now, now),
+                )
+                row_id = int(cursor.lastrowid or 0)
+        except sqlite3.IntegrityError:
+            raise InvalidInput(f"There is a persona called {persona.name} already. Pick another name, "
+                               "or change it with /persona edit.") from None
+        return Persona.from_json(persona.to_json(), id=row_id)
+
+    async def update(self, persona: Persona) -> None:
+        """Save a changed persona."""
+        await self._db.execute(
+            "UPDATE personas SET fields = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(persona.to_json()), self._clock(), persona.id),
+        )
+
+    async def delete(self, persona_id: int) -> None:
+        """Remove a persona."""
+        await self._db.execute("DELETE FROM personas WHERE id = ?", (persona_id,))
+
+    async def by_name(self, name: str) -> Persona | None:
+        """The persona of that name, any case."""
+        row = await self._db.fetchone("SELECT id, fields FROM personas WHERE lower(name) = lower(?)",
+                                      (name.strip(),))
+        return Persona.from_json(json.loads(row[1]), id=int(row[0])) if row else None
+
+    async def get(self, persona_id: int) -> Persona | None:
+        """The persona with that id."""
+        row = await self._db.fetchone("SELECT id, fields FROM personas WHERE id = ?", (persona_id,))
+        return Persona.from_json(json.loads(row[1]), id=int(row[0])) if row else None
+
+    async def all(self) -> list[Persona]:
+        """Every persona, by name."""
+        rows = await self._db.fetchall("SELECT id, fields FROM personas ORDER BY lower(name)")
+        return [Persona.from_json(json.loads(r[1]), id=int(r[0])) for r in rows]
