@@ -78,7 +78,7 @@ class ConsoleAdapter:
         try:
             result = await self._service.handle_message(message)
             if isinstance(result, ReplyStream):
-                self._write("venice> ")
+                self._write(f"{result.speaker.name if result.speaker else 'venice'}> ")
                 status, streamed = "", False
                 async for delta in result:
                     streamed = streamed or bool(delta)
@@ -99,7 +99,8 @@ class ConsoleAdapter:
 
     def _render(self, reply: Reply, *, streamed: bool) -> None:
         if reply.text and not streamed:
-            self._write(reply.text + "\n")
+            who = f"{reply.speaker.name}> " if reply.speaker else ""
+            self._write(who + reply.text + "\n")
         for attachment in reply.attachments:
             path = self._save(attachment)
             self._write(f"[{attachment.kind} saved to {path}]\n")

@@ -216,3 +216,14 @@ async def test_console_saves_media_and_prints_where(make_service: Any, venice: F
     assert f"[image saved to {media / 'venice-1.png'}]" in text
     assert "Rendering the video" in text  # progress while Venice renders
     assert (media / "voice.ogg").read_bytes()[:4] == b"OggS"
+
+
+async def test_console_shows_who_speaks_when_a_character_is_bound(make_service: Any, venice: FakeVenice) -> None:
+    venice.script.append(ChatScript(content="The self is a verb."))
+    read_line, write, out = scripted_io(["/character set alan-watts", "What is the self?", "/character clear", "Hi"])
+    async with make_service() as service:
+        await ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester").run()
+    text = "".join(out)
+    assert "Alan Watts> *Alan Watts is here.*" in text
+    assert "Alan Watts> The self is a verb." in text
+    assert "\nyou> venice> " in text.split("has left")[1]  # the plain bot again
