@@ -207,7 +207,9 @@ class ChatService:
     async def answer(self, message: IncomingMessage, text: str) -> ReplyStream:
         """Start a streamed answer; the turn is stored when it is complete."""
         key = await self.conversation_key(message)
-        shared = not message.is_direct and not key.user_scope
+        # Names go with messages where several people talk to one model: a shared chat, or a
+        # roleplay channel (even with memory per user, the character addresses people by name).
+        shared = not message.is_direct and (not key.user_scope or bool(key.persona))
         question = self._question(message, text, shared=shared)
         pictures = tuple(a for a in message.attachments if a.kind == "image")
         for picture in pictures:
@@ -220,7 +222,9 @@ class ChatService:
                                caption: str) -> ReplyStream:
         """Transcribe a voice note (or audio file, or video note), show it, then answer it."""
         key = await self.conversation_key(message)
-        shared = not message.is_direct and not key.user_scope
+        # Names go with messages where several people talk to one model: a shared chat, or a
+        # roleplay channel (even with memory per user, the character addresses people by name).
+        shared = not message.is_direct and (not key.user_scope or bool(key.persona))
 
         async def work(stream: ReplyStream) -> None:
             heard = await self.media.transcribe(message, recording)
@@ -238,6 +242,10 @@ class ChatService:
         key = await self.conversation_key(message)
         return self._start(key, lambda stream: self._regenerate(message, key, stream),
                            speaker=await self._speaker(message))
+
+    async def roleplay_here(self, platform: str, chat_id: str) -> bool:
+        """Whether a character is bound to this chat (adapters answer every message there)."""
+        return (await self.s.chat_settings.get(platform, chat_id)).character is not None
 
     async def _speaker(self, message: IncomingMessage) -> Speaker | None:
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)

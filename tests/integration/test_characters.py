@@ -223,6 +223,7 @@ async def test_shared_scene_versus_memory_per_user_in_a_roleplay_channel(
     shared = json.dumps(calls[1].body["messages"])
     assert "[Bo] My name is Bo" in shared and "[Cy] What does Bo like?" in shared  # names reach it
     assert "pumpkin" not in json.dumps(calls[3].body["messages"])  # Cy's own scene
+    assert "[Cy] What is Bo's secret?" in json.dumps(calls[3].body["messages"])  # still named
     assert calls[3].body["venice_parameters"]["character_slug"] == "alan-watts"
 
 
