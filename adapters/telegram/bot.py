@@ -56,6 +56,9 @@ ADMIN_CACHE_SECONDS = 120.0
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 # What the bot reads besides text: files come with their caption as the message's text.
 MEDIA = filters.PHOTO | filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
+# Telegram re-encodes a photo as JPEG, which drops the PNG text chunk a character card lives in.
+CARD_AS_PHOTO = ("Telegram turned that PNG into a compressed photo, which loses the character card inside it. "
+                 "Send the PNG as a file instead (📎 → File), with the caption /persona import.")
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,8 @@ class TelegramAdapter:
 
         async def incoming() -> IncomingMessage:
             # Downloads wait for the message's turn: a chat's messages reach the core in order.
+            if message.photo and command is not None and _imports_card(*command[:2]):
+                raise InvalidInput(CARD_AS_PHOTO)
             return IncomingMessage(
                 platform=PLATFORM,
                 chat_id=str(chat.id),
@@ -450,6 +455,11 @@ def _mentions(message: Message, types: list[str | None]) -> dict[MessageEntity, 
     if message.text is not None:
         return message.parse_entities(types)
     return message.parse_caption_entities(types)
+
+
+def _imports_card(name: str, args: str) -> bool:
+    """Whether the command is ``/persona import`` (its card comes as the message's file)."""
+    return name == "persona" and args.lower().split(maxsplit=1)[:1] == ["import"]
 
 
 def _too_big(size: int | None) -> InvalidInput:

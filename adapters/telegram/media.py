@@ -14,7 +14,7 @@ from typing import Literal
 from PIL import Image, UnidentifiedImageError
 from telegram import Document, Message
 
-from adapters.telegram.render import Part, to_html
+from adapters.telegram.render import Part, to_html, with_heading
 from core.events import Attachment, AttachmentKind
 
 MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files (the cloud Bot API's limit)
@@ -130,15 +130,18 @@ def plan(attachments: tuple[Attachment, ...]) -> list[Outgoing]:
     return calls
 
 
-def caption(markdown: str) -> Part | None:
-    """The text as a caption, or None when it does not fit one (it then goes as a message)."""
+def caption(markdown: str, head: Part | None = None) -> Part | None:
+    """The text as a caption, or None when it does not fit one (it then goes as a message).
+
+    ``head``: a speaker's name above the text (see ``render.heading``).
+    """
     if not markdown:
         return None
-    html = to_html(markdown)
+    part = with_heading(head, Part(markdown, to_html(markdown)))
     # Telegram counts UTF-16 units after parsing; the HTML is longer than that, so checking it
     # (and the plain text, the fallback) is the safe side.
-    fits = all(len(text.encode("utf-16-le")) // 2 <= MAX_CAPTION for text in (html, markdown))
-    return Part(markdown, html) if fits else None
+    fits = all(len(text.encode("utf-16-le")) // 2 <= MAX_CAPTION for text in (part.html, part.markdown))
+    return part if fits else None
 
 
 def filename(attachment: Attachment) -> str:

@@ -117,9 +117,34 @@ class Part:
     html: str
 
 
-def split(markdown: str, limit: int = MAX_MESSAGE) -> list[Part]:
-    """Split an answer into parts whose HTML fits one message each (see adapters/splitting)."""
-    return [
+MAX_HEADING = 64  # characters of a speaker's name shown above an answer
+
+
+def heading(name: str) -> Part:
+    """A speaker's name as the first line of an answer: bold, and a plain line in the fallback.
+
+    Telegram cannot show a bot's message under another name, so in groups a character's
+    answers start with its name.
+    """
+    name = " ".join(name.split())[:MAX_HEADING]
+    return Part(f"{name}\n", f"<b>{html.escape(name, quote=False)}</b>\n")
+
+
+def with_heading(head: Part | None, part: Part) -> Part:
+    """The part with the heading above it (the part itself when there is none)."""
+    return part if head is None else Part(head.markdown + part.markdown, head.html + part.html)
+
+
+def split(markdown: str, limit: int = MAX_MESSAGE, head: Part | None = None) -> list[Part]:
+    """Split an answer into parts whose HTML fits one message each (see adapters/splitting).
+
+    ``head`` (see ``heading``) goes above the first part; every part leaves room for it.
+    """
+    room = limit - len(head.html) if head is not None else limit
+    parts = [
         Part(piece, to_html(piece))
-        for piece in split_markdown(markdown, limit, lambda piece: len(to_html(piece)))
+        for piece in split_markdown(markdown, room, lambda piece: len(to_html(piece)))
     ]
+    if parts:
+        parts[0] = with_heading(head, parts[0])
+    return parts

@@ -17,11 +17,11 @@ from telegram.error import BadRequest
 
 from adapters.telegram import media
 from adapters.telegram.menus import Menus
-from adapters.telegram.render import Part, split
+from adapters.telegram.render import Part, heading, split
 from adapters.telegram.sender import TelegramSender
 from adapters.telegram.target import Target
 from adapters.telegram.uploads import Uploader, takes_markup
-from core.events import Activity, Attachment, Reply, ReplyStream
+from core.events import Activity, Attachment, Reply, ReplyStream, Speaker
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class AnswerWriter:
         self.file_message_ids: list[int] = []
         self._woken = asyncio.Event()  # the stream's activity changed
         self._activity_shown: str = ""
+        self._head: Part | None = None  # the speaker's name above the answer, in groups
 
     @property
     def message_ids(self) -> list[int]:
@@ -98,6 +99,7 @@ class AnswerWriter:
         at most once an interval; the final reply replaces both. Raises what
         ``stream.reply()`` raises (the caller reports it to the user).
         """
+        self._speak_as(stream.speaker)
         activity = asyncio.create_task(self._show_activity(stream))
         interval = (
             self._pace.draft if self._use_draft
@@ -152,6 +154,7 @@ class AnswerWriter:
             await self._drop_progress()
             await self.write_reply(reply)
             return reply
+        self._speak_as(reply.speaker)
         await self._show(as_markdown(reply), final=True, markup=self._menus.keyboard(reply.choices))
         if reply.attachments:  # the answer is shown as text already: the files follow it
             await self._upload(reply.attachments, None, None)
@@ -164,12 +167,13 @@ class AnswerWriter:
         buttons need a message of their own; otherwise the text goes first and the files
         follow without a caption.
         """
+        self._speak_as(reply.speaker)
         markdown = as_markdown(reply)
         markup = self._menus.keyboard(reply.choices)
         if not reply.attachments:
             await self._show(markdown or "Done.", final=True, markup=markup)
             return
-        caption = media.caption(markdown)
+        caption = media.caption(markdown, self._head)
         if caption is None or (markup is not None and not takes_markup(reply.attachments)):
             if markdown:
                 await self._show(markdown, final=True, markup=markup)
@@ -179,6 +183,11 @@ class AnswerWriter:
     async def write_error(self, text: str) -> None:
         """Tell the user something went wrong, in a message of its own."""
         await self._send(Part(f"⚠️ {text}", ""), markup=None, essential=True, html=False)
+
+    def _speak_as(self, speaker: Speaker | None) -> None:
+        """Show the speaker's name above the answer in groups; a DM knows who it talks to."""
+        if speaker is not None and not self._target.private:
+            self._head = heading(speaker.name)
 
     async def _upload(self, attachments: tuple[Attachment, ...], caption: Part | None,
                       markup: InlineKeyboardMarkup | None) -> None:
@@ -199,7 +208,7 @@ class AnswerWriter:
         self._shown.clear()
 
     async def _show(self, text: str, *, final: bool, markup: InlineKeyboardMarkup | None = None) -> None:
-        parts = split(text)
+        parts = split(text, head=self._head)
         if not parts:
             return
         if not final and self._use_draft:

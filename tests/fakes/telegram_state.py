@@ -367,6 +367,29 @@ class TelegramState:
             self._updates.push(update)
         return update
 
+    def buttons(self, chat_id: int, message_id: int) -> list[dict[str, Any]]:
+        """Return the inline buttons under a message as it is now, row after row (none: an empty list)."""
+        stored = self._stored(chat_id, message_id)
+        if stored is None:
+            raise ValueError(f"no message {message_id} in chat {chat_id}")
+        rows = stored.message.get("reply_markup", {}).get("inline_keyboard", [])
+        return [copy.deepcopy(button) for row in rows for button in row]
+
+    def press(
+        self, label: str, *, chat_id: int, message_id: int, user_id: int | None = None, queue: bool = True
+    ) -> dict[str, Any]:
+        """Make a user press the button labelled ``label`` under a message as it is now; return the Update.
+
+        Raises ValueError, listing the labels there are, when no button has that label (or it is a URL button).
+        """
+        shown = self.buttons(chat_id, message_id)
+        found = next((b for b in shown if b.get("text") == label and "callback_data" in b), None)
+        if found is None:
+            labels = ", ".join(repr(b.get("text")) for b in shown) or "none"
+            raise ValueError(f"no button {label!r} under message {message_id} in chat {chat_id}; buttons: {labels}")
+        return self.push_callback(found["callback_data"], chat_id=chat_id, message_id=message_id, user_id=user_id,
+                                  queue=queue)
+
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue a raw update as is (an update_id is added if missing) and return it.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 TEXT_MODEL_IDS = ("venice-uncensored", "llama-3.3-70b", "qwen3-vl-235b-a22b")
@@ -256,7 +257,8 @@ def default_image_styles() -> list[str]:
 
 
 def _character(
-    slug: str, name: str, description: str, model_id: str, tags: list[str], web: bool, uuid: str
+    slug: str, name: str, description: str, model_id: str, tags: list[str], web: bool, uuid: str,
+    *, adult: bool = False,
 ) -> dict[str, Any]:
     return {
         "id": uuid,
@@ -264,7 +266,7 @@ def _character(
         "name": name,
         "description": description,
         "author": "k3x9q",
-        "adult": False,
+        "adult": adult,
         "featured": True,
         "webEnabled": web,
         "modelId": model_id,
@@ -277,8 +279,50 @@ def _character(
     }
 
 
+# (slug, name, description, model, tags, web enabled, adult). None of them says "detective": a search for it
+# finds Sherlock Holmes alone. Together with the two above they are more than one page of buttons (8).
+_MORE_CHARACTERS: tuple[tuple[str, str, str, str, tuple[str, ...], bool, bool], ...] = (
+    ("ada-lovelace", "Ada Lovelace",
+     "Mathematician who wrote the first program, for Babbage's Analytical Engine.",
+     "llama-3.3-70b", ("History", "Science", "Mathematics"), False, False),
+    ("marcus-aurelius", "Marcus Aurelius",
+     "Roman emperor and Stoic philosopher; speaks plainly about duty and calm.",
+     "venice-uncensored", ("Philosophy", "Stoicism", "History"), False, False),
+    ("marie-curie", "Marie Curie",
+     "Physicist and chemist, twice a Nobel laureate, pioneer of radioactivity.",
+     "llama-3.3-70b", ("Science", "History", "Chemistry"), True, False),
+    ("captain-nemo", "Captain Nemo",
+     "Commander of the Nautilus, exile beneath the seas, engineer and recluse.",
+     "venice-uncensored", ("Adventure", "Books", "Roleplay"), False, False),
+    ("chef-auguste", "Chef Auguste",
+     "A French chef with strong opinions about butter; will plan your dinner party.",
+     "llama-3.3-70b", ("Cooking", "Food", "Helpful"), False, False),
+    ("dungeon-master", "The Dungeon Master",
+     "Runs a fantasy campaign for you: dice, maps, monsters and consequences.",
+     "venice-uncensored", ("Fantasy", "Games", "Roleplay"), False, False),
+    ("socrates", "Socrates",
+     "Answers your questions with questions until you find out what you think.",
+     "venice-uncensored", ("Philosophy", "History", "Teaching"), False, False),
+    ("space-pilot-vega", "Vega, Space Pilot",
+     "A smuggler pilot on the outer rim; your ship, her rules.",
+     "venice-uncensored", ("Sci-Fi", "Adventure", "Roleplay"), False, False),
+    ("spanish-tutor-lucia", "Lucía, Spanish Tutor",
+     "Patient Spanish teacher from Seville; corrects you gently and in context.",
+     "llama-3.3-70b", ("Languages", "Teaching", "Helpful"), False, False),
+    ("victorian-ghost", "The Victorian Ghost",
+     "Haunts a London townhouse and remembers every scandal since 1851.",
+     "venice-uncensored", ("Horror", "History", "Roleplay"), False, False),
+    ("velvet-lounge-host", "Velvet, Lounge Host",
+     "Flirtatious host of an after-hours lounge. Adults only.",
+     "venice-uncensored", ("Romance", "Roleplay", "NSFW"), False, True),
+    ("succubus-lilith", "Lilith",
+     "A demon of desire from an explicit dark-fantasy roleplay. Adults only.",
+     "venice-uncensored", ("Fantasy", "Roleplay", "NSFW"), False, True),
+)
+
+
 def default_characters() -> list[dict[str, Any]]:
-    """Return two public characters."""
+    """Return fourteen public characters: Alan Watts and Sherlock Holmes first, two adult ones among the rest."""
     return [
         _character(
             "alan-watts", "Alan Watts",
@@ -291,6 +335,11 @@ def default_characters() -> list[dict[str, Any]]:
             "The consulting detective of 221B Baker Street; reasons from the smallest details.",
             "llama-3.3-70b", ["Detective", "Mystery", "Books"], True,
             "8d3c2f3e-1b7a-4a55-9a1e-5b1f1a3c9e21",
+        ),
+        *(
+            _character(slug, name, description, model, list(tags), web,
+                       str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://venice.ai/c/{slug}")), adult=adult)
+            for slug, name, description, model, tags, web, adult in _MORE_CHARACTERS
         ),
     ]
 
