@@ -237,7 +237,10 @@ class TelegramAdapter:
             if not private and not addressed and not self._knows(name):
                 return  # another bot's command
             text = f"/{name} {args}".strip()
-        elif private or self._addressed(message):
+        elif private or self._addressed(message) or \
+                await self._service.roleplay_here(PLATFORM, str(chat.id)):
+            # A group with a character bound is a scene: every message is for it (Telegram
+            # delivers them all when the bot's privacy mode is off, or the bot is an admin).
             text = self._strip_mentions(message)
         else:
             return  # a group message (or file) that is not for the bot

@@ -110,13 +110,17 @@ async def test_in_a_group_only_admins_bind_and_answers_carry_the_characters_name
         # Any member talks to it; the answer shows the name from its first edit on.
         reply = await answer(tg, GROUP, "@venice_test_bot who stole the pearl?", user_id=BOB)
         await tg.wait_for(lambda: now(tg, GROUP, reply["message_id"])["text"].endswith(content))
+        # A bound group is a scene: a message that does not mention the bot is answered too.
+        unaddressed = await answer(tg, GROUP, "And the butler, Holmes?", user_id=ALICE)
+        assert unaddressed["text"].startswith("Sherlock Holmes\n")
     final = now(tg, GROUP, reply["message_id"])
     assert final["text"] == f"Sherlock Holmes\n{content}" and bold_heading(final) == "Sherlock Holmes"
     edits = tg.edits_of(GROUP, reply["message_id"])
     assert len(edits) >= 2 and all(e.startswith("Sherlock Holmes\n") for e in edits)
-    request = venice.calls_to("/chat/completions")[-1].body
+    request = venice.calls_to("/chat/completions")[0].body
     assert request["venice_parameters"]["character_slug"] == "sherlock-holmes"
     assert request["messages"][-1]["content"].endswith("who stole the pearl?")
+    assert venice.calls_to("/chat/completions")[1].body["messages"][-1]["content"] == "[Alice] And the butler, Holmes?"
 
 
 async def test_a_json_card_document_is_imported_and_its_persona_bound(
