@@ -44,3 +44,7 @@ def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # discord.py logs request URLs at DEBUG, and webhook and interaction URLs end in their
+    # tokens: keep those lines out even when the bot logs at DEBUG.
+    for tokens_in_urls in ("discord.http", "discord.webhook"):
+        logging.getLogger(tokens_in_urls).setLevel(max(logging.INFO, root.level))

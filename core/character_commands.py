@@ -142,7 +142,7 @@ class CharacterCommands:
         tokens = service.s.memory.calibration.estimate(service.settings.default_chat_model, greeting)
         if await service.s.conversations.save_greeting(conversation, greeting, tokens):
             return Reply(greeting, speaker=binding.speaker)
-        return Reply(f"{binding.name} is back; your conversation with it continues.", speaker=binding.speaker)
+        return Reply(f"{binding.name} is back; your conversation with it continues.")
 
     async def _clear(self, ctx: CommandContext) -> Reply:
         ctx.require_chat_admin("send this chat's character away")

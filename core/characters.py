@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from core.chat import ChatService
 
 CHARACTER_CACHE_SECONDS = 600.0
+SEARCH_CACHE_SECONDS = 60.0
 VENICE = "venice:"
 PERSONA = "persona:"
 
@@ -44,6 +45,7 @@ class CharacterService:
         self.s = chat.s
         self.personas = personas
         self._characters: dict[str, tuple[float, Character]] = {}
+        self._searches: dict[str, tuple[float, tuple[Character, ...]]] = {}  # autocomplete, per prefix
 
     async def venice_character(self, slug: str) -> Character:
         """A Venice character by slug, cached; a clear message when Venice does not know it."""
@@ -94,10 +96,17 @@ class CharacterService:
         current = current.strip().lower()
         found = [(f"{p.name} (persona)", p.name) for p in await self.personas.all()
                  if current in p.name.lower()]
-        try:
-            characters = await self.s.venice.characters(search=current or None, limit=25)
-        except BotError:
-            characters = ()
+        cached = self._searches.get(current)
+        if cached and time.monotonic() - cached[0] < SEARCH_CACHE_SECONDS:
+            characters = cached[1]
+        else:  # autocomplete asks at every keystroke: a short cache spares Venice the repeats
+            try:
+                characters = await self.s.venice.characters(search=current or None, limit=25)
+            except BotError:
+                characters = ()
+            if len(self._searches) > 512:
+                self._searches.clear()
+            self._searches[current] = (time.monotonic(), characters)
         found += [(f"{c.name}{' 🔞' if c.adult else ''}", c.slug) for c in characters]
         return [(label[:100], value[:100]) for label, value in found][:25]
 

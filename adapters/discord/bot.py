@@ -18,8 +18,25 @@ import discord
 import yarl
 from discord import app_commands
 
+from adapters.discord.components import (
+    CommandButton,
+    CommandSelect,
+    RegenerateButton,
+    view_for,
+)
 from adapters.discord.media import channel_nsfw, download, download_all, first_image
-from adapters.discord.writer import ChannelSurface, DiscordWriter, InteractionSurface, Surface
+from adapters.discord.speakers import (
+    Webhooks,
+    WebhookSurface,
+    may_manage_webhooks,
+    webhook_home,
+)
+from adapters.discord.writer import (
+    ChannelSurface,
+    DiscordWriter,
+    InteractionSurface,
+    Surface,
+)
 from core.chat import REGENERATE, ChatService
 from core.commands import Access, ArgType, Command
 from core.errors import BotError, ConfigurationError
@@ -30,6 +47,7 @@ from core.events import (
     RepliedMessage,
     Reply,
     ReplyStream,
+    Speaker,
 )
 from core.settings import Settings
 from core.turns import TurnQueue
@@ -44,14 +62,20 @@ PRIVATE_REPLIES = frozenset({"help", "settings", "status"})
 PUBLIC_ACTIONS = frozenset({"reset", "retry"})
 # What these make (pictures, speech, video) is for the channel to see, whoever asks.
 PUBLIC_RESULTS = frozenset({"imagine", "upscale", "edit", "speak", "video"})
-# Slash commands that work on an image: they take one as an attachment option too.
-IMAGE_COMMANDS = frozenset({"upscale", "edit"})
-IMAGE_OPTION = "image"
-IMAGE_COMMAND_TEXT = tuple(f"/{name}" for name in IMAGE_COMMANDS)
+# Subcommands that only show something: answered to the asker alone, whatever their arguments.
+PRIVATE_SUBCOMMANDS = frozenset({("character", "search"), ("character", "info"), ("persona", "list"),
+                                 ("persona", "show")})
+# Slash commands that take a file as an attachment option: (option, its description).
+FILE_OPTIONS = {
+    "upscale": ("image", "The image (else the one in the message you reply to)"),
+    "edit": ("image", "The image (else the one in the message you reply to)"),
+    "persona": ("card", "A character card to import: a JSON file, or a PNG with the card inside"),
+}
+IMAGE_COMMAND_TEXT = ("/upscale", "/edit")
 MEDIA_SUGGESTIONS = frozenset({"image_models", "image_styles", "voices", "video_models"})
-COMMAND_BUTTON = "venice:cmd:"
-MAX_CUSTOM_ID = 100
 NO_IMAGE = "That message has no image."
+NO_WEBHOOKS = ("In #{channel} on {guild}, {name} speaks through my own messages. With the Manage Webhooks "
+               "permission there, it would speak with its own name and face.")
 NEEDED = ("send_messages", "embed_links", "attach_files")
 
 
@@ -62,56 +86,6 @@ class DiscordOptions:
     edit_interval: float = 1.2
     ready_timeout: float = 60.0
     guild_ready_timeout: float = 2.0  # discord.py's wait for the servers' data after READY
-
-
-class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"venice:retry"):
-    """The "Regenerate" button under an answer; works after a restart too."""
-
-    adapter: DiscordAdapter | None = None  # set when the adapter starts
-
-    def __init__(self) -> None:
-        super().__init__(
-            discord.ui.Button(label="Regenerate", emoji="🔄", custom_id="venice:retry",
-                              style=discord.ButtonStyle.secondary)
-        )
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> RegenerateButton:
-        return cls()
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        if self.adapter is not None:
-            await self.adapter.regenerate(interaction)
-
-
-class CommandButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
-                    template=re.escape(COMMAND_BUTTON) + r"(?P<command>.+)"):
-    """A button that runs a core command (a /video quote's "Make it" and "Cancel"); survives restarts."""
-
-    adapter: DiscordAdapter | None = None  # set when the adapter starts
-
-    def __init__(self, command: str, label: str = "OK") -> None:
-        self.command = command
-        super().__init__(discord.ui.Button(label=label[:80], custom_id=f"{COMMAND_BUTTON}{command}",
-                                           style=button_style(command)))
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> CommandButton:
-        label = getattr(item, "label", None) or "OK"
-        return cls(match["command"], label)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        if self.adapter is not None:
-            await self.adapter.press(interaction, self.command)
-
-
-def button_style(command: str) -> discord.ButtonStyle:
-    """Cancelling looks different from going ahead."""
-    return discord.ButtonStyle.secondary if "cancel" in command.split(" ", 1)[0] else discord.ButtonStyle.primary
 
 
 class EditImageModal(discord.ui.Modal, title="Edit image"):
@@ -184,6 +158,8 @@ class DiscordAdapter:
         self._handoff = TurnQueue()  # hands a channel's messages to the core in arrival order
         self._last_answer: dict[int, int] = {}
         self._reported: set[int] = set()
+        self._told_webhooks: set[int] = set()  # channels whose owner heard that Manage Webhooks is missing
+        self._webhooks = Webhooks(lambda: self.client.user.id if self.client.user else None, clock=clock)
         self._runner: asyncio.Task[None] | None = None
         # REST and gateway proxies: discord.py reads these two class attributes.
         discord.http.Route.BASE = settings.discord_api_base_url
@@ -255,14 +231,13 @@ class DiscordAdapter:
         """Post a late result (a video finished after a restart) in its channel or thread."""
         channel_id = int(destination.thread_id or destination.chat_id)
         channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
-        writer = self._writer(ChannelSurface(channel), typing=False)
-        await writer.write_reply(reply, self._view_for(reply))
+        writer = await self._speaking(self._writer(ChannelSurface(channel), typing=False), reply.speaker)
+        await writer.write_reply(reply, view_for(reply.choices))
 
     async def setup(self) -> None:
         """discord.py's setup hook: persistent buttons, and commands synced if they changed."""
-        RegenerateButton.adapter = self
-        CommandButton.adapter = self
-        self.client.add_dynamic_items(RegenerateButton, CommandButton)
+        RegenerateButton.handler = CommandButton.handler = CommandSelect.handler = self
+        self.client.add_dynamic_items(RegenerateButton, CommandButton, CommandSelect)
         await self.sync_commands()
 
     # ----- slash commands
@@ -300,9 +275,9 @@ class DiscordAdapter:
                 annotation=annotation if required else annotation | None,
                 default=inspect.Parameter.empty if required else None,
             ))
-        takes_image = command.name in IMAGE_COMMANDS and all(a.name != IMAGE_OPTION for a in command.args)
-        if takes_image:
-            parameters.append(inspect.Parameter(IMAGE_OPTION, inspect.Parameter.KEYWORD_ONLY,
+        file_option = self._file_option(command)
+        if file_option is not None:
+            parameters.append(inspect.Parameter(file_option[0], inspect.Parameter.KEYWORD_ONLY,
                                                 annotation=discord.Attachment | None, default=None))
         # Discord wants required options first; the core lists positional args before options.
         parameters[1:] = sorted(parameters[1:], key=lambda p: p.default is not inspect.Parameter.empty)
@@ -318,8 +293,10 @@ class DiscordAdapter:
                 slash.autocomplete(arg.name)(self._complete_models)
             elif arg.autocomplete in MEDIA_SUGGESTIONS:
                 slash.autocomplete(arg.name)(self._suggester(arg.autocomplete))
-        if takes_image:
-            slash._params[IMAGE_OPTION].description = "The image (else the one in the message you reply to)"
+            elif arg.autocomplete == "characters":
+                slash.autocomplete(arg.name)(self._complete_characters)
+        if file_option is not None:
+            slash._params[file_option[0]].description = file_option[1]
         if command.access is Access.BOT_ADMIN:
             slash.default_permissions = discord.Permissions(manage_guild=True)
         return slash
@@ -335,6 +312,21 @@ class DiscordAdapter:
         found = [m for m in models if current in m.id.lower() or current in m.name.lower()]
         return [app_commands.Choice(name=f"{m.id} ({m.context_length // 1000}k)"[:100], value=m.id)
                 for m in found[:25]]
+
+    @staticmethod
+    def _file_option(command: Command) -> tuple[str, str] | None:
+        """The attachment option a slash command gets (unless the core names an argument so)."""
+        option = FILE_OPTIONS.get(command.name)
+        return option if option is not None and all(a.name != option[0] for a in command.args) else None
+
+    async def _complete_characters(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            found = await self._service.characters.suggest(current)
+        except BotError:
+            return []
+        return [app_commands.Choice(name=label[:100], value=value[:100]) for label, value in found[:25]]
 
     def _suggester(self, source: str) -> Callable[..., Any]:
         async def suggest(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -391,8 +383,8 @@ class DiscordAdapter:
 
     async def run_slash(self, interaction: discord.Interaction, command: Command, values: dict[str, Any]) -> None:
         """Acknowledge at once ("thinking…"), then let the core answer."""
-        image: discord.Attachment | None = values.pop(IMAGE_OPTION, None) \
-            if command.name in IMAGE_COMMANDS and all(a.name != IMAGE_OPTION for a in command.args) else None
+        file_option = self._file_option(command)
+        attached_file: discord.Attachment | None = values.pop(file_option[0], None) if file_option else None
         raw = command.text_args(values)
         incoming = self._from_interaction(interaction, f"/{command.name} {raw}".strip())
         # A change to the chat is shown to everyone; anything else (lists, help, a refusal
@@ -402,6 +394,7 @@ class DiscordAdapter:
         allowed = ctx.may_administer_chat
         private = command.name not in PUBLIC_RESULTS and (
             command.name in PRIVATE_REPLIES
+            or (command.name, raw.split(" ", 1)[0].lower()) in PRIVATE_SUBCOMMANDS
             or command.access is Access.BOT_ADMIN  # the operator's business, not the channel's
             or not changes
             or (bool(raw) and not allowed)
@@ -410,11 +403,12 @@ class DiscordAdapter:
 
         async def start() -> Reply | ReplyStream:
             attached = incoming
-            if image is not None:
-                attached = replace(incoming, attachments=(await download(self._service.media, image),))
+            if attached_file is not None:
+                attached = replace(incoming, attachments=(await download(self._service.media, attached_file),))
             return await self._service.run_command(attached, command.name, raw)
 
-        await self._answer(incoming.chat_id, InteractionSurface(interaction), start, interaction=interaction)
+        await self._answer(incoming.chat_id, InteractionSurface(interaction, ephemeral=private), start,
+                           interaction=interaction)
 
     async def menu_upscale(self, interaction: discord.Interaction, message: discord.Message, scale: int) -> None:
         """The "Upscale ×2/×4" menu on a message: upscale its first image."""
@@ -507,7 +501,7 @@ class DiscordAdapter:
             log.info("Cannot take the buttons off a message in %s: %s", channel.id, exc)
         surface: Surface
         if interaction.message is not None and interaction.message.flags.ephemeral:
-            surface = InteractionSurface(interaction)  # only its user sees it: the answer replaces it
+            surface = InteractionSurface(interaction, ephemeral=True)  # only its user sees it: the answer replaces it
         else:
             surface = ChannelSurface(channel, reply_to=interaction.message)
         await self._write(incoming.chat_id, self._writer(surface, typing=isinstance(surface, ChannelSurface)),
@@ -524,7 +518,8 @@ class DiscordAdapter:
     # ----- messages
 
     async def on_message(self, message: discord.Message) -> None:
-        """Answer DMs, mentions, replies to the bot, and anything in the bot's own threads."""
+        """Answer DMs, mentions, replies to the bot (or its characters), anything in the bot's own threads,
+        and every message in a channel a character is bound to (a roleplay channel)."""
         me = self.client.user
         if me is None or message.author.bot or message.type not in (
             discord.MessageType.default, discord.MessageType.reply
@@ -534,8 +529,11 @@ class DiscordAdapter:
         direct = message.guild is None
         own_thread = isinstance(channel, discord.Thread) and channel.owner_id == me.id
         replied = await self._replied(message)
-        to_bot = bool(replied and replied.author.id == me.id)
-        if not (direct or own_thread or to_bot or me in message.mentions):
+        # A character's message (through the bot's webhook) carries the bot's application id.
+        to_bot = bool(replied and (replied.author.id == me.id
+                                   or (replied.webhook_id and replied.application_id == me.id)))
+        if not (direct or own_thread or to_bot or me in message.mentions
+                or await self._service.roleplay_here(PLATFORM, str(channel.id))):
             return
         text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
         if not self._may_send(channel):
@@ -618,11 +616,12 @@ class DiscordAdapter:
     async def _write(self, chat_id: str, writer: DiscordWriter, result: Reply | ReplyStream) -> None:
         """Write the core's answer (streamed or whole), and remember the newest regenerable one."""
         try:
+            writer = await self._speaking(writer, result.speaker)
             if isinstance(result, ReplyStream):
-                reply = await writer.write_stream(result, self._view_for)
+                reply = await writer.write_stream(result, lambda r: view_for(r.choices))
             else:
                 reply = result
-                await writer.write_reply(reply, self._view_for(reply))
+                await writer.write_reply(reply, view_for(reply.choices))
             if REGENERATE in reply.choices and writer.messages:
                 self._last_answer[int(chat_id)] = writer.messages[-1].id
         except BotError as exc:
@@ -633,22 +632,46 @@ class DiscordAdapter:
             log.exception("Handling a Discord message failed")
             await writer.write_error(APOLOGY)
 
-    def _view_for(self, reply: Reply) -> discord.ui.View | None:
-        """Buttons under an answer: Regenerate, and one per command the core offers."""
-        items: list[discord.ui.Item[Any]] = []
-        for choice in reply.choices:
-            if choice == REGENERATE:
-                items.append(RegenerateButton())
-            elif len(COMMAND_BUTTON) + len(choice.command) <= MAX_CUSTOM_ID:
-                items.append(CommandButton(choice.command, choice.label))
-            else:
-                log.warning("Button %r left out: its command is too long for a custom_id", choice.label)
-        if not items:
-            return None
-        view = discord.ui.View(timeout=None)
-        for item in items[:25]:
-            view.add_item(item)
-        return view
+    async def _speaking(self, writer: DiscordWriter, speaker: Speaker | None) -> DiscordWriter:
+        """The writer for an answer a character speaks: through the channel's webhook, in its name.
+
+        In a DM it is a plain answer. Where the bot has no webhook (no Manage Webhooks), the answer
+        is the bot's own message headed by the character's name, and the server's owner is told once.
+        A slash command's or a button's own response only says who speaks: the character speaks in
+        the channel, for everyone (the response may be visible to its user alone).
+        """
+        surface = writer.surface
+        home = webhook_home(surface.channel) if speaker is not None else None
+        if speaker is None or home is None:
+            return writer
+        webhook = self._webhooks.cached(home) or (await self._webhooks.get(home) if may_manage_webhooks(home)
+                                                  else None)
+        if isinstance(surface, InteractionSurface):
+            note = f"🎭 **{speaker.name}** speaks in this channel."
+            if webhook is None:
+                note += "\n-# With the Manage Webhooks permission here, it would speak with its own name and face."
+            await surface.send(note)
+            writer = self._writer(ChannelSurface(surface.channel), typing=False)
+        if webhook is not None:
+            writer.use(WebhookSurface(self._webhooks, webhook, surface.channel, speaker))
+        else:
+            writer.heading = f"**{speaker.name}**\n"
+            await self._tell_no_webhooks(home, speaker)
+        return writer
+
+    async def _tell_no_webhooks(self, home: Any, speaker: Speaker) -> None:
+        """Tell the server's owner once per channel that characters would look better with Manage Webhooks."""
+        if home.id in self._told_webhooks:
+            return
+        self._told_webhooks.add(home.id)
+        guild = home.guild
+        text = NO_WEBHOOKS.format(channel=home.name, guild=guild.name, name=speaker.name)
+        log.warning("%s", text)
+        try:
+            owner = guild.owner or await self.client.fetch_user(guild.owner_id)
+            await owner.send(text)
+        except discord.HTTPException as exc:
+            log.info("Cannot tell the owner of %s about webhooks: %s", guild.id, exc)
 
     async def report_forbidden(self, channel: Any) -> None:
         """Say once per channel that the bot lacks permissions there: in the log, and to the owner."""

@@ -108,8 +108,9 @@ class InteractionSurface:
 
     voice_messages = False  # an interaction's response cannot be a voice message
 
-    def __init__(self, interaction: discord.Interaction) -> None:
+    def __init__(self, interaction: discord.Interaction, *, ephemeral: bool = False) -> None:
         self.interaction = interaction
+        self.ephemeral = ephemeral  # only its user sees the response
         self.channel = interaction.channel
         self.upload_limit: int = interaction.filesize_limit
         self._original_used = False
@@ -201,6 +202,17 @@ class DiscordWriter:
         self._activity = AsyncExitStack()
         self._active = False
         self.failed = False
+        self.heading = ""  # goes above the answer: whose it is, when it cannot say so by itself
+
+    @property
+    def surface(self) -> Surface:
+        """Where this answer goes."""
+        return self._surface
+
+    def use(self, surface: Surface) -> None:
+        """Write to another surface (a character's webhook), before anything is shown."""
+        assert not self._shown, "an answer cannot move once it is shown"
+        self._surface = surface
 
     @property
     def messages(self) -> list[discord.Message]:
@@ -230,7 +242,7 @@ class DiscordWriter:
         try:
             async for delta in stream:
                 text += delta  # an empty delta: only the status line changed
-                shown = streaming_text(text, stream.status)
+                shown = self._headed(streaming_text(text, stream.status))
                 # A progress line shows at once ("queued…"); then edits keep Discord's pace.
                 due = self._clock() - last >= self._interval or (not self._shown and bool(stream.status))
                 if shown.strip() and not self.failed and due:
@@ -256,8 +268,8 @@ class DiscordWriter:
             extras["embed"] = embed
         if view is not None:
             extras["view"] = view
-        text = final_text(reply, sources_inline=not self._embeds, warnings=tuple(outgoing.notices),
-                          with_files=bool(outgoing.files or outgoing.voice))
+        text = self._headed(final_text(reply, sources_inline=not self._embeds, warnings=tuple(outgoing.notices),
+                                       with_files=bool(outgoing.files or outgoing.voice)))
         files = outgoing.files
         if text or files or extras:
             await self._show(text, extras, files=files[:MAX_FILES])
@@ -267,6 +279,9 @@ class DiscordWriter:
             await self._call(self._surface.send("", files=files[start:start + MAX_FILES]))
         for voice in outgoing.voice:
             await self._call(self._surface.send_voice(voice))
+
+    def _headed(self, text: str) -> str:
+        return f"{self.heading}{text}" if self.heading and text.strip() else text
 
     async def write_error(self, text: str) -> None:
         """Tell the user something went wrong."""

@@ -16,12 +16,16 @@
 
 What it does, by module:
   discord.py          the server: the REST pipeline, recorded calls, scripted failures and 429s, the CDN, waiting.
-  discord_rest.py     the REST routes: users, application, gateway info, commands, channels, messages, threads.
+  discord_rest.py     the REST routes: users, application, gateway info, commands, channels, messages, threads;
+                      add_thread (a thread a user started).
   discord_interactions.py  interaction callbacks and the interaction webhook (@original, followups).
+  discord_webhooks.py channel webhooks: list, create, delete; messages posted and edited through them under any
+                      name and avatar; add_webhook, webhooks_of, remove_webhook, avatar_url_of.
   discord_events.py   what users do: send_message, send_voice_message, send_slash, send_context_menu,
                       send_autocomplete, send_component, submit_modal.
   discord_gateway.py  the websocket: HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats, RESUME, intents, shards.
-  discord_state.py    users, guilds, roles, channels, permissions, messages, interactions; messages(), edits_of().
+  discord_state.py    users, guilds, roles, channels, permissions (deny, allow), messages, interactions; messages(),
+                      edits_of().
   discord_api.py      Discord's rules: permission and intent bits, error bodies, message, embed and command limits.
 
 The fake answers as Discord does, in Discord's words: Invalid Form Body (50035) for content over 2000 characters
@@ -30,6 +34,7 @@ or embeds over their limits, 50006 for an empty message, 50013 Missing Permissio
 headers discord.py needs (``Via`` included: without it discord.py takes a 429 for a Cloudflare ban), 413 (40005)
 for a file over ``attachment_size_limit``, and 50159-50162 for a voice message (flags 8192) that has text, is not
 one audio file, lacks ``duration_secs``/``waveform``, or is edited; ``refuse_voice_messages`` answers 400 (50173).
+Webhooks need Manage Webhooks, which @everyone lacks: ``allow(channel, Perm.MANAGE_WEBHOOKS)`` grants it to the bot.
 
 Discord's habits it keeps, which a bot must cope with:
   - the bot gets MESSAGE_CREATE/UPDATE for its own messages too (and for non-ephemeral interaction responses);
@@ -58,9 +63,9 @@ from typing import Any, Self
 from aiohttp import BodyPartReader, web
 
 from tests.fakes.discord_api import DcError, Intent, Perm
-from tests.fakes.discord_interactions import DiscordInteractionRoutes
 from tests.fakes.discord_rest import NO_CONTENT, RestRequest
 from tests.fakes.discord_state import SEND_DENIED, DcInteraction
+from tests.fakes.discord_webhooks import DiscordWebhookRoutes
 from tests.fakes.local_server import serve_aiohttp
 
 __all__ = ["DEFAULT_TOKEN", "SEND_DENIED", "DcCall", "DcInteraction", "DiscordPatch", "FakeDiscord", "Intent", "Perm"]
@@ -68,8 +73,8 @@ __all__ = ["DEFAULT_TOKEN", "SEND_DENIED", "DcCall", "DcInteraction", "DiscordPa
 DEFAULT_TOKEN = "fake-discord-token.abc.def"
 API_PREFIX = "/api/v10"
 MAX_BODY = 64 * 1024 * 1024
-# Answers outside the webhook and interaction routes need "Authorization: Bot <token>".
-_NO_AUTH = ("/webhooks/", "/interactions/")
+# Answers need "Authorization: Bot <token>" except on routes whose token is in the path (webhooks, interactions).
+_PATH_TOKEN = "{token}"
 
 
 @dataclass
@@ -94,7 +99,7 @@ class _Scripted:
     make: Callable[[str, str], DcError]  # (method, route template) -> the error to answer
 
 
-class FakeDiscord(DiscordInteractionRoutes):
+class FakeDiscord(DiscordWebhookRoutes):
     """A fake Discord: REST and gateway on one port, recorded calls, Discord's validation and rate limits."""
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, bot_name: str = "venice-test") -> None:
@@ -231,7 +236,7 @@ class FakeDiscord(DiscordInteractionRoutes):
             if found is False:
                 raise DcError.coded(405, 0, "405: Method Not Allowed")
             handler, params, template = found  # type: ignore[misc]
-            if not template.startswith(_NO_AUTH) and template != "/gateway" and (
+            if _PATH_TOKEN not in template and template != "/gateway" and (
                     request.headers.get("Authorization") != f"Bot {self.token}"):
                 raise DcError.coded(401, 0, "401: Unauthorized")
             self._take_scripted(request.method, path, template)

@@ -44,6 +44,7 @@ class Perm:
     SPEAK = 1 << 21
     CHANGE_NICKNAME = 1 << 26
     USE_APPLICATION_COMMANDS = 1 << 31
+    MANAGE_WEBHOOKS = 1 << 29
     MANAGE_THREADS = 1 << 34
     CREATE_PUBLIC_THREADS = 1 << 35
     CREATE_PRIVATE_THREADS = 1 << 36
@@ -71,6 +72,7 @@ class Intent:
 
     GUILDS = 1 << 0
     GUILD_MEMBERS = 1 << 1
+    GUILD_WEBHOOKS = 1 << 5
     GUILD_PRESENCES = 1 << 8
     GUILD_MESSAGES = 1 << 9
     DIRECT_MESSAGES = 1 << 12

@@ -166,8 +166,16 @@ class DiscordEvents(DiscordGateway):
         component_type: int = 2,
         values: Sequence[str] | None = None,
     ) -> DcInteraction:
-        """Make ``user_id`` click the button ``custom_id`` (or pick ``values`` in a select) on a message."""
+        """Make ``user_id`` click the button ``custom_id`` (or pick ``values`` in a select) on a message.
+
+        The message must show that component, as in Discord's client (a webhook's message may have lost its
+        buttons: see discord_webhooks.py).
+        """
         stored = self.stored(channel_id, message_id)
+        shown = {c.get("custom_id") for row in stored.message.get("components") or []
+                 for c in row.get("components") or []}
+        if custom_id not in shown:
+            raise AssertionError(f"message {message_id} shows no component {custom_id!r}; it shows {sorted(map(str, shown))}")
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if values is not None:
             data["values"] = list(values)

@@ -85,9 +85,13 @@ class DiscordRest(DiscordEvents):
         self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
         self.add_routes(table)
 
-    def add_routes(self, table: list[tuple[str, str, Handler]]) -> None:
-        """Serve ``(method, "/path/{param}", handler)`` routes; the first route that matches wins."""
-        self._routes += [(method, _template_regex(template), template, handler) for method, template, handler in table]
+    def add_routes(self, table: list[tuple[str, str, Handler]], *, first: bool = False) -> None:
+        """Serve ``(method, "/path/{param}", handler)`` routes; the first route that matches wins.
+
+        ``first`` puts them before the routes already served (to take over a path they share).
+        """
+        routes = [(method, _template_regex(template), template, handler) for method, template, handler in table]
+        self._routes = routes + self._routes if first else self._routes + routes
 
     def route(self, method: str, path: str) -> tuple[Handler, dict[str, str], str] | None | bool:
         """Return the handler, path parameters and template for a request; False if only the method is wrong."""
@@ -386,7 +390,13 @@ class DiscordRest(DiscordEvents):
         self.require(channel_id, Perm.VIEW_CHANNEL | needed)
         return self._new_thread(channel_id, payload, kind, self.new_id())
 
-    def _new_thread(self, parent_id: int, payload: dict[str, Any], kind: int, thread_id: int) -> dict[str, Any]:
+    def add_thread(self, parent_id: int, name: str, *, owner_id: int, private: bool = False) -> int:
+        """Make ``owner_id`` start a thread (public unless ``private``) in a text channel; return its id."""
+        thread = self._new_thread(parent_id, {"name": name}, 12 if private else 11, self.new_id(), owner_id=owner_id)
+        return int(thread["id"])
+
+    def _new_thread(self, parent_id: int, payload: dict[str, Any], kind: int, thread_id: int,
+                    *, owner_id: int | None = None) -> dict[str, Any]:
         name = str(payload.get("name") or "")
         if not 1 <= len(name) <= 100:
             raise DcError.form({"name": field_error("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")})
@@ -399,7 +409,7 @@ class DiscordRest(DiscordEvents):
             metadata["invitable"] = payload.get("invitable", True)
         thread = {
             "id": str(thread_id), "guild_id": self.channels[parent_id]["guild_id"], "parent_id": str(parent_id),
-            "owner_id": str(self.bot_id), "type": kind, "name": name, "last_message_id": None, "message_count": 0,
+            "owner_id": str(owner_id or self.bot_id), "type": kind, "name": name, "last_message_id": None, "message_count": 0,
             "member_count": 1, "total_message_sent": 0, "rate_limit_per_user": payload.get("rate_limit_per_user") or 0,
             "flags": 0, "applied_tags": [], "thread_metadata": metadata,
             "member": {"id": str(thread_id), "user_id": str(self.bot_id), "join_timestamp": now, "flags": 0},

@@ -221,6 +221,19 @@ class DiscordState:
         mine["allow"] = str(int(mine["allow"]) & ~permission_bits)
         self._channel_changed(channel_id)
 
+    def allow(self, channel_id: int, permission_bits: int) -> None:
+        """Add a member overwrite granting the bot ``permission_bits`` in ``channel_id`` (and its threads),
+        e.g. ``Perm.MANAGE_WEBHOOKS``, which @everyone does not have."""
+        channel = self.channels[channel_id]
+        overwrites = channel.setdefault("permission_overwrites", [])
+        mine = next((o for o in overwrites if o["type"] == 1 and o["id"] == str(self.bot_id)), None)
+        if mine is None:
+            mine = {"id": str(self.bot_id), "type": 1, "allow": "0", "deny": "0"}
+            overwrites.append(mine)
+        mine["allow"] = str(int(mine["allow"]) | permission_bits)
+        mine["deny"] = str(int(mine["deny"]) & ~permission_bits)
+        self._channel_changed(channel_id)
+
     # Hooks for the gateway: a world change after READY becomes an event.
     def _guild_added(self, guild_id: int) -> None:
         pass

@@ -657,3 +657,111 @@ async def test_auto_sharded_client_follows_gateway_bot(dc: FakeDiscord, world: W
         assert {g.id for g in client.guilds} == {world.guild, *others}
         assert all(g.shard_id == (g.id >> 22) % 2 for g in client.guilds)
     assert len(dc.calls_to("GET", "/gateway/bot")) == 1
+
+
+# ---- webhooks --------------------------------------------------------------------------------------
+
+
+async def test_webhooks_need_manage_webhooks_and_follow_discords_rules(dc: FakeDiscord, world: World) -> None:
+    client = make_client()
+    updates: list[int] = []
+
+    async def on_webhooks_update(channel: discord.abc.GuildChannel) -> None:
+        updates.append(channel.id)
+
+    client.event(on_webhooks_update)
+    async with running(client, dc):
+        channel = client.get_channel(world.general)
+        assert isinstance(channel, discord.TextChannel)
+        with pytest.raises(discord.Forbidden) as refused:
+            await channel.webhooks()
+        assert refused.value.code == 50013 and not channel.permissions_for(channel.guild.me).manage_webhooks
+        dc.allow(world.general, Perm.MANAGE_WEBHOOKS)
+        await dc.wait_for(lambda: channel.permissions_for(channel.guild.me).manage_webhooks)
+        made = await channel.create_webhook(name="venice-bots")
+        (listed,) = await channel.webhooks()
+        assert listed.id == made.id and listed.token == made.token and listed.user is not None
+        assert listed.user.id == dc.bot_id and listed.channel_id == world.general
+        with pytest.raises(discord.HTTPException) as bad_name:
+            await channel.create_webhook(name="Discord helper")
+        assert bad_name.value.code == 50035
+        dc.max_webhooks = 1
+        with pytest.raises(discord.HTTPException) as too_many:
+            await channel.create_webhook(name="another")
+        assert too_many.value.code == 30007
+        await dc.wait_for(lambda: updates == [world.general])  # WEBHOOKS_UPDATE for the one made
+        await made.delete()
+        assert dc.webhooks_of(world.general) == []
+        with pytest.raises(discord.NotFound) as gone:
+            await made.send("anyone?", wait=True)
+        assert gone.value.code == 10015
+
+
+async def test_a_webhook_posts_under_any_name_and_edits_its_messages(dc: FakeDiscord, world: World) -> None:
+    client = make_client()
+    received = collect_messages(client)
+    dc.allow(world.general, Perm.MANAGE_WEBHOOKS)
+    thread_id = dc.add_thread(world.general, "side talk", owner_id=world.alice)
+    async with running(client, dc):
+        channel = client.get_channel(world.general)
+        assert isinstance(channel, discord.TextChannel)
+        webhook = await channel.create_webhook(name="venice-bots")
+        sent = await webhook.send("I am here.", username="Sherlock Holmes", avatar_url="https://example.org/s.png",
+                                  wait=True)
+        await dc.wait_for(lambda: received)
+        assert sent.author.name == "Sherlock Holmes" and sent.webhook_id == webhook.id
+        seen = received[0]
+        assert seen.author.bot and seen.webhook_id == webhook.id and seen.application_id == dc.application_id
+        assert isinstance(seen.author, discord.User)  # a webhook is no member
+        stored = dc.messages(world.general)[0]
+        assert dc.avatar_url_of(stored) == "https://example.org/s.png" and stored["author"]["avatar"]
+        await webhook.edit_message(sent.id, content="I am still here.")
+        assert dc.edits_of(world.general, sent.id) == ["I am here.", "I am still here."]
+
+        thread = channel.get_thread(thread_id)
+        assert thread is not None
+        in_thread = await webhook.send("In the thread.", username="Sherlock Holmes", thread=thread, wait=True)
+        assert in_thread.channel.id == thread_id and dc.messages(thread_id)[0]["content"] == "In the thread."
+        with pytest.raises(discord.NotFound):  # a message in a thread is edited with its thread_id
+            await webhook.edit_message(in_thread.id, content="edited")
+        await webhook.edit_message(in_thread.id, content="edited", thread=thread)
+        assert dc.messages(thread_id)[0]["content"] == "edited"
+        with pytest.raises(discord.HTTPException) as bad_name:
+            await webhook.send("hi", username="clyde", wait=True)
+        assert bad_name.value.code == 50035
+        wrong = discord.Webhook.partial(webhook.id, "not-the-token", client=client)
+        with pytest.raises(discord.HTTPException) as unauthorized:
+            await wrong.send("hi", wait=True)
+        assert unauthorized.value.status == 401 and unauthorized.value.code == 50027
+    assert dc.unknown_routes == []
+
+
+async def test_only_a_webhook_the_application_made_keeps_its_buttons(dc: FakeDiscord, world: World) -> None:
+    client = make_client()
+    dc.allow(world.general, Perm.MANAGE_WEBHOOKS)
+    theirs = dc.add_webhook(world.general, "Server announcements", by=world.bob)
+
+    def buttons() -> discord.ui.View:
+        view = discord.ui.View(timeout=None)
+        view.add_item(discord.ui.Button(label="Retry", custom_id="retry"))
+        view.add_item(discord.ui.Button(label="Docs", url="https://example.org/docs"))
+        return view
+
+    async with running(client, dc):
+        channel = client.get_channel(world.general)
+        assert isinstance(channel, discord.TextChannel)
+        mine = await channel.create_webhook(name="venice-bots")
+        own = await mine.send("mine", view=buttons(), wait=True)
+        listed = {w.id: w for w in await channel.webhooks()}
+        assert listed[int(theirs["id"])].token == theirs["token"]  # an incoming webhook's token is shown
+        other = await listed[int(theirs["id"])].send("theirs", view=buttons(), wait=True)
+        plain = await mine.send("no with_components", wait=True)
+        await mine.edit_message(plain.id, content="still none")
+    shown = {m["content"]: m for m in dc.messages(world.general)}
+    assert [c.get("custom_id") or c.get("url") for c in shown["mine"]["components"][0]["components"]] == [
+        "retry", "https://example.org/docs"]
+    assert [c.get("url") for c in shown["theirs"]["components"][0]["components"]] == ["https://example.org/docs"]
+    assert "application_id" not in shown["theirs"] and shown["mine"]["application_id"] == str(dc.application_id)
+    assert own.id != other.id and shown["still none"]["components"] == []
+    with pytest.raises(AssertionError):  # nothing to press on the other webhook's message
+        dc.send_component(world.general, world.alice, other.id, "retry")
