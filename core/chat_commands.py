@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.commands import Access, Arg, ArgType, Command, CommandContext
-from core.errors import InvalidInput, PermissionDenied
+from core.errors import BotError, InvalidInput, PermissionDenied
 from core.ledger import format_entries, parse_usd, usd
 from core.settings import KNOWN_PLATFORMS
 from core.events import Choice, Reply, ReplyStream
@@ -379,6 +379,13 @@ class CoreCommands:
             else "Everyone here now shares one conversation."
         )
 
+    async def _character_name(self, chat: ChatSettings) -> str:
+        try:
+            binding = await self._service.characters.binding(chat)
+        except BotError:
+            return "(Venice cannot be asked right now)"
+        return binding.name if binding else "none (the bot itself)"
+
     async def settings(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show everything this chat has set."""
         service = self._service
@@ -397,6 +404,8 @@ class CoreCommands:
             f"Reading links: {'on' if chat.web_scraping else 'off'}",
             f"Memory: {'per-user' if chat.per_user_memory else 'shared'}",
             f"System prompt: {prompt}",
+            f"Character: {await self._character_name(chat)}",
+            f"Voice replies: {chat.voice_mode}; safe mode: {'on' if chat.safe_mode else 'off'}",
             f"This conversation: {stored} stored messages"
             + (", with a summary of older turns" if conversation.summary else ""),
         ]
