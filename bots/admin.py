@@ -1,4 +1,5 @@
-"""``venice-bots admin``: the ledger from the command line (grant, balance, ledger, check)."""
+"""``venice-bots admin``: the ledger and users' data from the command line (grant, balance,
+ledger, check, forget)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from bots.bootstrap import allowance_policy, open_database
 from core.errors import InvalidInput
 from core.ledger import Ledger, format_entries, parse_usd, usd
 from core.settings import KNOWN_PLATFORMS, Settings
+from core.privacy import Privacy
+from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``admin`` and its actions to the command line."""
-    admin = sub.add_parser("admin", help="credit ledger: grant, balance, ledger, check")
+    admin = sub.add_parser("admin", help="credit ledger and users' data: grant, balance, ledger, check, forget")
     actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True)
     grant = actions.add_parser("grant", help="give a user credit in USD (negative takes it away)")
     grant.add_argument("user", help="platform:id, e.g. telegram:123456")
@@ -25,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ledger.add_argument("user", help="platform:id")
     ledger.add_argument("--limit", type=int, default=30)
     actions.add_parser("check", help="verify that every balance is the sum of its entries")
+    forget = actions.add_parser("forget", help="delete a user's messages, summaries, settings and links")
+    forget.add_argument("user", help="platform:id")
 
 
 async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
@@ -42,6 +47,13 @@ async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
         platform, _, user = str(args.user).partition(":")
         if platform not in KNOWN_PLATFORMS or not user:
             raise InvalidInput(f"Name the user as platform:id, e.g. telegram:123456 (got {args.user!r}).")
+        if args.action == "forget":
+            privacy = Privacy(db, settings, conversations=ConversationStore(db),
+                              chat_settings=ChatSettingsStore(db), ledger=ledger)
+            done = await privacy.forget(platform, user)
+            out.write(f"Forgot {args.user}: {done.messages} messages deleted "
+                      f"({done.conversations} whole conversations), {done.settings} chat settings.\n")
+            return 0
         owner = f"user:{await ConversationStore(db).user_id(platform, user, None)}"
         if args.action == "grant":
             new = await ledger.grant(owner, parse_usd(args.amount), actor="cli")

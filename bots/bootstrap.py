@@ -70,13 +70,13 @@ async def build_service(
             retry=policy,
             models_ttl=settings.models_cache_seconds,
         )
-        conversations = ConversationStore(db)
+        conversations = ConversationStore(db, clock=policy.wall)
         service = ChatService(
             Services(
                 settings=settings,
                 venice=venice,
                 conversations=conversations,
-                chat_settings=ChatSettingsStore(db),
+                chat_settings=ChatSettingsStore(db, clock=policy.wall),
                 memory=Memory(conversations, venice, reply_max_tokens=settings.reply_max_tokens),
                 updates=UpdateLog(db),
                 state=StateStore(db),
@@ -87,11 +87,13 @@ async def build_service(
                 key_limits=KeyRateLimiter(venice),
                 video_jobs=VideoJobStore(db),
                 personas=PersonaStore(db),
+                database=db,
                 clock=policy.wall,
                 sleep=policy.sleep,
             )
         )
         await service.videos.resume()  # jobs that were running when the bot stopped
+        service.privacy.start()  # retention sweeps, in the background
         try:
             yield service
         finally:

@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "run"
     settings = load_settings()
-    setup_logging(settings.log_level, settings.secret_values())
+    setup_logging(settings.log_level, settings.secret_values(), log_content=settings.log_content)
     try:
         if command == "migrate":
             return asyncio.run(_migrate(settings))

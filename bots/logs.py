@@ -33,9 +33,15 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
+# Libraries whose DEBUG lines carry what users wrote (PTB logs every Bot API call and its
+# result, discord.py every gateway event): from INFO unless LOG_CONTENT=true.
+CONTENT_LOGGERS = ("telegram", "discord", "core.content")
+
+
+def setup_logging(level: str, secrets: Iterable[str] = (), *, log_content: bool = False) -> None:
     """Log to stderr at ``level``; httpx and httpcore only from WARNING (their INFO lines
-    carry URLs, and some platforms put tokens in URLs)."""
+    carry URLs, and some platforms put tokens in URLs); message content only when
+    ``log_content`` (LOG_CONTENT=true, for debugging)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
@@ -48,3 +54,8 @@ def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
     # tokens: keep those lines out even when the bot logs at DEBUG.
     for tokens_in_urls in ("discord.http", "discord.webhook"):
         logging.getLogger(tokens_in_urls).setLevel(max(logging.INFO, root.level))
+    for content in CONTENT_LOGGERS:
+        if content == "core.content":  # the core's own content lines: only when asked for
+            logging.getLogger(content).setLevel(logging.DEBUG if log_content else logging.CRITICAL + 1)
+        elif not log_content:
+            logging.getLogger(content).setLevel(max(logging.INFO, root.level))

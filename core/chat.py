@@ -19,6 +19,9 @@ from core.ledger import Ledger, Reservation
 from core.media import IMAGE_TOKENS, MediaService
 from core.media_commands import register_media_commands
 from core.character_commands import register_character_commands
+from core.privacy import Privacy
+from core.privacy_commands import register_privacy_commands
+from core.storage.database import Database
 from core.characters import Binding, CharacterService
 from core.memory import Memory
 from core.limits import AccountGuard, KeyRateLimiter, UserRateLimit
@@ -38,6 +41,8 @@ from core.venice.types import ChatRequest, ChatMessage, Citation, ModelInfo, Usa
 from core.video import Deliverers, VideoJobs
 
 log = logging.getLogger(__name__)
+# What users write, only when LOG_CONTENT=true (bots/logs.py silences it otherwise).
+content_log = logging.getLogger("core.content")
 
 MAX_SCRAPED_LINKS = 3
 REGENERATE = Choice("🔄 Regenerate", "/retry")
@@ -73,6 +78,7 @@ class Services:
     key_limits: KeyRateLimiter
     video_jobs: VideoJobStore
     personas: PersonaStore
+    database: Database
     clock: Callable[[], float] = field(default=time.time)  # wall time, for video jobs
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
 
@@ -95,9 +101,13 @@ class ChatService:
         self.media = MediaService(self)
         self.videos = VideoJobs(self, services.video_jobs, clock=services.clock, sleep=services.sleep)
         self.characters = CharacterService(self, services.personas)
+        self.privacy = Privacy(services.database, services.settings, conversations=services.conversations,
+                               chat_settings=services.chat_settings, ledger=services.ledger,
+                               clock=services.clock)
         register_core_commands(self)
         register_media_commands(self)
         register_character_commands(self)
+        register_privacy_commands(self)
 
     # ----- entry points
 
@@ -107,6 +117,9 @@ class ChatService:
         Raises ``BotError`` for anything the user should be told (bad input, Venice errors
         before the answer started); a stream reports later errors from ``reply()``.
         """
+        if content_log.isEnabledFor(logging.DEBUG):
+            content_log.debug("%s/%s from %s: %r (%d files)", message.platform, message.chat_id,
+                              message.user_id, message.text, len(message.attachments))
         recordings = [a for a in message.attachments if a.is_audio]
         pictures = [a for a in message.attachments if a.kind == "image"]
         if (recordings or pictures) and not message.text.strip():
@@ -161,7 +174,7 @@ class ChatService:
         scope = message.user_id if (chat.per_user_memory and not message.is_direct) else ""
         # Each character has its own conversations here: switching back resumes the old one.
         return ConversationKey(message.platform, message.chat_id, message.thread_id or "", scope,
-                               chat.character or "")
+                               chat.character or "", chat.ephemeral)
 
     async def account_of(self, message: IncomingMessage) -> str:
         """The ledger account that pays for this user's actions (admins: unlimited)."""
@@ -190,6 +203,13 @@ class ChatService:
                 return info, []
         wanted = chat.model or self.settings.default_chat_model
         info = await self.s.venice.model(wanted)
+        if info is not None and self.settings.private_models_only and info.privacy != "private":
+            if wanted == self.settings.default_chat_model:
+                raise InvalidInput(f"{wanted} is not a private model, and this bot uses only private "
+                                   "ones. An admin should set DEFAULT_CHAT_MODEL to a private model.")
+            info, notices = await self.chat_model(ChatSettings(), None)
+            return info, [Notice(f"{wanted} is not private; this bot uses only private models, so "
+                                 f"{info.id} answered. Pick another with /model.", "warning"), *notices]
         if info is not None:
             return info, []
         notices = []
@@ -527,6 +547,7 @@ class ChatService:
     async def aclose(self) -> None:
         """Finish answers in flight (or cancel them after a grace period)."""
         await self.videos.aclose()  # queued videos resume at the next start
+        await self.privacy.aclose()
         if self._tasks:
             done, pending = await asyncio.wait(set(self._tasks), timeout=10)
             for task in pending:

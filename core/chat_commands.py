@@ -289,7 +289,7 @@ class CoreCommands:
     async def model(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show the model list, or switch the chat's model."""
         service = self._service
-        models = [m for m in await service.s.venice.models("text") if not m.offline]
+        models = list(await service.media.models_of("text"))  # only private ones, if so set
         chat = await self._chat(ctx)
         current = chat.model or service.settings.default_chat_model
         name = args.get("name")
@@ -305,6 +305,8 @@ class CoreCommands:
                 if m.supports_web_search:
                     extras.append("web search")
                 lines.append(f"{mark} {m.id} ({', '.join(extras)})")
+            if service.settings.private_models_only:
+                lines.append("Only private models are offered (Venice keeps no data of them).")
             lines.append("Switch with /model <name>.")
             choices = tuple(Choice(m.id, f"/model {m.id}") for m in models)
             return Reply("\n".join(lines), choices=choices)

@@ -317,6 +317,10 @@ class Ledger:
         self._links[user_id] = owner
         return moved
 
+    def forget_link(self, user_id: int) -> None:
+        """Drop a cached link (its row was deleted: the user pays from their own account)."""
+        self._links.pop(user_id, None)
+
     async def set_unlimited(self, owner: str, unlimited: bool) -> None:
         """Make an account unlimited (admins) or limited again."""
         account = await self.account(owner)

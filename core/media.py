@@ -73,8 +73,10 @@ class MediaService:
     # ----- catalogue
 
     async def models_of(self, kind: str) -> tuple[ModelInfo, ...]:
-        """Venice's models of one type that are online."""
-        return tuple(m for m in await self.s.venice.models(kind) if not m.offline)
+        """Venice's models of one type that are online (and private, with PRIVATE_MODELS_ONLY)."""
+        private = self.settings.private_models_only
+        return tuple(m for m in await self.s.venice.models(kind)
+                     if not m.offline and (not private or m.privacy == "private"))
 
     async def image_model(self, wanted: str | None) -> ModelInfo:
         """The model for /imagine: asked for, configured, or Venice's default image model."""

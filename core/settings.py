@@ -84,6 +84,17 @@ class Settings(BaseSettings):
     )
     video_poll_seconds: float = Field(5.0, gt=0, description="First wait between video polls")
 
+    message_retention_days: int = Field(
+        30, ge=0, le=36_500, description="Delete stored messages older than this (0: keep forever)"
+    )
+    retention_sweep_seconds: float = Field(
+        3600.0, ge=1, description="How often old messages are looked for"
+    )
+    log_content: bool = Field(False, description="Log message content (debugging only)")
+    private_models_only: bool = Field(
+        False, description="Offer only models Venice runs privately (hide anonymized ones)"
+    )
+
     telegram_bot_token: SecretStr | None = Field(None, description="Telegram bot token (secret)")
     telegram_base_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL (self-hosted server)"

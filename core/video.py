@@ -77,6 +77,8 @@ class VideoJobs:
         self._clock = clock
         self._sleep = sleep
         self._tasks: set[asyncio.Task[None]] = set()
+        # Prompts of ephemeral chats: kept here, never in the database.
+        self._prompts: dict[str, str] = {}
 
     async def model(self, wanted: str | None) -> ModelInfo:
         """The video model asked for, configured, or the first Venice lists."""
@@ -112,10 +114,14 @@ class VideoJobs:
         usd_quote = await self.s.venice.video_quote(body)
         price = self.s.prices._micro(usd_quote, "video")
         owner = await self._chat.account_of(message)
+        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        job_id = secrets.token_hex(5)
+        if chat.ephemeral:
+            self._prompts[job_id] = prompt
         job = VideoJob(
-            id=secrets.token_hex(5), status="quoted", platform=message.platform, chat_id=message.chat_id,
+            id=job_id, status="quoted", platform=message.platform, chat_id=message.chat_id,
             thread_id=message.thread_id, user_id=message.user_id, owner=owner, model=model.id,
-            request=body | {"prompt": prompt}, quote=price, reservation=None, queue_id=None,
+            request=body | {"prompt": "" if chat.ephemeral else prompt}, quote=price, reservation=None, queue_id=None,
             created_at=self._clock(), queued_at=None, finished_at=None,
         )
         await self.store.create(job)
@@ -124,6 +130,10 @@ class VideoJobs:
             choices=(Choice(f"✅ Make it ({usd(price)})", f"/videoconfirm {job.id}"),
                      Choice("✖ Cancel", f"/videocancel {job.id}")),
         )
+
+    def prompt_of(self, job: VideoJob) -> str:
+        """The job's prompt (from memory for ephemeral chats)."""
+        return self._prompts.get(job.id) or job.prompt
 
     async def _asked(self, message: IncomingMessage, job_id: str) -> VideoJob:
         job = await self.store.get(job_id)
@@ -155,7 +165,7 @@ class VideoJobs:
                                          queued_at=self._clock()):
                 raise InvalidInput("This video is being made already.")  # a double press
             try:
-                queue_id = await self.s.venice.video_queue(job.request)
+                queue_id = await self.s.venice.video_queue(job.request | {"prompt": self.prompt_of(job)})
             except BaseException:
                 await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
                 raise
@@ -213,7 +223,7 @@ class VideoJobs:
             return
         await self.s.ledger.settle(held, job.quote)
         await self.store.move(job.id, "queued", "done", finished_at=self._clock())
-        reply = Reply(text=f"🎬 {job.prompt[:900]}",
+        reply = Reply(text=f"🎬 {self.prompt_of(job)[:900]}",
                       attachments=(Attachment("video", video[1], video[0], filename="venice-video.mp4"),))
         await self._deliver(job, stream, reply=reply)
         try:  # the video is ours now: Venice need not keep it

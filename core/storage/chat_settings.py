@@ -30,6 +30,8 @@ class ChatSettings:
     tts_voice: str | None = None
     safe_mode: bool = True
     character: str | None = None  # "venice:<slug>" or "persona:<id>": who speaks in this chat
+    retention_days: int | None = None  # None: MESSAGE_RETENTION_DAYS; 0: keep forever
+    ephemeral: bool = False  # no message content written to disk
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChatSettings:
@@ -55,6 +57,10 @@ class ChatSettingsStore:
             )
             self._cache[key] = ChatSettings.from_json(json.loads(row[0])) if row else ChatSettings()
         return self._cache[key]
+
+    def drop_cached(self, platform: str, chat_id: str) -> None:
+        """Forget a chat's cached settings (its row was deleted)."""
+        self._cache.pop((platform, chat_id), None)
 
     async def update(self, platform: str, chat_id: str, **changes: Any) -> ChatSettings:
         """Change some settings of a chat and return the result."""

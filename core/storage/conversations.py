@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from collections import OrderedDict
@@ -22,6 +23,7 @@ class ConversationKey:
     thread_id: str = ""
     user_scope: str = ""
     persona: str = ""
+    ephemeral: bool = False  # kept in memory only: nothing of it is written to disk
 
 
 CUT_OFF_MARK = " […answer cut off]"
@@ -62,6 +64,11 @@ class Conversation:
     recent: list[StoredMessage] = field(default_factory=list, repr=False)
     recent_complete: bool = False
 
+    @property
+    def in_memory(self) -> bool:
+        """An ephemeral conversation: its messages live only in this process."""
+        return self.key.ephemeral
+
 
 class ConversationStore:
     """Read and write conversations; keeps recent ones and user ids cached in memory.
@@ -78,6 +85,8 @@ class ConversationStore:
         self._clock = clock
         self._active: OrderedDict[ConversationKey, Conversation] = OrderedDict()
         self._users: dict[tuple[str, str], int] = {}
+        self._ephemeral: dict[ConversationKey, Conversation] = {}
+        self._memory_ids = itertools.count(1 << 50)  # ids of in-memory messages, above any row's
 
     async def user_id(self, platform: str, platform_user_id: str, display_name: str | None) -> int:
         """Return the internal id of a platform user, creating the user on first sight."""
@@ -102,6 +111,10 @@ class ConversationStore:
 
     async def active(self, key: ConversationKey) -> Conversation:
         """Return the key's active conversation, starting one if there is none."""
+        if key.ephemeral:
+            if key not in self._ephemeral:
+                self._ephemeral[key] = Conversation(-next(self._memory_ids), key, recent_complete=True)
+            return self._ephemeral[key]
         cached = self._active.get(key)
         if cached is not None:
             self._active.move_to_end(key)
@@ -133,6 +146,9 @@ class ConversationStore:
 
     async def reset(self, key: ConversationKey) -> bool:
         """Retire the key's active conversation; return whether there was one with messages."""
+        if key.ephemeral:
+            gone = self._ephemeral.pop(key, None)
+            return bool(gone and gone.recent)
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE conversations SET active = 0, updated_at = ? WHERE platform = ? AND "
@@ -196,6 +212,13 @@ class ConversationStore:
         self, conversation: Conversation, tokens: int
     ) -> list[StoredMessage]:
         """Return the oldest unsummarized messages, up to about ``tokens`` tokens."""
+        if conversation.in_memory:
+            taken: list[StoredMessage] = []
+            for stored in conversation.recent:
+                if sum(m.token_count for m in taken) >= tokens:
+                    break
+                taken.append(stored)
+            return taken
         picked: list[StoredMessage] = []
         used = 0
         after = conversation.summarized_upto
@@ -233,6 +256,29 @@ class ConversationStore:
         transaction. Otherwise one multi-row INSERT, atomic on its own, costs one round trip.
         """
         now = self._clock()
+        if conversation.in_memory:
+            answer_id = next(self._memory_ids) + 1
+            next(self._memory_ids)
+        else:
+            answer_id = await self._insert_turn(conversation, user_id, question, question_tokens, answer,
+                                                answer_tokens, interrupted, replacing, now)
+        conversation.unsummarized_tokens += question_tokens + answer_tokens
+        if replacing is not None:
+            conversation.unsummarized_tokens -= sum(m.token_count for m in replacing)
+            gone = {m.id for m in replacing}
+            conversation.recent = [m for m in conversation.recent if m.id not in gone]
+        if conversation.recent_complete:
+            conversation.recent.append(StoredMessage(answer_id - 1, "user", question, question_tokens))
+            conversation.recent.append(
+                StoredMessage(answer_id, "assistant", answer, answer_tokens, interrupted)
+            )
+
+    async def _insert_turn(
+        self, conversation: Conversation, user_id: int | None, question: str, question_tokens: int,
+        answer: str, answer_tokens: int, interrupted: bool,
+        replacing: tuple[StoredMessage, StoredMessage] | None, now: float,
+    ) -> int:
+        """Write a turn (and remove the one it replaces); returns the answer's id."""
         async with self._db.transaction(begin=replacing is not None) as conn:
             if replacing is not None:
                 await conn.execute(
@@ -246,20 +292,16 @@ class ConversationStore:
                 (conversation.id, user_id, question, question_tokens, now,
                  conversation.id, answer, answer_tokens, int(interrupted), now),
             )
-            answer_id = int(cursor.lastrowid or 0)
-        conversation.unsummarized_tokens += question_tokens + answer_tokens
-        if replacing is not None:
-            conversation.unsummarized_tokens -= sum(m.token_count for m in replacing)
-            gone = {m.id for m in replacing}
-            conversation.recent = [m for m in conversation.recent if m.id not in gone]
-        if conversation.recent_complete:
-            conversation.recent.append(StoredMessage(answer_id - 1, "user", question, question_tokens))
-            conversation.recent.append(
-                StoredMessage(answer_id, "assistant", answer, answer_tokens, interrupted)
-            )
+            return int(cursor.lastrowid or 0)
 
     async def save_greeting(self, conversation: Conversation, greeting: str, tokens: int) -> bool:
         """Open an empty conversation with the character's greeting; False when it has messages."""
+        if conversation.in_memory:
+            if conversation.recent:
+                return False
+            conversation.recent.append(StoredMessage(next(self._memory_ids), "assistant", greeting, tokens))
+            conversation.unsummarized_tokens += tokens
+            return True
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO messages (conversation_id, user_id, role, content, token_count, "
@@ -285,17 +327,31 @@ class ConversationStore:
         folded_tokens: int,
     ) -> None:
         """Record a new running summary covering messages up to ``upto_id``."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE conversations SET summary = ?, summary_tokens = ?, summarized_upto = ?, "
-                "updated_at = ? WHERE id = ?",
-                (summary, summary_tokens, upto_id, self._clock(), conversation.id),
-            )
+        if not conversation.in_memory:
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    "UPDATE conversations SET summary = ?, summary_tokens = ?, summarized_upto = ?, "
+                    "updated_at = ? WHERE id = ?",
+                    (summary, summary_tokens, upto_id, self._clock(), conversation.id),
+                )
         conversation.summary = summary
         conversation.summary_tokens = summary_tokens
         conversation.summarized_upto = upto_id
         conversation.unsummarized_tokens = max(0, conversation.unsummarized_tokens - folded_tokens)
         conversation.recent = [m for m in conversation.recent if m.id > upto_id]
+
+    def drop_cached(
+        self, conversation_ids: set[int], *, platform: str | None = None, user: str | None = None,
+        chats: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> None:
+        """Forget cached conversations (their rows changed under the cache); with ``user``,
+        also the in-memory conversations of that user's scope and chats."""
+        for key in [k for k, c in self._active.items() if c.id in conversation_ids]:
+            del self._active[key]
+        if platform is not None:
+            for key in [k for k in self._ephemeral if k.platform == platform and
+                        (k.user_scope == user or k.chat_id in chats)]:
+                del self._ephemeral[key]
 
     async def counts(self) -> dict[str, int]:
         """How many users, conversations and messages are stored."""
@@ -308,6 +364,8 @@ class ConversationStore:
 
     async def count_messages(self, conversation: Conversation) -> int:
         """How many messages the conversation has stored."""
+        if conversation.in_memory:
+            return len(conversation.recent)
         row = await self._db.fetchone(
             "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conversation.id,)
         )

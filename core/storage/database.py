@@ -54,6 +54,9 @@ class Database:
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows are overwritten with zeros, not left in free pages: what /forget
+            # and retention delete is gone from the file (checkpoint() clears the WAL too).
+            await conn.execute("PRAGMA secure_delete = ON")
             yield cls(conn, path)
         finally:
             await conn.close()
@@ -102,6 +105,11 @@ class Database:
                 if self._conn.in_transaction:
                     await self._conn.execute("ROLLBACK")
                 raise
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and empty it, so deleted content leaves the WAL too."""
+        async with self._lock:
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def pragma(self, name: str) -> Any:
         """Read one pragma's value."""
