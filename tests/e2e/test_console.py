@@ -227,3 +227,16 @@ async def test_console_shows_who_speaks_when_a_character_is_bound(make_service: 
     assert "Alan Watts> *Alan Watts is here.*" in text
     assert "Alan Watts> The self is a verb." in text
     assert "\nyou> venice> " in text.split("has left")[1]  # the plain bot again
+
+
+async def test_console_export_saves_the_json_and_forget_asks_then_deletes(
+    make_service: Any, venice: FakeVenice, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    read_line, write, out = scripted_io(["console-marker here", "/export", "/forget", "/forget confirm", "/export"])
+    async with make_service() as service:
+        await ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester", media_dir=media).run()
+    text = "".join(out)
+    assert "type /forget confirm" in text and "messages deleted" in text
+    before, after = media / "venice-bots-export.json", media / "venice-bots-export-2.json"
+    assert "console-marker here" in before.read_text() and "console-marker" not in after.read_text()
