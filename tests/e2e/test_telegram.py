@@ -365,6 +365,7 @@ async def test_venice_bots_run_serves_telegram_as_a_process_and_logs_no_secret(
     from tests.conftest import TEST_KEY
     from tests.e2e.test_console import cli_env
 
+    marker = "process-log-marker-5e7a"  # what a user writes must not reach the logs either
     env = cli_env(tmp_path, venice, LOG_LEVEL="DEBUG", TELEGRAM_BOT_TOKEN=tg.token,
                   TELEGRAM_BASE_URL=tg.base_url, TELEGRAM_BASE_FILE_URL=tg.base_file_url)
     process = await asyncio.create_subprocess_exec(
@@ -373,16 +374,17 @@ async def test_venice_bots_run_serves_telegram_as_a_process_and_logs_no_secret(
     )
     try:
         await tg.wait_for_call("getUpdates", timeout=20)
-        tg.push_message("Hello from a real process", chat_id=ALICE)
+        tg.push_message(f"Hello from a real process: {marker}", chat_id=ALICE)
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1, timeout=20)
     finally:
         process.send_signal(signal.SIGINT)
         out, err = await asyncio.wait_for(process.communicate(), timeout=20)
     log = (out + err).decode()
     assert process.returncode == 0, log
-    assert "You said: “Hello from a real process”" in texts(tg, ALICE)[0]
+    assert f"You said: “Hello from a real process: {marker}”" in texts(tg, ALICE)[0]  # it was answered
+    assert marker in venice.calls_to("/chat/completions")[0].body["messages"][-1]["content"]
     assert "Telegram bot @venice_test_bot is running" in log and "Stopped." in log
-    for secret in (tg.token, TEST_KEY):
+    for secret in (tg.token, TEST_KEY, marker):  # at DEBUG: no token, no key, no message content
         assert secret not in log
     assert os.path.exists(tmp_path / ".venice-bots.heartbeat")
 
