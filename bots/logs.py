@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
+
+
+_TOKEN_FIELD = re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]+(['"])""")
 
 
 class RedactSecrets(logging.Filter):
@@ -21,6 +25,8 @@ class RedactSecrets(logging.Filter):
         text = message
         for secret in self._secrets:
             text = text.replace(secret, "[secret]")
+        if "token" in text:  # interaction and webhook tokens in discord.py's DEBUG event dumps
+            text = _TOKEN_FIELD.sub(r"\1[secret]\2", text)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         exc_text = record.exc_text

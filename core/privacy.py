@@ -155,6 +155,20 @@ class Privacy:
             "a.conversation_id = q.conversation_id AND a.role = 'assistant' WHERE q.user_id = ?", (uid,))
         theirs = await self._db.fetchall("SELECT id FROM messages WHERE user_id = ?", (uid,))
         ids = sorted({int(r[0]) for r in answers} | {int(r[0]) for r in theirs})
+        # Chats where they were the only one ever to speak (their DMs on any platform): the
+        # chat's settings are theirs too.
+        if whole:
+            marks = ",".join("?" * len(whole))
+            solo = await self._db.fetchall(
+                f"SELECT DISTINCT platform, chat_id FROM conversations WHERE id IN ({marks}) AND NOT EXISTS "
+                f"(SELECT 1 FROM conversations o WHERE o.platform = conversations.platform AND "
+                f"o.chat_id = conversations.chat_id AND o.id NOT IN ({marks}) AND EXISTS "
+                f"(SELECT 1 FROM messages m WHERE m.conversation_id = o.id))", (*whole, *whole))
+            for chat_platform, chat_id in solo:
+                if (chat_platform, chat_id) != (platform, dm_chat):
+                    removed_settings += await self._db.execute(
+                        "DELETE FROM chat_settings WHERE platform = ? AND chat_id = ?", (chat_platform, chat_id))
+                    self._chat_settings.drop_cached(chat_platform, chat_id)
         deleted = 0
         async with self._db.transaction() as conn:
             for cid in whole:

@@ -57,8 +57,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 SYNC_KEY = "discord.commands.fingerprint"
-# Informational commands answer only the person who asked; the rest are public.
-PRIVATE_REPLIES = frozenset({"help", "settings", "status"})
+# Informational commands answer only the person who asked; the rest are public. A user's own data
+# (/forget, with its confirmation and its result; /export, with its file) is theirs alone too.
+PRIVATE_REPLIES = frozenset({"help", "settings", "status", "forget", "export"})
 PUBLIC_ACTIONS = frozenset({"reset", "retry"})
 # What these make (pictures, speech, video) is for the channel to see, whoever asks.
 PUBLIC_RESULTS = frozenset({"imagine", "upscale", "edit", "speak", "video"})

@@ -123,7 +123,8 @@ class InteractionSurface:
             return await self.interaction.edit_original_response(content=content, **extras)
         if files:
             extras["files"] = [f.file() for f in files]
-        return await self.interaction.followup.send(content, wait=True, **extras)
+        # Only the first followup inherits the defer's privacy: the rest (a long answer's later parts) must ask.
+        return await self.interaction.followup.send(content, wait=True, ephemeral=self.ephemeral, **extras)
 
     async def edit(self, message: discord.Message, content: str, *, files: list[Upload] | None = None,
                    **extras: Any) -> None:

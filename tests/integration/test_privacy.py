@@ -168,3 +168,21 @@ def _args(**values: Any) -> Any:
     import argparse
 
     return argparse.Namespace(**values)
+
+
+async def test_forget_from_a_server_channel_clears_the_users_discord_dm_too(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    dm = {"platform": "discord", "chat_id": "dm-55", "user_id": "55", "user_name": "Ro"}
+    channel = {"platform": "discord", "chat_id": "chan-1", "user_id": "55", "is_direct": False}
+    async with make_service() as service:
+        await ask(service, "dm-marker", **dm)
+        await ask(service, "/voicemode on", **dm)
+        await ask(service, "/voicemode on", **{**channel, "user_id": "99", "is_chat_admin": True})
+        await ask(service, "channel words", **channel)
+        await ask(service, "other words", **{**channel, "user_id": "99"})
+        await ask(service, "/forget confirm", **channel)
+        assert "Voice replies are off" in (await ask(service, "/voicemode", **dm)).text
+        assert "Voice replies are on" in (await ask(service, "/voicemode", **channel)).text  # not theirs
+        settings = service.settings
+    assert b"dm-marker" not in raw_bytes(settings)
