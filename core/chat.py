@@ -245,6 +245,9 @@ class ChatService:
         # Names go with messages where several people talk to one model: a shared chat, or a
         # roleplay channel (even with memory per user, the character addresses people by name).
         shared = not message.is_direct and (not key.user_scope or bool(key.persona))
+        pictures = tuple(a for a in message.attachments if a.kind == "image")  # sent along with it
+        for picture in pictures:
+            images.check_upload(picture.data)
 
         async def work(stream: ReplyStream) -> None:
             heard = await self.media.transcribe(message, recording)
@@ -253,7 +256,8 @@ class ChatService:
             stream.push(preface)
             text = f"{caption}\n\n{heard}" if caption else heard
             question = self._question(message, text, shared=shared)
-            await self._answer(message, key, question, stream, preface=preface, heard_voice=True)
+            await self._answer(message, key, question, stream, preface=preface, heard_voice=True,
+                               pictures=pictures)
 
         return self._start(key, work, speaker=await self._speaker(message))
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -36,6 +37,7 @@ from telegram.ext import (
     filters,
 )
 
+from adapters.telegram.albums import Album, Albums
 from adapters.telegram.media import MAX_DOWNLOAD, IncomingFile, incoming_file, replied_image
 from adapters.telegram.menus import Menus
 from adapters.telegram.sender import TelegramSender
@@ -46,7 +48,7 @@ from core.commands import Access
 from core.errors import BotError, ConfigurationError, InvalidInput, UnknownCommand
 from core.events import Attachment, Destination, IncomingMessage, RepliedMessage, Reply, ReplyStream
 from core.settings import Settings
-from core.turns import TurnQueue
+from core.turns import Turn, TurnQueue
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,10 @@ class TelegramOptions:
     connection_pool_size: int = 16
     pace: Pace | None = None
     use_drafts: bool = True
+    # Several photos sent at once come as one update each: they are answered as one message
+    # once no more have come for ``album_quiet`` seconds, or ``album_longest`` after the first.
+    album_quiet: float = 0.8
+    album_longest: float = 3.0
 
 
 class TelegramAdapter:
@@ -94,6 +100,8 @@ class TelegramAdapter:
         self.sender = sender or TelegramSender()
         self.menus = Menus()
         self._handoff = TurnQueue()  # hands a chat's messages to the core in arrival order
+        self._albums: Albums[tuple[Message, IncomingFile]] = Albums(
+            quiet=self._options.album_quiet, longest=self._options.album_longest)
         self._admins: dict[tuple[int, int], tuple[bool, float]] = {}
         self._last_answer: dict[tuple[int, int | None], int] = {}
         self._drafts = self._options.use_drafts
@@ -230,26 +238,57 @@ class TelegramAdapter:
         if message.text is None and file is None:
             return
         self.sender.heard_from(chat.id)
+        if message.media_group_id is not None and file is not None:
+            album = self._albums.add((chat.id, message.media_group_id), (message, file))
+            if album is not None:
+                # The album's place in the chat's line is taken now, with its first item: a
+                # message sent after the album is answered after it.
+                turn = self._handoff.take((chat.id, _thread_of(message)))
+                self.app.create_task(self._on_album(album, chat, user, turn), update=update)
+            return
+        await self._on_messages((message,), (file,) if file is not None else (), chat, user)
+
+    async def _on_album(
+        self, album: Album[tuple[Message, IncomingFile]], chat: Chat, user: User, turn: Turn
+    ) -> None:
+        """Answer an album's items as one message once they have all come."""
+        try:
+            items = sorted(await self._albums.complete(album), key=lambda item: item[0].message_id)
+            await self._on_messages([m for m, _ in items], [f for _, f in items], chat, user, turn)
+        finally:
+            turn.release()  # also when the album was not for the bot
+
+    async def _on_messages(
+        self, messages: Sequence[Message], files: Sequence[IncomingFile], chat: Chat, user: User,
+        turn: Turn | None = None,
+    ) -> None:
+        """Answer a message, or an album's messages as one, if it is for the bot.
+
+        An album's text is its captions; the one with a caption (usually the first) is where a
+        command is read from, and what a group answer replies to.
+        """
+        head = next((m for m in messages if m.caption), messages[0])
         private = chat.type == ChatType.PRIVATE
-        command = self._command(message)
+        command = self._command(head)
         if command is not None:
             name, args, addressed = command
             if not private and not addressed and not self._knows(name):
                 return  # another bot's command
             text = f"/{name} {args}".strip()
-        elif private or self._addressed(message) or \
+        elif private or any(self._addressed(m) for m in messages) or \
                 await self._service.roleplay_here(PLATFORM, str(chat.id)):
             # A group with a character bound is a scene: every message is for it (Telegram
             # delivers them all when the bot's privacy mode is off, or the bot is an admin).
-            text = self._strip_mentions(message)
+            text = "\n\n".join(t for t in map(self._strip_mentions, messages) if t)
         else:
             return  # a group message (or file) that is not for the bot
-        is_admin = private or (command is not None and await self._is_chat_admin(chat, user, message))
-        thread_id = message.message_thread_id if message.is_topic_message else None
+        is_admin = private or (command is not None and await self._is_chat_admin(chat, user, head))
+        thread_id = _thread_of(messages[0])
+        replying = next((m for m in messages if self._replied_message(m) is not None), head)
 
         async def incoming() -> IncomingMessage:
             # Downloads wait for the message's turn: a chat's messages reach the core in order.
-            if message.photo and command is not None and _imports_card(*command[:2]):
+            if command is not None and _imports_card(*command[:2]) and any(m.photo for m in messages):
                 raise InvalidInput(CARD_AS_PHOTO)
             return IncomingMessage(
                 platform=PLATFORM,
@@ -260,19 +299,33 @@ class TelegramAdapter:
                 thread_id=str(thread_id) if thread_id is not None else None,
                 is_direct=private,
                 is_chat_admin=is_admin,
-                attachments=(await self._download(file),) if file is not None else (),
-                reply_to=await self._replied(message),
-                message_id=str(message.message_id),
+                attachments=await self._download_all(files) if files else (),
+                reply_to=await self._replied(replying),
+                message_id=str(head.message_id),
             )
 
-        target = Target(chat.id, thread_id, reply_to=None if private else message.message_id, private=private)
-        await self._dispatch(incoming, target)
+        target = Target(chat.id, thread_id, reply_to=None if private else head.message_id, private=private)
+        await self._dispatch(incoming, target, turn)
+
+    async def _download_all(self, files: Sequence[IncomingFile]) -> tuple[Attachment, ...]:
+        """Fetch a message's files (an album's several at once), in order, after checking them all."""
+        if len(files) == 1:
+            return (await self._download(files[0]),)
+        for file in files:  # refuse an album with one file too many before downloading any of it
+            self._check_download(file)
+        return tuple(await asyncio.gather(*(self._fetch(file) for file in files)))
 
     async def _download(self, file: IncomingFile) -> Attachment:
         """Fetch a user's file, after the core and Telegram's own limit agree to it."""
+        self._check_download(file)
+        return await self._fetch(file)
+
+    def _check_download(self, file: IncomingFile) -> None:
         self._service.media.check_download(file.kind, file.size, file.duration)
         if file.size is not None and file.size > MAX_DOWNLOAD:
             raise _too_big(file.size)
+
+    async def _fetch(self, file: IncomingFile) -> Attachment:
         try:
             data = await (await self.app.bot.get_file(file.file_id)).download_as_bytearray()
         except TelegramError as exc:
@@ -301,7 +354,7 @@ class TelegramAdapter:
                                        essential=False, message_id=message.message_id, reply_markup=markup)
             return
         assert pressed.command is not None
-        thread_id = message.message_thread_id if message.is_topic_message else None
+        thread_id = _thread_of(message)
         if pressed.command == REGENERATE.command and \
                 self._last_answer.get((chat.id, thread_id)) != message.message_id:
             await query.answer("Only the newest answer can be regenerated.")
@@ -328,16 +381,17 @@ class TelegramAdapter:
         )
 
     async def _dispatch(
-        self, incoming: IncomingMessage | Callable[[], Awaitable[IncomingMessage]], target: Target
+        self, incoming: IncomingMessage | Callable[[], Awaitable[IncomingMessage]], target: Target,
+        turn: Turn | None = None,
     ) -> None:
         """Hand a message to the core in arrival order, then write what comes back.
 
         ``incoming`` may be a function that builds the message (downloading its files) once
-        it is the message's turn.
+        it is the message's turn; ``turn``: a place in the chat's line taken earlier (an album's).
         """
         writer = self._writer(target)
         try:
-            async with self._handoff.take((target.chat_id, target.thread_id)):
+            async with turn or self._handoff.take((target.chat_id, target.thread_id)):
                 if not isinstance(incoming, IncomingMessage):
                     incoming = await incoming()
                 result = await self._service.handle_message(incoming)
@@ -451,6 +505,11 @@ class TelegramAdapter:
 
     def _no_drafts(self) -> None:
         self._drafts = False
+
+
+def _thread_of(message: Message) -> int | None:
+    """The forum topic a message is in, if any."""
+    return message.message_thread_id if message.is_topic_message else None
 
 
 def _mentions(message: Message, types: list[str | None]) -> dict[MessageEntity, str]:

@@ -428,3 +428,14 @@ async def test_a_video_refused_by_venices_content_policy_is_refunded(make_servic
         assert info.value.user_message.endswith("You were not charged.")
         assert await balance_of(service) == FULL
 
+
+
+async def test_a_voice_note_with_photos_is_transcribed_and_asked_with_the_photos(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    venice.transcript = "Which of these is bigger?"
+    async with make_service() as service:
+        answer = await ask(service, "", attachments=(voice_note(), photo(300, 200), photo(200, 300)), **USER)
+    assert answer.text.startswith("> 🎤 Which of these is bigger?")
+    (call,) = venice.calls_to("/chat/completions")
+    assert len(image_parts(call)) == 2
