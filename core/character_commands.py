@@ -39,7 +39,8 @@ class CharacterCommands:
             Command(
                 "character", "Find Venice characters, or bind one (or a persona) to this chat",
                 self.character,
-                (Arg("action", "search, info, set or clear", choices=("search", "info", "set", "clear")),
+                (Arg("action", "search, info, set, clear, or greeting (another opening)",
+                     choices=("search", "info", "set", "clear", "greeting")),
                  Arg("query", "Search text, a character's slug, or a persona's name", ArgType.TEXT,
                      autocomplete="characters")),
             ),
@@ -69,6 +70,8 @@ class CharacterCommands:
             return await self._search(ctx, query)
         if action == "clear":
             return await self._clear(ctx)
+        if action == "greeting":
+            return await self._next_greeting(ctx)
         if not query:
             raise InvalidInput(f"/character {action} needs a character: its slug (from /character search) "
                                "or a persona's name.")
@@ -141,8 +144,29 @@ class CharacterCommands:
         greeting = self._characters.greeting(binding, ctx.message.user_name or "you")
         tokens = service.s.memory.calibration.estimate(service.settings.default_chat_model, greeting)
         if await service.s.conversations.save_greeting(conversation, greeting, tokens):
-            return Reply(greeting, speaker=binding.speaker)
+            return Reply(greeting, speaker=binding.speaker, choices=_another(binding))
         return Reply(f"{binding.name} is back; your conversation with it continues.")
+
+    async def _next_greeting(self, ctx: CommandContext) -> Reply:
+        """Open the scene with the card's next greeting instead (before anyone has spoken)."""
+        ctx.require_chat_admin("change how the scene opens")
+        service = self._service
+        binding = await self._characters.binding(await self._chat(ctx))
+        persona = binding.persona if binding else None
+        if binding is None or persona is None or not persona.alternate_greetings:
+            raise InvalidInput("The character here has no other greetings.")
+        user = ctx.message.user_name or "you"
+        openings = [persona.fill(g.strip(), user) for g in (persona.greeting, *persona.alternate_greetings)
+                    if g.strip()]
+        conversation = await service.s.conversations.active(await service.conversation_key(ctx.message))
+        current = await service.s.conversations.newest(conversation, 1 << 62)
+        shown = current[0].content if len(current) == 1 else ""
+        following = openings[(openings.index(shown) + 1) % len(openings)] if shown in openings else openings[0]
+        tokens = service.s.memory.calibration.estimate(service.settings.default_chat_model, following)
+        if not await service.s.conversations.replace_opening(conversation, following, tokens):
+            raise InvalidInput("The scene has started already: another greeting only replaces the first "
+                               "one before anyone has spoken. /reset starts a new scene.")
+        return Reply(following, speaker=binding.speaker, choices=_another(binding))
 
     async def _clear(self, ctx: CommandContext) -> Reply:
         ctx.require_chat_admin("send this chat's character away")
@@ -216,6 +240,13 @@ class CharacterCommands:
 
     async def _chat(self, ctx: CommandContext) -> Any:
         return await self._service.s.chat_settings.get(ctx.message.platform, ctx.message.chat_id)
+
+
+def _another(binding: Binding) -> tuple[Choice, ...]:
+    """A button for the card's other greetings, when it has some."""
+    if binding.persona is not None and binding.persona.alternate_greetings:
+        return (Choice("🔁 Another greeting", "/character greeting"),)
+    return ()
 
 
 def _describe_persona(p: Persona) -> str:

@@ -273,6 +273,20 @@ class ConversationStore:
                 StoredMessage(answer_id, "assistant", answer, answer_tokens, interrupted)
             )
 
+    async def replace_opening(self, conversation: Conversation, greeting: str, tokens: int) -> bool:
+        """Swap the greeting of a conversation that holds nothing else; False otherwise."""
+        messages = await self.newest(conversation, 1 << 62)
+        if len(messages) != 1 or messages[0].role != "assistant":
+            return False
+        old = messages[0]
+        if not conversation.in_memory:
+            await self._db.execute("UPDATE messages SET content = ?, token_count = ? WHERE id = ?",
+                                   (greeting, tokens, old.id))
+        conversation.recent = [StoredMessage(old.id, "assistant", greeting, tokens)]
+        conversation.recent_complete = True
+        conversation.unsummarized_tokens += tokens - old.token_count
+        return True
+
     async def _insert_turn(
         self, conversation: Conversation, user_id: int | None, question: str, question_tokens: int,
         answer: str, answer_tokens: int, interrupted: bool,

@@ -233,3 +233,23 @@ async def test_the_plain_bot_is_unchanged_without_a_character(make_service: Any,
         reply = await ask(service, "Hi")
     assert reply.reply.speaker is None
     assert "character_slug" not in venice.calls_to("/chat/completions")[0].body["venice_parameters"]
+
+
+async def test_a_cards_other_greetings_can_open_the_scene_instead_until_it_starts(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    async with make_service(**BOT_ADMINS) as service:
+        await ask(service, "/persona import", attachments=card_file(json.dumps(CARD).encode()), **ADMIN)
+        bound = await ask(service, "/character set Captain Vey", **ADMIN, user_name="Ilo")
+        assert [c.command for c in bound.reply.choices] == ["/character greeting"]
+        other = await ask(service, "/character greeting", **ADMIN, user_name="Ilo")
+        assert other.text == "Cadet. Sit." and other.reply.speaker == Speaker("Captain Vey")
+        again = await ask(service, "/character greeting", **ADMIN, user_name="Ilo")
+        assert again.text == "*Captain Vey looks up.* Report, Ilo."  # round again
+        await ask(service, "/character greeting", **ADMIN, user_name="Ilo")
+        await ask(service, "Status?", **ADMIN, user_name="Ilo")
+        with pytest.raises(InvalidInput, match="started already"):
+            await ask(service, "/character greeting", **ADMIN, user_name="Ilo")
+    messages = venice.calls_to("/chat/completions")[0].body["messages"]
+    openers = [m["content"] for m in messages if m["role"] == "assistant"]
+    assert openers == ["Cadet. Sit."]  # the chosen greeting is the one the model sees
