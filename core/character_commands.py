@@ -20,12 +20,6 @@ PERSONA_OPTIONS = {"prompt": "system_prompt", "greeting": "greeting", "example":
                    "avatar": "avatar_url", "voice": "voice", "model": "model"}
 
 
-def register_character_commands(service: ChatService) -> None:
-    """Add /character and /persona to the service's registry."""
-    for command in CharacterCommands(service).definitions():
-        service.commands.add(command)
-
-
 class CharacterCommands:
     """Handlers for characters and personas."""
 

@@ -10,17 +10,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from core.chat_commands import register_core_commands
+from core.chat_commands import CoreCommands
 from core.commands import CommandContext, CommandRegistry
 from core.errors import BotError, InvalidInput
 from core import images
 from core.events import Activity, Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.ledger import Ledger, Reservation
 from core.media import IMAGE_TOKENS, MediaService
-from core.media_commands import register_media_commands
-from core.character_commands import register_character_commands
+from core.media_commands import MediaCommands
+from core.character_commands import CharacterCommands
 from core.privacy import Privacy
-from core.privacy_commands import register_privacy_commands
+from core.privacy_commands import PrivacyCommands
 from core.storage.database import Database
 from core.characters import Binding, CharacterService
 from core.memory import Memory
@@ -104,10 +104,9 @@ class ChatService:
         self.privacy = Privacy(services.database, services.settings, conversations=services.conversations,
                                chat_settings=services.chat_settings, ledger=services.ledger,
                                clock=services.clock)
-        register_core_commands(self)
-        register_media_commands(self)
-        register_character_commands(self)
-        register_privacy_commands(self)
+        for group in (CoreCommands(self), MediaCommands(self), CharacterCommands(self), PrivacyCommands(self)):
+            for command in group.definitions():  # in the order /help lists them
+                self.commands.add(command)
 
     # ----- entry points
 
@@ -231,9 +230,7 @@ class ChatService:
         # roleplay channel (even with memory per user, the character addresses people by name).
         shared = not message.is_direct and (not key.user_scope or bool(key.persona))
         question = self._question(message, text, shared=shared)
-        pictures = tuple(a for a in message.attachments if a.kind == "image")
-        for picture in pictures:
-            images.check_upload(picture.data)  # refused before anything is queued or paid
+        pictures = _checked_pictures(message)
         return self._start(key, lambda stream: self._answer(message, key, question, stream,
                                                             pictures=pictures),
                            speaker=await self._speaker(message))
@@ -245,9 +242,7 @@ class ChatService:
         # Names go with messages where several people talk to one model: a shared chat, or a
         # roleplay channel (even with memory per user, the character addresses people by name).
         shared = not message.is_direct and (not key.user_scope or bool(key.persona))
-        pictures = tuple(a for a in message.attachments if a.kind == "image")  # sent along with it
-        for picture in pictures:
-            images.check_upload(picture.data)
+        pictures = _checked_pictures(message)  # sent along with the transcript
 
         async def work(stream: ReplyStream) -> None:
             heard = await self.media.transcribe(message, recording)
@@ -558,6 +553,14 @@ class ChatService:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self.s.ledger.flush()  # settlements are queued: write them before the database closes
+
+
+def _checked_pictures(message: IncomingMessage) -> tuple[Attachment, ...]:
+    """The message's images, each refused before anything is queued or paid if Venice would."""
+    pictures = tuple(a for a in message.attachments if a.kind == "image")
+    for picture in pictures:
+        images.check_upload(picture.data)
+    return pictures
 
 
 def _with_images(question: str, pictures: tuple[Attachment, ...]) -> ChatMessage:

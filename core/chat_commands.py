@@ -23,13 +23,6 @@ LINK_CODE_SECONDS = 600
 USER_ARG = Arg("user", "platform:id, or an id on this platform", required=True)  # admin commands
 
 
-def register_core_commands(service: ChatService) -> None:
-    """Add the foundation's commands to the service's registry."""
-    handlers = CoreCommands(service)
-    for command in handlers.definitions():
-        service.commands.add(command)
-
-
 class CoreCommands:
     """Handlers that read and change a chat's conversation and settings."""
 

@@ -14,12 +14,6 @@ if TYPE_CHECKING:
 VOICE_MODES = ("off", "on", "mirror")
 
 
-def register_media_commands(service: ChatService) -> None:
-    """Add the media commands to the service's registry."""
-    for command in MediaCommands(service).definitions():
-        service.commands.add(command)
-
-
 class MediaCommands:
     """Handlers that turn commands into media actions."""
 

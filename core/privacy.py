@@ -122,7 +122,7 @@ class Privacy:
         """Delete a user's messages (and the answers to them), summaries, settings and links."""
         row = await self._db.fetchone("SELECT id FROM users WHERE platform = ? AND platform_user_id = ?",
                                       (platform, platform_user_id))
-        settings_chats = {c for c in (dm_chat, platform_user_id if platform == "telegram" else None) if c}
+        settings_chats = _private_chats(platform, platform_user_id, dm_chat)
         removed_settings = 0
         for chat_id in settings_chats:
             removed_settings += await self._db.execute(
@@ -213,7 +213,7 @@ class Privacy:
                      "display_name": row[1] if row else None, "first_seen": _iso(row[2]) if row else None},
             "conversations": [], "settings": {}, "account": None, "video_jobs": [],
         }
-        for chat_id in {c for c in (dm_chat, platform_user_id if platform == "telegram" else None) if c}:
+        for chat_id in _private_chats(platform, platform_user_id, dm_chat):
             settings = await self._db.fetchone(
                 "SELECT settings FROM chat_settings WHERE platform = ? AND chat_id = ?", (platform, chat_id))
             if settings:
@@ -257,6 +257,12 @@ class Privacy:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+
+def _private_chats(platform: str, platform_user_id: str, dm_chat: str | None) -> set[str]:
+    """The user's private chat(s) known without asking the platform: where they are asking
+    from, and on Telegram their own id (a private chat's id is the user's)."""
+    return {c for c in (dm_chat, platform_user_id if platform == "telegram" else None) if c}
 
 
 def _iso(stamp: float | None) -> str | None:

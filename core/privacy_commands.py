@@ -13,12 +13,6 @@ if TYPE_CHECKING:
     from core.chat import ChatService
 
 
-def register_privacy_commands(service: ChatService) -> None:
-    """Add the privacy commands to the service's registry."""
-    for command in PrivacyCommands(service).definitions():
-        service.commands.add(command)
-
-
 class PrivacyCommands:
     """Handlers for what is kept and for how long."""
 

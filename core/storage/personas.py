@@ -18,6 +18,9 @@ class PersonaStore:
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
+        # By id: a bound persona is read for every message of its chat; this process is the
+        # only writer, so the cache stays true.
+        self._by_id: dict[int, Persona | None] = {}
 
     async def create(self, persona: Persona, *, actor: str) -> Persona:
         """Store a new persona; refuses a name that is taken."""
@@ -30,6 +33,7 @@ class PersonaStore:
                     (persona.name, json.dumps(persona.to_json()), actor, now, now),
                 )
                 row_id = int(cursor.lastrowid or 0)
+            self._by_id.pop(row_id, None)
         except sqlite3.IntegrityError:
             raise InvalidInput(f"There is a persona called {persona.name} already. Pick another name, "
                                "or change it with /persona edit.") from None
@@ -41,10 +45,12 @@ class PersonaStore:
             "UPDATE personas SET fields = ?, updated_at = ? WHERE id = ?",
             (json.dumps(persona.to_json()), self._clock(), persona.id),
         )
+        self._by_id.pop(persona.id or 0, None)
 
     async def delete(self, persona_id: int) -> None:
         """Remove a persona."""
         await self._db.execute("DELETE FROM personas WHERE id = ?", (persona_id,))
+        self._by_id.pop(persona_id, None)
 
     async def by_name(self, name: str) -> Persona | None:
         """The persona of that name, any case."""
@@ -54,8 +60,10 @@ class PersonaStore:
 
     async def get(self, persona_id: int) -> Persona | None:
         """The persona with that id."""
-        row = await self._db.fetchone("SELECT id, fields FROM personas WHERE id = ?", (persona_id,))
-        return Persona.from_json(json.loads(row[1]), id=int(row[0])) if row else None
+        if persona_id not in self._by_id:
+            row = await self._db.fetchone("SELECT id, fields FROM personas WHERE id = ?", (persona_id,))
+            self._by_id[persona_id] = Persona.from_json(json.loads(row[1]), id=int(row[0])) if row else None
+        return self._by_id[persona_id]
 
     async def all(self) -> list[Persona]:
         """Every persona, by name."""

@@ -211,27 +211,23 @@ class DiscordState:
 
     def deny(self, channel_id: int, permission_bits: int = SEND_DENIED) -> None:
         """Add a member overwrite denying the bot ``permission_bits`` in ``channel_id`` (and its threads)."""
-        channel = self.channels[channel_id]
-        overwrites = channel.setdefault("permission_overwrites", [])
-        mine = next((o for o in overwrites if o["type"] == 1 and o["id"] == str(self.bot_id)), None)
-        if mine is None:
-            mine = {"id": str(self.bot_id), "type": 1, "allow": "0", "deny": "0"}
-            overwrites.append(mine)
-        mine["deny"] = str(int(mine["deny"]) | permission_bits)
-        mine["allow"] = str(int(mine["allow"]) & ~permission_bits)
-        self._channel_changed(channel_id)
+        self._overwrite(channel_id, allow=0, deny=permission_bits)
 
     def allow(self, channel_id: int, permission_bits: int) -> None:
         """Add a member overwrite granting the bot ``permission_bits`` in ``channel_id`` (and its threads),
         e.g. ``Perm.MANAGE_WEBHOOKS``, which @everyone does not have."""
+        self._overwrite(channel_id, allow=permission_bits, deny=0)
+
+    def _overwrite(self, channel_id: int, *, allow: int, deny: int) -> None:
+        """Move bits into the bot's member overwrite in a channel: ``allow`` granted, ``deny`` refused."""
         channel = self.channels[channel_id]
         overwrites = channel.setdefault("permission_overwrites", [])
         mine = next((o for o in overwrites if o["type"] == 1 and o["id"] == str(self.bot_id)), None)
         if mine is None:
             mine = {"id": str(self.bot_id), "type": 1, "allow": "0", "deny": "0"}
             overwrites.append(mine)
-        mine["allow"] = str(int(mine["allow"]) | permission_bits)
-        mine["deny"] = str(int(mine["deny"]) & ~permission_bits)
+        mine["allow"] = str((int(mine["allow"]) | allow) & ~deny)
+        mine["deny"] = str((int(mine["deny"]) | deny) & ~allow)
         self._channel_changed(channel_id)
 
     # Hooks for the gateway: a world change after READY becomes an event.
