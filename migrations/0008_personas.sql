@@ -7,7 +7,7 @@ CREATE UNIQUE INDEX conversations_one_active
 
 -- Custom personas and imported character cards, bot-wide; `fields` is their JSON.
 CREATE TABLE personas (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: chats bind personas by id
     name       TEXT    NOT NULL,
     fields     TEXT    NOT NULL,
     created_by TEXT    NOT NULL,

@@ -253,3 +253,12 @@ async def test_a_cards_other_greetings_can_open_the_scene_instead_until_it_start
     messages = venice.calls_to("/chat/completions")[0].body["messages"]
     openers = [m["content"] for m in messages if m["role"] == "assistant"]
     assert openers == ["Cadet. Sit."]  # the chosen greeting is the one the model sees
+
+
+async def test_a_deleted_personas_chats_do_not_pick_up_the_next_persona(make_service: Any, venice: FakeVenice) -> None:
+    async with make_service(**BOT_ADMINS) as service:
+        await ask(service, "/persona create Ada --prompt You are Ada.", **ADMIN)
+        await ask(service, "/character set Ada", **ADMIN)
+        await ask(service, "/persona delete Ada", **ADMIN)
+        await ask(service, "/persona create Bea --prompt You are Bea.", **ADMIN)
+        assert "No character is bound" in (await ask(service, "/character", **ADMIN)).text
