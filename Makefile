@@ -25,10 +25,12 @@ chat: $(VENV)/.run-installed
 doctor: $(VENV)/.run-installed
 	$(VENV)/bin/venice-bots doctor
 
-## Set up and run every test offline, then type-check the core.
+## Set up, lint and type-check, then run every test offline.
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) -m pytest
 
 ## The console chat against the offline fake Venice: no API key needed.
 demo: $(VENV)/.dev-installed

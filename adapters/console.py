@@ -134,7 +134,7 @@ class ConsoleAdapter:
 def _local_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no user name in some containers
+    except (OSError, KeyError):  # no user name in some containers
         return "local"
 
 

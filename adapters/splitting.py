@@ -13,9 +13,7 @@ from collections.abc import Callable
 FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})\s*([\w+#.-]*)\s*$")
 
 
-def split_markdown(
-    markdown: str, limit: int, measure: Callable[[str], int] = len
-) -> list[str]:
+def split_markdown(markdown: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
     """Parts of the text, each with ``measure(part) <= limit`` (``len`` by default).
 
     ``measure`` lets a platform count what it really limits (Telegram: the HTML we send).

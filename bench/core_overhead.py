@@ -47,7 +47,10 @@ KEY = "bench-key-0000000000"
 async def fake_venice() -> AsyncIterator[str]:
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "fake_venice_server.py")],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
     )
     try:
         assert process.stdout is not None
@@ -62,7 +65,7 @@ async def fake_venice() -> AsyncIterator[str]:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class Recorder:
@@ -111,13 +114,19 @@ async def overhead(base_url: str, concurrency: int, rounds: int, warmup: int) ->
     recorder = Recorder()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, venice_api_key=KEY, venice_base_url=base_url,
-            database_url=f"sqlite:///{tmp}/bench.db", log_level="WARNING", rate_limit_per_minute=0,
+            _env_file=None,
+            venice_api_key=KEY,
+            venice_base_url=base_url,
+            database_url=f"sqlite:///{tmp}/bench.db",
+            log_level="WARNING",
+            rate_limit_per_minute=0,
         )
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         core_http = httpx.AsyncClient(timeout=30, limits=limits, event_hooks={"request": [recorder.hook]})
-        async with build_service(settings, http=core_http) as service, \
-                httpx.AsyncClient(timeout=30, limits=limits) as bare_http:
+        async with (
+            build_service(settings, http=core_http) as service,
+            httpx.AsyncClient(timeout=30, limits=limits) as bare_http,
+        ):
             url = base_url + "/chat/completions"
             core_times: list[float] = []
             bare_times: list[float] = []
@@ -163,13 +172,16 @@ async def context_assembly(sizes: tuple[int, ...], repeats: int) -> dict[int, tu
                     await conn.executemany(
                         "INSERT INTO messages (conversation_id, role, content, token_count, "
                         "created_at) VALUES (?, ?, ?, ?, 0)",
-                        ((conversation.id, "user" if i % 2 == 0 else "assistant", f"{i} {line}", 100)
-                         for i in range(size)),
+                        (
+                            (conversation.id, "user" if i % 2 == 0 else "assistant", f"{i} {line}", 100)
+                            for i in range(size)
+                        ),
                     )
                     await conn.execute(
                         "UPDATE conversations SET summary = 'Earlier: many facts.', summary_tokens = 8,"
                         " summarized_upto = (SELECT MAX(id) FROM messages WHERE conversation_id = ?) - ?"
-                        " WHERE id = ?", (conversation.id, unsummarized, conversation.id),
+                        " WHERE id = ?",
+                        (conversation.id, unsummarized, conversation.id),
                     )
                 cold, warm = [], []
                 for _ in range(repeats):
@@ -183,9 +195,11 @@ async def context_assembly(sizes: tuple[int, ...], repeats: int) -> dict[int, tu
                     context = await memory.build(conversation, model, "You are a bench.", "Hi?", 2)
                     warm.append(time.perf_counter() - start)
                 out[size] = (statistics.median(cold), statistics.median(warm))
-                print(f"  {size:>7,} stored: cold median {out[size][0] * 1e6:6.0f} µs, "
-                      f"warm median {out[size][1] * 1e6:6.0f} µs "
-                      f"(window {len(context.window)} messages, {repeats} runs)")
+                print(
+                    f"  {size:>7,} stored: cold median {out[size][0] * 1e6:6.0f} µs, "
+                    f"warm median {out[size][1] * 1e6:6.0f} µs "
+                    f"(window {len(context.window)} messages, {repeats} runs)"
+                )
     return out
 
 

@@ -67,9 +67,14 @@ async def main() -> None:
             latency_channels = [dc.add_channel(guild, f"latency-{i}") for i in range(10)]
             burst_channels = [dc.add_channel(guild, f"burst-{i}") for i in range(50)]
             settings = Settings(  # type: ignore[call-arg]
-                _env_file=None, venice_api_key=KEY, venice_base_url=venice_url,
-                database_url=f"sqlite:///{tmp}/bench.db", log_level="WARNING", rate_limit_per_minute=0,
-                discord_bot_token=dc.token, discord_api_base_url=dc.api_base,
+                _env_file=None,
+                venice_api_key=KEY,
+                venice_base_url=venice_url,
+                database_url=f"sqlite:///{tmp}/bench.db",
+                log_level="WARNING",
+                rate_limit_per_minute=0,
+                discord_bot_token=dc.token,
+                discord_api_base_url=dc.api_base,
                 discord_gateway_url=dc.gateway_url,
             )
             options = DiscordOptions(ready_timeout=30, guild_ready_timeout=0.1)
@@ -89,8 +94,10 @@ async def main() -> None:
                         e2e_times.append(end - start)
                 for q, name in ((0.5, "p50"), (0.99, "p99")):
                     c, e = percentile(core_times, q), percentile(e2e_times, q)
-                    print(f"latency {name}: core alone {c * 1000:.2f} ms, through Discord "
-                          f"{e * 1000:.2f} ms, added by the adapter {(e - c) * 1000:.2f} ms")
+                    print(
+                        f"latency {name}: core alone {c * 1000:.2f} ms, through Discord "
+                        f"{e * 1000:.2f} ms, added by the adapter {(e - c) * 1000:.2f} ms"
+                    )
                 per_channel = 10
                 start = time.monotonic()
                 for n in range(per_channel):
@@ -99,8 +106,12 @@ async def main() -> None:
 
                 def complete() -> bool:  # every answer posted and in its final form
                     return all(
-                        sum(m["content"].strip() == ANSWER and bool(m.get("components")) for m in dc.messages(c)
-                            if int(m["author"]["id"]) == dc.bot_id) == per_channel
+                        sum(
+                            m["content"].strip() == ANSWER and bool(m.get("components"))
+                            for m in dc.messages(c)
+                            if int(m["author"]["id"]) == dc.bot_id
+                        )
+                        == per_channel
                         for c in burst_channels
                     )
 
@@ -108,8 +119,10 @@ async def main() -> None:
                     await asyncio.sleep(0.01)
                 elapsed = time.monotonic() - start
                 total = len(burst_channels) * per_channel
-                print(f"throughput: {total} messages in {len(burst_channels)} channels answered in "
-                      f"{elapsed:.2f} s = {total / elapsed:.0f} messages/s end to end")
+                print(
+                    f"throughput: {total} messages in {len(burst_channels)} channels answered in "
+                    f"{elapsed:.2f} s = {total / elapsed:.0f} messages/s end to end"
+                )
 
 
 if __name__ == "__main__":

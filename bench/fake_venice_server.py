@@ -6,6 +6,7 @@ Prints ``VENICE_BASE_URL=…`` once listening; answers every chat with the same 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from typing import Any
@@ -26,6 +27,7 @@ async def serve() -> None:
         loop.add_signal_handler(sig, stop.set)
     # No spec validation: it would cost the fake more than the client costs the bot.
     async with FakeVenice(validate=False) as fake:
+
         def fixed(body: dict[str, Any]) -> ChatScript:
             return ChatScript(content=ANSWER)
 
@@ -39,10 +41,8 @@ async def serve() -> None:
         print(f"VENICE_BASE_URL={fake.base_url}", flush=True)
         while not stop.is_set():  # the fake records every call; a benchmark makes thousands
             fake.calls.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
 
 
 if __name__ == "__main__":

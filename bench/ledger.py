@@ -52,8 +52,10 @@ async def main() -> None:
     print("venice-bots ledger: reserve + settle pairs on SQLite (WAL, one connection)")
     for users, pairs in ((1, 3000), (50, 100)):
         rate, latency = await run(users, pairs)
-        print(f"{users:>2} concurrent users: {rate:,.0f} pairs/s, p99 {latency * 1000:.2f} ms per pair"
-              "  (target >= 2,000 pairs/s)")
+        print(
+            f"{users:>2} concurrent users: {rate:,.0f} pairs/s, p99 {latency * 1000:.2f} ms per pair"
+            "  (target >= 2,000 pairs/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PIL import Image  # noqa: E402
-
 import httpx  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from bots.bootstrap import build_service, http_client  # noqa: E402
 from core.events import Attachment, IncomingMessage, ReplyStream  # noqa: E402
@@ -63,15 +62,20 @@ async def round_trip(base_url: str, data: bytes) -> tuple[int, int, int, float]:
     peaks = PhasePeaks()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            venice_api_key="bench-key", venice_base_url=base_url,
-            database_url=f"sqlite:///{tmp}/bench.db", rate_limit_per_minute=0,
+            venice_api_key="bench-key",
+            venice_base_url=base_url,
+            database_url=f"sqlite:///{tmp}/bench.db",
+            rate_limit_per_minute=0,
             _env_file=None,  # type: ignore[call-arg]
         )
         http = http_client(settings)
         http.event_hooks["response"].append(peaks.on_response)
         async with build_service(settings, http=http) as service:
             message = IncomingMessage(
-                platform="console", chat_id="bench", user_id="operator", text="/upscale 2",
+                platform="console",
+                chat_id="bench",
+                user_id="operator",
+                text="/upscale 2",
                 attachments=(Attachment("image", "image/png", data, filename="big.png"),),
             )
             await service.s.venice.models("upscale")  # the catalogue is cached before measuring
@@ -93,7 +97,10 @@ async def round_trip(base_url: str, data: bytes) -> tuple[int, int, int, float]:
 def main() -> None:
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "fake_venice_server.py"), "--echo-upscale"],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
     )
     try:
         assert server.stdout is not None
@@ -107,12 +114,18 @@ def main() -> None:
     size = len(data)
     print(f"payload: {size / MB:.1f} MB upscale 2x (fake Venice echoes it: {received / MB:.1f} MB back)")
     added = max(upload, download)
-    print(f"peak memory added by the round trip: {added / MB:.1f} MB = {added / size:.2f}x the payload "
-          f"(target <= 3x)")
-    print(f"  while uploading:   {upload / MB:5.1f} MB = {upload / size:.2f}x -> "
-          f"{round(upload / size)} whole copies of the upload")
-    print(f"  while downloading: {download / MB:5.1f} MB = {download / size:.2f}x -> the response as "
-          f"received in pieces, then joined into one bytes object ({round(download / size)} payloads)")
+    print(
+        f"peak memory added by the round trip: {added / MB:.1f} MB = {added / size:.2f}x the payload "
+        f"(target <= 3x)"
+    )
+    print(
+        f"  while uploading:   {upload / MB:5.1f} MB = {upload / size:.2f}x -> "
+        f"{round(upload / size)} whole copies of the upload"
+    )
+    print(
+        f"  while downloading: {download / MB:5.1f} MB = {download / size:.2f}x -> the response as "
+        f"received in pieces, then joined into one bytes object ({round(download / size)} payloads)"
+    )
     print(f"round trip: {elapsed * 1000:.0f} ms")
 
 

@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from bench.core_overhead import KEY, fake_venice, percentile, through_core  # noqa: E402
-
 from adapters.telegram.bot import TelegramAdapter, TelegramOptions  # noqa: E402
+from bench.core_overhead import KEY, fake_venice, percentile, through_core  # noqa: E402
 from bots.bootstrap import build_service  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
@@ -67,13 +66,20 @@ async def main() -> None:
     async with fake_venice() as venice_url, FakeTelegram() as tg:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(  # type: ignore[call-arg]
-                _env_file=None, venice_api_key=KEY, venice_base_url=venice_url,
-                database_url=f"sqlite:///{tmp}/bench.db", log_level="WARNING", rate_limit_per_minute=0,
-                telegram_bot_token=tg.token, telegram_base_url=tg.base_url,
+                _env_file=None,
+                venice_api_key=KEY,
+                venice_base_url=venice_url,
+                database_url=f"sqlite:///{tmp}/bench.db",
+                log_level="WARNING",
+                rate_limit_per_minute=0,
+                telegram_bot_token=tg.token,
+                telegram_base_url=tg.base_url,
                 telegram_base_file_url=tg.base_file_url,
             )
-            async with build_service(settings) as service, \
-                    TelegramAdapter(service, settings, options=TelegramOptions(poll_timeout=5)):
+            async with (
+                build_service(settings) as service,
+                TelegramAdapter(service, settings, options=TelegramOptions(poll_timeout=5)),
+            ):
                 # 1. latency: alternate the core alone and the whole path, one message at a time
                 answers = Answers(tg)
                 core_times, e2e_times = [], []
@@ -90,9 +96,11 @@ async def main() -> None:
                         e2e_times.append(end - start)
                 for q, name in ((0.5, "p50"), (0.99, "p99")):
                     c, e = percentile(core_times, q), percentile(e2e_times, q)
-                    print(f"latency {name}: core alone {c * 1000:.2f} ms, through Telegram "
-                          f"{e * 1000:.2f} ms, added by the adapter {(e - c) * 1000:.2f} ms"
-                          + ("  (target <= 10 ms)" if name == "p50" else ""))
+                    print(
+                        f"latency {name}: core alone {c * 1000:.2f} ms, through Telegram "
+                        f"{e * 1000:.2f} ms, added by the adapter {(e - c) * 1000:.2f} ms"
+                        + ("  (target <= 10 ms)" if name == "p50" else "")
+                    )
                 # 2. throughput: a burst from many chats
                 chats, per_chat = 50, 10
                 baseline = {c: answers.count(c) for c in range(20_000, 20_000 + chats)}
@@ -103,9 +111,13 @@ async def main() -> None:
                 ends = [await answers.wait(c, baseline[c] + per_chat) for c in baseline]
                 elapsed = max(ends) - start
                 total = chats * per_chat
-                print(f"throughput: {total} updates from {chats} chats answered in {elapsed:.2f} s "
-                      f"= {total / elapsed:.0f} updates/s end to end")
-                print(f"(median core-alone time in the latency run: {statistics.median(core_times) * 1000:.2f} ms)")
+                print(
+                    f"throughput: {total} updates from {chats} chats answered in {elapsed:.2f} s "
+                    f"= {total / elapsed:.0f} updates/s end to end"
+                )
+                print(
+                    f"(median core-alone time in the latency run: {statistics.median(core_times) * 1000:.2f} ms)"
+                )
 
 
 if __name__ == "__main__":

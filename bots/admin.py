@@ -9,15 +9,17 @@ from typing import TextIO
 from bots.bootstrap import allowance_policy, open_database
 from core.errors import InvalidInput
 from core.ledger import Ledger, format_entries, parse_usd, usd
-from core.settings import KNOWN_PLATFORMS, Settings
 from core.privacy import Privacy
+from core.settings import KNOWN_PLATFORMS, Settings
 from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``admin`` and its actions to the command line."""
-    admin = sub.add_parser("admin", help="credit ledger and users' data: grant, balance, ledger, check, forget")
+    admin = sub.add_parser(
+        "admin", help="credit ledger and users' data: grant, balance, ledger, check, forget"
+    )
     actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True)
     grant = actions.add_parser("grant", help="give a user credit in USD (negative takes it away)")
     grant.add_argument("user", help="platform:id, e.g. telegram:123456")
@@ -41,18 +43,27 @@ async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
             for problem in problems:
                 out.write(f"MISMATCH {problem}\n")
             accounts = await db.fetchone("SELECT COUNT(*) FROM accounts")
-            out.write(f"{accounts[0] if accounts else 0} accounts checked: "
-                      f"{'all balances match their entries' if not problems else 'problems found'}.\n")
+            out.write(
+                f"{accounts[0] if accounts else 0} accounts checked: "
+                f"{'all balances match their entries' if not problems else 'problems found'}.\n"
+            )
             return 1 if problems else 0
         platform, _, user = str(args.user).partition(":")
         if platform not in KNOWN_PLATFORMS or not user:
             raise InvalidInput(f"Name the user as platform:id, e.g. telegram:123456 (got {args.user!r}).")
         if args.action == "forget":
-            privacy = Privacy(db, settings, conversations=ConversationStore(db),
-                              chat_settings=ChatSettingsStore(db), ledger=ledger)
+            privacy = Privacy(
+                db,
+                settings,
+                conversations=ConversationStore(db),
+                chat_settings=ChatSettingsStore(db),
+                ledger=ledger,
+            )
             done = await privacy.forget(platform, user)
-            out.write(f"Forgot {args.user}: {done.messages} messages deleted "
-                      f"({done.conversations} whole conversations), {done.settings} chat settings.\n")
+            out.write(
+                f"Forgot {args.user}: {done.messages} messages deleted "
+                f"({done.conversations} whole conversations), {done.settings} chat settings.\n"
+            )
             return 0
         owner = f"user:{await ConversationStore(db).user_id(platform, user, None)}"
         if args.action == "grant":

@@ -17,9 +17,9 @@ from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
 from core.storage.database import Database, sqlite_path
 from core.storage.migrations import migrate
+from core.storage.personas import PersonaStore
 from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
-from core.storage.personas import PersonaStore
 from core.storage.video_jobs import VideoJobStore
 from core.venice.client import VeniceClient
 from core.venice.retry import RetryPolicy
@@ -61,7 +61,7 @@ async def build_service(
     http: httpx.AsyncClient | None = None,
 ) -> AsyncIterator[ChatService]:
     """Build the chat service and everything it needs; close it all on exit."""
-    async with open_database(settings) as db, (http or http_client(settings)) as client:
+    async with open_database(settings) as db, http or http_client(settings) as client:
         policy = retry or RetryPolicy(max_attempts=settings.venice_max_attempts)
         venice = VeniceClient(
             client,

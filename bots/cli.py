@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="start every configured platform (the console chat when none is)")
     chat = sub.add_parser("chat", help="chat with Venice in this terminal")
-    chat.add_argument("--guest", metavar="NAME",
-                      help="chat as a guest (not an admin, own balance) to see what users see")
+    chat.add_argument(
+        "--guest", metavar="NAME", help="chat as a guest (not an admin, own balance) to see what users see"
+    )
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("doctor", help="check the API key, the account balance and the database")
     sub.add_parser("health", help="exit 0 while a running bot is alive (Docker health check)")
@@ -171,12 +172,16 @@ def _heartbeat_path(db_path: str) -> Path:
 async def _beat(path: Path) -> None:
     """Touch a file while the process is alive, for ``venice-bots health``."""
     while True:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(str(time.time()))
-        except OSError as exc:
-            log.warning("Cannot write heartbeat %s: %s", path, exc)
+        _touch(path)
         await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+def _touch(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(time.time()))
+    except OSError as exc:
+        log.warning("Cannot write heartbeat %s: %s", path, exc)
 
 
 def _health(settings: Settings) -> int:

@@ -26,8 +26,14 @@ async def doctor(settings: Settings, out: TextIO) -> int:
     line("info", f"DATABASE_URL: {settings.database_url}")
     line("info", f"DEFAULT_CHAT_MODEL: {settings.default_chat_model}")
     line("info", f"ADMIN_USER_IDS: {', '.join(sorted(settings.admin_user_ids)) or '(none)'}")
-    platforms = [name for name, token in (("Telegram", settings.telegram_bot_token),
-                                          ("Discord", settings.discord_bot_token)) if token]
+    platforms = [
+        name
+        for name, token in (
+            ("Telegram", settings.telegram_bot_token),
+            ("Discord", settings.discord_bot_token),
+        )
+        if token
+    ]
     line("info", f"Platforms: {', '.join(platforms) or 'none configured (the console chat)'}")
 
     try:
@@ -38,18 +44,24 @@ async def doctor(settings: Settings, out: TextIO) -> int:
         latest = len(discover())
         good = check == "ok" and version == latest
         ok &= good
-        line("ok" if good else "FAIL",
-             f"Database: schema {version}/{latest}, journal {mode}, integrity {check}")
+        line(
+            "ok" if good else "FAIL",
+            f"Database: schema {version}/{latest}, journal {mode}, integrity {check}",
+        )
     except BotError as exc:
         ok = False
         line("FAIL", f"Database: {exc.user_message}")
-    except Exception as exc:  # a broken file, permissions: say what, not a traceback
+    except Exception as exc:  # noqa: BLE001 - a broken file, permissions: say what, not a traceback
         ok = False
         line("FAIL", f"Database: {type(exc).__name__}: {exc}")
 
     async with http_client(settings) as http:
-        venice = VeniceClient(http, api_key=settings.venice_api_key,
-                              base_url=settings.venice_base_url, retry=RetryPolicy(max_attempts=1))
+        venice = VeniceClient(
+            http,
+            api_key=settings.venice_api_key,
+            base_url=settings.venice_base_url,
+            retry=RetryPolicy(max_attempts=1),
+        )
         try:
             models = await venice.models("text")
             line("ok", f"Venice API key works: {len(models)} text models listed")
@@ -66,9 +78,10 @@ async def doctor(settings: Settings, out: TextIO) -> int:
             )
             good = balance.can_consume
             ok &= good
-            line("ok" if good else "FAIL",
-                 f"Venice account: {money or 'no balance reported'}; "
-                 f"{'can' if good else 'CANNOT'} consume")
+            line(
+                "ok" if good else "FAIL",
+                f"Venice account: {money or 'no balance reported'}; {'can' if good else 'CANNOT'} consume",
+            )
         except BotError as exc:
             # A key without billing scope cannot read the balance; that is not fatal.
             line("warn", f"Venice balance: {exc.user_message}")
@@ -103,8 +116,11 @@ async def _check_telegram(settings: Settings, line: Callable[[str, str], None]) 
     mode = f"webhook set to {webhook.url}" if webhook.url else "no webhook (long polling)"
     line("ok", f"Telegram bot @{me.username} works; {mode}")
     if not me.can_read_all_group_messages:
-        line("info", "Telegram privacy mode is on: in groups the bot sees commands, mentions and "
-                     "replies to it, which is all it answers anyway")
+        line(
+            "info",
+            "Telegram privacy mode is on: in groups the bot sees commands, mentions and "
+            "replies to it, which is all it answers anyway",
+        )
     return True
 
 

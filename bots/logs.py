@@ -7,7 +7,6 @@ import re
 import sys
 from collections.abc import Iterable
 
-
 _TOKEN_FIELD = re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]+(['"])""")
 
 

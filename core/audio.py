@@ -17,9 +17,15 @@ WAVEFORM_POINTS = 256  # Discord's voice-message waveform: at most 256 one-byte 
 
 # Formats /audio/transcriptions takes, by what mutagen finds in the file.
 _FORMATS = {
-    "OggOpus": ("ogg", "audio/ogg"), "OggVorbis": ("ogg", "audio/ogg"), "OggFLAC": ("ogg", "audio/ogg"),
-    "OggSpeex": ("ogg", "audio/ogg"), "MP3": ("mp3", "audio/mpeg"), "MP4": ("m4a", "audio/mp4"),
-    "FLAC": ("flac", "audio/flac"), "WAVE": ("wav", "audio/wav"), "AAC": ("aac", "audio/aac"),
+    "OggOpus": ("ogg", "audio/ogg"),
+    "OggVorbis": ("ogg", "audio/ogg"),
+    "OggFLAC": ("ogg", "audio/ogg"),
+    "OggSpeex": ("ogg", "audio/ogg"),
+    "MP3": ("mp3", "audio/mpeg"),
+    "MP4": ("m4a", "audio/mp4"),
+    "FLAC": ("flac", "audio/flac"),
+    "WAVE": ("wav", "audio/wav"),
+    "AAC": ("aac", "audio/aac"),
 }
 _UNREADABLE = (
     "The bot cannot read that audio: the file is empty, damaged or in a format it does not know. "
@@ -77,12 +83,12 @@ def ogg_pages(data: bytes) -> list[OggPage]:
     pages = []
     offset = 0
     while offset + 27 <= len(data):
-        if data[offset:offset + 4] != b"OggS":
+        if data[offset : offset + 4] != b"OggS":
             raise ValueError(f"no Ogg page at byte {offset}")
         flags = data[offset + 5]
         granule = struct.unpack_from("<q", data, offset + 6)[0]
         count = data[offset + 26]
-        segments = tuple(data[offset + 27:offset + 27 + count])
+        segments = tuple(data[offset + 27 : offset + 27 + count])
         start = offset + 27 + count
         end = start + sum(segments)
         if end > len(data):
@@ -130,7 +136,7 @@ def waveform(data: bytes, points: int = WAVEFORM_POINTS) -> bytes:
     buckets = min(points, len(sizes))
     levels = []
     for i in range(buckets):
-        chunk = sizes[i * len(sizes) // buckets:(i + 1) * len(sizes) // buckets] or [0]
+        chunk = sizes[i * len(sizes) // buckets : (i + 1) * len(sizes) // buckets] or [0]
         levels.append(sum(chunk) / len(chunk))
     top = max(levels) or 1.0
     return bytes(min(255, round(255 * level / top)) for level in levels)
@@ -156,7 +162,8 @@ def speech_parts(text: str, limit: int = TTS_LIMIT) -> list[str]:
     """Split text into parts of at most ``limit`` characters, at sentence ends where possible."""
     parts: list[str] = []
     current = ""
-    for sentence in (s.strip() for s in _SENTENCE_END.split(text)):
+    for raw in _SENTENCE_END.split(text):
+        sentence = raw.strip()
         if not sentence:
             continue
         while len(sentence) > limit:  # one huge "sentence": cut at a space

@@ -23,8 +23,15 @@ DEFAULT_ROLEPLAY_PROMPT = (
 )
 _USER = re.compile(r"\{\{user\}\}|<user>", re.I)
 _CHAR = re.compile(r"\{\{char\}\}|<bot>", re.I)
-_TEXT_FIELDS = ("description", "personality", "scenario", "first_mes", "mes_example", "system_prompt",
-                "post_history_instructions")
+_TEXT_FIELDS = (
+    "description",
+    "personality",
+    "scenario",
+    "first_mes",
+    "mes_example",
+    "system_prompt",
+    "post_history_instructions",
+)
 
 
 @dataclass(frozen=True)
@@ -100,8 +107,9 @@ def parse_card(data: bytes) -> Persona:
     except UnicodeDecodeError:
         raise InvalidInput("The card is not UTF-8 text.") from None
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"The card is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                           f"{exc.msg}).") from None
+        raise InvalidInput(
+            f"The card is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
+        ) from None
     return _persona(card)
 
 
@@ -121,14 +129,18 @@ def _persona(card: Any) -> Persona:
         if not isinstance(value, str):
             raise InvalidInput(f"The card's `{key}` must be text, not {type(value).__name__}.")
         if len(value) > MAX_FIELD_CHARS:
-            raise InvalidInput(f"The card's `{key}` is {len(value):,} characters; up to {MAX_FIELD_CHARS:,} fit.")
+            raise InvalidInput(
+                f"The card's `{key}` is {len(value):,} characters; up to {MAX_FIELD_CHARS:,} fit."
+            )
         values[key] = value
     greetings = fields.get("alternate_greetings") or []
     if not isinstance(greetings, list) or not all(isinstance(g, str) for g in greetings):
         raise InvalidInput("The card's `alternate_greetings` must be a list of texts.")
     if not any(values[k].strip() for k in ("description", "personality", "system_prompt", "first_mes")):
-        raise InvalidInput("The card says nothing about the character: `description`, `personality`, "
-                           "`first_mes` and `system_prompt` are all empty.")
+        raise InvalidInput(
+            "The card says nothing about the character: `description`, `personality`, "
+            "`first_mes` and `system_prompt` are all empty."
+        )
     return Persona(
         name=name.strip()[:100],
         system_prompt=values["system_prompt"],
@@ -148,7 +160,7 @@ def _png_card(data: bytes) -> bytes:
     offset = len(PNG_SIGNATURE)
     while offset + 12 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, offset)
-        body = data[offset + 8:offset + 8 + length]
+        body = data[offset + 8 : offset + 8 + length]
         offset += 12 + length
         if kind == b"IEND":
             break
@@ -157,12 +169,16 @@ def _png_card(data: bytes) -> bytes:
             found[keyword] = text
     encoded = found.get("chara") or found.get("ccv3")
     if encoded is None:
-        raise InvalidInput("That PNG has no character card in it (no `chara` text chunk). Export the "
-                           "card from SillyTavern as PNG or JSON.")
+        raise InvalidInput(
+            "That PNG has no character card in it (no `chara` text chunk). Export the "
+            "card from SillyTavern as PNG or JSON."
+        )
     try:
         return base64.b64decode(encoded.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInput("The card inside the PNG is damaged: its `chara` chunk is not valid base64.") from None
+        raise InvalidInput(
+            "The card inside the PNG is damaged: its `chara` chunk is not valid base64."
+        ) from None
 
 
 def _text_chunk(kind: bytes, body: bytes) -> tuple[str, bytes]:

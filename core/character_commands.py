@@ -16,8 +16,14 @@ if TYPE_CHECKING:
 
 MAX_RESULTS = 40  # search results offered as buttons (adapters page them)
 LISTED = 10  # of them, described in the text
-PERSONA_OPTIONS = {"prompt": "system_prompt", "greeting": "greeting", "example": "example_dialogue",
-                   "avatar": "avatar_url", "voice": "voice", "model": "model"}
+PERSONA_OPTIONS = {
+    "prompt": "system_prompt",
+    "greeting": "greeting",
+    "example": "example_dialogue",
+    "avatar": "avatar_url",
+    "voice": "voice",
+    "model": "model",
+}
 
 
 class CharacterCommands:
@@ -31,25 +37,46 @@ class CharacterCommands:
         """The command definitions, in the order /help shows them."""
         return [
             Command(
-                "character", "Find Venice characters, or bind one (or a persona) to this chat",
+                "character",
+                "Find Venice characters, or bind one (or a persona) to this chat",
                 self.character,
-                (Arg("action", "search, info, set, clear, or greeting (another opening)",
-                     choices=("search", "info", "set", "clear", "greeting")),
-                 Arg("query", "Search text, a character's slug, or a persona's name", ArgType.TEXT,
-                     autocomplete="characters")),
+                (
+                    Arg(
+                        "action",
+                        "search, info, set, clear, or greeting (another opening)",
+                        choices=("search", "info", "set", "clear", "greeting"),
+                    ),
+                    Arg(
+                        "query",
+                        "Search text, a character's slug, or a persona's name",
+                        ArgType.TEXT,
+                        autocomplete="characters",
+                    ),
+                ),
             ),
             Command(
-                "persona", "The bot's own characters: list, show; admins: create, edit, delete, import a card",
+                "persona",
+                "The bot's own characters: list, show; admins: create, edit, delete, import a card",
                 self.persona,
-                (Arg("action", "list, show, create, edit, delete or import",
-                     choices=("list", "show", "create", "edit", "delete", "import")),
-                 Arg("name", "The persona's name", ArgType.TEXT),
-                 Arg("prompt", "System prompt ({{char}} and {{user}} are filled in)", ArgType.TEXT, option=True),
-                 Arg("greeting", "What it says when it arrives", ArgType.TEXT, option=True),
-                 Arg("example", "Example dialogue", ArgType.TEXT, option=True),
-                 Arg("avatar", "Picture URL (https)", option=True),
-                 Arg("voice", "Voice for voice replies", option=True, autocomplete="voices"),
-                 Arg("model", "Model it talks with", option=True, autocomplete="models")),
+                (
+                    Arg(
+                        "action",
+                        "list, show, create, edit, delete or import",
+                        choices=("list", "show", "create", "edit", "delete", "import"),
+                    ),
+                    Arg("name", "The persona's name", ArgType.TEXT),
+                    Arg(
+                        "prompt",
+                        "System prompt ({{char}} and {{user}} are filled in)",
+                        ArgType.TEXT,
+                        option=True,
+                    ),
+                    Arg("greeting", "What it says when it arrives", ArgType.TEXT, option=True),
+                    Arg("example", "Example dialogue", ArgType.TEXT, option=True),
+                    Arg("avatar", "Picture URL (https)", option=True),
+                    Arg("voice", "Voice for voice replies", option=True, autocomplete="voices"),
+                    Arg("model", "Model it talks with", option=True, autocomplete="models"),
+                ),
             ),
         ]
 
@@ -67,8 +94,10 @@ class CharacterCommands:
         if action == "greeting":
             return await self._next_greeting(ctx)
         if not query:
-            raise InvalidInput(f"/character {action} needs a character: its slug (from /character search) "
-                               "or a persona's name.")
+            raise InvalidInput(
+                f"/character {action} needs a character: its slug (from /character search) "
+                "or a persona's name."
+            )
         if action == "info":
             return await self._info(query)
         return await self.bind(ctx, query)
@@ -77,8 +106,10 @@ class CharacterCommands:
         chat = await self._chat(ctx)
         binding = await self._characters.binding(chat)
         if binding is None:
-            return Reply("No character is bound here; the bot answers as itself. Find one with "
-                         "/character search <text>, or see /persona list.")
+            return Reply(
+                "No character is bound here; the bot answers as itself. Find one with "
+                "/character search <text>, or see /persona list."
+            )
         return Reply(f"{binding.name} speaks in this chat. /character clear sends it away.")
 
     async def _search(self, ctx: CommandContext, query: str) -> Reply:
@@ -95,7 +126,9 @@ class CharacterCommands:
         for c in characters:
             if len(lines) <= LISTED:
                 tags = f" [{', '.join(c.tags[:3])}]" if c.tags else ""
-                lines.append(f"• {c.name}{' 🔞' if c.adult else ''} ({c.slug}){tags} — {_clip(c.description, 90)}")
+                lines.append(
+                    f"• {c.name}{' 🔞' if c.adult else ''} ({c.slug}){tags} — {_clip(c.description, 90)}"
+                )
             if adult_ok or not c.adult:
                 choices.append(Choice(c.name, f"/character set {c.slug}"))
         more = len(personas) + len(characters) - (len(lines) - 1)
@@ -109,7 +142,9 @@ class CharacterCommands:
     async def _info(self, query: str) -> Reply:
         persona = await self._characters.personas.by_name(query)
         if persona is not None:
-            return Reply(_describe_persona(persona), choices=(Choice("Use it here", f"/character set {persona.name}"),))
+            return Reply(
+                _describe_persona(persona), choices=(Choice("Use it here", f"/character set {persona.name}"),)
+            )
         c = await self._characters.venice_character(query.lower())
         lines = [f"{c.name}{' 🔞 adult' if c.adult else ''} ({c.slug})", c.description or "(no description)"]
         if c.tags:
@@ -125,8 +160,11 @@ class CharacterCommands:
         binding = await self._characters.find(name)
         chat = await self._chat(ctx)
         if binding.adult and not self._characters.adult_allowed(message, chat):
-            where = ("an age-restricted (NSFW) channel" if message.nsfw is not None
-                     else "a chat marked adult (a chat admin sends /safemode off)")
+            where = (
+                "an age-restricted (NSFW) channel"
+                if message.nsfw is not None
+                else "a chat marked adult (a chat admin sends /safemode off)"
+            )
             raise InvalidInput(f"{binding.name} is an adult character: it can only be used in {where}.")
         await self._service.s.chat_settings.update(message.platform, message.chat_id, character=binding.key)
         return await self._greet(ctx, binding)
@@ -150,16 +188,23 @@ class CharacterCommands:
         if binding is None or persona is None or not persona.alternate_greetings:
             raise InvalidInput("The character here has no other greetings.")
         user = ctx.message.user_name or "you"
-        openings = [persona.fill(g.strip(), user) for g in (persona.greeting, *persona.alternate_greetings)
-                    if g.strip()]
+        openings = [
+            persona.fill(g.strip(), user)
+            for g in (persona.greeting, *persona.alternate_greetings)
+            if g.strip()
+        ]
         conversation = await service.s.conversations.active(await service.conversation_key(ctx.message))
         current = await service.s.conversations.newest(conversation, 1 << 62)
         shown = current[0].content if len(current) == 1 else ""
-        following = openings[(openings.index(shown) + 1) % len(openings)] if shown in openings else openings[0]
+        following = (
+            openings[(openings.index(shown) + 1) % len(openings)] if shown in openings else openings[0]
+        )
         tokens = service.s.memory.calibration.estimate(service.settings.default_chat_model, following)
         if not await service.s.conversations.replace_opening(conversation, following, tokens):
-            raise InvalidInput("The scene has started already: another greeting only replaces the first "
-                               "one before anyone has spoken. /reset starts a new scene.")
+            raise InvalidInput(
+                "The scene has started already: another greeting only replaces the first "
+                "one before anyone has spoken. /reset starts a new scene."
+            )
         return Reply(following, speaker=binding.speaker, choices=_another(binding))
 
     async def _clear(self, ctx: CommandContext) -> Reply:
@@ -169,8 +214,10 @@ class CharacterCommands:
         await self._service.s.chat_settings.update(ctx.message.platform, ctx.message.chat_id, character=None)
         if binding is None:
             return Reply("No character was bound here.")
-        return Reply(f"{binding.name} has left. The bot answers as itself again (its earlier conversation "
-                     f"here continues); /character set {binding.slug or binding.name} brings it back.")
+        return Reply(
+            f"{binding.name} has left. The bot answers as itself again (its earlier conversation "
+            f"here continues); /character set {binding.slug or binding.name} brings it back."
+        )
 
     # ----- /persona
 
@@ -182,11 +229,15 @@ class CharacterCommands:
         if action == "list":
             personas = await store.all()
             if not personas:
-                return Reply("There are no personas yet. Bot admins: /persona create <name> --prompt …, "
-                             "or /persona import with a character card attached.")
-            return Reply("Personas:\n" + "\n".join(f"• {p.name} — {_clip(p.description or p.system_prompt, 80)}"
-                                                    for p in personas),
-                         choices=tuple(Choice(p.name, f"/character set {p.name}") for p in personas))
+                return Reply(
+                    "There are no personas yet. Bot admins: /persona create <name> --prompt …, "
+                    "or /persona import with a character card attached."
+                )
+            return Reply(
+                "Personas:\n"
+                + "\n".join(f"• {p.name} — {_clip(p.description or p.system_prompt, 80)}" for p in personas),
+                choices=tuple(Choice(p.name, f"/character set {p.name}") for p in personas),
+            )
         if action not in ("show", "list") and not ctx.is_bot_admin:
             raise PermissionDenied("Only the bot's admins can create, change or import personas.")
         if action == "import":
@@ -219,13 +270,20 @@ class CharacterCommands:
     async def _import(self, ctx: CommandContext) -> Reply:
         files = [a for a in ctx.message.attachments if a.kind in ("file", "image")]
         if not files:
-            raise InvalidInput("Attach the character card (its JSON, or the PNG with the card inside) to "
-                               "/persona import.")
+            raise InvalidInput(
+                "Attach the character card (its JSON, or the PNG with the card inside) to /persona import."
+            )
         persona = parse_card(files[0].data)
         created = await self._characters.personas.create(persona, actor=_actor(ctx))
-        extra = f" It has {len(persona.alternate_greetings)} other greetings." if persona.alternate_greetings else ""
-        return Reply(f"Imported {created.name}.{extra} /character set {created.name} binds it to a chat.",
-                     choices=(Choice(f"Use {created.name} here", f"/character set {created.name}"),))
+        extra = (
+            f" It has {len(persona.alternate_greetings)} other greetings."
+            if persona.alternate_greetings
+            else ""
+        )
+        return Reply(
+            f"Imported {created.name}.{extra} /character set {created.name} binds it to a chat.",
+            choices=(Choice(f"Use {created.name} here", f"/character set {created.name}"),),
+        )
 
     async def _check_voice(self, voice: str) -> None:
         models = await self._service.media.models_of("tts")
@@ -245,9 +303,14 @@ def _another(binding: Binding) -> tuple[Choice, ...]:
 
 def _describe_persona(p: Persona) -> str:
     lines = [f"{p.name} (persona)"]
-    for label, value in (("Prompt", p.system_prompt), ("Description", p.description),
-                         ("Personality", p.personality), ("Scenario", p.scenario),
-                         ("Greeting", p.greeting), ("Example dialogue", p.example_dialogue)):
+    for label, value in (
+        ("Prompt", p.system_prompt),
+        ("Description", p.description),
+        ("Personality", p.personality),
+        ("Scenario", p.scenario),
+        ("Greeting", p.greeting),
+        ("Example dialogue", p.example_dialogue),
+    ):
         if value:
             lines.append(f"{label}: {_clip(value, 300)}")
     for label, setting in (("Voice", p.voice), ("Model", p.model), ("Avatar", p.avatar_url)):

@@ -55,7 +55,9 @@ class CharacterService:
         try:
             character = await self.s.venice.character(slug)
         except NotFound:
-            raise InvalidInput(f"Venice has no character {slug!r}. Find one with /character search.") from None
+            raise InvalidInput(
+                f"Venice has no character {slug!r}. Find one with /character search."
+            ) from None
         self._characters[slug] = (time.monotonic(), character)
         return character
 
@@ -65,26 +67,50 @@ class CharacterService:
         if not bound:
             return None
         if bound.startswith(PERSONA):
-            persona = await self.personas.get(int(bound[len(PERSONA):]))
+            persona = await self.personas.get(int(bound[len(PERSONA) :]))
             if persona is None:  # deleted since: the chat falls back to the assistant
                 return None
-            return Binding(bound, persona.name, Speaker(persona.name, persona.avatar_url),
-                           persona=persona, model=persona.model, voice=persona.voice)
-        slug = bound[len(VENICE):]
+            return Binding(
+                bound,
+                persona.name,
+                Speaker(persona.name, persona.avatar_url),
+                persona=persona,
+                model=persona.model,
+                voice=persona.voice,
+            )
+        slug = bound[len(VENICE) :]
         character = await self.venice_character(slug)
-        return Binding(bound, character.name, Speaker(character.name, character.photo_url), slug=slug,
-                       model=character.model_id, adult=character.adult)
+        return Binding(
+            bound,
+            character.name,
+            Speaker(character.name, character.photo_url),
+            slug=slug,
+            model=character.model_id,
+            adult=character.adult,
+        )
 
     async def find(self, name: str) -> Binding:
         """A persona by name, else a Venice character by slug."""
         persona = await self.personas.by_name(name)
         if persona is not None:
-            return Binding(f"{PERSONA}{persona.id}", persona.name, Speaker(persona.name, persona.avatar_url),
-                           persona=persona, model=persona.model, voice=persona.voice)
+            return Binding(
+                f"{PERSONA}{persona.id}",
+                persona.name,
+                Speaker(persona.name, persona.avatar_url),
+                persona=persona,
+                model=persona.model,
+                voice=persona.voice,
+            )
         slug = name.strip().lower()
         character = await self.venice_character(slug)
-        return Binding(f"{VENICE}{slug}", character.name, Speaker(character.name, character.photo_url),
-                       slug=slug, model=character.model_id, adult=character.adult)
+        return Binding(
+            f"{VENICE}{slug}",
+            character.name,
+            Speaker(character.name, character.photo_url),
+            slug=slug,
+            model=character.model_id,
+            adult=character.adult,
+        )
 
     @staticmethod
     def adult_allowed(message: IncomingMessage, chat: ChatSettings) -> bool:
@@ -94,8 +120,9 @@ class CharacterService:
     async def suggest(self, current: str) -> list[tuple[str, str]]:
         """Autocomplete: personas and Venice characters whose name matches."""
         current = current.strip().lower()
-        found = [(f"{p.name} (persona)", p.name) for p in await self.personas.all()
-                 if current in p.name.lower()]
+        found = [
+            (f"{p.name} (persona)", p.name) for p in await self.personas.all() if current in p.name.lower()
+        ]
         cached = self._searches.get(current)
         if cached and time.monotonic() - cached[0] < SEARCH_CACHE_SECONDS:
             characters = cached[1]

@@ -10,34 +10,34 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from core import images
+from core.character_commands import CharacterCommands
+from core.characters import Binding, CharacterService
 from core.chat_commands import CoreCommands
 from core.commands import CommandContext, CommandRegistry
 from core.errors import BotError, InvalidInput
-from core import images
 from core.events import Activity, Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.ledger import Ledger, Reservation
+from core.limits import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.media import IMAGE_TOKENS, MediaService
 from core.media_commands import MediaCommands
-from core.character_commands import CharacterCommands
+from core.memory import Memory
+from core.pricing import Prices
 from core.privacy import Privacy
 from core.privacy_commands import PrivacyCommands
-from core.storage.database import Database
-from core.characters import Binding, CharacterService
-from core.memory import Memory
-from core.limits import AccountGuard, KeyRateLimiter, UserRateLimit
-from core.pricing import Prices
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettings, ChatSettingsStore
 from core.storage.conversations import Conversation, ConversationKey, ConversationStore, StoredMessage
+from core.storage.database import Database
+from core.storage.personas import PersonaStore
 from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
-from core.storage.personas import PersonaStore
 from core.storage.video_jobs import VideoJobStore
-from core.turns import Turn, TurnQueue
 from core.text import CitationRewriter, clean_text, find_urls
+from core.turns import Turn, TurnQueue
 from core.venice.client import VeniceClient
 from core.venice.errors import InsufficientBalance, StreamInterrupted, VeniceError
-from core.venice.types import ChatRequest, ChatMessage, Citation, ModelInfo, Usage, VeniceParameters
+from core.venice.types import ChatMessage, ChatRequest, Citation, ModelInfo, Usage, VeniceParameters
 from core.video import Deliverers, VideoJobs
 
 log = logging.getLogger(__name__)
@@ -101,10 +101,20 @@ class ChatService:
         self.media = MediaService(self)
         self.videos = VideoJobs(self, services.video_jobs, clock=services.clock, sleep=services.sleep)
         self.characters = CharacterService(self, services.personas)
-        self.privacy = Privacy(services.database, services.settings, conversations=services.conversations,
-                               chat_settings=services.chat_settings, ledger=services.ledger,
-                               clock=services.clock)
-        for group in (CoreCommands(self), MediaCommands(self), CharacterCommands(self), PrivacyCommands(self)):
+        self.privacy = Privacy(
+            services.database,
+            services.settings,
+            conversations=services.conversations,
+            chat_settings=services.chat_settings,
+            ledger=services.ledger,
+            clock=services.clock,
+        )
+        for group in (
+            CoreCommands(self),
+            MediaCommands(self),
+            CharacterCommands(self),
+            PrivacyCommands(self),
+        ):
             for command in group.definitions():  # in the order /help lists them
                 self.commands.add(command)
 
@@ -117,8 +127,14 @@ class ChatService:
         before the answer started); a stream reports later errors from ``reply()``.
         """
         if content_log.isEnabledFor(logging.DEBUG):
-            content_log.debug("%s/%s from %s: %r (%d files)", message.platform, message.chat_id,
-                              message.user_id, message.text, len(message.attachments))
+            content_log.debug(
+                "%s/%s from %s: %r (%d files)",
+                message.platform,
+                message.chat_id,
+                message.user_id,
+                message.text,
+                len(message.attachments),
+            )
         recordings = [a for a in message.attachments if a.is_audio]
         pictures = [a for a in message.attachments if a.kind == "image"]
         if (recordings or pictures) and not message.text.strip():
@@ -172,8 +188,14 @@ class ChatService:
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
         scope = message.user_id if (chat.per_user_memory and not message.is_direct) else ""
         # Each character has its own conversations here: switching back resumes the old one.
-        return ConversationKey(message.platform, message.chat_id, message.thread_id or "", scope,
-                               chat.character or "", chat.ephemeral)
+        return ConversationKey(
+            message.platform,
+            message.chat_id,
+            message.thread_id or "",
+            scope,
+            chat.character or "",
+            chat.ephemeral,
+        )
 
     async def account_of(self, message: IncomingMessage) -> str:
         """The ledger account that pays for this user's actions (admins: unlimited)."""
@@ -182,7 +204,9 @@ class ChatService:
             return f"chat:{message.platform}:{message.chat_id}"
         user_id = await self.s.conversations.user_id(message.platform, message.user_id, message.user_name)
         owner = await self.s.ledger.owner_of_user(user_id)
-        unlimited = self.settings.admins_unlimited and self.settings.is_admin(message.platform, message.user_id)
+        unlimited = self.settings.admins_unlimited and self.settings.is_admin(
+            message.platform, message.user_id
+        )
         if unlimited and self._unlimited.get(owner) is not True:
             await self.s.ledger.set_unlimited(owner, True)
             self._unlimited[owner] = True
@@ -204,18 +228,29 @@ class ChatService:
         info = await self.s.venice.model(wanted)
         if info is not None and self.settings.private_models_only and info.privacy != "private":
             if wanted == self.settings.default_chat_model:
-                raise InvalidInput(f"{wanted} is not a private model, and this bot uses only private "
-                                   "ones. An admin should set DEFAULT_CHAT_MODEL to a private model.")
+                raise InvalidInput(
+                    f"{wanted} is not a private model, and this bot uses only private "
+                    "ones. An admin should set DEFAULT_CHAT_MODEL to a private model."
+                )
             info, notices = await self.chat_model(ChatSettings(), None)
-            return info, [Notice(f"{wanted} is not private; this bot uses only private models, so "
-                                 f"{info.id} answered. Pick another with /model.", "warning"), *notices]
+            return info, [
+                Notice(
+                    f"{wanted} is not private; this bot uses only private models, so "
+                    f"{info.id} answered. Pick another with /model.",
+                    "warning",
+                ),
+                *notices,
+            ]
         if info is not None:
             return info, []
         notices = []
         if chat.model and chat.model != self.settings.default_chat_model:
             notices.append(
-                Notice(f"Model {chat.model} is no longer offered; using "
-                       f"{self.settings.default_chat_model}. Pick another with /model.", "warning")
+                Notice(
+                    f"Model {chat.model} is no longer offered; using "
+                    f"{self.settings.default_chat_model}. Pick another with /model.",
+                    "warning",
+                )
             )
             info = await self.s.venice.model(self.settings.default_chat_model)
         if info is None:
@@ -231,12 +266,15 @@ class ChatService:
         shared = not message.is_direct and (not key.user_scope or bool(key.persona))
         question = self._question(message, text, shared=shared)
         pictures = _checked_pictures(message)
-        return self._start(key, lambda stream: self._answer(message, key, question, stream,
-                                                            pictures=pictures),
-                           speaker=await self._speaker(message))
+        return self._start(
+            key,
+            lambda stream: self._answer(message, key, question, stream, pictures=pictures),
+            speaker=await self._speaker(message),
+        )
 
-    async def answer_recording(self, message: IncomingMessage, recording: Attachment,
-                               caption: str) -> ReplyStream:
+    async def answer_recording(
+        self, message: IncomingMessage, recording: Attachment, caption: str
+    ) -> ReplyStream:
         """Transcribe a voice note (or audio file, or video note), show it, then answer it."""
         key = await self.conversation_key(message)
         # Names go with messages where several people talk to one model: a shared chat, or a
@@ -251,16 +289,18 @@ class ChatService:
             stream.push(preface)
             text = f"{caption}\n\n{heard}" if caption else heard
             question = self._question(message, text, shared=shared)
-            await self._answer(message, key, question, stream, preface=preface, heard_voice=True,
-                               pictures=pictures)
+            await self._answer(
+                message, key, question, stream, preface=preface, heard_voice=True, pictures=pictures
+            )
 
         return self._start(key, work, speaker=await self._speaker(message))
 
     async def regenerate(self, message: IncomingMessage) -> ReplyStream:
         """Answer the conversation's last question again, replacing the last answer."""
         key = await self.conversation_key(message)
-        return self._start(key, lambda stream: self._regenerate(message, key, stream),
-                           speaker=await self._speaker(message))
+        return self._start(
+            key, lambda stream: self._regenerate(message, key, stream), speaker=await self._speaker(message)
+        )
 
     async def roleplay_here(self, platform: str, chat_id: str) -> bool:
         """Whether a character is bound to this chat (adapters answer every message there)."""
@@ -272,8 +312,11 @@ class ChatService:
         return binding.speaker if binding else None
 
     def _start(
-        self, key: ConversationKey, work: Callable[[ReplyStream], Awaitable[None]],
-        *, speaker: Speaker | None = None,
+        self,
+        key: ConversationKey,
+        work: Callable[[ReplyStream], Awaitable[None]],
+        *,
+        speaker: Speaker | None = None,
     ) -> ReplyStream:
         """Queue a turn of the conversation and run it in a task of its own."""
         stream = ReplyStream(speaker=speaker)
@@ -302,9 +345,7 @@ class ChatService:
             log.exception("Answering a message failed")
             stream.fail(exc)
 
-    async def _regenerate(
-        self, message: IncomingMessage, key: ConversationKey, stream: ReplyStream
-    ) -> None:
+    async def _regenerate(self, message: IncomingMessage, key: ConversationKey, stream: ReplyStream) -> None:
         conversation = await self.s.conversations.active(key)
         last = await self.s.conversations.last_turn(conversation)
         if last is None:
@@ -337,7 +378,11 @@ class ChatService:
         question_tokens = memory.calibration.estimate(model.id, question) + IMAGE_TOKENS * len(pictures)
         system_prompt = self._system_prompt(chat, binding, message, model, conversation, question_tokens)
         context = await memory.build(
-            conversation, model, system_prompt, question, question_tokens,
+            conversation,
+            model,
+            system_prompt,
+            question,
+            question_tokens,
             before_id=replacing[0].id if replacing else None,
         )
         venice, more = self._venice_parameters(chat, model, question)
@@ -349,7 +394,9 @@ class ChatService:
             messages = (*messages[:-1], _with_images(question, pictures))
         if binding is not None and binding.persona is not None and binding.persona.post_history_instructions:
             # A card's last word, after the history and just before the new message.
-            after = binding.persona.fill(binding.persona.post_history_instructions, message.user_name or "User")
+            after = binding.persona.fill(
+                binding.persona.post_history_instructions, message.user_name or "User"
+            )
             messages = (*messages[:-1], {"role": "system", "content": after}, messages[-1])
         request = ChatRequest(
             model=model.id,
@@ -359,48 +406,83 @@ class ChatService:
         )
         search = venice.enable_web_search != "off"
         urls = len(find_urls(question)) if venice.enable_web_scraping else 0
-        estimate = self.s.prices.chat_estimate(model, context.estimated_tokens, memory.reply_budget(model),
-                                               web_search=search, scraped_urls=urls)
+        estimate = self.s.prices.chat_estimate(
+            model, context.estimated_tokens, memory.reply_budget(model), web_search=search, scraped_urls=urls
+        )
         async with self.paying(message, estimate, feature="chat", model_id=model.id) as reservation:
             result = await self._stream(request, stream)
         answer, usage, interrupted = result.answer, result.usage, result.interrupted
         if interrupted:
-            notices.append(Notice(
-                "The connection to Venice broke off, so this answer is incomplete. "
-                "Send your message again for a full one.", "warning"))
+            notices.append(
+                Notice(
+                    "The connection to Venice broke off, so this answer is incomplete. "
+                    "Send your message again for a full one.",
+                    "warning",
+                )
+            )
         if not answer.strip():
             await self.s.ledger.refund(reservation)
-            stream.finish(Reply(notices=(*notices, Notice(
-                "Venice returned an empty answer. Try again or rephrase.", "warning"))))
+            stream.finish(
+                Reply(
+                    notices=(
+                        *notices,
+                        Notice("Venice returned an empty answer. Try again or rephrase.", "warning"),
+                    )
+                )
+            )
             return
         if usage and usage.prompt_tokens:
             memory.calibration.observe(model.id, context.estimated_tokens, usage.prompt_tokens)
-        answer_tokens = (usage.completion_tokens if usage and usage.completion_tokens and
-                         not interrupted else memory.calibration.estimate(model.id, answer))
+        answer_tokens = (
+            usage.completion_tokens
+            if usage and usage.completion_tokens and not interrupted
+            else memory.calibration.estimate(model.id, answer)
+        )
         user_id = await store.user_id(message.platform, message.user_id, message.user_name)
         await store.save_turn(
-            conversation, user_id=user_id, question=stored_question, question_tokens=question_tokens,
-            answer=answer, answer_tokens=answer_tokens, interrupted=interrupted,
+            conversation,
+            user_id=user_id,
+            question=stored_question,
+            question_tokens=question_tokens,
+            answer=answer,
+            answer_tokens=answer_tokens,
+            interrupted=interrupted,
             replacing=replacing,
         )
         voice: tuple[Attachment, ...] = ()
         if chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice):
             stream.set_activity("record_voice")
             try:
-                voice, more = await self.media.spoken(message, chat, answer,
-                                                      binding.voice if binding else None)
+                voice, more = await self.media.spoken(
+                    message, chat, answer, binding.voice if binding else None
+                )
                 notices.extend(more)
             except BotError as exc:  # the written answer stands; say why there is no voice
                 notices.append(Notice(f"No voice reply: {exc.user_message}", "warning"))
-        stream.finish(Reply(text=preface + answer, citations=result.citations, notices=tuple(notices),
-                            choices=(REGENERATE,), attachments=voice,
-                            speaker=binding.speaker if binding else None))
+        stream.finish(
+            Reply(
+                text=preface + answer,
+                citations=result.citations,
+                notices=tuple(notices),
+                choices=(REGENERATE,),
+                attachments=voice,
+                speaker=binding.speaker if binding else None,
+            )
+        )
         # Settle once the user has the answer: the reservation already holds the money, and
         # the conversation's next turn waits for this one to finish.
-        await self.s.ledger.settle(reservation, self.s.prices.chat_cost(
-            model, usage, cost_usd=result.cost_usd, estimated_prompt=context.estimated_tokens,
-            completion_estimate=answer_tokens, web_search=search, scraped_urls=urls,
-        ))
+        await self.s.ledger.settle(
+            reservation,
+            self.s.prices.chat_cost(
+                model,
+                usage,
+                cost_usd=result.cost_usd,
+                estimated_prompt=context.estimated_tokens,
+                completion_estimate=answer_tokens,
+                web_search=search,
+                scraped_urls=urls,
+            ),
+        )
         # Fold old turns after the user has the answer; the next turn of this conversation
         # waits for it (this turn is still held), other conversations do not.
         try:
@@ -408,17 +490,30 @@ class ChatService:
             if summary is not None:  # a paid call too: charged as far as the balance goes
                 owner = await self.account_of(message)
                 held = await self.s.ledger.reserve(owner, 0, feature="summary")
-                await self.s.ledger.settle(held, self.s.prices.chat_cost(
-                    model, summary.usage, cost_usd=summary.cost_usd, estimated_prompt=0,
-                    completion_estimate=0, web_search=False, scraped_urls=0, feature="summary",
-                ))
+                await self.s.ledger.settle(
+                    held,
+                    self.s.prices.chat_cost(
+                        model,
+                        summary.usage,
+                        cost_usd=summary.cost_usd,
+                        estimated_prompt=0,
+                        completion_estimate=0,
+                        web_search=False,
+                        scraped_urls=0,
+                        feature="summary",
+                    ),
+                )
         except BotError as exc:
-            log.warning("Summarizing conversation %s failed, will retry later: %s",
-                        conversation.id, exc)
+            log.warning("Summarizing conversation %s failed, will retry later: %s", conversation.id, exc)
 
     def _system_prompt(
-        self, chat: ChatSettings, binding: Binding | None, message: IncomingMessage,
-        model: ModelInfo, conversation: Conversation, question_tokens: int,
+        self,
+        chat: ChatSettings,
+        binding: Binding | None,
+        message: IncomingMessage,
+        model: ModelInfo,
+        conversation: Conversation,
+        question_tokens: int,
     ) -> str:
         """The chat's system prompt, or the bound persona's; its example dialogue is the first
         thing left out when the history would no longer fit beside it."""
@@ -463,7 +558,9 @@ class ChatService:
                 exc.user_message += " You were not charged."
             raise
 
-    def spawn(self, work: Callable[[ReplyStream], Awaitable[None]], *, activity: Activity = "typing") -> ReplyStream:
+    def spawn(
+        self, work: Callable[[ReplyStream], Awaitable[None]], *, activity: Activity = "typing"
+    ) -> ReplyStream:
         """Run a media action in a task of its own (no conversation turn); return its stream."""
         stream = ReplyStream(activity)
         task = asyncio.create_task(self._produce(None, work, stream))
@@ -496,8 +593,9 @@ class ChatService:
             stream.push(tail)
             if not "".join(parts).strip():
                 raise  # nothing arrived: an ordinary failure, nothing to keep
-            log.warning("Answer stream interrupted after %d chars (cf-ray %s)",
-                        len("".join(parts)), exc.cf_ray)
+            log.warning(
+                "Answer stream interrupted after %d chars (cf-ray %s)", len("".join(parts)), exc.cf_ray
+            )
             return Streamed("".join(parts), citations, usage, cost, interrupted=True)
         tail = rewriter.flush()
         parts.append(tail)
@@ -526,10 +624,13 @@ class ChatService:
         urls = find_urls(question) if chat.web_scraping else []
         scrape = 0 < len(urls) <= MAX_SCRAPED_LINKS
         if len(urls) > MAX_SCRAPED_LINKS:
-            notices.append(Notice(
-                f"Your message has {len(urls)} links; the bot reads at most "
-                f"{MAX_SCRAPED_LINKS}, so it read none. Send up to {MAX_SCRAPED_LINKS} to have them read.",
-                "info"))
+            notices.append(
+                Notice(
+                    f"Your message has {len(urls)} links; the bot reads at most "
+                    f"{MAX_SCRAPED_LINKS}, so it read none. Send up to {MAX_SCRAPED_LINKS} to have them read.",
+                    "info",
+                )
+            )
         params = VeniceParameters(
             include_venice_system_prompt=self.settings.include_venice_system_prompt,
             enable_web_search=search,
@@ -548,7 +649,7 @@ class ChatService:
         await self.videos.aclose()  # queued videos resume at the next start
         await self.privacy.aclose()
         if self._tasks:
-            done, pending = await asyncio.wait(set(self._tasks), timeout=10)
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=10)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -567,6 +668,7 @@ def _with_images(question: str, pictures: tuple[Attachment, ...]) -> ChatMessage
     """The user's message with its images as data URLs (Venice's vision content parts)."""
     parts: list[dict[str, object]] = [{"type": "text", "text": question}]
     for picture in pictures:
-        parts.append({"type": "image_url",
-                      "image_url": {"url": images.data_url(picture.data, picture.mime_type)}})
+        parts.append(
+            {"type": "image_url", "image_url": {"url": images.data_url(picture.data, picture.mime_type)}}
+        )
     return {"role": "user", "content": parts}

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.commands import Access, Arg, ArgType, Command, CommandContext
 from core.errors import BotError, InvalidInput, PermissionDenied
+from core.events import Choice, Reply, ReplyStream
 from core.ledger import format_entries, parse_usd, usd
 from core.settings import KNOWN_PLATFORMS
-from core.events import Choice, Reply, ReplyStream
 from core.storage.chat_settings import ChatSettings
 
 if TYPE_CHECKING:
@@ -88,8 +88,7 @@ class CoreCommands:
                 "setallowance",
                 "Set a user's allowance per period in USD ('default' for the bot's)",
                 self.setallowance,
-                (USER_ARG,
-                 Arg("amount", "USD per period, or default", required=True)),
+                (USER_ARG, Arg("amount", "USD per period, or default", required=True)),
                 access=Access.BOT_ADMIN,
             ),
             Command(
@@ -109,8 +108,7 @@ class CoreCommands:
                 "grant",
                 "Give a user credit in USD (negative takes it away)",
                 self.grant,
-                (USER_ARG,
-                 Arg("amount", "USD, e.g. 5 or 0.50", required=True)),
+                (USER_ARG, Arg("amount", "USD, e.g. 5 or 0.50", required=True)),
                 access=Access.BOT_ADMIN,
             ),
             Command(
@@ -188,8 +186,9 @@ class CoreCommands:
             )
         entry = codes.pop(str(code).upper(), None)
         if entry is None:
-            raise InvalidInput("That code is unknown or has expired. Send /link on the other "
-                               "platform for a new one.")
+            raise InvalidInput(
+                "That code is unknown or has expired. Send /link on the other platform for a new one."
+            )
         target, platform, _ = entry
         if target == owner:
             raise InvalidInput("That code is for this same account; send it from the other platform.")
@@ -201,7 +200,7 @@ class CoreCommands:
     async def _named_account(self, ctx: CommandContext, name: str) -> tuple[str, str]:
         """("platform:id", ledger owner) for a user an admin names (or chat:platform:id)."""
         if name.startswith("chat:"):
-            _, platform, chat = (name.split(":", 2) + ["", ""])[:3]
+            _, platform, chat = ([*name.split(":", 2), "", ""])[:3]
             if platform not in KNOWN_PLATFORMS or not chat:
                 raise InvalidInput("Name a chat's shared balance as chat:platform:chat_id.")
             return name, name
@@ -220,8 +219,10 @@ class CoreCommands:
         amount = parse_usd(str(args["amount"]))
         balance = await self._service.s.ledger.grant(owner, amount, actor=f"{msg.platform}:{msg.user_id}")
         verb = "Granted" if amount > 0 else "Took"
-        return Reply(f"{verb} {usd(abs(amount))} {'to' if amount > 0 else 'from'} {name}. "
-                     f"Their balance: {usd(balance)}.")
+        return Reply(
+            f"{verb} {usd(abs(amount))} {'to' if amount > 0 else 'from'} {name}. "
+            f"Their balance: {usd(balance)}."
+        )
 
     async def setallowance(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """A user's own allowance; bot admins only."""
@@ -231,8 +232,7 @@ class CoreCommands:
         amount = None if raw.lower() == "default" else parse_usd(raw)
         await ledger.set_allowance(owner, amount)
         shown = usd(await ledger.allowance_of(owner))
-        return Reply(f"{name} now gets {shown} per period ({ledger.policy.period}), "
-                     "from the next refill.")
+        return Reply(f"{name} now gets {shown} per period ({ledger.policy.period}), from the next refill.")
 
     async def pool(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set the chat's shared balance."""
@@ -246,15 +246,19 @@ class CoreCommands:
             raise PermissionDenied("Only the bot's admins can turn the shared balance on or off.")
         await self._change(ctx, "change the shared balance", shared_pool=mode == "on")
         if mode == "on":
-            return Reply("Everyone here now spends from this chat's shared balance. Give it "
-                         f"credit with /grant chat:{ctx.message.platform}:{ctx.message.chat_id} <amount>.")
+            return Reply(
+                "Everyone here now spends from this chat's shared balance. Give it "
+                f"credit with /grant chat:{ctx.message.platform}:{ctx.message.chat_id} <amount>."
+            )
         return Reply("Everyone here spends from their own balance again.")
 
     async def ledger(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Another user's latest entries; bot admins only."""
         name, owner = await self._named_account(ctx, str(args["user"]))
-        return Reply(f"{name}, balance {usd(await self._service.s.ledger.balance(owner))}\n"
-                     + format_entries(await self._service.s.ledger.entries(owner, limit=20)))
+        return Reply(
+            f"{name}, balance {usd(await self._service.s.ledger.balance(owner))}\n"
+            + format_entries(await self._service.s.ledger.entries(owner, limit=20))
+        )
 
     async def status(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """What an operator wants to know at a glance (bot admins only)."""
@@ -308,9 +312,7 @@ class CoreCommands:
         if chosen is None:
             close = difflib.get_close_matches(name.lower(), list(by_id), n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(by_id[c].id for c in close)}?" if close else ""
-            raise InvalidInput(
-                f"There is no text model named {name!r}.{hint} Send /model to see the list."
-            )
+            raise InvalidInput(f"There is no text model named {name!r}.{hint} Send /model to see the list.")
         await self._change(ctx, "change the model", model=chosen.id)
         return Reply(f"Model set to {chosen.id} for this chat.")
 
@@ -353,8 +355,7 @@ class CoreCommands:
             return Reply("This chat uses the bot's default system prompt again.")
         if len(prompt) > MAX_SYSTEM_PROMPT:
             raise InvalidInput(
-                f"The system prompt is {len(prompt):,} characters; the limit is "
-                f"{MAX_SYSTEM_PROMPT:,}."
+                f"The system prompt is {len(prompt):,} characters; the limit is {MAX_SYSTEM_PROMPT:,}."
             )
         await self._change(ctx, "change the system prompt", system_prompt=prompt)
         return Reply("System prompt set for this chat. It applies from the next message.")
@@ -385,9 +386,7 @@ class CoreCommands:
         """Show everything this chat has set."""
         service = self._service
         chat = await self._chat(ctx)
-        conversation = await service.s.conversations.active(
-            await service.conversation_key(ctx.message)
-        )
+        conversation = await service.s.conversations.active(await service.conversation_key(ctx.message))
         stored = await service.s.conversations.count_messages(conversation)
         prompt = chat.system_prompt or "(the bot's default)"
         if len(prompt) > 200:

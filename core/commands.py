@@ -94,10 +94,10 @@ class Command:
 
     def text_args(self, values: dict[str, Any]) -> str:
         """The text form of typed values (positional first, then ``--name value``)."""
-        parts = [str(values[a.name]) for a in self.args
-                 if not a.option and values.get(a.name) is not None]
-        parts += [f"--{a.name} {values[a.name]}" for a in self.args
-                  if a.option and values.get(a.name) is not None]
+        parts = [str(values[a.name]) for a in self.args if not a.option and values.get(a.name) is not None]
+        parts += [
+            f"--{a.name} {values[a.name]}" for a in self.args if a.option and values.get(a.name) is not None
+        ]
         return " ".join(parts)
 
 
@@ -170,8 +170,7 @@ class CommandRegistry:
             arg = options.get(name.lower())
             if arg is None:
                 known = ", ".join(f"--{n}" for n in options)
-                raise UsageError(f"/{command.name} has no option --{name}; it has {known}.",
-                                 command.usage)
+                raise UsageError(f"/{command.name} has no option --{name}; it has {known}.", command.usage)
             if not raw.strip():
                 raise UsageError(f"--{arg.name} needs a value.", command.usage)
             values[arg.name] = self.convert(command, arg, raw.strip())
@@ -187,14 +186,10 @@ class CommandRegistry:
         else:
             value = str(raw).strip()
         if arg.choices and str(value).lower() not in arg.choices:
-            raise UsageError(
-                f"{arg.name} must be one of {', '.join(arg.choices)}.", command.usage
-            )
+            raise UsageError(f"{arg.name} must be one of {', '.join(arg.choices)}.", command.usage)
         return str(value).lower() if arg.choices else value
 
-    async def run(
-        self, ctx: CommandContext, command: Command, args: dict[str, Any]
-    ) -> Reply | ReplyStream:
+    async def run(self, ctx: CommandContext, command: Command, args: dict[str, Any]) -> Reply | ReplyStream:
         """Check access, then run the handler."""
         if not _allowed(command, ctx):
             who = "the bot's admins" if command.access is Access.BOT_ADMIN else "chat admins"

@@ -9,7 +9,6 @@ from typing import Literal
 
 from core.venice.types import Citation
 
-
 AttachmentKind = Literal["image", "audio", "voice", "video", "file"]
 # What an adapter shows while the core works: Telegram's chat actions, Discord's "typing".
 Activity = Literal["typing", "upload_photo", "record_voice", "upload_video", "upload_document"]

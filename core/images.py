@@ -14,8 +14,14 @@ from core.errors import InvalidInput
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # Venice refuses images of 25 MB and more
 MIN_UPSCALE_AREA = 65_536  # Venice: an image to upscale needs at least 256×256 pixels' worth
 MAX_UPSCALED_SIDE = 16_384  # keep the upscaled image something platforms can still show
-MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif",
-        "BMP": "image/bmp", "TIFF": "image/tiff"}
+MIME = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+}
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,14 @@ def inspect(data: bytes) -> ImageInfo:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:  # lazy: reads the header only
                 fmt, (width, height) = image.format or "", image.size
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError,
-            OSError, ValueError):
-        raise InvalidInput(
-            "The bot cannot read that image. Send a PNG, JPEG or WebP picture."
-        ) from None
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+    ):
+        raise InvalidInput("The bot cannot read that image. Send a PNG, JPEG or WebP picture.") from None
     mime = MIME.get(fmt)
     if mime is None:
         raise InvalidInput(f"Images in {fmt or 'this'} format are not supported; send PNG, JPEG or WebP.")

@@ -97,11 +97,10 @@ class InsufficientCredit(BotError):
     def __init__(self, needed: int, available: int, next_refill: float | None) -> None:
         when = (
             f" Your allowance refills at {datetime.fromtimestamp(next_refill, UTC):%Y-%m-%d %H:%M} UTC."
-            if next_refill else ""
+            if next_refill
+            else ""
         )
-        super().__init__(
-            f"This needs about {usd(needed)}; you have {usd(max(0, available))}.{when}"
-        )
+        super().__init__(f"This needs about {usd(needed)}; you have {usd(max(0, available))}.{when}")
         self.needed = needed
         self.available = available
         self.next_refill = next_refill
@@ -363,10 +362,18 @@ class Ledger:
         if cost <= reservation.amount:
             # Queued, not awaited: it is written before anything this user does next (the
             # writer keeps order), usually in the same trip; reads flush the queue first.
-            self._writer.append_later((
-                reservation.account_id, "settle", reservation.amount - cost,
-                reservation.request_id, reservation.feature, None, None, self._clock(),
-            ))
+            self._writer.append_later(
+                (
+                    reservation.account_id,
+                    "settle",
+                    reservation.amount - cost,
+                    reservation.request_id,
+                    reservation.feature,
+                    None,
+                    None,
+                    self._clock(),
+                )
+            )
             return cost
         extra = cost - reservation.amount
         await self._writer.flush()  # the cap reads the balance
@@ -377,8 +384,14 @@ class Ledger:
                 "created_at) SELECT id, 'settle', "
                 "CASE WHEN unlimited THEN -? ELSE -MIN(?, MAX(balance, 0)) END, "
                 "?, ?, ? FROM accounts WHERE id = ?",
-                (extra, extra, reservation.request_id, reservation.feature, self._clock(),
-                 reservation.account_id),
+                (
+                    extra,
+                    extra,
+                    reservation.request_id,
+                    reservation.feature,
+                    self._clock(),
+                    reservation.account_id,
+                ),
             )
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" not in str(exc):
@@ -397,8 +410,13 @@ class Ledger:
     async def _close(self, reservation: Reservation, kind: str, amount: int) -> bool:
         """Settle or refund once; closing an already closed reservation changes nothing."""
         try:
-            await self._append(reservation.account_id, kind, amount,
-                               request_id=reservation.request_id, feature=reservation.feature)
+            await self._append(
+                reservation.account_id,
+                kind,
+                amount,
+                request_id=reservation.request_id,
+                feature=reservation.feature,
+            )
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" not in str(exc):
                 raise
@@ -414,8 +432,7 @@ class Ledger:
         if amount == 0:
             raise InvalidInput("A grant of zero changes nothing.")
         account = await self.account(owner)
-        await self._append(account, "grant" if amount > 0 else "adjustment", amount,
-                           actor=actor, note=note)
+        await self._append(account, "grant" if amount > 0 else "adjustment", amount, actor=actor, note=note)
         return await self._balance(account)
 
     async def entries(self, owner: str, limit: int = 20) -> list[Entry]:
@@ -504,10 +521,15 @@ class Ledger:
         self._refilled[account] = start
 
     async def _append(
-        self, account: int, kind: str, amount: int, *, request_id: str | None = None,
-        feature: str | None = None, actor: str | None = None, note: str | None = None,
+        self,
+        account: int,
+        kind: str,
+        amount: int,
+        *,
+        request_id: str | None = None,
+        feature: str | None = None,
+        actor: str | None = None,
+        note: str | None = None,
     ) -> None:
         # The triggers update the balance (or refuse the entry) within the same statement.
-        await self._writer.append(
-            (account, kind, amount, request_id, feature, actor, note, self._clock())
-        )
+        await self._writer.append((account, kind, amount, request_id, feature, actor, note, self._clock()))

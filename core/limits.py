@@ -102,9 +102,12 @@ class AccountGuard:
             return
         if not self._warned:
             self._warned = True
-            log.error("The Venice account cannot pay for more requests (canConsume=%s, balance "
-                      "%s); paid actions are refused until it is topped up", self._can_consume,
-                      "+".join(str(v) for v in known) or "unknown")
+            log.error(
+                "The Venice account cannot pay for more requests (canConsume=%s, balance "
+                "%s); paid actions are refused until it is topped up",
+                self._can_consume,
+                "+".join(str(v) for v in known) or "unknown",
+            )
             await self._alert(
                 "⚠️ The Venice account behind this bot cannot pay for more requests, so users "
                 "are being refused. Top it up at https://venice.ai/settings/api (balance last "

@@ -75,8 +75,11 @@ class MediaService:
     async def models_of(self, kind: str) -> tuple[ModelInfo, ...]:
         """Venice's models of one type that are online (and private, with PRIVATE_MODELS_ONLY)."""
         private = self.settings.private_models_only
-        return tuple(m for m in await self.s.venice.models(kind)
-                     if not m.offline and (not private or m.privacy == "private"))
+        return tuple(
+            m
+            for m in await self.s.venice.models(kind)
+            if not m.offline and (not private or m.privacy == "private")
+        )
 
     async def image_model(self, wanted: str | None) -> ModelInfo:
         """The model for /imagine: asked for, configured, or Venice's default image model."""
@@ -101,8 +104,11 @@ class MediaService:
             if name == "image_styles":
                 values = [(s, s) for s in await self.s.venice.image_styles()]
             elif name == "voices":
-                values = [(f"{voice} ({model.id})", voice) for model in await self.models_of("tts")
-                          for voice in _voices(model)]
+                values = [
+                    (f"{voice} ({model.id})", voice)
+                    for model in await self.models_of("tts")
+                    for voice in _voices(model)
+                ]
             else:
                 kind = {"image_models": "image", "video_models": "video"}.get(name, "text")
                 values = [(f"{m.id} — {m.name}", m.id) for m in await self.models_of(kind)]
@@ -112,8 +118,9 @@ class MediaService:
 
     # ----- /imagine
 
-    async def image_request(self, message: IncomingMessage, chat: ChatSettings,
-                            prompt: str, options: dict[str, Any]) -> ImageRequest:
+    async def image_request(
+        self, message: IncomingMessage, chat: ChatSettings, prompt: str, options: dict[str, Any]
+    ) -> ImageRequest:
         """Check /imagine's options against the model's limits; build the request body."""
         model = await self.image_model(options.get("model"))
         constraints = _constraints(model)
@@ -124,8 +131,12 @@ class MediaService:
         if not 1 <= variants <= MAX_VARIANTS:
             raise InvalidInput(f"variants must be 1 to {MAX_VARIANTS}.")
         body: dict[str, Any] = {
-            "model": model.id, "prompt": prompt, "variants": variants, "format": IMAGE_FORMAT,
-            "safe_mode": self.safe_mode(message, chat), "hide_watermark": False,
+            "model": model.id,
+            "prompt": prompt,
+            "variants": variants,
+            "format": IMAGE_FORMAT,
+            "safe_mode": self.safe_mode(message, chat),
+            "hide_watermark": False,
         }
         body.update(self._image_size(model, options.get("aspect"), options.get("size")))
         negative = options.get("negative")
@@ -145,7 +156,9 @@ class MediaService:
             if match is None:
                 close = difflib.get_close_matches(str(style), styles, n=5, cutoff=0.4)
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
-                raise InvalidInput(f"There is no style {style!r}.{hint} See the styles in /imagine's options.")
+                raise InvalidInput(
+                    f"There is no style {style!r}.{hint} See the styles in /imagine's options."
+                )
             body["style_preset"] = match
         return ImageRequest(model, body, variants)
 
@@ -157,7 +170,9 @@ class MediaService:
             raise InvalidInput("Give either --aspect or --size, not both.")
         if ratios:
             if size:
-                raise InvalidInput(f"{model.id} takes an aspect ratio, not a size: one of {', '.join(ratios)}.")
+                raise InvalidInput(
+                    f"{model.id} takes an aspect ratio, not a size: one of {', '.join(ratios)}."
+                )
             if aspect and aspect not in ratios:
                 raise InvalidInput(f"{model.id} makes images in {', '.join(ratios)}; not {aspect}.")
             body: dict[str, Any] = {"aspect_ratio": aspect} if aspect else {}
@@ -195,8 +210,9 @@ class MediaService:
         """Generate images (up to four variants), paid per image."""
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
         request = await self.image_request(message, chat, prompt, options)
-        price = self.prices.image_generation(request.model, variants=request.variants,
-                                             resolution=request.body.get("resolution"))
+        price = self.prices.image_generation(
+            request.model, variants=request.variants, resolution=request.body.get("resolution")
+        )
         price = self._priced(price, request.model)
 
         async def work(stream: ReplyStream) -> None:
@@ -211,18 +227,29 @@ class MediaService:
                 await self.s.ledger.settle(held, price)
             notices = []
             if result.blurred:
-                notices.append(Notice(
-                    "Venice blurred this image because safe mode is on here. "
-                    + ("Mark the channel as age-restricted (NSFW) to turn it off."
-                       if message.nsfw is not None else "A chat admin can turn it off with /safemode off."),
-                    "info"))
+                notices.append(
+                    Notice(
+                        "Venice blurred this image because safe mode is on here. "
+                        + (
+                            "Mark the channel as age-restricted (NSFW) to turn it off."
+                            if message.nsfw is not None
+                            else "A chat admin can turn it off with /safemode off."
+                        ),
+                        "info",
+                    )
+                )
             files = tuple(
                 Attachment("image", images.MIME["PNG"], data, filename=f"venice-{number}.png")
                 for number, data in enumerate(result.images, start=1)
             )
             seed = f" · seed {request.body['seed']}" if "seed" in request.body else ""
-            stream.finish(Reply(text=f"🎨 {_clip(prompt, 200)} ({request.model.id}{seed})",
-                                attachments=files, notices=tuple(notices)))
+            stream.finish(
+                Reply(
+                    text=f"🎨 {_clip(prompt, 200)} ({request.model.id}{seed})",
+                    attachments=files,
+                    notices=tuple(notices),
+                )
+            )
 
         return self._chat.spawn(work, activity="upload_photo")
 
@@ -237,15 +264,21 @@ class MediaService:
 
         async def work(stream: ReplyStream) -> None:
             async with self._chat.paying(message, price, feature="upscale", model_id="upscale") as held:
-                data = await self.s.venice.upscale(source.data, scale=scale, mime_type=info.mime_type,
-                                                   filename=f"image.{info.extension}")
+                data = await self.s.venice.upscale(
+                    source.data, scale=scale, mime_type=info.mime_type, filename=f"image.{info.extension}"
+                )
                 result = images.inspect(data)  # Venice answered with something we can show
                 await self.s.ledger.settle(held, price)
-            stream.finish(Reply(
-                text=f"🔍 Upscaled {scale}×: {result.width}×{result.height}",
-                attachments=(Attachment("image", result.mime_type, data,
-                                        filename=f"upscaled-{scale}x.{result.extension}"),),
-            ))
+            stream.finish(
+                Reply(
+                    text=f"🔍 Upscaled {scale}×: {result.width}×{result.height}",
+                    attachments=(
+                        Attachment(
+                            "image", result.mime_type, data, filename=f"upscaled-{scale}x.{result.extension}"
+                        ),
+                    ),
+                )
+            )
 
         return self._chat.spawn(work, activity="upload_photo")
 
@@ -267,21 +300,33 @@ class MediaService:
             raise InvalidInput(f"Venice does not offer the edit model {model_id} right now.")
         limit = int(_constraints(model).get("promptCharacterLimit") or PROMPT_LIMIT)
         if len(prompt) > limit:
-            raise InvalidInput(f"The edit prompt is {len(prompt):,} characters; {model.id} takes up to {limit:,}.")
+            raise InvalidInput(
+                f"The edit prompt is {len(prompt):,} characters; {model.id} takes up to {limit:,}."
+            )
         price = self._priced(self.prices.edit(model), model)
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
         safe = self.safe_mode(message, chat)
 
         async def work(stream: ReplyStream) -> None:
             async with self._chat.paying(message, price, feature="edit", model_id=model.id) as held:
-                data, mime = await self.s.venice.edit_image(
-                    source.data, prompt=prompt, model=model.id, mime_type=info.mime_type,
-                    filename=f"image.{info.extension}", safe_mode=safe,
+                data, _mime = await self.s.venice.edit_image(
+                    source.data,
+                    prompt=prompt,
+                    model=model.id,
+                    mime_type=info.mime_type,
+                    filename=f"image.{info.extension}",
+                    safe_mode=safe,
                 )
                 result = images.inspect(data)
                 await self.s.ledger.settle(held, price)
-            stream.finish(Reply(text=f"🖌️ {_clip(prompt, 200)}", attachments=(
-                Attachment("image", result.mime_type, data, filename=f"edited.{result.extension}"),)))
+            stream.finish(
+                Reply(
+                    text=f"🖌️ {_clip(prompt, 200)}",
+                    attachments=(
+                        Attachment("image", result.mime_type, data, filename=f"edited.{result.extension}"),
+                    ),
+                )
+            )
 
         return self._chat.spawn(work, activity="upload_photo")
 
@@ -322,8 +367,9 @@ class MediaService:
 
         return self._chat.spawn(work, activity="record_voice")
 
-    async def spoken(self, message: IncomingMessage, chat: ChatSettings, text: str,
-                     voice: str | None = None) -> tuple[tuple[Attachment, ...], list[Notice]]:
+    async def spoken(
+        self, message: IncomingMessage, chat: ChatSettings, text: str, voice: str | None = None
+    ) -> tuple[tuple[Attachment, ...], list[Notice]]:
         """Speak a text as Ogg/Opus voice notes, in sentence-bounded parts of 4,096 characters.
 
         At most MAX_SPOKEN_PARTS parts are spoken; a longer text gets a notice saying where the
@@ -336,9 +382,13 @@ class MediaService:
         notices: list[Notice] = []
         limit = self.settings.max_spoken_parts
         if len(parts) > limit:
-            notices.append(Notice(
-                f"The voice covers the first {limit * audio.TTS_LIMIT:,} characters or so; the "
-                "rest is in the text.", "info"))
+            notices.append(
+                Notice(
+                    f"The voice covers the first {limit * audio.TTS_LIMIT:,} characters or so; the "
+                    "rest is in the text.",
+                    "info",
+                )
+            )
             parts = parts[:limit]
         price = self._priced(self.prices.speech(model, sum(len(p) for p in parts)), model)
         files: list[Attachment] = []
@@ -356,8 +406,11 @@ class MediaService:
                 except VeniceError:
                     if not files:
                         raise
-                    notices.append(Notice(f"The voice stops after part {number - 1}: Venice failed "
-                                          "on the rest.", "warning"))
+                    notices.append(
+                        Notice(
+                            f"The voice stops after part {number - 1}: Venice failed on the rest.", "warning"
+                        )
+                    )
                     break
                 spoken += len(part)
                 name = "voice.ogg" if len(parts) == 1 else f"voice-{number}.ogg"
@@ -374,8 +427,9 @@ class MediaService:
         for model in ordered:
             for voice in _voices(model):
                 if voice.lower() == name.lower():
-                    await self.s.chat_settings.update(message.platform, message.chat_id,
-                                                      tts_model=model.id, tts_voice=voice)
+                    await self.s.chat_settings.update(
+                        message.platform, message.chat_id, tts_model=model.id, tts_voice=voice
+                    )
                     return Reply(f"Voice set to {voice} ({model.id}).")
         every = [v for m in models for v in _voices(m)]
         close = difflib.get_close_matches(name, every, n=5, cutoff=0.5)
@@ -402,7 +456,9 @@ class MediaService:
         price = self._priced(self.prices.transcription(model, seconds), model)
         async with self._chat.paying(message, price, feature="transcription", model_id=model.id) as held:
             heard = await self.s.venice.transcribe(
-                attachment.data, model=model.id, mime_type=info.mime_type,
+                attachment.data,
+                model=model.id,
+                mime_type=info.mime_type,
                 filename=f"{attachment.kind}.{info.format}",
             )
             text = " ".join(heard.text.split())
@@ -427,9 +483,11 @@ class MediaService:
         models = await self.models_of("text")
         wanted = self.settings.vision_model
         found = [m for m in models if m.supports_vision]
-        pick = (next((m for m in found if m.id == wanted), None)
-                or next((m for m in found if "default_vision" in m.traits), None)
-                or (found[0] if found else None))
+        pick = (
+            next((m for m in found if m.id == wanted), None)
+            or next((m for m in found if "default_vision" in m.traits), None)
+            or (found[0] if found else None)
+        )
         if pick is None:
             raise InvalidInput("Venice lists no model that can see images right now.")
         return pick, [Notice(f"{current.id} cannot see images, so {pick.id} answered this one.")]
@@ -440,8 +498,9 @@ class MediaService:
         """A listed price, or a refusal: the bot does not give away what it cannot price."""
         if price is None:
             what = model.id if model else "this action"
-            raise InvalidInput(f"Venice lists no price for {what}, so the bot cannot charge for it. "
-                               "Ask the bot's admin.")
+            raise InvalidInput(
+                f"Venice lists no price for {what}, so the bot cannot charge for it. Ask the bot's admin."
+            )
         return price
 
 
@@ -480,4 +539,3 @@ def _clip(text: str, limit: int) -> str:
 
 def _unreadable_speech() -> VeniceError:
     return VeniceError("speech is not Ogg/Opus", user_message="Venice sent audio the bot cannot read.")
-

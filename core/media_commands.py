@@ -25,52 +25,82 @@ class MediaCommands:
         """The command definitions, in the order /help shows them."""
         return [
             Command(
-                "imagine", "Generate images from a description", self.imagine,
-                (Arg("prompt", "What the image shows", ArgType.TEXT, required=True),
-                 Arg("model", "Image model", option=True, autocomplete="image_models"),
-                 Arg("style", "Style preset", ArgType.TEXT, option=True, autocomplete="image_styles"),
-                 Arg("aspect", "Aspect ratio, e.g. 16:9", option=True),
-                 Arg("size", "Width x height, e.g. 1024x768", option=True),
-                 Arg("variants", "How many images, 1 to 4", ArgType.INTEGER, option=True),
-                 Arg("negative", "What the image should not show", ArgType.TEXT, option=True),
-                 Arg("seed", "Seed, to get the same image again", ArgType.INTEGER, option=True)),
+                "imagine",
+                "Generate images from a description",
+                self.imagine,
+                (
+                    Arg("prompt", "What the image shows", ArgType.TEXT, required=True),
+                    Arg("model", "Image model", option=True, autocomplete="image_models"),
+                    Arg("style", "Style preset", ArgType.TEXT, option=True, autocomplete="image_styles"),
+                    Arg("aspect", "Aspect ratio, e.g. 16:9", option=True),
+                    Arg("size", "Width x height, e.g. 1024x768", option=True),
+                    Arg("variants", "How many images, 1 to 4", ArgType.INTEGER, option=True),
+                    Arg("negative", "What the image should not show", ArgType.TEXT, option=True),
+                    Arg("seed", "Seed, to get the same image again", ArgType.INTEGER, option=True),
+                ),
             ),
             Command(
-                "upscale", "Upscale the image you attach or reply to (2x or 4x)", self.upscale,
+                "upscale",
+                "Upscale the image you attach or reply to (2x or 4x)",
+                self.upscale,
                 (Arg("scale", "2 or 4", choices=("2", "4")),),
             ),
             Command(
-                "edit", "Change the image you attach or reply to as you describe", self.edit,
+                "edit",
+                "Change the image you attach or reply to as you describe",
+                self.edit,
                 (Arg("prompt", "The change, e.g. 'make the sky purple'", ArgType.TEXT, required=True),),
             ),
             Command(
-                "speak", "Read a text aloud as a voice message", self.speak,
+                "speak",
+                "Read a text aloud as a voice message",
+                self.speak,
                 (Arg("text", "What to say", ArgType.TEXT, required=True),),
             ),
             Command(
-                "voice", "Show the voices, or choose the chat's voice", self.voice,
+                "voice",
+                "Show the voices, or choose the chat's voice",
+                self.voice,
                 (Arg("name", "Voice name", autocomplete="voices"),),
             ),
             Command(
-                "voicemode", "Voice replies: off, on (always), or mirror (to voice notes)",
-                self.voicemode, (Arg("mode", "off, on or mirror", choices=VOICE_MODES),),
+                "voicemode",
+                "Voice replies: off, on (always), or mirror (to voice notes)",
+                self.voicemode,
+                (Arg("mode", "off, on or mirror", choices=VOICE_MODES),),
             ),
             Command(
-                "safemode", "Blur adult images: on or off (chat admins)", self.safemode,
+                "safemode",
+                "Blur adult images: on or off (chat admins)",
+                self.safemode,
                 (Arg("mode", "on or off", choices=("on", "off")),),
             ),
             Command(
-                "video", "Make a short video from a description (shows the price first)", self.video,
-                (Arg("prompt", "What the video shows", ArgType.TEXT, required=True),
-                 Arg("model", "Video model", option=True, autocomplete="video_models"),
-                 Arg("duration", "Length, e.g. 5s", option=True),
-                 Arg("aspect", "Aspect ratio, e.g. 16:9", option=True),
-                 Arg("resolution", "Resolution, e.g. 720p", option=True)),
+                "video",
+                "Make a short video from a description (shows the price first)",
+                self.video,
+                (
+                    Arg("prompt", "What the video shows", ArgType.TEXT, required=True),
+                    Arg("model", "Video model", option=True, autocomplete="video_models"),
+                    Arg("duration", "Length, e.g. 5s", option=True),
+                    Arg("aspect", "Aspect ratio, e.g. 16:9", option=True),
+                    Arg("resolution", "Resolution, e.g. 720p", option=True),
+                ),
             ),
-            Command("videoconfirm", "Make a quoted video", self.videoconfirm,
-                    (Arg("id", "The quote's id", required=True),), hidden=True),
-            Command("videocancel", "Drop a quoted video", self.videocancel,
-                    (Arg("id", "The quote's id", required=True),), hidden=True),
+            Command(
+                "videoconfirm",
+                "Make a quoted video",
+                self.videoconfirm,
+                (Arg("id", "The quote's id", required=True),),
+                hidden=True,
+            ),
+            Command(
+                "videocancel",
+                "Drop a quoted video",
+                self.videocancel,
+                (Arg("id", "The quote's id", required=True),),
+                hidden=True,
+            ),
         ]
 
     async def imagine(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
@@ -98,25 +128,30 @@ class MediaCommands:
             return await self._media.set_voice(ctx.message, name)
         model, voice, voices = await self._media.voices(ctx.message)
         chat = await self._service.s.chat_settings.get(ctx.message.platform, ctx.message.chat_id)
-        lines = [f"Voice: {voice} ({model.id}). Voice replies: {chat.voice_mode} (/voicemode).",
-                 f"Voices of {model.id}: {', '.join(voices) or 'none listed'}.",
-                 "Choose one with /voice <name>; voices of other models switch the model too."]
-        return Reply("\n".join(lines),
-                     choices=tuple(Choice(v, f"/voice {v}") for v in voices if v != voice))
+        lines = [
+            f"Voice: {voice} ({model.id}). Voice replies: {chat.voice_mode} (/voicemode).",
+            f"Voices of {model.id}: {', '.join(voices) or 'none listed'}.",
+            "Choose one with /voice <name>; voices of other models switch the model too.",
+        ]
+        return Reply("\n".join(lines), choices=tuple(Choice(v, f"/voice {v}") for v in voices if v != voice))
 
     async def voicemode(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set when answers come as voice too."""
         mode = args.get("mode")
         chat = await self._service.s.chat_settings.get(ctx.message.platform, ctx.message.chat_id)
         if not mode:
-            return Reply(f"Voice replies are {chat.voice_mode}. /voicemode off | on | mirror "
-                         "(mirror: voice notes get a voice reply, text gets text).",
-                         choices=tuple(Choice(m, f"/voicemode {m}") for m in VOICE_MODES if m != chat.voice_mode))
+            return Reply(
+                f"Voice replies are {chat.voice_mode}. /voicemode off | on | mirror "
+                "(mirror: voice notes get a voice reply, text gets text).",
+                choices=tuple(Choice(m, f"/voicemode {m}") for m in VOICE_MODES if m != chat.voice_mode),
+            )
         ctx.require_chat_admin("change voice replies")
         await self._service.s.chat_settings.update(ctx.message.platform, ctx.message.chat_id, voice_mode=mode)
-        said = {"off": "Answers come as text only.",
-                "on": "Every answer comes as text and as a voice message.",
-                "mirror": "Voice notes get a voice reply; text gets text."}[mode]
+        said = {
+            "off": "Answers come as text only.",
+            "on": "Every answer comes as text and as a voice message.",
+            "mirror": "Voice notes get a voice reply; text gets text.",
+        }[mode]
         return Reply(f"Voice replies: {mode}. {said}")
 
     async def safemode(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -125,16 +160,23 @@ class MediaCommands:
         chat = await self._service.s.chat_settings.get(message.platform, message.chat_id)
         if message.nsfw is not None:
             state = "off (an age-restricted channel)" if message.nsfw else "on"
-            return Reply(f"Safe mode is {state}. Here it follows the channel's age-restricted (NSFW) "
-                         "setting, which server admins change in the channel's settings.")
+            return Reply(
+                f"Safe mode is {state}. Here it follows the channel's age-restricted (NSFW) "
+                "setting, which server admins change in the channel's settings."
+            )
         mode = args.get("mode")
         if not mode:
-            return Reply(f"Safe mode is {'on' if chat.safe_mode else 'off'}: adult images are "
-                         f"{'blurred' if chat.safe_mode else 'shown'}. Chat admins: /safemode on|off.")
+            return Reply(
+                f"Safe mode is {'on' if chat.safe_mode else 'off'}: adult images are "
+                f"{'blurred' if chat.safe_mode else 'shown'}. Chat admins: /safemode on|off."
+            )
         ctx.require_chat_admin("change safe mode")
         await self._service.s.chat_settings.update(message.platform, message.chat_id, safe_mode=mode == "on")
-        return Reply("Safe mode on: Venice blurs adult images." if mode == "on"
-                     else "Safe mode off: adult images are not blurred in this chat.")
+        return Reply(
+            "Safe mode on: Venice blurs adult images."
+            if mode == "on"
+            else "Safe mode off: adult images are not blurred in this chat."
+        )
 
     async def video(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Quote a video and offer it."""

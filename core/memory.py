@@ -111,8 +111,7 @@ class Memory:
             messages.append(
                 {
                     "role": "system",
-                    "content": "Summary of the earlier part of this conversation:\n"
-                    + conversation.summary,
+                    "content": "Summary of the earlier part of this conversation:\n" + conversation.summary,
                 }
             )
         messages.extend(stored.chat_message for stored in window)

@@ -25,8 +25,14 @@ class Prices:
         return math.ceil(usd * self.feature_markups.get(feature, self.markup) * MICRO)
 
     def chat_estimate(
-        self, model: ModelInfo, prompt_tokens: int, max_completion_tokens: int,
-        *, web_search: bool, scraped_urls: int, feature: str = "chat",
+        self,
+        model: ModelInfo,
+        prompt_tokens: int,
+        max_completion_tokens: int,
+        *,
+        web_search: bool,
+        scraped_urls: int,
+        feature: str = "chat",
     ) -> int:
         """An upper bound for a chat answer: every reply token used, search and links paid."""
         usd = (
@@ -38,8 +44,15 @@ class Prices:
         return self._micro(usd, feature)
 
     def chat_cost(
-        self, model: ModelInfo, usage: Usage | None, *, cost_usd: float | None,
-        estimated_prompt: int, completion_estimate: int, web_search: bool, scraped_urls: int,
+        self,
+        model: ModelInfo,
+        usage: Usage | None,
+        *,
+        cost_usd: float | None,
+        estimated_prompt: int,
+        completion_estimate: int,
+        web_search: bool,
+        scraped_urls: int,
         feature: str = "chat",
     ) -> int:
         """The real cost: Venice's own ``cost.usd`` when it sends one, else tokens × prices."""

@@ -107,11 +107,12 @@ class Privacy:
         the WAL are emptied so nothing deleted is used or lingers."""
         ids = sorted(conversations)
         for start in range(0, len(ids), BATCH):
-            chunk = ids[start:start + BATCH]
+            chunk = ids[start : start + BATCH]
             marks = ",".join("?" * len(chunk))
             await self._db.execute(
                 f"UPDATE conversations SET summary = '', summary_tokens = 0 WHERE id IN ({marks}) "
-                "AND summary != ''", chunk,
+                "AND summary != ''",
+                chunk,
             )
         self._conversations.drop_cached(conversations)
         await self._db.checkpoint()
@@ -120,20 +121,23 @@ class Privacy:
 
     async def forget(self, platform: str, platform_user_id: str, *, dm_chat: str | None = None) -> Forgotten:
         """Delete a user's messages (and the answers to them), summaries, settings and links."""
-        row = await self._db.fetchone("SELECT id FROM users WHERE platform = ? AND platform_user_id = ?",
-                                      (platform, platform_user_id))
+        row = await self._db.fetchone(
+            "SELECT id FROM users WHERE platform = ? AND platform_user_id = ?", (platform, platform_user_id)
+        )
         settings_chats = _private_chats(platform, platform_user_id, dm_chat)
         removed_settings = 0
         for chat_id in settings_chats:
             removed_settings += await self._db.execute(
-                "DELETE FROM chat_settings WHERE platform = ? AND chat_id = ?", (platform, chat_id))
+                "DELETE FROM chat_settings WHERE platform = ? AND chat_id = ?", (platform, chat_id)
+            )
             self._chat_settings.drop_cached(platform, chat_id)
         if row is None:
             await self._db.checkpoint()
             return Forgotten(0, 0, removed_settings)
         uid = int(row[0])
         mine = await self._db.fetchall(
-            "SELECT DISTINCT conversation_id FROM messages WHERE user_id = ?", (uid,))
+            "SELECT DISTINCT conversation_id FROM messages WHERE user_id = ?", (uid,)
+        )
         conversation_ids = {int(r[0]) for r in mine}
         chats = sorted(settings_chats) or [""]
         scoped = await self._db.fetchall(
@@ -146,13 +150,17 @@ class Privacy:
         for cid in conversation_ids:
             others = await self._db.fetchone(
                 "SELECT 1 FROM messages WHERE conversation_id = ? AND role = 'user' AND "
-                "(user_id IS NULL OR user_id != ?) LIMIT 1", (cid, uid))
+                "(user_id IS NULL OR user_id != ?) LIMIT 1",
+                (cid, uid),
+            )
             if others is None:
                 whole.append(cid)
         # In shared conversations: their messages, and the answer that follows each.
         answers = await self._db.fetchall(
             "SELECT a.id FROM messages q JOIN messages a ON a.id = q.id + 1 AND "
-            "a.conversation_id = q.conversation_id AND a.role = 'assistant' WHERE q.user_id = ?", (uid,))
+            "a.conversation_id = q.conversation_id AND a.role = 'assistant' WHERE q.user_id = ?",
+            (uid,),
+        )
         theirs = await self._db.fetchall("SELECT id FROM messages WHERE user_id = ?", (uid,))
         ids = sorted({int(r[0]) for r in answers} | {int(r[0]) for r in theirs})
         # Chats where they were the only one ever to speak (their DMs on any platform): the
@@ -163,11 +171,15 @@ class Privacy:
                 f"SELECT DISTINCT platform, chat_id FROM conversations WHERE id IN ({marks}) AND NOT EXISTS "
                 f"(SELECT 1 FROM conversations o WHERE o.platform = conversations.platform AND "
                 f"o.chat_id = conversations.chat_id AND o.id NOT IN ({marks}) AND EXISTS "
-                f"(SELECT 1 FROM messages m WHERE m.conversation_id = o.id))", (*whole, *whole))
+                f"(SELECT 1 FROM messages m WHERE m.conversation_id = o.id))",
+                (*whole, *whole),
+            )
             for chat_platform, chat_id in solo:
                 if (chat_platform, chat_id) != (platform, dm_chat):
                     removed_settings += await self._db.execute(
-                        "DELETE FROM chat_settings WHERE platform = ? AND chat_id = ?", (chat_platform, chat_id))
+                        "DELETE FROM chat_settings WHERE platform = ? AND chat_id = ?",
+                        (chat_platform, chat_id),
+                    )
                     self._chat_settings.drop_cached(chat_platform, chat_id)
         deleted = 0
         async with self._db.transaction() as conn:
@@ -176,46 +188,64 @@ class Privacy:
                 deleted += cursor.rowcount
                 await conn.execute("DELETE FROM conversations WHERE id = ?", (cid,))
             for start in range(0, len(ids), BATCH):
-                chunk = ids[start:start + BATCH]
+                chunk = ids[start : start + BATCH]
                 cursor = await conn.execute(
-                    f"DELETE FROM messages WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+                    f"DELETE FROM messages WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
                 deleted += cursor.rowcount
             rest = sorted(conversation_ids - set(whole))
             if rest:
                 await conn.execute(
                     f"UPDATE conversations SET summary = '', summary_tokens = 0 WHERE id IN "
-                    f"({','.join('?' * len(rest))})", rest)
+                    f"({','.join('?' * len(rest))})",
+                    rest,
+                )
             await conn.execute("DELETE FROM account_links WHERE user_id = ?", (uid,))
             await conn.execute("UPDATE users SET display_name = NULL WHERE id = ?", (uid,))
             await conn.execute(
                 "DELETE FROM video_jobs WHERE platform = ? AND user_id = ? AND status != 'queued'",
-                (platform, platform_user_id))
+                (platform, platform_user_id),
+            )
             await conn.execute(
                 "UPDATE video_jobs SET request = json_set(request, '$.prompt', '') "
-                "WHERE platform = ? AND user_id = ?", (platform, platform_user_id))
+                "WHERE platform = ? AND user_id = ?",
+                (platform, platform_user_id),
+            )
         self._ledger.forget_link(uid)
-        self._conversations.drop_cached(conversation_ids, platform=platform, user=platform_user_id,
-                                         chats=settings_chats)
+        self._conversations.drop_cached(
+            conversation_ids, platform=platform, user=platform_user_id, chats=settings_chats
+        )
         await self._db.checkpoint()
         log.info("Forgot %s user %s: %d messages, %d whole conversations", platform, uid, deleted, len(whole))
         return Forgotten(deleted, len(whole), removed_settings)
 
     # ----- /export
 
-    async def export(self, platform: str, platform_user_id: str, *, dm_chat: str | None = None) -> dict[str, Any]:
+    async def export(
+        self, platform: str, platform_user_id: str, *, dm_chat: str | None = None
+    ) -> dict[str, Any]:
         """Everything stored about a user, as one JSON-ready object."""
         row = await self._db.fetchone(
             "SELECT id, display_name, created_at FROM users WHERE platform = ? AND platform_user_id = ?",
-            (platform, platform_user_id))
+            (platform, platform_user_id),
+        )
         data: dict[str, Any] = {
             "exported_at": _iso(self._clock()),
-            "user": {"platform": platform, "id": platform_user_id,
-                     "display_name": row[1] if row else None, "first_seen": _iso(row[2]) if row else None},
-            "conversations": [], "settings": {}, "account": None, "video_jobs": [],
+            "user": {
+                "platform": platform,
+                "id": platform_user_id,
+                "display_name": row[1] if row else None,
+                "first_seen": _iso(row[2]) if row else None,
+            },
+            "conversations": [],
+            "settings": {},
+            "account": None,
+            "video_jobs": [],
         }
         for chat_id in _private_chats(platform, platform_user_id, dm_chat):
             settings = await self._db.fetchone(
-                "SELECT settings FROM chat_settings WHERE platform = ? AND chat_id = ?", (platform, chat_id))
+                "SELECT settings FROM chat_settings WHERE platform = ? AND chat_id = ?", (platform, chat_id)
+            )
             if settings:
                 data["settings"][chat_id] = json.loads(settings[0])
         if row is None:
@@ -224,7 +254,9 @@ class Privacy:
         rows = await self._db.fetchall(
             "SELECT c.id, c.chat_id, c.thread_id, c.persona, m.role, m.content, m.created_at, m.user_id "
             "FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.conversation_id IN "
-            "(SELECT DISTINCT conversation_id FROM messages WHERE user_id = ?) ORDER BY c.id, m.id", (uid,))
+            "(SELECT DISTINCT conversation_id FROM messages WHERE user_id = ?) ORDER BY c.id, m.id",
+            (uid,),
+        )
         by_conversation: dict[int, dict[str, Any]] = {}
         previous_mine = False
         for cid, chat_id, thread_id, persona, role, content, created, author in rows:
@@ -233,22 +265,40 @@ class Privacy:
                 previous_mine = False
                 continue  # other people's messages are theirs to export, not this user's
             previous_mine = mine
-            entry = by_conversation.setdefault(cid, {"chat_id": chat_id, "thread_id": thread_id or None,
-                                                     "character": persona or None, "messages": []})
+            entry = by_conversation.setdefault(
+                cid,
+                {
+                    "chat_id": chat_id,
+                    "thread_id": thread_id or None,
+                    "character": persona or None,
+                    "messages": [],
+                },
+            )
             entry["messages"].append({"role": "you" if mine else "bot", "text": content, "at": _iso(created)})
         data["conversations"] = list(by_conversation.values())
         owner = await self._ledger.owner_of_user(uid)
         data["account"] = {
             "owner": owner,
             "balance_usd": await self._ledger.balance(owner) / 1_000_000,
-            "entries": [{"kind": e.kind, "usd": e.amount / 1_000_000, "feature": e.feature, "at": _iso(e.created_at)}
-                        for e in await self._ledger.entries(owner, limit=1000)],
+            "entries": [
+                {"kind": e.kind, "usd": e.amount / 1_000_000, "feature": e.feature, "at": _iso(e.created_at)}
+                for e in await self._ledger.entries(owner, limit=1000)
+            ],
         }
         jobs = await self._db.fetchall(
             "SELECT id, status, model, request, created_at FROM video_jobs WHERE platform = ? AND user_id = ?",
-            (platform, platform_user_id))
-        data["video_jobs"] = [{"id": j[0], "status": j[1], "model": j[2],
-                               "prompt": json.loads(j[3]).get("prompt"), "at": _iso(j[4])} for j in jobs]
+            (platform, platform_user_id),
+        )
+        data["video_jobs"] = [
+            {
+                "id": j[0],
+                "status": j[1],
+                "model": j[2],
+                "prompt": json.loads(j[3]).get("prompt"),
+                "at": _iso(j[4]),
+            }
+            for j in jobs
+        ]
         return data
 
     async def aclose(self) -> None:

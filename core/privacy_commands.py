@@ -22,14 +22,29 @@ class PrivacyCommands:
     def definitions(self) -> list[Command]:
         """The command definitions, in the order /help shows them."""
         return [
-            Command("forget", "Delete everything the bot stored of you (asks first)", self.forget,
-                    (Arg("confirm", "confirm", choices=("confirm",)),)),
-            Command("export", "Get everything the bot stored of you, as a JSON file (in a private chat)",
-                    self.export),
-            Command("ephemeral", "Keep this chat's conversation in memory only, never on disk: on or off",
-                    self.ephemeral, (Arg("mode", "on or off", choices=("on", "off")),)),
-            Command("retention", "How many days this chat's messages are kept (0: forever; default)",
-                    self.retention, (Arg("days", "Days, 0 or default"),)),
+            Command(
+                "forget",
+                "Delete everything the bot stored of you (asks first)",
+                self.forget,
+                (Arg("confirm", "confirm", choices=("confirm",)),),
+            ),
+            Command(
+                "export",
+                "Get everything the bot stored of you, as a JSON file (in a private chat)",
+                self.export,
+            ),
+            Command(
+                "ephemeral",
+                "Keep this chat's conversation in memory only, never on disk: on or off",
+                self.ephemeral,
+                (Arg("mode", "on or off", choices=("on", "off")),),
+            ),
+            Command(
+                "retention",
+                "How many days this chat's messages are kept (0: forever; default)",
+                self.retention,
+                (Arg("days", "Days, 0 or default"),),
+            ),
         ]
 
     async def forget(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -43,10 +58,13 @@ class PrivacyCommands:
                 "be undone.",
                 choices=(Choice("🗑 Yes, delete my data", "/forget confirm"),),
             )
-        done = await self._service.privacy.forget(message.platform, message.user_id,
-                                                  dm_chat=message.chat_id if message.is_direct else None)
-        return Reply(f"Done: {done.messages} messages deleted ({done.conversations} whole conversations), "
-                     "and your settings and links. Nothing of it is left in the database file.")
+        done = await self._service.privacy.forget(
+            message.platform, message.user_id, dm_chat=message.chat_id if message.is_direct else None
+        )
+        return Reply(
+            f"Done: {done.messages} messages deleted ({done.conversations} whole conversations), "
+            "and your settings and links. Nothing of it is left in the database file."
+        )
 
     async def export(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Send the caller their data as JSON, only in a private chat."""
@@ -56,10 +74,11 @@ class PrivacyCommands:
         data = await self._service.privacy.export(message.platform, message.user_id, dm_chat=message.chat_id)
         blob = json.dumps(data, ensure_ascii=False, indent=2).encode()
         count = sum(len(c["messages"]) for c in data["conversations"])
-        return Reply(f"Here is everything the bot stored of you: {count} messages in "
-                     f"{len(data['conversations'])} conversations, your settings and your account.",
-                     attachments=(Attachment("file", "application/json", blob,
-                                             filename="venice-bots-export.json"),))
+        return Reply(
+            f"Here is everything the bot stored of you: {count} messages in "
+            f"{len(data['conversations'])} conversations, your settings and your account.",
+            attachments=(Attachment("file", "application/json", blob, filename="venice-bots-export.json"),),
+        )
 
     async def ephemeral(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or switch the chat's in-memory-only mode."""
@@ -71,11 +90,14 @@ class PrivacyCommands:
         ctx.require_chat_admin("change where this chat's conversation is kept")
         await self._service.s.chat_settings.update(message.platform, message.chat_id, ephemeral=mode == "on")
         if mode == "on":
-            return Reply("Ephemeral mode on: from now on nothing written here is stored on disk. The "
-                         "conversation lives in the bot's memory only and is lost when the bot restarts. "
-                         "What was stored before stays until retention or /forget removes it.")
-        return Reply("Ephemeral mode off: this chat's conversation is stored again (the in-memory one "
-                     "is left behind).")
+            return Reply(
+                "Ephemeral mode on: from now on nothing written here is stored on disk. The "
+                "conversation lives in the bot's memory only and is lost when the bot restarts. "
+                "What was stored before stays until retention or /forget removes it."
+            )
+        return Reply(
+            "Ephemeral mode off: this chat's conversation is stored again (the in-memory one is left behind)."
+        )
 
     async def retention(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set how long this chat's messages are kept."""
@@ -85,8 +107,11 @@ class PrivacyCommands:
         raw = args.get("days")
         if raw is None:
             days = chat.retention_days if chat.retention_days is not None else default
-            return Reply(f"Messages here are kept {_kept(days)}"
-                         + ("" if chat.retention_days is not None else " (the bot's default)") + ".")
+            return Reply(
+                f"Messages here are kept {_kept(days)}"
+                + ("" if chat.retention_days is not None else " (the bot's default)")
+                + "."
+            )
         ctx.require_chat_admin("change how long messages are kept")
         if raw.lower() == "default":
             value: int | None = None
@@ -95,8 +120,10 @@ class PrivacyCommands:
         else:
             raise InvalidInput("Give a number of days (0 keeps messages forever), or default.")
         await self._service.s.chat_settings.update(message.platform, message.chat_id, retention_days=value)
-        return Reply(f"Messages here are now kept {_kept(default if value is None else value)}. Older ones "
-                     "are deleted within the hour.")
+        return Reply(
+            f"Messages here are now kept {_kept(default if value is None else value)}. Older ones "
+            "are deleted within the hour."
+        )
 
 
 def _kept(days: int) -> str:

@@ -87,9 +87,7 @@ class Settings(BaseSettings):
     message_retention_days: int = Field(
         30, ge=0, le=36_500, description="Delete stored messages older than this (0: keep forever)"
     )
-    retention_sweep_seconds: float = Field(
-        3600.0, ge=1, description="How often old messages are looked for"
-    )
+    retention_sweep_seconds: float = Field(3600.0, ge=1, description="How often old messages are looked for")
     log_content: bool = Field(False, description="Log message content (debugging only)")
     private_models_only: bool = Field(
         False, description="Offer only models Venice runs privately (hide anonymized ones)"
@@ -238,16 +236,18 @@ class Settings(BaseSettings):
                 continue
             platform, sep, user = item.partition(":")
             if not sep or not user or platform.lower() not in KNOWN_PLATFORMS:
-                raise ValueError(
-                    f"{item!r} is not platform:id (platforms: {', '.join(KNOWN_PLATFORMS)})"
-                )
+                raise ValueError(f"{item!r} is not platform:id (platforms: {', '.join(KNOWN_PLATFORMS)})")
             out.add(f"{platform.lower()}:{user}")
         return frozenset(out)
 
     def secret_values(self) -> list[str]:
         """Every secret's value, for masking in logs."""
-        secrets = [self.venice_api_key, self.telegram_bot_token, self.telegram_webhook_secret,
-                   self.discord_bot_token]
+        secrets = [
+            self.venice_api_key,
+            self.telegram_bot_token,
+            self.telegram_webhook_secret,
+            self.discord_bot_token,
+        ]
         return [s.get_secret_value() for s in secrets if s is not None]
 
     def admin_ids(self, platform: str) -> list[int]:

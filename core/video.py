@@ -44,7 +44,9 @@ class Deliverers(dict[str, Callable[[Destination, Reply], Awaitable[None]]]):
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_for(self, platform: str, timeout: float) -> Callable[[Destination, Reply], Awaitable[None]] | None:
+    async def wait_for(
+        self, platform: str, timeout: float
+    ) -> Callable[[Destination, Reply], Awaitable[None]] | None:
         """The platform's deliverer, waiting up to ``timeout`` seconds for it to register."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -99,8 +101,11 @@ class VideoJobs:
         if len(prompt) > limit:
             raise InvalidInput(f"The prompt is {len(prompt):,} characters; {model.id} takes up to {limit:,}.")
         body: dict[str, Any] = {"model": model.id}
-        for option, key in (("duration", "durations"), ("aspect", "aspect_ratios"),
-                            ("resolution", "resolutions")):
+        for option, key in (
+            ("duration", "durations"),
+            ("aspect", "aspect_ratios"),
+            ("resolution", "resolutions"),
+        ):
             allowed = [str(v) for v in constraints.get(key) or ()]
             value = options.get(option)
             if value is not None and allowed and str(value) not in allowed:
@@ -119,16 +124,29 @@ class VideoJobs:
         if chat.ephemeral:
             self._prompts[job_id] = prompt
         job = VideoJob(
-            id=job_id, status="quoted", platform=message.platform, chat_id=message.chat_id,
-            thread_id=message.thread_id, user_id=message.user_id, owner=owner, model=model.id,
-            request=body | {"prompt": "" if chat.ephemeral else prompt}, quote=price, reservation=None, queue_id=None,
-            created_at=self._clock(), queued_at=None, finished_at=None,
+            id=job_id,
+            status="quoted",
+            platform=message.platform,
+            chat_id=message.chat_id,
+            thread_id=message.thread_id,
+            user_id=message.user_id,
+            owner=owner,
+            model=model.id,
+            request=body | {"prompt": "" if chat.ephemeral else prompt},
+            quote=price,
+            reservation=None,
+            queue_id=None,
+            created_at=self._clock(),
+            queued_at=None,
+            finished_at=None,
         )
         await self.store.create(job)
         return Reply(
             text=f"🎬 A {body['duration']} video with {model.id} costs {usd(price)}. Make it?\n> {prompt[:300]}",
-            choices=(Choice(f"✅ Make it ({usd(price)})", f"/videoconfirm {job.id}"),
-                     Choice("✖ Cancel", f"/videocancel {job.id}")),
+            choices=(
+                Choice(f"✅ Make it ({usd(price)})", f"/videoconfirm {job.id}"),
+                Choice("✖ Cancel", f"/videocancel {job.id}"),
+            ),
         )
 
     def prompt_of(self, job: VideoJob) -> str:
@@ -142,10 +160,14 @@ class VideoJobs:
         if job.user_id != message.user_id:
             raise PermissionDenied("Only the person who asked for this video can confirm or cancel it.")
         if job.status != "quoted":
-            raise InvalidInput({"queued": "This video is being made already.",
-                                "done": "This video was delivered already.",
-                                "cancelled": "This video request was cancelled.",
-                                "failed": "This video failed; start again with /video."}.get(job.status, ""))
+            raise InvalidInput(
+                {
+                    "queued": "This video is being made already.",
+                    "done": "This video was delivered already.",
+                    "cancelled": "This video request was cancelled.",
+                    "failed": "This video failed; start again with /video.",
+                }.get(job.status, "")
+            )
         return job
 
     async def cancel(self, message: IncomingMessage, job_id: str) -> Reply:
@@ -161,8 +183,9 @@ class VideoJobs:
             await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
             raise InvalidInput("That price quote has expired. Ask again with /video.")
         async with self._chat.paying(message, job.quote, feature="video", model_id=job.model) as held:
-            if not await self.store.move(job.id, "quoted", "queued", reservation=held.request_id,
-                                         queued_at=self._clock()):
+            if not await self.store.move(
+                job.id, "quoted", "queued", reservation=held.request_id, queued_at=self._clock()
+            ):
                 raise InvalidInput("This video is being made already.")  # a double press
             try:
                 queue_id = await self.s.venice.video_queue(job.request | {"prompt": self.prompt_of(job)})
@@ -208,7 +231,11 @@ class VideoJobs:
         except BotError as exc:
             await self.s.ledger.refund(held)
             await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
-            note = exc.user_message if "not charged" in exc.user_message else f"{exc.user_message} You were not charged."
+            note = (
+                exc.user_message
+                if "not charged" in exc.user_message
+                else f"{exc.user_message} You were not charged."
+            )
             await self._deliver(job, stream, error=BotError(f"The video could not be made: {note}"))
             return
         except asyncio.CancelledError:
@@ -223,8 +250,10 @@ class VideoJobs:
             return
         await self.s.ledger.settle(held, job.quote)
         await self.store.move(job.id, "queued", "done", finished_at=self._clock())
-        reply = Reply(text=f"🎬 {self.prompt_of(job)[:900]}",
-                      attachments=(Attachment("video", video[1], video[0], filename="venice-video.mp4"),))
+        reply = Reply(
+            text=f"🎬 {self.prompt_of(job)[:900]}",
+            attachments=(Attachment("video", video[1], video[0], filename="venice-video.mp4"),),
+        )
         await self._deliver(job, stream, reply=reply)
         try:  # the video is ours now: Venice need not keep it
             await self.s.venice.video_complete(job.model, job.queue_id)
@@ -238,7 +267,9 @@ class VideoJobs:
         started = job.queued_at or self._clock()
         while True:
             if self._clock() - started > self.settings.video_timeout_seconds:
-                raise BotError(f"Venice did not finish it within {self.settings.video_timeout_seconds / 60:.0f} minutes.")
+                raise BotError(
+                    f"Venice did not finish it within {self.settings.video_timeout_seconds / 60:.0f} minutes."
+                )
             try:
                 status = await self.s.venice.video_retrieve(job.model, job.queue_id)
                 failures = 0
@@ -258,8 +289,14 @@ class VideoJobs:
             await self._sleep(wait)
             wait = min(MAX_POLL_SECONDS, wait * 1.5)
 
-    async def _deliver(self, job: VideoJob, stream: ReplyStream | None, *,
-                       reply: Reply | None = None, error: BaseException | None = None) -> None:
+    async def _deliver(
+        self,
+        job: VideoJob,
+        stream: ReplyStream | None,
+        *,
+        reply: Reply | None = None,
+        error: BaseException | None = None,
+    ) -> None:
         """To the waiting stream if there is one, else through the platform's deliverer."""
         if stream is not None:
             if reply is not None:

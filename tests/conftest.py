@@ -46,9 +46,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def retry(clock: FakeClock) -> RetryPolicy:
-    return RetryPolicy(
-        monotonic=clock.monotonic, wall=clock.time, sleep=clock.sleep, rng=random.Random(7)
-    )
+    return RetryPolicy(monotonic=clock.monotonic, wall=clock.time, sleep=clock.sleep, rng=random.Random(7))
 
 
 @pytest.fixture
@@ -74,9 +72,7 @@ def make_settings(tmp_path: Path, venice: FakeVenice) -> Callable[..., Settings]
 
 
 @pytest.fixture
-def make_service(
-    make_settings: Callable[..., Settings], retry: RetryPolicy
-) -> Callable[..., Any]:
+def make_service(make_settings: Callable[..., Settings], retry: RetryPolicy) -> Callable[..., Any]:
     """``async with make_service(**settings) as service`` builds the real core for a test."""
 
     @asynccontextmanager

@@ -22,8 +22,13 @@ class Answer:
 
 
 def message(text: str, **fields: Any) -> IncomingMessage:
-    values: dict[str, Any] = {"platform": "test", "chat_id": "chat-1", "user_id": "alice",
-                              "user_name": "Alice", "text": text}
+    values: dict[str, Any] = {
+        "platform": "test",
+        "chat_id": "chat-1",
+        "user_id": "alice",
+        "user_name": "Alice",
+        "text": text,
+    }
     values.update(fields)
     return IncomingMessage(**values)
 
@@ -39,8 +44,6 @@ async def ask(service: ChatService, text: str, **fields: Any) -> Answer:
 
 async def stored_messages(service: ChatService) -> list[tuple[Any, ...]]:
     """Every stored message as (conversation, role, content, interrupted)."""
-    db = service.s.conversations._db  # noqa: SLF001 - tests look at the raw rows
-    rows = await db.fetchall(
-        "SELECT conversation_id, role, content, interrupted FROM messages ORDER BY id"
-    )
+    db = service.s.conversations._db
+    rows = await db.fetchall("SELECT conversation_id, role, content, interrupted FROM messages ORDER BY id")
     return [tuple(r) for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import json
@@ -64,8 +65,9 @@ PUBLIC_ACTIONS = frozenset({"reset", "retry"})
 # What these make (pictures, speech, video) is for the channel to see, whoever asks.
 PUBLIC_RESULTS = frozenset({"imagine", "upscale", "edit", "speak", "video"})
 # Subcommands that only show something: answered to the asker alone, whatever their arguments.
-PRIVATE_SUBCOMMANDS = frozenset({("character", "search"), ("character", "info"), ("persona", "list"),
-                                 ("persona", "show")})
+PRIVATE_SUBCOMMANDS = frozenset(
+    {("character", "search"), ("character", "info"), ("persona", "list"), ("persona", "show")}
+)
 # Slash commands that take a file as an attachment option: (option, its description).
 FILE_OPTIONS = {
     "upscale": ("image", "The image (else the one in the message you reply to)"),
@@ -75,8 +77,10 @@ FILE_OPTIONS = {
 IMAGE_COMMAND_TEXT = ("/upscale", "/edit")
 MEDIA_SUGGESTIONS = frozenset({"image_models", "image_styles", "voices", "video_models"})
 NO_IMAGE = "That message has no image."
-NO_WEBHOOKS = ("In #{channel} on {guild}, {name} speaks through my own messages. With the Manage Webhooks "
-               "permission there, it would speak with its own name and face.")
+NO_WEBHOOKS = (
+    "In #{channel} on {guild}, {name} speaks through my own messages. With the Manage Webhooks "
+    "permission there, it would speak with its own name and face."
+)
 NEEDED = ("send_messages", "embed_links", "attach_files")
 
 
@@ -93,8 +97,11 @@ class EditImageModal(discord.ui.Modal, title="Edit image"):
     """Ask how to change the image of the message the "Edit image" menu was used on."""
 
     prompt: discord.ui.TextInput[EditImageModal] = discord.ui.TextInput(
-        label="How should the image change?", style=discord.TextStyle.paragraph,
-        placeholder="Make the sky purple", max_length=1500)
+        label="How should the image change?",
+        style=discord.TextStyle.paragraph,
+        placeholder="Make the sky purple",
+        max_length=1500,
+    )
 
     def __init__(self, adapter: DiscordAdapter, image: discord.Attachment) -> None:
         super().__init__(timeout=600)
@@ -174,8 +181,9 @@ class DiscordAdapter:
             intents=intents,
             guild_ready_timeout=self._options.guild_ready_timeout,
             **kwargs,
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=False,
-                                                     replied_user=False),
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, roles=False, users=False, replied_user=False
+            ),
         )
         self._build_commands()
 
@@ -195,8 +203,9 @@ class DiscordAdapter:
             ) from None
         self._runner = asyncio.create_task(self.client.connect(reconnect=True))
         ready = asyncio.create_task(self.client.wait_until_ready())
-        done, _ = await asyncio.wait({ready, self._runner}, timeout=self._options.ready_timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {ready, self._runner}, timeout=self._options.ready_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         if ready not in done:
             ready.cancel()
             await self.client.close()
@@ -266,25 +275,40 @@ class DiscordAdapter:
         async def callback(interaction: discord.Interaction, **values: Any) -> None:
             await self.run_slash(interaction, command, values)
 
-        parameters = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                        annotation=discord.Interaction)]
+        parameters = [
+            inspect.Parameter(
+                "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
+            )
+        ]
         for arg in command.args:
             annotation: Any = int if arg.type is ArgType.INTEGER else str
             required = arg.required and not arg.option  # named options are always optional
-            parameters.append(inspect.Parameter(
-                arg.name, inspect.Parameter.KEYWORD_ONLY,
-                annotation=annotation if required else annotation | None,
-                default=inspect.Parameter.empty if required else None,
-            ))
+            parameters.append(
+                inspect.Parameter(
+                    arg.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    annotation=annotation if required else annotation | None,
+                    default=inspect.Parameter.empty if required else None,
+                )
+            )
         file_option = self._file_option(command)
         if file_option is not None:
-            parameters.append(inspect.Parameter(file_option[0], inspect.Parameter.KEYWORD_ONLY,
-                                                annotation=discord.Attachment | None, default=None))
+            parameters.append(
+                inspect.Parameter(
+                    file_option[0],
+                    inspect.Parameter.KEYWORD_ONLY,
+                    annotation=discord.Attachment | None,
+                    default=None,
+                )
+            )
         # Discord wants required options first; the core lists positional args before options.
         parameters[1:] = sorted(parameters[1:], key=lambda p: p.default is not inspect.Parameter.empty)
         callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        slash = app_commands.Command(name=command.name, description=command.description[:100],
-                                     callback=callback)
+        # The signature is built at run time, which mypy cannot follow: hence Any.
+        handler: Any = callback
+        slash: app_commands.Command[Any, ..., None] = app_commands.Command(
+            name=command.name, description=command.description[:100], callback=handler
+        )
         for arg in command.args:
             param = slash._params[arg.name]
             param.description = arg.description[:100]
@@ -311,8 +335,10 @@ class DiscordAdapter:
             return []
         current = current.lower()
         found = [m for m in models if current in m.id.lower() or current in m.name.lower()]
-        return [app_commands.Choice(name=f"{m.id} ({m.context_length // 1000}k)"[:100], value=m.id)
-                for m in found[:25]]
+        return [
+            app_commands.Choice(name=f"{m.id} ({m.context_length // 1000}k)"[:100], value=m.id)
+            for m in found[:25]
+        ]
 
     @staticmethod
     def _file_option(command: Command) -> tuple[str, str] | None:
@@ -343,15 +369,19 @@ class DiscordAdapter:
         """Right-click → Apps on a message: upscale or edit its image."""
         menus = []
         if "upscale" in commands:
+
             async def upscale_2(interaction: discord.Interaction, message: discord.Message) -> None:
                 await self.menu_upscale(interaction, message, 2)
 
             async def upscale_4(interaction: discord.Interaction, message: discord.Message) -> None:
                 await self.menu_upscale(interaction, message, 4)
 
-            menus += [app_commands.ContextMenu(name="Upscale ×2", callback=upscale_2),
-                      app_commands.ContextMenu(name="Upscale ×4", callback=upscale_4)]
+            menus += [
+                app_commands.ContextMenu(name="Upscale ×2", callback=upscale_2),
+                app_commands.ContextMenu(name="Upscale ×4", callback=upscale_4),
+            ]
         if "edit" in commands:
+
             async def edit_image(interaction: discord.Interaction, message: discord.Message) -> None:
                 await self.menu_edit(interaction, message)
 
@@ -382,7 +412,9 @@ class DiscordAdapter:
         log.info("Synced %d slash commands", len(tree.get_commands()))
         return True
 
-    async def run_slash(self, interaction: discord.Interaction, command: Command, values: dict[str, Any]) -> None:
+    async def run_slash(
+        self, interaction: discord.Interaction, command: Command, values: dict[str, Any]
+    ) -> None:
         """Acknowledge at once ("thinking…"), then let the core answer."""
         file_option = self._file_option(command)
         attached_file: discord.Attachment | None = values.pop(file_option[0], None) if file_option else None
@@ -405,13 +437,21 @@ class DiscordAdapter:
         async def start() -> Reply | ReplyStream:
             attached = incoming
             if attached_file is not None:
-                attached = replace(incoming, attachments=(await download(self._service.media, attached_file),))
+                attached = replace(
+                    incoming, attachments=(await download(self._service.media, attached_file),)
+                )
             return await self._service.run_command(attached, command.name, raw)
 
-        await self._answer(incoming.chat_id, InteractionSurface(interaction, ephemeral=private), start,
-                           interaction=interaction)
+        await self._answer(
+            incoming.chat_id,
+            InteractionSurface(interaction, ephemeral=private),
+            start,
+            interaction=interaction,
+        )
 
-    async def menu_upscale(self, interaction: discord.Interaction, message: discord.Message, scale: int) -> None:
+    async def menu_upscale(
+        self, interaction: discord.Interaction, message: discord.Message, scale: int
+    ) -> None:
         """The "Upscale ×2/×4" menu on a message: upscale its first image."""
         image = first_image(message)
         if image is None:
@@ -439,7 +479,9 @@ class DiscordAdapter:
             return
         await interaction.response.send_modal(EditImageModal(self, image))
 
-    async def edit_submitted(self, interaction: discord.Interaction, image: discord.Attachment, prompt: str) -> None:
+    async def edit_submitted(
+        self, interaction: discord.Interaction, image: discord.Attachment, prompt: str
+    ) -> None:
         """The "Edit image" form came back: run /edit with its prompt on the image."""
         await interaction.response.defer(thinking=True)
         incoming = self._from_interaction(interaction, f"/edit {prompt}")
@@ -464,20 +506,27 @@ class DiscordAdapter:
         else:  # a DM or a thread already: answer right here
             incoming = self._from_interaction(interaction, message)
             surface = InteractionSurface(interaction)
-        await self._answer(incoming.chat_id, surface, lambda: self._service.handle_message(incoming),
-                           interaction=interaction if isinstance(surface, InteractionSurface) else None)
+        await self._answer(
+            incoming.chat_id,
+            surface,
+            lambda: self._service.handle_message(incoming),
+            interaction=interaction if isinstance(surface, InteractionSurface) else None,
+        )
 
     async def regenerate(self, interaction: discord.Interaction) -> None:
         """The Regenerate button: answer the last question again, if this is the last answer."""
         message = interaction.message
         channel = interaction.channel
         if message is None or channel is None or self._last_answer.get(channel.id) != message.id:
-            await interaction.response.send_message("Only the newest answer can be regenerated.",
-                                                    ephemeral=True)
+            await interaction.response.send_message(
+                "Only the newest answer can be regenerated.", ephemeral=True
+            )
             return
         await interaction.response.defer()
         incoming = self._incoming(channel, interaction.user, "/retry", is_direct=interaction.guild is None)
-        await self._answer(incoming.chat_id, ChannelSurface(channel), lambda: self._service.handle_message(incoming))
+        await self._answer(
+            incoming.chat_id, ChannelSurface(channel), lambda: self._service.handle_message(incoming)
+        )
 
     async def press(self, interaction: discord.Interaction, command: str) -> None:
         """A command button: run its command as the person who pressed it, in that channel."""
@@ -502,13 +551,18 @@ class DiscordAdapter:
             log.info("Cannot take the buttons off a message in %s: %s", channel.id, exc)
         surface: Surface
         if interaction.message is not None and interaction.message.flags.ephemeral:
-            surface = InteractionSurface(interaction, ephemeral=True)  # only its user sees it: the answer replaces it
+            surface = InteractionSurface(
+                interaction, ephemeral=True
+            )  # only its user sees it: the answer replaces it
         else:
             surface = ChannelSurface(channel, reply_to=interaction.message)
-        await self._write(incoming.chat_id, self._writer(surface, typing=isinstance(surface, ChannelSurface)),
-                          result)
+        await self._write(
+            incoming.chat_id, self._writer(surface, typing=isinstance(surface, ChannelSurface)), result
+        )
 
-    async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    async def _on_tree_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         log.error("Slash command failed", exc_info=error)
         text = f"⚠️ {APOLOGY}"
         if interaction.response.is_done():
@@ -522,8 +576,10 @@ class DiscordAdapter:
         """Answer DMs, mentions, replies to the bot (or its characters), anything in the bot's own threads,
         and every message in a channel a character is bound to (a roleplay channel)."""
         me = self.client.user
-        if me is None or message.author.bot or message.type not in (
-            discord.MessageType.default, discord.MessageType.reply
+        if (
+            me is None
+            or message.author.bot
+            or message.type not in (discord.MessageType.default, discord.MessageType.reply)
         ):
             return
         channel = message.channel
@@ -531,10 +587,17 @@ class DiscordAdapter:
         own_thread = isinstance(channel, discord.Thread) and channel.owner_id == me.id
         replied = await self._replied(message)
         # A character's message (through the bot's webhook) carries the bot's application id.
-        to_bot = bool(replied and (replied.author.id == me.id
-                                   or (replied.webhook_id and replied.application_id == me.id)))
-        if not (direct or own_thread or to_bot or me in message.mentions
-                or await self._service.roleplay_here(PLATFORM, str(channel.id))):
+        to_bot = bool(
+            replied
+            and (replied.author.id == me.id or (replied.webhook_id and replied.application_id == me.id))
+        )
+        if not (
+            direct
+            or own_thread
+            or to_bot
+            or me in message.mentions
+            or await self._service.roleplay_here(PLATFORM, str(channel.id))
+        ):
             return
         text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
         if not self._may_send(channel):
@@ -544,9 +607,15 @@ class DiscordAdapter:
         async def start() -> Reply | ReplyStream:
             # Files are fetched here, in the channel's turn: each is checked against the limits first.
             incoming = self._incoming(
-                channel, message.author, text, is_direct=direct, message_id=str(message.id),
+                channel,
+                message.author,
+                text,
+                is_direct=direct,
+                message_id=str(message.id),
                 attachments=await download_all(self._service.media, message),
-                reply_to=await self._replied_message(replied, to_bot, needed=text.lower().startswith(IMAGE_COMMAND_TEXT)),
+                reply_to=await self._replied_message(
+                    replied, to_bot, needed=text.lower().startswith(IMAGE_COMMAND_TEXT)
+                ),
             )
             return await self._service.handle_message(incoming)
 
@@ -574,12 +643,19 @@ class DiscordAdapter:
                 log.info("Left out the image of replied message %s", replied.id)
         if not replied.content and not attachments:
             return None
-        return RepliedMessage(replied.content, from_bot=to_bot, author=replied.author.display_name,
-                              attachments=attachments)
+        return RepliedMessage(
+            replied.content, from_bot=to_bot, author=replied.author.display_name, attachments=attachments
+        )
 
     def _writer(self, surface: Surface, *, typing: bool = True) -> DiscordWriter:
-        return DiscordWriter(surface, on_forbidden=self.report_forbidden, interval=self._options.edit_interval,
-                             clock=self._clock, typing=typing, embeds=self._permission(surface.channel, "embed_links"))
+        return DiscordWriter(
+            surface,
+            on_forbidden=self.report_forbidden,
+            interval=self._options.edit_interval,
+            clock=self._clock,
+            typing=typing,
+            embeds=self._permission(surface.channel, "embed_links"),
+        )
 
     async def _answer(
         self,
@@ -645,8 +721,9 @@ class DiscordAdapter:
         home = webhook_home(surface.channel) if speaker is not None else None
         if speaker is None or home is None:
             return writer
-        webhook = self._webhooks.cached(home) or (await self._webhooks.get(home) if may_manage_webhooks(home)
-                                                  else None)
+        webhook = self._webhooks.cached(home) or (
+            await self._webhooks.get(home) if may_manage_webhooks(home) else None
+        )
         if isinstance(surface, InteractionSurface):
             note = f"🎭 **{speaker.name}** speaks in this channel."
             if webhook is None:
@@ -681,21 +758,25 @@ class DiscordAdapter:
         self._reported.add(channel.id)
         guild = getattr(channel, "guild", None)
         missing = [p for p in NEEDED if not self._permission(channel, p)] or list(NEEDED)
-        log.warning("Missing permissions in #%s (%s) of %s: %s", getattr(channel, "name", channel.id),
-                    channel.id, getattr(guild, "name", "a DM"), ", ".join(missing))
+        log.warning(
+            "Missing permissions in #%s (%s) of %s: %s",
+            getattr(channel, "name", channel.id),
+            channel.id,
+            getattr(guild, "name", "a DM"),
+            ", ".join(missing),
+        )
         owner = getattr(guild, "owner", None)
-        if owner is not None:
-            try:
+        if guild is not None and owner is not None:
+            with contextlib.suppress(discord.HTTPException):
                 await owner.send(
                     f"I can't answer in #{channel.name} on {guild.name}: I need the "
                     f"{', '.join(p.replace('_', ' ').title() for p in missing)} permission there."
                 )
-            except discord.HTTPException:
-                pass
 
     def _may_send(self, channel: Any) -> bool:
-        return self._permission(channel, "send_messages_in_threads" if isinstance(channel, discord.Thread)
-                                else "send_messages")
+        return self._permission(
+            channel, "send_messages_in_threads" if isinstance(channel, discord.Thread) else "send_messages"
+        )
 
     def _permission(self, channel: Any, name: str) -> bool:
         guild = getattr(channel, "guild", None)
@@ -717,8 +798,14 @@ class DiscordAdapter:
             return None
 
     def _incoming(
-        self, channel: Any, user: discord.User | discord.Member, text: str, *, is_direct: bool,
-        message_id: str | None = None, reply_to: RepliedMessage | None = None,
+        self,
+        channel: Any,
+        user: discord.User | discord.Member,
+        text: str,
+        *,
+        is_direct: bool,
+        message_id: str | None = None,
+        reply_to: RepliedMessage | None = None,
         attachments: tuple[Attachment, ...] = (),
     ) -> IncomingMessage:
         admin = is_direct or bool(

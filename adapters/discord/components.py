@@ -41,8 +41,9 @@ class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
 
     def __init__(self) -> None:
         super().__init__(
-            discord.ui.Button(label="Regenerate", emoji="🔄", custom_id="venice:retry",
-                              style=discord.ButtonStyle.secondary)
+            discord.ui.Button(
+                label="Regenerate", emoji="🔄", custom_id="venice:retry", style=discord.ButtonStyle.secondary
+            )
         )
 
     @classmethod
@@ -56,16 +57,20 @@ class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
             await self.handler.regenerate(interaction)
 
 
-class CommandButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
-                    template=re.escape(COMMAND_BUTTON) + r"(?P<command>.+)"):
+class CommandButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=re.escape(COMMAND_BUTTON) + r"(?P<command>.+)"
+):
     """A button that runs a core command (a /video quote's "Make it", a character to bind); survives restarts."""
 
     handler: ChoiceHandler | None = None  # set when the adapter starts
 
     def __init__(self, command: str, label: str = "OK") -> None:
         self.command = command
-        super().__init__(discord.ui.Button(label=label[:MAX_LABEL], custom_id=f"{COMMAND_BUTTON}{command}",
-                                           style=button_style(command)))
+        super().__init__(
+            discord.ui.Button(
+                label=label[:MAX_LABEL], custom_id=f"{COMMAND_BUTTON}{command}", style=button_style(command)
+            )
+        )
 
     @classmethod
     async def from_custom_id(
@@ -79,17 +84,22 @@ class CommandButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
             await self.handler.press(interaction, self.command)
 
 
-class CommandSelect(discord.ui.DynamicItem[discord.ui.Select[Any]],
-                    template=re.escape(COMMAND_SELECT) + r"(?P<index>\d+)"):
+class CommandSelect(
+    discord.ui.DynamicItem[discord.ui.Select[Any]], template=re.escape(COMMAND_SELECT) + r"(?P<index>\d+)"
+):
     """A menu of commands, for more choices than buttons hold; each option's value is its command."""
 
     handler: ChoiceHandler | None = None  # set when the adapter starts
 
-    def __init__(self, index: int, choices: list[Choice] | None = None, placeholder: str | None = None) -> None:
+    def __init__(
+        self, index: int, choices: list[Choice] | None = None, placeholder: str | None = None
+    ) -> None:
         options = [discord.SelectOption(label=c.label[:100], value=c.command) for c in choices or ()]
         select: discord.ui.Select[Any] = discord.ui.Select(
-            custom_id=f"{COMMAND_SELECT}{index}", placeholder=placeholder, options=options or [
-                discord.SelectOption(label="…", value="…")])  # rebuilt from a click: the options do not matter
+            custom_id=f"{COMMAND_SELECT}{index}",
+            placeholder=placeholder,
+            options=options or [discord.SelectOption(label="…", value="…")],
+        )  # rebuilt from a click: the options do not matter
         super().__init__(select)
 
     @classmethod
@@ -107,7 +117,9 @@ class CommandSelect(discord.ui.DynamicItem[discord.ui.Select[Any]],
 
 def button_style(command: str) -> discord.ButtonStyle:
     """Cancelling looks different from going ahead."""
-    return discord.ButtonStyle.secondary if "cancel" in command.split(" ", 1)[0] else discord.ButtonStyle.primary
+    return (
+        discord.ButtonStyle.secondary if "cancel" in command.split(" ", 1)[0] else discord.ButtonStyle.primary
+    )
 
 
 @dataclass(frozen=True)
@@ -138,9 +150,13 @@ def plan_components(choices: tuple[Choice, ...]) -> list[Part]:
     if len(commands) + len(parts) <= MAX_ROWS * ROW_WIDTH:
         return parts + [Part("button", (c,)) for c in commands]
     rows = MAX_ROWS - len(parts)  # a select menu takes a whole row
-    selects = [Part("select", tuple(commands[i:i + MAX_OPTIONS])) for i in range(0, len(commands), MAX_OPTIONS)]
+    selects = [
+        Part("select", tuple(commands[i : i + MAX_OPTIONS])) for i in range(0, len(commands), MAX_OPTIONS)
+    ]
     if len(selects) > rows:
-        log.warning("%d choices left out: more than %d select menus", len(commands) - rows * MAX_OPTIONS, rows)
+        log.warning(
+            "%d choices left out: more than %d select menus", len(commands) - rows * MAX_OPTIONS, rows
+        )
     return parts + selects[:rows]
 
 

@@ -25,9 +25,18 @@ VOICE_FILENAME = "voice-message.ogg"
 MAX_FILES = 10  # attachments per Discord message
 DM_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES  # 10 MiB, as for a server without boosts
 _EXTENSIONS = {
-    "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif",
-    "audio/ogg": "ogg", "audio/mpeg": "mp3", "audio/wav": "wav", "audio/x-wav": "wav",
-    "audio/flac": "flac", "audio/aac": "aac", "audio/mp4": "m4a", "video/mp4": "mp4",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/flac": "flac",
+    "audio/aac": "aac",
+    "audio/mp4": "m4a",
+    "video/mp4": "mp4",
 }
 _BASENAMES = {"image": "image", "voice": "voice", "audio": "audio", "video": "video", "file": "file"}
 
@@ -74,17 +83,21 @@ async def download(media: Any, attachment: discord.Attachment, *, voice_message:
     try:
         data = await attachment.read()
     except discord.HTTPException as exc:  # e.g. the CDN link of an old message expired
-        raise InvalidInput(f"The bot could not fetch {attachment.filename} from Discord; send it again.",
-                           detail=f"{exc.status} {exc.text}") from exc
+        raise InvalidInput(
+            f"The bot could not fetch {attachment.filename} from Discord; send it again.",
+            detail=f"{exc.status} {exc.text}",
+        ) from exc
     mime = "audio/ogg" if kind == "voice" else media_type(attachment.content_type, attachment.filename)
-    return Attachment(kind=kind, mime_type=mime, data=data, filename=attachment.filename,
-                      duration=attachment.duration)
+    return Attachment(
+        kind=kind, mime_type=mime, data=data, filename=attachment.filename, duration=attachment.duration
+    )
 
 
 async def download_all(media: Any, message: discord.Message) -> tuple[Attachment, ...]:
     """Every file of a message, in order, each checked before it is fetched."""
-    return tuple([await download(media, a, voice_message=is_voice_message(message, a))
-                  for a in message.attachments])
+    return tuple(
+        [await download(media, a, voice_message=is_voice_message(message, a)) for a in message.attachments]
+    )
 
 
 def channel_nsfw(channel: Any) -> bool | None:
@@ -103,7 +116,8 @@ def filename_for(attachment: Attachment, index: int = 0) -> str:
     if attachment.filename:
         return attachment.filename
     extension = _EXTENSIONS.get(attachment.mime_type) or (
-        mimetypes.guess_extension(attachment.mime_type) or ".bin").lstrip(".")
+        mimetypes.guess_extension(attachment.mime_type) or ".bin"
+    ).lstrip(".")
     suffix = f"-{index + 1}" if index else ""
     return f"{_BASENAMES[attachment.kind]}{suffix}.{extension}"
 
@@ -183,10 +197,14 @@ def voice_message_payload(voice: Attachment, *, reference: dict[str, Any] | None
     duration = voice.duration if voice.duration is not None else opus_duration(voice.data)
     payload: dict[str, Any] = {
         "flags": VOICE_MESSAGE_FLAG,
-        "attachments": [{
-            "id": 0, "filename": VOICE_FILENAME, "duration_secs": round(float(duration), 2),
-            "waveform": base64.b64encode(waveform(voice.data)).decode("ascii"),
-        }],
+        "attachments": [
+            {
+                "id": 0,
+                "filename": VOICE_FILENAME,
+                "duration_secs": round(float(duration), 2),
+                "waveform": base64.b64encode(waveform(voice.data)).decode("ascii"),
+            }
+        ],
     }
     if reference is not None:
         payload["message_reference"] = reference
@@ -194,7 +212,11 @@ def voice_message_payload(voice: Attachment, *, reference: dict[str, Any] | None
 
 
 async def post_voice_message(
-    http: discord.http.HTTPClient, channel_id: int, voice: Attachment, *, reference: dict[str, Any] | None = None
+    http: discord.http.HTTPClient,
+    channel_id: int,
+    voice: Attachment,
+    *,
+    reference: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Send a Discord voice message (no text: Discord refuses content on one).
 

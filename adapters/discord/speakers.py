@@ -31,7 +31,7 @@ def webhook_username(name: str) -> str:
     def swap(match: re.Match[str]) -> str:
         word = match.group(0)
         index, lower, upper = _LOOKALIKES[word.lower()]
-        return word[:index] + (upper if word[index].isupper() else lower) + word[index + 1:]
+        return word[:index] + (upper if word[index].isupper() else lower) + word[index + 1 :]
 
     return _REFUSED.sub(swap, name)
 
@@ -97,7 +97,8 @@ class Webhooks:
                 if webhook.name == WEBHOOK_NAME and webhook.token and webhook.user and webhook.user.id == me:
                     return webhook
             made: discord.Webhook = await home.create_webhook(
-                name=WEBHOOK_NAME, reason="Characters bound to this channel speak through it")
+                name=WEBHOOK_NAME, reason="Characters bound to this channel speak through it"
+            )
             log.info("Made a webhook in channel %s", home.id)
             return made
         except discord.HTTPException as exc:  # 50013 without the permission, 30007 when the channel has 15
@@ -118,9 +119,13 @@ class WebhookSurface:
         self._home = webhook_home(channel)
         self._thread: Any = channel if isinstance(channel, discord.Thread) else discord.utils.MISSING
         guild = getattr(channel, "guild", None)
-        self.upload_limit: int = guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+        self.upload_limit: int = (
+            guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+        )
 
-    async def send(self, content: str, *, files: list[Upload] | None = None, **extras: Any) -> discord.Message:
+    async def send(
+        self, content: str, *, files: list[Upload] | None = None, **extras: Any
+    ) -> discord.Message:
         try:
             return await self._send(content, files, extras)
         except discord.NotFound as exc:
@@ -133,16 +138,25 @@ class WebhookSurface:
             self._webhook = again
             return await self._send(content, files, extras)
 
-    async def _send(self, content: str, files: list[Upload] | None, extras: dict[str, Any]) -> discord.Message:
+    async def _send(
+        self, content: str, files: list[Upload] | None, extras: dict[str, Any]
+    ) -> discord.Message:
         if files:
             extras = {**extras, "files": [f.file() for f in files]}
         avatar = self.speaker.avatar_url or discord.utils.MISSING
-        message = await self._webhook.send(content, username=webhook_username(self.speaker.name), avatar_url=avatar,
-                                           thread=self._thread, wait=True, **extras)
+        message = await self._webhook.send(
+            content,
+            username=webhook_username(self.speaker.name),
+            avatar_url=avatar,
+            thread=self._thread,
+            wait=True,
+            **extras,
+        )
         return message
 
-    async def edit(self, message: discord.Message, content: str, *, files: list[Upload] | None = None,
-                   **extras: Any) -> None:
+    async def edit(
+        self, message: discord.Message, content: str, *, files: list[Upload] | None = None, **extras: Any
+    ) -> None:
         if files:
             extras["attachments"] = [f.file() for f in files]
         await self._webhook.edit_message(message.id, content=content, thread=self._thread, **extras)

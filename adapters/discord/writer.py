@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from typing import Any, Protocol
 
 import discord
@@ -40,11 +40,14 @@ class Surface(Protocol):
     upload_limit: int
     voice_messages: bool
 
-    async def send(self, content: str, *, files: list[Upload] | None = None, **extras: Any) -> discord.Message:
+    async def send(
+        self, content: str, *, files: list[Upload] | None = None, **extras: Any
+    ) -> discord.Message:
         """Post a new message of this answer."""
 
-    async def edit(self, message: discord.Message, content: str, *, files: list[Upload] | None = None,
-                   **extras: Any) -> None:
+    async def edit(
+        self, message: discord.Message, content: str, *, files: list[Upload] | None = None, **extras: Any
+    ) -> None:
         """Change a message of this answer (``files`` are added to it)."""
 
     async def send_voice(self, voice: Attachment) -> None:
@@ -62,16 +65,19 @@ class ChannelSurface:
         guild = getattr(channel, "guild", None)
         self.upload_limit: int = guild.filesize_limit if guild is not None else DM_UPLOAD_LIMIT
 
-    async def send(self, content: str, *, files: list[Upload] | None = None, **extras: Any) -> discord.Message:
+    async def send(
+        self, content: str, *, files: list[Upload] | None = None, **extras: Any
+    ) -> discord.Message:
         if files:
             extras["files"] = [f.file() for f in files]
         if self._reply_to is not None:
             reference, self._reply_to = self._reply_to, None
-            return await reference.reply(content, mention_author=False, **extras)  # type: ignore[no-any-return]
+            return await reference.reply(content, mention_author=False, **extras)
         return await self.channel.send(content, **extras)  # type: ignore[no-any-return]
 
-    async def edit(self, message: discord.Message, content: str, *, files: list[Upload] | None = None,
-                   **extras: Any) -> None:
+    async def edit(
+        self, message: discord.Message, content: str, *, files: list[Upload] | None = None, **extras: Any
+    ) -> None:
         if files:
             extras["attachments"] = [f.file() for f in files]
         await message.edit(content=content, **extras)
@@ -81,10 +87,15 @@ class ChannelSurface:
         if self._may_send_voice():
             reference = None
             if self._reply_to is not None:
-                reference = {"message_id": self._reply_to.id, "channel_id": self.channel.id,
-                             "fail_if_not_exists": False}
+                reference = {
+                    "message_id": self._reply_to.id,
+                    "channel_id": self.channel.id,
+                    "fail_if_not_exists": False,
+                }
             try:
-                await post_voice_message(self.channel._state.http, self.channel.id, voice, reference=reference)
+                await post_voice_message(
+                    self.channel._state.http, self.channel.id, voice, reference=reference
+                )
                 self._reply_to = None
                 return
             except ValueError as exc:  # not an Ogg/Opus stream: no waveform to draw
@@ -92,8 +103,9 @@ class ChannelSurface:
             except discord.HTTPException as exc:
                 if exc.status not in (400, 403):
                     raise
-                log.info("Discord refused a voice message (%s %s); sending an audio file",
-                         exc.status, exc.text)
+                log.info(
+                    "Discord refused a voice message (%s %s); sending an audio file", exc.status, exc.text
+                )
         await self.send("", files=[Upload("voice.ogg", voice.data)])
 
     def _may_send_voice(self) -> bool:
@@ -115,7 +127,9 @@ class InteractionSurface:
         self.upload_limit: int = interaction.filesize_limit
         self._original_used = False
 
-    async def send(self, content: str, *, files: list[Upload] | None = None, **extras: Any) -> discord.Message:
+    async def send(
+        self, content: str, *, files: list[Upload] | None = None, **extras: Any
+    ) -> discord.Message:
         if not self._original_used:
             self._original_used = True
             if files:
@@ -126,8 +140,9 @@ class InteractionSurface:
         # Only the first followup inherits the defer's privacy: the rest (a long answer's later parts) must ask.
         return await self.interaction.followup.send(content, wait=True, ephemeral=self.ephemeral, **extras)
 
-    async def edit(self, message: discord.Message, content: str, *, files: list[Upload] | None = None,
-                   **extras: Any) -> None:
+    async def edit(
+        self, message: discord.Message, content: str, *, files: list[Upload] | None = None, **extras: Any
+    ) -> None:
         if files:
             extras["attachments"] = [f.file() for f in files]
         if isinstance(message, discord.InteractionMessage):
@@ -156,8 +171,9 @@ def sources_text(citations: tuple[Citation, ...]) -> str:
     return "Sources:\n" + "\n".join(lines) if lines else ""
 
 
-def final_text(reply: Reply, *, sources_inline: bool = False, warnings: tuple[str, ...] = (),
-               with_files: bool = False) -> str:
+def final_text(
+    reply: Reply, *, sources_inline: bool = False, warnings: tuple[str, ...] = (), with_files: bool = False
+) -> str:
     """The answer with its notices as small text below it (and sources, when not embedded).
 
     Args:
@@ -261,23 +277,30 @@ class DiscordWriter:
         """Show a complete reply: its text and files, a sources embed and buttons on the last part,
         then any voice messages."""
         await self.stop_activity()
-        outgoing: Outgoing = plan_uploads(reply.attachments, limit=self._surface.upload_limit,
-                                          voice_messages=self._surface.voice_messages)
+        outgoing: Outgoing = plan_uploads(
+            reply.attachments, limit=self._surface.upload_limit, voice_messages=self._surface.voice_messages
+        )
         extras: dict[str, Any] = {}
         embed = sources_embed(reply.citations) if self._embeds else None
         if embed is not None:
             extras["embed"] = embed
         if view is not None:
             extras["view"] = view
-        text = self._headed(final_text(reply, sources_inline=not self._embeds, warnings=tuple(outgoing.notices),
-                                       with_files=bool(outgoing.files or outgoing.voice)))
+        text = self._headed(
+            final_text(
+                reply,
+                sources_inline=not self._embeds,
+                warnings=tuple(outgoing.notices),
+                with_files=bool(outgoing.files or outgoing.voice),
+            )
+        )
         files = outgoing.files
         if text or files or extras:
             await self._show(text, extras, files=files[:MAX_FILES])
         else:  # only voice: the progress line shown while it was made has done its job
             await self._clear()
         for start in range(MAX_FILES, len(files), MAX_FILES):  # more than one message holds
-            await self._call(self._surface.send("", files=files[start:start + MAX_FILES]))
+            await self._call(self._surface.send("", files=files[start : start + MAX_FILES]))
         for voice in outgoing.voice:
             await self._call(self._surface.send_voice(voice))
 
@@ -291,10 +314,8 @@ class DiscordWriter:
 
     async def _clear(self) -> None:
         for message, _ in self._shown:
-            try:
+            with suppress(discord.HTTPException):
                 await message.delete()
-            except discord.HTTPException:
-                pass
         self._shown.clear()
 
     async def _call(self, action: Coroutine[Any, Any, Any]) -> None:
@@ -307,8 +328,9 @@ class DiscordWriter:
             self.failed = True
             await self._on_forbidden(self._surface.channel)
 
-    async def _show(self, text: str, extras: dict[str, Any] | None = None,
-                    files: list[Upload] | None = None) -> None:
+    async def _show(
+        self, text: str, extras: dict[str, Any] | None = None, files: list[Upload] | None = None
+    ) -> None:
         if self.failed:
             return
         parts = split_markdown(text, MAX_MESSAGE) or [""]

@@ -58,8 +58,14 @@ class Albums(Generic[T]):
             must agree (both are monotonic time by default).
     """
 
-    def __init__(self, *, quiet: float, longest: float, most: int = MAX_ALBUM,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        quiet: float,
+        longest: float,
+        most: int = MAX_ALBUM,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._quiet = quiet
         self._longest = longest
         self._most = most
@@ -79,7 +85,9 @@ class Albums(Generic[T]):
         album = self._open.get(key)
         opened = album is None or album.full.is_set()
         if opened:
-            album = self._open[key] = Album(key, now, quiet=self._quiet, longest=self._longest, most=self._most)
+            album = self._open[key] = Album(
+                key, now, quiet=self._quiet, longest=self._longest, most=self._most
+            )
         assert album is not None
         album.add(item, now)
         return album if opened else None

@@ -57,10 +57,14 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 ADMIN_CACHE_SECONDS = 120.0
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 # What the bot reads besides text: files come with their caption as the message's text.
-MEDIA = filters.PHOTO | filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
+MEDIA = (
+    filters.PHOTO | filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
+)
 # Telegram re-encodes a photo as JPEG, which drops the PNG text chunk a character card lives in.
-CARD_AS_PHOTO = ("Telegram turned that PNG into a compressed photo, which loses the character card inside it. "
-                 "Send the PNG as a file instead (📎 → File), with the caption /persona import.")
+CARD_AS_PHOTO = (
+    "Telegram turned that PNG into a compressed photo, which loses the character card inside it. "
+    "Send the PNG as a file instead (📎 → File), with the caption /persona import."
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,8 @@ class TelegramAdapter:
         self.menus = Menus()
         self._handoff = TurnQueue()  # hands a chat's messages to the core in arrival order
         self._albums: Albums[tuple[Message, IncomingFile]] = Albums(
-            quiet=self._options.album_quiet, longest=self._options.album_longest)
+            quiet=self._options.album_quiet, longest=self._options.album_longest
+        )
         self._admins: dict[tuple[int, int], tuple[bool, float]] = {}
         self._last_answer: dict[tuple[int, int | None], int] = {}
         self._drafts = self._options.use_drafts
@@ -118,7 +123,9 @@ class TelegramAdapter:
             .build()
         )
         self.app.add_handler(TypeHandler(Update, self._once), group=-1)
-        self.app.add_handler(MessageHandler((filters.TEXT | MEDIA) & ~filters.UpdateType.EDITED, self._on_message))
+        self.app.add_handler(
+            MessageHandler((filters.TEXT | MEDIA) & ~filters.UpdateType.EDITED, self._on_message)
+        )
         self.app.add_handler(CallbackQueryHandler(self._on_button))
         self.app.add_error_handler(self._on_error)
 
@@ -144,8 +151,11 @@ class TelegramAdapter:
             raise
         self._service.s.account.alerts.append(self.tell_admins)
         self._service.deliverers[PLATFORM] = self.deliver
-        log.info("Telegram bot @%s is running (%s)", self.app.bot.username,
-                 "webhook" if self._settings.telegram_webhook_url else "long polling")
+        log.info(
+            "Telegram bot @%s is running (%s)",
+            self.app.bot.username,
+            "webhook" if self._settings.telegram_webhook_url else "long polling",
+        )
         return self
 
     async def __aexit__(
@@ -218,8 +228,12 @@ class TelegramAdapter:
     async def deliver(self, destination: Destination, reply: Reply) -> None:
         """Post a late result (a video finished after a restart) in its chat and topic."""
         chat_id = int(destination.chat_id)
-        target = Target(chat_id, int(destination.thread_id) if destination.thread_id else None,
-                        reply_to=None, private=chat_id > 0)
+        target = Target(
+            chat_id,
+            int(destination.thread_id) if destination.thread_id else None,
+            reply_to=None,
+            private=chat_id > 0,
+        )
         await self._writer(target).write_reply(reply)
 
     # ----- updates
@@ -259,7 +273,11 @@ class TelegramAdapter:
             turn.release()  # also when the album was not for the bot
 
     async def _on_messages(
-        self, messages: Sequence[Message], files: Sequence[IncomingFile], chat: Chat, user: User,
+        self,
+        messages: Sequence[Message],
+        files: Sequence[IncomingFile],
+        chat: Chat,
+        user: User,
         turn: Turn | None = None,
     ) -> None:
         """Answer a message, or an album's messages as one, if it is for the bot.
@@ -275,8 +293,11 @@ class TelegramAdapter:
             if not private and not addressed and not self._knows(name):
                 return  # another bot's command
             text = f"/{name} {args}".strip()
-        elif private or any(self._addressed(m) for m in messages) or \
-                await self._service.roleplay_here(PLATFORM, str(chat.id)):
+        elif (
+            private
+            or any(self._addressed(m) for m in messages)
+            or await self._service.roleplay_here(PLATFORM, str(chat.id))
+        ):
             # A group with a character bound is a scene: every message is for it (Telegram
             # delivers them all when the bot's privacy mode is off, or the bot is an admin).
             text = "\n\n".join(t for t in map(self._strip_mentions, messages) if t)
@@ -334,7 +355,9 @@ class TelegramAdapter:
             # A timeout, a dropped connection, a file Telegram lost: the user can send it again.
             log.warning("Downloading a Telegram file failed: %s", exc.message)
             raise BotError("Telegram did not hand over your file just now. Please send it again.") from None
-        return Attachment(file.kind, file.mime_type, bytes(data), filename=file.filename, duration=file.duration)
+        return Attachment(
+            file.kind, file.mime_type, bytes(data), filename=file.filename, duration=file.duration
+        )
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -350,13 +373,20 @@ class TelegramAdapter:
             await query.answer()
             markup = self.menus.page(pressed.menu, pressed.page)
             if markup is not None:
-                await self.sender.send(chat.id, self.app.bot.edit_message_reply_markup,
-                                       essential=False, message_id=message.message_id, reply_markup=markup)
+                await self.sender.send(
+                    chat.id,
+                    self.app.bot.edit_message_reply_markup,
+                    essential=False,
+                    message_id=message.message_id,
+                    reply_markup=markup,
+                )
             return
         assert pressed.command is not None
         thread_id = _thread_of(message)
-        if pressed.command == REGENERATE.command and \
-                self._last_answer.get((chat.id, thread_id)) != message.message_id:
+        if (
+            pressed.command == REGENERATE.command
+            and self._last_answer.get((chat.id, thread_id)) != message.message_id
+        ):
             await query.answer("Only the newest answer can be regenerated.")
             return
         await query.answer()
@@ -375,13 +405,20 @@ class TelegramAdapter:
 
     def _writer(self, target: Target) -> AnswerWriter:
         return AnswerWriter(
-            self.app.bot, self.sender, self.menus, target,
-            use_draft=self._drafts, pace=self._options.pace, clock=self._clock,
+            self.app.bot,
+            self.sender,
+            self.menus,
+            target,
+            use_draft=self._drafts,
+            pace=self._options.pace,
+            clock=self._clock,
             on_draft_unsupported=self._no_drafts,
         )
 
     async def _dispatch(
-        self, incoming: IncomingMessage | Callable[[], Awaitable[IncomingMessage]], target: Target,
+        self,
+        incoming: IncomingMessage | Callable[[], Awaitable[IncomingMessage]],
+        target: Target,
         turn: Turn | None = None,
     ) -> None:
         """Hand a message to the core in arrival order, then write what comes back.
@@ -430,7 +467,7 @@ class TelegramAdapter:
         addressed = target.lower() == (self.app.bot.username or "").lower()
         if target and not addressed and message.chat.type != ChatType.PRIVATE:
             return None  # "/help@other_bot" in a group is for that bot
-        args = (message.text or message.caption or "")[len(token):].strip()
+        args = (message.text or message.caption or "")[len(token) :].strip()
         name = name.lower()
         return ("help" if name == "start" else name), args, addressed
 
@@ -526,5 +563,7 @@ def _imports_card(name: str, args: str) -> bool:
 
 def _too_big(size: int | None) -> InvalidInput:
     stated = f"That file is {size / 1048576:.0f} MB; " if size else "That file is too big: "
-    return InvalidInput(f"{stated}Telegram lets bots download files up to {MAX_DOWNLOAD // 1048576} MB. "
-                        "Send a smaller or shorter one.")
+    return InvalidInput(
+        f"{stated}Telegram lets bots download files up to {MAX_DOWNLOAD // 1048576} MB. "
+        "Send a smaller or shorter one."
+    )

@@ -63,20 +63,39 @@ def incoming_file(message: Message) -> IncomingFile | None:
             return IncomingFile("image", largest.file_id, "image/jpeg", largest.file_size, None, "photo.jpg")
         if message.voice:
             voice = message.voice
-            return IncomingFile("voice", voice.file_id, voice.mime_type or "audio/ogg", voice.file_size,
-                                seconds(voice.duration), "voice.ogg")
+            return IncomingFile(
+                "voice",
+                voice.file_id,
+                voice.mime_type or "audio/ogg",
+                voice.file_size,
+                seconds(voice.duration),
+                "voice.ogg",
+            )
         if message.audio:
             audio = message.audio
-            return IncomingFile("audio", audio.file_id, audio.mime_type or "audio/mpeg", audio.file_size,
-                                seconds(audio.duration), audio.file_name or "audio.mp3")
+            return IncomingFile(
+                "audio",
+                audio.file_id,
+                audio.mime_type or "audio/mpeg",
+                audio.file_size,
+                seconds(audio.duration),
+                audio.file_name or "audio.mp3",
+            )
         if message.video_note:
             note = message.video_note
-            return IncomingFile("video", note.file_id, "video/mp4", note.file_size, seconds(note.duration),
-                                "video_note.mp4")
+            return IncomingFile(
+                "video", note.file_id, "video/mp4", note.file_size, seconds(note.duration), "video_note.mp4"
+            )
         if message.video:
             video = message.video
-            return IncomingFile("video", video.file_id, video.mime_type or "video/mp4", video.file_size,
-                                seconds(video.duration), video.file_name or "video.mp4")
+            return IncomingFile(
+                "video",
+                video.file_id,
+                video.mime_type or "video/mp4",
+                video.file_size,
+                seconds(video.duration),
+                video.file_name or "video.mp4",
+            )
     if message.document and not message.animation:  # a GIF comes as a document too: nothing to read
         return _document(message.document)
     return None

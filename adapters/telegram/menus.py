@@ -37,8 +37,9 @@ class Menus:
         self._commands: OrderedDict[int, str] = OrderedDict()
         self._ids = itertools.count(1)
 
-    def keyboard(self, choices: tuple[Choice, ...], page: int = 0, menu: int | None = None
-                 ) -> InlineKeyboardMarkup | None:
+    def keyboard(
+        self, choices: tuple[Choice, ...], page: int = 0, menu: int | None = None
+    ) -> InlineKeyboardMarkup | None:
         """A keyboard for the choices, paged when there are many."""
         if not choices:
             return None

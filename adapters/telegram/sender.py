@@ -85,13 +85,17 @@ class TelegramSender:
                 seconds = _retry_after(exc)
                 log.info("Telegram flood control on chat %s: waiting %.0f s", chat_id, seconds)
                 if seconds > self._max_flood_wait:
-                    log.error("Telegram asks to wait %.0f s for chat %s; giving up this send",
-                              seconds, chat_id)
+                    log.error(
+                        "Telegram asks to wait %.0f s for chat %s; giving up this send", seconds, chat_id
+                    )
                     return None
                 self._cooling[chat_id] = self._clock() + seconds
             except Forbidden as exc:
-                log.info("Telegram refuses sends to chat %s (%s); stopping until it writes again",
-                         chat_id, exc.message)
+                log.info(
+                    "Telegram refuses sends to chat %s (%s); stopping until it writes again",
+                    chat_id,
+                    exc.message,
+                )
                 self.blocked.add(chat_id)
                 return None
             except ChatMigrated as exc:
@@ -103,8 +107,9 @@ class TelegramSender:
             except NetworkError as exc:  # includes TimedOut
                 attempt += 1
                 if attempt >= self._network_attempts:
-                    log.warning("Telegram unreachable for chat %s after %d tries: %s",
-                                chat_id, attempt, exc.message)
+                    log.warning(
+                        "Telegram unreachable for chat %s after %d tries: %s", chat_id, attempt, exc.message
+                    )
                     if essential:
                         raise
                     return None

@@ -28,8 +28,11 @@ log = logging.getLogger(__name__)
 TYPING_EVERY = 4.5  # Telegram shows a chat action for 5 s
 ACTIVITY_CHECK = 0.25  # how often a changed activity is noticed
 ACTIONS: dict[Activity, ChatAction] = {
-    "typing": ChatAction.TYPING, "upload_photo": ChatAction.UPLOAD_PHOTO, "record_voice": ChatAction.RECORD_VOICE,
-    "upload_video": ChatAction.UPLOAD_VIDEO, "upload_document": ChatAction.UPLOAD_DOCUMENT,
+    "typing": ChatAction.TYPING,
+    "upload_photo": ChatAction.UPLOAD_PHOTO,
+    "record_voice": ChatAction.RECORD_VOICE,
+    "upload_video": ChatAction.UPLOAD_VIDEO,
+    "upload_document": ChatAction.UPLOAD_DOCUMENT,
 }
 
 
@@ -102,8 +105,11 @@ class AnswerWriter:
         self._speak_as(stream.speaker)
         activity = asyncio.create_task(self._show_activity(stream))
         interval = (
-            self._pace.draft if self._use_draft
-            else self._pace.private_edit if self._target.private else self._pace.group_edit
+            self._pace.draft
+            if self._use_draft
+            else self._pace.private_edit
+            if self._target.private
+            else self._pace.group_edit
         )
         # The first update waits one interval too: an answer that is complete by then goes
         # straight to its final message, one call instead of two.
@@ -189,8 +195,9 @@ class AnswerWriter:
         if speaker is not None and not self._target.private:
             self._head = heading(speaker.name)
 
-    async def _upload(self, attachments: tuple[Attachment, ...], caption: Part | None,
-                      markup: InlineKeyboardMarkup | None) -> None:
+    async def _upload(
+        self, attachments: tuple[Attachment, ...], caption: Part | None, markup: InlineKeyboardMarkup | None
+    ) -> None:
         uploader = Uploader(self._bot, self._sender, self._target)
         try:
             await uploader.send(attachments, caption, markup, reply=not self._shown)
@@ -203,8 +210,9 @@ class AnswerWriter:
         """Delete messages that showed only a progress line (the result or an error follows)."""
         for message_id, _, _ in self._shown:
             with contextlib.suppress(BadRequest):
-                await self._sender.send(self._target.chat_id, self._bot.delete_message, essential=False,
-                                        message_id=message_id)
+                await self._sender.send(
+                    self._target.chat_id, self._bot.delete_message, essential=False, message_id=message_id
+                )
         self._shown.clear()
 
     async def _show(self, text: str, *, final: bool, markup: InlineKeyboardMarkup | None = None) -> None:
@@ -233,8 +241,9 @@ class AnswerWriter:
                 return
         if index > len(self._shown):
             return  # an earlier part was skipped (flood control): the final pass sends both
-        sent = await self._send(part, markup=markup, essential=essential,
-                                reply=index == 0 and not self._shown)
+        sent = await self._send(
+            part, markup=markup, essential=essential, reply=index == 0 and not self._shown
+        )
         if sent is not None:
             entry = (sent[0].message_id, sent[1], markup)
             if index < len(self._shown):
@@ -243,8 +252,13 @@ class AnswerWriter:
                 self._shown.append(entry)
 
     async def _send(
-        self, part: Part, *, markup: InlineKeyboardMarkup | None, essential: bool,
-        reply: bool = False, html: bool = True,
+        self,
+        part: Part,
+        *,
+        markup: InlineKeyboardMarkup | None,
+        essential: bool,
+        reply: bool = False,
+        html: bool = True,
     ) -> tuple[Message, str] | None:
         """Send a part as HTML, or as plain text when Telegram refuses the HTML.
 
@@ -261,8 +275,12 @@ class AnswerWriter:
         if html:
             try:
                 message = await self._sender.send(
-                    target.chat_id, self._bot.send_message, essential=essential,
-                    text=part.html, parse_mode=ParseMode.HTML, **kwargs,
+                    target.chat_id,
+                    self._bot.send_message,
+                    essential=essential,
+                    text=part.html,
+                    parse_mode=ParseMode.HTML,
+                    **kwargs,
                 )
                 text = part.html
             except BadRequest as exc:
@@ -287,8 +305,13 @@ class AnswerWriter:
         for text, mode in ((part.html, ParseMode.HTML), (part.markdown, None)):
             try:
                 await self._sender.send(
-                    self._target.chat_id, self._bot.edit_message_text, essential=essential,
-                    message_id=message_id, text=text, parse_mode=mode, reply_markup=markup,
+                    self._target.chat_id,
+                    self._bot.edit_message_text,
+                    essential=essential,
+                    message_id=message_id,
+                    text=text,
+                    parse_mode=mode,
+                    reply_markup=markup,
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
                 )
             except BadRequest as exc:
@@ -311,8 +334,12 @@ class AnswerWriter:
         for text, mode in ((part.html, ParseMode.HTML), (part.markdown, None)):
             try:
                 await self._sender.send(
-                    target.chat_id, self._bot.send_message_draft, essential=False,
-                    draft_id=self._draft_id, text=text, parse_mode=mode,
+                    target.chat_id,
+                    self._bot.send_message_draft,
+                    essential=False,
+                    draft_id=self._draft_id,
+                    text=text,
+                    parse_mode=mode,
                     message_thread_id=target.thread_id,
                 )
                 self._visible.set()
@@ -350,8 +377,11 @@ class AnswerWriter:
             if wanted and (wanted != sent or loop.time() - sent_at >= TYPING_EVERY):
                 sent_at, sent = loop.time(), wanted
                 await self._sender.send(
-                    self._target.chat_id, self._bot.send_chat_action, essential=False,
-                    action=ACTIONS.get(wanted, ChatAction.TYPING), message_thread_id=self._target.thread_id,
+                    self._target.chat_id,
+                    self._bot.send_chat_action,
+                    essential=False,
+                    action=ACTIONS.get(wanted, ChatAction.TYPING),
+                    message_thread_id=self._target.thread_id,
                 )
             # A delta (or a status change) may come with a new activity: look again then.
             # (Not wait_for: on Python 3.11 it can swallow the cancel that ends this loop.)

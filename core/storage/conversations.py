@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -202,15 +202,16 @@ class ConversationStore:
 
     async def last_turn(self, conversation: Conversation) -> tuple[StoredMessage, StoredMessage] | None:
         """The newest question and its answer, if the conversation ends with a whole turn."""
-        messages = await self.newest(conversation, 1 << 62) if not conversation.recent_complete \
+        messages = (
+            await self.newest(conversation, 1 << 62)
+            if not conversation.recent_complete
             else conversation.recent
+        )
         if len(messages) >= 2 and messages[-2].role == "user" and messages[-1].role == "assistant":
             return messages[-2], messages[-1]
         return None
 
-    async def oldest_unsummarized(
-        self, conversation: Conversation, tokens: int
-    ) -> list[StoredMessage]:
+    async def oldest_unsummarized(self, conversation: Conversation, tokens: int) -> list[StoredMessage]:
         """Return the oldest unsummarized messages, up to about ``tokens`` tokens."""
         if conversation.in_memory:
             taken: list[StoredMessage] = []
@@ -260,8 +261,17 @@ class ConversationStore:
             answer_id = next(self._memory_ids) + 1
             next(self._memory_ids)
         else:
-            answer_id = await self._insert_turn(conversation, user_id, question, question_tokens, answer,
-                                                answer_tokens, interrupted, replacing, now)
+            answer_id = await self._insert_turn(
+                conversation,
+                user_id,
+                question,
+                question_tokens,
+                answer,
+                answer_tokens,
+                interrupted,
+                replacing,
+                now,
+            )
         conversation.unsummarized_tokens += question_tokens + answer_tokens
         if replacing is not None:
             conversation.unsummarized_tokens -= sum(m.token_count for m in replacing)
@@ -280,17 +290,25 @@ class ConversationStore:
             return False
         old = messages[0]
         if not conversation.in_memory:
-            await self._db.execute("UPDATE messages SET content = ?, token_count = ? WHERE id = ?",
-                                   (greeting, tokens, old.id))
+            await self._db.execute(
+                "UPDATE messages SET content = ?, token_count = ? WHERE id = ?", (greeting, tokens, old.id)
+            )
         conversation.recent = [StoredMessage(old.id, "assistant", greeting, tokens)]
         conversation.recent_complete = True
         conversation.unsummarized_tokens += tokens - old.token_count
         return True
 
     async def _insert_turn(
-        self, conversation: Conversation, user_id: int | None, question: str, question_tokens: int,
-        answer: str, answer_tokens: int, interrupted: bool,
-        replacing: tuple[StoredMessage, StoredMessage] | None, now: float,
+        self,
+        conversation: Conversation,
+        user_id: int | None,
+        question: str,
+        question_tokens: int,
+        answer: str,
+        answer_tokens: int,
+        interrupted: bool,
+        replacing: tuple[StoredMessage, StoredMessage] | None,
+        now: float,
     ) -> int:
         """Write a turn (and remove the one it replaces); returns the answer's id."""
         async with self._db.transaction(begin=replacing is not None) as conn:
@@ -303,8 +321,18 @@ class ConversationStore:
                 "INSERT INTO messages (conversation_id, user_id, role, content, token_count, "
                 "interrupted, created_at) VALUES (?, ?, 'user', ?, ?, 0, ?), "
                 "(?, NULL, 'assistant', ?, ?, ?, ?)",
-                (conversation.id, user_id, question, question_tokens, now,
-                 conversation.id, answer, answer_tokens, int(interrupted), now),
+                (
+                    conversation.id,
+                    user_id,
+                    question,
+                    question_tokens,
+                    now,
+                    conversation.id,
+                    answer,
+                    answer_tokens,
+                    int(interrupted),
+                    now,
+                ),
             )
             return int(cursor.lastrowid or 0)
 
@@ -355,7 +383,11 @@ class ConversationStore:
         conversation.recent = [m for m in conversation.recent if m.id > upto_id]
 
     def drop_cached(
-        self, conversation_ids: set[int], *, platform: str | None = None, user: str | None = None,
+        self,
+        conversation_ids: set[int],
+        *,
+        platform: str | None = None,
+        user: str | None = None,
         chats: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> None:
         """Forget cached conversations (their rows changed under the cache); with ``user``,
@@ -363,8 +395,11 @@ class ConversationStore:
         for key in [k for k, c in self._active.items() if c.id in conversation_ids]:
             del self._active[key]
         if platform is not None:
-            for key in [k for k in self._ephemeral if k.platform == platform and
-                        (k.user_scope == user or k.chat_id in chats)]:
+            for key in [
+                k
+                for k in self._ephemeral
+                if k.platform == platform and (k.user_scope == user or k.chat_id in chats)
+            ]:
                 del self._ephemeral[key]
 
     async def counts(self) -> dict[str, int]:

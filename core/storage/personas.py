@@ -35,8 +35,10 @@ class PersonaStore:
                 row_id = int(cursor.lastrowid or 0)
             self._by_id.pop(row_id, None)
         except sqlite3.IntegrityError:
-            raise InvalidInput(f"There is a persona called {persona.name} already. Pick another name, "
-                               "or change it with /persona edit.") from None
+            raise InvalidInput(
+                f"There is a persona called {persona.name} already. Pick another name, "
+                "or change it with /persona edit."
+            ) from None
         return Persona.from_json(persona.to_json(), id=row_id)
 
     async def update(self, persona: Persona) -> None:
@@ -54,8 +56,9 @@ class PersonaStore:
 
     async def by_name(self, name: str) -> Persona | None:
         """The persona of that name, any case."""
-        row = await self._db.fetchone("SELECT id, fields FROM personas WHERE lower(name) = lower(?)",
-                                      (name.strip(),))
+        row = await self._db.fetchone(
+            "SELECT id, fields FROM personas WHERE lower(name) = lower(?)", (name.strip(),)
+        )
         return Persona.from_json(json.loads(row[1]), id=int(row[0])) if row else None
 
     async def get(self, persona_id: int) -> Persona | None:

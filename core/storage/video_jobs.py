@@ -9,8 +9,10 @@ from typing import Any, Literal
 from core.storage.database import Database
 
 VideoJobStatus = Literal["quoted", "queued", "done", "failed", "cancelled"]
-_COLUMNS = ("id, status, platform, chat_id, thread_id, user_id, owner, model, request, quote, "
-            "reservation, queue_id, created_at, queued_at, finished_at")
+_COLUMNS = (
+    "id, status, platform, chat_id, thread_id, user_id, owner, model, request, quote, "
+    "reservation, queue_id, created_at, queued_at, finished_at"
+)
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,23 @@ class VideoJobStore:
         """Store a new (quoted) job."""
         await self._db.execute(
             f"INSERT INTO video_jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job.id, job.status, job.platform, job.chat_id, job.thread_id, job.user_id, job.owner,
-             job.model, json.dumps(job.request), job.quote, job.reservation, job.queue_id,
-             job.created_at, job.queued_at, job.finished_at),
+            (
+                job.id,
+                job.status,
+                job.platform,
+                job.chat_id,
+                job.thread_id,
+                job.user_id,
+                job.owner,
+                job.model,
+                json.dumps(job.request),
+                job.quote,
+                job.reservation,
+                job.queue_id,
+                job.created_at,
+                job.queued_at,
+                job.finished_at,
+            ),
         )
 
     async def get(self, job_id: str) -> VideoJob | None:
@@ -59,8 +75,9 @@ class VideoJobStore:
         row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM video_jobs WHERE id = ?", (job_id,))
         return _job(row) if row else None
 
-    async def move(self, job_id: str, from_status: VideoJobStatus, to_status: VideoJobStatus,
-                   **fields: Any) -> bool:
+    async def move(
+        self, job_id: str, from_status: VideoJobStatus, to_status: VideoJobStatus, **fields: Any
+    ) -> bool:
         """Change a job's state if it is still in ``from_status`` (False: someone else did)."""
         sets = ", ".join(f"{name} = ?" for name in fields)
         sql = f"UPDATE video_jobs SET status = ?{', ' + sets if sets else ''} WHERE id = ? AND status = ?"
@@ -78,7 +95,19 @@ class VideoJobStore:
 
 def _job(row: Any) -> VideoJob:
     return VideoJob(
-        id=row[0], status=row[1], platform=row[2], chat_id=row[3], thread_id=row[4], user_id=row[5],
-        owner=row[6], model=row[7], request=json.loads(row[8]), quote=int(row[9]), reservation=row[10],
-        queue_id=row[11], created_at=float(row[12]), queued_at=row[13], finished_at=row[14],
+        id=row[0],
+        status=row[1],
+        platform=row[2],
+        chat_id=row[3],
+        thread_id=row[4],
+        user_id=row[5],
+        owner=row[6],
+        model=row[7],
+        request=json.loads(row[8]),
+        quote=int(row[9]),
+        reservation=row[10],
+        queue_id=row[11],
+        created_at=float(row[12]),
+        queued_at=row[13],
+        finished_at=row[14],
     )

@@ -143,7 +143,9 @@ class VeniceClient:
                     status = int(chunk.get("status") or 500)
                     error = error_for_status(status, data.encode(), cf_ray=cf_ray)
                     raise StreamInterrupted(
-                        error.api_message, partial="".join(received), cf_ray=cf_ray,
+                        error.api_message,
+                        partial="".join(received),
+                        cf_ray=cf_ray,
                         user_message=error.user_message.split(" (Venice request id")[0],
                     )
                 delta = _parse_chunk(chunk, splitter)
@@ -163,9 +165,7 @@ class VeniceClient:
             received.append(answer)
             yield ChatDelta(content=answer, reasoning=reasoning)
         if not finished:
-            raise StreamInterrupted(
-                "stream ended without [DONE]", partial="".join(received), cf_ray=cf_ray
-            )
+            raise StreamInterrupted("stream ended without [DONE]", partial="".join(received), cf_ray=cf_ray)
 
     # ----- catalogue
 
@@ -220,8 +220,9 @@ class VeniceClient:
 
     async def generate_images(self, body: Mapping[str, Any]) -> GeneratedImages:
         """``POST /image/generate``: base64 images plus the blurred / content-violation flags."""
-        response = await self._send("POST", "/image/generate", content=_encode(body),
-                                    model=str(body.get("model") or ""))
+        response = await self._send(
+            "POST", "/image/generate", content=_encode(body), model=str(body.get("model") or "")
+        )
         data = _json(response)
         images = []
         for item in data.get("images") or []:
@@ -249,42 +250,63 @@ class VeniceClient:
     async def upscale(self, image: bytes, *, scale: int, filename: str, mime_type: str) -> bytes:
         """``POST /image/upscale`` as a multipart upload; returns the PNG bytes."""
         response = await self._send(
-            "POST", "/image/upscale", form={"scale": str(scale)},
-            files={"image": (filename, image, mime_type)}, stream=True,
+            "POST",
+            "/image/upscale",
+            form={"scale": str(scale)},
+            files={"image": (filename, image, mime_type)},
+            stream=True,
         )
         return await _body(response)
 
     async def edit_image(
-        self, image: bytes, *, prompt: str, model: str, filename: str, mime_type: str,
-        aspect_ratio: str | None = None, safe_mode: bool = True,
+        self,
+        image: bytes,
+        *,
+        prompt: str,
+        model: str,
+        filename: str,
+        mime_type: str,
+        aspect_ratio: str | None = None,
+        safe_mode: bool = True,
     ) -> tuple[bytes, str]:
         """``POST /image/edit`` as a multipart upload; returns the image and its type."""
         form = {"prompt": prompt, "model": model, "safe_mode": "true" if safe_mode else "false"}
         if aspect_ratio:
             form["aspect_ratio"] = aspect_ratio
         response = await self._send(
-            "POST", "/image/edit", form=form, files={"image": (filename, image, mime_type)},
-            model=model, stream=True,
+            "POST",
+            "/image/edit",
+            form=form,
+            files={"image": (filename, image, mime_type)},
+            model=model,
+            stream=True,
         )
         kind = response.headers.get("content-type", "image/png").split(";")[0].strip()
         return await _body(response), kind
 
-    async def speech(self, text: str, *, model: str, voice: str, response_format: str = "opus",
-                     speed: float | None = None) -> bytes:
+    async def speech(
+        self, text: str, *, model: str, voice: str, response_format: str = "opus", speed: float | None = None
+    ) -> bytes:
         """``POST /audio/speech``: the audio bytes (``opus``: an Ogg/Opus stream)."""
-        body: dict[str, Any] = {"input": text, "model": model, "voice": voice,
-                                "response_format": response_format}
+        body: dict[str, Any] = {
+            "input": text,
+            "model": model,
+            "voice": voice,
+            "response_format": response_format,
+        }
         if speed is not None:
             body["speed"] = speed
-        response = await self._send("POST", "/audio/speech", content=_encode(body), model=model,
-                                    stream=True)
+        response = await self._send("POST", "/audio/speech", content=_encode(body), model=model, stream=True)
         return await _body(response)
 
     async def transcribe(self, audio: bytes, *, model: str, filename: str, mime_type: str) -> Transcript:
         """``POST /audio/transcriptions`` (multipart): the text and the audio's duration."""
         response = await self._send(
-            "POST", "/audio/transcriptions", form={"model": model, "response_format": "json"},
-            files={"file": (filename, audio, mime_type)}, model=model,
+            "POST",
+            "/audio/transcriptions",
+            form={"model": model, "response_format": "json"},
+            files={"file": (filename, audio, mime_type)},
+            model=model,
         )
         data = _json(response)
         duration = data.get("duration")
@@ -295,8 +317,11 @@ class VeniceClient:
 
     async def video_quote(self, body: Mapping[str, Any]) -> float:
         """``POST /video/quote``: the price in USD."""
-        data = _json(await self._send("POST", "/video/quote", content=_encode(body),
-                                      model=str(body.get("model") or "")))
+        data = _json(
+            await self._send(
+                "POST", "/video/quote", content=_encode(body), model=str(body.get("model") or "")
+            )
+        )
         try:
             return float(data["quote"])
         except (KeyError, TypeError, ValueError):
@@ -304,8 +329,11 @@ class VeniceClient:
 
     async def video_queue(self, body: Mapping[str, Any]) -> str:
         """``POST /video/queue``: the queue id of the new job."""
-        data = _json(await self._send("POST", "/video/queue", content=_encode(body),
-                                      model=str(body.get("model") or "")))
+        data = _json(
+            await self._send(
+                "POST", "/video/queue", content=_encode(body), model=str(body.get("model") or "")
+            )
+        )
         queue_id = data.get("queue_id")
         if not isinstance(queue_id, str) or not queue_id:
             raise VeniceError("queue_id missing", user_message="Venice did not accept the video job.")
@@ -313,8 +341,13 @@ class VeniceClient:
 
     async def video_retrieve(self, model: str, queue_id: str) -> VideoStatus:
         """``POST /video/retrieve``: progress while running, the mp4 when done."""
-        response = await self._send("POST", "/video/retrieve", stream=True, model=model,
-                                    content=_encode({"model": model, "queue_id": queue_id}))
+        response = await self._send(
+            "POST",
+            "/video/retrieve",
+            stream=True,
+            model=model,
+            content=_encode({"model": model, "queue_id": queue_id}),
+        )
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
         body = await _body(response)
         if kind.startswith("video/"):
@@ -331,8 +364,9 @@ class VeniceClient:
 
     async def video_complete(self, model: str, queue_id: str) -> None:
         """``POST /video/complete``: delete the finished video from Venice's storage."""
-        await self._send("POST", "/video/complete", model=model,
-                         content=_encode({"model": model, "queue_id": queue_id}))
+        await self._send(
+            "POST", "/video/complete", model=model, content=_encode({"model": model, "queue_id": queue_id})
+        )
 
     # ----- transport
 
@@ -364,11 +398,19 @@ class VeniceClient:
             # A file goes to httpx as a reader, so it is written in 64 KB pieces: bytes would
             # be handed to the socket whole, and asyncio copies what the socket cannot take at
             # once into its write buffer (bench/media.py: 1.65x the upload, against ~0).
-            uploads = {name: (filename, io.BytesIO(data), kind)
-                       for name, (filename, data, kind) in files.items()} if files else None
+            uploads = (
+                {name: (filename, io.BytesIO(data), kind) for name, (filename, data, kind) in files.items()}
+                if files
+                else None
+            )
             request = self._http.build_request(
-                method, self._base_url + path, content=content, params=params, headers=headers,
-                data=form, files=uploads,
+                method,
+                self._base_url + path,
+                content=content,
+                params=params,
+                headers=headers,
+                data=form,
+                files=uploads,
             )
             hinted: float | None = None
             try:
@@ -399,7 +441,11 @@ class VeniceClient:
                 )
                 log.warning(
                     "Venice %s %s -> %s %s (cf-ray %s)",
-                    method, path, status, error.code or "", error.cf_ray,
+                    method,
+                    path,
+                    status,
+                    error.code or "",
+                    error.cf_ray,
                 )
                 if status not in RETRYABLE_STATUSES:
                     raise error
@@ -436,7 +482,9 @@ class VeniceClient:
             self._deprecation_warned.add(model)
             log.warning(
                 "Venice deprecates model %s: %s (date: %s)",
-                model, warning, h.get("x-venice-model-deprecation-date", "unknown"),
+                model,
+                warning,
+                h.get("x-venice-model-deprecation-date", "unknown"),
             )
 
 
@@ -478,7 +526,8 @@ def _json(response: httpx.Response) -> dict[str, Any]:
         data = response.json()
     except ValueError:
         raise VeniceError(
-            "response is not JSON", status=response.status_code,
+            "response is not JSON",
+            status=response.status_code,
             cf_ray=response.headers.get("cf-ray"),
             user_message="Venice sent an answer the bot cannot read.",
         ) from None
@@ -502,7 +551,9 @@ async def _body(response: httpx.Response) -> bytes:
 
 def _unreadable(response: httpx.Response) -> VeniceError:
     return VeniceError(
-        "response is unreadable", status=response.status_code, cf_ray=response.headers.get("cf-ray"),
+        "response is unreadable",
+        status=response.status_code,
+        cf_ray=response.headers.get("cf-ray"),
         user_message="Venice sent an answer the bot cannot read.",
     )
 

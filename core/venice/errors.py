@@ -238,8 +238,12 @@ def error_for_status(
     user_message = None
     if code == "provider_content_policy" or "content policy" in message.lower():
         user_message = "Venice's content policy does not allow this. Try a different description."
-    elif status in _SAYS_WHY and cls not in (ContextLengthExceeded, InvalidModel) and \
-            message != "unknown error" and len(message) <= 160:
+    elif (
+        status in _SAYS_WHY
+        and cls not in (ContextLengthExceeded, InvalidModel)
+        and message != "unknown error"
+        and len(message) <= 160
+    ):
         # Venice's own words say what was wrong with the request (a voice, a size, a file).
         user_message = f"{cls.default_user_message} Venice said: {message.rstrip('.')}."
     extra = {"user_message": user_message} if user_message else {}

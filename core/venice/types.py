@@ -72,9 +72,7 @@ class ChatRequest:
     def to_json(self, *, stream: bool) -> dict[str, Any]:
         """Return the JSON body for ``POST /chat/completions`` as a dict."""
         body = self._envelope(stream=stream)
-        body["messages"] = [
-            json.loads(m.json) if isinstance(m, EncodedMessage) else m for m in self.messages
-        ]
+        body["messages"] = [json.loads(m.json) if isinstance(m, EncodedMessage) else m for m in self.messages]
         return body
 
     def encode(self, *, stream: bool) -> bytes:
@@ -132,9 +130,7 @@ class Citation:
         out = []
         for item in data:
             if isinstance(item, dict) and isinstance(item.get("url"), str):
-                out.append(
-                    cls(str(item.get("title") or item["url"]), item["url"], item.get("date"))
-                )
+                out.append(cls(str(item.get("title") or item["url"]), item["url"], item.get("date")))
         return tuple(out)
 
 

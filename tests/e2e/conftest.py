@@ -33,7 +33,9 @@ def start_bot(
     """``async with start_bot(**settings) as adapter`` runs the Telegram bot until the block ends."""
 
     @asynccontextmanager
-    async def start(*, options: TelegramOptions | None = None, **overrides: Any) -> AsyncIterator[TelegramAdapter]:
+    async def start(
+        *, options: TelegramOptions | None = None, **overrides: Any
+    ) -> AsyncIterator[TelegramAdapter]:
         settings = make_settings(
             telegram_bot_token=tg.token,
             telegram_base_url=tg.base_url,
@@ -41,12 +43,16 @@ def start_bot(
             **overrides,
         )
         sender = TelegramSender(sleep=clock.sleep, clock=clock.monotonic)
-        async with build_service(settings, retry=retry) as service:
-            async with TelegramAdapter(
-                service, settings, sender=sender,
+        async with (
+            build_service(settings, retry=retry) as service,
+            TelegramAdapter(
+                service,
+                settings,
+                sender=sender,
                 options=options or TelegramOptions(poll_timeout=1, pace=FAST),
-            ) as adapter:
-                yield adapter
+            ) as adapter,
+        ):
+            yield adapter
 
     return start
 
@@ -60,16 +66,24 @@ async def dc() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-def start_discord(dc: FakeDiscord, make_settings: Callable[..., Settings], retry: RetryPolicy) -> Callable[..., Any]:
+def start_discord(
+    dc: FakeDiscord, make_settings: Callable[..., Settings], retry: RetryPolicy
+) -> Callable[..., Any]:
     """``async with start_discord(**settings) as adapter`` runs the Discord bot against the fake Discord."""
 
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[DiscordAdapter]:
-        settings = make_settings(discord_bot_token=dc.token, discord_api_base_url=dc.api_base,
-                                 discord_gateway_url=dc.gateway_url, **overrides)
+        settings = make_settings(
+            discord_bot_token=dc.token,
+            discord_api_base_url=dc.api_base,
+            discord_gateway_url=dc.gateway_url,
+            **overrides,
+        )
         options = DiscordOptions(edit_interval=0.05, ready_timeout=10, guild_ready_timeout=0.1)
-        async with build_service(settings, retry=retry) as service, \
-                DiscordAdapter(service, settings, options=options) as adapter:
+        async with (
+            build_service(settings, retry=retry) as service,
+            DiscordAdapter(service, settings, options=options) as adapter,
+        ):
             yield adapter
             await service.wait_idle()
 

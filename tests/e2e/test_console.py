@@ -16,7 +16,9 @@ from tests.fakes.venice import ChatScript, FakeVenice
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def scripted_io(lines: list[str]) -> tuple[Callable[[], Awaitable[str | None]], Callable[[str], None], list[str]]:
+def scripted_io(
+    lines: list[str],
+) -> tuple[Callable[[], Awaitable[str | None]], Callable[[str], None], list[str]]:
     pending = list(lines)
     out: list[str] = []
 
@@ -26,7 +28,9 @@ def scripted_io(lines: list[str]) -> tuple[Callable[[], Awaitable[str | None]], 
     return read_line, out.append, out
 
 
-async def test_console_streams_answers_runs_commands_and_explains_errors(make_service: Any, venice: FakeVenice) -> None:
+async def test_console_streams_answers_runs_commands_and_explains_errors(
+    make_service: Any, venice: FakeVenice
+) -> None:
     venice.script.append(ChatScript(content="Hello from Venice, streamed in pieces.", chunk_delay=0.02))
     read_line, write, out = scripted_io(["Hello", "/model", "/bogus", "x" * 100_000, "/quit", "never read"])
     async with make_service() as service:
@@ -44,16 +48,23 @@ async def test_console_streams_answers_runs_commands_and_explains_errors(make_se
 
 async def test_console_conversation_continues_after_a_restart(make_service: Any, venice: FakeVenice) -> None:
     for lines in (["My cat is called Miso"], ["What is my cat called?"]):
-        read_line, write, out = scripted_io(lines)
+        read_line, write, _out = scripted_io(lines)
         async with make_service() as service:
             await ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester").run()
     second = venice.calls_to("/chat/completions")[1].body["messages"]
-    assert [m["content"] for m in second if m["role"] == "user"] == ["My cat is called Miso", "What is my cat called?"]
+    assert [m["content"] for m in second if m["role"] == "user"] == [
+        "My cat is called Miso",
+        "What is my cat called?",
+    ]
 
 
 async def test_console_shows_sources_and_notices(make_service: Any, venice: FakeVenice) -> None:
-    venice.script.append(ChatScript(
-        content="It is sunny[REF]0[/REF].", citations=[{"title": "Weather", "url": "https://weather.example"}]))
+    venice.script.append(
+        ChatScript(
+            content="It is sunny[REF]0[/REF].",
+            citations=[{"title": "Weather", "url": "https://weather.example"}],
+        )
+    )
     read_line, write, out = scripted_io(["/model llama-3.3-70b", "/websearch on", "Weather?"])
     async with make_service() as service:
         await ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester").run()
@@ -62,10 +73,19 @@ async def test_console_shows_sources_and_notices(make_service: Any, venice: Fake
     assert "Sources:\n[1] Weather — https://weather.example" in text
 
 
-async def run_cli(args: list[str], env: dict[str, str], stdin: bytes = b"", cwd: Path = ROOT) -> tuple[int, str, str]:
+async def run_cli(
+    args: list[str], env: dict[str, str], stdin: bytes = b"", cwd: Path = ROOT
+) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bots", *args, cwd=cwd, env=env,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bots",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
     assert process.returncode is not None
@@ -73,7 +93,9 @@ async def run_cli(args: list[str], env: dict[str, str], stdin: bytes = b"", cwd:
 
 
 def cli_env(tmp_path: Path, venice: FakeVenice | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VENICE_", "DATABASE_", "ADMIN_", "LOG_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("VENICE_", "DATABASE_", "ADMIN_", "LOG_"))
+    }
     env["PYTHONPATH"] = str(ROOT)
     env["DATABASE_URL"] = f"sqlite:///{tmp_path}/cli.db"
     if venice is not None:
@@ -83,9 +105,14 @@ def cli_env(tmp_path: Path, venice: FakeVenice | None = None, **extra: str) -> d
     return env
 
 
-async def test_the_real_chat_command_over_a_pipe_with_invalid_utf8(tmp_path: Path, venice: FakeVenice) -> None:
+async def test_the_real_chat_command_over_a_pipe_with_invalid_utf8(
+    tmp_path: Path, venice: FakeVenice
+) -> None:
     code, out, err = await run_cli(
-        ["chat"], cli_env(tmp_path, venice, LOG_LEVEL="DEBUG"), stdin=b"Hello there\ncaf\xe9 \x1b bytes\n/quit\n", cwd=tmp_path
+        ["chat"],
+        cli_env(tmp_path, venice, LOG_LEVEL="DEBUG"),
+        stdin=b"Hello there\ncaf\xe9 \x1b bytes\n/quit\n",
+        cwd=tmp_path,
     )
     assert code == 0, err
     assert "You said: “Hello there”" in out
@@ -97,15 +124,20 @@ async def test_the_real_chat_command_over_a_pipe_with_invalid_utf8(tmp_path: Pat
 
 
 async def test_missing_key_stops_with_exit_code_2_and_one_line(tmp_path: Path) -> None:
-    code, out, err = await run_cli(["chat"], cli_env(tmp_path), cwd=tmp_path)
+    code, _out, err = await run_cli(["chat"], cli_env(tmp_path), cwd=tmp_path)
     assert code == 2
     assert err.strip().count("\n") == 0
     assert "VENICE_API_KEY is not set" in err and "https://venice.ai/settings/api" in err
 
 
 async def test_invalid_values_name_the_field(tmp_path: Path) -> None:
-    env = cli_env(tmp_path, VENICE_API_KEY=TEST_KEY, LOG_LEVEL="chatty", DATABASE_URL="postgres://x",
-                  ADMIN_USER_IDS="telegram:1,slack:2")
+    env = cli_env(
+        tmp_path,
+        VENICE_API_KEY=TEST_KEY,
+        LOG_LEVEL="chatty",
+        DATABASE_URL="postgres://x",
+        ADMIN_USER_IDS="telegram:1,slack:2",
+    )
     code, _, err = await run_cli(["doctor"], env, cwd=tmp_path)
     assert code == 2
     assert "Invalid setting LOG_LEVEL" in err
@@ -122,7 +154,9 @@ async def test_migrate_then_again_is_a_no_op(tmp_path: Path) -> None:
     assert code == 0 and "nothing to do" in out
 
 
-async def test_doctor_checks_key_balance_and_database_without_secrets(tmp_path: Path, venice: FakeVenice) -> None:
+async def test_doctor_checks_key_balance_and_database_without_secrets(
+    tmp_path: Path, venice: FakeVenice
+) -> None:
     code, out, err = await run_cli(["doctor"], cli_env(tmp_path, venice), cwd=tmp_path)
     assert code == 0, out + err
     from core.storage.migrations import discover
@@ -145,14 +179,22 @@ def test_files_in_a_reply_are_saved_and_their_paths_shown(tmp_path: Path) -> Non
     async def no_input() -> str | None:
         return None
 
-    adapter = ConsoleAdapter(None, read_line=no_input, write=out.append,  # type: ignore[arg-type]
-                             media_dir=tmp_path / "media")
+    adapter = ConsoleAdapter(
+        None,
+        read_line=no_input,
+        write=out.append,  # type: ignore[arg-type]
+        media_dir=tmp_path / "media",
+    )
     png = b"\x89PNG\r\n\x1a\n fake"
-    reply = Reply("Here you go", attachments=(
-        Attachment("image", "image/png", png, "../../etc/cat picture.png"),
-        Attachment("image", "image/png", png, "../../etc/cat picture.png"),
-    ), notices=(Notice("Blurred by safe mode", "warning"),))
-    adapter._render(reply, streamed=False)  # noqa: SLF001 - rendering is what this test is about
+    reply = Reply(
+        "Here you go",
+        attachments=(
+            Attachment("image", "image/png", png, "../../etc/cat picture.png"),
+            Attachment("image", "image/png", png, "../../etc/cat picture.png"),
+        ),
+        notices=(Notice("Blurred by safe mode", "warning"),),
+    )
+    adapter._render(reply, streamed=False)
     text = "".join(out)
     saved = sorted((tmp_path / "media").iterdir())
     assert [p.name for p in saved] == ["cat_picture-2.png", "cat_picture.png"]
@@ -161,7 +203,9 @@ def test_files_in_a_reply_are_saved_and_their_paths_shown(tmp_path: Path) -> Non
     assert "(!) Blurred by safe mode" in text
 
 
-async def test_run_without_platform_tokens_starts_the_console_and_says_so(tmp_path: Path, venice: FakeVenice) -> None:
+async def test_run_without_platform_tokens_starts_the_console_and_says_so(
+    tmp_path: Path, venice: FakeVenice
+) -> None:
     code, out, err = await run_cli(["run"], cli_env(tmp_path, venice), stdin=b"Hello\n", cwd=tmp_path)
     assert code == 0, err
     assert "console chat starts" in err and "TELEGRAM_BOT_TOKEN" in err and "DISCORD_BOT_TOKEN" in err
@@ -199,28 +243,40 @@ async def test_admin_commands_are_refused_to_a_console_guest(tmp_path: Path, ven
     assert "Granted $5.00 to telegram:1" in out  # the operator is an admin
 
 
-async def test_console_saves_media_and_prints_where(make_service: Any, venice: FakeVenice, tmp_path: Path) -> None:
+async def test_console_saves_media_and_prints_where(
+    make_service: Any, venice: FakeVenice, tmp_path: Path
+) -> None:
     media = tmp_path / "media"
-    read_line, write, out = scripted_io(["/imagine a lighthouse --variants 2", "/speak Good night.",
-                                         "/video waves at dusk"])
+    read_line, write, out = scripted_io(
+        ["/imagine a lighthouse --variants 2", "/speak Good night.", "/video waves at dusk"]
+    )
     async with make_service(video_poll_seconds=1) as service:
-        adapter = ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester",
-                                 media_dir=media)
+        adapter = ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester", media_dir=media)
         await adapter.run()
-        confirm = next(line.split("type ")[1].strip() for line in "".join(out).splitlines()
-                       if "/videoconfirm" in line)
+        confirm = next(
+            line.split("type ")[1].strip() for line in "".join(out).splitlines() if "/videoconfirm" in line
+        )
         await adapter.handle_line(confirm)
     text = "".join(out)
     assert "🎨 a lighthouse" in text  # a media reply's text is printed although nothing streamed
-    assert sorted(p.name for p in media.iterdir()) == ["venice-1.png", "venice-2.png", "venice-video.mp4", "voice.ogg"]
+    assert sorted(p.name for p in media.iterdir()) == [
+        "venice-1.png",
+        "venice-2.png",
+        "venice-video.mp4",
+        "voice.ogg",
+    ]
     assert f"[image saved to {media / 'venice-1.png'}]" in text
     assert "Rendering the video" in text  # progress while Venice renders
     assert (media / "voice.ogg").read_bytes()[:4] == b"OggS"
 
 
-async def test_console_shows_who_speaks_when_a_character_is_bound(make_service: Any, venice: FakeVenice) -> None:
+async def test_console_shows_who_speaks_when_a_character_is_bound(
+    make_service: Any, venice: FakeVenice
+) -> None:
     venice.script.append(ChatScript(content="The self is a verb."))
-    read_line, write, out = scripted_io(["/character set alan-watts", "What is the self?", "/character clear", "Hi"])
+    read_line, write, out = scripted_io(
+        ["/character set alan-watts", "What is the self?", "/character clear", "Hi"]
+    )
     async with make_service() as service:
         await ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester").run()
     text = "".join(out)
@@ -233,9 +289,13 @@ async def test_console_export_saves_the_json_and_forget_asks_then_deletes(
     make_service: Any, venice: FakeVenice, tmp_path: Path
 ) -> None:
     media = tmp_path / "media"
-    read_line, write, out = scripted_io(["console-marker here", "/export", "/forget", "/forget confirm", "/export"])
+    read_line, write, out = scripted_io(
+        ["console-marker here", "/export", "/forget", "/forget confirm", "/export"]
+    )
     async with make_service() as service:
-        await ConsoleAdapter(service, read_line=read_line, write=write, user_id="tester", media_dir=media).run()
+        await ConsoleAdapter(
+            service, read_line=read_line, write=write, user_id="tester", media_dir=media
+        ).run()
     text = "".join(out)
     assert "type /forget confirm" in text and "messages deleted" in text
     before, after = media / "venice-bots-export.json", media / "venice-bots-export-2.json"

@@ -79,7 +79,7 @@ async def test_a_reply_to_the_bot_and_a_dm_are_answered(discord_env: Any, venice
 
 
 async def test_chat_starts_a_thread_where_no_mention_is_needed(discord_env: Any, venice: FakeVenice) -> None:
-    async with discord_env() as (env, adapter):
+    async with discord_env() as (env, _adapter):
         guild = env.create_guild()
         channel = guild.create_text_channel("general")
         alice = guild.add_member(env.create_user("alice"))
@@ -92,8 +92,11 @@ async def test_chat_starts_a_thread_where_no_mention_is_needed(discord_env: Any,
         await alice.send(thread, "and the budget?")
         assert "and the budget?" in thread.last_message.content
     bodies = [c.body["messages"] for c in venice.calls_to("/chat/completions")]
-    assert [m["content"] for m in bodies[1][1:]] == ["[alice] Plan my trip", bodies[1][2]["content"],
-                                                     "[alice] and the budget?"]
+    assert [m["content"] for m in bodies[1][1:]] == [
+        "[alice] Plan my trip",
+        bodies[1][2]["content"],
+        "[alice] and the budget?",
+    ]
 
 
 async def test_a_slow_answer_is_deferred_at_once_and_delivered_after(
@@ -108,7 +111,7 @@ async def test_a_slow_answer_is_deferred_at_once_and_delivered_after(
 
     monkeypatch.setattr(discord.InteractionResponse, "defer", watched_defer)
     venice.delay = 3.5
-    async with discord_env() as (env, adapter):
+    async with discord_env() as (env, _adapter):
         guild = env.create_guild()
         channel = guild.create_text_channel("general")
         alice = guild.add_member(env.create_user("alice"))
@@ -143,7 +146,7 @@ async def test_a_5000_character_answer_is_split_with_balanced_fences(
 
 
 async def test_help_reset_model_autocomplete_and_admin_rights(discord_env: Any, venice: FakeVenice) -> None:
-    async with discord_env() as (env, adapter):
+    async with discord_env() as (env, _adapter):
         guild = env.create_guild()
         channel = guild.create_text_channel("general")
         alice = guild.add_member(env.create_user("alice"))
@@ -191,10 +194,8 @@ async def test_a_channel_where_the_bot_may_not_send_is_reported_once(
     assert venice.calls_to("/chat/completions") == []
 
 
-async def test_commands_are_synced_only_when_they_change(
-    discord_env: Any, venice: FakeVenice
-) -> None:
-    async with discord_env() as (env, adapter):
+async def test_commands_are_synced_only_when_they_change(discord_env: Any, venice: FakeVenice) -> None:
+    async with discord_env() as (_env, adapter):
         assert await adapter.sync_commands() is False  # synced at start; unchanged since
 
 
@@ -259,7 +260,7 @@ async def test_sharded_when_a_shard_count_is_set(discord_env: Any, venice: FakeV
 async def test_ledger_admin_commands_need_manage_server_and_the_admin_list(
     discord_env: Any, venice: FakeVenice
 ) -> None:
-    async with discord_env() as (env, adapter):
+    async with discord_env() as (env, _adapter):
         guild = env.create_guild()
         channel = guild.create_text_channel("general")
         alice = guild.add_member(env.create_user("alice"))

@@ -35,13 +35,23 @@ def server(dc: FakeDiscord, *, webhooks: bool = True, nsfw: bool = False) -> tup
 
 def spoken(dc: FakeDiscord, channel: int, name: str = "Sherlock Holmes") -> list[dict[str, Any]]:
     """The messages posted through a webhook under ``name``."""
-    return [m for m in dc.messages(channel) if m.get("webhook_id") and m["author"]["username"] == name
-            and int(m["author"]["id"]) != dc.application_id]
+    return [
+        m
+        for m in dc.messages(channel)
+        if m.get("webhook_id")
+        and m["author"]["username"] == name
+        and int(m["author"]["id"]) != dc.application_id
+    ]
 
 
 def bot_messages(dc: FakeDiscord, channel: int) -> list[dict[str, Any]]:
-    return [m for m in dc.messages(channel) if int(m["author"]["id"]) == dc.bot_id
-            and not m["flags"] & 128 and m.get("interaction_metadata") is None]
+    return [
+        m
+        for m in dc.messages(channel)
+        if int(m["author"]["id"]) == dc.bot_id
+        and not m["flags"] & 128
+        and m.get("interaction_metadata") is None
+    ]
 
 
 def chat_calls(venice: FakeVenice) -> list[Any]:
@@ -63,9 +73,13 @@ async def test_a_bound_channel_answers_through_the_webhook_in_the_characters_nam
     dc: FakeDiscord, venice: FakeVenice, start_discord: Any
 ) -> None:
     _guild, channel, admin, member = server(dc)
-    venice.script.extend([ChatScript(content="Elementary, my dear Watson. " * 3, chunk_delay=0.02),
-                          ChatScript(content="You have been in Afghanistan, I perceive."),
-                          ChatScript(content="Let me think again: Afghanistan.")])
+    venice.script.extend(
+        [
+            ChatScript(content="Elementary, my dear Watson. " * 3, chunk_delay=0.02),
+            ChatScript(content="You have been in Afghanistan, I perceive."),
+            ChatScript(content="Let me think again: Afghanistan."),
+        ]
+    )
     async with start_discord():
         bind = dc.send_slash(channel, admin, "character", {"action": "set", "query": "sherlock-holmes"})
         await dc.wait_for(lambda: bool(spoken(dc, channel)))
@@ -73,12 +87,19 @@ async def test_a_bound_channel_answers_through_the_webhook_in_the_characters_nam
         note = await answered(dc, bind.id)
 
         dc.send_message(channel, member, f"<@{dc.bot_id}> Who are you?")
-        await dc.wait_for(lambda: any("Elementary" in m["content"] and m["components"] for m in spoken(dc, channel)))
+        await dc.wait_for(
+            lambda: any("Elementary" in m["content"] and m["components"] for m in spoken(dc, channel))
+        )
         dc.send_message(channel, member, "What can you tell about me?")  # no mention: a roleplay channel
-        await dc.wait_for(lambda: any("Afghanistan, I perceive" in m["content"] and m["components"]
-                                      for m in spoken(dc, channel)))
+        await dc.wait_for(
+            lambda: any(
+                "Afghanistan, I perceive" in m["content"] and m["components"] for m in spoken(dc, channel)
+            )
+        )
         newest = spoken(dc, channel)[-1]
-        dc.send_component(channel, member, int(newest["id"]), "venice:retry")  # Regenerate on a webhook message
+        dc.send_component(
+            channel, member, int(newest["id"]), "venice:retry"
+        )  # Regenerate on a webhook message
         await dc.wait_for(lambda: any("think again" in m["content"] for m in spoken(dc, channel)))
 
     assert greeting["content"].startswith("*Sherlock Holmes is here.*")
@@ -112,7 +133,9 @@ async def test_without_manage_webhooks_the_bot_speaks_for_the_character_and_the_
         note = await answered(dc, bind.id)
         await dc.wait_for(lambda: len(bot_messages(dc, channel)) == 1)
         dc.send_message(channel, member, f"<@{dc.bot_id}> Anything?")
-        await dc.wait_for(lambda: any("The game is afoot." in m["content"] for m in bot_messages(dc, channel)))
+        await dc.wait_for(
+            lambda: any("The game is afoot." in m["content"] for m in bot_messages(dc, channel))
+        )
         dc.send_message(channel, member, f"<@{dc.bot_id}> And now?")
         await dc.wait_for(lambda: any("Quite so." in m["content"] for m in bot_messages(dc, channel)))
         dm = dc.dm_channels.get(owner)
@@ -125,7 +148,9 @@ async def test_without_manage_webhooks_the_bot_speaks_for_the_character_and_the_
     assert "Manage Webhooks" in note["content"]  # the admin who bound it sees why
     (notice,) = dc.messages(dc.dm_channels[owner])  # one notice to the owner, not one per message
     assert "Manage Webhooks" in notice["content"] and "#roleplay" in notice["content"]
-    assert not spoken(dc, channel) and not dc.calls_to("*", r"/channels/\d+/webhooks")  # no calls bound to fail
+    assert not spoken(dc, channel) and not dc.calls_to(
+        "*", r"/channels/\d+/webhooks"
+    )  # no calls bound to fail
     assert all(c.body["venice_parameters"]["character_slug"] == "sherlock-holmes" for c in chat_calls(venice))
 
 
@@ -139,7 +164,9 @@ async def test_character_search_shows_buttons_and_pressing_one_binds_it(
         ids = component_ids(listing)
         dc.send_component(channel, admin, int(listing["id"]), "venice:cmd:/character set sherlock-holmes")
         await dc.wait_for(lambda: bool(spoken(dc, channel)))
-        await dc.wait_for(lambda: "Sherlock Holmes" in (dc.interaction(search.id).original or {}).get("content", ""))
+        await dc.wait_for(
+            lambda: "Sherlock Holmes" in (dc.interaction(search.id).original or {}).get("content", "")
+        )
 
     assert listing["flags"] & EPHEMERAL  # a search is the asker's business
     assert "venice:cmd:/character set sherlock-holmes" in ids
@@ -154,15 +181,22 @@ async def test_many_search_results_come_as_select_menus_and_picking_one_binds_it
 ) -> None:
     _guild, channel, admin, _member = server(dc)
     sherlock = next(c for c in venice.characters if c["slug"] == "sherlock-holmes")
-    venice.characters += [dict(sherlock, slug=f"holmes-{n}", name=f"Holmes No. {n}", id=f"holmes-{n}")
-                          for n in range(30)]
+    venice.characters += [
+        dict(sherlock, slug=f"holmes-{n}", name=f"Holmes No. {n}", id=f"holmes-{n}") for n in range(30)
+    ]
     async with start_discord():
         search = dc.send_slash(channel, admin, "character", {"action": "search", "query": "holmes"})
         listing = await answered(dc, search.id)
         selects = [c for row in listing["components"] for c in row["components"]]
         options = [o["value"] for select in selects for o in select["options"]]
-        dc.send_component(channel, admin, int(listing["id"]), selects[1]["custom_id"], component_type=3,
-                          values=["/character set holmes-29"])
+        dc.send_component(
+            channel,
+            admin,
+            int(listing["id"]),
+            selects[1]["custom_id"],
+            component_type=3,
+            values=["/character set holmes-29"],
+        )
         await dc.wait_for(lambda: bool(spoken(dc, channel, "Holmes No. 29")))
 
     assert [s["type"] for s in selects] == [3, 3]  # 31 results: two menus of at most 25
@@ -179,7 +213,9 @@ async def test_an_adult_character_needs_an_nsfw_channel(
     async with start_discord():
         refused = dc.send_slash(channel, admin, "character", {"action": "set", "query": "velvet-lounge-host"})
         refusal = await answered(dc, refused.id)
-        allowed = dc.send_slash(after_dark, admin, "character", {"action": "set", "query": "velvet-lounge-host"})
+        allowed = dc.send_slash(
+            after_dark, admin, "character", {"action": "set", "query": "velvet-lounge-host"}
+        )
         await dc.wait_for(lambda: bool(spoken(dc, after_dark, "Velvet, Lounge Host")))
         await answered(dc, allowed.id)
 
@@ -187,7 +223,9 @@ async def test_an_adult_character_needs_an_nsfw_channel(
     assert not spoken(dc, channel, "Velvet, Lounge Host")
 
 
-async def test_the_character_query_autocompletes(dc: FakeDiscord, venice: FakeVenice, start_discord: Any) -> None:
+async def test_the_character_query_autocompletes(
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
+) -> None:
     _guild, channel, admin, _member = server(dc)
     async with start_discord():
         typed = dc.send_autocomplete(channel, admin, "character", "query", "sherl", options={"action": "set"})
@@ -199,19 +237,40 @@ async def test_a_card_attached_to_persona_import_becomes_a_persona_that_speaks_w
     dc: FakeDiscord, venice: FakeVenice, start_discord: Any
 ) -> None:
     _guild, channel, admin, _member = server(dc)
-    card = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {
-        "name": "Irene Adler", "description": "{{char}} outwits {{user}}.", "personality": "sharp",
-        "scenario": "London, 1888", "first_mes": "Good evening, {{user}}.", "mes_example": "",
-        "alternate_greetings": [], "system_prompt": "", "post_history_instructions": "",
-        "extensions": {}, "tags": [], "creator": "", "character_version": "", "creator_notes": ""}}
+    card = {
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": {
+            "name": "Irene Adler",
+            "description": "{{char}} outwits {{user}}.",
+            "personality": "sharp",
+            "scenario": "London, 1888",
+            "first_mes": "Good evening, {{user}}.",
+            "mes_example": "",
+            "alternate_greetings": [],
+            "system_prompt": "",
+            "post_history_instructions": "",
+            "extensions": {},
+            "tags": [],
+            "creator": "",
+            "character_version": "",
+            "creator_notes": "",
+        },
+    }
     async with start_discord(admin_user_ids=f"discord:{admin}"):
-        persona = dc.send_slash(channel, admin, "persona",
-                                {"action": "import", "card": ("irene.json", json.dumps(card).encode())})
+        persona = dc.send_slash(
+            channel, admin, "persona", {"action": "import", "card": ("irene.json", json.dumps(card).encode())}
+        )
         imported = await answered(dc, persona.id)
-        dc.send_slash(channel, admin, "persona",
-                      {"action": "edit", "name": "Irene Adler", "avatar": "https://example.org/irene.png"})
-        await dc.wait_for(lambda: any("updated" in (i.original or {}).get("content", "")
-                                      for i in dc.interactions.values()))
+        dc.send_slash(
+            channel,
+            admin,
+            "persona",
+            {"action": "edit", "name": "Irene Adler", "avatar": "https://example.org/irene.png"},
+        )
+        await dc.wait_for(
+            lambda: any("updated" in (i.original or {}).get("content", "") for i in dc.interactions.values())
+        )
         dc.send_slash(channel, admin, "character", {"action": "set", "query": "Irene Adler"})
         await dc.wait_for(lambda: bool(spoken(dc, channel, "Irene Adler")))
 
@@ -260,8 +319,10 @@ async def test_after_clear_a_reply_to_the_characters_message_reaches_the_bot_its
         await dc.wait_for(lambda: any("Back to normal." in m["content"] for m in bot_messages(dc, channel)))
 
     assert len(chat_calls(venice)) == 1
-    assert "venice_parameters" not in chat_calls(venice)[0].body or \
-        "character_slug" not in chat_calls(venice)[0].body["venice_parameters"]
+    assert (
+        "venice_parameters" not in chat_calls(venice)[0].body
+        or "character_slug" not in chat_calls(venice)[0].body["venice_parameters"]
+    )
 
 
 async def test_persona_takes_a_card_option_and_a_png_card_sent_in_a_dm_is_imported(
@@ -269,8 +330,11 @@ async def test_persona_takes_a_card_option_and_a_png_card_sent_in_a_dm_is_import
 ) -> None:
     admin = dc.add_user("mycroft")
     dm = dc.add_dm(admin)
-    card = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {
-        "name": "Mrs Hudson", "description": "The landlady of 221B.", "first_mes": "Tea, {{user}}?"}}
+    card = {
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": {"name": "Mrs Hudson", "description": "The landlady of 221B.", "first_mes": "Tea, {{user}}?"},
+    }
     image = Image.new("RGB", (8, 8), "white")
     info = PngInfo()
     info.add_text("chara", base64.b64encode(json.dumps(card).encode()).decode())
@@ -278,7 +342,9 @@ async def test_persona_takes_a_card_option_and_a_png_card_sent_in_a_dm_is_import
     image.save(png, "PNG", pnginfo=info)
     async with start_discord(admin_user_ids=f"discord:{admin}"):
         commands = {c["name"]: {o["name"]: o for o in c.get("options", [])} for c in dc.synced_commands()}
-        dc.send_message(dm, admin, "/persona import", attachments=[("hudson.png", png.getvalue(), "image/png")])
+        dc.send_message(
+            dm, admin, "/persona import", attachments=[("hudson.png", png.getvalue(), "image/png")]
+        )
         await dc.wait_for(lambda: any("Imported Mrs Hudson" in m["content"] for m in bot_messages(dc, dm)))
         dc.send_message(dm, admin, "/character set Mrs Hudson")
         await dc.wait_for(lambda: any(m["content"] == "Tea, mycroft?" for m in bot_messages(dc, dm)))

@@ -50,7 +50,9 @@ def assert_playable_opus(data: bytes) -> float:
     return float(mutagen.oggopus.OggOpus(io.BytesIO(data)).info.length)
 
 
-async def answered(dc: FakeDiscord, interaction_id: int, *, files: int = 0, timeout: float = 10.0) -> dict[str, Any]:
+async def answered(
+    dc: FakeDiscord, interaction_id: int, *, files: int = 0, timeout: float = 10.0
+) -> dict[str, Any]:
     """The interaction's response once the "thinking…" placeholder is replaced (and carries ``files`` files)."""
     record = dc.interaction(interaction_id)
 
@@ -80,7 +82,9 @@ async def test_a_voice_message_is_transcribed_answered_and_spoken_back_as_a_voic
         await dc.wait_for(lambda: any(m["flags"] & VOICE_FLAG for m in bot_messages(dc, dm)), timeout=10)
     text, voice = [m for m in bot_messages(dc, dm) if m.get("interaction_metadata") is None]
     quote = text["content"].split("\n", 1)[0]
-    assert quote.startswith("> ") and quote.endswith("What is the capital of France?")  # the transcript, quoted
+    assert quote.startswith("> ") and quote.endswith(
+        "What is the capital of France?"
+    )  # the transcript, quoted
     assert "Paris is the capital of France." in text["content"]
     assert voice["content"] == "" and voice["flags"] == VOICE_FLAG  # a real Discord voice message
     (attachment,) = voice["attachments"]
@@ -105,7 +109,11 @@ async def test_where_discord_refuses_a_voice_message_the_voice_reply_is_an_audio
     async with start_discord():
         dc.send_message(dm, alice, "/speak Hello there, this is a test.")
         await dc.wait_for(lambda: any(m["attachments"] for m in bot_messages(dc, dm)), timeout=10)
-    refused = [c for c in dc.calls_to("POST", rf"/channels/{dm}/messages") if (c.json or {}).get("flags") == VOICE_FLAG]
+    refused = [
+        c
+        for c in dc.calls_to("POST", rf"/channels/{dm}/messages")
+        if (c.json or {}).get("flags") == VOICE_FLAG
+    ]
     assert [c.status for c in refused] == [400]  # tried as a voice message first
     (message,) = [m for m in bot_messages(dc, dm) if m["attachments"]]
     assert not message["flags"] & VOICE_FLAG
@@ -137,8 +145,12 @@ async def test_buttons_on_a_private_list_run_their_command_in_place(
         assert buttons and all(b["custom_id"].startswith("venice:cmd:/voice ") for b in buttons)
         chosen = buttons[0]["custom_id"].removeprefix("venice:cmd:/voice ")
         dc.send_component(dm, alice, int(shown["id"]), buttons[0]["custom_id"])
-        await dc.wait_for(lambda: chosen in (dc.interaction(listing.id).original or {}).get("content", "")
-                          and not dc.interaction(listing.id).original["components"])
+        await dc.wait_for(
+            lambda: (
+                chosen in (dc.interaction(listing.id).original or {}).get("content", "")
+                and not dc.interaction(listing.id).original["components"]
+            )
+        )
     assert shown["flags"] & 64  # the list is private: its answer replaced it, with no buttons left
 
 
@@ -165,7 +177,9 @@ async def test_a_voice_message_in_a_channel_is_answered_only_as_a_reply_to_the_b
         await dc.wait_for(lambda: any("First answer." in m["content"] for m in bot_messages(dc, channel)))
         first = bot_messages(dc, channel)[-1]
         dc.send_voice_message(channel, alice, ogg_opus(1.0), duration=1.0, reply_to=int(first["id"]))
-        await dc.wait_for(lambda: any("Heard you." in m["content"] for m in bot_messages(dc, channel)), timeout=10)
+        await dc.wait_for(
+            lambda: any("Heard you." in m["content"] for m in bot_messages(dc, channel)), timeout=10
+        )
     assert len(venice.calls_to("/audio/transcriptions")) == 1
 
 
@@ -192,7 +206,9 @@ async def test_imagine_sends_its_variants_as_files_and_safe_mode_follows_the_nsf
     assert normal.body["safe_mode"] is True and nsfw.body["safe_mode"] is False
 
 
-async def test_imagine_options_and_autocomplete(dc: FakeDiscord, venice: FakeVenice, start_discord: Any) -> None:
+async def test_imagine_options_and_autocomplete(
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
+) -> None:
     _guild, channel, alice = server(dc)
     async with start_discord():
         imagine = next(c for c in dc.synced_commands() if c["name"] == "imagine")
@@ -214,8 +230,12 @@ async def test_a_photo_with_a_question_goes_to_a_vision_model_as_a_data_url(
     _guild, channel, alice = server(dc)
     venice.script.append(ChatScript(content="A blue square."))
     async with start_discord():
-        dc.send_message(channel, alice, f"<@{dc.bot_id}> what is in this picture?",
-                        attachments=[("square.png", png(64, 64), "image/png")])
+        dc.send_message(
+            channel,
+            alice,
+            f"<@{dc.bot_id}> what is in this picture?",
+            attachments=[("square.png", png(64, 64), "image/png")],
+        )
         await dc.wait_for(lambda: any("A blue square." in m["content"] for m in bot_messages(dc, channel)))
     question = venice.calls_to("/chat/completions")[-1].body["messages"][-1]["content"]
     kinds = [part["type"] for part in question]
@@ -232,7 +252,9 @@ async def test_upscale_from_the_message_menu_and_as_a_slash_command_with_an_imag
     async with start_discord():
         names = {(c["name"], c["type"]) for c in dc.synced_commands()}
         assert {("Upscale ×2", 3), ("Upscale ×4", 3), ("Edit image", 3)} <= names
-        photo = dc.send_message(channel, alice, "my photo", attachments=[("photo.png", png(320, 240), "image/png")])
+        photo = dc.send_message(
+            channel, alice, "my photo", attachments=[("photo.png", png(320, 240), "image/png")]
+        )
         menu = dc.send_context_menu(channel, alice, "Upscale ×2", int(photo["id"]))
         upscaled = await answered(dc, menu.id, files=1)
         plain = dc.send_message(channel, alice, "no picture here")
@@ -253,11 +275,15 @@ async def test_edit_image_from_the_message_menu_asks_for_the_change_in_a_form(
 ) -> None:
     _guild, channel, alice = server(dc)
     async with start_discord():
-        photo = dc.send_message(channel, alice, "look", attachments=[("photo.png", png(300, 300), "image/png")])
+        photo = dc.send_message(
+            channel, alice, "look", attachments=[("photo.png", png(300, 300), "image/png")]
+        )
         menu = dc.send_context_menu(channel, alice, "Edit image", int(photo["id"]))
         await dc.wait_for(lambda: menu.modal is not None)
         assert menu.modal is not None and menu.modal["title"] == "Edit image"
-        inputs = [c for row in menu.modal["components"] for c in row.get("components") or [row.get("component")]]
+        inputs = [
+            c for row in menu.modal["components"] for c in row.get("components") or [row.get("component")]
+        ]
         submitted = dc.submit_modal(menu.id, {inputs[0]["custom_id"]: "make the sky purple"})
         edited = await answered(dc, submitted.id, files=1)
     (call,) = venice.calls_to("/image/edit")
@@ -274,7 +300,9 @@ async def test_a_reply_with_upscale_uses_the_image_of_the_replied_message(
         imagine = dc.send_slash(channel, alice, "imagine", {"prompt": "a boat", "size": "512x512"})
         picture = await answered(dc, imagine.id, files=1)
         dc.send_message(channel, alice, f"<@{dc.bot_id}> /upscale 2", reply_to=int(picture["id"]))
-        await dc.wait_for(lambda: len([m for m in bot_messages(dc, channel) if m["attachments"]]) == 2, timeout=10)
+        await dc.wait_for(
+            lambda: len([m for m in bot_messages(dc, channel) if m["attachments"]]) == 2, timeout=10
+        )
     upscaled = [m for m in bot_messages(dc, channel) if m["attachments"]][-1]
     with Image.open(io.BytesIO(files_of(dc, upscaled)[0])) as image:
         assert image.size == (1024, 1024)
@@ -293,7 +321,9 @@ async def test_an_image_over_the_upload_limit_is_sent_as_jpeg_or_else_explained(
         shrunk = await answered(dc, second.id, files=1)
         dc.attachment_size_limit = 200
         third = dc.send_slash(channel, alice, "imagine", {"prompt": "a big picture", "size": "1024x1024"})
-        await dc.wait_for(lambda: "bigger than" in (dc.interaction(third.id).original or {}).get("content", ""))
+        await dc.wait_for(
+            lambda: "bigger than" in (dc.interaction(third.id).original or {}).get("content", "")
+        )
         explained = await answered(dc, third.id)
     assert shrunk["attachments"][0]["filename"].endswith(".jpg")
     with Image.open(io.BytesIO(files_of(dc, shrunk)[0])) as image:
@@ -315,8 +345,12 @@ async def test_video_quote_confirm_button_renders_and_delivers_the_video(
         confirm = next(custom_id for label, custom_id in buttons.items() if "$" in label)
         assert confirm.startswith("venice:cmd:/videoconfirm ")
         dc.send_component(channel, alice, int(offer["id"]), confirm)
-        await dc.wait_for(lambda: any(a["filename"].endswith(".mp4") for m in bot_messages(dc, channel)
-                                      for a in m["attachments"]), timeout=15)
+        await dc.wait_for(
+            lambda: any(
+                a["filename"].endswith(".mp4") for m in bot_messages(dc, channel) for a in m["attachments"]
+            ),
+            timeout=15,
+        )
     video = next(m for m in bot_messages(dc, channel) if m["attachments"])
     assert files_of(dc, video)[0][4:8] == b"ftyp"
     progress = dc.edits_of(channel, int(video["id"]))
@@ -335,8 +369,12 @@ async def test_someone_elses_video_button_is_refused_privately(
     async with start_discord():
         quote = dc.send_slash(channel, alice, "video", {"prompt": "waves"})
         offer = await answered(dc, quote.id)
-        confirm = next(b["custom_id"] for row in offer["components"] for b in row["components"]
-                       if "confirm" in b["custom_id"])
+        confirm = next(
+            b["custom_id"]
+            for row in offer["components"]
+            for b in row["components"]
+            if "confirm" in b["custom_id"]
+        )
         press = dc.send_component(channel, bob, int(offer["id"]), confirm)
         await dc.wait_for(lambda: bool(press.followups))
     assert press.followups[0]["flags"] & 64 and "⚠️" in press.followups[0]["content"]
@@ -350,9 +388,13 @@ async def test_late_results_are_delivered_in_their_channel(
     async with start_discord() as adapter:
         deliver = adapter._service.deliverers["discord"]
         video = Attachment("video", "video/mp4", mp4_video(1.0), duration=1.0)
-        await deliver(Destination("discord", str(channel), str(alice)), Reply("Your video is ready.", (video,)))
+        await deliver(
+            Destination("discord", str(channel), str(alice)), Reply("Your video is ready.", (video,))
+        )
     (message,) = bot_messages(dc, channel)
-    assert message["content"] == "Your video is ready." and message["attachments"][0]["filename"] == "video.mp4"
+    assert (
+        message["content"] == "Your video is ready." and message["attachments"][0]["filename"] == "video.mp4"
+    )
     assert "discord" not in adapter._service.deliverers  # removed on stop
 
 
@@ -389,7 +431,9 @@ async def test_imagine_and_the_image_menus_on_simcord(simulated: Any, venice: Fa
             assert image.size == (1024, 1024)
         form = await alice.context_menu(channel, "Edit image", imagined.response.message)
         assert form.modal is not None and form.modal["title"] == "Edit image"
-        field = next(c for row in form.modal["components"] for c in row.get("components") or [row["component"]])
+        field = next(
+            c for row in form.modal["components"] for c in row.get("components") or [row["component"]]
+        )
         edited = await alice.submit_modal(form, {field["custom_id"]: "make it night"})
         assert edited.response is not None and len(edited.response.attachments) == 1
     assert [c.body["prompt"] for c in venice.calls_to("/image/edit")] == ["make it night"]

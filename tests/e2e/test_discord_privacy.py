@@ -32,8 +32,11 @@ def raw_bytes(settings: Settings) -> bytes:
 
 def bot_messages(dc: FakeDiscord, channel: int) -> list[dict[str, Any]]:
     """What the bot posted in a channel that everyone there sees (no interaction responses)."""
-    return [m for m in dc.messages(channel)
-            if int(m["author"]["id"]) == dc.bot_id and m.get("interaction_metadata") is None]
+    return [
+        m
+        for m in dc.messages(channel)
+        if int(m["author"]["id"]) == dc.bot_id and m.get("interaction_metadata") is None
+    ]
 
 
 async def answer_to(dc: FakeDiscord, channel: int, count: int) -> dict[str, Any]:
@@ -79,7 +82,11 @@ def server(dc: FakeDiscord, *members: str, admin: str | None = None) -> tuple[in
 
 @pytest.mark.parametrize("where", ["dm", "server"])
 async def test_forget_asks_privately_and_its_button_deletes_what_the_user_sent(
-    where: str, dc: FakeDiscord, venice: FakeVenice, start_discord: Any, make_settings: Callable[..., Settings]
+    where: str,
+    dc: FakeDiscord,
+    venice: FakeVenice,
+    start_discord: Any,
+    make_settings: Callable[..., Settings],
 ) -> None:
     _guild, channel, users = server(dc, "alice")
     alice = users["alice"]
@@ -190,8 +197,9 @@ async def test_a_private_answer_longer_than_one_message_stays_private_in_every_p
         await dc.wait_for(lambda: bool(shown.followups))
     assert first["flags"] & EPHEMERAL
     assert [f["flags"] & EPHEMERAL for f in shown.followups] == [EPHEMERAL]  # the rest too, not the channel's
-    assert not [m for m in dc.messages(channel) if int(m["author"]["id"]) == dc.bot_id
-                and not m["flags"] & EPHEMERAL]  # the channel saw nothing
+    assert not [
+        m for m in dc.messages(channel) if int(m["author"]["id"]) == dc.bot_id and not m["flags"] & EPHEMERAL
+    ]  # the channel saw nothing
 
 
 # ---- /ephemeral
@@ -239,8 +247,13 @@ def restore_logging() -> Iterator[None]:
 
 @pytest.mark.parametrize("log_content", [False, True])
 async def test_debug_logs_carry_neither_the_token_the_key_nor_what_users_wrote(
-    log_content: bool, dc: FakeDiscord, venice: FakeVenice, start_discord: Any,
-    make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str], restore_logging: None,
+    log_content: bool,
+    dc: FakeDiscord,
+    venice: FakeVenice,
+    start_discord: Any,
+    make_settings: Callable[..., Settings],
+    capsys: pytest.CaptureFixture[str],
+    restore_logging: None,
 ) -> None:
     _guild, channel, users = server(dc, "alice")
     alice = users["alice"]
@@ -257,7 +270,9 @@ async def test_debug_logs_carry_neither_the_token_the_key_nor_what_users_wrote(
         await answered(dc, dc.send_slash(dm, alice, "settings").id)
     logged = capsys.readouterr().err
     assert "dc-log-marker" in last_request(venice)  # the bot got it and answered
-    assert "Discord bot venice-test is running" in logged  # it did log (at DEBUG: only content logs below INFO)
+    assert (
+        "Discord bot venice-test is running" in logged
+    )  # it did log (at DEBUG: only content logs below INFO)
     assert (" DEBUG discord.gateway: " in logged) is log_content  # discord.py's event dumps carry content
     assert dc.token not in logged and TEST_KEY not in logged  # redacted even with LOG_CONTENT=true
     assert ("dc-log-marker" in logged) is log_content  # content only when asked for, for debugging

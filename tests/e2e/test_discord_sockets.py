@@ -33,11 +33,19 @@ async def test_mentions_and_slash_commands_over_real_sockets(
         assert {c["name"] for c in dc.synced_commands()} >= {"help", "model", "chat"}
         dc.send_message(channel, alice, "just people talking")
         dc.send_message(channel, alice, f"<@{dc.bot_id}> hi there")
-        await dc.wait_for(lambda: bool(bot_messages(dc, channel))
-                          and bot_messages(dc, channel)[-1]["content"].startswith("Hello over sockets"))
+        await dc.wait_for(
+            lambda: (
+                bool(bot_messages(dc, channel))
+                and bot_messages(dc, channel)[-1]["content"].startswith("Hello over sockets")
+            )
+        )
         interaction = dc.send_slash(channel, alice, "help", guild_id=guild)
-        await dc.wait_for(lambda: dc.interaction(interaction.id).original is not None
-                          and "/reset" in dc.interaction(interaction.id).original.get("content", ""))
+        await dc.wait_for(
+            lambda: (
+                dc.interaction(interaction.id).original is not None
+                and "/reset" in dc.interaction(interaction.id).original.get("content", "")
+            )
+        )
         assert dc.interaction(interaction.id).acknowledged_after < 1.0
     assert len(venice.calls_to("/chat/completions")) == 1  # the unaddressed message was ignored
 
@@ -58,14 +66,15 @@ async def test_a_slow_channel_does_not_hold_up_another(
         assert time.monotonic() - started < 2.0
         whole = ("slow " * 30).strip()
         assert not bot_messages(dc, slow) or bot_messages(dc, slow)[-1]["content"].strip() != whole
-        await dc.wait_for(lambda: any(m["content"].strip() == whole for m in bot_messages(dc, slow)),
-                          timeout=10)
+        await dc.wait_for(
+            lambda: any(m["content"].strip() == whole for m in bot_messages(dc, slow)), timeout=10
+        )
 
 
 async def test_messages_in_one_channel_keep_their_order(
     dc: FakeDiscord, venice: FakeVenice, start_discord: Any
 ) -> None:
-    guild, channel, alice = server_with_alice(dc)
+    _guild, channel, alice = server_with_alice(dc)
     async with start_discord():
         for i in range(4):
             dc.send_message(channel, alice, f"<@{dc.bot_id}> question {i}")
@@ -77,12 +86,14 @@ async def test_messages_in_one_channel_keep_their_order(
 async def test_rate_limits_are_left_to_discord_py_and_no_answer_is_lost(
     dc: FakeDiscord, venice: FakeVenice, start_discord: Any
 ) -> None:
-    guild, channel, alice = server_with_alice(dc)
+    _guild, channel, alice = server_with_alice(dc)
     venice.script.append(ChatScript(content="Despite the rate limit"))
     async with start_discord():
         dc.rate_limit(r"/channels/\d+/messages$", retry_after=0.2, times=1)
         dc.send_message(channel, alice, f"<@{dc.bot_id}> hello")
-        await dc.wait_for(lambda: any(m["content"] == "Despite the rate limit" for m in bot_messages(dc, channel)))
+        await dc.wait_for(
+            lambda: any(m["content"] == "Despite the rate limit" for m in bot_messages(dc, channel))
+        )
 
 
 async def test_commands_are_not_synced_again_after_a_restart(
@@ -101,8 +112,13 @@ async def test_a_rejected_token_stops_with_a_clear_message(
 ) -> None:
     from tests.e2e.test_console import cli_env, run_cli
 
-    env = cli_env(tmp_path, venice, DISCORD_BOT_TOKEN="not-the-token", DISCORD_API_BASE_URL=dc.api_base,
-                  DISCORD_GATEWAY_URL=dc.gateway_url)
+    env = cli_env(
+        tmp_path,
+        venice,
+        DISCORD_BOT_TOKEN="not-the-token",
+        DISCORD_API_BASE_URL=dc.api_base,
+        DISCORD_GATEWAY_URL=dc.gateway_url,
+    )
     code, out, err = await run_cli(["run"], env, cwd=tmp_path)
     assert code == 2 and "Discord rejected DISCORD_BOT_TOKEN" in err
     assert "not-the-token" not in out + err and "Traceback" not in err

@@ -66,8 +66,13 @@ async def test_groups_answer_mentions_replies_and_commands_only(
         first = tg.visible(GROUP)[0]
         assert "what is 2+2?" in first["text"] and "@" not in first["text"].split("“")[1]
         assert first["reply_to_message"]["text"].startswith(f"@{username}")  # answers as a reply
-        tg.push_message("and 3+3?", chat_id=GROUP, chat_type="supergroup", user_id=BOB,
-                        reply_to_message_id=first["message_id"])
+        tg.push_message(
+            "and 3+3?",
+            chat_id=GROUP,
+            chat_type="supergroup",
+            user_id=BOB,
+            reply_to_message_id=first["message_id"],
+        )
         await tg.wait_for(lambda: len(texts(tg, GROUP)) == 2)
         tg.push_message("/help", chat_id=GROUP, chat_type="supergroup", user_id=BOB)
         await tg.wait_for(lambda: len(texts(tg, GROUP)) == 3)
@@ -87,11 +92,15 @@ async def test_forum_topics_are_separate_conversations(
     async with start_bot() as adapter:
         bot = f"@{adapter.app.bot.username}"
         for topic, text in ((7, "topic seven first"), (9, "topic nine first"), (7, "topic seven again")):
-            tg.push_message(f"{bot} {text}", chat_id=FORUM, chat_type="supergroup",
-                            message_thread_id=topic, user_id=ALICE)
+            tg.push_message(
+                f"{bot} {text}", chat_id=FORUM, chat_type="supergroup", message_thread_id=topic, user_id=ALICE
+            )
             count = len(venice.calls_to("/chat/completions")) + 1
-            await tg.wait_for(lambda count=count: len(venice.calls_to("/chat/completions")) == count
-                              and len(texts(tg, FORUM)) == count)
+            await tg.wait_for(
+                lambda count=count: (
+                    len(venice.calls_to("/chat/completions")) == count and len(texts(tg, FORUM)) == count
+                )
+            )
     bodies = [c.body["messages"] for c in venice.calls_to("/chat/completions")]
     assert [m["content"] for m in bodies[1][1:]] == ["[Alice] topic nine first"]
     assert "[Alice] topic seven first" in [m["content"] for m in bodies[2]]
@@ -112,8 +121,14 @@ async def test_a_10000_character_answer_is_split_with_the_code_block_intact(
     sent = [c.params for c in tg.calls_to("sendMessage")]
     assert len(sent) >= 3
     assert all(len(p["text"]) <= MAX_MESSAGE for p in sent)
-    blocks = [html.unescape(b) for p in sent for b in re.findall(r'<code class="language-python">(.*?)</code>', p["text"], re.S)]
-    assert "\n".join(blocks).split("\n") == f"def score(values, weights):\n    total = 0\n{code}\n    return total".split("\n")
+    blocks = [
+        html.unescape(b)
+        for p in sent
+        for b in re.findall(r'<code class="language-python">(.*?)</code>', p["text"], re.S)
+    ]
+    assert "\n".join(blocks).split(
+        "\n"
+    ) == f"def score(values, weights):\n    total = 0\n{code}\n    return total".split("\n")
 
 
 async def test_broken_markdown_is_delivered(tg: FakeTelegram, venice: FakeVenice, start_bot: Any) -> None:
@@ -163,7 +178,9 @@ async def test_a_user_who_blocked_the_bot_gets_nothing_more_and_nothing_crashes(
         await tg.wait_for(lambda: len(texts(tg, BOB)) == 1)
 
 
-async def test_the_same_update_twice_is_answered_once(tg: FakeTelegram, venice: FakeVenice, start_bot: Any) -> None:
+async def test_the_same_update_twice_is_answered_once(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
     async with start_bot():
         update = tg.push_message("Only once", chat_id=ALICE)
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
@@ -203,7 +220,9 @@ async def test_commands_help_reset_model_and_admin_rights(
         picker = tg.visible(ALICE)[3]
         buttons = [b for row in picker["reply_markup"]["inline_keyboard"] for b in row]
         assert any(b["callback_data"] == "c:/model llama-3.3-70b" for b in buttons)
-        tg.push_callback("c:/model llama-3.3-70b", chat_id=ALICE, message_id=picker["message_id"], user_id=ALICE)
+        tg.push_callback(
+            "c:/model llama-3.3-70b", chat_id=ALICE, message_id=picker["message_id"], user_id=ALICE
+        )
         await tg.wait_for(lambda: any("Model set to llama-3.3-70b" in t for t in texts(tg, ALICE)))
         tg.push_message("/model no-such-model", chat_id=ALICE)
         await tg.wait_for(lambda: any("no text model named 'no-such-model'" in t for t in texts(tg, ALICE)))
@@ -214,14 +233,19 @@ async def test_commands_help_reset_model_and_admin_rights(
         tg.push_message("/status", chat_id=BOB)
         await tg.wait_for(lambda: any("Venice requests left" in t for t in texts(tg, BOB)))
         tg.push_message("/model llama-3.3-70b", chat_id=GROUP, chat_type="supergroup", user_id=ALICE)
-        await tg.wait_for(lambda: any("Only admins of this chat can change the model" in t for t in texts(tg, GROUP)))
+        await tg.wait_for(
+            lambda: any("Only admins of this chat can change the model" in t for t in texts(tg, GROUP))
+        )
         tg.admins.add((GROUP, ALICE))
         tg.push_message("/model llama-3.3-70b", chat_id=GROUP, chat_type="supergroup", user_id=ALICE)
         # the admin check is cached for a while; a fresh chat shows the rule working
         tg.admins.add((FORUM, ALICE))
         tg.push_message("/model llama-3.3-70b", chat_id=FORUM, chat_type="supergroup", user_id=ALICE)
         await tg.wait_for(lambda: any("Model set to llama-3.3-70b" in t for t in texts(tg, FORUM)))
-    scopes = {c.params["scope"]["type"]: [x["command"] for x in c.params["commands"]] for c in tg.calls_to("setMyCommands")}
+    scopes = {
+        c.params["scope"]["type"]: [x["command"] for x in c.params["commands"]]
+        for c in tg.calls_to("setMyCommands")
+    }
     assert "status" not in scopes["all_private_chats"] and "status" not in scopes["all_group_chats"]
     assert "status" in scopes["chat"] and "model" in scopes["all_group_chats"]
 
@@ -229,8 +253,13 @@ async def test_commands_help_reset_model_and_admin_rights(
 async def test_regenerate_button_replaces_the_last_answer(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any
 ) -> None:
-    venice.script.extend([ChatScript(content="First answer"), ChatScript(content="Second answer"),
-                          ChatScript(content="Third answer")])
+    venice.script.extend(
+        [
+            ChatScript(content="First answer"),
+            ChatScript(content="Second answer"),
+            ChatScript(content="Third answer"),
+        ]
+    )
     async with start_bot():
         tg.push_message("Tell me something", chat_id=ALICE)
         await tg.wait_for(lambda: texts(tg, ALICE) == ["First answer"])
@@ -239,8 +268,11 @@ async def test_regenerate_button_replaces_the_last_answer(
         tg.push_callback("c:/retry", chat_id=ALICE, message_id=first["message_id"], user_id=ALICE)
         await tg.wait_for(lambda: texts(tg, ALICE) == ["First answer", "Second answer"])
         tg.push_callback("c:/retry", chat_id=ALICE, message_id=first["message_id"], user_id=ALICE)
-        await tg.wait_for(lambda: any("newest answer" in c.params.get("text", "")
-                                      for c in tg.calls_to("answerCallbackQuery")))
+        await tg.wait_for(
+            lambda: any(
+                "newest answer" in c.params.get("text", "") for c in tg.calls_to("answerCallbackQuery")
+            )
+        )
     assert len(venice.calls_to("/chat/completions")) == 2
 
 
@@ -284,8 +316,12 @@ async def test_webhook_mode_checks_the_secret(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any, unused_tcp_port: int
 ) -> None:
     url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
-    async with start_bot(telegram_webhook_url=url, telegram_webhook_secret="s3cret-token",
-                         telegram_webhook_listen="127.0.0.1", telegram_webhook_port=unused_tcp_port):
+    async with start_bot(
+        telegram_webhook_url=url,
+        telegram_webhook_secret="s3cret-token",
+        telegram_webhook_listen="127.0.0.1",
+        telegram_webhook_port=unused_tcp_port,
+    ):
         assert tg.calls_to("setWebhook")[-1].params["secret_token"] == "s3cret-token"
         forged = tg.make_message_update("forged", chat_id=BOB)
         assert await tg.deliver_webhook(forged, secret="wrong") == 403
@@ -309,7 +345,9 @@ async def test_a_long_model_list_is_paged(tg: FakeTelegram, venice: FakeVenice, 
         assert sum(1 for row in rows[:-1] for _ in row) == 8  # one page of models…
         nav = rows[-1]
         assert [b["text"] for b in nav] == ["1/3", "▶"]  # …and a way to the others
-        tg.push_callback(nav[1]["callback_data"], chat_id=ALICE, message_id=picker["message_id"], user_id=ALICE)
+        tg.push_callback(
+            nav[1]["callback_data"], chat_id=ALICE, message_id=picker["message_id"], user_id=ALICE
+        )
         await tg.wait_for_call("editMessageReplyMarkup")
         page_two = tg.message(ALICE, picker["message_id"])["reply_markup"]["inline_keyboard"]
         assert [b["text"] for b in page_two[-1]] == ["◀", "2/3", "▶"]
@@ -331,8 +369,13 @@ async def test_telegram_server_errors_are_retried_and_the_answer_arrives(
 async def test_doctor_checks_the_telegram_token(tg: FakeTelegram, venice: FakeVenice, tmp_path: Any) -> None:
     from tests.e2e.test_console import cli_env, run_cli
 
-    env = cli_env(tmp_path, venice, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_BASE_URL=tg.base_url,
-                  TELEGRAM_BASE_FILE_URL=tg.base_file_url)
+    env = cli_env(
+        tmp_path,
+        venice,
+        TELEGRAM_BOT_TOKEN=tg.token,
+        TELEGRAM_BASE_URL=tg.base_url,
+        TELEGRAM_BASE_FILE_URL=tg.base_file_url,
+    )
     code, out, err = await run_cli(["doctor"], env, cwd=tmp_path)
     assert code == 0, out + err
     assert f"Telegram bot @{tg.bot_username} works" in out
@@ -347,8 +390,13 @@ async def test_a_rejected_token_stops_run_with_a_clear_line_and_no_token(
 ) -> None:
     from tests.e2e.test_console import cli_env, run_cli
 
-    env = cli_env(tmp_path, venice, TELEGRAM_BOT_TOKEN="999:wrong-token-value",
-                  TELEGRAM_BASE_URL=tg.base_url, TELEGRAM_BASE_FILE_URL=tg.base_file_url)
+    env = cli_env(
+        tmp_path,
+        venice,
+        TELEGRAM_BOT_TOKEN="999:wrong-token-value",
+        TELEGRAM_BASE_URL=tg.base_url,
+        TELEGRAM_BASE_FILE_URL=tg.base_file_url,
+    )
     code, out, err = await run_cli(["run"], env, cwd=tmp_path)
     assert code == 2
     assert "Telegram rejected TELEGRAM_BOT_TOKEN" in err
@@ -366,11 +414,24 @@ async def test_venice_bots_run_serves_telegram_as_a_process_and_logs_no_secret(
     from tests.e2e.test_console import cli_env
 
     marker = "process-log-marker-5e7a"  # what a user writes must not reach the logs either
-    env = cli_env(tmp_path, venice, LOG_LEVEL="DEBUG", TELEGRAM_BOT_TOKEN=tg.token,
-                  TELEGRAM_BASE_URL=tg.base_url, TELEGRAM_BASE_FILE_URL=tg.base_file_url)
+    env = cli_env(
+        tmp_path,
+        venice,
+        LOG_LEVEL="DEBUG",
+        TELEGRAM_BOT_TOKEN=tg.token,
+        TELEGRAM_BASE_URL=tg.base_url,
+        TELEGRAM_BASE_FILE_URL=tg.base_file_url,
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bots", "run", cwd=tmp_path, env=env,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bots",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         await tg.wait_for_call("getUpdates", timeout=20)

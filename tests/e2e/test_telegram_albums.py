@@ -36,7 +36,9 @@ def images_sent(call: Any) -> list[tuple[str, bytes]]:
     """The (media type, bytes) of each image_url part of a chat request's last message."""
     parts = call.body["messages"][-1]["content"]
     urls = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
-    return [(url.split(";", 1)[0].removeprefix("data:"), base64.b64decode(url.split(",", 1)[1])) for url in urls]
+    return [
+        (url.split(";", 1)[0].removeprefix("data:"), base64.b64decode(url.split(",", 1)[1])) for url in urls
+    ]
 
 
 def question(call: Any) -> str:
@@ -51,8 +53,15 @@ async def test_an_album_with_a_caption_is_answered_once_with_all_its_photos_in_o
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any
 ) -> None:
     async with start_bot(options=ALBUMS):
-        album = [tg.push_photo(photo(i), "what do these have in common?" if i == 0 else "", chat_id=ALICE,
-                               media_group_id="album-1") for i in range(3)]
+        album = [
+            tg.push_photo(
+                photo(i),
+                "what do these have in common?" if i == 0 else "",
+                chat_id=ALICE,
+                media_group_id="album-1",
+            )
+            for i in range(3)
+        ]
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
         await asyncio.sleep(AFTER_WINDOW)
     [answer] = texts(tg, ALICE)
@@ -68,7 +77,9 @@ async def test_a_text_sent_right_after_an_album_is_answered_after_it(
 ) -> None:
     async with start_bot(options=ALBUMS):
         for i in range(2):
-            tg.push_photo(photo(i), "first the album" if i == 0 else "", chat_id=ALICE, media_group_id="album-2")
+            tg.push_photo(
+                photo(i), "first the album" if i == 0 else "", chat_id=ALICE, media_group_id="album-2"
+            )
         tg.push_message("then the text", chat_id=ALICE)  # arrives while the album's window is open
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 2)
     assert [question(c) for c in venice.calls_to("/chat/completions")] == ["first the album", "then the text"]
@@ -82,16 +93,38 @@ async def test_group_albums_are_answered_only_when_an_item_addresses_the_bot(
     async with start_bot(options=ALBUMS) as adapter:
         bot = f"@{adapter.app.bot.username}"
         for i in range(2):  # among humans: left alone, and nothing downloaded
-            tg.push_photo(photo(i), "holiday pics" if i == 0 else "", chat_id=GROUP, chat_type="supergroup",
-                          user_id=BOB, media_group_id="g-1")
+            tg.push_photo(
+                photo(i),
+                "holiday pics" if i == 0 else "",
+                chat_id=GROUP,
+                chat_type="supergroup",
+                user_id=BOB,
+                media_group_id="g-1",
+            )
         # The mention is in the second item's caption: the album is still for the bot.
-        asked_by_name = [tg.push_photo(photo(10 + i), f"{bot} which one is sharper?" if i == 1 else "",
-                                       chat_id=GROUP, user_id=BOB, media_group_id="g-2") for i in range(2)]
+        asked_by_name = [
+            tg.push_photo(
+                photo(10 + i),
+                f"{bot} which one is sharper?" if i == 1 else "",
+                chat_id=GROUP,
+                user_id=BOB,
+                media_group_id="g-2",
+            )
+            for i in range(2)
+        ]
         await tg.wait_for(lambda: len(texts(tg, GROUP)) == 1)
         answer = tg.visible(GROUP)[0]
         # An album replying to the bot is for it too, caption or not.
-        replying = [tg.push_photo(photo(20 + i), chat_id=GROUP, user_id=ALICE, media_group_id="g-3",
-                                  reply_to_message_id=answer["message_id"]) for i in range(2)]
+        replying = [
+            tg.push_photo(
+                photo(20 + i),
+                chat_id=GROUP,
+                user_id=ALICE,
+                media_group_id="g-3",
+                reply_to_message_id=answer["message_id"],
+            )
+            for i in range(2)
+        ]
         await tg.wait_for(lambda: len(texts(tg, GROUP)) == 2)
         await asyncio.sleep(AFTER_WINDOW)
     assert len(texts(tg, GROUP)) == 2
@@ -124,8 +157,14 @@ async def test_an_album_of_image_files_keeps_their_bytes_and_types(
     scans = [photo(i, 64, 64) for i in range(2)]
     async with start_bot(options=ALBUMS):
         for i, scan in enumerate(scans):
-            tg.push_document(scan, chat_id=ALICE, file_name=f"scan{i}.png", mime_type="image/png",
-                             caption="compare these" if i == 0 else "", media_group_id="docs")
+            tg.push_document(
+                scan,
+                chat_id=ALICE,
+                file_name=f"scan{i}.png",
+                mime_type="image/png",
+                caption="compare these" if i == 0 else "",
+                media_group_id="docs",
+            )
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
     [asked] = venice.calls_to("/chat/completions")
     assert question(asked) == "compare these"

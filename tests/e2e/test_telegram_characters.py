@@ -32,15 +32,19 @@ def now(tg: FakeTelegram, chat_id: int, message_id: int) -> dict[str, Any]:
 
 def rows(tg: FakeTelegram, chat_id: int, message_id: int) -> list[list[dict[str, Any]]]:
     """A message's inline keyboard as it is now, row by row."""
-    keyboard: list[list[dict[str, Any]]] = now(tg, chat_id, message_id).get("reply_markup", {}).get(
-        "inline_keyboard", [])
+    keyboard: list[list[dict[str, Any]]] = (
+        now(tg, chat_id, message_id).get("reply_markup", {}).get("inline_keyboard", [])
+    )
     return keyboard
 
 
 def choices(tg: FakeTelegram, chat_id: int, message_id: int) -> list[str]:
     """The labels of a message's buttons, without the page navigation."""
-    return [b["text"] for b in tg.buttons(chat_id, message_id) if b["text"] not in ("◀", "▶")
-            and not PAGE.fullmatch(b["text"])]
+    return [
+        b["text"]
+        for b in tg.buttons(chat_id, message_id)
+        if b["text"] not in ("◀", "▶") and not PAGE.fullmatch(b["text"])
+    ]
 
 
 def bold_heading(message: dict[str, Any]) -> str | None:
@@ -48,7 +52,7 @@ def bold_heading(message: dict[str, Any]) -> str | None:
     for entity in message.get("entities", []):
         if entity["type"] == "bold" and entity["offset"] == 0:
             line = message["text"][: entity["length"]]
-            return line if message["text"][entity["length"]:].startswith("\n") else None
+            return line if message["text"][entity["length"] :].startswith("\n") else None
     return None
 
 
@@ -99,7 +103,9 @@ async def test_in_a_group_only_admins_bind_and_answers_carry_the_characters_name
     content = "The pearl was never stolen: " + " ".join(f"clue{i}" for i in range(30)) + "."
     venice.script.append(slow(content))
     async with start_bot():
-        refused = await answer(tg, GROUP, "/character set sherlock-holmes", chat_type="supergroup", user_id=BOB)
+        refused = await answer(
+            tg, GROUP, "/character set sherlock-holmes", chat_type="supergroup", user_id=BOB
+        )
         assert refused["text"].startswith("⚠️ Only admins of this chat")
 
         tg.admins.add((GROUP, ALICE))
@@ -120,7 +126,10 @@ async def test_in_a_group_only_admins_bind_and_answers_carry_the_characters_name
     request = venice.calls_to("/chat/completions")[0].body
     assert request["venice_parameters"]["character_slug"] == "sherlock-holmes"
     assert request["messages"][-1]["content"].endswith("who stole the pearl?")
-    assert venice.calls_to("/chat/completions")[1].body["messages"][-1]["content"] == "[Alice] And the butler, Holmes?"
+    assert (
+        venice.calls_to("/chat/completions")[1].body["messages"][-1]["content"]
+        == "[Alice] And the butler, Holmes?"
+    )
 
 
 async def test_a_json_card_document_is_imported_and_its_persona_bound(
@@ -128,8 +137,13 @@ async def test_a_json_card_document_is_imported_and_its_persona_bound(
 ) -> None:
     venice.script.append(ChatScript(content="Hold on to something."))
     async with start_bot(admin_user_ids=f"telegram:{ALICE}"):
-        tg.push_document(card_json(card()), chat_id=ALICE, file_name="captain_mira.json",
-                         mime_type="application/json", caption="/persona import")
+        tg.push_document(
+            card_json(card()),
+            chat_id=ALICE,
+            file_name="captain_mira.json",
+            mime_type="application/json",
+            caption="/persona import",
+        )
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
         imported = tg.visible(ALICE)[0]
         assert imported["text"].startswith("Imported Captain Mira.")
@@ -159,8 +173,9 @@ async def test_a_png_card_sent_as_a_file_is_imported_and_as_a_photo_explained(
         assert texts(tg, ALICE)[0] == f"⚠️ {CARD_AS_PHOTO}"
         assert tg.calls_to("getFile") == []  # refused before downloading
 
-        tg.push_document(png, chat_id=ALICE, file_name="lady_quill.png", mime_type="image/png",
-                         caption="/persona import")
+        tg.push_document(
+            png, chat_id=ALICE, file_name="lady_quill.png", mime_type="image/png", caption="/persona import"
+        )
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 2)
         assert texts(tg, ALICE)[1].startswith("Imported Lady Quill.")
 
@@ -181,8 +196,13 @@ async def test_broken_cards_are_refused_with_what_is_wrong(
         for number, (data, mime, name, _) in enumerate(broken, start=1):
             tg.push_document(data, chat_id=ALICE, file_name=name, mime_type=mime, caption="/persona import")
             await tg.wait_for(lambda n=number: len(texts(tg, ALICE)) == n)  # type: ignore[misc]
-        tg.push_document(card_json(card()), chat_id=BOB, file_name="card.json", mime_type="application/json",
-                         caption="/persona import")
+        tg.push_document(
+            card_json(card()),
+            chat_id=BOB,
+            file_name="card.json",
+            mime_type="application/json",
+            caption="/persona import",
+        )
         await tg.wait_for(lambda: len(texts(tg, BOB)) == 1)
     for shown, (_, _, _, says) in zip(texts(tg, ALICE), broken, strict=True):
         assert shown.startswith("⚠️ ") and says in shown, shown
@@ -194,7 +214,9 @@ async def test_adult_characters_need_a_group_whose_admin_turned_safe_mode_off(
 ) -> None:
     tg.admins.add((GROUP, ALICE))
     async with start_bot():
-        refused = await answer(tg, GROUP, "/character set velvet-lounge-host", chat_type="supergroup", user_id=ALICE)
+        refused = await answer(
+            tg, GROUP, "/character set velvet-lounge-host", chat_type="supergroup", user_id=ALICE
+        )
         assert refused["text"].startswith("⚠️ Velvet, Lounge Host is an adult character")
         hidden = await answer(tg, GROUP, "/character search roleplay", user_id=ALICE)
         assert "Velvet, Lounge Host" not in choices(tg, GROUP, hidden["message_id"])

@@ -54,7 +54,9 @@ async def test_a_voice_note_is_transcribed_quoted_and_answered(
     assert DEFAULT_TRANSCRIPT in answer["text"].split("\n", 1)[1]  # ...and answered below it
     [heard] = venice.calls_to("/audio/transcriptions")
     assert heard.files["file"].data == note
-    assert venice.calls_to("/chat/completions")[0].body["messages"][-1]["content"].endswith(DEFAULT_TRANSCRIPT)
+    assert (
+        venice.calls_to("/chat/completions")[0].body["messages"][-1]["content"].endswith(DEFAULT_TRANSCRIPT)
+    )
 
 
 async def test_voice_mode_answers_with_a_valid_ogg_opus_voice_note(
@@ -121,8 +123,12 @@ async def test_a_photo_with_a_question_goes_to_a_vision_model_as_a_data_url(
     venice.script.append(ChatScript(content="A steel-blue square with shapes."))
     async with start_bot() as adapter:
         bot = f"@{adapter.app.bot.username}"
-        tg.push_photo(media_samples.png(640, 480), "nobody asked the bot", chat_id=GROUP, chat_type="supergroup")
-        update = tg.push_photo(media_samples.png(640, 480), f"{bot} what is this?", chat_id=GROUP, user_id=BOB)
+        tg.push_photo(
+            media_samples.png(640, 480), "nobody asked the bot", chat_id=GROUP, chat_type="supergroup"
+        )
+        update = tg.push_photo(
+            media_samples.png(640, 480), f"{bot} what is this?", chat_id=GROUP, user_id=BOB
+        )
         await tg.wait_for(lambda: len(texts(tg, GROUP)) == 1)
     [answer] = texts(tg, GROUP)
     assert answer.startswith("A steel-blue square with shapes.") and "answered this one" in answer
@@ -169,8 +175,14 @@ async def test_a_file_telegram_will_not_hand_over_is_refused_clearly(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any
 ) -> None:
     async with start_bot():
-        tg.push_document(media_samples.png(64, 64), chat_id=ALICE, file_name="scan.png", mime_type="image/png",
-                         caption="what is this?", file_size=22 * 1024 * 1024)
+        tg.push_document(
+            media_samples.png(64, 64),
+            chat_id=ALICE,
+            file_name="scan.png",
+            mime_type="image/png",
+            caption="what is this?",
+            file_size=22 * 1024 * 1024,
+        )
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
     assert "Telegram lets bots download files up to 20 MB" in texts(tg, ALICE)[0]
     assert tg.calls_to("getFile") == [] and venice.calls_to("/chat/completions") == []
@@ -212,7 +224,9 @@ async def test_video_quote_confirm_progress_then_an_mp4(
     assert progress, "the progress line was shown"
     shown = tg.edits_of(ALICE, progress[0].response["result"]["message_id"])  # type: ignore[index]
     assert shown[0] == "⏳ Video queued at Venice…" and len(shown) >= 2  # it moved on by editing
-    assert tg.message(ALICE, progress[0].response["result"]["message_id"]) is None  # gone: the video replaced it  # type: ignore[index]
+    assert (
+        tg.message(ALICE, progress[0].response["result"]["message_id"]) is None
+    )  # gone: the video replaced it  # type: ignore[index]
     assert "upload_video" in tg.chat_actions(ALICE)
 
 
@@ -226,10 +240,10 @@ async def test_late_results_are_delivered_to_their_chat_and_topic(
     clip = Attachment("video", "video/mp4", media_samples.mp4_video(2.0), filename="fox.mp4", duration=2.0)
     wide = Attachment("image", "image/png", media_samples.png(2100, 100), filename="banner.png")
     async with start_bot() as adapter:
-        deliver = adapter._service.deliverers["telegram"]  # noqa: SLF001 - registered on start
+        deliver = adapter._service.deliverers["telegram"]
         await deliver(Destination("telegram", str(forum), str(ALICE), "7"), Reply("🎬 Your video", (clip,)))
         await deliver(Destination("telegram", str(ALICE), str(ALICE)), Reply("x" * 2000, (wide,)))
-    assert "telegram" not in adapter._service.deliverers  # noqa: SLF001 - removed on stop
+    assert "telegram" not in adapter._service.deliverers
     [shown] = tg.visible(forum, thread_id=7)
     assert shown["caption"] == "🎬 Your video" and shown["video"]["duration"] == 2
     text, document = tg.visible(ALICE)  # too long for a caption: the text first, then the file
@@ -255,10 +269,14 @@ async def test_group_voice_notes_are_heard_only_when_addressed(
         tg.push_message("/help", chat_id=GROUP, chat_type="supergroup", user_id=ALICE)
         await tg.wait_for(lambda: len(texts(tg, GROUP)) == 1)
         tg.push_voice(media_samples.ogg_opus(1.0), chat_id=GROUP, duration=1, user_id=BOB)
-        tg.push_voice(media_samples.ogg_opus(1.0), chat_id=GROUP, duration=1, user_id=BOB,
-                      reply_to_message_id=tg.visible(GROUP)[0]["message_id"])
+        tg.push_voice(
+            media_samples.ogg_opus(1.0),
+            chat_id=GROUP,
+            duration=1,
+            user_id=BOB,
+            reply_to_message_id=tg.visible(GROUP)[0]["message_id"],
+        )
         await tg.wait_for(lambda: len(texts(tg, GROUP)) == 2)
         await asyncio.sleep(0.1)
     assert len(venice.calls_to("/audio/transcriptions")) == 1
     assert texts(tg, GROUP)[1].startswith(f"🎤 {DEFAULT_TRANSCRIPT}")
-

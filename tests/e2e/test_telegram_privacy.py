@@ -67,7 +67,11 @@ async def test_export_sends_a_json_document_of_the_callers_messages_in_a_dm_and_
     # Fixed answers: the fake's default answers quote the conversation's first message, and an
     # answer to Alice quoting Bob would put Bob's words in her export through the bot's mouth.
     venice.responder = lambda body: ChatScript(content="Noted.")
-    mine_dm, mine_group, bobs = "alice-dm-tg-marker-17c3", "alice-group-tg-marker-5b90", "bob-group-tg-marker-e24f"
+    mine_dm, mine_group, bobs = (
+        "alice-dm-tg-marker-17c3",
+        "alice-group-tg-marker-5b90",
+        "bob-group-tg-marker-e24f",
+    )
     async with start_bot() as adapter:
         bot = f"@{adapter.app.bot.username}"
         await say(tg, f"remember {mine_dm}", chat_id=ALICE)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -43,10 +44,8 @@ async def demo(database_url: str = "sqlite:///data/demo.db") -> None:
 def main() -> None:
     """Run the demo until /quit or end of input."""
     logging.getLogger("tests.fakes").setLevel(logging.ERROR)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(demo())
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

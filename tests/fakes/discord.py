@@ -68,7 +68,16 @@ from tests.fakes.discord_state import SEND_DENIED, DcInteraction
 from tests.fakes.discord_webhooks import DiscordWebhookRoutes
 from tests.fakes.local_server import serve_aiohttp
 
-__all__ = ["DEFAULT_TOKEN", "SEND_DENIED", "DcCall", "DcInteraction", "DiscordPatch", "FakeDiscord", "Intent", "Perm"]
+__all__ = [
+    "DEFAULT_TOKEN",
+    "SEND_DENIED",
+    "DcCall",
+    "DcInteraction",
+    "DiscordPatch",
+    "FakeDiscord",
+    "Intent",
+    "Perm",
+]
 
 DEFAULT_TOKEN = "fake-discord-token.abc.def"
 API_PREFIX = "/api/v10"
@@ -171,9 +180,12 @@ class FakeDiscord(DiscordWebhookRoutes):
         The body and headers are Discord's (``retry_after``, ``global``, ``Retry-After``, ``X-RateLimit-*``,
         ``Via``): discord.py sleeps ``retry_after`` seconds and retries by itself, so keep it small (0.2).
         """
+
         def make(method: str, template: str) -> DcError:
-            headers = {"Retry-After": str(max(1, math.ceil(retry_after))),
-                       "X-RateLimit-Scope": "global" if global_ else "user"}
+            headers = {
+                "Retry-After": str(max(1, math.ceil(retry_after))),
+                "X-RateLimit-Scope": "global" if global_ else "user",
+            }
             if global_:
                 headers["X-RateLimit-Global"] = "true"
             else:
@@ -183,19 +195,29 @@ class FakeDiscord(DiscordWebhookRoutes):
 
         self._scripted.append(_Scripted("*", re.compile(path_regex), times, make))
 
-    def fail(self, method: str, path_regex: str, status: int, body: dict[str, Any] | str | None = None,
-             times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        body: dict[str, Any] | str | None = None,
+        times: int = 1,
+    ) -> None:
         """Answer the next ``times`` ``method`` ("*": any) requests matching ``path_regex`` with ``status``.
 
         ``body`` defaults to Discord's for the status (403: Missing Permissions). A string body goes out as text,
         like a proxy's error page. discord.py retries 500, 502, 504 and 524 by itself after 1 + 2n seconds.
         """
         if body is None:
-            body = {"message": "Missing Permissions", "code": 50013} if status == 403 else {
-                "message": f"{status}: {http.HTTPStatus(status).phrase}", "code": 0}
+            body = (
+                {"message": "Missing Permissions", "code": 50013}
+                if status == 403
+                else {"message": f"{status}: {http.HTTPStatus(status).phrase}", "code": 0}
+            )
         answer = body
-        self._scripted.append(_Scripted(method.upper(), re.compile(path_regex), times,
-                                        lambda m, t: DcError(status, answer)))
+        self._scripted.append(
+            _Scripted(method.upper(), re.compile(path_regex), times, lambda m, t: DcError(status, answer))
+        )
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Wait until ``predicate()`` is true; raise AssertionError listing the last calls after ``timeout``."""
@@ -203,7 +225,9 @@ class FakeDiscord(DiscordWebhookRoutes):
         deadline = loop.time() + timeout
         while not predicate():
             if loop.time() >= deadline:
-                raise AssertionError(f"condition not met within {timeout} s; last calls:\n{self.describe_calls()}")
+                raise AssertionError(
+                    f"condition not met within {timeout} s; last calls:\n{self.describe_calls()}"
+                )
             await asyncio.sleep(0.005)
 
     def describe_calls(self, last: int = 10) -> str:
@@ -236,11 +260,16 @@ class FakeDiscord(DiscordWebhookRoutes):
             if found is False:
                 raise DcError.coded(405, 0, "405: Method Not Allowed")
             handler, params, template = found  # type: ignore[misc]
-            if _PATH_TOKEN not in template and template != "/gateway" and (
-                    request.headers.get("Authorization") != f"Bot {self.token}"):
+            if (
+                _PATH_TOKEN not in template
+                and template != "/gateway"
+                and (request.headers.get("Authorization") != f"Bot {self.token}")
+            ):
                 raise DcError.coded(401, 0, "401: Unauthorized")
             self._take_scripted(request.method, path, template)
-            result = handler(RestRequest(request.method, path, params, call.query, call.json, call.files, call.time))
+            result = handler(
+                RestRequest(request.method, path, params, call.query, call.json, call.files, call.time)
+            )
             status, body = (204, None) if result is NO_CONTENT else (200, result)
             headers.update(_bucket_headers(request.method, template, remaining=49, reset_after=1.0))
         except DcError as exc:
@@ -322,8 +351,9 @@ def _answer(status: int, body: Any, headers: dict[str, str]) -> web.Response:
     if isinstance(body, str):
         return web.Response(status=status, text=body, headers=headers)
     # Exactly "application/json": discord.py parses JSON only then (aiohttp's json_response adds a charset).
-    return web.Response(status=status, body=json.dumps(body).encode(),
-                        headers={**headers, "Content-Type": "application/json"})
+    return web.Response(
+        status=status, body=json.dumps(body).encode(), headers={**headers, "Content-Type": "application/json"}
+    )
 
 
 async def _read_body(request: web.Request) -> tuple[Any, list[dict[str, Any]]]:
@@ -340,8 +370,14 @@ async def _read_body(request: web.Request) -> tuple[Any, list[dict[str, Any]]]:
             if part.name == "payload_json":
                 payload = _json(await part.text())
             elif part.filename is not None:
-                files.append({"field": part.name, "filename": part.filename,
-                              "content_type": part.headers.get("Content-Type"), "data": await part.read(decode=True)})
+                files.append(
+                    {
+                        "field": part.name,
+                        "filename": part.filename,
+                        "content_type": part.headers.get("Content-Type"),
+                        "data": await part.read(decode=True),
+                    }
+                )
         return payload, files
     raw = await request.read()
     if request.content_type == "application/json":

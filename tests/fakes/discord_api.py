@@ -8,11 +8,23 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
-    "ALL_PERMISSIONS", "ATTACHMENT_SIZE_LIMIT", "DEFAULT_EVERYONE_PERMISSIONS", "DM_PERMISSIONS", "DcError",
-    "Intent", "Perm", "check_autocomplete_choices", "check_commands", "check_message", "iso", "missing_permissions",
+    "ALL_PERMISSIONS",
+    "ATTACHMENT_SIZE_LIMIT",
+    "DEFAULT_EVERYONE_PERMISSIONS",
+    "DM_PERMISSIONS",
+    "DcError",
+    "Intent",
+    "Perm",
+    "check_autocomplete_choices",
+    "check_commands",
+    "check_message",
+    "iso",
+    "missing_permissions",
 ]
 
-ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # per file, for a server without boosts (Discord lowered it to 10 MiB in 2024)
+ATTACHMENT_SIZE_LIMIT = (
+    10 * 1024 * 1024
+)  # per file, for a server without boosts (Discord lowered it to 10 MiB in 2024)
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
 MAX_EMBED_TOTAL = 6000
@@ -55,15 +67,33 @@ class Perm:
 ALL_PERMISSIONS = (1 << 53) - 1
 # Roughly what a new server gives @everyone: read, write, embed, attach, react, threads, slash commands.
 DEFAULT_EVERYONE_PERMISSIONS = (
-    Perm.CREATE_INSTANT_INVITE | Perm.ADD_REACTIONS | Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES | Perm.EMBED_LINKS
-    | Perm.ATTACH_FILES | Perm.READ_MESSAGE_HISTORY | Perm.MENTION_EVERYONE | Perm.USE_EXTERNAL_EMOJIS
-    | Perm.CONNECT | Perm.SPEAK | Perm.CHANGE_NICKNAME | Perm.USE_APPLICATION_COMMANDS
-    | Perm.CREATE_PUBLIC_THREADS | Perm.CREATE_PRIVATE_THREADS | Perm.SEND_MESSAGES_IN_THREADS
+    Perm.CREATE_INSTANT_INVITE
+    | Perm.ADD_REACTIONS
+    | Perm.VIEW_CHANNEL
+    | Perm.SEND_MESSAGES
+    | Perm.EMBED_LINKS
+    | Perm.ATTACH_FILES
+    | Perm.READ_MESSAGE_HISTORY
+    | Perm.MENTION_EVERYONE
+    | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.CONNECT
+    | Perm.SPEAK
+    | Perm.CHANGE_NICKNAME
+    | Perm.USE_APPLICATION_COMMANDS
+    | Perm.CREATE_PUBLIC_THREADS
+    | Perm.CREATE_PRIVATE_THREADS
+    | Perm.SEND_MESSAGES_IN_THREADS
     | Perm.SEND_VOICE_MESSAGES
 )
 DM_PERMISSIONS = (
-    Perm.ADD_REACTIONS | Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES | Perm.EMBED_LINKS | Perm.ATTACH_FILES
-    | Perm.READ_MESSAGE_HISTORY | Perm.USE_EXTERNAL_EMOJIS | Perm.USE_APPLICATION_COMMANDS
+    Perm.ADD_REACTIONS
+    | Perm.VIEW_CHANNEL
+    | Perm.SEND_MESSAGES
+    | Perm.EMBED_LINKS
+    | Perm.ATTACH_FILES
+    | Perm.READ_MESSAGE_HISTORY
+    | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.USE_APPLICATION_COMMANDS
 )
 
 
@@ -84,7 +114,9 @@ class Intent:
 class DcError(Exception):
     """An error answer of the Discord API: HTTP status, JSON (or text) body, extra headers."""
 
-    def __init__(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(f"{status} {body}")
         self.status = status
         self.body = body
@@ -104,8 +136,14 @@ class DcError(Exception):
     def unknown(cls, what: str) -> DcError:
         """Return Discord's 404 for an unknown object: "Channel", "Message", "Webhook", "interaction", ...."""
         codes = {
-            "Guild": 10004, "Channel": 10003, "Message": 10008, "User": 10013, "Webhook": 10015,
-            "interaction": 10062, "Application": 10002, "application command": 10063,
+            "Guild": 10004,
+            "Channel": 10003,
+            "Message": 10008,
+            "User": 10013,
+            "Webhook": 10015,
+            "interaction": 10062,
+            "Application": 10002,
+            "application command": 10063,
         }
         return cls.coded(404, codes[what], f"Unknown {what}")
 
@@ -158,7 +196,9 @@ def check_message(payload: dict[str, Any], *, files: int, edit: bool = False) ->
         if embed_errors:
             errors["embeds"] = embed_errors
         elif sum(embed_size(embed) for embed in embeds) > MAX_EMBED_TOTAL:
-            errors["embeds"] = field_error("MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
+            errors["embeds"] = field_error(
+                "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"
+            )
     if errors:
         raise DcError.form(errors)
     if not edit:
@@ -170,7 +210,10 @@ def check_not_empty(message: dict[str, Any]) -> None:
     content = message.get("content")
     if isinstance(content, str) and content.strip():
         return
-    if any(message.get(key) for key in ("embeds", "attachments", "sticker_ids", "sticker_items", "components", "poll")):
+    if any(
+        message.get(key)
+        for key in ("embeds", "attachments", "sticker_ids", "sticker_items", "components", "poll")
+    ):
         return
     raise DcError.coded(400, 50006, "Cannot send an empty message")
 
@@ -190,10 +233,18 @@ def _embed_errors(embed: dict[str, Any]) -> dict[str, Any]:
     else:
         field_errors: dict[str, Any] = {}
         for index, field in enumerate(fields):
-            bad = {key: _too_long(limit) for key, limit in _FIELD_LIMITS.items()
-                   if len(str(field.get(key) or "")) > limit}
-            bad.update({key: field_error("BASE_TYPE_REQUIRED", "This field is required")
-                        for key in _FIELD_LIMITS if not str(field.get(key) or "")})
+            bad = {
+                key: _too_long(limit)
+                for key, limit in _FIELD_LIMITS.items()
+                if len(str(field.get(key) or "")) > limit
+            }
+            bad.update(
+                {
+                    key: field_error("BASE_TYPE_REQUIRED", "This field is required")
+                    for key in _FIELD_LIMITS
+                    if not str(field.get(key) or "")
+                }
+            )
             if bad:
                 field_errors[str(index)] = bad
         if field_errors:
@@ -211,7 +262,9 @@ def check_commands(commands: Sequence[Any]) -> None:
         problems = _command_errors(command, top=True)
         key = (int(command.get("type", 1)), str(command.get("name")))
         if key in seen:
-            problems["name"] = field_error("APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique")
+            problems["name"] = field_error(
+                "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique"
+            )
         seen.add(key)
         if problems:
             errors[str(index)] = problems
@@ -239,7 +292,8 @@ def _command_errors(command: dict[str, Any], *, top: bool) -> dict[str, Any]:
         if option.get("required"):
             if optional_seen:
                 problems["required"] = field_error(
-                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID", "Required options must be placed before non-required options"
+                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options",
                 )
         elif int(option.get("type", 3)) > 2:
             optional_seen = True

@@ -26,7 +26,17 @@ __all__ = ["DiscordEvents", "Upload"]
 Upload = tuple[str, bytes] | tuple[str, bytes, str] | tuple[str, bytes, str | None, Mapping[str, Any]]
 _CHAT_INPUT, _USER_COMMAND, _MESSAGE_COMMAND = 1, 2, 3
 _SUBCOMMAND, _GROUP = 1, 2
-_STRING, _INTEGER, _BOOLEAN, _USER, _CHANNEL, _ROLE, _MENTIONABLE, _NUMBER, _ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
+_STRING, _INTEGER, _BOOLEAN, _USER, _CHANNEL, _ROLE, _MENTIONABLE, _NUMBER, _ATTACHMENT = (
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+)
 
 
 class DiscordEvents(DiscordGateway):
@@ -55,7 +65,9 @@ class DiscordEvents(DiscordGateway):
         channel = self._known_channel(channel_id)
         guild_id = self.guild_of(channel_id)
         if guild_id is not None and author_id not in self.members[guild_id]:
-            raise AssertionError(f"user {author_id} is not a member of guild {guild_id}: call add_member first")
+            raise AssertionError(
+                f"user {author_id} is not a member of guild {guild_id}: call add_member first"
+            )
         if guild_id is None and all(r["id"] != str(author_id) for r in channel.get("recipients", [])):
             raise AssertionError(f"user {author_id} is not in DM channel {channel_id}")
         fields: dict[str, Any] = {"mentions": self.mentions_in(content)}
@@ -66,8 +78,10 @@ class DiscordEvents(DiscordGateway):
                 fields.update(self._reply_fields(channel_id, reply_to, guild_id))
             except DcError:
                 raise AssertionError(f"no message {reply_to} in channel {channel_id} to reply to") from None
-        fields["attachments"] = [self.attachment(channel_id, *upload[:3], **dict(upload[3] if len(upload) > 3 else {}))
-                                 for upload in attachments]
+        fields["attachments"] = [
+            self.attachment(channel_id, *upload[:3], **dict(upload[3] if len(upload) > 3 else {}))
+            for upload in attachments
+        ]
         fields["flags"] = flags
         stored = self.create_message(channel_id, author_id, content, **fields)
         self._emit_message("MESSAGE_CREATE", stored)
@@ -89,8 +103,14 @@ class DiscordEvents(DiscordGateway):
         extra: dict[str, Any] = {"duration_secs": duration, "waveform": base64.b64encode(waveform).decode()}
         if size is not None:
             extra["size"] = size
-        return self.send_message(channel_id, author_id, "", reply_to=reply_to, flags=IS_VOICE_MESSAGE,
-                                 attachments=[("voice-message.ogg", audio, "audio/ogg", extra)])
+        return self.send_message(
+            channel_id,
+            author_id,
+            "",
+            reply_to=reply_to,
+            flags=IS_VOICE_MESSAGE,
+            attachments=[("voice-message.ogg", audio, "audio/ogg", extra)],
+        )
 
     def _reply_fields(self, channel_id: int, message_id: int, guild_id: int | None) -> dict[str, Any]:
         referenced = self.stored(channel_id, message_id)
@@ -172,15 +192,21 @@ class DiscordEvents(DiscordGateway):
         buttons: see discord_webhooks.py).
         """
         stored = self.stored(channel_id, message_id)
-        shown = {c.get("custom_id") for row in stored.message.get("components") or []
-                 for c in row.get("components") or []}
+        shown = {
+            c.get("custom_id")
+            for row in stored.message.get("components") or []
+            for c in row.get("components") or []
+        }
         if custom_id not in shown:
-            raise AssertionError(f"message {message_id} shows no component {custom_id!r}; it shows {sorted(map(str, shown))}")
+            raise AssertionError(
+                f"message {message_id} shows no component {custom_id!r}; it shows {sorted(map(str, shown))}"
+            )
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if values is not None:
             data["values"] = list(values)
-        return self._dispatch_interaction(3, channel_id, user_id, self.guild_of(channel_id), data,
-                                          message=copy.deepcopy(stored.message))
+        return self._dispatch_interaction(
+            3, channel_id, user_id, self.guild_of(channel_id), data, message=copy.deepcopy(stored.message)
+        )
 
     def send_context_menu(
         self, channel_id: int, user_id: int, name: str, message_id: int, *, guild_id: int | None = None
@@ -193,7 +219,10 @@ class DiscordEvents(DiscordGateway):
         target = self.stored(channel_id, message_id)
         command = self._find_command(name, guild_id, kind=_MESSAGE_COMMAND)
         data: dict[str, Any] = {
-            "id": command["id"], "name": command["name"], "type": _MESSAGE_COMMAND, "target_id": str(message_id),
+            "id": command["id"],
+            "name": command["name"],
+            "type": _MESSAGE_COMMAND,
+            "target_id": str(message_id),
             "resolved": {"messages": {str(message_id): self.gateway_message(target)}},
         }
         if command.get("guild_id"):
@@ -215,14 +244,21 @@ class DiscordEvents(DiscordGateway):
                 components.append({"type": 1, "components": inner})
             elif row["type"] == 18:  # a label around one input
                 components.append({"type": 18, "component": self._modal_value(row["component"], values)})
-        unknown = set(values) - {c["custom_id"] for row in components
-                                 for c in (row.get("components") or [row.get("component")])}
+        unknown = set(values) - {
+            c["custom_id"] for row in components for c in (row.get("components") or [row.get("component")])
+        }
         if unknown:
             raise AssertionError(f"the modal has no inputs {sorted(unknown)}")
         data = {"custom_id": opened.modal["custom_id"], "components": components}
         message = opened.payload.get("message")
-        return self._dispatch_interaction(5, opened.channel_id, opened.user_id, opened.guild_id, data,
-                                          message=copy.deepcopy(message) if message else None)
+        return self._dispatch_interaction(
+            5,
+            opened.channel_id,
+            opened.user_id,
+            opened.guild_id,
+            data,
+            message=copy.deepcopy(message) if message else None,
+        )
 
     @staticmethod
     def _modal_value(item: dict[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
@@ -234,7 +270,13 @@ class DiscordEvents(DiscordGateway):
         return {"type": item["type"], "custom_id": item["custom_id"], "value": value}
 
     def _command_data(
-        self, name: str, values: Mapping[str, Any], channel_id: int, guild_id: int | None, *, focused: str | None
+        self,
+        name: str,
+        values: Mapping[str, Any],
+        channel_id: int,
+        guild_id: int | None,
+        *,
+        focused: str | None,
     ) -> dict[str, Any]:
         top, *path = name.split()
         command = self._find_command(top, guild_id)
@@ -242,7 +284,9 @@ class DiscordEvents(DiscordGateway):
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]
         resolved: dict[str, dict[str, Any]] = {}
-        built = self._options(command.get("options") or [], path, values, channel_id, guild_id, resolved, focused)
+        built = self._options(
+            command.get("options") or [], path, values, channel_id, guild_id, resolved, focused
+        )
         if built:
             data["options"] = built
         if resolved:
@@ -255,7 +299,9 @@ class DiscordEvents(DiscordGateway):
             for command in self.commands.get(scope, []):
                 if command["name"] == name and command.get("type", 1) == kind:
                     return command
-        registered = {scope: [(c["name"], c.get("type", 1)) for c in found] for scope, found in self.commands.items()}
+        registered = {
+            scope: [(c["name"], c.get("type", 1)) for c in found] for scope, found in self.commands.items()
+        }
         what = "slash command /" if kind == _CHAT_INPUT else f"command of type {kind} "
         raise AssertionError(f"no {what}{name} is synced for guild {guild_id}; synced: {registered}")
 
@@ -270,10 +316,14 @@ class DiscordEvents(DiscordGateway):
         focused: str | None,
     ) -> list[dict[str, Any]]:
         if path:
-            sub = next((s for s in specs if s["name"] == path[0] and s["type"] in (_SUBCOMMAND, _GROUP)), None)
+            sub = next(
+                (s for s in specs if s["name"] == path[0] and s["type"] in (_SUBCOMMAND, _GROUP)), None
+            )
             if sub is None:
                 raise AssertionError(f"no subcommand {path[0]!r}; options: {[s['name'] for s in specs]}")
-            inner = self._options(sub.get("options") or [], path[1:], values, channel_id, guild_id, resolved, focused)
+            inner = self._options(
+                sub.get("options") or [], path[1:], values, channel_id, guild_id, resolved, focused
+            )
             return [{"name": sub["name"], "type": sub["type"], "options": inner}]
         if any(s["type"] in (_SUBCOMMAND, _GROUP) for s in specs):
             raise AssertionError(f"this command needs a subcommand: {[s['name'] for s in specs]}")
@@ -294,7 +344,11 @@ class DiscordEvents(DiscordGateway):
         return built
 
     def _option_value(
-        self, spec: dict[str, Any], value: Any, channel_id: int, guild_id: int | None,
+        self,
+        spec: dict[str, Any],
+        value: Any,
+        channel_id: int,
+        guild_id: int | None,
         resolved: dict[str, dict[str, Any]],
     ) -> Any:
         kind = spec["type"]
@@ -311,7 +365,9 @@ class DiscordEvents(DiscordGateway):
             filename, content = (upload if len(upload) >= 2 else ("file.bin", upload[0]))[:2]
             if len(content) > self.attachment_size_limit:
                 raise AssertionError("Discord's client refuses an attachment over the size limit")
-            attachment = self.attachment(channel_id, str(filename), bytes(content), *upload[2:3], ephemeral=True)
+            attachment = self.attachment(
+                channel_id, str(filename), bytes(content), *upload[2:3], ephemeral=True
+            )
             resolved.setdefault("attachments", {})[attachment["id"]] = attachment
             return attachment["id"]
         else:
@@ -328,8 +384,9 @@ class DiscordEvents(DiscordGateway):
                 raise AssertionError(f"{value!r} breaks {bound}={limit} of option {spec['name']!r}")
         return value
 
-    def _resolve_snowflake(self, kind: int, item_id: int, guild_id: int | None,
-                           resolved: dict[str, dict[str, Any]]) -> str:
+    def _resolve_snowflake(
+        self, kind: int, item_id: int, guild_id: int | None, resolved: dict[str, dict[str, Any]]
+    ) -> str:
         roles = {int(r["id"]): r for r in self.guilds[guild_id]["roles"]} if guild_id is not None else {}
         if kind in (_USER, _MENTIONABLE) and item_id in self.users:
             resolved.setdefault("users", {})[str(item_id)] = self.user_payload(item_id)
@@ -348,8 +405,14 @@ class DiscordEvents(DiscordGateway):
         return str(item_id)
 
     def _dispatch_interaction(
-        self, kind: int, channel_id: int, user_id: int, guild_id: int | None, data: dict[str, Any],
-        *, message: dict[str, Any] | None = None,
+        self,
+        kind: int,
+        channel_id: int,
+        user_id: int,
+        guild_id: int | None,
+        data: dict[str, Any],
+        *,
+        message: dict[str, Any] | None = None,
     ) -> DcInteraction:
         self._require_session()
         self._known_channel(channel_id)
@@ -357,26 +420,52 @@ class DiscordEvents(DiscordGateway):
         channel = self.channel_payload(channel_id)
         channel["permissions"] = str(self.permissions(channel_id, user_id))
         payload: dict[str, Any] = {
-            "id": str(interaction_id), "application_id": str(self.application_id), "type": kind, "data": data,
-            "token": f"aW50ZXJhY3Rpb246{interaction_id}:{uuid.uuid4().hex}", "version": 1,
-            "channel_id": str(channel_id), "channel": channel, "locale": "en-US",
-            "app_permissions": str(self.permissions(channel_id, self.bot_id)), "entitlements": [],
-            "entitlement_sku_ids": [], "attachment_size_limit": self.attachment_size_limit,
-            "authorizing_integration_owners": {"0": str(guild_id or 0)}, "context": 0 if guild_id else 1,
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "data": data,
+            "token": f"aW50ZXJhY3Rpb246{interaction_id}:{uuid.uuid4().hex}",
+            "version": 1,
+            "channel_id": str(channel_id),
+            "channel": channel,
+            "locale": "en-US",
+            "app_permissions": str(self.permissions(channel_id, self.bot_id)),
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "attachment_size_limit": self.attachment_size_limit,
+            "authorizing_integration_owners": {"0": str(guild_id or 0)},
+            "context": 0 if guild_id else 1,
         }
         if guild_id is not None:
             if user_id not in self.members[guild_id]:
-                raise AssertionError(f"user {user_id} is not a member of guild {guild_id}: call add_member first")
+                raise AssertionError(
+                    f"user {user_id} is not a member of guild {guild_id}: call add_member first"
+                )
             member = self.member_payload(guild_id, user_id)
             member["permissions"] = str(self.permissions(channel_id, user_id))
-            payload.update({"guild_id": str(guild_id), "guild_locale": "en-US", "member": member,
-                            "guild": {"id": str(guild_id), "locale": "en-US", "features": []}})
+            payload.update(
+                {
+                    "guild_id": str(guild_id),
+                    "guild_locale": "en-US",
+                    "member": member,
+                    "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
+                }
+            )
         else:
             payload["user"] = self.user_payload(user_id)
         if message is not None:
             payload["message"] = message
-        record = DcInteraction(interaction_id, payload["token"], kind, channel_id, guild_id, user_id, payload,
-                               time.monotonic(), _store=self._store)
+        record = DcInteraction(
+            interaction_id,
+            payload["token"],
+            kind,
+            channel_id,
+            guild_id,
+            user_id,
+            payload,
+            time.monotonic(),
+            _store=self._store,
+        )
         self.interactions[interaction_id] = record
         self._emit("INTERACTION_CREATE", payload, guild_id=guild_id, intent=0)
         return record

@@ -19,7 +19,9 @@ __all__ = ["DiscordGateway", "GatewaySession"]
 
 HELLO, HEARTBEAT, IDENTIFY, PRESENCE, VOICE_STATE, RESUME, RECONNECT = 10, 1, 2, 3, 4, 6, 7
 REQUEST_MEMBERS, INVALID_SESSION, HEARTBEAT_ACK, DISPATCH = 8, 9, 11, 0
-_CLOSE = object()  # queued after a close code: the writer closes the socket in order with the frames before it
+_CLOSE = (
+    object()
+)  # queued after a close code: the writer closes the socket in order with the frames before it
 
 
 @dataclass
@@ -105,7 +107,9 @@ class DiscordGateway(DiscordState):
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:
-            raise AssertionError(f"no IDENTIFY within {timeout} s (identifies so far: {len(self.identifies)})") from None
+            raise AssertionError(
+                f"no IDENTIFY within {timeout} s (identifies so far: {len(self.identifies)})"
+            ) from None
 
     async def flush(self) -> None:
         """Wait until every queued gateway frame has been written to its socket."""
@@ -143,7 +147,9 @@ class DiscordGateway(DiscordState):
             if shard_id != wanted or (intent and not session.intents & intent):
                 continue
             session.seq += 1
-            frame = json.dumps({"op": DISPATCH, "t": event, "s": session.seq, "d": self._for_session(session, event, data)})
+            frame = json.dumps(
+                {"op": DISPATCH, "t": event, "s": session.seq, "d": self._for_session(session, event, data)}
+            )
             session.log.append((session.seq, frame))
             if session.connection is not None:
                 session.connection.send(frame)
@@ -179,13 +185,17 @@ class DiscordGateway(DiscordState):
 
     def _channel_added(self, channel_id: int) -> None:
         guild_id = self.guild_of(channel_id)
-        self._emit("CHANNEL_CREATE", self.channel_payload(channel_id), guild_id=guild_id, intent=Intent.GUILDS)
+        self._emit(
+            "CHANNEL_CREATE", self.channel_payload(channel_id), guild_id=guild_id, intent=Intent.GUILDS
+        )
 
     def _channel_changed(self, channel_id: int) -> None:
         if self.channels[channel_id]["type"] in DM_TYPES:
             return
         event = "THREAD_UPDATE" if self.channels[channel_id]["type"] in (10, 11, 12) else "CHANNEL_UPDATE"
-        self._emit(event, self.channel_payload(channel_id), guild_id=self.guild_of(channel_id), intent=Intent.GUILDS)
+        self._emit(
+            event, self.channel_payload(channel_id), guild_id=self.guild_of(channel_id), intent=Intent.GUILDS
+        )
 
     def _member_added(self, guild_id: int, user_id: int) -> None:
         data = self.member_payload(guild_id, user_id) | {"guild_id": str(guild_id)}
@@ -200,7 +210,9 @@ class DiscordGateway(DiscordState):
         self._connections.append(connection)
         writer = asyncio.create_task(connection.write_loop())
         self._writers.add(writer)
-        connection.send({"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": ["fake"]}})
+        connection.send(
+            {"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": ["fake"]}}
+        )
         try:
             async for message in ws:
                 if message.type is not WSMsgType.TEXT:
@@ -269,12 +281,22 @@ class DiscordGateway(DiscordState):
         connection.session = session
         self._sessions[shard_id] = session
         ready: dict[str, Any] = {
-            "v": 10, "user": self.bot_user, "user_settings": {}, "session_type": "normal",
-            "session_id": session.id, "resume_gateway_url": self.gateway_url,
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds if (g >> 22) % count == shard_id],
-            "private_channels": [], "relationships": [], "presences": [], "guild_join_requests": [],
-            "geo_ordered_rtc_regions": ["fake"], "auth": {}, "application": {"id": str(self.application_id),
-                                                                             "flags": self._application_flags()},
+            "v": 10,
+            "user": self.bot_user,
+            "user_settings": {},
+            "session_type": "normal",
+            "session_id": session.id,
+            "resume_gateway_url": self.gateway_url,
+            "guilds": [
+                {"id": str(g), "unavailable": True} for g in self.guilds if (g >> 22) % count == shard_id
+            ],
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": ["fake"],
+            "auth": {},
+            "application": {"id": str(self.application_id), "flags": self._application_flags()},
             "_trace": ["fake"],
         }
         if "shard" in data:
@@ -311,10 +333,17 @@ class DiscordGateway(DiscordState):
         wanted = {int(u) for u in data.get("user_ids") or []}
         query = str(data.get("query") or "").lower()
         members = [
-            self.member_payload(guild_id, user_id) for user_id in self.members[guild_id]
+            self.member_payload(guild_id, user_id)
+            for user_id in self.members[guild_id]
             if (not wanted or user_id in wanted) and self.users[user_id]["username"].startswith(query)
         ]
-        chunk = {"guild_id": str(guild_id), "members": members, "chunk_index": 0, "chunk_count": 1, "not_found": []}
+        chunk = {
+            "guild_id": str(guild_id),
+            "members": members,
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+        }
         if data.get("nonce"):
             chunk["nonce"] = data["nonce"]
         self._emit_to(connection.session, "GUILD_MEMBERS_CHUNK", chunk)
@@ -322,8 +351,11 @@ class DiscordGateway(DiscordState):
     def _application_flags(self) -> int:
         # The "_LIMITED" flags: what the portal toggles set for a bot in fewer than 100 servers.
         flags = 0
-        for intent, flag in ((Intent.GUILD_PRESENCES, 1 << 13), (Intent.GUILD_MEMBERS, 1 << 15),
-                             (Intent.MESSAGE_CONTENT, 1 << 19)):
+        for intent, flag in (
+            (Intent.GUILD_PRESENCES, 1 << 13),
+            (Intent.GUILD_MEMBERS, 1 << 15),
+            (Intent.MESSAGE_CONTENT, 1 << 19),
+        ):
             if self.allowed_intents & intent:
                 flags |= flag
         return flags

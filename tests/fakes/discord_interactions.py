@@ -36,16 +36,18 @@ class DiscordInteractionRoutes(DiscordRest):
         """Create the fake and add the interaction routes (no bot token needed: the interaction token is the key)."""
         super().__init__(token=token, bot_name=bot_name)
         self.interaction_timeout = 3.0  # seconds Discord gives a bot to acknowledge; later answers 10062
-        self.add_routes([
-            ("POST", "/interactions/{interaction_id}/{token}/callback", self._callback),
-            ("GET", "/webhooks/{app_id}/{token}/messages/@original", self._get_response),
-            ("PATCH", "/webhooks/{app_id}/{token}/messages/@original", self._edit_response),
-            ("DELETE", "/webhooks/{app_id}/{token}/messages/@original", self._delete_response),
-            ("GET", "/webhooks/{app_id}/{token}/messages/{message_id}", self._get_response),
-            ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}", self._edit_response),
-            ("DELETE", "/webhooks/{app_id}/{token}/messages/{message_id}", self._delete_response),
-            ("POST", "/webhooks/{app_id}/{token}", self._followup),
-        ])
+        self.add_routes(
+            [
+                ("POST", "/interactions/{interaction_id}/{token}/callback", self._callback),
+                ("GET", "/webhooks/{app_id}/{token}/messages/@original", self._get_response),
+                ("PATCH", "/webhooks/{app_id}/{token}/messages/@original", self._edit_response),
+                ("DELETE", "/webhooks/{app_id}/{token}/messages/@original", self._delete_response),
+                ("GET", "/webhooks/{app_id}/{token}/messages/{message_id}", self._get_response),
+                ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}", self._edit_response),
+                ("DELETE", "/webhooks/{app_id}/{token}/messages/{message_id}", self._delete_response),
+                ("POST", "/webhooks/{app_id}/{token}", self._followup),
+            ]
+        )
 
     def _callback(self, request: RestRequest) -> Any:
         record = self.interactions.get(snowflake(request.params["interaction_id"]))
@@ -59,18 +61,29 @@ class DiscordInteractionRoutes(DiscordRest):
         payload = body_of(request)
         kind = payload.get("type")
         if kind not in _CALLBACKS.get(record.type, set()):
-            raise DcError.form({"type": field_error(
-                "INTERACTION_CALLBACK_TYPE_INVALID", f"Callback type {kind} is invalid for interaction type {record.type}")})
+            raise DcError.form(
+                {
+                    "type": field_error(
+                        "INTERACTION_CALLBACK_TYPE_INVALID",
+                        f"Callback type {kind} is invalid for interaction type {record.type}",
+                    )
+                }
+            )
         data = payload.get("data") or {}
         message = self._callback_effect(record, kind, data, request.files)
         record.callbacks.append((kind, elapsed))
         if request.query.get("with_response", "").lower() not in ("1", "true"):
             return NO_CONTENT
         flags = message["flags"] if message else 0
-        body: dict[str, Any] = {"interaction": {
-            "id": str(record.id), "type": record.type, "response_message_loading": kind == 5,
-            "response_message_ephemeral": bool(flags & EPHEMERAL),
-        }, "resource": None}
+        body: dict[str, Any] = {
+            "interaction": {
+                "id": str(record.id),
+                "type": record.type,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(flags & EPHEMERAL),
+            },
+            "resource": None,
+        }
         if message is not None:
             body["interaction"]["response_message_id"] = message["id"]
             body["resource"] = {"type": kind, "message": message}
@@ -78,15 +91,18 @@ class DiscordInteractionRoutes(DiscordRest):
             body["resource"] = {"type": kind}
         return body
 
-    def _callback_effect(self, record: DcInteraction, kind: int, data: dict[str, Any],
-                         files: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def _callback_effect(
+        self, record: DcInteraction, kind: int, data: dict[str, Any], files: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
         """Do what a callback of type ``kind`` does; return the message it shows, if any."""
         if kind == 8:
             record.choices = check_autocomplete_choices(data)
             return None
         if kind == 9:
             if not data.get("custom_id") or not data.get("title") or not data.get("components"):
-                raise DcError.form({"data": field_error("BASE_TYPE_REQUIRED", "custom_id, title and components")})
+                raise DcError.form(
+                    {"data": field_error("BASE_TYPE_REQUIRED", "custom_id, title and components")}
+                )
             record.modal = data
             return None
         if kind in (6, 7):
@@ -100,8 +116,15 @@ class DiscordInteractionRoutes(DiscordRest):
         record.original_id = int(stored.message["id"])
         return copy.deepcopy(stored.message)
 
-    def _interaction_message(self, record: DcInteraction, data: dict[str, Any], files: list[dict[str, Any]],
-                             *, loading: bool, channel_id: int | None = None) -> StoredMessage:
+    def _interaction_message(
+        self,
+        record: DcInteraction,
+        data: dict[str, Any],
+        files: list[dict[str, Any]],
+        *,
+        loading: bool,
+        channel_id: int | None = None,
+    ) -> StoredMessage:
         channel_id = channel_id or record.channel_id
         flags = int(data.get("flags") or 0) & _RESPONSE_FLAGS
         if loading:
@@ -111,16 +134,30 @@ class DiscordInteractionRoutes(DiscordRest):
         first = record.type == 2 and record.original_id is None
         # The response to a slash command is type 20, to a context-menu command 23; anything later is 0.
         kind = (23 if record.payload["data"].get("type", 1) in (2, 3) else 20) if first else 0
-        fields.update({
-            "flags": flags, "type": kind,
-            "webhook_id": str(self.application_id), "application_id": str(self.application_id),
-            "interaction_metadata": {"id": str(record.id), "type": record.type, "user": user,
-                                     "authorizing_integration_owners": record.payload["authorizing_integration_owners"]},
-        })
+        fields.update(
+            {
+                "flags": flags,
+                "type": kind,
+                "webhook_id": str(self.application_id),
+                "application_id": str(self.application_id),
+                "interaction_metadata": {
+                    "id": str(record.id),
+                    "type": record.type,
+                    "user": user,
+                    "authorizing_integration_owners": record.payload["authorizing_integration_owners"],
+                },
+            }
+        )
         if record.type == 2:
-            fields["interaction"] = {"id": str(record.id), "type": 2, "name": record.payload["data"]["name"],
-                                     "user": user}
-        stored = self.create_message(channel_id, self.bot_id, "" if loading else data.get("content") or "", **fields)
+            fields["interaction"] = {
+                "id": str(record.id),
+                "type": 2,
+                "name": record.payload["data"]["name"],
+                "user": user,
+            }
+        stored = self.create_message(
+            channel_id, self.bot_id, "" if loading else data.get("content") or "", **fields
+        )
         self._emit_message("MESSAGE_CREATE", stored)
         return stored
 
@@ -162,14 +199,16 @@ class DiscordInteractionRoutes(DiscordRest):
             # The first followup after a deferred response replaces the "thinking" message: it becomes the
             # original response (keeping the defer's ephemerality), as on Discord.
             stored = self._store[record.original_id]  # type: ignore[index]
-            message = self._apply_edit(stored, {k: v for k, v in payload.items() if k != "flags"}, request.files,
-                                       clear_loading=True)
+            message = self._apply_edit(
+                stored, {k: v for k, v in payload.items() if k != "flags"}, request.files, clear_loading=True
+            )
         else:
             thread_id = snowflake(request.query["thread_id"]) if "thread_id" in request.query else None
             if thread_id is not None and thread_id not in self.channels:
                 raise DcError.unknown("Channel")
-            stored = self._interaction_message(record, payload, request.files, loading=False,
-                                               channel_id=thread_id)
+            stored = self._interaction_message(
+                record, payload, request.files, loading=False, channel_id=thread_id
+            )
             record.followup_ids.append(int(stored.message["id"]))
             message = copy.deepcopy(stored.message)
         return message if request.query.get("wait", "").lower() in ("1", "true") else NO_CONTENT

@@ -90,10 +90,12 @@ class DiscordRest(DiscordEvents):
 
         ``first`` puts them before the routes already served (to take over a path they share).
         """
-        routes = [(method, _template_regex(template), template, handler) for method, template, handler in table]
+        routes = [
+            (method, _template_regex(template), template, handler) for method, template, handler in table
+        ]
         self._routes = routes + self._routes if first else self._routes + routes
 
-    def route(self, method: str, path: str) -> tuple[Handler, dict[str, str], str] | None | bool:
+    def route(self, method: str, path: str) -> tuple[Handler, dict[str, str], str] | bool | None:
         """Return the handler, path parameters and template for a request; False if only the method is wrong."""
         path_known = False
         for route_method, pattern, template, handler in self._routes:
@@ -120,12 +122,27 @@ class DiscordRest(DiscordEvents):
 
     def _application(self, request: RestRequest) -> Any:
         return {
-            "id": str(self.application_id), "name": self.bot_user["username"], "icon": None, "description": "",
-            "summary": "", "type": None, "hook": True, "bot_public": True, "bot_require_code_grant": False,
-            "verify_key": "0" * 64, "flags": self._application_flags(), "owner": self.user_payload(self.app_owner_id),
-            "team": None, "bot": self.user_payload(self.bot_id), "redirect_uris": [], "rpc_origins": [],
-            "interactions_endpoint_url": None, "tags": [], "install_params": None,
-            "integration_types_config": {"0": {}}, "approximate_guild_count": len(self.guilds),
+            "id": str(self.application_id),
+            "name": self.bot_user["username"],
+            "icon": None,
+            "description": "",
+            "summary": "",
+            "type": None,
+            "hook": True,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": "0" * 64,
+            "flags": self._application_flags(),
+            "owner": self.user_payload(self.app_owner_id),
+            "team": None,
+            "bot": self.user_payload(self.bot_id),
+            "redirect_uris": [],
+            "rpc_origins": [],
+            "interactions_endpoint_url": None,
+            "tags": [],
+            "install_params": None,
+            "integration_types_config": {"0": {}},
+            "approximate_guild_count": len(self.guilds),
         }
 
     def _gateway_bot(self, request: RestRequest) -> Any:
@@ -141,7 +158,9 @@ class DiscordRest(DiscordEvents):
             return None
         guild_id = snowflake(request.params["guild_id"])
         if guild_id not in self.guilds:
-            raise DcError.coded(403, 50001, "Missing Access")  # what Discord says for a guild the bot is not in
+            raise DcError.coded(
+                403, 50001, "Missing Access"
+            )  # what Discord says for a guild the bot is not in
         return guild_id
 
     def _get_commands(self, request: RestRequest) -> Any:
@@ -156,12 +175,18 @@ class DiscordRest(DiscordEvents):
             kind = int(command.get("type", 1))
             old = before.get((kind, command["name"]))
             entry = {
-                "id": old["id"] if old else str(self.new_id()), "application_id": str(self.application_id),
-                "version": str(self.new_id()), "type": kind, "name": command["name"],
-                "description": command.get("description", ""), "options": command.get("options") or [],
+                "id": old["id"] if old else str(self.new_id()),
+                "application_id": str(self.application_id),
+                "version": str(self.new_id()),
+                "type": kind,
+                "name": command["name"],
+                "description": command.get("description", ""),
+                "options": command.get("options") or [],
                 "default_member_permissions": command.get("default_member_permissions"),
-                "dm_permission": command.get("dm_permission", True), "contexts": command.get("contexts"),
-                "integration_types": command.get("integration_types") or [0], "nsfw": command.get("nsfw", False),
+                "dm_permission": command.get("dm_permission", True),
+                "contexts": command.get("contexts"),
+                "integration_types": command.get("integration_types") or [0],
+                "nsfw": command.get("nsfw", False),
                 "name_localizations": command.get("name_localizations"),
                 "description_localizations": command.get("description_localizations"),
             }
@@ -195,7 +220,9 @@ class DiscordRest(DiscordEvents):
         self.require(channel_id, Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY)
         limit = int(request.query.get("limit", 50))
         if not 1 <= limit <= 100:
-            raise DcError.form({"limit": field_error("NUMBER_TYPE_MAX", "int value should be between 1 and 100.")})
+            raise DcError.form(
+                {"limit": field_error("NUMBER_TYPE_MAX", "int value should be between 1 and 100.")}
+            )
         visible = [m for m in self.messages(channel_id) if not m.get("flags", 0) & EPHEMERAL]
         before, after = request.query.get("before"), request.query.get("after")
         around = request.query.get("around")
@@ -204,7 +231,7 @@ class DiscordRest(DiscordEvents):
         if after:
             return [m for m in visible if int(m["id"]) > int(after)][:limit][::-1]
         if around:
-            older = [m for m in visible if int(m["id"]) <= int(around)][-(limit // 2 + limit % 2):]
+            older = [m for m in visible if int(m["id"]) <= int(around)][-(limit // 2 + limit % 2) :]
             newer = [m for m in visible if int(m["id"]) > int(around)][: limit // 2]
             return (older + newer)[::-1]
         return visible[-limit:][::-1]  # newest first, as Discord returns them
@@ -229,13 +256,20 @@ class DiscordRest(DiscordEvents):
         self._emit_message("MESSAGE_CREATE", stored)
         return copy.deepcopy(stored.message)
 
-    def _check_voice_message(self, channel_id: int, payload: dict[str, Any], files: list[dict[str, Any]]) -> None:
+    def _check_voice_message(
+        self, channel_id: int, payload: dict[str, Any], files: list[dict[str, Any]]
+    ) -> None:
         """Refuse a voice message as Discord does: text with it, not one audio file, no duration or waveform."""
         if self.refuse_voice_messages:
             raise DcError.coded(400, 50173, "You cannot send voice messages in this channel.")
         if self.channels[channel_id]["type"] not in DM_TYPES:
             self.require(channel_id, Perm.SEND_VOICE_MESSAGES)
-        if payload.get("content") or payload.get("embeds") or payload.get("poll") or payload.get("sticker_ids"):
+        if (
+            payload.get("content")
+            or payload.get("embeds")
+            or payload.get("poll")
+            or payload.get("sticker_ids")
+        ):
             raise DcError.coded(400, 50159, "Voice messages do not support additional content.")
         described = payload.get("attachments") or []
         if len(files) != 1 or len(described) != 1:
@@ -281,16 +315,29 @@ class DiscordRest(DiscordEvents):
         if reference:
             ref_channel = snowflake(str(reference.get("channel_id") or channel_id))
             try:
-                fields.update(self._reply_fields(ref_channel, snowflake(str(reference["message_id"])),
-                                                 self.guild_of(channel_id)))
+                fields.update(
+                    self._reply_fields(
+                        ref_channel, snowflake(str(reference["message_id"])), self.guild_of(channel_id)
+                    )
+                )
             except DcError:
                 if reference.get("fail_if_not_exists", True):
-                    raise DcError.form({"message_reference": field_error(
-                        "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")}) from None
+                    raise DcError.form(
+                        {
+                            "message_reference": field_error(
+                                "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
+                            )
+                        }
+                    ) from None
         return fields
 
-    def _uploads(self, channel_id: int, payload: dict[str, Any], files: list[dict[str, Any]],
-                 kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _uploads(
+        self,
+        channel_id: int,
+        payload: dict[str, Any],
+        files: list[dict[str, Any]],
+        kept: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
         """Return the message's attachments: kept ones listed in ``attachments``, then the new uploads."""
         by_index: dict[int, dict[str, Any]] = {}
         for order, upload in enumerate(files):
@@ -300,15 +347,24 @@ class DiscordRest(DiscordEvents):
             index = int(match[1] or match[2] or order) if match else order
             by_index[index] = upload
         if len(by_index) + len(kept) > 10:
-            raise DcError.form({"files": field_error("BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")})
+            raise DcError.form(
+                {"files": field_error("BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")}
+            )
         described = {str(a.get("id")): a for a in payload.get("attachments") or []}
         result = [a for a in kept if a["id"] in described or "attachments" not in payload]
         for index, upload in sorted(by_index.items()):
             meta = described.get(str(index), {})
-            result.append(self.attachment(channel_id, meta.get("filename") or upload["filename"] or "file",
-                                          upload["data"] or b"", _declared_type(upload),
-                                          description=meta.get("description"),
-                                          duration_secs=meta.get("duration_secs"), waveform=meta.get("waveform")))
+            result.append(
+                self.attachment(
+                    channel_id,
+                    meta.get("filename") or upload["filename"] or "file",
+                    upload["data"] or b"",
+                    _declared_type(upload),
+                    description=meta.get("description"),
+                    duration_secs=meta.get("duration_secs"),
+                    waveform=meta.get("waveform"),
+                )
+            )
         return result
 
     def _edit_message(self, request: RestRequest) -> Any:
@@ -321,10 +377,18 @@ class DiscordRest(DiscordEvents):
         self.require(channel_id, bits | (Perm.ATTACH_FILES if request.files else 0))
         return self._apply_edit(stored, payload, request.files)
 
-    def _apply_edit(self, stored: StoredMessage, payload: dict[str, Any], files: list[dict[str, Any]],
-                    *, clear_loading: bool = False) -> dict[str, Any]:
+    def _apply_edit(
+        self,
+        stored: StoredMessage,
+        payload: dict[str, Any],
+        files: list[dict[str, Any]],
+        *,
+        clear_loading: bool = False,
+    ) -> dict[str, Any]:
         check_message(payload, files=len(files), edit=True)
-        if stored.message["flags"] & IS_VOICE_MESSAGE and ({"content", "embeds", "attachments"} & set(payload) or files):
+        if stored.message["flags"] & IS_VOICE_MESSAGE and (
+            {"content", "embeds", "attachments"} & set(payload) or files
+        ):
             raise DcError.coded(400, 50162, "Voice messages cannot be edited.")
         channel_id = int(stored.message["channel_id"])
         edited = copy.deepcopy(stored.message)
@@ -373,7 +437,9 @@ class DiscordRest(DiscordEvents):
         self.require(channel_id, Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY | Perm.CREATE_PUBLIC_THREADS)
         payload = body_of(request)
         # A thread started from a message takes the message's id, as on Discord.
-        thread = self._new_thread(channel_id, payload, 10 if channel["type"] == 5 else 11, int(stored.message["id"]))
+        thread = self._new_thread(
+            channel_id, payload, 10 if channel["type"] == 5 else 11, int(stored.message["id"])
+        )
         stored.message["thread"] = copy.deepcopy(thread)
         return thread
 
@@ -385,39 +451,70 @@ class DiscordRest(DiscordEvents):
             raise DcError.coded(400, 50024, "Cannot execute action on this channel type")
         kind = payload.get("type")
         if kind not in (10, 11, 12):  # required since API v10
-            raise DcError.form({"type": field_error("BASE_TYPE_CHOICES", "Value must be one of {10, 11, 12}.")})
+            raise DcError.form(
+                {"type": field_error("BASE_TYPE_CHOICES", "Value must be one of {10, 11, 12}.")}
+            )
         needed = Perm.CREATE_PRIVATE_THREADS if kind == 12 else Perm.CREATE_PUBLIC_THREADS
         self.require(channel_id, Perm.VIEW_CHANNEL | needed)
         return self._new_thread(channel_id, payload, kind, self.new_id())
 
     def add_thread(self, parent_id: int, name: str, *, owner_id: int, private: bool = False) -> int:
         """Make ``owner_id`` start a thread (public unless ``private``) in a text channel; return its id."""
-        thread = self._new_thread(parent_id, {"name": name}, 12 if private else 11, self.new_id(), owner_id=owner_id)
+        thread = self._new_thread(
+            parent_id, {"name": name}, 12 if private else 11, self.new_id(), owner_id=owner_id
+        )
         return int(thread["id"])
 
-    def _new_thread(self, parent_id: int, payload: dict[str, Any], kind: int, thread_id: int,
-                    *, owner_id: int | None = None) -> dict[str, Any]:
+    def _new_thread(
+        self,
+        parent_id: int,
+        payload: dict[str, Any],
+        kind: int,
+        thread_id: int,
+        *,
+        owner_id: int | None = None,
+    ) -> dict[str, Any]:
         name = str(payload.get("name") or "")
         if not 1 <= len(name) <= 100:
-            raise DcError.form({"name": field_error("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")})
+            raise DcError.form(
+                {"name": field_error("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")}
+            )
         now = iso(time.time())
         metadata: dict[str, Any] = {
-            "archived": False, "auto_archive_duration": payload.get("auto_archive_duration") or 1440,
-            "archive_timestamp": now, "locked": False, "create_timestamp": now,
+            "archived": False,
+            "auto_archive_duration": payload.get("auto_archive_duration") or 1440,
+            "archive_timestamp": now,
+            "locked": False,
+            "create_timestamp": now,
         }
         if kind == 12:
             metadata["invitable"] = payload.get("invitable", True)
         thread = {
-            "id": str(thread_id), "guild_id": self.channels[parent_id]["guild_id"], "parent_id": str(parent_id),
-            "owner_id": str(owner_id or self.bot_id), "type": kind, "name": name, "last_message_id": None, "message_count": 0,
-            "member_count": 1, "total_message_sent": 0, "rate_limit_per_user": payload.get("rate_limit_per_user") or 0,
-            "flags": 0, "applied_tags": [], "thread_metadata": metadata,
+            "id": str(thread_id),
+            "guild_id": self.channels[parent_id]["guild_id"],
+            "parent_id": str(parent_id),
+            "owner_id": str(owner_id or self.bot_id),
+            "type": kind,
+            "name": name,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "rate_limit_per_user": payload.get("rate_limit_per_user") or 0,
+            "flags": 0,
+            "applied_tags": [],
+            "thread_metadata": metadata,
             "member": {"id": str(thread_id), "user_id": str(self.bot_id), "join_timestamp": now, "flags": 0},
         }
         self.channels[thread_id] = thread
-        self._emit("THREAD_CREATE", {**copy.deepcopy(thread), "newly_created": True},
-                   guild_id=self.guild_of(thread_id), intent=Intent.GUILDS)
+        self._emit(
+            "THREAD_CREATE",
+            {**copy.deepcopy(thread), "newly_created": True},
+            guild_id=self.guild_of(thread_id),
+            intent=Intent.GUILDS,
+        )
         return copy.deepcopy(thread)
+
 
 def _template_regex(template: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[^}]+\})", template)
@@ -429,7 +526,9 @@ def snowflake(value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise DcError.form({"id": field_error("NUMBER_TYPE_COERCE", f"Value \"{value}\" is not snowflake.")}) from None
+        raise DcError.form(
+            {"id": field_error("NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')}
+        ) from None
 
 
 def body_of(request: RestRequest) -> dict[str, Any]:
@@ -437,7 +536,9 @@ def body_of(request: RestRequest) -> dict[str, Any]:
     if request.json is None:
         return {}
     if not isinstance(request.json, dict):
-        raise DcError.form({"_errors": [{"code": "DICT_TYPE_CONVERT", "message": "Only dictionaries may be used."}]})
+        raise DcError.form(
+            {"_errors": [{"code": "DICT_TYPE_CONVERT", "message": "Only dictionaries may be used."}]}
+        )
     return request.json
 
 

@@ -55,7 +55,9 @@ class DcInteraction:
     user_id: int
     payload: dict[str, Any]  # the INTERACTION_CREATE data as dispatched
     created: float  # time.monotonic() when dispatched
-    callbacks: list[tuple[int, float]] = field(default_factory=list)  # (callback type, seconds after creation)
+    callbacks: list[tuple[int, float]] = field(
+        default_factory=list
+    )  # (callback type, seconds after creation)
     original_id: int | None = None  # the message of the original response, once there is one
     followup_ids: list[int] = field(default_factory=list)
     choices: list[dict[str, Any]] | None = None  # what an autocomplete (type 8) callback offered
@@ -97,10 +99,23 @@ class DiscordState:
         self.application_id = self.new_id()
         self.bot_id = self.application_id
         self.bot_user: dict[str, Any] = {
-            "id": str(self.bot_id), "username": bot_name, "discriminator": "0",
-            "global_name": bot_name.replace("-", " ").title(), "avatar": None, "banner": None, "accent_color": None,
-            "bot": True, "system": False, "flags": 0, "public_flags": 0, "mfa_enabled": True, "verified": True,
-            "locale": "en-US", "email": None, "avatar_decoration_data": None, "primary_guild": None,
+            "id": str(self.bot_id),
+            "username": bot_name,
+            "discriminator": "0",
+            "global_name": bot_name.replace("-", " ").title(),
+            "avatar": None,
+            "banner": None,
+            "accent_color": None,
+            "bot": True,
+            "system": False,
+            "flags": 0,
+            "public_flags": 0,
+            "mfa_enabled": True,
+            "verified": True,
+            "locale": "en-US",
+            "email": None,
+            "avatar_decoration_data": None,
+            "primary_guild": None,
             "collectibles": None,
         }
         # Plain state: tests read and change it freely.
@@ -110,15 +125,21 @@ class DiscordState:
         self.channels: dict[int, dict[str, Any]] = {}  # channel id -> Channel (guild channels, threads, DMs)
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
         self.closed_dms: set[int] = set()  # users who accept no DMs from the bot: sending answers 50007
-        self.commands: dict[int | None, list[dict[str, Any]]] = {}  # guild id (None: global) -> synced commands
+        self.commands: dict[
+            int | None, list[dict[str, Any]]
+        ] = {}  # guild id (None: global) -> synced commands
         self.command_puts = 0
         self.interactions: dict[int, DcInteraction] = {}
-        self.files: dict[int, tuple[bytes, str]] = {}  # attachment id -> (content, content type), on the fake CDN
+        self.files: dict[
+            int, tuple[bytes, str]
+        ] = {}  # attachment id -> (content, content type), on the fake CDN
         self.downloads: list[int] = []  # attachment ids fetched from the fake CDN, in order
         # Per-file upload limit: in INTERACTION_CREATE's attachment_size_limit, and what uploads may weigh
         # (413 above it). Lower it to test big files without making megabytes.
         self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
-        self.refuse_voice_messages = False  # True: voice messages are answered 400 50173, as where Discord refuses
+        self.refuse_voice_messages = (
+            False  # True: voice messages are answered 400 50173, as where Discord refuses
+        )
         self._store: dict[int, StoredMessage] = {}
         self._by_channel: dict[int, list[int]] = {}
         self._origin = "http://127.0.0.1:0"  # set by the server once it has a port
@@ -137,9 +158,19 @@ class DiscordState:
         """Create a user called ``name``; return its id."""
         user_id = self.new_id()
         self.users[user_id] = {
-            "id": str(user_id), "username": name.lower(), "discriminator": "0", "global_name": name, "avatar": None,
-            "banner": None, "accent_color": None, "bot": bot, "system": False, "public_flags": 0,
-            "avatar_decoration_data": None, "primary_guild": None, "collectibles": None,
+            "id": str(user_id),
+            "username": name.lower(),
+            "discriminator": "0",
+            "global_name": name,
+            "avatar": None,
+            "banner": None,
+            "accent_color": None,
+            "bot": bot,
+            "system": False,
+            "public_flags": 0,
+            "avatar_decoration_data": None,
+            "primary_guild": None,
+            "collectibles": None,
         }
         return user_id
 
@@ -152,13 +183,35 @@ class DiscordState:
         if owner_id is None:
             owner_id = self.add_user(f"{name} owner")
         self.guilds[guild_id] = {
-            "id": str(guild_id), "name": name, "icon": None, "splash": None, "discovery_splash": None, "banner": None,
-            "owner_id": str(owner_id), "afk_channel_id": None, "afk_timeout": 300, "verification_level": 0,
-            "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0,
-            "premium_tier": 0, "premium_subscription_count": 0, "preferred_locale": "en-US", "features": [],
-            "emojis": [], "stickers": [], "description": None, "system_channel_id": None, "system_channel_flags": 0,
-            "rules_channel_id": None, "public_updates_channel_id": None, "application_id": None,
-            "vanity_url_code": None, "max_members": 500000, "premium_progress_bar_enabled": False,
+            "id": str(guild_id),
+            "name": name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "owner_id": str(owner_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "description": None,
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "application_id": None,
+            "vanity_url_code": None,
+            "max_members": 500000,
+            "premium_progress_bar_enabled": False,
             "roles": [self._role(guild_id, "@everyone", DEFAULT_EVERYONE_PERMISSIONS, position=0)],
             "joined_at": iso(time.time()),
         }
@@ -173,17 +226,34 @@ class DiscordState:
         channel_id = self.new_id()
         position = sum(1 for c in self.channels.values() if c.get("guild_id") == str(guild_id))
         self.channels[channel_id] = {
-            "id": str(channel_id), "type": type, "guild_id": str(guild_id), "name": name, "position": position,
-            "permission_overwrites": [], "parent_id": None, "topic": None, "nsfw": nsfw, "last_message_id": None,
-            "rate_limit_per_user": 0, "default_auto_archive_duration": 1440, "flags": 0,
+            "id": str(channel_id),
+            "type": type,
+            "guild_id": str(guild_id),
+            "name": name,
+            "position": position,
+            "permission_overwrites": [],
+            "parent_id": None,
+            "topic": None,
+            "nsfw": nsfw,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "default_auto_archive_duration": 1440,
+            "flags": 0,
         }
         if type in (2, 13):  # voice and stage: discord.py needs these
-            self.channels[channel_id].update({"bitrate": 64000, "user_limit": 0, "rtc_region": None,
-                                              "video_quality_mode": 1})
+            self.channels[channel_id].update(
+                {"bitrate": 64000, "user_limit": 0, "rtc_region": None, "video_quality_mode": 1}
+            )
         elif type in (15, 16):  # forum and media
-            self.channels[channel_id].update({"available_tags": [], "default_reaction_emoji": None,
-                                              "default_sort_order": None, "default_forum_layout": 0,
-                                              "default_thread_rate_limit_per_user": 0})
+            self.channels[channel_id].update(
+                {
+                    "available_tags": [],
+                    "default_reaction_emoji": None,
+                    "default_sort_order": None,
+                    "default_forum_layout": 0,
+                    "default_thread_rate_limit_per_user": 0,
+                }
+            )
         self._channel_added(channel_id)
         return channel_id
 
@@ -192,8 +262,12 @@ class DiscordState:
         member = self._join(guild_id, user_id)
         if permissions is not None:
             guild = self.guilds[guild_id]
-            role = self._role(self.new_id(), f"role of {self.users[user_id]['global_name']}", permissions,
-                              position=len(guild["roles"]))
+            role = self._role(
+                self.new_id(),
+                f"role of {self.users[user_id]['global_name']}",
+                permissions,
+                position=len(guild["roles"]),
+            )
             guild["roles"].append(role)
             member["roles"].append(role["id"])
         self._member_added(guild_id, user_id)
@@ -203,7 +277,10 @@ class DiscordState:
         if user_id not in self.dm_channels:
             channel_id = self.new_id()
             self.channels[channel_id] = {
-                "id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
+                "id": str(channel_id),
+                "type": 1,
+                "last_message_id": None,
+                "flags": 0,
                 "recipients": [copy.deepcopy(self.users[user_id])],
             }
             self.dm_channels[user_id] = channel_id
@@ -245,17 +322,34 @@ class DiscordState:
 
     def _role(self, role_id: int, name: str, permissions: int, *, position: int) -> dict[str, Any]:
         return {
-            "id": str(role_id), "name": name, "permissions": str(permissions), "position": position, "color": 0,
-            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None}, "hoist": False,
-            "managed": False, "mentionable": False, "icon": None, "unicode_emoji": None, "flags": 0,
+            "id": str(role_id),
+            "name": name,
+            "permissions": str(permissions),
+            "position": position,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "flags": 0,
         }
 
     def _join(self, guild_id: int, user_id: int) -> dict[str, Any]:
         members = self.members[guild_id]
         if user_id not in members:
             members[user_id] = {
-                "roles": [], "nick": None, "avatar": None, "banner": None, "joined_at": iso(time.time()),
-                "premium_since": None, "deaf": False, "mute": False, "pending": False, "flags": 0,
+                "roles": [],
+                "nick": None,
+                "avatar": None,
+                "banner": None,
+                "joined_at": iso(time.time()),
+                "premium_since": None,
+                "deaf": False,
+                "mute": False,
+                "pending": False,
+                "flags": 0,
                 "communication_disabled_until": None,
             }
         return members[user_id]
@@ -343,15 +437,26 @@ class DiscordState:
         members = self.members[guild_id]
         shown = members if all_members else [self.bot_id]
         mine = [c for c in self.channels.values() if c.get("guild_id") == str(guild_id)]
-        guild.update({
-            "unavailable": False, "large": False, "member_count": len(members), "lazy": True,
-            "members": [self.member_payload(guild_id, user_id) for user_id in shown],
-            "channels": [_without_guild(c) for c in mine if c["type"] not in THREAD_TYPES],
-            "threads": [copy.deepcopy(c) for c in mine if c["type"] in THREAD_TYPES
-                        and not c["thread_metadata"]["archived"]],
-            "voice_states": [], "presences": [], "stage_instances": [], "guild_scheduled_events": [],
-            "soundboard_sounds": [],
-        })
+        guild.update(
+            {
+                "unavailable": False,
+                "large": False,
+                "member_count": len(members),
+                "lazy": True,
+                "members": [self.member_payload(guild_id, user_id) for user_id in shown],
+                "channels": [_without_guild(c) for c in mine if c["type"] not in THREAD_TYPES],
+                "threads": [
+                    copy.deepcopy(c)
+                    for c in mine
+                    if c["type"] in THREAD_TYPES and not c["thread_metadata"]["archived"]
+                ],
+                "voice_states": [],
+                "presences": [],
+                "stage_instances": [],
+                "guild_scheduled_events": [],
+                "soundboard_sounds": [],
+            }
+        )
         return guild
 
     def gateway_message(self, stored: StoredMessage) -> dict[str, Any]:
@@ -365,7 +470,9 @@ class DiscordState:
                 message["member"] = self.member_payload(stored.guild_id, author_id, with_user=False)
             for mention in message["mentions"]:
                 if int(mention["id"]) in members:
-                    mention["member"] = self.member_payload(stored.guild_id, int(mention["id"]), with_user=False)
+                    mention["member"] = self.member_payload(
+                        stored.guild_id, int(mention["id"]), with_user=False
+                    )
         return message
 
     # ---- messages --------------------------------------------------------------------------------
@@ -376,10 +483,22 @@ class DiscordState:
         """Store a new message in ``channel_id``; ``fields`` override the Message object's defaults."""
         message_id = fields.pop("id", None) or self.new_id()
         message: dict[str, Any] = {
-            "id": str(message_id), "channel_id": str(channel_id), "author": self.user_payload(author_id),
-            "content": content, "timestamp": iso(time.time()), "edited_timestamp": None, "tts": False,
-            "mention_everyone": False, "mentions": self.mentions_in(content), "mention_roles": _ROLE_MENTION.findall(content),
-            "attachments": [], "embeds": [], "pinned": False, "type": 0, "flags": 0, "components": [],
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "author": self.user_payload(author_id),
+            "content": content,
+            "timestamp": iso(time.time()),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": self.mentions_in(content),
+            "mention_roles": _ROLE_MENTION.findall(content),
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+            "components": [],
         }
         message.update(fields)
         stored = StoredMessage(message, [content], self.guild_of(channel_id))
@@ -404,16 +523,22 @@ class DiscordState:
             raise DcError.unknown("Message")
         return stored
 
-    def attachment(self, channel_id: int, filename: str, data: bytes, content_type: str | None = None,
-                   **extra: Any) -> dict[str, Any]:
+    def attachment(
+        self, channel_id: int, filename: str, data: bytes, content_type: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
         """Store ``data`` on the fake CDN and return its Attachment object."""
         attachment_id = self.new_id()
         content_type = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
         self.files[attachment_id] = (data, content_type)
         url = f"{self._origin}/attachments/{channel_id}/{attachment_id}/{filename}"
         attachment = {
-            "id": str(attachment_id), "filename": filename, "size": len(data), "url": url, "proxy_url": url,
-            "content_type": content_type, "flags": 0,
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+            "flags": 0,
         }
         attachment.update({key: value for key, value in extra.items() if value is not None})
         return attachment

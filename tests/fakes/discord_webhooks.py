@@ -45,19 +45,28 @@ class DiscordWebhookRoutes(DiscordInteractionRoutes):
         super().__init__(token=token, bot_name=bot_name)
         self.webhooks: dict[int, dict[str, Any]] = {}  # webhook id -> Webhook object (with its token)
         self.max_webhooks = MAX_WEBHOOKS  # per channel; creating one more answers 30007
-        self.avatar_urls: dict[int, str] = {}  # message id -> the avatar_url its webhook message was posted with
-        self.add_routes([
-            ("GET", "/channels/{channel_id}/webhooks", self._channel_webhooks),
-            ("POST", "/channels/{channel_id}/webhooks", self._create_webhook),
-            ("GET", "/webhooks/{webhook_id}", self._get_webhook),
-            ("DELETE", "/webhooks/{webhook_id}", self._delete_webhook),
-            ("POST", "/webhooks/{webhook_id}/{token}", self._execute),
-            ("GET", "/webhooks/{webhook_id}/{token}", self._get_webhook_with_token),
-            ("DELETE", "/webhooks/{webhook_id}/{token}", self._delete_webhook_with_token),
-            ("GET", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self._get_webhook_message),
-            ("PATCH", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self._edit_webhook_message),
-            ("DELETE", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self._delete_webhook_message),
-        ], first=True)
+        self.avatar_urls: dict[
+            int, str
+        ] = {}  # message id -> the avatar_url its webhook message was posted with
+        self.add_routes(
+            [
+                ("GET", "/channels/{channel_id}/webhooks", self._channel_webhooks),
+                ("POST", "/channels/{channel_id}/webhooks", self._create_webhook),
+                ("GET", "/webhooks/{webhook_id}", self._get_webhook),
+                ("DELETE", "/webhooks/{webhook_id}", self._delete_webhook),
+                ("POST", "/webhooks/{webhook_id}/{token}", self._execute),
+                ("GET", "/webhooks/{webhook_id}/{token}", self._get_webhook_with_token),
+                ("DELETE", "/webhooks/{webhook_id}/{token}", self._delete_webhook_with_token),
+                ("GET", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self._get_webhook_message),
+                ("PATCH", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self._edit_webhook_message),
+                (
+                    "DELETE",
+                    "/webhooks/{webhook_id}/{token}/messages/{message_id}",
+                    self._delete_webhook_message,
+                ),
+            ],
+            first=True,
+        )
 
     # ---- test API ----------------------------------------------------------------------------------
 
@@ -93,7 +102,9 @@ class DiscordWebhookRoutes(DiscordInteractionRoutes):
 
     def _channel_webhooks(self, request: RestRequest) -> Any:
         channel_id = self._webhook_channel(request)
-        return [self._webhook_payload(w) for w in self.webhooks.values() if w["channel_id"] == str(channel_id)]
+        return [
+            self._webhook_payload(w) for w in self.webhooks.values() if w["channel_id"] == str(channel_id)
+        ]
 
     def _create_webhook(self, request: RestRequest) -> Any:
         channel_id = self._webhook_channel(request)
@@ -101,8 +112,13 @@ class DiscordWebhookRoutes(DiscordInteractionRoutes):
         name = payload.get("name")
         problem = _name_problem(name)
         if problem:
-            raise DcError.form({"name": field_error("BASE_TYPE_BAD_LENGTH" if "length" in problem
-                                                    else "WEBHOOK_INVALID_NAME", problem)})
+            raise DcError.form(
+                {
+                    "name": field_error(
+                        "BASE_TYPE_BAD_LENGTH" if "length" in problem else "WEBHOOK_INVALID_NAME", problem
+                    )
+                }
+            )
         if sum(w["channel_id"] == str(channel_id) for w in self.webhooks.values()) >= self.max_webhooks:
             raise DcError.coded(400, 30007, f"Maximum number of webhooks reached ({self.max_webhooks})")
         webhook = self._new_webhook(channel_id, str(name), self.bot_id, application=True)
@@ -112,9 +128,15 @@ class DiscordWebhookRoutes(DiscordInteractionRoutes):
         webhook_id = self.new_id()
         token = secrets.token_urlsafe(48)
         webhook = {
-            "id": str(webhook_id), "type": 1, "guild_id": self.channels[channel_id].get("guild_id"),
-            "channel_id": str(channel_id), "user": self.user_payload(creator), "name": name, "avatar": None,
-            "token": token, "application_id": str(self.application_id) if application else None,
+            "id": str(webhook_id),
+            "type": 1,
+            "guild_id": self.channels[channel_id].get("guild_id"),
+            "channel_id": str(channel_id),
+            "user": self.user_payload(creator),
+            "name": name,
+            "avatar": None,
+            "token": token,
+            "application_id": str(self.application_id) if application else None,
             "url": f"{self._origin}/api/webhooks/{webhook_id}/{token}",
         }
         self.webhooks[webhook_id] = webhook
@@ -129,8 +151,12 @@ class DiscordWebhookRoutes(DiscordInteractionRoutes):
 
     def _webhooks_changed(self, channel_id: int) -> None:
         guild_id = self.guild_of(channel_id)
-        self._emit("WEBHOOKS_UPDATE", {"guild_id": str(guild_id), "channel_id": str(channel_id)},
-                   guild_id=guild_id, intent=Intent.GUILD_WEBHOOKS)
+        self._emit(
+            "WEBHOOKS_UPDATE",
+            {"guild_id": str(guild_id), "channel_id": str(channel_id)},
+            guild_id=guild_id,
+            intent=Intent.GUILD_WEBHOOKS,
+        )
 
     def _known_webhook(self, request: RestRequest, *, with_token: bool) -> dict[str, Any]:
         webhook = self.webhooks.get(snowflake(request.params["webhook_id"]))
@@ -181,8 +207,9 @@ class DiscordWebhookRoutes(DiscordInteractionRoutes):
             if problem:
                 raise DcError.form({"username": field_error("WEBHOOK_INVALID_USERNAME", problem)})
         channel_id = self._webhook_target(webhook, request.query.get("thread_id"), creating=True)
-        fields = self._new_message_fields(channel_id, {k: v for k, v in payload.items() if k != "message_reference"},
-                                          request.files)
+        fields = self._new_message_fields(
+            channel_id, {k: v for k, v in payload.items() if k != "message_reference"}, request.files
+        )
         fields["components"] = self._allowed_components(webhook, payload.get("components"), request.query)
         fields["flags"] = int(payload.get("flags") or 0) & _WEBHOOK_FLAGS
         fields["webhook_id"] = webhook["id"]
@@ -202,7 +229,9 @@ class DiscordWebhookRoutes(DiscordInteractionRoutes):
         channel_id = int(webhook["channel_id"])
         if thread_id is None:
             if creating and self.channels[channel_id]["type"] in FORUM_TYPES:
-                raise DcError.coded(400, 220001, "Webhooks posted to forum channels must have a thread_name or thread_id")
+                raise DcError.coded(
+                    400, 220001, "Webhooks posted to forum channels must have a thread_name or thread_id"
+                )
             return channel_id
         thread = self.channels.get(snowflake(thread_id))
         if thread is None or thread["type"] not in THREAD_TYPES or thread.get("parent_id") != str(channel_id):
@@ -212,14 +241,18 @@ class DiscordWebhookRoutes(DiscordInteractionRoutes):
             self._channel_changed(int(thread["id"]))
         return int(thread["id"])
 
-    def _allowed_components(self, webhook: dict[str, Any], components: Any, query: dict[str, str]) -> list[Any]:
+    def _allowed_components(
+        self, webhook: dict[str, Any], components: Any, query: dict[str, str]
+    ) -> list[Any]:
         if not components or query.get("with_components", "").lower() not in ("1", "true"):
             return []
         if webhook["application_id"]:
             return list(components)
         kept = []  # a webhook no application owns may show links, nothing to press
         for row in components:
-            inner = [c for c in row.get("components") or [] if c.get("style") == _LINK_BUTTON and c.get("url")]
+            inner = [
+                c for c in row.get("components") or [] if c.get("style") == _LINK_BUTTON and c.get("url")
+            ]
             if inner:
                 kept.append({**row, "components": inner})
         return kept
@@ -228,8 +261,12 @@ class DiscordWebhookRoutes(DiscordInteractionRoutes):
         webhook = self._known_webhook(request, with_token=True)
         channel_id = self._webhook_target(webhook, request.query.get("thread_id"), creating=False)
         stored = self._store.get(snowflake(request.params["message_id"]))
-        if (stored is None or stored.deleted or stored.message.get("webhook_id") != webhook["id"]
-                or stored.message["channel_id"] != str(channel_id)):
+        if (
+            stored is None
+            or stored.deleted
+            or stored.message.get("webhook_id") != webhook["id"]
+            or stored.message["channel_id"] != str(channel_id)
+        ):
             raise DcError.unknown("Message")
         return webhook, stored
 
@@ -244,9 +281,15 @@ class DiscordWebhookRoutes(DiscordInteractionRoutes):
         webhook, stored = self._webhook_message(request)
         payload = dict(body_of(request))
         if "components" in payload:
-            payload["components"] = self._allowed_components(webhook, payload["components"], request.query) \
-                if request.query.get("with_components", "").lower() in ("1", "true") else stored.message["components"]
-        payload.pop("username", None), payload.pop("avatar_url", None)  # a message keeps the name it was sent with
+            payload["components"] = (
+                self._allowed_components(webhook, payload["components"], request.query)
+                if request.query.get("with_components", "").lower() in ("1", "true")
+                else stored.message["components"]
+            )
+        (
+            payload.pop("username", None),
+            payload.pop("avatar_url", None),
+        )  # a message keeps the name it was sent with
         return self._apply_edit(stored, payload, request.files)
 
     def _delete_webhook_message(self, request: RestRequest) -> Any:
@@ -262,8 +305,9 @@ def _as_interaction(request: RestRequest) -> RestRequest:
     params["app_id"] = params.pop("webhook_id")
     if params.get("message_id") == "@original":
         del params["message_id"]
-    return RestRequest(request.method, request.path, params, request.query, request.json, request.files,
-                       request.arrived)
+    return RestRequest(
+        request.method, request.path, params, request.query, request.json, request.files, request.arrived
+    )
 
 
 def _name_problem(name: Any) -> str | None:
@@ -280,8 +324,15 @@ def _name_problem(name: Any) -> str | None:
 def _webhook_author(webhook: dict[str, Any], username: str | None, avatar_url: str | None) -> dict[str, Any]:
     """The author of a webhook message: the webhook itself, under the name and face it was given."""
     avatar = hashlib.md5(avatar_url.encode()).hexdigest() if avatar_url else webhook["avatar"]
-    return {"id": webhook["id"], "username": username or webhook["name"], "avatar": avatar,
-            "discriminator": "0000", "global_name": None, "bot": True, "public_flags": 0}
+    return {
+        "id": webhook["id"],
+        "username": username or webhook["name"],
+        "avatar": avatar,
+        "discriminator": "0000",
+        "global_name": None,
+        "bot": True,
+        "public_flags": 0,
+    }
 
 
 def check_not_empty_after(fields: dict[str, Any], payload: dict[str, Any]) -> None:

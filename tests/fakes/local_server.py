@@ -15,7 +15,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 AbortConnection = Callable[[Scope], bool]
 
 
-
 def loopback_socket(port: int = 0) -> socket.socket:
     """A TCP socket bound to 127.0.0.1 (``port`` 0: one the OS picks), for an in-process fake.
 
@@ -181,7 +180,9 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Response() counted an empty body; a stream has no length (h11 then uses chunked encoding).
-        headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"] + [(b"cache-control", b"no-cache")]
+        headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"] + [
+            (b"cache-control", b"no-cache")
+        ]
         await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
         disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
         try:

@@ -61,7 +61,9 @@ _BOS, _EOS, _CONTINUED = 0x02, 0x04, 0x01
 # ---- pictures ------------------------------------------------------------------------------------
 
 
-def picture(width: int, height: int, *, color: tuple[int, int, int] = (70, 130, 180), seed: int = 0) -> Image.Image:
+def picture(
+    width: int, height: int, *, color: tuple[int, int, int] = (70, 130, 180), seed: int = 0
+) -> Image.Image:
     """Draw a deterministic RGB picture: ``color`` at the top fading darker, with shapes placed by ``seed``."""
     if width < 1 or height < 1:
         raise ValueError(f"a picture needs a positive size, not {width}x{height}")
@@ -154,7 +156,9 @@ class OggPage:
         return bool(self.header_type & _CONTINUED)
 
 
-def _ogg_page(header_type: int, granule: int, sequence: int, packets: list[bytes], serial: int = _OGG_SERIAL) -> bytes:
+def _ogg_page(
+    header_type: int, granule: int, sequence: int, packets: list[bytes], serial: int = _OGG_SERIAL
+) -> bytes:
     lacing = bytearray()
     for packet in packets:
         # A packet is laced as 255-byte segments and one shorter (possibly empty) one that ends it.
@@ -322,7 +326,7 @@ def flac(seconds: float, *, rate: int = 24_000) -> bytes:
 
 # One silent AAC-LC frame for a mono channel: a single-channel element with max_sfb 0 (no spectral
 # data at all), then the END element, 32 bits in all.
-_AAC_SILENT_FRAME = int("000" "0000" "01100100" "0" "00" "0" "000000" "0" "0" "0" "0" "111", 2).to_bytes(4, "big")
+_AAC_SILENT_FRAME = int("00000000110010000000000000000111", 2).to_bytes(4, "big")
 
 
 def adts_aac(seconds: float, *, rate: int = 24_000) -> bytes:
@@ -404,7 +408,9 @@ def mp4_video(seconds: float, *, width: int = 320, height: int = 240) -> bytes:
     ftyp = _box("ftyp", b"isom" + struct.pack(">I", 0x200) + b"isomiso2avc1mp41")
     mvhd = _box(
         "mvhd",
-        struct.pack(">IIIII", 0, 0, 0, timescale, duration)  # version 0 and flags; creation, modification times
+        struct.pack(
+            ">IIIII", 0, 0, 0, timescale, duration
+        )  # version 0 and flags; creation, modification times
         + struct.pack(">IH", 0x00010000, 0x0100)  # rate 1.0, volume 1.0
         + bytes(10)
         + _UNITY_MATRIX

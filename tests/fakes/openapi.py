@@ -227,9 +227,11 @@ def _closest(error: ValidationError) -> ValidationError:
     # A branch whose own `type` failed, or whose `role`/`type` enum (a discriminator in all but name)
     # failed, was not the one meant.
     meant = [
-        errors for errors in branches.values()
+        errors
+        for errors in branches.values()
         if not any(
-            (e.validator == "type" and not e.relative_path) or (e.validator == "enum" and len(e.relative_path) == 1)
+            (e.validator == "type" and not e.relative_path)
+            or (e.validator == "enum" and len(e.relative_path) == 1)
             for e in errors
         )
     ] or list(branches.values())
@@ -278,8 +280,14 @@ def request_issues(
     if media_type not in content:
         if body is not None:
             accepted = ", ".join(content)
-            return [SpecIssue((), f"content type {media_type or '(none)'} is not accepted; the spec takes {accepted}",
-                              CONTENT_TYPE_KEYWORD, list(content))]
+            return [
+                SpecIssue(
+                    (),
+                    f"content type {media_type or '(none)'} is not accepted; the spec takes {accepted}",
+                    CONTENT_TYPE_KEYWORD,
+                    list(content),
+                )
+            ]
         media_type = "application/json" if "application/json" in content else next(iter(content))
     pointer = _pointer("paths", path_template, method.lower(), "requestBody", "content", media_type, "schema")
     if media_type in FORM_MEDIA_TYPES and isinstance(body, Mapping):
@@ -309,8 +317,8 @@ def _form_field_types(key: str, pointer: str) -> dict[str, str]:
             return
         for part in schema.get("allOf", []):
             collect(part)
-        for name, prop in schema.get("properties", {}).items():
-            prop = resolve(prop)
+        for name, raw in schema.get("properties", {}).items():
+            prop = resolve(raw)
             if isinstance(prop, Mapping) and isinstance(prop.get("type"), str):
                 types.setdefault(name, prop["type"])
 
@@ -354,7 +362,9 @@ def query_issues(
             continue
         value = _coerce_query(query[name], param.get("schema", {}))
         pointer = _pointer("paths", path_template, method.lower(), "parameters", str(index), "schema")
-        issues += [SpecIssue((name, *i.path), i.message, i.keyword, i.expected) for i in _issues(key, pointer, value)]
+        issues += [
+            SpecIssue((name, *i.path), i.message, i.keyword, i.expected) for i in _issues(key, pointer, value)
+        ]
     return issues
 
 
@@ -391,7 +401,14 @@ def validate_response(
     if "application/json" not in responses[status_key].get("content", {}):
         return []
     pointer = _pointer(
-        "paths", path_template, method.lower(), "responses", status_key, "content", "application/json", "schema"
+        "paths",
+        path_template,
+        method.lower(),
+        "responses",
+        status_key,
+        "content",
+        "application/json",
+        "schema",
     )
     return [str(issue) for issue in _issues(key, pointer, body)]
 
@@ -401,7 +418,8 @@ def _path_patterns(key: str) -> list[tuple[re.Pattern[str], str]]:
     patterns = []
     for template in _load_spec_cached(key).get("paths", {}):
         regex = "".join(
-            "[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^}]+\})", template)
+            "[^/]+" if part.startswith("{") else re.escape(part)
+            for part in re.split(r"(\{[^}]+\})", template)
         )
         patterns.append((re.compile(f"^{regex}$"), template))
     # Literal paths beat templates: /api_keys/rate_limits, not /api_keys/{id}.

@@ -85,11 +85,15 @@ class FakeTelegram(TelegramBotApi):
         bot_first_name: str = "Venice Test Bot",
     ) -> None:
         """Create the fake; the bot's id is the part of ``token`` before the colon, as on Telegram."""
-        super().__init__(bot_id=int(token.split(":", 1)[0]), bot_username=bot_username, bot_first_name=bot_first_name)
+        super().__init__(
+            bot_id=int(token.split(":", 1)[0]), bot_username=bot_username, bot_first_name=bot_first_name
+        )
         self.token = token
         self.calls: list[TgCall] = []
         self.delay: float = 0.0  # seconds to wait before answering any method except getUpdates
-        self.webhook_deliveries: list[tuple[dict[str, Any], int]] = []  # (update, HTTP status) per deliver_webhook
+        self.webhook_deliveries: list[
+            tuple[dict[str, Any], int]
+        ] = []  # (update, HTTP status) per deliver_webhook
         self._failures: list[_Failure] = []
         self._blocked: set[int] = set()
         self._runner: web.AppRunner | None = None
@@ -166,7 +170,9 @@ class FakeTelegram(TelegramBotApi):
             500: "Internal Server Error",
             502: "Bad Gateway",
         }
-        error = TgError(error_code, description or defaults.get(error_code, f"Error {error_code}"), retry_after)
+        error = TgError(
+            error_code, description or defaults.get(error_code, f"Error {error_code}"), retry_after
+        )
         self._failures.append(_Failure(self._canonical.get(method.lower(), method), error, times, chat_id))
 
     def block(self, chat_id: int) -> None:
@@ -183,7 +189,9 @@ class FakeTelegram(TelegramBotApi):
         deadline = loop.time() + timeout
         while not predicate():
             if loop.time() >= deadline:
-                raise AssertionError(f"condition not met within {timeout} s; last calls:\n{self.describe_calls()}")
+                raise AssertionError(
+                    f"condition not met within {timeout} s; last calls:\n{self.describe_calls()}"
+                )
             await asyncio.sleep(0.005)
 
     async def wait_for_call(
@@ -193,7 +201,8 @@ class FakeTelegram(TelegramBotApi):
 
         def matching() -> list[TgCall]:
             return [
-                call for call in self.calls_to(method)
+                call
+                for call in self.calls_to(method)
                 if all(call.params.get(key) == value for key, value in param_filters.items())
             ]
 
@@ -211,9 +220,15 @@ class FakeTelegram(TelegramBotApi):
         """Return the last ``last`` calls, one a line, for assertion messages."""
         lines = []
         for call in self.calls[-last:]:
-            params = {k: ("<file>" if isinstance(v, dict) and "data" in v else v) for k, v in call.params.items()}
-            outcome = "" if call.response is None else (
-                "ok" if call.response.get("ok") else f"{call.status} {call.response.get('description')}"
+            params = {
+                k: ("<file>" if isinstance(v, dict) and "data" in v else v) for k, v in call.params.items()
+            }
+            outcome = (
+                ""
+                if call.response is None
+                else (
+                    "ok" if call.response.get("ok") else f"{call.status} {call.response.get('description')}"
+                )
             )
             lines.append(f"  {call.method} {params} -> {outcome or 'pending'}")
         return "\n".join(lines) or "  (none)"
@@ -221,7 +236,7 @@ class FakeTelegram(TelegramBotApi):
     # ---- test API: webhooks ----------------------------------------------------------------------
 
     async def deliver_webhook(
-        self, update: dict[str, Any], *, secret: str | None | _Secret = REGISTERED_SECRET
+        self, update: dict[str, Any], *, secret: str | _Secret | None = REGISTERED_SECRET
     ) -> int:
         """POST ``update`` to the webhook set with setWebhook, as Telegram does; return the HTTP status.
 
@@ -229,7 +244,9 @@ class FakeTelegram(TelegramBotApi):
         given a string, and is left out with ``secret=None``.
         """
         if not self.webhook_url:
-            raise AssertionError(f"no webhook is set (call setWebhook first); last calls:\n{self.describe_calls()}")
+            raise AssertionError(
+                f"no webhook is set (call setWebhook first); last calls:\n{self.describe_calls()}"
+            )
         headers = {"Content-Type": "application/json"}  # PTB's webhook answers 403 to anything else
         token = self.webhook_secret if secret is REGISTERED_SECRET else secret
         if isinstance(token, str):
@@ -303,7 +320,9 @@ class FakeTelegram(TelegramBotApi):
 
 
 def _answer(body: dict[str, Any], status: int) -> web.Response:
-    return web.Response(text=json.dumps(body, ensure_ascii=False), status=status, content_type="application/json")
+    return web.Response(
+        text=json.dumps(body, ensure_ascii=False), status=status, content_type="application/json"
+    )
 
 
 async def _read_params(request: web.Request) -> dict[str, Any]:
@@ -319,7 +338,11 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
     elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for key, value in (await request.post()).items():
             if isinstance(value, web.FileField):
-                raw[key] = {"filename": value.filename, "content_type": value.content_type, "data": value.file.read()}
+                raw[key] = {
+                    "filename": value.filename,
+                    "content_type": value.content_type,
+                    "data": value.file.read(),
+                }
             else:
                 raw[key] = value
     return {key: decode_param(key, value) for key, value in raw.items()}

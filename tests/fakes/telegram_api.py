@@ -35,44 +35,172 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 
 # Every value arrives as a string (PTB posts forms; nested values are JSON strings). These are decoded back.
-_INT_PARAMS = frozenset({
-    "chat_id", "message_id", "message_thread_id", "draft_id", "offset", "limit", "user_id", "from_chat_id",
-    "reply_to_message_id", "duration", "width", "height", "max_connections", "cache_time", "until_date",
-    "direct_messages_topic_id",
-})
+_INT_PARAMS = frozenset(
+    {
+        "chat_id",
+        "message_id",
+        "message_thread_id",
+        "draft_id",
+        "offset",
+        "limit",
+        "user_id",
+        "from_chat_id",
+        "reply_to_message_id",
+        "duration",
+        "width",
+        "height",
+        "max_connections",
+        "cache_time",
+        "until_date",
+        "direct_messages_topic_id",
+    }
+)
 _NUMBER_PARAMS = frozenset({"timeout"})  # PTB sends a float when given a fractional timedelta
-_BOOL_PARAMS = frozenset({
-    "disable_notification", "protect_content", "allow_sending_without_reply", "disable_web_page_preview",
-    "drop_pending_updates", "show_alert", "is_big", "has_spoiler", "disable_content_type_detection",
-    "allow_paid_broadcast", "supports_streaming", "only_if_banned", "revoke_messages", "show_caption_above_media",
-})
-_JSON_PARAMS = frozenset({
-    "reply_markup", "entities", "caption_entities", "commands", "scope", "reply_parameters",
-    "link_preview_options", "allowed_updates", "reaction", "media", "message_ids", "results", "options",
-    "explanation_entities", "suggested_post_parameters", "input_message_content", "permissions",
-})
+_BOOL_PARAMS = frozenset(
+    {
+        "disable_notification",
+        "protect_content",
+        "allow_sending_without_reply",
+        "disable_web_page_preview",
+        "drop_pending_updates",
+        "show_alert",
+        "is_big",
+        "has_spoiler",
+        "disable_content_type_detection",
+        "allow_paid_broadcast",
+        "supports_streaming",
+        "only_if_banned",
+        "revoke_messages",
+        "show_caption_above_media",
+    }
+)
+_JSON_PARAMS = frozenset(
+    {
+        "reply_markup",
+        "entities",
+        "caption_entities",
+        "commands",
+        "scope",
+        "reply_parameters",
+        "link_preview_options",
+        "allowed_updates",
+        "reaction",
+        "media",
+        "message_ids",
+        "results",
+        "options",
+        "explanation_entities",
+        "suggested_post_parameters",
+        "input_message_content",
+        "permissions",
+    }
+)
 _INT_RE = re.compile(r"-?\d+")
 
-CHAT_ACTIONS = frozenset({
-    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice", "upload_document",
-    "choose_sticker", "find_location", "record_video_note", "upload_video_note",
-})
+CHAT_ACTIONS = frozenset(
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    }
+)
 # ReactionTypeEmoji's list in the Bot API: bots can react with these and nothing else (no ✅, for one).
-ALLOWED_REACTIONS = frozenset((
-    "\U0001f44d", "\U0001f44e", "\u2764", "\U0001f525", "\U0001f970", "\U0001f44f", "\U0001f601", "\U0001f914",
-    "\U0001f92f", "\U0001f631", "\U0001f92c", "\U0001f622", "\U0001f389", "\U0001f929", "\U0001f92e", "\U0001f4a9",
-    "\U0001f64f", "\U0001f44c", "\U0001f54a", "\U0001f921", "\U0001f971", "\U0001f974", "\U0001f60d", "\U0001f433",
-    '\u2764\ufe0f\u200d\U0001f525', "\U0001f31a", "\U0001f32d", "\U0001f4af", "\U0001f923", "\u26a1", "\U0001f34c",
-    "\U0001f3c6", "\U0001f494", "\U0001f928", "\U0001f610", "\U0001f353", "\U0001f37e", "\U0001f48b", "\U0001f595",
-    "\U0001f608", "\U0001f634", "\U0001f62d", "\U0001f913", "\U0001f47b", '\U0001f468\u200d\U0001f4bb',
-    "\U0001f440", "\U0001f383", "\U0001f648", "\U0001f607", "\U0001f628", "\U0001f91d", "\u270d", "\U0001f917",
-    "\U0001fae1", "\U0001f385", "\U0001f384", "\u2603", "\U0001f485", "\U0001f92a", "\U0001f5ff", "\U0001f192",
-    "\U0001f498", "\U0001f649", "\U0001f984", "\U0001f618", "\U0001f48a", "\U0001f64a", "\U0001f60e", "\U0001f47e",
-    "\U0001f937\u200d\u2642\ufe0f", "\U0001f937", "\U0001f937\u200d\u2640\ufe0f", "\U0001f621",
-))
+ALLOWED_REACTIONS = frozenset(
+    (
+        "\U0001f44d",
+        "\U0001f44e",
+        "\u2764",
+        "\U0001f525",
+        "\U0001f970",
+        "\U0001f44f",
+        "\U0001f601",
+        "\U0001f914",
+        "\U0001f92f",
+        "\U0001f631",
+        "\U0001f92c",
+        "\U0001f622",
+        "\U0001f389",
+        "\U0001f929",
+        "\U0001f92e",
+        "\U0001f4a9",
+        "\U0001f64f",
+        "\U0001f44c",
+        "\U0001f54a",
+        "\U0001f921",
+        "\U0001f971",
+        "\U0001f974",
+        "\U0001f60d",
+        "\U0001f433",
+        "\u2764\ufe0f\u200d\U0001f525",
+        "\U0001f31a",
+        "\U0001f32d",
+        "\U0001f4af",
+        "\U0001f923",
+        "\u26a1",
+        "\U0001f34c",
+        "\U0001f3c6",
+        "\U0001f494",
+        "\U0001f928",
+        "\U0001f610",
+        "\U0001f353",
+        "\U0001f37e",
+        "\U0001f48b",
+        "\U0001f595",
+        "\U0001f608",
+        "\U0001f634",
+        "\U0001f62d",
+        "\U0001f913",
+        "\U0001f47b",
+        "\U0001f468\u200d\U0001f4bb",
+        "\U0001f440",
+        "\U0001f383",
+        "\U0001f648",
+        "\U0001f607",
+        "\U0001f628",
+        "\U0001f91d",
+        "\u270d",
+        "\U0001f917",
+        "\U0001fae1",
+        "\U0001f385",
+        "\U0001f384",
+        "\u2603",
+        "\U0001f485",
+        "\U0001f92a",
+        "\U0001f5ff",
+        "\U0001f192",
+        "\U0001f498",
+        "\U0001f649",
+        "\U0001f984",
+        "\U0001f618",
+        "\U0001f48a",
+        "\U0001f64a",
+        "\U0001f60e",
+        "\U0001f47e",
+        "\U0001f937\u200d\u2642\ufe0f",
+        "\U0001f937",
+        "\U0001f937\u200d\u2640\ufe0f",
+        "\U0001f621",
+    )
+)
 _BUTTON_ACTIONS = (
-    "url", "callback_data", "web_app", "login_url", "switch_inline_query", "switch_inline_query_current_chat",
-    "switch_inline_query_chosen_chat", "copy_text", "callback_game", "pay",
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
 )
 _COMMAND_NAME = re.compile(r"[a-z0-9_]+")
 # A bot command anywhere in a message, as Telegram marks them: "/name" or "/name@bot", standing alone.
@@ -154,7 +282,9 @@ def formatted_text(
                 raise bad_request(f"can't parse entities: {exc.reason}") from None
         elif mode in ("markdown", "markdownv2"):
             # Invented wording: the fake does not implement Markdown, and says so rather than pass it through.
-            raise bad_request(f"unsupported parse_mode {params['parse_mode']!r}: the fake Telegram parses only HTML")
+            raise bad_request(
+                f"unsupported parse_mode {params['parse_mode']!r}: the fake Telegram parses only HTML"
+            )
         else:
             raise bad_request("unsupported parse_mode")
     text, entities = trim_formatted(text, entities)
@@ -203,7 +333,9 @@ def check_reply_markup(markup: Any) -> None:
             if "callback_data" in button and (not isinstance(data, str) or not 1 <= len(data.encode()) <= 64):
                 raise bad_request("BUTTON_DATA_INVALID")
             url = button.get("url")
-            if "url" in button and (not isinstance(url, str) or not url.startswith(("http://", "https://", "tg://"))):
+            if "url" in button and (
+                not isinstance(url, str) or not url.startswith(("http://", "https://", "tg://"))
+            ):
                 raise bad_request("BUTTON_URL_INVALID")
 
 
@@ -217,7 +349,7 @@ def check_commands(commands: Any) -> list[dict[str, str]]:
     for item in commands:
         for key in ("command", "description"):
             if not isinstance(item, dict) or not isinstance(item.get(key), str):
-                raise bad_request(f'can\'t parse BotCommand: Can\'t find field "{key}"')
+                raise bad_request(f"can't parse BotCommand: Can't find field \"{key}\"")
         name = item["command"].strip()
         name = name.removeprefix("/")
         description = item["description"].strip()
@@ -258,13 +390,27 @@ def chat_member(status: str, user: dict[str, Any]) -> dict[str, Any]:
         return {"status": "creator", "user": user, "is_anonymous": False}
     if status == "administrator":
         rights = dict.fromkeys(
-            ("can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
-             "can_change_info", "can_invite_users", "can_pin_messages"),
+            (
+                "can_manage_chat",
+                "can_delete_messages",
+                "can_manage_video_chats",
+                "can_restrict_members",
+                "can_change_info",
+                "can_invite_users",
+                "can_pin_messages",
+            ),
             True,
         )
         rights |= dict.fromkeys(
-            ("can_be_edited", "is_anonymous", "can_promote_members", "can_post_stories", "can_edit_stories",
-             "can_delete_stories", "can_manage_topics"),
+            (
+                "can_be_edited",
+                "is_anonymous",
+                "can_promote_members",
+                "can_post_stories",
+                "can_edit_stories",
+                "can_delete_stories",
+                "can_manage_topics",
+            ),
             False,
         )
         return {"status": "administrator", "user": user, **rights}

@@ -186,7 +186,9 @@ class _Parser:
             elif name == "blockquote" and attr_name == "expandable":
                 expandable = True
         if name == "span" and argument != "spoiler":
-            raise HtmlParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {self.byte_offset(begin)}')
+            raise HtmlParseError(
+                f'Tag "span" must have class "tg-spoiler" at byte offset {self.byte_offset(begin)}'
+            )
         if name == "tg-emoji" and not argument.isdigit():
             raise HtmlParseError("Invalid custom emoji identifier specified")
         self.open.append(_OpenTag(name, argument, self.utf16, self.out_len, expandable))
@@ -197,10 +199,12 @@ class _Parser:
         if html[i] not in "'\"":
             # An unquoted name token: letters, digits, periods and hyphens; case-insensitive.
             token_begin = i
-            while i < len(html) and (html[i].isascii() and html[i].isalnum() or html[i] in ".-"):
+            while i < len(html) and ((html[i].isascii() and html[i].isalnum()) or html[i] in ".-"):
                 i += 1
             if self.char(i) not in _SPACES and self.char(i) not in ">\0":
-                raise HtmlParseError(f"Unexpected end of name token at byte offset {self.byte_offset(token_begin)}")
+                raise HtmlParseError(
+                    f"Unexpected end of name token at byte offset {self.byte_offset(token_begin)}"
+                )
             return html[token_begin:i].lower(), i
         quote = html[i]
         i += 1
@@ -317,7 +321,9 @@ def _check_link(url: str) -> str | None:
     if not url or ":" in url.split("/")[0]:
         return None  # javascript:, mailto:, unknown schemes
     host = url.split("/")[0].split("?")[0].split("#")[0]
-    if "." not in host or not all(part and all(c.isalnum() or c == "-" for c in part) for part in host.split(".")):
+    if "." not in host or not all(
+        part and all(c.isalnum() or c == "-" for c in part) for part in host.split(".")
+    ):
         return None
     return "http://" + url + ("" if any(c in url for c in "/?#") else "/")
 
@@ -328,9 +334,13 @@ def _finish_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entity.pop("_language", None)
     blocks = [e for e in entities if e["type"] in ("code", "pre")]
     kept = [
-        e for e in entities
-        if e["type"] in ("blockquote", "expandable_blockquote") or not any(
-            b is not e and b["offset"] <= e["offset"] and e["offset"] + e["length"] <= b["offset"] + b["length"]
+        e
+        for e in entities
+        if e["type"] in ("blockquote", "expandable_blockquote")
+        or not any(
+            b is not e
+            and b["offset"] <= e["offset"]
+            and e["offset"] + e["length"] <= b["offset"] + b["length"]
             for b in blocks
         )
     ]

@@ -38,10 +38,17 @@ MAX_PHOTO_UPLOAD = 10 * 1024 * 1024  # sendPhoto's limit; bigger images go as do
 MAX_ALBUM = 10
 # What sendMediaGroup takes, and which types may share an album.
 _ALBUM_TYPES = {"photo": "visual", "video": "visual", "audio": "audio", "document": "document"}
-_SCOPE_TYPES = frozenset({
-    "default", "all_private_chats", "all_group_chats", "all_chat_administrators", "chat", "chat_administrators",
-    "chat_member",
-})
+_SCOPE_TYPES = frozenset(
+    {
+        "default",
+        "all_private_chats",
+        "all_group_chats",
+        "all_chat_administrators",
+        "chat",
+        "chat_administrators",
+        "chat_member",
+    }
+)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the same as a current "
@@ -85,10 +92,22 @@ class TelegramBotApi(TelegramState):
             "setMessageReaction": self._set_message_reaction,
         }
         # What a user's block (or a kick from a group) stops.
-        self._blockable = frozenset({
-            "sendMessage", "sendMessageDraft", "sendChatAction", "sendDocument", "sendPhoto", "sendVoice",
-            "sendAudio", "sendVideo", "sendMediaGroup", "editMessageText", "editMessageCaption", "editMessageReplyMarkup",
-        })
+        self._blockable = frozenset(
+            {
+                "sendMessage",
+                "sendMessageDraft",
+                "sendChatAction",
+                "sendDocument",
+                "sendPhoto",
+                "sendVoice",
+                "sendAudio",
+                "sendVideo",
+                "sendMediaGroup",
+                "editMessageText",
+                "editMessageCaption",
+                "editMessageReplyMarkup",
+            }
+        )
 
     def _get_me(self, p: Params) -> dict[str, Any]:
         return self.bot_user() | {
@@ -101,8 +120,11 @@ class TelegramBotApi(TelegramState):
 
     async def _get_updates(self, p: Params) -> list[dict[str, Any]]:
         if self.webhook_url:
-            raise TgError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                               "use deleteWebhook to delete the webhook first")
+            raise TgError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         if isinstance(p.get("allowed_updates"), list):
             self._updates.allowed_updates = p["allowed_updates"]
         offset, limit, timeout = p.get("offset", 0), p.get("limit", 100), p.get("timeout", 0)
@@ -135,8 +157,11 @@ class TelegramBotApi(TelegramState):
         return True
 
     def _get_webhook_info(self, p: Params) -> dict[str, Any]:
-        info: dict[str, Any] = {"url": self.webhook_url, "has_custom_certificate": False,
-                                "pending_update_count": len(self._updates)}
+        info: dict[str, Any] = {
+            "url": self.webhook_url,
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
         if self.webhook_url:
             info["max_connections"] = 40
         if self._updates.allowed_updates:
@@ -171,8 +196,14 @@ class TelegramBotApi(TelegramState):
             text, entities = formatted_text(p, strict=self.strict_html)
             _set_text(new, "text", "entities", text, entities)
         elif field == "caption":
-            text, entities = formatted_text(p, field="caption", entities_field="caption_entities",
-                                            limit=MAX_CAPTION, allow_empty=True, strict=self.strict_html)
+            text, entities = formatted_text(
+                p,
+                field="caption",
+                entities_field="caption_entities",
+                limit=MAX_CAPTION,
+                allow_empty=True,
+                strict=self.strict_html,
+            )
             _set_text(new, "caption", "caption_entities", text, entities)
         # Telegram reads a missing reply_markup as "no keyboard": an edit without it removes the buttons.
         markup = self._inline_markup(p)
@@ -204,11 +235,15 @@ class TelegramBotApi(TelegramState):
             raise bad_request("chat not found")  # drafts exist only in private chats
         draft_id = p.get("draft_id")
         if not isinstance(draft_id, int) or draft_id == 0:
-            raise bad_request("draft_id must be non-zero")  # invented wording; the docs say "must be non-zero"
+            raise bad_request(
+                "draft_id must be non-zero"
+            )  # invented wording; the docs say "must be non-zero"
         # Bot API 10.0: 0-4096 characters; an empty text shows a "Thinking..." placeholder.
         text, entities = formatted_text(p, allow_empty=True, strict=self.strict_html)
         thread_id = p.get("message_thread_id")
-        draft = Draft(draft_id, text, entities, thread_id if isinstance(thread_id, int) else None, time.time())
+        draft = Draft(
+            draft_id, text, entities, thread_id if isinstance(thread_id, int) else None, time.time()
+        )
         self._drafts.setdefault(chat["id"], []).append(draft)
         return True
 
@@ -245,8 +280,14 @@ class TelegramBotApi(TelegramState):
             # The user allows voice messages from nobody (or not from this bot): Telegram refuses the send.
             raise bad_request("VOICE_MESSAGES_FORBIDDEN")
         meta = self._input_file(p, kind)
-        caption, entities = formatted_text(p, field="caption", entities_field="caption_entities",
-                                           limit=MAX_CAPTION, allow_empty=True, strict=self.strict_html)
+        caption, entities = formatted_text(
+            p,
+            field="caption",
+            entities_field="caption_entities",
+            limit=MAX_CAPTION,
+            allow_empty=True,
+            strict=self.strict_html,
+        )
         content: dict[str, Any] = {kind: self._file_object(meta, kind, p)}
         if caption:
             content["caption"] = caption
@@ -275,7 +316,7 @@ class TelegramBotApi(TelegramState):
         for item in media:
             kind = item.get("type") if isinstance(item, dict) else None
             if kind not in _ALBUM_TYPES:
-                raise bad_request(f'can\'t parse InputMedia: type "{kind}" can\'t be used in sendMediaGroup')
+                raise bad_request(f"can't parse InputMedia: type \"{kind}\" can't be used in sendMediaGroup")
             groups.add(_ALBUM_TYPES[kind])
         if len(groups) > 1:
             odd = "document" if "document" in groups else "audio"
@@ -289,8 +330,14 @@ class TelegramBotApi(TelegramState):
             item_params = {**item, kind: item.get("media")}
             item_params = {**p, **item_params}  # the upload fields (attach://name) live in the request
             meta = self._input_file(item_params, kind)
-            caption, entities = formatted_text(item, field="caption", entities_field="caption_entities",
-                                               limit=MAX_CAPTION, allow_empty=True, strict=self.strict_html)
+            caption, entities = formatted_text(
+                item,
+                field="caption",
+                entities_field="caption_entities",
+                limit=MAX_CAPTION,
+                allow_empty=True,
+                strict=self.strict_html,
+            )
             prepared.append((kind, item, item_params, meta, caption, entities))
         group_id = str(13_000_000_000_000_000 + next(self._counter))
         sent = []
@@ -305,14 +352,22 @@ class TelegramBotApi(TelegramState):
             sent.append(message)
         return sent
 
-    def _record_sent(self, method: str, field: str, given: Any, meta: FileMeta, p: Params,
-                     message: dict[str, Any]) -> None:
+    def _record_sent(
+        self, method: str, field: str, given: Any, meta: FileMeta, p: Params, message: dict[str, Any]
+    ) -> None:
         upload = given if isinstance(given, dict) and "data" in given else None
         params = {k: ("<file>" if isinstance(v, dict) and "data" in v else v) for k, v in p.items()}
-        self._sent_files.setdefault(message["chat"]["id"], []).append(SentFile(
-            method, field, upload["filename"] if upload else None, self.files[meta.file_id], params,
-            upload["content_type"] if upload else None, message["message_id"],
-        ))
+        self._sent_files.setdefault(message["chat"]["id"], []).append(
+            SentFile(
+                method,
+                field,
+                upload["filename"] if upload else None,
+                self.files[meta.file_id],
+                params,
+                upload["content_type"] if upload else None,
+                message["message_id"],
+            )
+        )
 
     def _get_file(self, p: Params) -> dict[str, Any]:
         file_id = p.get("file_id")
@@ -322,7 +377,12 @@ class TelegramBotApi(TelegramState):
         if size > MAX_DOWNLOAD:
             raise bad_request("file is too big")
         meta = self._meta(file_id)
-        return {"file_id": file_id, "file_unique_id": meta.unique_id, "file_size": size, "file_path": meta.path}
+        return {
+            "file_id": file_id,
+            "file_unique_id": meta.unique_id,
+            "file_size": size,
+            "file_path": meta.path,
+        }
 
     def _file_by_path(self, path: str) -> str | None:
         return next((meta.file_id for meta in self._file_meta.values() if meta.path == path), None)
@@ -341,7 +401,14 @@ class TelegramBotApi(TelegramState):
 
     def _get_chat(self, p: Params) -> dict[str, Any]:
         gifts = dict.fromkeys(
-            ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription", "gifts_from_channels"), False
+            (
+                "unlimited_gifts",
+                "limited_gifts",
+                "unique_gifts",
+                "premium_subscription",
+                "gifts_from_channels",
+            ),
+            False,
         )
         return self._chat(p) | {"accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
 
@@ -419,14 +486,19 @@ class TelegramBotApi(TelegramState):
             raise bad_request("message thread not found")
         if markup is not None:
             content["reply_markup"] = markup
-        return self._new_message(chat, self.bot_user(), content, thread_id=thread_id, reply_to=reply_to, by_bot=True)
+        return self._new_message(
+            chat, self.bot_user(), content, thread_id=thread_id, reply_to=reply_to, by_bot=True
+        )
 
     def _reply_target(self, chat: dict[str, Any], p: Params) -> dict[str, Any] | None:
         parameters = p.get("reply_parameters")
         if isinstance(parameters, str):
             raise bad_request("can't parse reply parameters JSON object")
         if isinstance(parameters, dict):
-            target_id, allow = parameters.get("message_id"), parameters.get("allow_sending_without_reply", False)
+            target_id, allow = (
+                parameters.get("message_id"),
+                parameters.get("allow_sending_without_reply", False),
+            )
             target_chat = parameters.get("chat_id", chat["id"])
         else:
             target_id, allow = p.get("reply_to_message_id"), p.get("allow_sending_without_reply", False)
@@ -460,15 +532,17 @@ def _given(p: Params, field: str) -> Any:
     """The file given for ``field``: an upload (``attach://name`` points at another part), a file_id, or None."""
     value = p.get(field)
     if isinstance(value, str) and value.startswith("attach://"):
-        return p.get(value[len("attach://"):])
+        return p.get(value[len("attach://") :])
     return value
 
 
 def _check_photo(data: bytes) -> None:
     """Refuse an uploaded photo as sendPhoto does: not an image, over 10 MB, or dimensions it cannot show."""
     if len(data) > MAX_PHOTO_UPLOAD:
-        raise bad_request(f"file of size {len(data)} bytes is too big for a photo; "
-                          f"the maximum size is {MAX_PHOTO_UPLOAD} bytes")
+        raise bad_request(
+            f"file of size {len(data)} bytes is too big for a photo; "
+            f"the maximum size is {MAX_PHOTO_UPLOAD} bytes"
+        )
     size = image_size(data)
     if size is None:
         raise bad_request("IMAGE_PROCESS_FAILED")
@@ -478,8 +552,9 @@ def _check_photo(data: bytes) -> None:
         raise bad_request("PHOTO_INVALID_DIMENSIONS")
 
 
-def _set_text(message: dict[str, Any], field: str, entities_field: str, text: str,
-              entities: list[dict[str, Any]]) -> None:
+def _set_text(
+    message: dict[str, Any], field: str, entities_field: str, text: str, entities: list[dict[str, Any]]
+) -> None:
     if text or field == "text":
         message[field] = text
     else:

@@ -17,18 +17,37 @@ from tests.fakes.telegram_api import detect_entities, image_size
 from tests.fakes.telegram_updates import UpdateQueue
 
 __all__ = [
-    "DEFAULT_NAMES", "DEFAULT_USER_ID", "GROUP_TYPES", "FileMeta", "Params", "SentFile", "StoredMessage",
-    "TelegramState", "scope_key",
+    "DEFAULT_NAMES",
+    "DEFAULT_USER_ID",
+    "GROUP_TYPES",
+    "FileMeta",
+    "Params",
+    "SentFile",
+    "StoredMessage",
+    "TelegramState",
+    "scope_key",
 ]
 
 DEFAULT_USER_ID = 1001  # who writes in a group when a test does not say
 # A user's first name when a test gives none: user 1001 is Alice, 1002 Bob, ...; anyone else Alice.
 DEFAULT_NAMES = ("Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy")
 GROUP_TYPES = ("group", "supergroup")
-_FOLDERS = {"document": "documents", "photo": "photos", "voice": "voice", "audio": "music", "video": "videos",
-            "video_note": "video_notes"}
-_EXTENSIONS = {"document": "", "photo": ".jpg", "voice": ".oga", "audio": ".mp3", "video": ".mp4",
-               "video_note": ".mp4"}
+_FOLDERS = {
+    "document": "documents",
+    "photo": "photos",
+    "voice": "voice",
+    "audio": "music",
+    "video": "videos",
+    "video_note": "video_notes",
+}
+_EXTENSIONS = {
+    "document": "",
+    "photo": ".jpg",
+    "voice": ".oga",
+    "audio": ".mp3",
+    "video": ".mp4",
+    "video_note": ".mp4",
+}
 # The sides of the sizes Telegram keeps of a photo (types s, m, x, y, w): each fits a square of that side.
 _PHOTO_SIDES = (90, 320, 800, 1280, 2560)
 
@@ -65,7 +84,9 @@ class FileMeta:
     path: str  # getFile's file_path, relative to {base_file_url}{token}/
     name: str | None = None
     mime_type: str | None = None
-    size: int | None = None  # the size Telegram states, when a test claims one bigger than the bytes it stores
+    size: int | None = (
+        None  # the size Telegram states, when a test claims one bigger than the bytes it stores
+    )
 
 
 class SentFile(NamedTuple):
@@ -89,8 +110,12 @@ class TelegramState:
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
         # Plain state: tests read and change it freely.
-        self.strict_html = True  # a bare "&" or ">" in HTML is an error (Telegram shows it; its docs forbid it)
-        self.privacy_mode = False  # True: group messages reach the bot only if commands, mentions or replies to it
+        self.strict_html = (
+            True  # a bare "&" or ">" in HTML is an error (Telegram shows it; its docs forbid it)
+        )
+        self.privacy_mode = (
+            False  # True: group messages reach the bot only if commands, mentions or replies to it
+        )
         self.chats: dict[int, dict[str, Any]] = {}  # chat id -> Chat object
         self.users: dict[int, dict[str, Any]] = {}  # user id -> User object
         self.admins: set[tuple[int, int]] = set()  # (chat id, user id) pairs with status "administrator"
@@ -115,7 +140,12 @@ class TelegramState:
 
     def bot_user(self) -> dict[str, Any]:
         """Return the bot as a User object."""
-        return {"id": self.bot_id, "is_bot": True, "first_name": self.bot_first_name, "username": self.bot_username}
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": self.bot_first_name,
+            "username": self.bot_username,
+        }
 
     def add_chat(
         self,
@@ -134,7 +164,9 @@ class TelegramState:
         if chat_type not in ("private", "group", "supergroup", "channel"):
             raise ValueError(f"unknown chat type {chat_type!r}")
         if (chat_type == "private") != (chat_id > 0):
-            raise ValueError(f"a {chat_type} chat's id must be {'positive' if chat_type == 'private' else 'negative'}")
+            raise ValueError(
+                f"a {chat_type} chat's id must be {'positive' if chat_type == 'private' else 'negative'}"
+            )
         if is_forum and chat_type != "supergroup":
             raise ValueError("only supergroups can be forums")
         chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
@@ -149,21 +181,34 @@ class TelegramState:
         self.chats[chat_id] = chat
         return copy.deepcopy(chat)
 
-    def add_file(self, data: bytes, *, kind: str = "document", file_name: str | None = None,
-                 mime_type: str | None = None) -> str:
+    def add_file(
+        self,
+        data: bytes,
+        *,
+        kind: str = "document",
+        file_name: str | None = None,
+        mime_type: str | None = None,
+    ) -> str:
         """Store a file (as if a user had uploaded it) and return its file_id."""
         return self._store_file(data, kind, file_name, mime_type).file_id
 
-    def add_topic(self, chat_id: int, thread_id: int, *, name: str | None = None,
-                  creator_id: int = DEFAULT_USER_ID) -> dict[str, Any]:
+    def add_topic(
+        self, chat_id: int, thread_id: int, *, name: str | None = None, creator_id: int = DEFAULT_USER_ID
+    ) -> dict[str, Any]:
         """Create a forum topic (if new) and return its creation message, whose message_id is the thread id."""
         chat = self.chats.get(chat_id)
         if chat is None or not chat.get("is_forum"):
-            raise ValueError(f"chat {chat_id} is no forum: add_chat(chat_id, 'supergroup', is_forum=True) first")
+            raise ValueError(
+                f"chat {chat_id} is no forum: add_chat(chat_id, 'supergroup', is_forum=True) first"
+            )
         if (chat_id, thread_id) not in self._topics:
             self._topics[(chat_id, thread_id)] = {
-                "message_id": thread_id, "from": self._user(creator_id), "chat": copy.deepcopy(chat),
-                "date": int(time.time()), "message_thread_id": thread_id, "is_topic_message": True,
+                "message_id": thread_id,
+                "from": self._user(creator_id),
+                "chat": copy.deepcopy(chat),
+                "date": int(time.time()),
+                "message_thread_id": thread_id,
+                "is_topic_message": True,
                 "forum_topic_created": {"name": name or f"Topic {thread_id}", "icon_color": 7322096},
             }
             # On Telegram the topic's id is the next message id; keep later ids above it where the test allows.
@@ -205,18 +250,32 @@ class TelegramState:
         replying to the topic's creation message, as Telegram sends them. In a supergroup registered as no
         forum, ``message_thread_id`` is a plain reply thread.
         """
-        media = [(kind, data) for kind, data in (("photo", photo), ("document", document), ("voice", voice)) if data]
+        media = [
+            (kind, data)
+            for kind, data in (("photo", photo), ("document", document), ("voice", voice))
+            if data
+        ]
         if media:
             kind, data = media[0]
-            content = self._media_content(kind, data, text, entities, file_name=file_name, mime_type=mime_type,
-                                          duration=duration)
+            content = self._media_content(
+                kind, data, text, entities, file_name=file_name, mime_type=mime_type, duration=duration
+            )
         else:
             found = entities if entities is not None else detect_entities(text)
             content = {"text": text, **({"entities": found} if found else {})}
         return self._push_user_message(
-            content, chat_id=chat_id, user_id=user_id, chat_type=chat_type, first_name=first_name,
-            username=username, message_thread_id=message_thread_id, reply_to_message_id=reply_to_message_id,
-            is_topic_message=is_topic_message, title=title, language_code=language_code, queue=queue,
+            content,
+            chat_id=chat_id,
+            user_id=user_id,
+            chat_type=chat_type,
+            first_name=first_name,
+            username=username,
+            message_thread_id=message_thread_id,
+            reply_to_message_id=reply_to_message_id,
+            is_topic_message=is_topic_message,
+            title=title,
+            language_code=language_code,
+            queue=queue,
         )
 
     def push_media(
@@ -248,8 +307,19 @@ class TelegramState:
         thread, reply and queue arguments. Returns the Update.
         """
         content = self._media_content(
-            kind, data, caption, caption_entities, file_name=file_name, mime_type=mime_type, duration=duration,
-            width=width, height=height, length=length, file_size=file_size, title=title, performer=performer,
+            kind,
+            data,
+            caption,
+            caption_entities,
+            file_name=file_name,
+            mime_type=mime_type,
+            duration=duration,
+            width=width,
+            height=height,
+            length=length,
+            file_size=file_size,
+            title=title,
+            performer=performer,
         )
         if media_group_id is not None:
             content["media_group_id"] = media_group_id
@@ -259,34 +329,84 @@ class TelegramState:
         """Make a user send a photo (PNG, JPEG... bytes Pillow opens), kept as JPEG sizes up to 2560 px."""
         return self.push_media("photo", image, caption, chat_id=chat_id, **fields)
 
-    def push_voice(self, data: bytes, *, chat_id: int, duration: int, caption: str = "",
-                   mime_type: str = "audio/ogg", **fields: Any) -> dict[str, Any]:
+    def push_voice(
+        self,
+        data: bytes,
+        *,
+        chat_id: int,
+        duration: int,
+        caption: str = "",
+        mime_type: str = "audio/ogg",
+        **fields: Any,
+    ) -> dict[str, Any]:
         """Make a user send a voice note (Telegram's are OGG/Opus) lasting ``duration`` seconds."""
-        return self.push_media("voice", data, caption, chat_id=chat_id, duration=duration, mime_type=mime_type,
-                               **fields)
+        return self.push_media(
+            "voice", data, caption, chat_id=chat_id, duration=duration, mime_type=mime_type, **fields
+        )
 
-    def push_audio(self, data: bytes, *, chat_id: int, duration: int, file_name: str = "audio.mp3",
-                   mime_type: str = "audio/mpeg", caption: str = "", **fields: Any) -> dict[str, Any]:
+    def push_audio(
+        self,
+        data: bytes,
+        *,
+        chat_id: int,
+        duration: int,
+        file_name: str = "audio.mp3",
+        mime_type: str = "audio/mpeg",
+        caption: str = "",
+        **fields: Any,
+    ) -> dict[str, Any]:
         """Make a user send an audio file (shown in a music player)."""
-        return self.push_media("audio", data, caption, chat_id=chat_id, duration=duration, file_name=file_name,
-                               mime_type=mime_type, **fields)
+        return self.push_media(
+            "audio",
+            data,
+            caption,
+            chat_id=chat_id,
+            duration=duration,
+            file_name=file_name,
+            mime_type=mime_type,
+            **fields,
+        )
 
-    def push_video_note(self, data: bytes, *, chat_id: int, duration: int, length: int = 384,
-                        **fields: Any) -> dict[str, Any]:
+    def push_video_note(
+        self, data: bytes, *, chat_id: int, duration: int, length: int = 384, **fields: Any
+    ) -> dict[str, Any]:
         """Make a user send a video note (a round video; Telegram's have no caption and no mime_type)."""
-        return self.push_media("video_note", data, chat_id=chat_id, duration=duration, length=length, **fields)
+        return self.push_media(
+            "video_note", data, chat_id=chat_id, duration=duration, length=length, **fields
+        )
 
-    def push_video(self, data: bytes, *, chat_id: int, duration: int, width: int = 640, height: int = 360,
-                   caption: str = "", mime_type: str = "video/mp4", **fields: Any) -> dict[str, Any]:
+    def push_video(
+        self,
+        data: bytes,
+        *,
+        chat_id: int,
+        duration: int,
+        width: int = 640,
+        height: int = 360,
+        caption: str = "",
+        mime_type: str = "video/mp4",
+        **fields: Any,
+    ) -> dict[str, Any]:
         """Make a user send a video."""
-        return self.push_media("video", data, caption, chat_id=chat_id, duration=duration, width=width,
-                               height=height, mime_type=mime_type, **fields)
+        return self.push_media(
+            "video",
+            data,
+            caption,
+            chat_id=chat_id,
+            duration=duration,
+            width=width,
+            height=height,
+            mime_type=mime_type,
+            **fields,
+        )
 
-    def push_document(self, data: bytes, *, chat_id: int, file_name: str, mime_type: str, caption: str = "",
-                      **fields: Any) -> dict[str, Any]:
+    def push_document(
+        self, data: bytes, *, chat_id: int, file_name: str, mime_type: str, caption: str = "", **fields: Any
+    ) -> dict[str, Any]:
         """Make a user send a file as a document (an image sent "as a file" keeps its bytes and name)."""
-        return self.push_media("document", data, caption, chat_id=chat_id, file_name=file_name,
-                               mime_type=mime_type, **fields)
+        return self.push_media(
+            "document", data, caption, chat_id=chat_id, file_name=file_name, mime_type=mime_type, **fields
+        )
 
     def _push_user_message(
         self,
@@ -306,7 +426,9 @@ class TelegramState:
     ) -> dict[str, Any]:
         new_chat = chat_id not in self.chats
         chat = self._chat_for_push(chat_id, chat_type, title, first_name, username)
-        if chat["type"] == "supergroup" and (is_topic_message or (new_chat and message_thread_id is not None)):
+        if chat["type"] == "supergroup" and (
+            is_topic_message or (new_chat and message_thread_id is not None)
+        ):
             chat["is_forum"] = True
         if user_id is None:
             user_id = chat_id if chat["type"] == "private" else DEFAULT_USER_ID
@@ -323,7 +445,9 @@ class TelegramState:
             reply_to = stored.message
         if message_thread_id is not None and chat.get("is_forum"):
             self.add_topic(chat_id, message_thread_id, creator_id=user_id)
-        message = self._new_message(chat, user, content, thread_id=message_thread_id, reply_to=reply_to, by_bot=False)
+        message = self._new_message(
+            chat, user, content, thread_id=message_thread_id, reply_to=reply_to, by_bot=False
+        )
         if is_topic_message is not None:
             message["is_topic_message"] = is_topic_message
             self._messages[chat_id][message["message_id"]].message["is_topic_message"] = is_topic_message
@@ -386,9 +510,12 @@ class TelegramState:
         found = next((b for b in shown if b.get("text") == label and "callback_data" in b), None)
         if found is None:
             labels = ", ".join(repr(b.get("text")) for b in shown) or "none"
-            raise ValueError(f"no button {label!r} under message {message_id} in chat {chat_id}; buttons: {labels}")
-        return self.push_callback(found["callback_data"], chat_id=chat_id, message_id=message_id, user_id=user_id,
-                                  queue=queue)
+            raise ValueError(
+                f"no button {label!r} under message {message_id} in chat {chat_id}; buttons: {labels}"
+            )
+        return self.push_callback(
+            found["callback_data"], chat_id=chat_id, message_id=message_id, user_id=user_id, queue=queue
+        )
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue a raw update as is (an update_id is added if missing) and return it.
@@ -406,7 +533,8 @@ class TelegramState:
         return [
             copy.deepcopy(stored.message)
             for _, stored in sorted(self._messages.get(chat_id, {}).items())
-            if stored.by_bot and not stored.deleted
+            if stored.by_bot
+            and not stored.deleted
             and (thread_id is None or stored.message.get("message_thread_id") == thread_id)
         ]
 
@@ -424,7 +552,9 @@ class TelegramState:
         stored = self._stored(chat_id, message_id)
         return copy.deepcopy(stored.message) if stored else None
 
-    def my_commands(self, scope: dict[str, Any] | None = None, language_code: str = "") -> list[dict[str, str]]:
+    def my_commands(
+        self, scope: dict[str, Any] | None = None, language_code: str = ""
+    ) -> list[dict[str, str]]:
         """Return the commands set for a scope (default scope if None) and language."""
         return copy.deepcopy(self.commands.get((scope_key(scope), language_code), []))
 
@@ -458,9 +588,12 @@ class TelegramState:
         default = {"id": user_id, "is_bot": False, "first_name": _default_name(user_id)}
         return copy.deepcopy(self.users.get(user_id, default))
 
-    def _remember_user(self, user_id: int, first_name: str | None, username: str | None,
-                       language_code: str | None = None) -> dict[str, Any]:
-        user = self.users.setdefault(user_id, {"id": user_id, "is_bot": False, "first_name": _default_name(user_id)})
+    def _remember_user(
+        self, user_id: int, first_name: str | None, username: str | None, language_code: str | None = None
+    ) -> dict[str, Any]:
+        user = self.users.setdefault(
+            user_id, {"id": user_id, "is_bot": False, "first_name": _default_name(user_id)}
+        )
         if first_name is not None:
             user["first_name"] = first_name
         if username:
@@ -469,25 +602,48 @@ class TelegramState:
             user["language_code"] = language_code
         return copy.deepcopy(user)
 
-    def _chat_for_push(self, chat_id: int, chat_type: str | None, title: str | None, first_name: str | None,
-                       username: str | None) -> dict[str, Any]:
+    def _chat_for_push(
+        self,
+        chat_id: int,
+        chat_type: str | None,
+        title: str | None,
+        first_name: str | None,
+        username: str | None,
+    ) -> dict[str, Any]:
         chat = self.chats.get(chat_id)
         if chat is None:
-            self.add_chat(chat_id, chat_type or "private", title=title, first_name=first_name,
-                          username=username if (chat_type or "private") == "private" else None)
+            self.add_chat(
+                chat_id,
+                chat_type or "private",
+                title=title,
+                first_name=first_name,
+                username=username if (chat_type or "private") == "private" else None,
+            )
         elif chat_type is not None and chat_type != chat["type"]:
             raise ValueError(f"chat {chat_id} is a {chat['type']} chat, not {chat_type}")
         elif chat["type"] == "private" and first_name is not None:
             chat["first_name"] = first_name  # a private chat shows its user's current name
         return self.chats[chat_id]
 
-    def _new_message(self, chat: dict[str, Any], sender: dict[str, Any], content: dict[str, Any], *,
-                     thread_id: int | None, reply_to: dict[str, Any] | None, by_bot: bool) -> dict[str, Any]:
+    def _new_message(
+        self,
+        chat: dict[str, Any],
+        sender: dict[str, Any],
+        content: dict[str, Any],
+        *,
+        thread_id: int | None,
+        reply_to: dict[str, Any] | None,
+        by_bot: bool,
+    ) -> dict[str, Any]:
         chat_id = chat["id"]
         message_id = self._last_message_id.get(chat_id, 0) + 1
         self._last_message_id[chat_id] = message_id
-        message: dict[str, Any] = {"message_id": message_id, "from": sender, "chat": copy.deepcopy(chat),
-                                   "date": int(time.time())}
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "from": sender,
+            "chat": copy.deepcopy(chat),
+            "date": int(time.time()),
+        }
         if thread_id is not None:
             message["message_thread_id"] = thread_id
             if chat.get("is_forum"):
@@ -495,7 +651,9 @@ class TelegramState:
                 # Telegram shows a topic message without an explicit reply as a reply to the topic's start.
                 reply_to = reply_to or self._topics[(chat_id, thread_id)]
         if reply_to is not None:
-            message["reply_to_message"] = {k: v for k, v in copy.deepcopy(reply_to).items() if k != "reply_to_message"}
+            message["reply_to_message"] = {
+                k: v for k, v in copy.deepcopy(reply_to).items() if k != "reply_to_message"
+            }
         message.update(content)
         text = content.get("text", content.get("caption", ""))
         self._messages.setdefault(chat_id, {})[message_id] = StoredMessage(message, by_bot, [text])
@@ -531,8 +689,14 @@ class TelegramState:
             mime = mime_type or defaults.get(kind)
             meta = self._store_file(data, kind, file_name, None if kind == "video_note" else mime)
             meta.size = file_size
-            params: Params = {"duration": duration or 0, "title": title, "performer": performer,
-                              "width": width, "height": height, "length": length}
+            params: Params = {
+                "duration": duration or 0,
+                "title": title,
+                "performer": performer,
+                "width": width,
+                "height": height,
+                "length": length,
+            }
             content = {kind: self._file_object(meta, kind, params)}
         if caption and kind != "video_note":  # video notes carry no caption
             content["caption"] = caption
@@ -556,8 +720,15 @@ class TelegramState:
             out = io.BytesIO()
             image.resize(box).save(out, "JPEG", quality=87)
             meta = self._store_file(out.getvalue(), "photo", None, None)
-            sizes.append({"file_id": meta.file_id, "file_unique_id": meta.unique_id,
-                          "file_size": len(out.getvalue()), "width": box[0], "height": box[1]})
+            sizes.append(
+                {
+                    "file_id": meta.file_id,
+                    "file_unique_id": meta.unique_id,
+                    "file_size": len(out.getvalue()),
+                    "width": box[0],
+                    "height": box[1],
+                }
+            )
             if scale == 1.0:
                 break
         if file_size is not None:
@@ -582,15 +753,22 @@ class TelegramState:
         # Telegram re-encodes photos (JPEG) and voice notes (Opus); other files keep their name's extension.
         keeps_name = file_name and kind in ("document", "audio", "video")
         extension = PurePosixPath(file_name).suffix if file_name and keeps_name else _EXTENSIONS[kind]
-        meta = FileMeta(f"fake-{kind}-{number}", f"unique{number}", f"{_FOLDERS[kind]}/file_{number}{extension}",
-                         file_name, mime_type)
+        meta = FileMeta(
+            f"fake-{kind}-{number}",
+            f"unique{number}",
+            f"{_FOLDERS[kind]}/file_{number}{extension}",
+            file_name,
+            mime_type,
+        )
         self.files[meta.file_id] = data
         self._file_meta[meta.file_id] = meta
         return meta
 
     def _meta(self, file_id: str) -> FileMeta:
         # A test may put bytes straight into self.files; give such a file a path on first use.
-        return self._file_meta.setdefault(file_id, FileMeta(file_id, f"unique-{file_id}", f"documents/{file_id}"))
+        return self._file_meta.setdefault(
+            file_id, FileMeta(file_id, f"unique-{file_id}", f"documents/{file_id}")
+        )
 
     def _file_object(self, meta: FileMeta, kind: str, p: Params) -> Any:
         data = self.files[meta.file_id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from dataclasses import dataclass
 from typing import Any
@@ -81,17 +82,18 @@ class UpdateQueue:
         deadline = asyncio.get_running_loop().time() + max(timeout, 0)
         while True:
             if generation != self._poll_generation:
-                raise TgError(409, "Conflict: terminated by other getUpdates request; "
-                                   "make sure that only one bot instance is running")
+                raise TgError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; "
+                    "make sure that only one bot instance is running",
+                )
             batch = self._take(offset, limit)
             remaining = deadline - asyncio.get_running_loop().time()
             if batch or self._closed or remaining <= 0:
                 return batch
             wakeup = self._wakeup
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), remaining)
-            except TimeoutError:
-                pass
 
     def _wake(self) -> None:
         # A fresh event per round: every waiter wakes once, and later waiters wait for the next push.
@@ -104,14 +106,14 @@ class UpdateQueue:
             return
         self._highest_offset = max(self._highest_offset, offset)
         self._pending = [
-            p for p in self._pending
-            if not (p.update["update_id"] < offset and (p.served or not p.replay))
+            p for p in self._pending if not (p.update["update_id"] < offset and (p.served or not p.replay))
         ]
 
     def _take(self, offset: int, limit: int) -> list[dict[str, Any]]:
         self._pending = [p for p in self._pending if self._allowed(p.update)]
         candidates = [
-            p for p in self._pending
+            p
+            for p in self._pending
             if offset < 0 or p.update["update_id"] >= offset or (p.replay and not p.served)
         ]
         # Oldest first by id, so the bot's next offset (last id + 1) confirms the whole batch.

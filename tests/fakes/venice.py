@@ -148,7 +148,9 @@ class FakeVenice(MediaEndpoints):
         # memory benchmark of 25 MB uploads measures the client, not the fake's recordings.
         self.keep_uploads: bool = True
         self.script: list[ChatScript] = []  # chat answers, popped first-in first-out
-        self.responder: Callable[[dict[str, Any]], ChatScript] = self.default_responder  # when script is empty
+        self.responder: Callable[[dict[str, Any]], ChatScript] = (
+            self.default_responder
+        )  # when script is empty
         self._init_media()
 
         self._spec_file: Path | None = None
@@ -314,10 +316,15 @@ class FakeVenice(MediaEndpoints):
             body = call.body
             if call.files and isinstance(body, dict):
                 # A file part validates as a binary string (bytes); its contents do not matter here.
-                body = {key: f"<file, {len(call.files[key].data)} bytes>".encode() if key in call.files else value
-                        for key, value in body.items()}
+                body = {
+                    key: f"<file, {len(call.files[key].data)} bytes>".encode() if key in call.files else value
+                    for key, value in body.items()
+                }
             issues += openapi.request_issues(
-                call.method, template, body, media_type=call.media_type or "application/json",
+                call.method,
+                template,
+                body,
+                media_type=call.media_type or "application/json",
                 spec_file=self._spec_file,
             )
         return issues
@@ -375,7 +382,9 @@ class FakeVenice(MediaEndpoints):
             if call.method.lower() not in openapi.load_spec(self._spec_file)["paths"][template]:
                 self._spec_error(call, f"the Venice spec has no {call.method} {template}")
                 return _error(405, {"error": "Method not allowed"}, headers)
-        return _error(501, {"error": f"{call.method} {call.path} is not implemented by the fake Venice"}, headers)
+        return _error(
+            501, {"error": f"{call.method} {call.path} is not implemented by the fake Venice"}, headers
+        )
 
     def _authorized(self, call: Call) -> bool:
         given = call.headers.get("authorization")
@@ -404,7 +413,11 @@ class FakeVenice(MediaEndpoints):
     def _list_models(self, call: Call, headers: dict[str, str], _: dict[str, str]) -> Response:
         wanted = call.query.get("type", "text")  # Venice lists only text models unless asked
         if wanted == "code":
-            data = [m for m in self.models if m.get("model_spec", {}).get("capabilities", {}).get("optimizedForCode")]
+            data = [
+                m
+                for m in self.models
+                if m.get("model_spec", {}).get("capabilities", {}).get("optimizedForCode")
+            ]
         else:
             data = [m for m in self.models if wanted == "all" or m.get("type") == wanted]
         return JSONResponse({"object": "list", "type": wanted, "data": data}, headers=headers)
@@ -414,8 +427,10 @@ class FakeVenice(MediaEndpoints):
         needle = call.query.get("search", "").strip().lstrip("#").lower()  # "#tag" searches tags too
         if needle:
             found = [
-                c for c in found
-                if needle in " ".join([c.get("name", ""), c.get("description") or "", *c.get("tags", [])]).lower()
+                c
+                for c in found
+                if needle
+                in " ".join([c.get("name", ""), c.get("description") or "", *c.get("tags", [])]).lower()
             ]
         offset, limit = _int(call.query.get("offset"), 0), _int(call.query.get("limit"), 50)
         return JSONResponse({"object": "list", "data": found[offset : offset + limit]}, headers=headers)
@@ -430,7 +445,9 @@ class FakeVenice(MediaEndpoints):
         return JSONResponse(self.balance, headers=headers)
 
     def _get_rate_limits(self, call: Call, headers: dict[str, str], _: dict[str, str]) -> Response:
-        body = self.rate_limits if self.rate_limits is not None else rate_limits_body(self.models, self.balance)
+        body = (
+            self.rate_limits if self.rate_limits is not None else rate_limits_body(self.models, self.balance)
+        )
         return JSONResponse(body, headers=headers)
 
     def _chat_completions(self, call: Call, headers: dict[str, str], _: dict[str, str]) -> Response:
@@ -530,7 +547,11 @@ async def _read_body(request: Request) -> tuple[Any, dict[str, UploadedFile], st
                     fields[key] = value
                     continue
                 files[key] = UploadedFile(value.filename, value.content_type, await value.read())
-                fields[key] = {"filename": value.filename, "content_type": value.content_type, "size": value.size}
+                fields[key] = {
+                    "filename": value.filename,
+                    "content_type": value.content_type,
+                    "size": value.size,
+                }
         return fields, files, None
     return raw, {}, None
 

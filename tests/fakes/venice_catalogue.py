@@ -10,8 +10,19 @@ TEXT_MODEL_IDS = ("venice-uncensored", "llama-3.3-70b", "qwen3-vl-235b-a22b")
 TTS_VOICES = ("af_sky", "af_bella", "am_adam", "bf_emma", "bm_george")
 ORPHEUS_VOICES = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")  # the spec lists these eight
 IMAGE_STYLES = (
-    "3D Model", "Analog Film", "Anime", "Cinematic", "Comic Book", "Craft Clay", "Digital Art",
-    "Fantasy Art", "Line Art", "Neon Punk", "Origami", "Photographic", "Pixel Art",
+    "3D Model",
+    "Analog Film",
+    "Anime",
+    "Cinematic",
+    "Comic Book",
+    "Craft Clay",
+    "Digital Art",
+    "Fantasy Art",
+    "Line Art",
+    "Neon Punk",
+    "Origami",
+    "Photographic",
+    "Pixel Art",
 )
 # Video models carry no pricing in /models (the spec's pricing anyOf has no video branch): Venice
 # prices them through POST /video/quote. The fake quotes USD per second of video at 720p.
@@ -84,21 +95,45 @@ def default_models() -> list[dict[str, Any]]:
     one inpaint and two video models."""
     return [
         _text_model(
-            "venice-uncensored", "Venice Uncensored", 32768, "private", 0.20, 0.90,
-            ["most_uncensored"], 1742262554,
+            "venice-uncensored",
+            "Venice Uncensored",
+            32768,
+            "private",
+            0.20,
+            0.90,
+            ["most_uncensored"],
+            1742262554,
             quantization="fp16",
         ),
         _text_model(
-            "llama-3.3-70b", "Llama 3.3 70B", 65536, "private", 0.70, 2.80,
-            ["default", "function_calling_default"], 1733768349,
-            supportsFunctionCalling=True, supportsWebSearch=True, supportsResponseSchema=True,
+            "llama-3.3-70b",
+            "Llama 3.3 70B",
+            65536,
+            "private",
+            0.70,
+            2.80,
+            ["default", "function_calling_default"],
+            1733768349,
+            supportsFunctionCalling=True,
+            supportsWebSearch=True,
+            supportsResponseSchema=True,
             supportsLogProbs=True,
         ),
         _text_model(
-            "qwen3-vl-235b-a22b", "Qwen3 VL 235B", 131072, "anonymized", 0.25, 1.50,
-            ["default_vision", "default_reasoning"], 1752000000,
-            supportsVision=True, supportsMultipleImages=True, maxImages=4, supportsReasoning=True,
-            supportsWebSearch=True, supportsFunctionCalling=True,
+            "qwen3-vl-235b-a22b",
+            "Qwen3 VL 235B",
+            131072,
+            "anonymized",
+            0.25,
+            1.50,
+            ["default_vision", "default_reasoning"],
+            1752000000,
+            supportsVision=True,
+            supportsMultipleImages=True,
+            maxImages=4,
+            supportsReasoning=True,
+            supportsWebSearch=True,
+            supportsFunctionCalling=True,
         ),
         {
             "id": "venice-sd35",
@@ -161,7 +196,11 @@ def default_models() -> list[dict[str, Any]]:
 
 def _model(model_id: str, kind: str, created: int, spec: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": model_id, "type": kind, "object": "model", "created": created, "owned_by": "venice.ai",
+        "id": model_id,
+        "type": kind,
+        "object": "model",
+        "created": created,
+        "owned_by": "venice.ai",
         "model_spec": spec,
     }
 
@@ -171,42 +210,62 @@ def media_models() -> list[dict[str, Any]]:
     upscale_prices = {"2x": _price(0.02), "4x": _price(0.08)}
     return [
         # Priced by resolution tier; the spec's image pricing still requires `upscale`.
-        _model("flux-2-pro", "image", 1764000000, {
-            "name": "FLUX.2 Pro",
-            "privacy": "anonymized",
-            "constraints": {
-                "aspectRatios": ["1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16"],
-                "defaultAspectRatio": "1:1",
-                "resolutions": ["1K", "2K"],
-                "defaultResolution": "1K",
-                "promptCharacterLimit": 2048,
-                "steps": {"default": 25, "max": 50},
-                "widthHeightDivisor": 16,
+        _model(
+            "flux-2-pro",
+            "image",
+            1764000000,
+            {
+                "name": "FLUX.2 Pro",
+                "privacy": "anonymized",
+                "constraints": {
+                    "aspectRatios": ["1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16"],
+                    "defaultAspectRatio": "1:1",
+                    "resolutions": ["1K", "2K"],
+                    "defaultResolution": "1K",
+                    "promptCharacterLimit": 2048,
+                    "steps": {"default": 25, "max": 50},
+                    "widthHeightDivisor": 16,
+                },
+                "pricing": {
+                    "resolutions": {"1K": _price(0.04), "2K": _price(0.07)},
+                    "upscale": upscale_prices,
+                },
+                "traits": [],
+                "offline": False,
             },
-            "pricing": {"resolutions": {"1K": _price(0.04), "2K": _price(0.07)}, "upscale": upscale_prices},
-            "traits": [],
-            "offline": False,
-        }),
-        _model("upscaler", "upscale", 1743099022, {
-            "name": "Upscaler",
-            "privacy": "private",
-            "pricing": {"upscale": upscale_prices},
-            "traits": [],
-            "offline": False,
-        }),
-        _model("firered-image-edit", "inpaint", 1760000000, {
-            "name": "FireRed Image Edit",
-            "privacy": "private",
-            "constraints": {
-                "aspectRatios": ["auto", "1:1", "3:2", "16:9", "21:9", "9:16", "2:3", "3:4", "4:5"],
-                "promptCharacterLimit": 1500,
-                "combineImages": False,
+        ),
+        _model(
+            "upscaler",
+            "upscale",
+            1743099022,
+            {
+                "name": "Upscaler",
+                "privacy": "private",
+                "pricing": {"upscale": upscale_prices},
+                "traits": [],
+                "offline": False,
             },
-            "pricing": {"inpaint": _price(0.04)},
-            "traits": ["default"],
-            "offline": False,
-        }),
-        _video_model("wan-2-7-text-to-video", "Wan 2.7 Text to Video", "text-to-video", ["720p", "1080p"], False),
+        ),
+        _model(
+            "firered-image-edit",
+            "inpaint",
+            1760000000,
+            {
+                "name": "FireRed Image Edit",
+                "privacy": "private",
+                "constraints": {
+                    "aspectRatios": ["auto", "1:1", "3:2", "16:9", "21:9", "9:16", "2:3", "3:4", "4:5"],
+                    "promptCharacterLimit": 1500,
+                    "combineImages": False,
+                },
+                "pricing": {"inpaint": _price(0.04)},
+                "traits": ["default"],
+                "offline": False,
+            },
+        ),
+        _video_model(
+            "wan-2-7-text-to-video", "Wan 2.7 Text to Video", "text-to-video", ["720p", "1080p"], False
+        ),
         _video_model("wan-2-7-image-to-video", "Wan 2.7 Image to Video", "image-to-video", ["720p"], True),
     ]
 
@@ -214,21 +273,26 @@ def media_models() -> list[dict[str, Any]]:
 def _video_model(
     model_id: str, name: str, model_type: str, resolutions: list[str], audio_configurable: bool
 ) -> dict[str, Any]:
-    return _model(model_id, "video", 1765000000, {
-        "name": name,
-        "privacy": "anonymized",
-        "constraints": {
-            "aspect_ratios": ["16:9", "9:16", "1:1"],
-            "resolutions": resolutions,
-            "durations": ["5s", "10s"],
-            "model_type": model_type,
-            "audio": True,
-            "audio_configurable": audio_configurable,
-            "prompt_character_limit": 2500,
+    return _model(
+        model_id,
+        "video",
+        1765000000,
+        {
+            "name": name,
+            "privacy": "anonymized",
+            "constraints": {
+                "aspect_ratios": ["16:9", "9:16", "1:1"],
+                "resolutions": resolutions,
+                "durations": ["5s", "10s"],
+                "model_type": model_type,
+                "audio": True,
+                "audio_configurable": audio_configurable,
+                "prompt_character_limit": 2500,
+            },
+            "traits": [],
+            "offline": False,
         },
-        "traits": [],
-        "offline": False,
-    })
+    )
 
 
 def orpheus_tts_model() -> dict[str, Any]:
@@ -237,18 +301,23 @@ def orpheus_tts_model() -> dict[str, Any]:
     Left out of ``default_models()`` because the fake's own tests expect exactly one TTS model there;
     append it to ``fake.models`` to test a voice that belongs to another model.
     """
-    return _model("tts-orpheus", "tts", 1758000000, {
-        "name": "Orpheus TTS",
-        "privacy": "anonymized",
-        "pricing": {"input": _price(7.00)},  # per 1M characters
-        "voices": list(ORPHEUS_VOICES),
-        "default_voice": "tara",
-        "supports_speed": False,
-        "supported_formats": ["mp3", "opus", "wav"],
-        "default_format": "mp3",
-        "traits": [],
-        "offline": False,
-    })
+    return _model(
+        "tts-orpheus",
+        "tts",
+        1758000000,
+        {
+            "name": "Orpheus TTS",
+            "privacy": "anonymized",
+            "pricing": {"input": _price(7.00)},  # per 1M characters
+            "voices": list(ORPHEUS_VOICES),
+            "default_voice": "tara",
+            "supports_speed": False,
+            "supported_formats": ["mp3", "opus", "wav"],
+            "default_format": "mp3",
+            "traits": [],
+            "offline": False,
+        },
+    )
 
 
 def default_image_styles() -> list[str]:
@@ -257,8 +326,15 @@ def default_image_styles() -> list[str]:
 
 
 def _character(
-    slug: str, name: str, description: str, model_id: str, tags: list[str], web: bool, uuid: str,
-    *, adult: bool = False,
+    slug: str,
+    name: str,
+    description: str,
+    model_id: str,
+    tags: list[str],
+    web: bool,
+    uuid: str,
+    *,
+    adult: bool = False,
 ) -> dict[str, Any]:
     return {
         "id": uuid,
@@ -275,49 +351,127 @@ def _character(
         "shareUrl": f"https://venice.ai/c/{slug}",
         "createdAt": "2024-12-20T21:28:08.934Z",
         "updatedAt": "2025-02-09T03:23:53.708Z",
-        "stats": {"averageRating": 4.7, "imports": 112, "ratingCount": 24, "ratingSum": 113, "userRating": None},
+        "stats": {
+            "averageRating": 4.7,
+            "imports": 112,
+            "ratingCount": 24,
+            "ratingSum": 113,
+            "userRating": None,
+        },
     }
 
 
 # (slug, name, description, model, tags, web enabled, adult). None of them says "detective": a search for it
 # finds Sherlock Holmes alone. Together with the two above they are more than one page of buttons (8).
 _MORE_CHARACTERS: tuple[tuple[str, str, str, str, tuple[str, ...], bool, bool], ...] = (
-    ("ada-lovelace", "Ada Lovelace",
-     "Mathematician who wrote the first program, for Babbage's Analytical Engine.",
-     "llama-3.3-70b", ("History", "Science", "Mathematics"), False, False),
-    ("marcus-aurelius", "Marcus Aurelius",
-     "Roman emperor and Stoic philosopher; speaks plainly about duty and calm.",
-     "venice-uncensored", ("Philosophy", "Stoicism", "History"), False, False),
-    ("marie-curie", "Marie Curie",
-     "Physicist and chemist, twice a Nobel laureate, pioneer of radioactivity.",
-     "llama-3.3-70b", ("Science", "History", "Chemistry"), True, False),
-    ("captain-nemo", "Captain Nemo",
-     "Commander of the Nautilus, exile beneath the seas, engineer and recluse.",
-     "venice-uncensored", ("Adventure", "Books", "Roleplay"), False, False),
-    ("chef-auguste", "Chef Auguste",
-     "A French chef with strong opinions about butter; will plan your dinner party.",
-     "llama-3.3-70b", ("Cooking", "Food", "Helpful"), False, False),
-    ("dungeon-master", "The Dungeon Master",
-     "Runs a fantasy campaign for you: dice, maps, monsters and consequences.",
-     "venice-uncensored", ("Fantasy", "Games", "Roleplay"), False, False),
-    ("socrates", "Socrates",
-     "Answers your questions with questions until you find out what you think.",
-     "venice-uncensored", ("Philosophy", "History", "Teaching"), False, False),
-    ("space-pilot-vega", "Vega, Space Pilot",
-     "A smuggler pilot on the outer rim; your ship, her rules.",
-     "venice-uncensored", ("Sci-Fi", "Adventure", "Roleplay"), False, False),
-    ("spanish-tutor-lucia", "Lucía, Spanish Tutor",
-     "Patient Spanish teacher from Seville; corrects you gently and in context.",
-     "llama-3.3-70b", ("Languages", "Teaching", "Helpful"), False, False),
-    ("victorian-ghost", "The Victorian Ghost",
-     "Haunts a London townhouse and remembers every scandal since 1851.",
-     "venice-uncensored", ("Horror", "History", "Roleplay"), False, False),
-    ("velvet-lounge-host", "Velvet, Lounge Host",
-     "Flirtatious host of an after-hours lounge. Adults only.",
-     "venice-uncensored", ("Romance", "Roleplay", "NSFW"), False, True),
-    ("succubus-lilith", "Lilith",
-     "A demon of desire from an explicit dark-fantasy roleplay. Adults only.",
-     "venice-uncensored", ("Fantasy", "Roleplay", "NSFW"), False, True),
+    (
+        "ada-lovelace",
+        "Ada Lovelace",
+        "Mathematician who wrote the first program, for Babbage's Analytical Engine.",
+        "llama-3.3-70b",
+        ("History", "Science", "Mathematics"),
+        False,
+        False,
+    ),
+    (
+        "marcus-aurelius",
+        "Marcus Aurelius",
+        "Roman emperor and Stoic philosopher; speaks plainly about duty and calm.",
+        "venice-uncensored",
+        ("Philosophy", "Stoicism", "History"),
+        False,
+        False,
+    ),
+    (
+        "marie-curie",
+        "Marie Curie",
+        "Physicist and chemist, twice a Nobel laureate, pioneer of radioactivity.",
+        "llama-3.3-70b",
+        ("Science", "History", "Chemistry"),
+        True,
+        False,
+    ),
+    (
+        "captain-nemo",
+        "Captain Nemo",
+        "Commander of the Nautilus, exile beneath the seas, engineer and recluse.",
+        "venice-uncensored",
+        ("Adventure", "Books", "Roleplay"),
+        False,
+        False,
+    ),
+    (
+        "chef-auguste",
+        "Chef Auguste",
+        "A French chef with strong opinions about butter; will plan your dinner party.",
+        "llama-3.3-70b",
+        ("Cooking", "Food", "Helpful"),
+        False,
+        False,
+    ),
+    (
+        "dungeon-master",
+        "The Dungeon Master",
+        "Runs a fantasy campaign for you: dice, maps, monsters and consequences.",
+        "venice-uncensored",
+        ("Fantasy", "Games", "Roleplay"),
+        False,
+        False,
+    ),
+    (
+        "socrates",
+        "Socrates",
+        "Answers your questions with questions until you find out what you think.",
+        "venice-uncensored",
+        ("Philosophy", "History", "Teaching"),
+        False,
+        False,
+    ),
+    (
+        "space-pilot-vega",
+        "Vega, Space Pilot",
+        "A smuggler pilot on the outer rim; your ship, her rules.",
+        "venice-uncensored",
+        ("Sci-Fi", "Adventure", "Roleplay"),
+        False,
+        False,
+    ),
+    (
+        "spanish-tutor-lucia",
+        "Lucía, Spanish Tutor",
+        "Patient Spanish teacher from Seville; corrects you gently and in context.",
+        "llama-3.3-70b",
+        ("Languages", "Teaching", "Helpful"),
+        False,
+        False,
+    ),
+    (
+        "victorian-ghost",
+        "The Victorian Ghost",
+        "Haunts a London townhouse and remembers every scandal since 1851.",
+        "venice-uncensored",
+        ("Horror", "History", "Roleplay"),
+        False,
+        False,
+    ),
+    (
+        "velvet-lounge-host",
+        "Velvet, Lounge Host",
+        "Flirtatious host of an after-hours lounge. Adults only.",
+        "venice-uncensored",
+        ("Romance", "Roleplay", "NSFW"),
+        False,
+        True,
+    ),
+    (
+        "succubus-lilith",
+        "Lilith",
+        "A demon of desire from an explicit dark-fantasy roleplay. Adults only.",
+        "venice-uncensored",
+        ("Fantasy", "Roleplay", "NSFW"),
+        False,
+        True,
+    ),
 )
 
 
@@ -325,20 +479,34 @@ def default_characters() -> list[dict[str, Any]]:
     """Return fourteen public characters: Alan Watts and Sherlock Holmes first, two adult ones among the rest."""
     return [
         _character(
-            "alan-watts", "Alan Watts",
+            "alan-watts",
+            "Alan Watts",
             "British writer and speaker who popularised Buddhist, Taoist and Hindu philosophy.",
-            "venice-uncensored", ["Philosophy", "Taoism", "Buddhism"], False,
+            "venice-uncensored",
+            ["Philosophy", "Taoism", "Buddhism"],
+            False,
             "2f460055-7595-4640-9cb6-c442c4c869b0",
         ),
         _character(
-            "sherlock-holmes", "Sherlock Holmes",
+            "sherlock-holmes",
+            "Sherlock Holmes",
             "The consulting detective of 221B Baker Street; reasons from the smallest details.",
-            "llama-3.3-70b", ["Detective", "Mystery", "Books"], True,
+            "llama-3.3-70b",
+            ["Detective", "Mystery", "Books"],
+            True,
             "8d3c2f3e-1b7a-4a55-9a1e-5b1f1a3c9e21",
         ),
         *(
-            _character(slug, name, description, model, list(tags), web,
-                       str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://venice.ai/c/{slug}")), adult=adult)
+            _character(
+                slug,
+                name,
+                description,
+                model,
+                list(tags),
+                web,
+                str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://venice.ai/c/{slug}")),
+                adult=adult,
+            )
             for slug, name, description, model, tags, web, adult in _MORE_CHARACTERS
         ),
     ]

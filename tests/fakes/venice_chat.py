@@ -66,7 +66,9 @@ def message_text(message: Any) -> str:
         return content
     if isinstance(content, list):
         return " ".join(
-            str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text"
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
         )
     return ""
 
@@ -99,7 +101,9 @@ def compute_usage(messages: Any, script: ChatScript) -> dict[str, Any]:
     }
 
 
-def compute_cost(model: dict[str, Any], usage: dict[str, Any], script: ChatScript, currency: str) -> dict[str, float]:
+def compute_cost(
+    model: dict[str, Any], usage: dict[str, Any], script: ChatScript, currency: str
+) -> dict[str, float]:
     """Price a request from the model's per-1M-token pricing, charged in the consumption currency."""
     if script.cost_usd is not None:
         amount = script.cost_usd
@@ -158,8 +162,11 @@ def default_reply(body: dict[str, Any], model: dict[str, Any] | None = None) -> 
 
     reasoning = ""
     capabilities = (model or {}).get("model_spec", {}).get("capabilities", {})
-    if capabilities.get("supportsReasoning") and not params.get("disable_thinking") \
-            and not params.get("strip_thinking_response"):
+    if (
+        capabilities.get("supportsReasoning")
+        and not params.get("disable_thinking")
+        and not params.get("strip_thinking_response")
+    ):
         reasoning = f"The user wrote {len(last)} characters. Echo them and recall the conversation."
     return ChatScript(content=content, reasoning=reasoning, citations=citations)
 
@@ -247,8 +254,12 @@ def stream_events(
         return _sse({**head, "choices": [choice], **extra})
 
     # Venice sends the citations in the first chunk, reasoning before the answer, usage in the last.
-    events = [StreamEvent("start", chunk({"role": "assistant", "content": ""}, venice_parameters=venice_parameters))]
-    events += [StreamEvent("reasoning", chunk({"reasoning_content": p})) for p in split_for_stream(script.reasoning)]
+    events = [
+        StreamEvent("start", chunk({"role": "assistant", "content": ""}, venice_parameters=venice_parameters))
+    ]
+    events += [
+        StreamEvent("reasoning", chunk({"reasoning_content": p})) for p in split_for_stream(script.reasoning)
+    ]
     events += [StreamEvent("content", chunk({"content": p})) for p in split_for_stream(script.content)]
     events.append(StreamEvent("finish", chunk({}, "stop")))
     if include_usage:

@@ -47,12 +47,25 @@ MAX_UPSCALED_AREA = 16_777_216  # Venice lowers the scale rather than go past th
 SPEECH_SECONDS_PER_CHARACTER = 0.06
 SPEECH_MIN_SECONDS, SPEECH_MAX_SECONDS = 0.5, 120.0
 VIDEO_AVERAGE_EXECUTION_MS = 30_000
-TRANSCRIBABLE = ("wav", "flac", "m4a", "aac", "mp4", "mp3", "ogg", "webm")  # Venice's list (mp4 sniffs as m4a too)
+TRANSCRIBABLE = (
+    "wav",
+    "flac",
+    "m4a",
+    "aac",
+    "mp4",
+    "mp3",
+    "ogg",
+    "webm",
+)  # Venice's list (mp4 sniffs as m4a too)
 _RESOLUTION_PIXELS = {"1K": 1024, "2K": 2048, "4K": 4096}
 _VIDEO_RESOLUTION_FACTOR = {"480p": 0.75, "720p": 1.0, "1080p": 1.5}
 _AUDIO_TYPES = {
-    "mp3": "audio/mpeg", "opus": "audio/opus", "aac": "audio/aac",
-    "flac": "audio/flac", "wav": "audio/wav", "pcm": "audio/pcm",
+    "mp3": "audio/mpeg",
+    "opus": "audio/opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
 }
 
 # (the call, the standard response headers, the path parameters) -> the response
@@ -82,7 +95,9 @@ class VideoJob:
     polls: int = 0  # POST /video/retrieve calls so far
     fail_status: int | None = None  # 500 or 422: retrieve answers this instead of the video
     delivered: bool = False  # the mp4 has been sent at least once
-    completed: bool = False  # POST /video/complete (or delete_media_on_completion) removed it: retrieve is a 404
+    completed: bool = (
+        False  # POST /video/complete (or delete_media_on_completion) removed it: retrieve is a 404
+    )
     refunded: bool = False
 
     @property
@@ -214,7 +229,9 @@ class MediaEndpoints:
         image = _decode_image(data)
         effective = min(scale, math.sqrt(MAX_UPSCALED_AREA / (image.width * image.height)))
         if effective < 1:
-            raise _Refusal(400, field_error("image", f"Image dimensions must not exceed {MAX_UPSCALED_AREA} pixels"))
+            raise _Refusal(
+                400, field_error("image", f"Image dimensions must not exceed {MAX_UPSCALED_AREA} pixels")
+            )
         size = (int(image.width * effective), int(image.height * effective))
         # Nearest-neighbour: the fake only needs the right size, and it is the fastest resize.
         upscaled = image.convert("RGB").resize(size, Image.Resampling.NEAREST)
@@ -261,7 +278,9 @@ class MediaEndpoints:
                 raise _Refusal(400, field_error(name, "Required"))
             if value.startswith(("http://", "https://")):
                 # Venice would download it; the fake never leaves 127.0.0.1.
-                raise _Refusal(400, field_error(name, "The fake Venice cannot fetch image URLs; send the bytes"))
+                raise _Refusal(
+                    400, field_error(name, "The fake Venice cannot fetch image URLs; send the bytes")
+                )
             encoded = value.split(",", 1)[1] if value.startswith("data:") else value
             try:
                 data = base64.b64decode(encoded, validate=True)
@@ -287,9 +306,13 @@ class MediaEndpoints:
         voice = str(body.get("voice") or spec.get("default_voice") or "af_sky")
         voices = spec.get("voices", [])
         if voice not in voices:
-            raise _Refusal(400, field_error(
-                "voice", f"Invalid voice {voice!r} for model {model['id']}. Available voices: {', '.join(voices)}"
-            ))
+            raise _Refusal(
+                400,
+                field_error(
+                    "voice",
+                    f"Invalid voice {voice!r} for model {model['id']}. Available voices: {', '.join(voices)}",
+                ),
+            )
         audio_format = str(body.get("response_format") or spec.get("default_format") or "mp3")
         supported = spec.get("supported_formats", list(_AUDIO_TYPES))
         if audio_format not in supported:
@@ -298,11 +321,15 @@ class MediaEndpoints:
 
         text = str(body.get("input", ""))
         speed = _number(body, "speed", 1) or 1
-        seconds = min(SPEECH_MAX_SECONDS, max(SPEECH_MIN_SECONDS, len(text) * SPEECH_SECONDS_PER_CHARACTER / speed))
+        seconds = min(
+            SPEECH_MAX_SECONDS, max(SPEECH_MIN_SECONDS, len(text) * SPEECH_SECONDS_PER_CHARACTER / speed)
+        )
         self.speech_characters += len(text)
         self._spend(len(text) * float(spec.get("pricing", {}).get("input", {}).get("usd", 0.0)) / 1_000_000)
         headers = self._model_headers(model, headers)
-        return Response(_speech_audio(audio_format, seconds), headers=headers, media_type=_AUDIO_TYPES[audio_format])
+        return Response(
+            _speech_audio(audio_format, seconds), headers=headers, media_type=_AUDIO_TYPES[audio_format]
+        )
 
     def _audio_transcriptions(self, call: Call, headers: dict[str, str], _: dict[str, str]) -> Response:
         body = _fields(call)
@@ -369,7 +396,9 @@ class MediaEndpoints:
         )
         self.video_jobs[job.queue_id] = job
         self._spend(quote)
-        return JSONResponse({"model": job.model, "queue_id": job.queue_id}, headers=self._model_headers(model, headers))
+        return JSONResponse(
+            {"model": job.model, "queue_id": job.queue_id}, headers=self._model_headers(model, headers)
+        )
 
     def _video_retrieve(self, call: Call, headers: dict[str, str], _: dict[str, str]) -> Response:
         body = _fields(call)
@@ -510,7 +539,9 @@ def _mentions(text: str, words: tuple[str, ...]) -> bool:
 
 def _check_prompt(prompt: str, limit: Any, field_name: str = "prompt") -> None:
     if isinstance(limit, (int, float)) and len(prompt) > limit:
-        raise _Refusal(400, field_error(field_name, f"Prompt must be at most {int(limit)} characters for this model"))
+        raise _Refusal(
+            400, field_error(field_name, f"Prompt must be at most {int(limit)} characters for this model")
+        )
 
 
 def _prompt_color(prompt: str) -> tuple[int, int, int]:
@@ -560,13 +591,18 @@ def _decode_image(data: bytes) -> Image.Image:
         image = Image.open(io.BytesIO(data))
         image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise _Refusal(400, field_error("image", "Invalid image: the file could not be decoded as an image")) from None
+        raise _Refusal(
+            400, field_error("image", "Invalid image: the file could not be decoded as an image")
+        ) from None
     if image.width * image.height < MIN_IMAGE_AREA:
-        raise _Refusal(400, field_error(
-            "image",
-            f"Image dimensions must be at least {MIN_IMAGE_AREA} pixels; got {image.width}x{image.height} "
-            f"({image.width * image.height} pixels)",
-        ))
+        raise _Refusal(
+            400,
+            field_error(
+                "image",
+                f"Image dimensions must be at least {MIN_IMAGE_AREA} pixels; got {image.width}x{image.height} "
+                f"({image.width * image.height} pixels)",
+            ),
+        )
     return image
 
 
@@ -618,6 +654,7 @@ def _timestamps(text: str, seconds: float) -> dict[str, Any]:
     return {
         "segment": [{"text": text, "start": 0.0, "end": round(seconds, 3)}],
         "word": [
-            {"word": word, "start": round(i * step, 3), "end": round((i + 1) * step, 3)} for i, word in enumerate(words)
+            {"word": word, "start": round(i * step, 3), "end": round((i + 1) * step, 3)}
+            for i, word in enumerate(words)
         ],
     }

@@ -107,7 +107,9 @@ async def test_switching_characters_starts_anew_and_switching_back_resumes(
     assert "lantern" in json.dumps(calls[2].body["messages"])  # Alan Watts remembers
 
 
-async def test_adult_characters_only_where_the_chat_is_marked_adult(make_service: Any, venice: FakeVenice) -> None:
+async def test_adult_characters_only_where_the_chat_is_marked_adult(
+    make_service: Any, venice: FakeVenice
+) -> None:
     venice.characters[1]["adult"] = True  # sherlock-holmes, for this test
     async with make_service() as service:
         search = await ask(service, "/character search sherlock", **GROUP, is_chat_admin=True)
@@ -115,29 +117,41 @@ async def test_adult_characters_only_where_the_chat_is_marked_adult(make_service
         with pytest.raises(InvalidInput, match="adult character.*age-restricted"):
             await ask(service, "/character set sherlock-holmes", **GROUP, is_chat_admin=True)
         nsfw = {**GROUP, "nsfw": True, "chat_id": "901"}
-        assert (await ask(service, "/character set sherlock-holmes", **nsfw, is_chat_admin=True)).reply.speaker
+        assert (
+            await ask(service, "/character set sherlock-holmes", **nsfw, is_chat_admin=True)
+        ).reply.speaker
         with pytest.raises(InvalidInput, match="/safemode off"):
             await ask(service, "/character set sherlock-holmes", platform="telegram", chat_id="5")
         await ask(service, "/safemode off", platform="telegram", chat_id="5")
         await ask(service, "/character set sherlock-holmes", platform="telegram", chat_id="5")
 
 
-async def test_only_chat_admins_bind_and_only_bot_admins_make_personas(make_service: Any, venice: FakeVenice) -> None:
+async def test_only_chat_admins_bind_and_only_bot_admins_make_personas(
+    make_service: Any, venice: FakeVenice
+) -> None:
     async with make_service(**BOT_ADMINS) as service:
         with pytest.raises(PermissionDenied):
             await ask(service, "/character set alan-watts", **GROUP)
         with pytest.raises(PermissionDenied):
             await ask(service, "/persona create Ada --prompt You are Ada.", platform="telegram", user_id="7")
-        await ask(service, "/persona create Ada --prompt You are Ada, a patient maths tutor. --greeting Hello!",
-                  **ADMIN)
+        await ask(
+            service,
+            "/persona create Ada --prompt You are Ada, a patient maths tutor. --greeting Hello!",
+            **ADMIN,
+        )
         listed = await ask(service, "/persona list", platform="telegram", user_id="7")
         assert "Ada" in listed.text
 
 
 async def test_persona_crud_and_its_voice_for_voice_replies(make_service: Any, venice: FakeVenice) -> None:
     async with make_service(**BOT_ADMINS) as service:
-        await ask(service, "/persona create Ada --prompt You are {{char}}; you talk to {{user}}. "
-                           "--greeting Hi {{user}}! --voice af_bella", **ADMIN, user_name="Grace")
+        await ask(
+            service,
+            "/persona create Ada --prompt You are {{char}}; you talk to {{user}}. "
+            "--greeting Hi {{user}}! --voice af_bella",
+            **ADMIN,
+            user_name="Grace",
+        )
         with pytest.raises(InvalidInput, match="already"):
             await ask(service, "/persona create ada --prompt again", **ADMIN)
         with pytest.raises(InvalidInput, match="no voice 'zz'"):
@@ -175,16 +189,19 @@ async def test_a_card_is_imported_from_json_or_png_and_plays_its_character(
     assert any(m["role"] == "assistant" and "Report, Ilo." in m["content"] for m in messages)
 
 
-@pytest.mark.parametrize(("data", "problem"), [
-    (card_png(chunk="comment"), "no `chara` text chunk"),
-    (card_png(raw="%%% not base64 %%%"), "not valid base64"),
-    (b'{"spec": "chara_card_v2", "data": {"description": "x"}}', "has no name"),
-    (b'{"data": {"name": "Empty"}}', "says nothing about the character"),
-    (b'{"name": "Broken", ', "not valid JSON"),
-    (b'{"data": {"name": "Odd", "description": 42}}', "`description` must be text"),
-    (b"GIF89a....", "not a character card"),
-    (json.dumps({"data": {**CARD["data"], "creator_notes": "x" * (5 * 1024 * 1024)}}).encode(), "5.0 MB"),
-])
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (card_png(chunk="comment"), "no `chara` text chunk"),
+        (card_png(raw="%%% not base64 %%%"), "not valid base64"),
+        (b'{"spec": "chara_card_v2", "data": {"description": "x"}}', "has no name"),
+        (b'{"data": {"name": "Empty"}}', "says nothing about the character"),
+        (b'{"name": "Broken", ', "not valid JSON"),
+        (b'{"data": {"name": "Odd", "description": 42}}', "`description` must be text"),
+        (b"GIF89a....", "not a character card"),
+        (json.dumps({"data": {**CARD["data"], "creator_notes": "x" * (5 * 1024 * 1024)}}).encode(), "5.0 MB"),
+    ],
+)
 async def test_a_broken_card_says_what_is_wrong_and_stores_nothing(
     make_service: Any, venice: FakeVenice, data: bytes, problem: str
 ) -> None:
@@ -255,7 +272,9 @@ async def test_a_cards_other_greetings_can_open_the_scene_instead_until_it_start
     assert openers == ["Cadet. Sit."]  # the chosen greeting is the one the model sees
 
 
-async def test_a_deleted_personas_chats_do_not_pick_up_the_next_persona(make_service: Any, venice: FakeVenice) -> None:
+async def test_a_deleted_personas_chats_do_not_pick_up_the_next_persona(
+    make_service: Any, venice: FakeVenice
+) -> None:
     async with make_service(**BOT_ADMINS) as service:
         await ask(service, "/persona create Ada --prompt You are Ada.", **ADMIN)
         await ask(service, "/character set Ada", **ADMIN)

@@ -20,7 +20,9 @@ def chat_bodies(venice: FakeVenice) -> list[dict[str, Any]]:
     return [c.body for c in venice.calls_to("/chat/completions")]
 
 
-async def test_a_message_gets_a_streamed_answer_and_the_turn_is_stored(make_service: Any, venice: FakeVenice) -> None:
+async def test_a_message_gets_a_streamed_answer_and_the_turn_is_stored(
+    make_service: Any, venice: FakeVenice
+) -> None:
     venice.script.append(ChatScript(content="Hello Alice, nice to meet you today."))
     async with make_service() as service:
         answer = await ask(service, "Hi, I am Alice")
@@ -31,7 +33,7 @@ async def test_a_message_gets_a_streamed_answer_and_the_turn_is_stored(make_serv
             (1, "assistant", "Hello Alice, nice to meet you today.", 0),
         ]
         await ask(service, "What is my name?")
-        database_file = service.s.conversations._db.path  # noqa: SLF001
+        database_file = service.s.conversations._db.path
     raw = b"".join(p.read_bytes() for p in Path(database_file).parent.glob("bot.db*"))
     assert b"Hi, I am Alice" in raw  # the conversation is stored…
     assert TEST_KEY.encode() not in raw  # …the API key never is
@@ -73,7 +75,9 @@ async def test_bad_input_gets_a_clear_reply_and_stores_nothing(
     assert chat_bodies(venice) == []
 
 
-async def test_control_characters_and_invalid_utf8_are_cleaned_not_refused(make_service: Any, venice: FakeVenice) -> None:
+async def test_control_characters_and_invalid_utf8_are_cleaned_not_refused(
+    make_service: Any, venice: FakeVenice
+) -> None:
     raw = b"caf\xe9 \x1b[31mred\x00".decode("utf-8", "surrogateescape")
     async with make_service() as service:
         await ask(service, raw)
@@ -174,32 +178,50 @@ async def test_one_slow_conversation_does_not_hold_up_another(make_service: Any,
     assert finished == ["fast-chat", "slow-chat"]
 
 
-async def test_messages_within_one_conversation_keep_their_order(make_service: Any, venice: FakeVenice) -> None:
+async def test_messages_within_one_conversation_keep_their_order(
+    make_service: Any, venice: FakeVenice
+) -> None:
     for i in range(3):
         venice.script.append(ChatScript(content=f"answer {i}", chunk_delay=0.02))
     async with make_service() as service:
         await asyncio.gather(*(ask(service, f"question {i}") for i in range(3)))
         rows = await stored_messages(service)
-    assert [r[2] for r in rows] == ["question 0", "answer 0", "question 1", "answer 1", "question 2", "answer 2"]
+    assert [r[2] for r in rows] == [
+        "question 0",
+        "answer 0",
+        "question 1",
+        "answer 1",
+        "question 2",
+        "answer 2",
+    ]
     third = [m["content"] for m in chat_bodies(venice)[2]["messages"]]
     assert third[1:] == ["question 0", "answer 0", "question 1", "answer 1", "question 2"]
 
 
-async def test_web_search_sends_the_setting_and_numbers_the_sources(make_service: Any, venice: FakeVenice) -> None:
+async def test_web_search_sends_the_setting_and_numbers_the_sources(
+    make_service: Any, venice: FakeVenice
+) -> None:
     async with make_service() as service:
         answer_text = (await ask(service, "/websearch on")).text
         assert "now on" in answer_text
         no_search = await ask(service, "Without search?")  # the default model cannot search
         assert any("cannot search the web" in n.text for n in no_search.reply.notices)
         await ask(service, "/model llama-3.3-70b")
-        venice.script.append(ChatScript(
-            content="Paris is the capital[REF]0[/REF] and old^2^.",
-            citations=[{"title": "Paris - Wikipedia", "url": "https://en.wikipedia.org/wiki/Paris"},
-                       {"title": "History", "url": "https://example.org/history"}],
-        ))
+        venice.script.append(
+            ChatScript(
+                content="Paris is the capital[REF]0[/REF] and old^2^.",
+                citations=[
+                    {"title": "Paris - Wikipedia", "url": "https://en.wikipedia.org/wiki/Paris"},
+                    {"title": "History", "url": "https://example.org/history"},
+                ],
+            )
+        )
         answer = await ask(service, "Capital of France?")
     assert answer.text == "Paris is the capital[1] and old[2]."
-    assert [c.url for c in answer.reply.citations] == ["https://en.wikipedia.org/wiki/Paris", "https://example.org/history"]
+    assert [c.url for c in answer.reply.citations] == [
+        "https://en.wikipedia.org/wiki/Paris",
+        "https://example.org/history",
+    ]
     assert chat_bodies(venice)[0]["venice_parameters"]["enable_web_search"] == "off"
     params = chat_bodies(venice)[1]["venice_parameters"]
     assert params["enable_web_search"] == "on" and params["enable_web_citations"] is True
@@ -256,7 +278,9 @@ async def test_help_lists_the_commands(make_service: Any) -> None:
         assert name in text
 
 
-async def test_venice_system_prompt_is_off_by_default_and_a_setting(make_service: Any, venice: FakeVenice) -> None:
+async def test_venice_system_prompt_is_off_by_default_and_a_setting(
+    make_service: Any, venice: FakeVenice
+) -> None:
     async with make_service() as service:
         await ask(service, "Hello")
     async with make_service(include_venice_system_prompt=True) as service:
@@ -265,11 +289,13 @@ async def test_venice_system_prompt_is_off_by_default_and_a_setting(make_service
     assert flags == [False, True]
 
 
-async def test_a_model_that_venice_no_longer_lists_falls_back_with_a_notice(make_service: Any, venice: FakeVenice) -> None:
+async def test_a_model_that_venice_no_longer_lists_falls_back_with_a_notice(
+    make_service: Any, venice: FakeVenice
+) -> None:
     async with make_service() as service:
         await ask(service, "/model llama-3.3-70b")
         venice.models[:] = [m for m in venice.models if m["id"] != "llama-3.3-70b"]
-        service.s.venice._models_cache.clear()  # noqa: SLF001 - as if the TTL ran out
+        service.s.venice._models_cache.clear()
         answer = await ask(service, "Hello")
     assert any("no longer offered" in n.text for n in answer.reply.notices)
     assert chat_bodies(venice)[0]["model"] == "venice-uncensored"
@@ -286,9 +312,12 @@ async def test_adapters_with_native_commands_run_them_by_name(make_service: Any)
             await service.run_command(message(""), "nope")
 
 
-async def test_retry_regenerates_the_last_answer_and_replaces_it(make_service: Any, venice: FakeVenice) -> None:
-    venice.script.extend([ChatScript(content="first"), ChatScript(content="second try"),
-                          ChatScript(content="third")])
+async def test_retry_regenerates_the_last_answer_and_replaces_it(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    venice.script.extend(
+        [ChatScript(content="first"), ChatScript(content="second try"), ChatScript(content="third")]
+    )
     async with make_service() as service:
         with pytest.raises(InvalidInput, match="no answer to regenerate"):
             await ask(service, "/retry")

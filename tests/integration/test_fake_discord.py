@@ -21,7 +21,9 @@ from discord.webhook.async_ import async_context, interaction_response_params
 from tests.fakes.discord import FakeDiscord, Intent, Perm
 
 # An unclosed aiohttp session or a task left pending must fail the test, not scroll past as a warning.
-pytestmark = pytest.mark.filterwarnings("error::ResourceWarning", "error::pytest.PytestUnraisableExceptionWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "error::ResourceWarning", "error::pytest.PytestUnraisableExceptionWarning"
+)
 
 
 @dataclass
@@ -110,7 +112,9 @@ async def test_ready_and_a_mention_reach_the_bot(dc: FakeDiscord, world: World) 
         assert message.author.id == world.alice and isinstance(message.author, discord.Member)
         assert client.user in message.mentions and message.guild is guild
 
-        dc.send_message(world.general, world.bob, "reply without ping", reply_to=message.id, mentions_bot=True)
+        dc.send_message(
+            world.general, world.bob, "reply without ping", reply_to=message.id, mentions_bot=True
+        )
         await dc.wait_for(lambda: len(received) == 2)
         reply = received[1]
         assert reply.reference is not None and reply.reference.message_id == message.id
@@ -192,7 +196,9 @@ async def test_slash_command_defer_then_followups(dc: FakeDiscord, world: World)
             outcome["guarded"] = True  # discord.py refuses a second response itself ...
         try:  # ... so send the second callback over the wire to see Discord's answer
             await async_context.get().create_interaction_response(
-                interaction.id, interaction.token, session=interaction._session,
+                interaction.id,
+                interaction.token,
+                session=interaction._session,
                 params=interaction_response_params(4, {"content": "again"}),
             )
         except discord.HTTPException as exc:
@@ -205,7 +211,9 @@ async def test_slash_command_defer_then_followups(dc: FakeDiscord, world: World)
         assert [c.name for c in synced] == ["ask"] and dc.command_puts == 1
         options = dc.synced_commands()[0]["options"]
         assert [(o["name"], o["type"], o.get("required", False)) for o in options] == [
-            ("prompt", 3, True), ("temperature", 10, False)]
+            ("prompt", 3, True),
+            ("temperature", 10, False),
+        ]
 
         it = dc.send_slash(world.general, world.alice, "ask", {"prompt": "hi", "temperature": 1})
         await dc.wait_for(lambda: len(it.followups) == 1)
@@ -270,20 +278,33 @@ async def test_typed_options_subcommands_and_a_file_reply(dc: FakeDiscord, world
     admin = app_commands.Group(name="admin", description="Bot admin")
 
     @admin.command(name="grant", description="Give credits")
-    async def grant(interaction: discord.Interaction, user: discord.Member, channel: discord.TextChannel,
-                    amount: app_commands.Range[int, 1, 100], note: discord.Attachment | None = None) -> None:
+    async def grant(
+        interaction: discord.Interaction,
+        user: discord.Member,
+        channel: discord.TextChannel,
+        amount: app_commands.Range[int, 1, 100],
+        note: discord.Attachment | None = None,
+    ) -> None:
         seen.update(user=user, channel=channel, amount=amount, note=await note.read() if note else None)
         await interaction.response.send_message("granted", file=discord.File(io.BytesIO(b"receipt"), "r.txt"))
 
     tree.add_command(admin)
     async with running(client, dc):
         await tree.sync()
-        it = dc.send_slash(world.general, world.alice, "admin grant",
-                           {"user": world.bob, "channel": world.general, "amount": 5, "note": ("n.txt", b"hi")})
+        it = dc.send_slash(
+            world.general,
+            world.alice,
+            "admin grant",
+            {"user": world.bob, "channel": world.general, "amount": 5, "note": ("n.txt", b"hi")},
+        )
         await dc.wait_for(lambda: it.original is not None)
         with pytest.raises(AssertionError, match="breaks max_value"):
-            dc.send_slash(world.general, world.alice, "admin grant",
-                          {"user": world.bob, "channel": world.general, "amount": 500})
+            dc.send_slash(
+                world.general,
+                world.alice,
+                "admin grant",
+                {"user": world.bob, "channel": world.general, "amount": 500},
+            )
         with pytest.raises(AssertionError, match="needs a subcommand"):
             dc.send_slash(world.general, world.alice, "admin")
     assert isinstance(seen["user"], discord.Member) and seen["user"].id == world.bob
@@ -310,8 +331,10 @@ async def test_autocomplete_returns_choices(dc: FakeDiscord, world: World) -> No
         await tree.sync()
         it = dc.send_autocomplete(world.general, world.alice, "model", "name", "ven")
         await dc.wait_for(lambda: it.choices is not None)
-    assert it.choices == [{"name": "venice-uncensored", "value": "venice-uncensored"},
-                          {"name": "venice-large", "value": "venice-large"}]
+    assert it.choices == [
+        {"name": "venice-uncensored", "value": "venice-uncensored"},
+        {"name": "venice-large", "value": "venice-large"},
+    ]
     assert [kind for kind, _ in it.callbacks] == [8]
 
 
@@ -404,12 +427,19 @@ async def test_uploads_and_attachments(dc: FakeDiscord, world: World) -> None:
     async with running(client, dc):
         channel = client.get_channel(world.general)
         assert isinstance(channel, discord.TextChannel)
-        sent = await channel.send("here", files=[discord.File(io.BytesIO(b"hello"), filename="a.txt"),
-                                                 discord.File(io.BytesIO(b"\x89PNG"), filename="b.png")])
+        sent = await channel.send(
+            "here",
+            files=[
+                discord.File(io.BytesIO(b"hello"), filename="a.txt"),
+                discord.File(io.BytesIO(b"\x89PNG"), filename="b.png"),
+            ],
+        )
         call = dc.calls_to("POST", rf"/channels/{world.general}/messages")[-1]
         assert call.json["content"] == "here"
         assert [(f["field"], f["filename"], f["data"]) for f in call.files] == [
-            ("files[0]", "a.txt", b"hello"), ("files[1]", "b.png", b"\x89PNG")]
+            ("files[0]", "a.txt", b"hello"),
+            ("files[1]", "b.png", b"\x89PNG"),
+        ]
         assert [a.filename for a in sent.attachments] == ["a.txt", "b.png"]
         assert await sent.attachments[0].read() == b"hello"  # from the fake CDN
         assert sent.attachments[1].content_type == "image/png"
@@ -427,7 +457,9 @@ async def test_voice_messages_in_and_out(dc: FakeDiscord, world: World) -> None:
     client = make_client()
     received = collect_messages(client)
     async with running(client, dc):
-        dc.send_voice_message(world.general, world.alice, b"OggS-voice", duration=3.5, waveform=b"\x00\x80\xff")
+        dc.send_voice_message(
+            world.general, world.alice, b"OggS-voice", duration=3.5, waveform=b"\x00\x80\xff"
+        )
         await dc.wait_for(lambda: received)
         voice = received[0]
         attachment = voice.attachments[0]
@@ -438,8 +470,15 @@ async def test_voice_messages_in_and_out(dc: FakeDiscord, world: World) -> None:
 
         async def post(payload: dict[str, Any], files: int = 1) -> Any:
             form: list[dict[str, Any]] = [{"name": "payload_json", "value": json.dumps(payload)}]
-            form += [{"name": f"files[{i}]", "value": b"OggS-reply", "filename": "voice-message.ogg",
-                      "content_type": "audio/ogg"} for i in range(files)]
+            form += [
+                {
+                    "name": f"files[{i}]",
+                    "value": b"OggS-reply",
+                    "filename": "voice-message.ogg",
+                    "content_type": "audio/ogg",
+                }
+                for i in range(files)
+            ]
             route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=world.general)
             return await client.http.request(route, form=form)
 
@@ -447,20 +486,33 @@ async def test_voice_messages_in_and_out(dc: FakeDiscord, world: World) -> None:
         sent = await post({"flags": 8192, "attachments": [meta]})
         stored = dc.messages(world.general)[-1]
         assert sent["id"] == stored["id"] and stored["flags"] == 8192 and stored["content"] == ""
-        assert stored["attachments"][0]["duration_secs"] == 1.25 and stored["attachments"][0]["waveform"] == "AID/"
+        assert (
+            stored["attachments"][0]["duration_secs"] == 1.25
+            and stored["attachments"][0]["waveform"] == "AID/"
+        )
         assert dc.attachment_data(stored["attachments"][0]) == b"OggS-reply"
-        assert dc.calls_to("POST", rf"/channels/{world.general}/messages")[-1].files[0]["data"] == b"OggS-reply"
-        refusals = [({"flags": 8192, "content": "hi", "attachments": [meta]}, 1, 50159),
-                    ({"flags": 8192, "attachments": [meta, {**meta, "id": 1}]}, 2, 50160),
-                    ({"flags": 8192, "attachments": [{"id": 0, "filename": "v.ogg"}]}, 1, 50161)]
+        assert (
+            dc.calls_to("POST", rf"/channels/{world.general}/messages")[-1].files[0]["data"] == b"OggS-reply"
+        )
+        refusals = [
+            ({"flags": 8192, "content": "hi", "attachments": [meta]}, 1, 50159),
+            ({"flags": 8192, "attachments": [meta, {**meta, "id": 1}]}, 2, 50160),
+            ({"flags": 8192, "attachments": [{"id": 0, "filename": "v.ogg"}]}, 1, 50161),
+        ]
         for payload, files, code in refusals:
             with pytest.raises(discord.HTTPException) as refused:
                 await post(payload, files)
             assert refused.value.status == 400 and refused.value.code == code
         with pytest.raises(discord.HTTPException) as uneditable:
-            await client.http.request(discord.http.Route("PATCH", "/channels/{channel_id}/messages/{message_id}",
-                                                         channel_id=world.general, message_id=int(sent["id"])),
-                                      json={"content": "text"})
+            await client.http.request(
+                discord.http.Route(
+                    "PATCH",
+                    "/channels/{channel_id}/messages/{message_id}",
+                    channel_id=world.general,
+                    message_id=int(sent["id"]),
+                ),
+                json={"content": "text"},
+            )
         assert uneditable.value.code == 50162
         dc.refuse_voice_messages = True
         with pytest.raises(discord.HTTPException) as forbidden_here:
@@ -488,10 +540,16 @@ async def test_nsfw_channels_big_uploads_and_the_size_limit(dc: FakeDiscord, wor
         await dc.wait_for(lambda: it.original is not None)
         assert limits == [1000]
         with pytest.raises(discord.HTTPException) as too_big:
-            await client.get_channel(world.general).send(file=discord.File(io.BytesIO(b"x" * 1001), "big.bin"))
+            await client.get_channel(world.general).send(
+                file=discord.File(io.BytesIO(b"x" * 1001), "big.bin")
+            )
         assert too_big.value.status == 413 and too_big.value.code == 40005
-        dc.send_message(world.general, world.alice, "huge", attachments=[("huge.png", b"png", "image/png",
-                                                                          {"size": 30_000_000})])
+        dc.send_message(
+            world.general,
+            world.alice,
+            "huge",
+            attachments=[("huge.png", b"png", "image/png", {"size": 30_000_000})],
+        )
         await dc.wait_for(lambda: any(m.content == "huge" for m in received))
         assert received[-1].attachments[0].size == 30_000_000 and dc.downloads == []
 
@@ -526,7 +584,9 @@ async def test_message_context_menu_opens_a_modal_that_is_submitted(dc: FakeDisc
         assert menu.payload["data"]["type"] == 3 and menu.payload["data"]["target_id"] == target["id"]
         assert seen["target"].id == int(target["id"]) and seen["image"] == b"meow"
         assert menu.modal["title"] == "Edit image" and [kind for kind, _ in menu.callbacks] == [9]
-        field = next(c for row in menu.modal["components"] for c in row.get("components") or [row.get("component")])
+        field = next(
+            c for row in menu.modal["components"] for c in row.get("components") or [row.get("component")]
+        )
         with pytest.raises(AssertionError, match="at most 50"):
             dc.submit_modal(menu.id, {field["custom_id"]: "x" * 51})
         submitted = dc.submit_modal(menu.id, {field["custom_id"]: "make it blue"})
@@ -566,7 +626,9 @@ async def test_scripted_failures_and_unknown_routes(dc: FakeDiscord, world: Worl
         with pytest.raises(discord.NotFound):
             await channel.fetch_message(1)
         with pytest.raises(discord.HTTPException):
-            await client.http.request(discord.http.Route("GET", "/guilds/{guild_id}/audit-logs", guild_id=world.guild))
+            await client.http.request(
+                discord.http.Route("GET", "/guilds/{guild_id}/audit-logs", guild_id=world.guild)
+            )
     assert dc.unknown_routes == [f"GET /guilds/{world.guild}/audit-logs"]
 
     async with aiohttp.ClientSession() as session:
@@ -584,7 +646,7 @@ async def test_patch_discord_points_discord_py_here_and_restores() -> None:
         async with fake.patch_discord():
             assert discord.http.Route("GET", "/users/@me").url == f"{fake.api_base}/users/@me"
             assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == fake.gateway_url
-        assert (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == before
+        assert before == (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
 
 
 async def test_wrong_token_fails_login(dc: FakeDiscord, world: World) -> None:
@@ -598,7 +660,9 @@ async def test_privileged_intent_not_enabled_closes_with_4014(dc: FakeDiscord, w
     dc.allowed_intents = Intent.ALL & ~Intent.MESSAGE_CONTENT
     client = make_client()
     await client.login(dc.token)
-    with pytest.raises(discord.PrivilegedIntentsRequired):  # with reconnect=False: ConnectionClosed, code 4014
+    with pytest.raises(
+        discord.PrivilegedIntentsRequired
+    ):  # with reconnect=False: ConnectionClosed, code 4014
         await client.connect()
     await client.close()
 
@@ -620,13 +684,17 @@ async def test_members_intent_chunks_and_later_changes_arrive(dc: FakeDiscord, w
     client = discord.Client(intents=intents, guild_ready_timeout=0.1)
     async with running(client, dc):
         guild = client.get_guild(world.guild)
-        assert guild is not None and guild.chunked and {m.id for m in guild.members} >= {world.alice, world.bob}
+        assert (
+            guild is not None and guild.chunked and {m.id for m in guild.members} >= {world.alice, world.bob}
+        )
         assert isinstance(client.get_channel(voice), discord.VoiceChannel)
         carol = dc.add_user("Carol")
         dc.add_member(world.guild, carol)
         later = dc.add_guild("Later")
         later_channel = dc.add_channel(later, "news")
-        await dc.wait_for(lambda: guild.get_member(carol) is not None and client.get_channel(later_channel) is not None)
+        await dc.wait_for(
+            lambda: guild.get_member(carol) is not None and client.get_channel(later_channel) is not None
+        )
 
 
 async def test_reconnect_resumes_the_session(dc: FakeDiscord, world: World) -> None:
@@ -706,8 +774,9 @@ async def test_a_webhook_posts_under_any_name_and_edits_its_messages(dc: FakeDis
         channel = client.get_channel(world.general)
         assert isinstance(channel, discord.TextChannel)
         webhook = await channel.create_webhook(name="venice-bots")
-        sent = await webhook.send("I am here.", username="Sherlock Holmes", avatar_url="https://example.org/s.png",
-                                  wait=True)
+        sent = await webhook.send(
+            "I am here.", username="Sherlock Holmes", avatar_url="https://example.org/s.png", wait=True
+        )
         await dc.wait_for(lambda: received)
         assert sent.author.name == "Sherlock Holmes" and sent.webhook_id == webhook.id
         seen = received[0]
@@ -759,9 +828,15 @@ async def test_only_a_webhook_the_application_made_keeps_its_buttons(dc: FakeDis
         await mine.edit_message(plain.id, content="still none")
     shown = {m["content"]: m for m in dc.messages(world.general)}
     assert [c.get("custom_id") or c.get("url") for c in shown["mine"]["components"][0]["components"]] == [
-        "retry", "https://example.org/docs"]
-    assert [c.get("url") for c in shown["theirs"]["components"][0]["components"]] == ["https://example.org/docs"]
-    assert "application_id" not in shown["theirs"] and shown["mine"]["application_id"] == str(dc.application_id)
+        "retry",
+        "https://example.org/docs",
+    ]
+    assert [c.get("url") for c in shown["theirs"]["components"][0]["components"]] == [
+        "https://example.org/docs"
+    ]
+    assert "application_id" not in shown["theirs"] and shown["mine"]["application_id"] == str(
+        dc.application_id
+    )
     assert own.id != other.id and shown["still none"]["components"] == []
     with pytest.raises(AssertionError):  # nothing to press on the other webhook's message
         dc.send_component(world.general, world.alice, other.id, "retry")

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from telegram import (
     Bot,
     BotCommand,
@@ -37,7 +38,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from PIL import Image
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
@@ -67,8 +67,13 @@ def fast_request() -> HTTPXRequest:
 
 @pytest.fixture
 async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    async with Bot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url, request=fast_request(),
-                   get_updates_request=fast_request()) as client:
+    async with Bot(
+        tg.token,
+        base_url=tg.base_url,
+        base_file_url=tg.base_file_url,
+        request=fast_request(),
+        get_updates_request=fast_request(),
+    ) as client:
         yield client
 
 
@@ -117,7 +122,11 @@ async def test_get_me_and_a_wrong_token(tg: FakeTelegram, bot: Bot) -> None:
     with pytest.raises(InvalidToken, match="was rejected by the server"):
         async with Bot("123456:wrong", base_url=tg.base_url):
             pass  # initialize() calls getMe
-    assert tg.calls_to("getme")[-1].response == {"ok": False, "error_code": 401, "description": "Unauthorized"}
+    assert tg.calls_to("getme")[-1].response == {
+        "ok": False,
+        "error_code": 401,
+        "description": "Unauthorized",
+    }
     async with httpx.AsyncClient(verify=TLS) as http:
         answer = await http.post(f"{tg.base_url}{tg.token}/noSuchMethod")
     assert (answer.status_code, answer.json()["description"]) == (404, "Not Found")
@@ -199,13 +208,18 @@ async def test_html_is_parsed_like_telegram(tg: FakeTelegram, bot: Bot) -> None:
         with pytest.raises(BadRequest, match="^Can't parse entities: "):
             await bot.send_message(42, bad, parse_mode=ParseMode.HTML)
         # PTB drops "Bad Request: " and lower-cases the rest (str.capitalize), so compare Telegram's own text.
-        assert tg.calls[-1].response == {"ok": False, "error_code": 400,
-                                         "description": f"Bad Request: can't parse entities: {reason}"}
-    ok = await bot.send_message(42, 'R&amp;D <a href="https://venice.ai">site</a> <code>x &lt; y</code>',
-                                parse_mode=ParseMode.HTML)
+        assert tg.calls[-1].response == {
+            "ok": False,
+            "error_code": 400,
+            "description": f"Bad Request: can't parse entities: {reason}",
+        }
+    ok = await bot.send_message(
+        42, 'R&amp;D <a href="https://venice.ai">site</a> <code>x &lt; y</code>', parse_mode=ParseMode.HTML
+    )
     assert ok.text == "R&D site x < y"
     assert [(e.type, e.offset, e.length, e.url) for e in ok.entities] == [
-        ("text_link", 4, 4, "https://venice.ai/"), ("code", 9, 5, None)
+        ("text_link", 4, 4, "https://venice.ai/"),
+        ("code", 9, 5, None),
     ]
     assert tg.calls_to("sendMessage")[-1].params["parse_mode"] == "HTML"
 
@@ -231,7 +245,9 @@ async def test_an_unchanged_edit_is_not_modified(tg: FakeTelegram, bot: Bot) -> 
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Stop", callback_data="stop")]])
     sent = await bot.send_message(42, "same", reply_markup=keyboard)
     with pytest.raises(BadRequest, match="Message is not modified: specified new message content"):
-        await bot.edit_message_text("same ", 42, sent.message_id, reply_markup=keyboard)  # trailing space trimmed
+        await bot.edit_message_text(
+            "same ", 42, sent.message_id, reply_markup=keyboard
+        )  # trailing space trimmed
     edited = await bot.edit_message_text("same", 42, sent.message_id)  # dropping the keyboard is a change
     assert isinstance(edited, Message) and edited.reply_markup is None
     assert "reply_markup" not in tg.visible(42)[0]
@@ -249,7 +265,9 @@ async def test_scripted_failures(tg: FakeTelegram, bot: Bot, monkeypatch: pytest
     with pytest.raises(RetryAfter) as caught, pytest.warns(PTBDeprecationWarning):
         await bot.send_message(42, "flood")
     assert tg.calls[-1].response == {
-        "ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 1",
         "parameters": {"retry_after": 1},
     }
     with pytest.warns(PTBDeprecationWarning):
@@ -283,7 +301,9 @@ async def test_message_drafts_in_private_chats_only(tg: FakeTelegram, bot: Bot) 
     tg.add_chat(-100, "supergroup")
     assert await bot.send_message_draft(42, draft_id=7, text="Thinking")
     assert await bot.send_message_draft(42, draft_id=7, text="Thinking <b>hard</b>", parse_mode="HTML")
-    assert await bot.send_message_draft(42, draft_id=7, text="")  # Bot API 10.0: the "Thinking..." placeholder
+    assert await bot.send_message_draft(
+        42, draft_id=7, text=""
+    )  # Bot API 10.0: the "Thinking..." placeholder
     assert tg.drafts(42) == ["Thinking", "Thinking hard", ""]
     assert tg.visible(42) == []  # drafts are no messages
     with pytest.raises(BadRequest, match="(?i)chat not found"):
@@ -310,7 +330,11 @@ async def test_set_my_commands_is_validated_per_scope_and_language(tg: FakeTeleg
     ]:
         with pytest.raises(BadRequest):
             await bot.set_my_commands(commands)
-        assert tg.calls[-1].response == {"ok": False, "error_code": 400, "description": f"Bad Request: {reason}"}
+        assert tg.calls[-1].response == {
+            "ok": False,
+            "error_code": 400,
+            "description": f"Bad Request: {reason}",
+        }
     assert await bot.delete_my_commands()
     assert await bot.get_my_commands() == ()
 
@@ -367,8 +391,9 @@ async def test_files_upload_get_file_and_download(tg: FakeTelegram) -> None:
         assert update.message is not None and update.message.voice is not None
         voice_file = await update.message.voice.get_file()
         received.append(bytes(await voice_file.download_as_bytearray()))
-        await update.message.reply_document(b"%PDF-1.4 fake", filename="answer.pdf", caption="<b>done</b>",
-                                            parse_mode="HTML")
+        await update.message.reply_document(
+            b"%PDF-1.4 fake", filename="answer.pdf", caption="<b>done</b>", parse_mode="HTML"
+        )
         await update.message.reply_photo(PNG_1X1)
 
     async with polling(tg, MessageHandler(filters.VOICE, on_voice)):
@@ -377,7 +402,9 @@ async def test_files_upload_get_file_and_download(tg: FakeTelegram) -> None:
     assert received == [b"OggS fake opus"]
     document_call = tg.calls_to("sendDocument")[0]
     assert document_call.params["document"] == {
-        "filename": "answer.pdf", "content_type": "application/pdf", "data": b"%PDF-1.4 fake"
+        "filename": "answer.pdf",
+        "content_type": "application/pdf",
+        "data": b"%PDF-1.4 fake",
     }
     document, photo = tg.visible(42)
     assert document["document"]["file_name"] == "answer.pdf" and document["caption"] == "done"
@@ -407,8 +434,12 @@ async def test_a_pushed_photo_comes_in_jpeg_sizes_that_get_file_serves(tg: FakeT
         await tg.wait_for(lambda: len(received) == 1)
         message = received[0].message
         assert message is not None and message.caption == "/upscale 2"
-        assert [(size.width, size.height) for size in message.photo] == [(90, 45), (320, 160), (800, 400),
-                                                                           (1000, 500)]
+        assert [(size.width, size.height) for size in message.photo] == [
+            (90, 45),
+            (320, 160),
+            (800, 400),
+            (1000, 500),
+        ]
         assert message.caption_entities[0].type == "bot_command" and message.caption_entities[0].length == 8
         largest = await (await app.bot.get_file(message.photo[-1].file_id)).download_as_bytearray()
     with Image.open(io.BytesIO(bytes(largest))) as image:  # Telegram keeps photos as JPEG
@@ -416,7 +447,9 @@ async def test_a_pushed_photo_comes_in_jpeg_sizes_that_get_file_serves(tg: FakeT
     assert message.photo[-1].file_size == len(largest)
 
 
-async def test_voice_audio_video_note_video_and_document_arrive_with_telegrams_fields(tg: FakeTelegram) -> None:
+async def test_voice_audio_video_note_video_and_document_arrive_with_telegrams_fields(
+    tg: FakeTelegram,
+) -> None:
     received: Received = []
     opus = media_samples.ogg_opus(2.0)
     async with polling(tg, MessageHandler(filters.ALL, recorder(received))) as app:
@@ -426,7 +459,9 @@ async def test_voice_audio_video_note_video_and_document_arrive_with_telegrams_f
         tg.push_video(media_samples.mp4_video(5.0), chat_id=42, duration=5, width=320, height=240)
         tg.push_document(b"%PDF-1.4", chat_id=42, file_name="a.pdf", mime_type="application/pdf")
         await tg.wait_for(lambda: len(received) == 5)
-        voice_bytes = await (await app.bot.get_file(received[0].message.voice.file_id)).download_as_bytearray()  # type: ignore[union-attr]
+        voice_bytes = await (
+            await app.bot.get_file(received[0].message.voice.file_id)
+        ).download_as_bytearray()  # type: ignore[union-attr]
     voice, audio, note, video, document = (u.message for u in received)
     assert voice is not None and voice.voice is not None
     with warnings.catch_warnings():
@@ -462,7 +497,9 @@ async def test_albums_are_two_to_ten_items_of_kinds_that_mix(tg: FakeTelegram, b
     tg.add_chat(42)
     images = [media_samples.png(64, 48, seed=i) for i in range(3)]
     sent = await bot.send_media_group(
-        42, [InputMediaPhoto(data, filename=f"{i}.png") for i, data in enumerate(images)], caption="three foxes"
+        42,
+        [InputMediaPhoto(data, filename=f"{i}.png") for i, data in enumerate(images)],
+        caption="three foxes",
     )
     assert len(sent) == 3 and len({m.media_group_id for m in sent}) == 1 and sent[0].media_group_id
     assert [m.caption for m in sent] == ["three foxes", None, None]
@@ -474,13 +511,17 @@ async def test_albums_are_two_to_ten_items_of_kinds_that_mix(tg: FakeTelegram, b
     with pytest.raises(BadRequest, match="(?i)too many messages to send as an album"):
         await bot.send_media_group(42, [InputMediaPhoto(images[0])] * 11)
     with pytest.raises(BadRequest, match="(?i)document can't be mixed with other media types"):
-        await bot.send_media_group(42, [InputMediaPhoto(images[0]), InputMediaDocument(b"%PDF", filename="a.pdf")])
+        await bot.send_media_group(
+            42, [InputMediaPhoto(images[0]), InputMediaDocument(b"%PDF", filename="a.pdf")]
+        )
     with pytest.raises(BadRequest, match="(?i)2-10 items"):
         await bot.send_media_group(42, [InputMediaPhoto(images[0])])
     assert len(tg.visible(42)) == 3  # refused albums send nothing
 
 
-async def test_send_photo_refuses_what_telegram_refuses_and_documents_take_it(tg: FakeTelegram, bot: Bot) -> None:
+async def test_send_photo_refuses_what_telegram_refuses_and_documents_take_it(
+    tg: FakeTelegram, bot: Bot
+) -> None:
     tg.add_chat(42)
     too_big = media_samples.png(8, 8) + bytes(11 * 1024 * 1024)  # a valid header, 11 MB in all
     with pytest.raises(BadRequest, match="(?i)too big for a photo; the maximum size is 10485760 bytes"):
@@ -501,11 +542,19 @@ async def test_voice_forbidden_video_and_chat_actions(tg: FakeTelegram, bot: Bot
         await bot.send_voice(42, opus, duration=1)
     audio = await bot.send_audio(42, opus, duration=1, filename="answer.ogg")
     assert audio.audio is not None
-    video = await bot.send_video(42, media_samples.mp4_video(2.0), duration=2, supports_streaming=True,
-                                 filename="clip.mp4", caption="your clip")
+    video = await bot.send_video(
+        42,
+        media_samples.mp4_video(2.0),
+        duration=2,
+        supports_streaming=True,
+        filename="clip.mp4",
+        caption="your clip",
+    )
     assert video.video is not None and video.caption == "your clip"
     assert [(f.method, f.field) for f in tg.sent_files(42)] == [
-        ("sendVoice", "voice"), ("sendAudio", "audio"), ("sendVideo", "video")
+        ("sendVoice", "voice"),
+        ("sendAudio", "audio"),
+        ("sendVideo", "video"),
     ]
     assert tg.sent_files(42)[2].params["supports_streaming"] is True
     for action in ("record_voice", "upload_photo", "upload_video", "upload_document"):
@@ -585,15 +634,22 @@ async def test_webhook_delivery_checks_the_secret(tg: FakeTelegram) -> None:
     async with app:
         await app.start()
         assert app.updater is not None
-        await app.updater.start_webhook(listen="127.0.0.1", port=port, url_path="tg",
-                                        webhook_url=f"http://127.0.0.1:{port}/tg", secret_token="s3cret")
+        await app.updater.start_webhook(
+            listen="127.0.0.1",
+            port=port,
+            url_path="tg",
+            webhook_url=f"http://127.0.0.1:{port}/tg",
+            secret_token="s3cret",
+        )
         try:
             assert (tg.webhook_url, tg.webhook_secret) == (f"http://127.0.0.1:{port}/tg", "s3cret")
             assert (await app.bot.get_webhook_info()).url == tg.webhook_url
             update = tg.push_message("via webhook", chat_id=42, queue=False)
             assert await tg.deliver_webhook(update) == 200
             await tg.wait_for(lambda: len(received) == 1)
-            assert await tg.deliver_webhook(tg.push_message("x", chat_id=42, queue=False), secret="wrong") == 403
+            assert (
+                await tg.deliver_webhook(tg.push_message("x", chat_id=42, queue=False), secret="wrong") == 403
+            )
             assert await tg.deliver_webhook(tg.push_message("y", chat_id=42, queue=False), secret=None) == 403
             async with Bot(tg.token, base_url=tg.base_url) as other:
                 with pytest.raises(Conflict, match="webhook is active"):
@@ -613,4 +669,3 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-

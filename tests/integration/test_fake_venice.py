@@ -44,7 +44,7 @@ async def read_sse(response: httpx.Response) -> AsyncIterator[tuple[float, Any]]
     """Yield (arrival time, parsed data) for each SSE event; "[DONE]" is yielded as the string."""
     async for line in response.aiter_lines():
         if line.startswith("data: "):
-            data = line[len("data: "):]
+            data = line[len("data: ") :]
             yield time.monotonic(), data if data == "[DONE]" else json.loads(data)
 
 
@@ -117,7 +117,9 @@ async def test_balance_and_rate_limits_match_the_spec(fake: FakeVenice, client: 
 # ---- chat ------------------------------------------------------------------------------------
 
 
-async def test_chat_answer_matches_the_spec_and_remembers(fake: FakeVenice, client: httpx.AsyncClient) -> None:
+async def test_chat_answer_matches_the_spec_and_remembers(
+    fake: FakeVenice, client: httpx.AsyncClient
+) -> None:
     body = {
         "model": "llama-3.3-70b",
         "messages": [
@@ -138,7 +140,10 @@ async def test_chat_answer_matches_the_spec_and_remembers(fake: FakeVenice, clie
     assert "1 earlier user message: “My name is Ada.”" in content
     assert "[REF]0[/REF]" in content
     assert len(answer["venice_parameters"]["web_search_citations"]) == 2
-    assert answer["usage"]["total_tokens"] == answer["usage"]["prompt_tokens"] + answer["usage"]["completion_tokens"]
+    assert (
+        answer["usage"]["total_tokens"]
+        == answer["usage"]["prompt_tokens"] + answer["usage"]["completion_tokens"]
+    )
     assert answer["cost"]["usd"] > 0
     assert fake.calls_to("/chat/completions")[0].body == body
     assert fake.spec_errors == []
@@ -341,7 +346,12 @@ async def test_standard_headers_on_every_response(fake: FakeVenice, client: http
 async def test_calls_are_recorded(fake: FakeVenice, client: httpx.AsyncClient) -> None:
     await client.get("/characters", params={"search": "watts"}, headers={"X-Test": "1"})
     [call] = fake.calls
-    assert (call.method, call.path, call.query, call.body) == ("GET", "/characters", {"search": "watts"}, None)
+    assert (call.method, call.path, call.query, call.body) == (
+        "GET",
+        "/characters",
+        {"search": "watts"},
+        None,
+    )
     assert call.headers["x-test"] == "1" and call.headers["authorization"] == "Bearer test-key"
 
 
@@ -385,7 +395,10 @@ def test_main_serves_until_interrupted() -> None:
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.venice", "--port", "0"],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     try:

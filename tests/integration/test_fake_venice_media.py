@@ -105,10 +105,24 @@ def test_other_samples_parse() -> None:
     assert [box.type for box in media_samples.mp4_boxes(video)] == ["ftyp", "moov", "mdat"]
     assert media_samples.mp4_duration(video) == 5.0
     assert audio_length(MP3, media_samples.mp3(2)) == pytest.approx(2.0, abs=0.03)
-    sniffed = [media_samples.sniff_audio(d) for d in (sound, video, media_samples.ogg_opus(1), media_samples.mp3(1),
-                                                      media_samples.flac(1), media_samples.adts_aac(1), b"hello")]
+    sniffed = [
+        media_samples.sniff_audio(d)
+        for d in (
+            sound,
+            video,
+            media_samples.ogg_opus(1),
+            media_samples.mp3(1),
+            media_samples.flac(1),
+            media_samples.adts_aac(1),
+            b"hello",
+        )
+    ]
     assert sniffed == ["wav", "mp4", "ogg", "mp3", "flac", "aac", None]
-    for maker, kind in ((media_samples.png, "PNG"), (media_samples.jpeg, "JPEG"), (media_samples.webp, "WEBP")):
+    for maker, kind in (
+        (media_samples.png, "PNG"),
+        (media_samples.jpeg, "JPEG"),
+        (media_samples.webp, "WEBP"),
+    ):
         image = opened(maker(96, 64, seed=1))
         assert (image.format, image.size) == (kind, (96, 64))
     assert media_samples.png(64, 64, seed=1) == media_samples.png(64, 64, seed=1)
@@ -120,8 +134,10 @@ def test_other_samples_parse() -> None:
 
 async def test_every_media_type_is_in_the_catalogue(fake: FakeVenice) -> None:
     async with httpx.AsyncClient(base_url=fake.base_url, verify=TLS) as http:  # both lists are public
-        lists = {kind: (await http.get("/models", params={"type": kind})).json()
-                 for kind in ("image", "upscale", "inpaint", "tts", "asr", "video", "all")}
+        lists = {
+            kind: (await http.get("/models", params={"type": kind})).json()
+            for kind in ("image", "upscale", "inpaint", "tts", "asr", "video", "all")
+        }
         styles = await http.get("/image/styles")
 
     ids = {kind: [m["id"] for m in body["data"]] for kind, body in lists.items()}
@@ -141,9 +157,18 @@ async def test_every_media_type_is_in_the_catalogue(fake: FakeVenice) -> None:
 # ---- image generation -----------------------------------------------------------------------------
 
 
-async def test_generate_returns_real_images_of_the_asked_size(fake: FakeVenice, client: httpx.AsyncClient) -> None:
-    body = {"model": "venice-sd35", "prompt": "a lighthouse", "width": 320, "height": 256,
-            "format": "png", "variants": 2, "seed": 7}
+async def test_generate_returns_real_images_of_the_asked_size(
+    fake: FakeVenice, client: httpx.AsyncClient
+) -> None:
+    body = {
+        "model": "venice-sd35",
+        "prompt": "a lighthouse",
+        "width": 320,
+        "height": 256,
+        "format": "png",
+        "variants": 2,
+        "seed": 7,
+    }
     response = await client.post("/image/generate", json=body)
 
     assert response.status_code == 200 and valid("/image/generate", response)
@@ -156,35 +181,49 @@ async def test_generate_returns_real_images_of_the_asked_size(fake: FakeVenice, 
     assert fake.calls_to("/image/generate")[0].body == body
     assert fake.balance["balances"]["usd"] == pytest.approx(12.5 - 0.02)  # $0.01 an image
 
-    webp = await client.post("/image/generate", json={"model": "venice-sd35", "prompt": "x", "width": 64, "height": 64})
+    webp = await client.post(
+        "/image/generate", json={"model": "venice-sd35", "prompt": "x", "width": 64, "height": 64}
+    )
     assert opened(base64.b64decode(webp.json()["images"][0])).format == "WEBP"  # the default format
 
 
 async def test_generate_by_aspect_ratio_and_as_binary(fake: FakeVenice, client: httpx.AsyncClient) -> None:
     fake.deprecated_models["flux-2-pro"] = "flux-2-pro goes away soon"
-    response = await client.post("/image/generate", json={
-        "model": "flux-2-pro", "prompt": "a wide valley", "aspect_ratio": "16:9", "format": "jpeg",
-        "return_binary": True,
-    })
+    response = await client.post(
+        "/image/generate",
+        json={
+            "model": "flux-2-pro",
+            "prompt": "a wide valley",
+            "aspect_ratio": "16:9",
+            "format": "jpeg",
+            "return_binary": True,
+        },
+    )
 
     assert response.headers["content-type"] == "image/jpeg"
     assert opened(response.content).size == (1024, 576)
     assert response.headers["x-venice-model-deprecation-warning"] == "flux-2-pro goes away soon"
     assert fake.balance["balances"]["usd"] == pytest.approx(12.5 - 0.04)  # the 1K tier
-    wrong = await client.post("/image/generate", json={"model": "flux-2-pro", "prompt": "x", "aspect_ratio": "21:9"})
+    wrong = await client.post(
+        "/image/generate", json={"model": "flux-2-pro", "prompt": "x", "aspect_ratio": "21:9"}
+    )
     assert wrong.status_code == 400 and "aspect_ratio" in wrong.json()["details"]
 
 
 async def test_generate_blurs_and_flags(fake: FakeVenice, client: httpx.AsyncClient) -> None:
     small = {"model": "venice-sd35", "width": 64, "height": 64}
     adult = await client.post("/image/generate", json={**small, "prompt": "an NSFW poster"})
-    unsafe_ok = await client.post("/image/generate", json={**small, "prompt": "an NSFW poster", "safe_mode": False})
+    unsafe_ok = await client.post(
+        "/image/generate", json={**small, "prompt": "an NSFW poster", "safe_mode": False}
+    )
     violent = await client.post("/image/generate", json={**small, "prompt": "forbidden-violence here"})
     fake.adult_words = ("spicy",)
     custom = await client.post("/image/generate", json={**small, "prompt": "spicy noodles"})
 
-    flags = [(r.headers["x-venice-is-blurred"], r.headers["x-venice-is-content-violation"])
-             for r in (adult, unsafe_ok, violent, custom)]
+    flags = [
+        (r.headers["x-venice-is-blurred"], r.headers["x-venice-is-content-violation"])
+        for r in (adult, unsafe_ok, violent, custom)
+    ]
     assert flags == [("true", "false"), ("false", "false"), ("false", "true"), ("true", "false")]
 
 
@@ -208,9 +247,14 @@ async def test_generate_refusals(fake: FakeVenice, client: httpx.AsyncClient) ->
 
 async def test_upscale_json_and_multipart(fake: FakeVenice, client: httpx.AsyncClient) -> None:
     source = media_samples.png(256, 256)
-    by_json = await client.post("/image/upscale", json={"image": base64.b64encode(source).decode(), "scale": 2})
-    by_form = await client.post("/image/upscale", data={"scale": "4"},
-                                files=multipart_file("image", media_samples.jpeg(300, 220), "image/jpeg"))
+    by_json = await client.post(
+        "/image/upscale", json={"image": base64.b64encode(source).decode(), "scale": 2}
+    )
+    by_form = await client.post(
+        "/image/upscale",
+        data={"scale": "4"},
+        files=multipart_file("image", media_samples.jpeg(300, 220), "image/jpeg"),
+    )
 
     assert by_json.headers["content-type"] == "image/png"
     assert opened(by_json.content).size == (512, 512)
@@ -223,18 +267,27 @@ async def test_upscale_json_and_multipart(fake: FakeVenice, client: httpx.AsyncC
 
 
 async def test_upscale_refusals_and_echo(fake: FakeVenice, client: httpx.AsyncClient) -> None:
-    tiny = await client.post("/image/upscale", files=multipart_file("image", media_samples.png(200, 200), "image/png"))
-    junk = await client.post("/image/upscale", files=multipart_file("image", b"not an image at all", "image/png"))
+    tiny = await client.post(
+        "/image/upscale", files=multipart_file("image", media_samples.png(200, 200), "image/png")
+    )
+    junk = await client.post(
+        "/image/upscale", files=multipart_file("image", b"not an image at all", "image/png")
+    )
     not_b64 = await client.post("/image/upscale", json={"image": "***"})
-    three = await client.post("/image/upscale", json={"image": base64.b64encode(media_samples.png(256, 256)).decode(),
-                                                      "scale": 3})
+    three = await client.post(
+        "/image/upscale", json={"image": base64.b64encode(media_samples.png(256, 256)).decode(), "scale": 3}
+    )
     fake.max_image_bytes = 1000
     big = await client.post("/image/upscale", files=multipart_file("image", bytes(1001), "image/png"))
     fake.upscale_echo, fake.max_image_bytes = True, 25 * 1024 * 1024
     payload = b"\x89PNG anything at all" * 1000
     echoed = await client.post("/image/upscale", files=multipart_file("image", payload, "image/png"))
 
-    assert tiny.status_code == 400 and "65536 pixels" in tiny.json()["error"] and "200x200" in tiny.json()["error"]
+    assert (
+        tiny.status_code == 400
+        and "65536 pixels" in tiny.json()["error"]
+        and "200x200" in tiny.json()["error"]
+    )
     assert junk.status_code == not_b64.status_code == three.status_code == 400
     assert "2 or 4" in three.json()["error"]
     assert big.status_code == 413 and big.json()["code"] == "PAYLOAD_TOO_LARGE"
@@ -244,12 +297,18 @@ async def test_upscale_refusals_and_echo(fake: FakeVenice, client: httpx.AsyncCl
 
 async def test_edit_returns_a_changed_image(fake: FakeVenice, client: httpx.AsyncClient) -> None:
     source = media_samples.png(320, 240, color=(200, 30, 30))
-    edited = await client.post("/image/edit", data={"prompt": "make it blue"},
-                               files=multipart_file("image", source, "image/png"))
-    cropped = await client.post("/image/edit", json={
-        "image": base64.b64encode(source).decode(), "prompt": "square it", "aspect_ratio": "1:1",
-        "output_format": "webp",
-    })
+    edited = await client.post(
+        "/image/edit", data={"prompt": "make it blue"}, files=multipart_file("image", source, "image/png")
+    )
+    cropped = await client.post(
+        "/image/edit",
+        json={
+            "image": base64.b64encode(source).decode(),
+            "prompt": "square it",
+            "aspect_ratio": "1:1",
+            "output_format": "webp",
+        },
+    )
 
     assert edited.status_code == 200 and edited.headers["content-type"] == "image/png"
     before, after = opened(source).convert("RGB"), opened(edited.content).convert("RGB")
@@ -265,7 +324,9 @@ async def test_edit_refusals(client: httpx.AsyncClient) -> None:
     source = base64.b64encode(media_samples.png(256, 256)).decode()
     junk = await client.post("/image/edit", json={"image": base64.b64encode(b"nope").decode(), "prompt": "x"})
     policy = await client.post("/image/edit", json={"image": source, "prompt": "add forbidden-violence"})
-    unknown = await client.post("/image/edit", json={"image": source, "prompt": "x", "model": "qwen-edit-uncensored"})
+    unknown = await client.post(
+        "/image/edit", json={"image": source, "prompt": "x", "model": "qwen-edit-uncensored"}
+    )
     url = await client.post("/image/edit", json={"image": "https://example.com/cat.png", "prompt": "x"})
 
     assert junk.status_code == 400 and "decoded" in junk.json()["error"]
@@ -279,7 +340,9 @@ async def test_edit_refusals(client: httpx.AsyncClient) -> None:
 
 async def test_speech_formats(fake: FakeVenice, client: httpx.AsyncClient) -> None:
     text = "Hello there, this is a voice note of some length."  # 49 characters: 2.94 s
-    opus = await client.post("/audio/speech", json={"input": text, "voice": "af_bella", "response_format": "opus"})
+    opus = await client.post(
+        "/audio/speech", json={"input": text, "voice": "af_bella", "response_format": "opus"}
+    )
     wav = await client.post("/audio/speech", json={"input": text, "response_format": "wav"})
     mp3 = await client.post("/audio/speech", json={"input": "Hi"})  # mp3 by default, at least 0.5 s
 
@@ -300,9 +363,12 @@ async def test_speech_voices_belong_to_their_model(fake: FakeVenice, client: htt
     foreign = await client.post("/audio/speech", json={"input": "Hi", "model": "tts-kokoro", "voice": "tara"})
     own = await client.post("/audio/speech", json={"input": "Hi", "model": "tts-orpheus", "voice": "tara"})
     default_voice = await client.post("/audio/speech", json={"input": "Hi", "model": "tts-orpheus"})
-    unsupported = await client.post("/audio/speech", json={"input": "Hi", "model": "tts-orpheus",
-                                                           "response_format": "aac"})
-    absent = await client.post("/audio/speech", json={"input": "Hi", "model": "tts-xai-v1"})  # in the spec, not here
+    unsupported = await client.post(
+        "/audio/speech", json={"input": "Hi", "model": "tts-orpheus", "response_format": "aac"}
+    )
+    absent = await client.post(
+        "/audio/speech", json={"input": "Hi", "model": "tts-xai-v1"}
+    )  # in the spec, not here
 
     assert foreign.status_code == 400 and foreign.json()["error"].startswith("Invalid voice 'tara'")
     assert valid("/audio/speech", foreign)
@@ -314,9 +380,14 @@ async def test_speech_voices_belong_to_their_model(fake: FakeVenice, client: htt
 # ---- transcription ---------------------------------------------------------------------------------
 
 
-async def transcribe(client: httpx.AsyncClient, data: bytes, name: str = "note.ogg", **fields: str) -> httpx.Response:
-    return await client.post("/audio/transcriptions", data={"model": ASR, **fields},
-                             files={"file": (name, data, "application/octet-stream")})
+async def transcribe(
+    client: httpx.AsyncClient, data: bytes, name: str = "note.ogg", **fields: str
+) -> httpx.Response:
+    return await client.post(
+        "/audio/transcriptions",
+        data={"model": ASR, **fields},
+        files={"file": (name, data, "application/octet-stream")},
+    )
 
 
 async def test_transcription_hears_the_duration(fake: FakeVenice, client: httpx.AsyncClient) -> None:
@@ -326,7 +397,9 @@ async def test_transcription_hears_the_duration(fake: FakeVenice, client: httpx.
     fake.transcript = "Something else entirely"
     text = await transcribe(client, media_samples.mp3(1), "a.mp3", response_format="text")
 
-    assert ogg.json() == {"text": "Hello from a voice note", "duration": 2.5} and valid("/audio/transcriptions", ogg)
+    assert ogg.json() == {"text": "Hello from a voice note", "duration": 2.5} and valid(
+        "/audio/transcriptions", ogg
+    )
     assert wav.json()["duration"] == 1.5 and mp4.json()["duration"] == 5.0
     assert mp4.json()["timestamps"]["word"][-1]["end"] == 5.0
     assert text.headers["content-type"].startswith("text/plain") and text.text == "Something else entirely"
@@ -353,7 +426,11 @@ async def test_transcription_refusals(fake: FakeVenice, client: httpx.AsyncClien
     assert too_big.status_code == 413 and too_big.json()["code"] == "PAYLOAD_TOO_LARGE"
     assert valid("/audio/transcriptions", too_big)
     assert {k: r.status_code for k, r in answers.items()} == {
-        "unknown format": 400, "empty": 422, "bad CRC": 422, "no samples": 422, "truncated mp4": 422,
+        "unknown format": 400,
+        "empty": 422,
+        "bad CRC": 422,
+        "no samples": 422,
+        "truncated mp4": 422,
     }
     assert "Unsupported audio format" in answers["unknown format"].json()["error"]
     assert "bad CRC" in answers["bad CRC"].json()["error"]
@@ -367,7 +444,9 @@ async def test_transcription_refusals(fake: FakeVenice, client: httpx.AsyncClien
 async def test_video_lifecycle(fake: FakeVenice, client: httpx.AsyncClient) -> None:
     quote = await client.post("/video/quote", json={"model": T2V, "duration": "5s"})
     dear = await client.post("/video/quote", json={"model": T2V, "duration": "10s", "resolution": "1080p"})
-    queued = await client.post("/video/queue", json={"model": T2V, "prompt": "a gondola at dusk", "duration": "5s"})
+    queued = await client.post(
+        "/video/queue", json={"model": T2V, "prompt": "a gondola at dusk", "duration": "5s"}
+    )
     job = {"model": T2V, "queue_id": queued.json()["queue_id"]}
     polls = [await client.post("/video/retrieve", json=job) for _ in range(3)]
     done = await client.post("/video/complete", json=job)
@@ -387,20 +466,28 @@ async def test_video_lifecycle(fake: FakeVenice, client: httpx.AsyncClient) -> N
 async def test_video_refusals_and_failures(fake: FakeVenice, client: httpx.AsyncClient) -> None:
     not_video = await client.post("/video/quote", json={"model": "venice-sd35", "duration": "5s"})
     bad_duration = await client.post("/video/quote", json={"model": T2V, "duration": "7s"})
-    policy = await client.post("/video/queue", json={"model": T2V, "prompt": "forbidden-violence", "duration": "5s"})
+    policy = await client.post(
+        "/video/queue", json={"model": T2V, "prompt": "forbidden-violence", "duration": "5s"}
+    )
     i2v = {"model": "wan-2-7-image-to-video", "prompt": "x", "duration": "5s"}
     no_image = await client.post("/video/queue", json=i2v)
     unknown = await client.post("/video/retrieve", json={"model": T2V, "queue_id": "nope"})
 
     fake.video_polls_until_done, fake.video_fail_job = 0, 422
     refused = await client.post("/video/queue", json={"model": T2V, "prompt": "x", "duration": "10s"})
-    provider = await client.post("/video/retrieve", json={"model": T2V, "queue_id": refused.json()["queue_id"]})
+    provider = await client.post(
+        "/video/retrieve", json={"model": T2V, "queue_id": refused.json()["queue_id"]}
+    )
     fake.video_fail_job = 500
     crashed = await client.post("/video/queue", json={"model": T2V, "prompt": "x", "duration": "5s"})
     failed = await client.post("/video/retrieve", json={"model": T2V, "queue_id": crashed.json()["queue_id"]})
 
     assert not_video.status_code == bad_duration.status_code == no_image.status_code == 400
-    assert policy.status_code == 422 and isinstance(policy.json()["error"], str) and valid("/video/queue", policy)
+    assert (
+        policy.status_code == 422
+        and isinstance(policy.json()["error"], str)
+        and valid("/video/queue", policy)
+    )
     assert unknown.status_code == 404 and valid("/video/retrieve", unknown)
     assert provider.status_code == 422 and provider.json()["error"]["type"] == "provider_content_policy"
     assert provider.json()["error"]["credits_refunded"] is True and valid("/video/retrieve", provider)
@@ -410,8 +497,9 @@ async def test_video_refusals_and_failures(fake: FakeVenice, client: httpx.Async
 
 async def test_a_restarted_bot_resumes_an_existing_job(fake: FakeVenice, client: httpx.AsyncClient) -> None:
     fake.video_jobs["q-1"] = VideoJob(queue_id="q-1", model=T2V, prompt="x", duration="10s", polls=2)
-    resumed = await client.post("/video/retrieve", json={"model": T2V, "queue_id": "q-1",
-                                                         "delete_media_on_completion": True})
+    resumed = await client.post(
+        "/video/retrieve", json={"model": T2V, "queue_id": "q-1", "delete_media_on_completion": True}
+    )
     assert media_samples.mp4_duration(resumed.content) == 10.0
     assert fake.video_jobs["q-1"].delivered and fake.video_jobs["q-1"].completed
 
@@ -420,16 +508,25 @@ async def test_a_restarted_bot_resumes_an_existing_job(fake: FakeVenice, client:
 
 
 async def test_wrong_media_bodies_are_spec_errors() -> None:
-    async with FakeVenice(validate=True) as fake, httpx.AsyncClient(
-        base_url=fake.base_url, headers=AUTH, verify=TLS
-    ) as client:
-        nine = await client.post("/image/generate", json={"model": "venice-sd35", "prompt": "x", "variants": 9})
+    async with (
+        FakeVenice(validate=True) as fake,
+        httpx.AsyncClient(base_url=fake.base_url, headers=AUTH, verify=TLS) as client,
+    ):
+        nine = await client.post(
+            "/image/generate", json={"model": "venice-sd35", "prompt": "x", "variants": 9}
+        )
         long = await client.post("/audio/speech", json={"input": "x" * 4097})
         as_json = await client.post("/audio/transcriptions", json={"file": "aGVsbG8=", "model": ASR})
-        scale = await client.post("/image/upscale", data={"scale": "9"},
-                                  files=multipart_file("image", media_samples.png(256, 256), "image/png"))
-        extra = await client.post("/audio/transcriptions", data={"model": ASR, "temperature": "0"},
-                                  files=multipart_file("file", media_samples.wav(1), "audio/wav"))
+        scale = await client.post(
+            "/image/upscale",
+            data={"scale": "9"},
+            files=multipart_file("image", media_samples.png(256, 256), "image/png"),
+        )
+        extra = await client.post(
+            "/audio/transcriptions",
+            data={"model": ASR, "temperature": "0"},
+            files=multipart_file("file", media_samples.wav(1), "audio/wav"),
+        )
 
     assert [r.status_code for r in (nine, long, as_json, scale, extra)] == [400, 400, 415, 400, 400]
     assert nine.json()["issues"][0]["path"] == ["variants"]

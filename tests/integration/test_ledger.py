@@ -88,8 +88,12 @@ async def test_allowance_refills_at_the_period_boundary_with_or_without_roll_ove
 
 def test_period_starts() -> None:
     wednesday = datetime(2026, 11, 25, 15, 30, tzinfo=UTC).timestamp()
-    assert AllowancePolicy(1, "weekly").period_start(wednesday) == datetime(2026, 11, 23, tzinfo=UTC).timestamp()
-    assert AllowancePolicy(1, "monthly").next_refill(wednesday) == datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    assert (
+        AllowancePolicy(1, "weekly").period_start(wednesday) == datetime(2026, 11, 23, tzinfo=UTC).timestamp()
+    )
+    assert (
+        AllowancePolicy(1, "monthly").next_refill(wednesday) == datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    )
     assert AllowancePolicy(1, "none").period_start(wednesday) is None
     assert usd(1_500_000) == "$1.50" and usd(4200) == "$0.0042" and usd(0) == "$0"
 
@@ -121,7 +125,7 @@ async def test_entries_are_append_only(tmp_path: Path) -> None:
     db_cm, ledger = await open_ledger(str(tmp_path / "l.db"))
     try:
         await ledger.grant("user:1", 10, actor="test")
-        db = ledger._db  # noqa: SLF001
+        db = ledger._db
         for sql in ("UPDATE ledger_entries SET amount = 999", "DELETE FROM ledger_entries"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 await db.executescript(sql)
@@ -141,7 +145,9 @@ operation = st.one_of(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(operation, max_size=40), st.booleans())
-def test_the_ledger_invariant_holds_under_any_sequence(ops: list[tuple[str, object, int]], roll_over: bool) -> None:
+def test_the_ledger_invariant_holds_under_any_sequence(
+    ops: list[tuple[str, object, int]], roll_over: bool
+) -> None:
     async def run() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             clock = [1_800_000_000.0]
@@ -157,7 +163,9 @@ def test_the_ledger_invariant_holds_under_any_sequence(ops: list[tuple[str, obje
                     elif kind == "reserve":
                         before = await ledger.balance(str(target))
                         try:
-                            open_reservations.append(await ledger.reserve(str(target), amount, feature="chat"))
+                            open_reservations.append(
+                                await ledger.reserve(str(target), amount, feature="chat")
+                            )
                         except InsufficientCredit:
                             assert before < amount  # refused only when it truly did not fit
                     elif kind in ("settle", "refund") and open_reservations:
@@ -170,10 +178,12 @@ def test_the_ledger_invariant_holds_under_any_sequence(ops: list[tuple[str, obje
                         clock[0] += 86_400 * amount
                     assert await ledger.check() == []
                 for owner in ("user:1", "user:2"):
-                    rows = await ledger._db.fetchall(  # noqa: SLF001
+                    rows = await ledger._db.fetchall(
                         "SELECT request_id, SUM(kind IN ('settle', 'refund')) FROM ledger_entries e "
                         "JOIN accounts a ON a.id = e.account_id WHERE a.owner = ? AND request_id IS NOT NULL "
-                        "GROUP BY request_id", (owner,))
+                        "GROUP BY request_id",
+                        (owner,),
+                    )
                     assert all(closed <= 1 for _, closed in rows)
             finally:
                 await db_cm.__aexit__(None, None, None)
@@ -189,8 +199,14 @@ async def test_entries_written_together_fail_alone(tmp_path: Path) -> None:
             if credit:
                 await ledger.grant(user, credit, actor="test")
         held = await ledger.reserve("user:rich", 5_000, feature="chat")
-        attempts = [("user:rich", 10_000), ("user:poor", 5_000), ("user:none", 1), ("user:rich", 20_000),
-                    ("user:poor", 1_000), ("user:none", 0)]
+        attempts = [
+            ("user:rich", 10_000),
+            ("user:poor", 5_000),
+            ("user:none", 1),
+            ("user:rich", 20_000),
+            ("user:poor", 1_000),
+            ("user:none", 0),
+        ]
 
         async def attempt(owner: str, amount: int) -> bool:
             try:

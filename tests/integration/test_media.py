@@ -123,12 +123,18 @@ async def test_image_errors_are_refunded_with_a_clear_message(
 # ----- /upscale and /edit
 
 
-async def test_upscale_takes_the_attached_or_the_replied_to_image(make_service: Any, venice: FakeVenice) -> None:
+async def test_upscale_takes_the_attached_or_the_replied_to_image(
+    make_service: Any, venice: FakeVenice
+) -> None:
     async with make_service() as service:
         attached = await ask(service, "/upscale 2", attachments=(photo(300, 300),), **USER)
         assert opened(attached.reply.attachments[0]).size == (600, 600)
-        replied = await ask(service, "/upscale 4", **USER,
-                            reply_to=RepliedMessage("", from_bot=True, attachments=(photo(256, 256),)))
+        replied = await ask(
+            service,
+            "/upscale 4",
+            **USER,
+            reply_to=RepliedMessage("", from_bot=True, attachments=(photo(256, 256),)),
+        )
         assert opened(replied.reply.attachments[0]).size == (1024, 1024)
         upload = venice.calls_to("/image/upscale")[0]
         assert upload.headers["content-type"].startswith("multipart/form-data")  # no base64 copy
@@ -226,7 +232,9 @@ async def test_voice_lists_voices_switches_model_for_another_models_voice_and_re
     assert (body["model"], body["voice"]) == (other["id"], other_voice)
 
 
-async def test_a_voice_venice_refuses_is_a_clear_error_and_no_charge(make_service: Any, venice: FakeVenice) -> None:
+async def test_a_voice_venice_refuses_is_a_clear_error_and_no_charge(
+    make_service: Any, venice: FakeVenice
+) -> None:
     venice.fail("/audio/speech", 400, {"error": "Invalid voice: af_sky is not available for this model"})
     async with make_service() as service:
         with pytest.raises(VeniceError) as info:
@@ -277,7 +285,9 @@ async def test_voice_limits_and_bad_audio_are_refused_before_upload_and_cost_not
 
 
 @pytest.mark.parametrize("status", [413, 415, 422])
-async def test_venice_refusing_the_audio_is_refunded(make_service: Any, venice: FakeVenice, status: int) -> None:
+async def test_venice_refusing_the_audio_is_refunded(
+    make_service: Any, venice: FakeVenice, status: int
+) -> None:
     venice.fail("/audio/transcriptions", status)
     async with make_service() as service:
         with pytest.raises(VeniceError) as info:
@@ -298,8 +308,12 @@ async def test_silence_is_not_answered_or_charged(make_service: Any, venice: Fak
 async def test_a_wav_file_and_a_video_note_are_transcribed_too(make_service: Any, venice: FakeVenice) -> None:
     venice.transcript = "hello"
     async with make_service() as service:
-        await ask(service, "", attachments=(Attachment("audio", "audio/wav", media_samples.wav(2.0)),), **USER)
-        await ask(service, "", attachments=(Attachment("video", "video/mp4", media_samples.mp4_video(3.0)),), **USER)
+        await ask(
+            service, "", attachments=(Attachment("audio", "audio/wav", media_samples.wav(2.0)),), **USER
+        )
+        await ask(
+            service, "", attachments=(Attachment("video", "video/mp4", media_samples.mp4_video(3.0)),), **USER
+        )
     files = [c.body["file"] for c in venice.calls_to("/audio/transcriptions")]
     assert len(files) == 2
 
@@ -372,7 +386,9 @@ async def test_video_is_quoted_confirmed_polled_delivered_and_deleted_from_venic
     assert venice.spec_errors == []
 
 
-async def test_only_the_asker_confirms_and_cancel_costs_nothing(make_service: Any, venice: FakeVenice) -> None:
+async def test_only_the_asker_confirms_and_cancel_costs_nothing(
+    make_service: Any, venice: FakeVenice
+) -> None:
     async with make_service() as service:
         quote = await ask(service, "/video a dog", **USER)
         confirm, cancel = (c.command for c in quote.reply.choices)
@@ -419,15 +435,18 @@ async def test_a_video_job_is_resumed_after_a_restart_and_delivered(
     assert len(venice.calls_to("/video/complete")) == 1
 
 
-async def test_a_video_refused_by_venices_content_policy_is_refunded(make_service: Any, venice: FakeVenice) -> None:
-    venice.fail("/video/queue", 422, {"error": {"message": "Content policy", "type": "provider_content_policy"}})
+async def test_a_video_refused_by_venices_content_policy_is_refunded(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    venice.fail(
+        "/video/queue", 422, {"error": {"message": "Content policy", "type": "provider_content_policy"}}
+    )
     async with make_service() as service:
         quote = await ask(service, "/video a storm", **USER)
         with pytest.raises(VeniceError) as info:
             await ask(service, quote.reply.choices[0].command, **USER)
         assert info.value.user_message.endswith("You were not charged.")
         assert await balance_of(service) == FULL
-
 
 
 async def test_a_voice_note_with_photos_is_transcribed_and_asked_with_the_photos(

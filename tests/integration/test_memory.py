@@ -31,7 +31,9 @@ def estimated(messages: list[dict[str, Any]]) -> int:
     return sum(len(m["content"]) for m in messages) // 4
 
 
-async def test_old_turns_fold_into_a_summary_and_every_request_fits(make_service: Any, venice: FakeVenice) -> None:
+async def test_old_turns_fold_into_a_summary_and_every_request_fits(
+    make_service: Any, venice: FakeVenice
+) -> None:
     add_tiny_model(venice)
     async with make_service(default_chat_model="tiny", reply_max_tokens=REPLY) as service:
         for i in range(14):
@@ -61,7 +63,9 @@ async def test_old_turns_fold_into_a_summary_and_every_request_fits(make_service
         assert "Summary so far:\nSummary:" in summaries[1]["messages"][1]["content"]
 
 
-async def test_a_failed_summary_changes_nothing_and_is_retried_later(make_service: Any, venice: FakeVenice) -> None:
+async def test_a_failed_summary_changes_nothing_and_is_retried_later(
+    make_service: Any, venice: FakeVenice
+) -> None:
     add_tiny_model(venice)
     async with make_service(default_chat_model="tiny", reply_max_tokens=REPLY) as service:
         for i in range(6):

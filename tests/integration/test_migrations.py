@@ -60,9 +60,7 @@ def test_gaps_and_bad_names_are_refused(tmp_path: Path) -> None:
 async def test_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     async with Database.open(str(tmp_path / "x.db")) as db:
         await migrate(db, REAL)
-        await db.executescript(
-            "INSERT INTO schema_migrations VALUES (999, 'future', 0)"
-        )
+        await db.executescript("INSERT INTO schema_migrations VALUES (999, 'future', 0)")
         with pytest.raises(ConfigurationError, match="newer"):
             await migrate(db, REAL)
 

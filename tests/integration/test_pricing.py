@@ -25,15 +25,36 @@ async def test_text_prices(venice: FakeVenice, retry: Any) -> None:
     model = (await models(venice, retry, "text"))["venice-uncensored"]
     raw = model.raw["model_spec"]["pricing"]
     prices = Prices(markup=1.0)
-    expected = (1000 * raw["input"]["usd"] + 2000 * raw["output"]["usd"])  # micro-USD
-    assert prices.chat_estimate(model, 1000, 2000, web_search=False, scraped_urls=0) == pytest.approx(expected, abs=1)
+    expected = 1000 * raw["input"]["usd"] + 2000 * raw["output"]["usd"]  # micro-USD
+    assert prices.chat_estimate(model, 1000, 2000, web_search=False, scraped_urls=0) == pytest.approx(
+        expected, abs=1
+    )
     with_search = prices.chat_estimate(model, 1000, 2000, web_search=True, scraped_urls=2)
-    assert with_search - prices.chat_estimate(model, 1000, 2000, web_search=False, scraped_urls=0) == pytest.approx(30_000, abs=1)
-    cost = prices.chat_cost(model, Usage(100, 50, 150), cost_usd=None, estimated_prompt=0,
-                            completion_estimate=0, web_search=False, scraped_urls=0)
+    assert with_search - prices.chat_estimate(
+        model, 1000, 2000, web_search=False, scraped_urls=0
+    ) == pytest.approx(30_000, abs=1)
+    cost = prices.chat_cost(
+        model,
+        Usage(100, 50, 150),
+        cost_usd=None,
+        estimated_prompt=0,
+        completion_estimate=0,
+        web_search=False,
+        scraped_urls=0,
+    )
     assert cost == pytest.approx(100 * raw["input"]["usd"] + 50 * raw["output"]["usd"], abs=1)
-    assert prices.chat_cost(model, None, cost_usd=0.25, estimated_prompt=0, completion_estimate=0,
-                            web_search=False, scraped_urls=0) == 250_000
+    assert (
+        prices.chat_cost(
+            model,
+            None,
+            cost_usd=0.25,
+            estimated_prompt=0,
+            completion_estimate=0,
+            web_search=False,
+            scraped_urls=0,
+        )
+        == 250_000
+    )
 
 
 async def test_media_prices(venice: FakeVenice, retry: Any) -> None:
@@ -49,10 +70,20 @@ async def test_media_prices(venice: FakeVenice, retry: Any) -> None:
 
 
 def test_resolution_priced_images_and_edits() -> None:
-    model = ModelInfo(id="x", type="image", name="x", context_length=0, raw={"model_spec": {"pricing": {
-        "resolutions": {"1K": {"usd": 0.05, "diem": 0.05}, "4K": {"usd": 0.2, "diem": 0.2}},
-        "inpaint": {"usd": 0.04, "diem": 0.04},
-    }}})
+    model = ModelInfo(
+        id="x",
+        type="image",
+        name="x",
+        context_length=0,
+        raw={
+            "model_spec": {
+                "pricing": {
+                    "resolutions": {"1K": {"usd": 0.05, "diem": 0.05}, "4K": {"usd": 0.2, "diem": 0.2}},
+                    "inpaint": {"usd": 0.04, "diem": 0.04},
+                }
+            }
+        },
+    )
     media = MediaPrices(Prices())
     assert media.image_generation(model, resolution="4K") == 200_000
     assert media.image_generation(model) == 50_000  # the first tier when none is asked for

@@ -111,8 +111,12 @@ async def test_export_sends_the_callers_own_data_as_json_only_in_a_private_chat(
     texts = json.dumps(data["conversations"])
     assert "export-me-marker" in texts and "mine in the group" in texts
     assert "not-mine-marker" not in texts  # other people's words are theirs
-    assert data["user"] == {"platform": "telegram", "id": "7", "display_name": "Mo",
-                            "first_seen": data["user"]["first_seen"]}
+    assert data["user"] == {
+        "platform": "telegram",
+        "id": "7",
+        "display_name": "Mo",
+        "first_seen": data["user"]["first_seen"],
+    }
     assert data["account"]["entries"] and "balance_usd" in data["account"]
 
 
@@ -121,7 +125,10 @@ async def test_an_ephemeral_chat_leaves_no_trace_on_disk_and_is_gone_after_a_res
 ) -> None:
     async with make_service() as service:
         said = await ask(service, "/ephemeral on", **DM)
-        assert "nothing written here is stored on disk" in said.text and "lost when the bot restarts" in said.text
+        assert (
+            "nothing written here is stored on disk" in said.text
+            and "lost when the bot restarts" in said.text
+        )
         await ask(service, "ephemeral-marker-one", **DM)
         await ask(service, "and ephemeral-marker-two?", **DM)
         await ask(service, "/video ephemeral-video-marker", **DM)

@@ -43,7 +43,9 @@ async def test_a_user_without_enough_credit_is_told_and_venice_is_not_called(
     assert venice.calls_to("/chat/completions") == []
 
 
-@pytest.mark.parametrize(("status", "error"), [(402, InsufficientBalance), (500, ServerError), (429, Exception)])
+@pytest.mark.parametrize(
+    ("status", "error"), [(402, InsufficientBalance), (500, ServerError), (429, Exception)]
+)
 async def test_a_failed_call_is_refunded_in_full(
     make_service: Any, venice: FakeVenice, status: int, error: type
 ) -> None:
@@ -175,7 +177,7 @@ async def test_requests_are_paced_to_the_keys_own_limits(venice: FakeVenice, clo
 
     async with httpx.AsyncClient() as http:
         client = VeniceClient(http, api_key=SecretStr(TEST_KEY), base_url=venice.base_url, retry=retry)
-        body = (await client.api_key_rate_limits())
+        body = await client.api_key_rate_limits()
         for entry in body["data"]["rateLimits"]:
             if entry["apiModelId"] == "venice-uncensored":
                 entry["rateLimits"] = [{"amount": 2, "type": "RPM"}]
@@ -208,7 +210,9 @@ async def test_without_cost_in_the_answer_the_price_comes_from_models(
 
 async def test_feature_markups_override_the_markup_per_feature(make_service: Any, venice: FakeVenice) -> None:
     venice.script.append(ChatScript(content="priced", cost_usd=0.01))
-    async with make_service(user_allowance_usd=1.0, price_markup=3.0, feature_markups="chat=1.5,summary=0") as service:
+    async with make_service(
+        user_allowance_usd=1.0, price_markup=3.0, feature_markups="chat=1.5,summary=0"
+    ) as service:
         assert service.s.prices.feature_markups == {"chat": 1.5, "summary": 0.0}
         await ask(service, "Hello", **TG)
         assert 1_000_000 - await balance_of(service, **TG) == 15_000  # 0.01 x 1.5, not x 3

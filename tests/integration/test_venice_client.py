@@ -60,10 +60,12 @@ async def test_streaming_keeps_reasoning_apart_and_reads_usage_from_the_last_chu
 
 
 async def test_web_search_citations_arrive_in_the_stream(client: VeniceClient, venice: FakeVenice) -> None:
-    venice.script.append(ChatScript(
-        content="Paris [REF]0[/REF].",
-        citations=[{"title": "Paris", "url": "https://en.wikipedia.org/wiki/Paris"}],
-    ))
+    venice.script.append(
+        ChatScript(
+            content="Paris [REF]0[/REF].",
+            citations=[{"title": "Paris", "url": "https://en.wikipedia.org/wiki/Paris"}],
+        )
+    )
     deltas = [d async for d in client.chat_stream(request(enable_web_search="on", enable_web_citations=True))]
     citations = [c for d in deltas for c in d.citations]
     assert [c.url for c in citations] == ["https://en.wikipedia.org/wiki/Paris"]
@@ -84,7 +86,9 @@ async def test_a_stream_cut_off_half_way_keeps_the_partial_and_is_not_retried(
     assert len(venice.calls_to("/chat/completions")) == 1
 
 
-async def test_models_are_cached_for_the_ttl(client: VeniceClient, venice: FakeVenice, clock: FakeClock) -> None:
+async def test_models_are_cached_for_the_ttl(
+    client: VeniceClient, venice: FakeVenice, clock: FakeClock
+) -> None:
     first = await client.models("text")
     again = await client.models("text")
     assert first == again and len(first) >= 3
@@ -121,9 +125,16 @@ async def test_api_key_rate_limits(client: VeniceClient) -> None:
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, e.BadRequest), (401, e.AuthenticationFailed), (402, e.InsufficientBalance),
-     (404, e.NotFound), (413, e.PayloadTooLarge), (415, e.UnsupportedMediaType),
-     (422, e.Unprocessable), (500, e.ServerError)],
+    [
+        (400, e.BadRequest),
+        (401, e.AuthenticationFailed),
+        (402, e.InsufficientBalance),
+        (404, e.NotFound),
+        (413, e.PayloadTooLarge),
+        (415, e.UnsupportedMediaType),
+        (422, e.Unprocessable),
+        (500, e.ServerError),
+    ],
 )
 async def test_errors_that_are_never_retried(
     client: VeniceClient, venice: FakeVenice, clock: FakeClock, status: int, cls: type
@@ -160,10 +171,15 @@ async def test_retries_are_bounded(client: VeniceClient, venice: FakeVenice, clo
 async def test_429_waits_until_the_request_limit_resets(
     client: VeniceClient, venice: FakeVenice, clock: FakeClock
 ) -> None:
-    venice.fail("/chat/completions", 429, times=1, headers={
-        "x-ratelimit-remaining-requests": "0",
-        "x-ratelimit-reset-requests": str(clock.now + 6),
-    })
+    venice.fail(
+        "/chat/completions",
+        429,
+        times=1,
+        headers={
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": str(clock.now + 6),
+        },
+    )
     await client.chat(request())
     assert clock.sleeps == [6.0]
 
@@ -171,10 +187,17 @@ async def test_429_waits_until_the_request_limit_resets(
 async def test_429_honours_retry_after_and_token_reset(
     client: VeniceClient, venice: FakeVenice, clock: FakeClock
 ) -> None:
-    venice.fail("/chat/completions", 429, times=1, headers={
-        "retry-after": "2", "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "3",
-        "x-ratelimit-remaining-requests": "10",
-    })
+    venice.fail(
+        "/chat/completions",
+        429,
+        times=1,
+        headers={
+            "retry-after": "2",
+            "x-ratelimit-remaining-tokens": "0",
+            "x-ratelimit-reset-tokens": "3",
+            "x-ratelimit-remaining-requests": "10",
+        },
+    )
     await client.chat(request())
     assert clock.sleeps == [3.0]
 
@@ -200,7 +223,9 @@ async def test_connection_dropped_without_answer_is_retried(
 
 async def test_unreachable_server_is_a_typed_error(retry: RetryPolicy) -> None:
     async with httpx.AsyncClient(timeout=2) as http:
-        client = VeniceClient(http, api_key=SecretStr(TEST_KEY), base_url="http://127.0.0.1:9/api/v1", retry=retry)
+        client = VeniceClient(
+            http, api_key=SecretStr(TEST_KEY), base_url="http://127.0.0.1:9/api/v1", retry=retry
+        )
         with pytest.raises(e.VeniceUnreachable) as info:
             await client.models()
     assert "cannot reach Venice" in info.value.user_message
@@ -211,12 +236,18 @@ async def test_failures_never_approach_venices_key_block(venice: FakeVenice, clo
     policy = RetryPolicy(monotonic=clock.monotonic, wall=clock.time, sleep=clock.sleep)
     venice.fail("/chat/completions", 503, times=1000)
     async with httpx.AsyncClient(timeout=10) as http:
-        client = VeniceClient(http, api_key=SecretStr(TEST_KEY), base_url=venice.base_url, retry=policy,
-                              failures=FailureBudget(monotonic=clock.monotonic))
+        client = VeniceClient(
+            http,
+            api_key=SecretStr(TEST_KEY),
+            base_url=venice.base_url,
+            retry=policy,
+            failures=FailureBudget(monotonic=clock.monotonic),
+        )
         results: list[object] = []
         for _wave in range(4):  # users keep writing while Venice is down: 4 bursts of 10
-            results += await asyncio.gather(*(client.chat(request()) for _ in range(10)),
-                                            return_exceptions=True)
+            results += await asyncio.gather(
+                *(client.chat(request()) for _ in range(10)), return_exceptions=True
+            )
     assert all(isinstance(r, e.VeniceError) for r in results)
     assert sum(isinstance(r, e.TooManyFailures) for r in results) >= 20
     refused = next(r for r in results if isinstance(r, e.TooManyFailures))
@@ -253,8 +284,15 @@ async def test_the_api_key_never_shows_in_logs_errors_or_reprs(
     venice.drop_connection("/models", times=10)
     with pytest.raises(e.VeniceError) as info2:
         await client.models()
-    for text in (str(info.value), repr(info.value), info.value.user_message, str(info2.value),
-                 repr(info2.value), repr(client), caplog.text):
+    for text in (
+        str(info.value),
+        repr(info.value),
+        info.value.user_message,
+        str(info2.value),
+        repr(info2.value),
+        repr(client),
+        caplog.text,
+    ):
         assert TEST_KEY not in text
 
 

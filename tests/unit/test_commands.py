@@ -16,8 +16,17 @@ async def echo(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 def registry() -> CommandRegistry:
     r = CommandRegistry()
     r.add(Command("mode", "Set a mode", echo, (Arg("mode", "m", choices=("off", "on")),)))
-    r.add(Command("say", "Say", echo, (Arg("times", "n", ArgType.INTEGER, required=True),
-                                        Arg("text", "t", ArgType.TEXT, required=True))))
+    r.add(
+        Command(
+            "say",
+            "Say",
+            echo,
+            (
+                Arg("times", "n", ArgType.INTEGER, required=True),
+                Arg("text", "t", ArgType.TEXT, required=True),
+            ),
+        )
+    )
     r.add(Command("admin", "Admin only", echo, access=Access.BOT_ADMIN))
     return r
 

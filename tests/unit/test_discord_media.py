@@ -25,18 +25,21 @@ from core.events import Attachment, Notice, Reply
 from tests.fakes.media_samples import ogg_opus, png
 
 
-@pytest.mark.parametrize(("content_type", "filename", "voice", "kind"), [
-    ("image/png", "cat.png", False, "image"),
-    ("image/webp; charset=binary", "x", False, "image"),
-    (None, "photo.JPG", False, "image"),
-    ("audio/ogg", "voice-message.ogg", True, "voice"),
-    ("audio/ogg", "song.ogg", False, "audio"),
-    ("audio/mpeg", "song.mp3", False, "audio"),
-    ("video/mp4", "clip.mp4", False, "video"),
-    ("video/mp4", "clip.mp4", True, "video"),  # the voice flag is about audio only
-    ("application/pdf", "paper.pdf", False, "file"),
-    (None, "noextension", False, "file"),
-])
+@pytest.mark.parametrize(
+    ("content_type", "filename", "voice", "kind"),
+    [
+        ("image/png", "cat.png", False, "image"),
+        ("image/webp; charset=binary", "x", False, "image"),
+        (None, "photo.JPG", False, "image"),
+        ("audio/ogg", "voice-message.ogg", True, "voice"),
+        ("audio/ogg", "song.ogg", False, "audio"),
+        ("audio/mpeg", "song.mp3", False, "audio"),
+        ("video/mp4", "clip.mp4", False, "video"),
+        ("video/mp4", "clip.mp4", True, "video"),  # the voice flag is about audio only
+        ("application/pdf", "paper.pdf", False, "file"),
+        (None, "noextension", False, "file"),
+    ],
+)
 def test_attachment_kinds(content_type: str | None, filename: str, voice: bool, kind: str) -> None:
     assert attachment_kind(content_type, filename, voice_message=voice) == kind
 
@@ -102,8 +105,9 @@ def test_voice_message_payload_has_the_flag_duration_and_waveform() -> None:
     assert meta["duration_secs"] == pytest.approx(2.5, abs=0.02)
     levels = base64.b64decode(meta["waveform"])
     assert 0 < len(levels) <= 256 and max(levels) == 255
-    given = voice_message_payload(Attachment("voice", "audio/ogg", audio, duration=7.0),
-                                  reference={"message_id": 1})
+    given = voice_message_payload(
+        Attachment("voice", "audio/ogg", audio, duration=7.0), reference={"message_id": 1}
+    )
     assert given["attachments"][0]["duration_secs"] == 7.0 and given["message_reference"] == {"message_id": 1}
     assert "content" not in given  # Discord refuses text on a voice message
 

@@ -28,12 +28,15 @@ from core.events import Choice
 ME = 42
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("Sherlock Holmes", "Sherlock Holmes"),
-    ("  Ada \n Lovelace  ", "Ada Lovelace"),
-    ("", "Character"),
-    ("x" * 100, "x" * 80),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Sherlock Holmes", "Sherlock Holmes"),
+        ("  Ada \n Lovelace  ", "Ada Lovelace"),
+        ("", "Character"),
+        ("x" * 100, "x" * 80),
+    ],
+)
 def test_a_webhook_username_is_one_line_of_at_most_80_characters(name: str, expected: str) -> None:
     assert webhook_username(name) == expected
 
@@ -43,7 +46,9 @@ def test_words_discord_refuses_in_a_webhook_name_get_a_look_alike_letter(name: s
     shown = webhook_username(name)
     assert "clyde" not in shown.lower() and "discord" not in shown.lower()
     assert len(shown) == len(name)  # one letter swapped, the rest kept as it was
-    assert sum(a != b for a, b in zip(shown, name, strict=True)) == name.lower().count("clyde") + name.lower().count("discord")
+    assert sum(a != b for a, b in zip(shown, name, strict=True)) == name.lower().count(
+        "clyde"
+    ) + name.lower().count("discord")
 
 
 @dataclass
@@ -78,7 +83,9 @@ def forbidden() -> discord.Forbidden:
 
 
 async def test_the_webhook_is_looked_up_once_and_made_only_when_the_bot_has_none() -> None:
-    home = Home(existing=[hook(WEBHOOK_NAME, creator=7), hook("other", ME), hook(WEBHOOK_NAME, ME, token=None)])
+    home = Home(
+        existing=[hook(WEBHOOK_NAME, creator=7), hook("other", ME), hook(WEBHOOK_NAME, ME, token=None)]
+    )
     webhooks = Webhooks(lambda: ME)
     first = await webhooks.get(home)
     assert await webhooks.get(home) is first and webhooks.cached(home) is first

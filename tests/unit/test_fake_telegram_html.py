@@ -26,15 +26,34 @@ def test_every_tag_and_its_aliases() -> None:
     )
     assert text == "bbiiuusssppcq👍"
     assert [e["type"] for e in found] == [
-        "bold", "bold", "italic", "italic", "underline", "underline", "strikethrough", "strikethrough",
-        "strikethrough", "spoiler", "spoiler", "code", "blockquote", "custom_emoji",
+        "bold",
+        "bold",
+        "italic",
+        "italic",
+        "underline",
+        "underline",
+        "strikethrough",
+        "strikethrough",
+        "strikethrough",
+        "spoiler",
+        "spoiler",
+        "code",
+        "blockquote",
+        "custom_emoji",
     ]
-    assert found[-1] == {"type": "custom_emoji", "offset": 13, "length": 2, "custom_emoji_id": "5368324170671202286"}
+    assert found[-1] == {
+        "type": "custom_emoji",
+        "offset": 13,
+        "length": 2,
+        "custom_emoji_id": "5368324170671202286",
+    }
 
 
 def test_nesting_sorts_by_offset_then_longest_first() -> None:
     assert entities("<b>bold <i>both</i></b> <u>u</u>") == [
-        ("bold", 0, 9), ("italic", 5, 4), ("underline", 10, 1)
+        ("bold", 0, 9),
+        ("italic", 5, 4),
+        ("underline", 10, 1),
     ]
     assert entities("<B>upper case tags</B>") == [("bold", 0, 15)]
     assert entities("<b><i>same span</i></b>") == [("bold", 0, 9), ("italic", 0, 9)]
@@ -45,7 +64,8 @@ def test_pre_with_a_language_and_nothing_inside_code() -> None:
     assert entities("<pre><code>x</code></pre>") == [("pre", 0, 1)]
     assert entities("<code>a <b>b</b></code>") == [("code", 0, 3)]  # Telegram allows no entity in code
     assert entities("<blockquote expandable><pre>x</pre></blockquote>") == [
-        ("expandable_blockquote", 0, 1), ("pre", 0, 1)
+        ("expandable_blockquote", 0, 1),
+        ("pre", 0, 1),
     ]
 
 
@@ -87,7 +107,10 @@ def test_offsets_count_utf16_and_errors_count_utf8_bytes() -> None:
         ("<b>x</b", "Unclosed end tag at byte offset 4"),
         ("<span>x</span>", 'Tag "span" must have class "tg-spoiler" at byte offset 0'),
         ('<a href="x>y</a>', "Unclosed start tag at byte offset 9"),
-        ("<a href>x</a>", 'Expected equal sign in declaration of an attribute of the tag "a" at byte offset 0'),
+        (
+            "<a href>x</a>",
+            'Expected equal sign in declaration of an attribute of the tag "a" at byte offset 0',
+        ),
         ("<a href=x/y>z</a>", "Unexpected end of name token at byte offset 8"),
         ("<tg-emoji>x</tg-emoji>", "Invalid custom emoji identifier specified"),
         ("R&D", 'Character "&" at byte offset 1 must be escaped as "&amp;"'),

@@ -30,7 +30,9 @@ def user_message(kind: str, data: bytes, **fields: Any) -> Message:
 
 
 def image(width: int = 64, height: int = 48, seed: int = 0) -> Attachment:
-    return Attachment("image", "image/png", media_samples.png(width, height, seed=seed), filename=f"{seed}.png")
+    return Attachment(
+        "image", "image/png", media_samples.png(width, height, seed=seed), filename=f"{seed}.png"
+    )
 
 
 def test_a_photo_is_its_largest_size_as_a_jpeg_image() -> None:
@@ -45,19 +47,30 @@ def test_a_photo_is_its_largest_size_as_a_jpeg_image() -> None:
 def test_recordings_keep_the_duration_telegram_states() -> None:
     voice = incoming_file(user_message("voice", media_samples.ogg_opus(1.0), duration=7))
     assert voice is not None and (voice.kind, voice.mime_type, voice.duration) == ("voice", "audio/ogg", 7.0)
-    audio = incoming_file(user_message("audio", media_samples.mp3(1.0), duration=3, file_name="song.mp3",
-                                       mime_type="audio/mpeg"))
+    audio = incoming_file(
+        user_message(
+            "audio", media_samples.mp3(1.0), duration=3, file_name="song.mp3", mime_type="audio/mpeg"
+        )
+    )
     assert audio is not None and (audio.kind, audio.filename, audio.duration) == ("audio", "song.mp3", 3.0)
     note = incoming_file(user_message("video_note", media_samples.mp4_video(2.0), duration=2, length=240))
     assert note is not None and (note.kind, note.mime_type, note.duration) == ("video", "video/mp4", 2.0)
-    video = incoming_file(user_message("video", media_samples.mp4_video(4.0), duration=4, width=320, height=240,
-                                       mime_type="video/mp4"))
+    video = incoming_file(
+        user_message(
+            "video", media_samples.mp4_video(4.0), duration=4, width=320, height=240, mime_type="video/mp4"
+        )
+    )
     assert video is not None and (video.kind, video.duration) == ("video", 4.0)
     assert replied_image(user_message("voice", media_samples.ogg_opus(1.0), duration=1)) is None
 
 
 def test_documents_are_named_by_their_type() -> None:
-    cases = [("image/png", "image"), ("audio/mpeg", "audio"), ("video/mp4", "video"), ("application/pdf", "file")]
+    cases = [
+        ("image/png", "image"),
+        ("audio/mpeg", "audio"),
+        ("video/mp4", "video"),
+        ("application/pdf", "file"),
+    ]
     for mime, kind in cases:
         found = incoming_file(user_message("document", b"bytes", file_name="x", mime_type=mime))
         assert found is not None and (found.kind, found.mime_type) == (kind, mime)
@@ -78,7 +91,8 @@ def test_what_send_photo_takes() -> None:
 def test_images_go_as_one_photo_albums_of_ten_or_documents() -> None:
     assert [c.method for c in plan((image(),))] == ["photo"]
     assert [(c.method, len(c.files)) for c in plan(tuple(image(seed=i) for i in range(11)))] == [
-        ("album", 10), ("photo", 1)
+        ("album", 10),
+        ("photo", 1),
     ]
     wide = Attachment("image", "image/png", media_samples.png(2100, 100))
     voice = Attachment("voice", "audio/ogg", b"OggS", duration=1.5)
@@ -87,7 +101,12 @@ def test_images_go_as_one_photo_albums_of_ten_or_documents() -> None:
     audio = Attachment("audio", "audio/mpeg", b"ID3")
     calls = plan((image(seed=1), wide, image(seed=2), voice, video, other, audio))
     assert [(c.method, len(c.files)) for c in calls] == [
-        ("album", 2), ("document", 1), ("voice", 1), ("video", 1), ("document", 1), ("audio", 1)
+        ("album", 2),
+        ("document", 1),
+        ("voice", 1),
+        ("video", 1),
+        ("document", 1),
+        ("audio", 1),
     ]
     assert calls[1].files[0] is wide
     assert takes_markup((image(),)) and not takes_markup((image(seed=1), image(seed=2)))

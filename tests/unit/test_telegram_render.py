@@ -7,7 +7,9 @@ from adapters.telegram.render import MAX_MESSAGE, split, to_html
 
 
 def test_common_markdown() -> None:
-    md = "# Title\n**bold** and *it* and _it2_ and ~~gone~~ and `x < y` and [site](https://a.example/?q=1&b=2)"
+    md = (
+        "# Title\n**bold** and *it* and _it2_ and ~~gone~~ and `x < y` and [site](https://a.example/?q=1&b=2)"
+    )
     assert to_html(md) == (
         "<b>Title</b>\n<b>bold</b> and <i>it</i> and <i>it2</i> and <s>gone</s> and "
         '<code>x &lt; y</code> and <a href="https://a.example/?q=1&amp;b=2">site</a>'

@@ -59,12 +59,20 @@ def test_the_fake_presses_a_button_by_its_label() -> None:
     state = TelegramState(bot_id=1, bot_username="b_bot", bot_first_name="B")
     state.add_chat(42)
     sent = state._new_message(
-        state.chats[42], state.bot_user(),
-        {"text": "Pick one", "reply_markup": {"inline_keyboard": [
-            [{"text": "Socrates", "callback_data": "c:/character set socrates"}],
-            [{"text": "Docs", "url": "https://example.com"}],
-        ]}},
-        thread_id=None, reply_to=None, by_bot=True,
+        state.chats[42],
+        state.bot_user(),
+        {
+            "text": "Pick one",
+            "reply_markup": {
+                "inline_keyboard": [
+                    [{"text": "Socrates", "callback_data": "c:/character set socrates"}],
+                    [{"text": "Docs", "url": "https://example.com"}],
+                ]
+            },
+        },
+        thread_id=None,
+        reply_to=None,
+        by_bot=True,
     )
     update = state.press("Socrates", chat_id=42, message_id=sent["message_id"], queue=False)
     assert update["callback_query"]["data"] == "c:/character set socrates"

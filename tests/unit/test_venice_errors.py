@@ -11,10 +11,17 @@ from core.venice import errors as e
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (400, e.BadRequest), (401, e.AuthenticationFailed), (402, e.InsufficientBalance),
-        (404, e.NotFound), (413, e.PayloadTooLarge), (415, e.UnsupportedMediaType),
-        (422, e.Unprocessable), (429, e.RateLimited), (500, e.ServerError),
-        (503, e.ServiceUnavailable), (504, e.GatewayTimeout),
+        (400, e.BadRequest),
+        (401, e.AuthenticationFailed),
+        (402, e.InsufficientBalance),
+        (404, e.NotFound),
+        (413, e.PayloadTooLarge),
+        (415, e.UnsupportedMediaType),
+        (422, e.Unprocessable),
+        (429, e.RateLimited),
+        (500, e.ServerError),
+        (503, e.ServiceUnavailable),
+        (504, e.GatewayTimeout),
     ],
 )
 def test_each_status_has_its_own_error_class(status: int, cls: type) -> None:
@@ -33,8 +40,14 @@ def test_plain_string_error_shape_with_code() -> None:
 
 
 def test_openai_object_error_shape_and_context_length() -> None:
-    body = {"error": {"message": "too long", "type": "invalid_request_error",
-                      "param": "messages", "code": "context_length_exceeded"}}
+    body = {
+        "error": {
+            "message": "too long",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
     error = e.error_for_status(400, json.dumps(body).encode())
     assert isinstance(error, e.ContextLengthExceeded)
     assert error.code == "context_length_exceeded"
@@ -42,8 +55,10 @@ def test_openai_object_error_shape_and_context_length() -> None:
 
 
 def test_validation_issues_are_named_in_the_message() -> None:
-    body = {"error": "Invalid request parameters",
-            "issues": [{"path": ["messages"], "message": "Expected array"}]}
+    body = {
+        "error": "Invalid request parameters",
+        "issues": [{"path": ["messages"], "message": "Expected array"}],
+    }
     error = e.error_for_status(400, json.dumps(body).encode())
     assert "messages Expected array" in error.api_message
 
