@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
@@ -82,6 +82,8 @@ NO_WEBHOOKS = (
     "permission there, it would speak with its own name and face."
 )
 NEEDED = ("send_messages", "embed_links", "attach_files")
+# An autocomplete callback: the interaction and what the user has typed so far.
+Completer = Callable[[discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]
 
 
 @dataclass(frozen=True)
@@ -309,22 +311,39 @@ class DiscordAdapter:
         slash: app_commands.Command[Any, ..., None] = app_commands.Command(
             name=command.name, description=command.description[:100], callback=handler
         )
-        for arg in command.args:
-            param = slash._params[arg.name]
-            param.description = arg.description[:100]
-            if arg.choices:
-                param.choices = [app_commands.Choice(name=c, value=c) for c in arg.choices]
-            if arg.autocomplete == "models":
-                slash.autocomplete(arg.name)(self._complete_models)
-            elif arg.autocomplete in MEDIA_SUGGESTIONS:
-                slash.autocomplete(arg.name)(self._suggester(arg.autocomplete))
-            elif arg.autocomplete == "characters":
-                slash.autocomplete(arg.name)(self._complete_characters)
+        # Descriptions, choices and autocompletes through discord.py's public decorators,
+        # which accept a built Command as well as a function.
+        descriptions = {arg.name: arg.description[:100] for arg in command.args}
         if file_option is not None:
-            slash._params[file_option[0]].description = file_option[1]
+            descriptions[file_option[0]] = file_option[1]
+        app_commands.describe(**descriptions)(slash)
+        choices = {
+            arg.name: [app_commands.Choice(name=c, value=c) for c in arg.choices]
+            for arg in command.args
+            if arg.choices
+        }
+        if choices:
+            app_commands.choices(**choices)(slash)
+        completers = {
+            arg.name: completer
+            for arg in command.args
+            if arg.autocomplete and (completer := self._completer(arg.autocomplete)) is not None
+        }
+        if completers:
+            app_commands.autocomplete(**completers)(slash)
         if command.access is Access.BOT_ADMIN:
             slash.default_permissions = discord.Permissions(manage_guild=True)
         return slash
+
+    def _completer(self, kind: str) -> Completer | None:
+        """The autocomplete callback for a core argument's ``autocomplete`` kind."""
+        if kind == "models":
+            return self._complete_models
+        if kind in MEDIA_SUGGESTIONS:
+            return self._suggester(kind)
+        if kind == "characters":
+            return self._complete_characters
+        return None
 
     async def _complete_models(
         self, interaction: discord.Interaction, current: str
@@ -355,7 +374,7 @@ class DiscordAdapter:
             return []
         return [app_commands.Choice(name=label[:100], value=value[:100]) for label, value in found[:25]]
 
-    def _suggester(self, source: str) -> Callable[..., Any]:
+    def _suggester(self, source: str) -> Completer:
         async def suggest(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
             try:
                 found = await self._service.media.suggest(source, current)

@@ -125,3 +125,23 @@ async def test_a_rejected_token_stops_with_a_clear_message(
     env["DISCORD_BOT_TOKEN"] = dc.token
     code, out, err = await run_cli(["doctor"], env, cwd=tmp_path)
     assert code == 0 and "Discord bot venice-test" in out and dc.token not in out + err
+
+
+async def test_slash_options_carry_descriptions_choices_autocomplete_and_files(
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
+) -> None:
+    """What a user sees in Discord's command picker: every option described, fixed choices
+    offered, models autocompleted, and an image option where a command takes one."""
+    server_with_alice(dc)
+    async with start_discord():
+        synced = {c["name"]: c for c in dc.synced_commands()}
+    options = {o["name"]: o for o in synced["upscale"]["options"]}
+    assert options["scale"]["description"] == "2 or 4"
+    assert [c["value"] for c in options["scale"]["choices"]] == ["2", "4"]
+    assert options["image"]["type"] == 11  # ATTACHMENT
+    assert options["image"]["description"].startswith("The image")
+    model = {o["name"]: o for o in synced["model"]["options"]}["name"]
+    assert model.get("autocomplete") is True and model["description"]
+    for command in synced.values():
+        for option in command.get("options", []):
+            assert option["description"], (command["name"], option["name"])
