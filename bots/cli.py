@@ -57,22 +57,63 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
         prog="venice-bots",
-        description="Venice AI chat bots for Telegram, Discord and the terminal.",
+        description="Venice AI chat bots for Telegram, Discord and the terminal. "
+        "With no command, `venice-bots` means `venice-bots run`.",
         epilog="Settings come from the environment or .env; see README.md and .env.example.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("run", help="start every configured platform (the console chat when none is)")
-    chat = sub.add_parser("chat", help="chat with Venice in this terminal")
-    chat.add_argument(
-        "--guest", metavar="NAME", help="chat as a guest (not an admin, own balance) to see what users see"
-    )
-    sub.add_parser("migrate", help="bring the database schema up to date")
-    sub.add_parser("doctor", help="check the API key, the account balance and the database")
-    sub.add_parser("health", help="exit 0 while a running bot is alive (Docker health check)")
+    for name, summary, description in COMMANDS:
+        command = sub.add_parser(name, help=summary, description=description)
+        if name == "chat":
+            command.add_argument(
+                "--guest",
+                metavar="NAME",
+                help="chat as the plain user console:guest:NAME (own conversation and balance, "
+                "no admin rights) to see what users see",
+            )
     from bots.admin import add_parser
 
     add_parser(sub)
     return parser
+
+
+# Each command: its name, a line for `venice-bots --help`, and what `venice-bots NAME --help` says.
+COMMANDS = (
+    (
+        "run",
+        "start every configured platform (the console chat when none is)",
+        "Start the bot on every platform whose token is set (TELEGRAM_BOT_TOKEN, "
+        "DISCORD_BOT_TOKEN); with none set, chat in this terminal. The database is migrated "
+        "first. Stop with Ctrl-C or SIGTERM. This is what `venice-bots` with no command does.",
+    ),
+    (
+        "chat",
+        "chat with Venice in this terminal",
+        "Chat in this terminal as the operator (console:<your login name>, a bot admin), or "
+        "with --guest NAME as a plain user. Ctrl-C stops an answer; Ctrl-C or Ctrl-D at the "
+        "prompt, or /quit, leaves.",
+    ),
+    (
+        "migrate",
+        "bring the database schema up to date",
+        "Apply the database migrations this version has and the database lacks (each in its "
+        "own transaction), then print the schema version. `run` does this at every start too.",
+    ),
+    (
+        "doctor",
+        "check the settings, the database, Venice and the platforms (read-only)",
+        "Check the configuration without changing anything: the database (present, migrated, "
+        "intact), the Venice API key and account, and each platform token. Prints what is "
+        "configured (never a secret) and, for each failure, the URL, the cause and the fix. "
+        "Exit 0 when every check passes, 1 otherwise.",
+    ),
+    (
+        "health",
+        "exit 0 while a running bot is alive (the Docker health check)",
+        "Exit 0 while a bot started by `run` or `chat` with the same DATABASE_URL is alive "
+        "(its heartbeat is fresh), 1 otherwise. Needs no API key.",
+    ),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
