@@ -78,7 +78,7 @@ async def check_database(settings: Settings, report: Report) -> None:
     try:
         async with Database.open(path, read_only=True) as db:
             version = await recorded_version(db)
-            check = await db.pragma("quick_check")
+            problems = [str(row[0]) for row in await db.fetchall("PRAGMA quick_check(5)")]
             mode = "wal" if is_wal_file(path) else await db.pragma("journal_mode")
     except Exception as exc:  # noqa: BLE001 - a folder, a damaged or foreign file: say what, no traceback
         report.line(
@@ -87,12 +87,12 @@ async def check_database(settings: Settings, report: Report) -> None:
             "it must name the bot's SQLite file, readable by this user.",
         )
         return
-    state = f"schema {version} of {latest}, journal {mode}, integrity {check}"
-    if check != "ok":
+    if problems != ["ok"]:
+        first = problems[0].splitlines()[-1] if problems else "no answer"
         report.line(
             "FAIL",
-            f"Database at {where}: {state}. Stop the bot, keep a copy of the file, and restore a "
-            f"backup (or try `sqlite3 {where} .recover`).",
+            f"Database at {where} is damaged (integrity check: {first}). Stop the bot, keep a copy "
+            f"of the file, and restore a backup (or try `sqlite3 {where} .recover`).",
         )
     elif version > latest:
         report.line(
@@ -104,10 +104,10 @@ async def check_database(settings: Settings, report: Report) -> None:
         report.line(
             "warn",
             f"Database at {where}: schema {version} of {latest}: run `venice-bots migrate` "
-            "(the bot also migrates when it starts)",
+            f"(the bot also migrates when it starts); journal {mode}, integrity ok",
         )
     else:
-        report.line("ok", f"Database at {where}: {state}")
+        report.line("ok", f"Database at {where}: schema {version} of {latest}, journal {mode}, integrity ok")
 
 
 def _find_database(settings: Settings, report: Report) -> tuple[str, str, int] | None:

@@ -118,7 +118,7 @@ async def test_doctor_says_when_no_database_can_be_created_where_the_url_points(
     [
         (
             3,
-            "[warn] Database at {db}: schema {old} of {latest}: run `venice-bots migrate` (the bot also migrates when it starts)",
+            "[warn] Database at {db}: schema {old} of {latest}: run `venice-bots migrate` (the bot also migrates when it starts); journal wal, integrity ok",
         ),
         (0, "[ ok ] Database at {db}: schema {latest} of {latest}, journal wal, integrity ok"),
     ],
@@ -136,6 +136,47 @@ async def test_doctor_reports_the_schema_and_writes_nothing(
     assert snapshot(folder) == before  # same bytes, same mtime, and no -wal or -shm left behind
     assert expected.format(db=database, old=LATEST - behind, latest=LATEST) in lines
     assert code == 0  # behind is no failure: the bot migrates when it starts
+
+
+async def test_a_damaged_foreign_or_newer_database_fails_with_the_fix(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    database = tmp_path / "bot.db"
+    settings = make_settings(database_url=f"sqlite:///{database}")
+    database.write_text("name,balance\nalice,5\n")  # not a database at all
+    code, lines = await run_doctor(settings)
+    assert code == 1
+    assert failures(lines) == [
+        f"[FAIL] Database at {database} cannot be read (DatabaseError: file is not a database). "
+        "Check DATABASE_URL: it must name the bot's SQLite file, readable by this user."
+    ]
+    database.unlink()
+    await create_database(database, LATEST, scratch=tmp_path)
+    async with Database.open(str(database)) as db:  # as a newer venice-bots would leave it
+        await db.execute("INSERT INTO schema_migrations VALUES (?, 'from_the_future', 0)", (LATEST + 1,))
+    code, lines = await run_doctor(settings)
+    assert code == 1
+    assert failures(lines) == [
+        f"[FAIL] Database at {database}: schema {LATEST + 1}, newer than this venice-bots knows ({LATEST}). "
+        "Upgrade venice-bots; an older version must not run against it."
+    ]
+    async with Database.open(str(database)) as db:
+        await db.execute("DELETE FROM schema_migrations WHERE version > ?", (LATEST,))
+        for n in range(3000):
+            await db.execute(
+                "INSERT INTO users (platform, platform_user_id, created_at) VALUES ('telegram', ?, 0)",
+                (str(n),),
+            )
+    data = bytearray(database.read_bytes())
+    data[-3000:-1000] = b"A" * 2000  # a disk fault in the users' last page
+    database.write_bytes(bytes(data))
+    code, lines = await run_doctor(settings)
+    assert code == 1
+    assert len(failures(lines)) == 1, lines
+    assert failures(lines)[0].startswith(f"[FAIL] Database at {database} is damaged (integrity check: ")
+    assert failures(lines)[0].endswith(
+        f"). Stop the bot, keep a copy of the file, and restore a backup (or try `sqlite3 {database} .recover`)."
+    )
 
 
 async def test_doctor_reads_the_database_of_a_running_bot(
