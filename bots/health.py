@@ -120,13 +120,13 @@ def _gone(beat: _Beat) -> bool:
     return False
 
 
-def check(path: Path, *, now: float | None = None) -> tuple[bool, str]:
+def check(path: Path) -> tuple[bool, str]:
     """Whether the bot that keeps ``path`` is alive, and one line saying so."""
     try:
         modified = path.stat().st_mtime
     except OSError:
         return False, f"unhealthy: the bot is not running (no heartbeat at {path})"
-    age = max(0.0, (time.time() if now is None else now) - modified)
+    age = max(0.0, time.time() - modified)
     beat = _read(path)
     pid = f" (pid {beat.pid})" if beat.pid is not None else ""
     if _gone(beat):
