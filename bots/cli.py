@@ -8,9 +8,8 @@ import contextlib
 import logging
 import signal
 import sys
-import time
+import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
-HEARTBEAT_SECONDS = 30.0
 
 
 def load_settings() -> Settings:
@@ -120,8 +118,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``venice-bots`` and ``python -m bots``."""
     args = build_parser().parse_args(argv)
     command = args.command or "run"
+    if command == "health":  # needs no API key: only where the heartbeat is
+        from bots.health import health
+
+        return health()
     settings = load_settings()
     setup_logging(settings.log_level, settings.secret_values(), log_content=settings.log_content)
+    if command == "doctor" and settings.log_level != "DEBUG":
+        # Doctor's output is its own lines: no library's warnings (discord.py's intents,
+        # PTB's, the Venice client's) unless LOG_LEVEL=DEBUG asks for everything.
+        logging.disable(logging.CRITICAL)
+        warnings.simplefilter("ignore")
     try:
         if command == "migrate":
             return asyncio.run(_migrate(settings))
@@ -129,8 +136,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bots.doctor import doctor
 
             return asyncio.run(doctor(settings, sys.stdout))
-        if command == "health":
-            return _health(settings)
         if command == "admin":
             from bots.admin import admin
 
@@ -162,27 +167,22 @@ async def _migrate(settings: Settings) -> int:
 async def _run(settings: Settings, *, announce: bool, guest: str | None = None) -> int:
     from adapters.console import ConsoleAdapter, terminal_io
     from bots.bootstrap import build_service
-    from core.storage.database import sqlite_path
+    from bots.health import heartbeat, heartbeat_path
 
-    heartbeat = _heartbeat_path(sqlite_path(settings.database_url))
-    async with build_service(settings) as service:
-        beat = asyncio.create_task(_beat(heartbeat))
-        try:
-            if announce and (settings.telegram_bot_token or settings.discord_bot_token):
-                await _serve_platforms(service, settings)
-                return 0
-            if announce:
-                print(
-                    "No platform token is configured, so the console chat starts. To run on "
-                    "Telegram, set TELEGRAM_BOT_TOKEN (from @BotFather); on Discord, "
-                    "DISCORD_BOT_TOKEN (from the developer portal). See README.md.",
-                    file=sys.stderr,
-                )
-            read_line, write = terminal_io()
-            user = f"guest:{guest}" if guest else None
-            await ConsoleAdapter(service, read_line=read_line, write=write, user_id=user).run()
-        finally:
-            beat.cancel()
+    async with build_service(settings) as service, heartbeat(heartbeat_path(settings.database_url)):
+        if announce and (settings.telegram_bot_token or settings.discord_bot_token):
+            await _serve_platforms(service, settings)
+            return 0
+        if announce:
+            print(
+                "No platform token is configured, so the console chat starts. To run on "
+                "Telegram, set TELEGRAM_BOT_TOKEN (from @BotFather); on Discord, "
+                "DISCORD_BOT_TOKEN (from the developer portal). See README.md.",
+                file=sys.stderr,
+            )
+        read_line, write = terminal_io()
+        user = f"guest:{guest}" if guest else None
+        await ConsoleAdapter(service, read_line=read_line, write=write, user_id=user).run()
     return 0
 
 
@@ -203,42 +203,6 @@ async def _serve_platforms(service: ChatService, settings: Settings) -> None:
         print("The bot is running; stop it with Ctrl-C.", file=sys.stderr)
         await stop.wait()
     print("Stopped.", file=sys.stderr)
-
-
-def _heartbeat_path(db_path: str) -> Path:
-    base = Path(db_path).parent if db_path != ":memory:" else Path(".")
-    return base / ".venice-bots.heartbeat"
-
-
-async def _beat(path: Path) -> None:
-    """Touch a file while the process is alive, for ``venice-bots health``."""
-    while True:
-        _touch(path)
-        await asyncio.sleep(HEARTBEAT_SECONDS)
-
-
-def _touch(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(str(time.time()))
-    except OSError as exc:
-        log.warning("Cannot write heartbeat %s: %s", path, exc)
-
-
-def _health(settings: Settings) -> int:
-    from core.storage.database import sqlite_path
-
-    path = _heartbeat_path(sqlite_path(settings.database_url))
-    try:
-        age = time.time() - path.stat().st_mtime
-    except OSError:
-        print("unhealthy: no heartbeat yet", file=sys.stderr)
-        return 1
-    if age > HEARTBEAT_SECONDS * 3:
-        print(f"unhealthy: last heartbeat {age:.0f} s ago", file=sys.stderr)
-        return 1
-    print(f"healthy: heartbeat {age:.0f} s ago")
-    return 0
 
 
 if __name__ == "__main__":

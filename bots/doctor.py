@@ -1,31 +1,60 @@
-"""``venice-bots doctor``: check the key, the account and the database, without secrets."""
+"""``venice-bots doctor``: check the settings, the database, Venice and the platforms, read-only.
+
+Doctor changes nothing: it opens the database read-only (and leaves no file behind), and it
+only reads from Venice, Telegram and Discord. Each failure names the URL, the cause and the fix.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from pathlib import Path
 from typing import TextIO
 
-from bots.bootstrap import http_client, open_database
+import httpx
+
+from bots.checks import Report, doctor_http, reach_fix, status_text
+from bots.doctor_platforms import check_discord, check_telegram
 from core.errors import BotError
-from core.settings import Settings
-from core.storage.migrations import applied_version, discover
+from core.settings import API_KEY_URL, Settings
+from core.storage.database import Database, is_wal_file, sqlite_path
+from core.storage.migrations import discover, recorded_version
 from core.venice.client import VeniceClient
+from core.venice.errors import (
+    AuthenticationFailed,
+    InsufficientBalance,
+    NotFound,
+    RateLimited,
+    UnreadableAnswer,
+    VeniceError,
+    VeniceUnreachable,
+)
 from core.venice.retry import RetryPolicy
+
+VENICE_DEFAULT_URL = str(Settings.model_fields["venice_base_url"].default)
 
 
 async def doctor(settings: Settings, out: TextIO) -> int:
     """Print what is configured and whether each part works; 0 when all do."""
-    ok = True
+    report = Report(out)
+    _configuration(settings, report)
+    await check_database(settings, report)
+    async with doctor_http(settings) as http:
+        await _check_venice(settings, http, report)
+        if settings.telegram_bot_token is not None:
+            await check_telegram(settings, report)
+        if settings.discord_bot_token is not None:
+            await check_discord(settings, http, report)
+    out.write("All checks passed.\n" if report.ok else "Some checks failed.\n")
+    return 0 if report.ok else 1
 
-    def line(status: str, what: str) -> None:
-        out.write(f"[{status:^4}] {what}\n")
 
+def _configuration(settings: Settings, report: Report) -> None:
     key = settings.venice_api_key.get_secret_value()
-    line("info", f"VENICE_API_KEY: set ({len(key)} characters)")
-    line("info", f"VENICE_BASE_URL: {settings.venice_base_url}")
-    line("info", f"DATABASE_URL: {settings.database_url}")
-    line("info", f"DEFAULT_CHAT_MODEL: {settings.default_chat_model}")
-    line("info", f"ADMIN_USER_IDS: {', '.join(sorted(settings.admin_user_ids)) or '(none)'}")
+    report.line("info", f"VENICE_API_KEY: set ({len(key)} characters)")
+    report.line("info", f"VENICE_BASE_URL: {settings.venice_base_url}")
+    report.line("info", f"DATABASE_URL: {settings.database_url}")
+    report.line("info", f"DEFAULT_CHAT_MODEL: {settings.default_chat_model}")
+    report.line("info", f"ADMIN_USER_IDS: {', '.join(sorted(settings.admin_user_ids)) or '(none)'}")
     platforms = [
         name
         for name, token in (
@@ -34,113 +63,157 @@ async def doctor(settings: Settings, out: TextIO) -> int:
         )
         if token
     ]
-    line("info", f"Platforms: {', '.join(platforms) or 'none configured (the console chat)'}")
+    report.line("info", f"Platforms: {', '.join(platforms) or 'none configured (the console chat)'}")
 
+
+# ----- the database
+
+
+async def check_database(settings: Settings, report: Report) -> None:
+    """Report the schema version, journal mode and integrity, opening the file read-only."""
+    found = _find_database(settings, report)
+    if found is None:
+        return
+    path, where, latest = found
     try:
-        async with open_database(settings) as db:
-            version = await applied_version(db)
-            check = await db.pragma("quick_check")
-            mode = await db.pragma("journal_mode")
+        async with Database.open(path, read_only=True) as db:
+            version = await recorded_version(db)
+            problems = [str(row[0]) for row in await db.fetchall("PRAGMA quick_check(5)")]
+            mode = "wal" if is_wal_file(path) else await db.pragma("journal_mode")
+    except Exception as exc:  # noqa: BLE001 - a folder, a damaged or foreign file: say what, no traceback
+        report.line(
+            "FAIL",
+            f"Database at {where} cannot be read ({type(exc).__name__}: {exc}). Check DATABASE_URL: "
+            "it must name the bot's SQLite file, readable by this user.",
+        )
+        return
+    if problems != ["ok"]:
+        first = problems[0].splitlines()[-1] if problems else "no answer"
+        report.line(
+            "FAIL",
+            f"Database at {where} is damaged (integrity check: {first}). Stop the bot, keep a copy "
+            f"of the file, and restore a backup (or try `sqlite3 {where} .recover`).",
+        )
+    elif version > latest:
+        report.line(
+            "FAIL",
+            f"Database at {where}: schema {version}, newer than this venice-bots knows ({latest}). "
+            "Upgrade venice-bots; an older version must not run against it.",
+        )
+    elif version < latest:
+        report.line(
+            "warn",
+            f"Database at {where}: schema {version} of {latest}: run `venice-bots migrate` "
+            f"(the bot also migrates when it starts); journal {mode}, integrity ok",
+        )
+    else:
+        report.line("ok", f"Database at {where}: schema {version} of {latest}, journal {mode}, integrity ok")
+
+
+def _find_database(settings: Settings, report: Report) -> tuple[str, str, int] | None:
+    """The database's path, absolute path and the newest schema; None (said why) when unusable."""
+    try:
+        path = sqlite_path(settings.database_url)
         latest = len(discover())
-        good = check == "ok" and version == latest
-        ok &= good
-        line(
-            "ok" if good else "FAIL",
-            f"Database: schema {version}/{latest}, journal {mode}, integrity {check}",
-        )
     except BotError as exc:
-        ok = False
-        line("FAIL", f"Database: {exc.user_message}")
-    except Exception as exc:  # noqa: BLE001 - a broken file, permissions: say what, not a traceback
-        ok = False
-        line("FAIL", f"Database: {type(exc).__name__}: {exc}")
+        report.line("FAIL", f"Database: {exc.user_message}")
+        return None
+    if path == ":memory:":
+        report.line("info", "Database: in memory, so nothing is kept after the bot stops")
+        return None
+    where = os.path.abspath(path)
+    if not os.path.exists(path):
+        _missing_database(where, report)
+        return None
+    return path, where, latest
 
-    async with http_client(settings) as http:
-        venice = VeniceClient(
-            http,
-            api_key=settings.venice_api_key,
-            base_url=settings.venice_base_url,
-            retry=RetryPolicy(max_attempts=1),
+
+def _missing_database(where: str, report: Report) -> None:
+    folder = Path(where).parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        report.line(
+            "FAIL",
+            f"Database: no database at {where}, and none can be created there: {existing} is a "
+            "file, not a folder. Check DATABASE_URL.",
         )
-        try:
-            models = await venice.models("text")
-            line("ok", f"Venice API key works: {len(models)} text models listed")
-            if not any(m.id == settings.default_chat_model for m in models):
-                ok = False
-                line("FAIL", f"DEFAULT_CHAT_MODEL {settings.default_chat_model} is not offered")
-        except BotError as exc:
-            ok = False
-            line("FAIL", f"Venice /models: {exc.user_message}")
-        try:
-            balance = await venice.balance()
-            money = ", ".join(
-                f"{v:g} {k}" for k, v in (("USD", balance.usd), ("DIEM", balance.diem)) if v is not None
-            )
-            good = balance.can_consume
-            ok &= good
-            line(
-                "ok" if good else "FAIL",
-                f"Venice account: {money or 'no balance reported'}; {'can' if good else 'CANNOT'} consume",
-            )
-        except BotError as exc:
-            # A key without billing scope cannot read the balance; that is not fatal.
-            line("warn", f"Venice balance: {exc.user_message}")
-    if settings.telegram_bot_token is not None:
-        ok &= await _check_telegram(settings, line)
-    if settings.discord_bot_token is not None:
-        ok &= await _check_discord(settings, line)
-    out.write("All checks passed.\n" if ok else "Some checks failed.\n")
-    return 0 if ok else 1
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        report.line(
+            "FAIL",
+            f"Database: no database at {where}, and none can be created there: {existing} is not "
+            f"writable by this user (uid {os.getuid()}). Make it writable, or point DATABASE_URL "
+            "at a folder that is.",
+        )
+    else:
+        report.line(
+            "warn",
+            f"Database: no database at {where} yet: `venice-bots migrate` creates it, "
+            "and the bot does at start",
+        )
 
 
-async def _check_telegram(settings: Settings, line: Callable[[str, str], None]) -> bool:
-    """Ask Telegram who the bot is: proves the token and the Bot API URL."""
-    from telegram import Bot
-    from telegram.error import TelegramError
+# ----- Venice
 
-    assert settings.telegram_bot_token is not None
-    bot = Bot(
-        settings.telegram_bot_token.get_secret_value(),
-        base_url=settings.telegram_base_url,
-        base_file_url=settings.telegram_base_file_url,
+
+async def _check_venice(settings: Settings, http: httpx.AsyncClient, report: Report) -> None:
+    url = settings.venice_base_url
+    venice = VeniceClient(
+        http, api_key=settings.venice_api_key, base_url=url, retry=RetryPolicy(max_attempts=1)
     )
     try:
-        async with bot:
-            me = await bot.get_me()
-            webhook = await bot.get_webhook_info()
-    except TelegramError as exc:
-        # PTB puts a rejected token in its message: never print it.
-        message = exc.message.replace(settings.telegram_bot_token.get_secret_value(), "[secret]")
-        line("FAIL", f"Telegram: {message}")
-        return False
-    mode = f"webhook set to {webhook.url}" if webhook.url else "no webhook (long polling)"
-    line("ok", f"Telegram bot @{me.username} works; {mode}")
-    if not me.can_read_all_group_messages:
-        line(
-            "info",
-            "Telegram privacy mode is on: in groups the bot sees commands, mentions and "
-            "replies to it, which is all it answers anyway",
+        models = await venice.models("text")
+    except VeniceError as exc:
+        report.line("FAIL", venice_failure(url, "/models", exc))
+        return  # the balance would fail the same way
+    report.line("ok", f"Venice API key works at {url}: {len(models)} text models listed")
+    if not any(m.id == settings.default_chat_model for m in models):
+        offered = ", ".join(m.id for m in models[:6])
+        report.line(
+            "FAIL",
+            f"DEFAULT_CHAT_MODEL {settings.default_chat_model} is not offered by Venice. "
+            f"Set DEFAULT_CHAT_MODEL to one that is ({offered}{', …' if len(models) > 6 else ''}).",
         )
-    return True
-
-
-async def _check_discord(settings: Settings, line: Callable[[str, str], None]) -> bool:
-    """Log in to Discord's REST API: proves the token and the REST URL."""
-    import discord
-
-    assert settings.discord_bot_token is not None
-    discord.http.Route.BASE = settings.discord_api_base_url
-    client = discord.Client(intents=discord.Intents.none())
     try:
-        await client.login(settings.discord_bot_token.get_secret_value())
-        line("ok", f"Discord bot {client.user} works")
-        return True
-    except discord.LoginFailure:
-        line("FAIL", "Discord rejected DISCORD_BOT_TOKEN")
-    except discord.HTTPException as exc:
-        line("FAIL", f"Discord: {exc.status} {exc.text[:100]}")
-    except OSError as exc:
-        line("FAIL", f"Cannot reach Discord at {settings.discord_api_base_url}: {exc}")
-    finally:
-        await client.close()
-    return False
+        balance = await venice.balance()
+    except VeniceError as exc:
+        # A key without billing scope cannot read the balance: the bot can still answer.
+        report.line("warn", venice_failure(url, "/billing/balance", exc))
+        return
+    money = ", ".join(
+        f"{v:g} {k}" for k, v in (("USD", balance.usd), ("DIEM", balance.diem)) if v is not None
+    )
+    if balance.can_consume:
+        report.line("ok", f"Venice account: {money or 'no balance reported'}; can consume")
+    else:
+        report.line(
+            "FAIL",
+            f"Venice account: {money or 'no balance reported'}; CANNOT consume. Add credit at {API_KEY_URL}.",
+        )
+
+
+def venice_failure(url: str, path: str, exc: VeniceError) -> str:
+    """One line for a failed Venice request: where, what went wrong, and what to do."""
+    where = f"Venice at {url}"
+    if isinstance(exc, VeniceUnreachable):
+        return f"{where}: {exc.cause.detail}. {reach_fix(exc.cause, 'VENICE_BASE_URL')}"
+    if isinstance(exc, AuthenticationFailed):
+        return f"{where}: 401, the API key was rejected. Check VENICE_API_KEY (get one at {API_KEY_URL})."
+    not_the_api = f"so this is not the Venice API. Check VENICE_BASE_URL: Venice's is {VENICE_DEFAULT_URL}."
+    if isinstance(exc, UnreadableAnswer):
+        kind = f" ({exc.content_type})" if exc.content_type else ""
+        return f"{where}: {path} answered with something that is not JSON{kind}, {not_the_api}"
+    status = exc.status or 0
+    if isinstance(exc, NotFound) or status == 405:
+        return f"{where}: {path} answered {status_text(status)}, {not_the_api}"
+    if isinstance(exc, InsufficientBalance):
+        return f"{where}: 402, the account is out of credit. Add credit at {API_KEY_URL}."
+    if isinstance(exc, RateLimited):
+        return f"{where}: 429, rate limited. Wait a minute, then run `venice-bots doctor` again."
+    if status >= 500:
+        ray = f" (Venice request id {exc.cf_ray})" if exc.cf_ray else ""
+        return (
+            f"{where}: {path} answered {status_text(status)}{ray}: the server failed. Try again in a "
+            "few minutes; if it lasts, check VENICE_BASE_URL (and any proxy in between)."
+        )
+    said = f" ({exc.api_message[:120]})" if exc.api_message else ""
+    return f"{where}: {path} answered {status_text(status)}{said}. Check VENICE_API_KEY and VENICE_BASE_URL."

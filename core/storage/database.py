@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiosqlite
 
@@ -41,17 +43,28 @@ class Database:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: str, *, busy_timeout_ms: int = 5000) -> AsyncIterator[Database]:
-        """Open (creating the folder), set the pragmas, and close on exit."""
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    async def open(
+        cls, path: str, *, busy_timeout_ms: int = 5000, read_only: bool = False
+    ) -> AsyncIterator[Database]:
+        """Open (creating the folder), set the pragmas, and close on exit.
+
+        ``read_only`` opens an existing file and writes nothing at all: no folder, no file,
+        no schema change, not even the WAL's ``-shm`` and ``-wal`` files.
+        """
+        if read_only:
+            target, uri = _read_only_uri(path), True
+        else:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            target, uri = path, False
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
         # what `transaction()` spans and nothing is committed implicitly.
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn = await aiosqlite.connect(target, isolation_level=None, uri=uri)
         try:
             conn.row_factory = aiosqlite.Row
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            await conn.execute("PRAGMA journal_mode = WAL")
+            if not read_only:
+                await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             # Deleted rows are overwritten with zeros, not left in free pages: what /forget
@@ -115,3 +128,22 @@ class Database:
         """Read one pragma's value."""
         row = await self.fetchone(f"PRAGMA {name}")
         return None if row is None else row[0]
+
+
+def is_wal_file(path: str) -> bool:
+    """Whether a database file is in WAL mode, read from its header (bytes 18 and 19 are 2)."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return header[18:20] == b"\x02\x02"
+
+
+def _read_only_uri(path: str) -> str:
+    # mode=ro still creates a WAL database's -wal and -shm files when they are missing, and
+    # leaves them behind. Without a -shm file no connection has the database open, so it
+    # cannot change while it is read: "immutable" then reads it without creating anything.
+    # (A -shm file that exists is used as it is: the bot may be running.)
+    fresh = is_wal_file(path) and not os.path.exists(f"{path}-shm")
+    return f"file:{quote(os.path.abspath(path))}?{'immutable=1' if fresh else 'mode=ro'}"

@@ -64,6 +64,17 @@ async def applied_version(db: Database) -> int:
     return int(row[0]) if row else 0
 
 
+async def recorded_version(db: Database) -> int:
+    """The applied version, read without writing (0 when no migration was ever recorded)."""
+    table = await db.fetchone(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    )
+    if table is None:
+        return 0
+    row = await db.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+    return int(row[0]) if row else 0
+
+
 async def migrate(db: Database, directory: Path | None = None) -> list[Migration]:
     """Apply every migration newer than the database; return those applied."""
     migrations = discover(directory)

@@ -14,9 +14,11 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
+from core.network import diagnose
 from core.venice.errors import (
     StreamInterrupted,
     TooManyFailures,
+    UnreadableAnswer,
     VeniceError,
     VeniceUnreachable,
     error_for_status,
@@ -423,10 +425,10 @@ class VeniceClient:
                     response = await self._http.send(request, stream=stream)
             except _RETRYABLE_TRANSPORT as exc:
                 self._failures.record_failure()
-                error: VeniceError = VeniceUnreachable(type(exc).__name__)
+                error: VeniceError = VeniceUnreachable(type(exc).__name__, cause=diagnose(exc))
             except httpx.TransportError as exc:
                 self._failures.record_failure()
-                raise VeniceUnreachable(type(exc).__name__) from None
+                raise VeniceUnreachable(type(exc).__name__, cause=diagnose(exc)) from None
             else:
                 self._observe(response, model)
                 if response.status_code < 400:
@@ -525,12 +527,7 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         data = response.json()
     except ValueError:
-        raise VeniceError(
-            "response is not JSON",
-            status=response.status_code,
-            cf_ray=response.headers.get("cf-ray"),
-            user_message="Venice sent an answer the bot cannot read.",
-        ) from None
+        raise _unreadable(response, "response is not JSON") from None
     return data if isinstance(data, dict) else {"data": data}
 
 
@@ -542,19 +539,19 @@ async def _body(response: httpx.Response) -> bytes:
     """Read a (binary) body to the end: one copy, joined from the received chunks."""
     try:
         chunks = [chunk async for chunk in response.aiter_bytes()]
-    except httpx.TransportError:
-        raise VeniceUnreachable("body broke off") from None
+    except httpx.TransportError as exc:
+        raise VeniceUnreachable("body broke off", cause=diagnose(exc)) from None
     finally:
         await response.aclose()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _unreadable(response: httpx.Response) -> VeniceError:
-    return VeniceError(
-        "response is unreadable",
+def _unreadable(response: httpx.Response, why: str = "response is unreadable") -> UnreadableAnswer:
+    return UnreadableAnswer(
+        why,
         status=response.status_code,
         cf_ray=response.headers.get("cf-ray"),
-        user_message="Venice sent an answer the bot cannot read.",
+        content_type=response.headers.get("content-type", "").split(";")[0].strip(),
     )
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from core.errors import BotError
+from core.network import ConnectionFailure
 
 
 class VeniceError(BotError):
@@ -150,9 +151,25 @@ class GatewayTimeout(VeniceError):
 
 
 class VeniceUnreachable(VeniceError):
-    """No response at all: DNS, connection refused, reset or timed out."""
+    """No response at all: DNS, connection refused, reset or timed out; ``cause`` says which."""
 
     default_user_message = "The bot cannot reach Venice right now. Please try again in a moment."
+
+    def __init__(
+        self, api_message: str = "", *, cause: ConnectionFailure | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(api_message, **kwargs)
+        self.cause = cause or ConnectionFailure("other", api_message or "no response")
+
+
+class UnreadableAnswer(VeniceError):
+    """Venice (or whatever answers at VENICE_BASE_URL) sent a body that is not what the API sends."""
+
+    default_user_message = "Venice sent an answer the bot cannot read."
+
+    def __init__(self, api_message: str = "", *, content_type: str = "", **kwargs: Any) -> None:
+        super().__init__(api_message, **kwargs)
+        self.content_type = content_type
 
 
 class TooManyFailures(VeniceError):

@@ -382,7 +382,8 @@ async def test_doctor_checks_the_telegram_token(tg: FakeTelegram, venice: FakeVe
     assert tg.token not in out + err
     env["TELEGRAM_BOT_TOKEN"] = "999:wrong-token-value"
     code, out, err = await run_cli(["doctor"], env, cwd=tmp_path)
-    assert code == 1 and "Telegram:" in out and "999:wrong-token-value" not in out + err
+    assert code == 1 and f"Telegram at {tg.base_url}: the bot token was refused" in out
+    assert "999:wrong-token-value" not in out + err
 
 
 async def test_a_rejected_token_stops_run_with_a_clear_line_and_no_token(
@@ -447,7 +448,7 @@ async def test_venice_bots_run_serves_telegram_as_a_process_and_logs_no_secret(
     assert "Telegram bot @venice_test_bot is running" in log and "Stopped." in log
     for secret in (tg.token, TEST_KEY, marker):  # at DEBUG: no token, no key, no message content
         assert secret not in log
-    assert os.path.exists(tmp_path / ".venice-bots.heartbeat")
+    assert not os.path.exists(tmp_path / ".venice-bots.heartbeat")  # removed by the clean stop
 
 
 async def test_ledger_admin_commands_are_refused_to_non_admins(

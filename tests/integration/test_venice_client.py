@@ -229,6 +229,7 @@ async def test_unreachable_server_is_a_typed_error(retry: RetryPolicy) -> None:
         with pytest.raises(e.VeniceUnreachable) as info:
             await client.models()
     assert "cannot reach Venice" in info.value.user_message
+    assert info.value.cause.kind == "refused"  # what doctor tells the operator
 
 
 async def test_failures_never_approach_venices_key_block(venice: FakeVenice, clock: FakeClock) -> None:
