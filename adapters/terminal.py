@@ -94,8 +94,11 @@ def terminal_io(stdin: TextIO | None = None, stdout: TextIO | None = None) -> tu
     asked: queue.SimpleQueue[tuple[str, asyncio.Future[str | None]]] = queue.SimpleQueue()
 
     def write(text: str) -> None:
-        stdout.write(text)
-        stdout.flush()
+        try:
+            stdout.write(text)
+            stdout.flush()
+        except OSError:  # the terminal is gone (SIGHUP) or the pipe closed: no one to tell
+            pass
 
     def reader() -> None:
         if interactive:

@@ -130,16 +130,23 @@ async def test_ctrl_c_at_the_prompt_says_goodbye_and_exits_0(terminal: Callable[
     assert_echo_on(settings)
 
 
-@pytest.mark.parametrize("command", ["chat", "run"])  # run: no platform token, so the console
+@pytest.mark.parametrize(
+    ("command", "sig"),
+    [
+        ("chat", signal.SIGTERM),  # as `docker stop` or systemd would
+        ("run", signal.SIGTERM),  # run: no platform token, so the console
+        ("chat", signal.SIGHUP),  # the terminal window was closed
+    ],
+)
 async def test_sigterm_ends_the_console_cleanly_keeping_the_answer_so_far(
-    terminal: Callable[..., Terminal], venice: FakeVenice, command: str, tmp_path: Path
+    terminal: Callable[..., Terminal], venice: FakeVenice, command: str, sig: signal.Signals, tmp_path: Path
 ) -> None:
     venice.script.append(ChatScript(content=STORY, chunk_delay=0.3))
     term = terminal(command)
     await term.expect("you> ")
     term.send("Tell me a long story\r")
     await term.expect("word3")
-    os.kill(term.chat_pid(), signal.SIGTERM)  # as `docker stop` or systemd would
+    os.kill(term.chat_pid(), sig)
     await term.expect("Bye.")
     code, settings = await term.ending()
     assert code == 0
