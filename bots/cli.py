@@ -165,7 +165,7 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _run(settings: Settings, *, announce: bool, guest: str | None = None) -> int:
-    from adapters.console import ConsoleAdapter, terminal_io
+    from adapters.terminal import chat_in_terminal
     from bots.bootstrap import build_service
     from bots.health import heartbeat, heartbeat_path
 
@@ -180,9 +180,7 @@ async def _run(settings: Settings, *, announce: bool, guest: str | None = None) 
                 "DISCORD_BOT_TOKEN (from the developer portal). See README.md.",
                 file=sys.stderr,
             )
-        read_line, write = terminal_io()
-        user = f"guest:{guest}" if guest else None
-        await ConsoleAdapter(service, read_line=read_line, write=write, user_id=user).run()
+        await chat_in_terminal(service, guest=guest)  # until Ctrl-D, Ctrl-C at the prompt, SIGTERM
     return 0
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from core.cards import Persona, parse_card
+from core.cards import MAX_CARD_BYTES, Persona, parse_card
 from core.characters import Binding
-from core.commands import Arg, ArgType, Command, CommandContext
+from core.commands import Arg, ArgType, Command, CommandContext, FileArg
 from core.errors import InvalidInput, PermissionDenied
 from core.events import Choice, Reply
 
@@ -76,6 +76,13 @@ class CharacterCommands:
                     Arg("avatar", "Picture URL (https)", option=True),
                     Arg("voice", "Voice for voice replies", option=True, autocomplete="voices"),
                     Arg("model", "Model it talks with", option=True, autocomplete="models"),
+                ),
+                file=FileArg(
+                    "card",
+                    "A character card: its JSON, or a PNG with the card inside",
+                    ("file", "image"),
+                    MAX_CARD_BYTES,
+                    action="import",
                 ),
             ),
         ]

@@ -46,6 +46,7 @@ content_log = logging.getLogger("core.content")
 
 MAX_SCRAPED_LINKS = 3
 REGENERATE = Choice("🔄 Regenerate", "/retry")
+STOPPED_EARLY = Reply(notices=(Notice("Stopped before the answer began. Nothing was charged."),))
 FALLBACK_CONTEXT = 8192  # when Venice does not list the model, assume a small context
 
 
@@ -58,6 +59,13 @@ class Streamed:
     usage: Usage | None
     cost_usd: float | None
     interrupted: bool
+    stopped: bool = False  # the user stopped it (``interrupted`` too)
+    reasoning: str = ""  # the model's thinking, not shown
+
+    @property
+    def produced(self) -> bool:
+        """Whether Venice generated anything (and so bills for it)."""
+        return bool(self.answer.strip() or self.reasoning.strip())
 
 
 @dataclass(frozen=True)
@@ -321,11 +329,23 @@ class ChatService:
         """Queue a turn of the conversation and run it in a task of its own."""
         stream = ReplyStream(speaker=speaker)
         turn = self.turns.take(key)  # taken now, so turns run in the order asked for
+        task = self._launch(turn, work, stream)
+        task.add_done_callback(lambda _: turn.release())  # even if cancelled before it ran
+        # Stopped while it waits for its turn, it is dropped; while its answer streams, the
+        # answer ends there (``_stream``). In between and after, a stop waits or does nothing:
+        # cancelling a payment half-way could lose the money it held.
+        stream.stoppable(task.cancel)
+        return stream
+
+    def _launch(
+        self, turn: Turn | None, work: Callable[[ReplyStream], Awaitable[None]], stream: ReplyStream
+    ) -> asyncio.Task[None]:
+        """Produce a stream in a task of its own."""
         task = asyncio.create_task(self._produce(turn, work, stream))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(lambda _: turn.release())  # even if cancelled before it ran
-        return stream
+        task.add_done_callback(lambda done: _end_if_cancelled(done, stream))
+        return task
 
     async def _produce(
         self, turn: Turn | None, work: Callable[[ReplyStream], Awaitable[None]], stream: ReplyStream
@@ -335,11 +355,18 @@ class ChatService:
                 await work(stream)
             else:
                 async with turn:
+                    stream.stoppable(None)
                     await work(stream)
         except BotError as exc:
             stream.fail(exc)
         except asyncio.CancelledError:
-            stream.fail(BotError("The bot is shutting down; send your message again later."))
+            task = asyncio.current_task()
+            if stream.stop_requested and task is not None and task.cancelling() == 1:
+                # Stopped by the user while it waited for its turn: nothing was paid.
+                task.uncancel()
+                stream.finish(STOPPED_EARLY)
+                return
+            stream.fail(_shutting_down())
             raise
         except Exception as exc:  # a bug: the adapter logs it and apologises
             log.exception("Answering a message failed")
@@ -412,7 +439,9 @@ class ChatService:
         async with self.paying(message, estimate, feature="chat", model_id=model.id) as reservation:
             result = await self._stream(request, stream)
         answer, usage, interrupted = result.answer, result.usage, result.interrupted
-        if interrupted:
+        if result.stopped:
+            notices.append(Notice("Stopped. The answer is kept as far as it got."))
+        elif interrupted:
             notices.append(
                 Notice(
                     "The connection to Venice broke off, so this answer is incomplete. "
@@ -420,17 +449,6 @@ class ChatService:
                     "warning",
                 )
             )
-        if not answer.strip():
-            await self.s.ledger.refund(reservation)
-            stream.finish(
-                Reply(
-                    notices=(
-                        *notices,
-                        Notice("Venice returned an empty answer. Try again or rephrase.", "warning"),
-                    )
-                )
-            )
-            return
         if usage and usage.prompt_tokens:
             memory.calibration.observe(model.id, context.estimated_tokens, usage.prompt_tokens)
         answer_tokens = (
@@ -438,6 +456,32 @@ class ChatService:
             if usage and usage.completion_tokens and not interrupted
             else memory.calibration.estimate(model.id, answer)
         )
+        # What Venice billed: its own figures when they came, else the prompt and everything
+        # it generated (the thinking too) as far as it got.
+        cost = self.s.prices.chat_cost(
+            model,
+            usage,
+            cost_usd=result.cost_usd,
+            estimated_prompt=context.estimated_tokens,
+            completion_estimate=answer_tokens + memory.calibration.estimate(model.id, result.reasoning),
+            web_search=search,
+            scraped_urls=urls,
+        )
+        if not answer.strip():
+            if result.stopped:
+                notices = (
+                    [Notice("Stopped before the answer began.")]
+                    if result.produced
+                    else [*STOPPED_EARLY.notices]
+                )
+            else:
+                notices.append(Notice("Venice returned an empty answer. Try again or rephrase.", "warning"))
+            if result.stopped and result.produced:  # it thought, then was stopped: Venice bills that
+                await self.s.ledger.settle(reservation, cost)
+            else:
+                await self.s.ledger.refund(reservation)
+            stream.finish(Reply(notices=tuple(notices)))
+            return
         user_id = await store.user_id(message.platform, message.user_id, message.user_name)
         await store.save_turn(
             conversation,
@@ -450,7 +494,8 @@ class ChatService:
             replacing=replacing,
         )
         voice: tuple[Attachment, ...] = ()
-        if chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice):
+        wants_voice = chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice)
+        if wants_voice and not result.stopped:
             stream.set_activity("record_voice")
             try:
                 voice, more = await self.media.spoken(
@@ -471,18 +516,7 @@ class ChatService:
         )
         # Settle once the user has the answer: the reservation already holds the money, and
         # the conversation's next turn waits for this one to finish.
-        await self.s.ledger.settle(
-            reservation,
-            self.s.prices.chat_cost(
-                model,
-                usage,
-                cost_usd=result.cost_usd,
-                estimated_prompt=context.estimated_tokens,
-                completion_estimate=answer_tokens,
-                web_search=search,
-                scraped_urls=urls,
-            ),
-        )
+        await self.s.ledger.settle(reservation, cost)
         # Fold old turns after the user has the answer; the next turn of this conversation
         # waits for it (this turn is still held), other conversations do not.
         try:
@@ -563,18 +597,40 @@ class ChatService:
     ) -> ReplyStream:
         """Run a media action in a task of its own (no conversation turn); return its stream."""
         stream = ReplyStream(activity)
-        task = asyncio.create_task(self._produce(None, work, stream))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # Not stoppable: Venice bills a picture or a voice once asked, so the user gets it.
+        self._launch(None, work, stream)
         return stream
 
     async def _stream(self, request: ChatRequest, stream: ReplyStream) -> Streamed:
-        """Relay Venice's stream to the reply stream; return what arrived."""
+        """Relay Venice's stream to the reply stream; return what arrived.
+
+        A stop (``stream.stop()``, which cancels this task while it relays) ends it like a
+        broken connection: what arrived is kept. Once it returns, the answer can no longer be
+        stopped: saving and settling it must not be cut short.
+        """
+        task = asyncio.current_task()
+        stream.stoppable(task.cancel if task is not None else None)  # a stop asked earlier: now
         rewriter = CitationRewriter()
         parts: list[str] = []
+        thought: list[str] = []  # reasoning: never shown, but Venice bills it
         citations: tuple[Citation, ...] = ()
         usage: Usage | None = None
         cost: float | None = None
+
+        def ended(*, interrupted: bool, stopped: bool = False) -> Streamed:
+            tail = rewriter.flush()
+            parts.append(tail)
+            stream.push(tail)
+            return Streamed(
+                "".join(parts),
+                citations,
+                usage,
+                cost,
+                interrupted,
+                stopped=stopped,
+                reasoning="".join(thought),
+            )
+
         try:
             async for delta in self.s.venice.chat_stream(request):
                 if delta.citations:
@@ -583,24 +639,27 @@ class ChatService:
                     usage = delta.usage
                 if delta.cost_usd is not None:
                     cost = delta.cost_usd
+                thought.append(delta.reasoning)
                 if delta.content:
                     shown = rewriter.feed(delta.content)
                     parts.append(shown)
                     stream.push(shown)
         except StreamInterrupted as exc:
-            tail = rewriter.flush()
-            parts.append(tail)
-            stream.push(tail)
-            if not "".join(parts).strip():
-                raise  # nothing arrived: an ordinary failure, nothing to keep
+            result = ended(interrupted=True)
+            if not result.answer.strip():
+                raise  # no answer arrived: an ordinary failure, nothing to keep
             log.warning(
-                "Answer stream interrupted after %d chars (cf-ray %s)", len("".join(parts)), exc.cf_ray
+                "Answer stream interrupted after %d chars (cf-ray %s)", len(result.answer), exc.cf_ray
             )
-            return Streamed("".join(parts), citations, usage, cost, interrupted=True)
-        tail = rewriter.flush()
-        parts.append(tail)
-        stream.push(tail)
-        return Streamed("".join(parts), citations, usage, cost, interrupted=False)
+            return result
+        except asyncio.CancelledError:
+            if not stream.stop_requested or task is None or task.cancelling() != 1:
+                raise  # shutting down
+            task.uncancel()  # the user's stop: the answer ends here, kept as it is
+            return ended(interrupted=True, stopped=True)
+        finally:
+            stream.stoppable(None)
+        return ended(interrupted=False)
 
     @staticmethod
     def _question(message: IncomingMessage, text: str, *, shared: bool) -> str:
@@ -654,6 +713,18 @@ class ChatService:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self.s.ledger.flush()  # settlements are queued: write them before the database closes
+
+
+def _shutting_down() -> BotError:
+    return BotError("The bot is shutting down; send your message again later.")
+
+
+def _end_if_cancelled(task: asyncio.Task[None], stream: ReplyStream) -> None:
+    """A task cancelled before it ever ran (stopped at once, or at shutdown) still ends its stream."""
+    if task.cancelled() and stream.stop_requested:
+        stream.finish(STOPPED_EARLY)
+    elif task.cancelled():
+        stream.fail(_shutting_down())
 
 
 def _checked_pictures(message: IncomingMessage) -> tuple[Attachment, ...]:

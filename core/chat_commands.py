@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.commands import Access, Arg, ArgType, Command, CommandContext
+from core.commands import Access, Arg, ArgType, Command, CommandContext, help_text
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Choice, Reply, ReplyStream
 from core.ledger import format_entries, parse_usd, usd
@@ -121,10 +121,7 @@ class CoreCommands:
 
     async def help(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """List the commands this user may run."""
-        lines = ["Send a message to chat with Venice AI. Commands:"]
-        for command in self._service.commands.visible_to(ctx):
-            lines.append(f"{command.usage} — {command.description}")
-        return Reply("\n".join(lines))
+        return Reply(help_text(self._service.commands.visible_to(ctx)))
 
     async def reset(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Retire the conversation; the next message starts afresh."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from core.errors import PermissionDenied, UnknownCommand, UsageError
-from core.events import IncomingMessage, Reply, ReplyStream
+from core.events import AttachmentKind, IncomingMessage, Reply, ReplyStream
 
 
 class ArgType(enum.Enum):
@@ -49,6 +49,25 @@ class Arg:
 
 
 @dataclass(frozen=True)
+class FileArg:
+    """A file a command works on, sent with it as an attachment rather than typed.
+
+    Attributes:
+        name: what the file is, for people ("image", "card").
+        kinds: the attachment kinds the command reads.
+        max_bytes: the largest file the command takes.
+        action: the value of the command's first argument that takes the file (``import``
+            for ``/persona import``); None: the command itself.
+    """
+
+    name: str
+    description: str
+    kinds: tuple[AttachmentKind, ...]
+    max_bytes: int
+    action: str | None = None
+
+
+@dataclass(frozen=True)
 class CommandContext:
     """Who runs a command, and where."""
 
@@ -79,6 +98,7 @@ class Command:
     args: tuple[Arg, ...] = ()
     access: Access = Access.EVERYONE
     hidden: bool = False  # run by buttons only: left out of menus, help and slash commands
+    file: FileArg | None = None
 
     @property
     def usage(self) -> str:
@@ -195,6 +215,13 @@ class CommandRegistry:
             who = "the bot's admins" if command.access is Access.BOT_ADMIN else "chat admins"
             raise PermissionDenied(f"Only {who} can use /{command.name}.")
         return await command.handler(ctx, args)
+
+
+def help_text(commands: Iterable[Command], usage: Callable[[Command], str] | None = None) -> str:
+    """The /help text: each command's usage (as the adapter writes it) and what it does."""
+    lines = ["Send a message to chat with Venice AI. Commands:"]
+    lines += [f"{usage(c) if usage else c.usage} — {c.description}" for c in commands]
+    return "\n".join(lines)
 
 
 def _allowed(command: Command, ctx: CommandContext) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -129,6 +129,8 @@ class ReplyStream:
         self.activity: Activity = activity  # what to show while nothing is visible yet
         self.status = ""  # a progress line that replaces itself ("Rendering… 40%")
         self.speaker = speaker  # known before the first delta: adapters show the answer as it
+        self._stop_requested = False
+        self._stopper: Callable[[], object] | None = None
 
     def set_activity(self, activity: Activity) -> None:
         """Change what the adapter shows while it waits; readers wake (producer side)."""
@@ -181,3 +183,36 @@ class ReplyStream:
     async def reply(self) -> Reply:
         """Wait for the final reply (the whole text, notices, citations)."""
         return await asyncio.shield(self._done)
+
+    def stop(self) -> None:
+        """Ask for the answer to end where it is (consumer side: the user pressed stop).
+
+        A chat answer keeps the text that arrived and is charged for it; work that has not
+        begun is dropped, uncharged; work that cannot stop (a video Venice is rendering)
+        goes on. ``reply()`` then says which it was.
+        """
+        if self._stop_requested or self._done.done():
+            return
+        self._stop_requested = True
+        # Whoever stops an answer may no longer wait for it: never leave its outcome unread
+        # (asyncio would log "Future exception was never retrieved").
+        self._done.add_done_callback(_read_outcome)
+        if self._stopper is not None:
+            self._stopper()
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether the consumer asked to stop (producer side)."""
+        return self._stop_requested
+
+    def stoppable(self, stopper: Callable[[], object] | None) -> None:
+        """Say how ``stop()`` ends the work from now on; None: it can no longer be stopped
+        (producer side). A stop asked for earlier takes effect now."""
+        self._stopper = stopper
+        if stopper is not None and self._stop_requested and not self._done.done():
+            stopper()
+
+
+def _read_outcome(future: asyncio.Future[Reply]) -> None:
+    if not future.cancelled():
+        future.exception()

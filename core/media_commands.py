@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.commands import Arg, ArgType, Command, CommandContext
+from core import images
+from core.commands import Arg, ArgType, Command, CommandContext, FileArg
 from core.errors import InvalidInput
 from core.events import Choice, Reply, ReplyStream
 
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from core.chat import ChatService
 
 VOICE_MODES = ("off", "on", "mirror")
+# Venice takes images under 25 MB.
+SOURCE_IMAGE = FileArg("image", "The image", ("image",), images.MAX_UPLOAD_BYTES - 1)
 
 
 class MediaCommands:
@@ -44,12 +47,14 @@ class MediaCommands:
                 "Upscale the image you attach or reply to (2x or 4x)",
                 self.upscale,
                 (Arg("scale", "2 or 4", choices=("2", "4")),),
+                file=SOURCE_IMAGE,
             ),
             Command(
                 "edit",
                 "Change the image you attach or reply to as you describe",
                 self.edit,
                 (Arg("prompt", "The change, e.g. 'make the sky purple'", ArgType.TEXT, required=True),),
+                file=SOURCE_IMAGE,
             ),
             Command(
                 "speak",

@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from adapters.console import ConsoleAdapter
 from tests.conftest import TEST_KEY
+from tests.fakes import media_samples
 from tests.fakes.venice import ChatScript, FakeVenice
+from tests.helpers import message
 
 ROOT = Path(__file__).resolve().parents[2]
+NOON = 1_767_268_800.0  # 2026-01-01 12:00 UTC
+
+
+def stamp(when: float) -> str:
+    """How the console names a file saved at this time (local time, to the second)."""
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+
+
+async def no_input(prompt: str) -> str | None:
+    return None
 
 
 def scripted_io(
     lines: list[str],
-) -> tuple[Callable[[], Awaitable[str | None]], Callable[[str], None], list[str]]:
+) -> tuple[Callable[[str], Awaitable[str | None]], Callable[[str], None], list[str]]:
     pending = list(lines)
     out: list[str] = []
 
-    async def read_line() -> str | None:
+    async def read_line(prompt: str) -> str | None:
+        out.append(prompt)
         return pending.pop(0) if pending else None
 
     return read_line, out.append, out
@@ -175,19 +190,17 @@ async def test_doctor_checks_key_balance_and_database_without_secrets(
     assert TEST_KEY not in out + err
 
 
-def test_files_in_a_reply_are_saved_and_their_paths_shown(tmp_path: Path) -> None:
+def test_files_in_a_reply_are_saved_under_new_sorted_names_and_their_paths_shown(tmp_path: Path) -> None:
     from core.events import Attachment, Notice, Reply
 
     out: list[str] = []
-
-    async def no_input() -> str | None:
-        return None
-
+    now = [NOON]
     adapter = ConsoleAdapter(
-        None,
+        None,  # type: ignore[arg-type]  # rendering needs no core
         read_line=no_input,
-        write=out.append,  # type: ignore[arg-type]
+        write=out.append,
         media_dir=tmp_path / "media",
+        clock=lambda: now[0],
     )
     png = b"\x89PNG\r\n\x1a\n fake"
     reply = Reply(
@@ -199,11 +212,20 @@ def test_files_in_a_reply_are_saved_and_their_paths_shown(tmp_path: Path) -> Non
         notices=(Notice("Blurred by safe mode", "warning"),),
     )
     adapter._render(reply, streamed=False)
+    now[0] += 60
+    adapter._render(
+        Reply(attachments=(Attachment("image", "image/png", png, "venice-1.png"),)), streamed=False
+    )
     text = "".join(out)
     saved = sorted((tmp_path / "media").iterdir())
-    assert [p.name for p in saved] == ["cat_picture-2.png", "cat_picture.png"]
+    first, later = stamp(NOON), stamp(NOON + 60)
+    assert [p.name for p in saved] == [
+        f"{first}-cat_picture.png",
+        f"{first}.2-cat_picture.png",  # the same second: never over the first, still in order
+        f"{later}-venice-1.png",
+    ]
     assert all(p.read_bytes() == png for p in saved)
-    assert f"[image saved to {tmp_path / 'media' / 'cat_picture.png'}]" in text
+    assert f"[image saved to {tmp_path / 'media' / f'{first}-cat_picture.png'}]" in text
     assert "(!) Blurred by safe mode" in text
 
 
@@ -240,7 +262,7 @@ async def test_admin_commands_are_refused_to_a_console_guest(tmp_path: Path, ven
     assert code == 0, err
     for name in ("grant", "setallowance", "ledger", "status"):
         assert f"Only the bot's admins can use /{name}." in out
-    assert "direct chat has one user" in out  # /pool is for groups
+    assert "Only the bot's admins can turn the shared balance on or off." in out
     code, out, _ = await run_cli(["chat"], env, stdin=b"/grant telegram:1 5\n", cwd=tmp_path)
     assert "Granted $5.00 to telegram:1" in out  # the operator is an admin
 
@@ -261,15 +283,36 @@ async def test_console_saves_media_and_prints_where(
         await adapter.handle_line(confirm)
     text = "".join(out)
     assert "🎨 a lighthouse" in text  # a media reply's text is printed although nothing streamed
-    assert sorted(p.name for p in media.iterdir()) == [
+    assert sorted(p.name.split("-", 2)[2] for p in media.iterdir()) == [
         "venice-1.png",
         "venice-2.png",
         "venice-video.mp4",
         "voice.ogg",
     ]
-    assert f"[image saved to {media / 'venice-1.png'}]" in text
+    first = next(media.glob("*-venice-1.png"))
+    assert f"[image saved to {first}]" in text
     assert "Rendering the video" in text  # progress while Venice renders
-    assert (media / "voice.ogg").read_bytes()[:4] == b"OggS"
+    assert next(media.glob("*-voice.ogg")).read_bytes()[:4] == b"OggS"
+
+
+async def test_a_second_run_never_numbers_its_files_after_the_first(
+    make_service: Any, venice: FakeVenice, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    for when in (NOON, NOON + 30):
+        read_line, write, _out = scripted_io(["/imagine a lighthouse --variants 2"])
+        async with make_service() as service:
+            adapter = ConsoleAdapter(
+                service, read_line=read_line, write=write, media_dir=media, clock=lambda when=when: when
+            )
+            await adapter.run()
+            await service.wait_idle()
+    assert sorted(p.name for p in media.iterdir()) == [
+        f"{stamp(NOON)}-venice-1.png",
+        f"{stamp(NOON)}-venice-2.png",
+        f"{stamp(NOON + 30)}-venice-1.png",
+        f"{stamp(NOON + 30)}-venice-2.png",
+    ]
 
 
 async def test_console_shows_who_speaks_when_a_character_is_bound(
@@ -300,5 +343,134 @@ async def test_console_export_saves_the_json_and_forget_asks_then_deletes(
         ).run()
     text = "".join(out)
     assert "type /forget confirm" in text and "messages deleted" in text
-    before, after = media / "venice-bots-export.json", media / "venice-bots-export-2.json"
+    before, after = sorted(media.iterdir())  # the same second: the second sorts after the first
+    assert before.name.endswith("-venice-bots-export.json") and after.name.endswith(
+        "-venice-bots-export.json"
+    )
     assert "console-marker here" in before.read_text() and "console-marker" not in after.read_text()
+
+
+async def test_a_guest_has_a_conversation_of_their_own_and_no_admin_rights(
+    tmp_path: Path, venice: FakeVenice
+) -> None:
+    env = cli_env(tmp_path, venice)
+    code, _, err = await run_cli(["chat"], env, stdin=b"My locker code is 4711\n", cwd=tmp_path)
+    assert code == 0, err
+    guest_lines = b"What is my locker code?\n/model llama-3.3-70b\n/model\n/websearch on\n"
+    code, out, err = await run_cli(["chat", "--guest", "alice"], env, stdin=guest_lines, cwd=tmp_path)
+    assert code == 0, err
+    asked = venice.calls_to("/chat/completions")[1].body["messages"]
+    assert "4711" not in str(asked)  # the operator's conversation is not the guest's
+    assert asked[-1]["content"].endswith("What is my locker code?")
+    assert "Only admins of this chat can change the model." in out
+    assert "Current model: venice-uncensored" in out  # looking is fine
+    assert "Only admins of this chat can change web search." in out
+    code, out, _ = await run_cli(["chat"], env, stdin=b"And my code?\n", cwd=tmp_path)
+    again = venice.calls_to("/chat/completions")[2].body["messages"]
+    assert "4711" in str(again) and "locker code?" not in str(again)  # the operator's own, continued
+    code, _, err = await run_cli(["chat", "--guest", "no spaces"], env, cwd=tmp_path)
+    assert code == 1 and "cannot be a guest's name" in err
+
+
+async def test_image_and_card_commands_take_a_file_path(
+    make_service: Any, venice: FakeVenice, tmp_path: Path
+) -> None:
+    picture = tmp_path / "my photo.png"
+    picture.write_bytes(media_samples.png(512, 512))
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"spec": "chara_card_v2", "data": {"name": "Ada", "description": "A poet."}}))
+    media = tmp_path / "media"
+    read_line, write, out = scripted_io(
+        [
+            f"/edit '{picture}' make it blue",
+            f"/upscale {str(picture).replace(' ', chr(92) + ' ')} 2",
+            f"/persona import {card}",
+            "/help",
+        ]
+    )
+    async with make_service() as service:
+        await ConsoleAdapter(service, read_line=read_line, write=write, media_dir=media).run()
+        await service.wait_idle()
+    text = "".join(out)
+    edit = venice.calls_to("/image/edit")[0]
+    assert edit.files["image"].data == picture.read_bytes() and edit.body["prompt"] == "make it blue"
+    assert venice.calls_to("/image/upscale")[0].files["image"].data == picture.read_bytes()
+    assert "Imported Ada." in text
+    assert sorted(p.name.split("-", 2)[2] for p in media.iterdir()) == ["edited.png", "upscaled-2x.png"]
+    assert "/edit <image path> <prompt>" in text and "/upscale <image path> [2|4]" in text
+    assert "/persona import <card path>" in text
+
+
+async def test_a_bad_file_path_is_explained_and_costs_nothing(
+    make_service: Any, venice: FakeVenice, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.json"
+    big.write_bytes(b"{" + b" " * (5 * 1024 * 1024) + b"}")
+    lines = [
+        f"/edit {tmp_path / 'missing.png'} make it blue",
+        "/upscale",
+        f"/upscale {tmp_path}",
+        f"/persona import {big}",
+        f"/edit '{tmp_path}/x.png make it blue",
+        f"/edit {big}",
+        f"/edit {big} make it blue",
+    ]
+    read_line, write, out = scripted_io(lines)
+    async with make_service() as service:
+        await ConsoleAdapter(service, read_line=read_line, write=write, guest="bob").run()
+        account = await service.account_of(
+            message("", platform="console", chat_id="guest:bob", user_id="guest:bob", is_direct=False)
+        )
+        entries = await service.s.ledger.entries(account)
+    text = "".join(out)
+    assert f"! There is no file {tmp_path / 'missing.png'}.\nUsage: /edit <image path> <prompt>" in text
+    assert "! Give the image's path.\nUsage: /upscale <image path> [2|4]" in text
+    assert f"! {tmp_path} is a folder; give the path of the image file." in text
+    assert "! big.json is 5 MB; /persona import takes files up to 4 MB." in text
+    assert "! The bot cannot read that image. Send a PNG, JPEG or WebP picture." in text
+    assert "has an opening quote but no closing one" in text
+    assert "! /edit needs prompt.\nUsage: /edit <image path> <prompt>" in text
+    assert "Traceback" not in text
+    assert [e.kind for e in entries if e.kind != "allowance"] == []  # nothing reserved, nothing charged
+    assert venice.calls_to("/image/edit") == [] and venice.calls_to("/image/upscale") == []
+
+
+async def test_ctrl_c_during_a_picture_gives_the_prompt_back_and_the_picture_still_comes(
+    make_service: Any, venice: FakeVenice, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    read_line, write, out = scripted_io(["/imagine a lighthouse"])
+    adapter: ConsoleAdapter
+
+    def write_and_press_ctrl_c(text: str) -> None:
+        write(text)
+        if text == "venice> ":  # the picture is being made: Ctrl-C, and again
+            adapter.interrupt()
+            adapter.interrupt()
+
+    async with make_service() as service:
+        adapter = ConsoleAdapter(service, read_line=read_line, write=write_and_press_ctrl_c, media_dir=media)
+        await adapter.run()
+    text = "".join(out)
+    assert "(i) That goes on; its result shows here when it is ready." in text
+    assert "Waiting for what is still being made" in text  # Ctrl-D came before the picture
+    assert [p.name.split("-", 2)[2] for p in media.iterdir()] == ["venice-1.png"]  # paid for, and kept
+    assert text.index("[image saved to") < text.index("Bye.")
+
+
+async def test_ctrl_c_before_the_answer_begins_charges_nothing(make_service: Any, venice: FakeVenice) -> None:
+    read_line, write, out = scripted_io(["Tell me a story", "/balance"])
+    adapter: ConsoleAdapter
+
+    def write_and_press_ctrl_c(text: str) -> None:
+        write(text)
+        if text == "venice> ":
+            adapter.interrupt()
+
+    async with make_service() as service:
+        adapter = ConsoleAdapter(service, read_line=read_line, write=write_and_press_ctrl_c, guest="carol")
+        await adapter.run()
+    text = "".join(out)
+    assert "(i) Stopped before the answer began. Nothing was charged." in text
+    assert "Balance: $1.00" in text
+    assert venice.calls_to("/chat/completions") == []

@@ -95,6 +95,8 @@ async def test_health_after_the_console_bot_is_sent_sigterm(tmp_path: Path, veni
         assert (await health(tmp_path))[0] == 0
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), timeout=30)
+        assert process.returncode == 0
+    assert not beat_file(tmp_path).exists()  # a clean stop takes its heartbeat with it
     code, out = await health(tmp_path)
     assert code == 1 and "unhealthy: the bot is not running" in out, out
 

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import sys
 
-from adapters.console import ConsoleAdapter, terminal_io
+from adapters.terminal import chat_in_terminal
 from bots.bootstrap import build_service
 from bots.logs import setup_logging
 from core.settings import Settings
@@ -37,8 +37,7 @@ async def demo(database_url: str = "sqlite:///data/demo.db") -> None:
             file=sys.stderr,
         )
         async with build_service(settings) as service:
-            read_line, write = terminal_io()
-            await ConsoleAdapter(service, read_line=read_line, write=write).run()
+            await chat_in_terminal(service)
 
 
 def main() -> None:
