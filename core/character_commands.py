@@ -10,6 +10,7 @@ from core.characters import Binding
 from core.commands import Arg, ArgType, Command, CommandContext
 from core.errors import InvalidInput, PermissionDenied
 from core.events import Choice, Reply
+from core.text import plural
 
 if TYPE_CHECKING:
     from core.chat import ChatService
@@ -243,7 +244,10 @@ class CharacterCommands:
         if action == "import":
             return await self._import(ctx)
         if not name:
-            raise InvalidInput(f"/persona {action} needs the persona's name.")
+            example = "Ada --prompt You are Ada, a patient maths tutor." if action == "create" else "Ada"
+            raise InvalidInput(
+                f"/persona {action} needs the persona's name. Example: /persona {action} {example}"
+            )
         options = {PERSONA_OPTIONS[k]: v for k, v in args.items() if k in PERSONA_OPTIONS and v is not None}
         if "avatar_url" in options and not str(options["avatar_url"]).startswith("https://"):
             raise InvalidInput("The avatar must be an https:// link to a picture.")
@@ -276,7 +280,7 @@ class CharacterCommands:
         persona = parse_card(files[0].data)
         created = await self._characters.personas.create(persona, actor=_actor(ctx))
         extra = (
-            f" It has {len(persona.alternate_greetings)} other greetings."
+            f" It has {plural(len(persona.alternate_greetings), 'other greeting')}."
             if persona.alternate_greetings
             else ""
         )

@@ -14,13 +14,16 @@ from core.events import Choice, Reply, ReplyStream
 from core.ledger import format_entries, parse_usd, usd
 from core.settings import KNOWN_PLATFORMS
 from core.storage.chat_settings import ChatSettings
+from core.text import plural
 
 if TYPE_CHECKING:
     from core.chat import ChatService
 
 MAX_SYSTEM_PROMPT = 4000
 LINK_CODE_SECONDS = 600
-USER_ARG = Arg("user", "platform:id, or an id on this platform", required=True)  # admin commands
+USER_ARG = Arg(  # admin commands
+    "user", "platform:id, or an id on this platform", required=True, example="telegram:123456"
+)
 
 
 class CoreCommands:
@@ -88,7 +91,7 @@ class CoreCommands:
                 "setallowance",
                 "Set a user's allowance per period in USD ('default' for the bot's)",
                 self.setallowance,
-                (USER_ARG, Arg("amount", "USD per period, or default", required=True)),
+                (USER_ARG, Arg("amount", "USD per period, or default", required=True, example="2")),
                 access=Access.BOT_ADMIN,
             ),
             Command(
@@ -108,7 +111,7 @@ class CoreCommands:
                 "grant",
                 "Give a user credit in USD (negative takes it away)",
                 self.grant,
-                (USER_ARG, Arg("amount", "USD, e.g. 5 or 0.50", required=True)),
+                (USER_ARG, Arg("amount", "USD, e.g. 5 or 0.50", required=True, example="5")),
                 access=Access.BOT_ADMIN,
             ),
             Command(
@@ -278,8 +281,8 @@ class CoreCommands:
             f"Venice balance (last seen): {known(limits.balance_usd, ' USD')}, "
             f"{known(limits.balance_diem, ' DIEM')}.",
             f"Failed Venice requests in the last 30 s: {venice.failures.recent}.",
-            f"Stored: {counts['users']} users, {counts['conversations']} conversations, "
-            f"{counts['messages']} messages.",
+            f"Stored: {plural(counts['users'], 'user')}, "
+            f"{plural(counts['conversations'], 'conversation')}, {plural(counts['messages'], 'message')}.",
         ]
         return Reply("\n".join(lines))
 

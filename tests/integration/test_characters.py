@@ -175,7 +175,7 @@ async def test_a_card_is_imported_from_json_or_png_and_plays_its_character(
 ) -> None:
     async with make_service(**BOT_ADMINS) as service:
         imported = await ask(service, "/persona import", attachments=card_file(data, kind), **ADMIN)
-        assert "Imported Captain Vey" in imported.text and "1 other greetings" in imported.text
+        assert "Imported Captain Vey" in imported.text and "It has 1 other greeting." in imported.text
         greeting = await ask(service, "/character set Captain Vey", **ADMIN, user_name="Ilo")
         assert greeting.text == "*Captain Vey looks up.* Report, Ilo."
         await ask(service, "Status?", **ADMIN, user_name="Ilo")
