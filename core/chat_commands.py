@@ -320,18 +320,47 @@ class CoreCommands:
         return Reply(f"Model set to {chosen.id} for this chat.")
 
     async def websearch(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
-        """Show or set web search."""
+        """Show or set web search, and say when the chat's model cannot search."""
         mode = args.get("mode")
         if mode is None:
             chat = await self._chat(ctx)
-            return Reply(f"Web search is {chat.web_search}. Change it with /websearch off|on|auto.")
+            gap = await self._search_gap(chat)
+            return Reply(f"Web search is {chat.web_search}{gap}. Change it with /websearch off|on|auto.")
         await self._change(ctx, "change web search", web_search=mode)
+        gap = await self._search_gap(await self._chat(ctx))
+        if gap:
+            return Reply(f"Web search is now {mode}{gap}.")
         explain = {
             "off": "Answers use the model's own knowledge.",
             "on": "Every answer searches the web and lists its sources.",
             "auto": "The model searches the web when a question needs it and lists its sources.",
         }[mode]
         return Reply(f"Web search is now {mode}. {explain}")
+
+    async def _search_gap(self, chat: ChatSettings) -> str:
+        """ ", but <model> cannot search the web; …" when search is on and the chat's model
+        (a bound character's own first) cannot search; "" otherwise."""
+        if chat.web_search == "off":
+            return ""
+        service = self._service
+        try:
+            binding = await service.characters.binding(chat)
+            model, _ = await service.chat_model(chat, binding)
+            if model.supports_web_search or not model.raw:  # unknown to Venice: it may search
+                return ""
+            if binding is not None and binding.model == model.id:
+                return (
+                    f", but {binding.name} talks with {model.id}, which cannot search the web, "
+                    "so answers here do not search"
+                )
+            able = [m.id for m in await service.media.models_of("text") if m.supports_web_search]
+        except BotError:  # Venice cannot be asked now: nothing certain to warn about
+            return ""
+        which = f" ({', '.join(able)})" if able else ""
+        return (
+            f", but {model.id} cannot search the web, so answers here do not search; "
+            f"pick one that can with /model{which}"
+        )
 
     async def scrape(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set link reading."""
@@ -397,7 +426,7 @@ class CoreCommands:
         lines = [
             f"Model: {chat.model or service.settings.default_chat_model}"
             + ("" if chat.model else " (default)"),
-            f"Web search: {chat.web_search}",
+            f"Web search: {chat.web_search}{await self._search_gap(chat)}",
             f"Reading links: {'on' if chat.web_scraping else 'off'}",
             f"Memory: {'per-user' if chat.per_user_memory else 'shared'}",
             f"System prompt: {prompt}",

@@ -227,6 +227,27 @@ async def test_web_search_sends_the_setting_and_numbers_the_sources(
     assert params["enable_web_search"] == "on" and params["enable_web_citations"] is True
 
 
+async def test_web_search_on_a_model_that_cannot_search_says_so_and_asks_venice_for_no_search(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    async with make_service() as service:
+        turned_on = (await ask(service, "/websearch on")).text  # venice-uncensored cannot search
+        assert turned_on.startswith("Web search is now on, but venice-uncensored cannot search the web")
+        assert "Every answer searches" not in turned_on
+        assert "pick one that can with /model (llama-3.3-70b, qwen3-vl-235b-a22b)" in turned_on
+        settings = (await ask(service, "/settings")).text
+        assert "Web search: on, but venice-uncensored cannot search the web" in settings
+        assert "venice-uncensored cannot search" in (await ask(service, "/websearch")).text
+        answer = await ask(service, "Weather today?")
+        assert any("cannot search the web" in n.text for n in answer.reply.notices)
+        assert not answer.reply.citations and "Sources" not in answer.text
+        await ask(service, "/model llama-3.3-70b")
+        assert "Web search: on\n" in (await ask(service, "/settings")).text
+        assert "Every answer searches the web" in (await ask(service, "/websearch on")).text
+    params = chat_bodies(venice)[0]["venice_parameters"]
+    assert params["enable_web_search"] == "off" and "enable_web_citations" not in params
+
+
 async def test_links_are_read_up_to_three(make_service: Any, venice: FakeVenice) -> None:
     async with make_service() as service:
         await ask(service, "Summarize https://example.org/a please")
