@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from core.commands import Access, Arg, ArgType, Command, CommandContext
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Choice, Reply, ReplyStream
-from core.ledger import format_entries, parse_usd, usd
+from core.ledger import format_activity, format_entries, parse_usd, usd
 from core.settings import KNOWN_PLATFORMS
 from core.storage.chat_settings import ChatSettings
 from core.text import plural
@@ -80,7 +80,7 @@ class CoreCommands:
             ),
             Command("settings", "Show this chat's settings", self.settings),
             Command("balance", "Your credit, allowance, next refill and spending", self.balance),
-            Command("usage", "Your latest charges", self.usage),
+            Command("usage", "Your latest actions, what each cost, and the credit you got", self.usage),
             Command(
                 "link",
                 "Use one balance on several platforms: get a code here, send it from the other",
@@ -165,10 +165,10 @@ class CoreCommands:
         return Reply("\n".join(lines))
 
     async def usage(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
-        """The latest ledger entries of the caller."""
+        """The caller's latest actions with what each cost, and the credit they got."""
         service = self._service
         owner = await service.account_of(ctx.message)
-        return Reply(format_entries(await service.s.ledger.entries(owner, limit=15)))
+        return Reply(format_activity(await service.s.ledger.activity(owner, limit=15)))
 
     async def link(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Join this platform's account to the one that made the code."""
