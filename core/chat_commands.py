@@ -12,6 +12,7 @@ from core.commands import Access, Arg, ArgType, Command, CommandContext
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Choice, Reply, ReplyStream
 from core.ledger import format_activity, format_entries, parse_usd, usd
+from core.privacy_commands import kept_for
 from core.settings import KNOWN_PLATFORMS
 from core.storage.chat_settings import ChatSettings
 from core.text import plural
@@ -420,6 +421,8 @@ class CoreCommands:
         chat = await self._chat(ctx)
         conversation = await service.s.conversations.active(await service.conversation_key(ctx.message))
         stored = await service.s.conversations.count_messages(conversation)
+        default = service.settings.message_retention_days
+        days = default if chat.retention_days is None else chat.retention_days
         prompt = chat.system_prompt or "(the bot's default)"
         if len(prompt) > 200:
             prompt = prompt[:200] + "…"
@@ -432,7 +435,12 @@ class CoreCommands:
             f"System prompt: {prompt}",
             f"Character: {await self._character_name(chat)}",
             f"Voice replies: {chat.voice_mode}; safe mode: {'on' if chat.safe_mode else 'off'}",
-            f"This conversation: {stored} stored messages"
+            "Ephemeral mode: "
+            + ("on (this chat's conversation is kept in memory only)" if chat.ephemeral else "off"),
+            f"Messages are kept {kept_for(days)}"
+            + (" (the bot's default)" if chat.retention_days is None else ""),
+            f"This conversation: {plural(stored, 'message')} "
+            + ("in memory only, lost when the bot restarts" if conversation.in_memory else "stored")
             + (", with a summary of older turns" if conversation.summary else ""),
         ]
         return Reply("\n".join(lines))

@@ -108,7 +108,7 @@ class PrivacyCommands:
         if raw is None:
             days = chat.retention_days if chat.retention_days is not None else default
             return Reply(
-                f"Messages here are kept {_kept(days)}"
+                f"Messages here are kept {kept_for(days)}"
                 + ("" if chat.retention_days is not None else " (the bot's default)")
                 + "."
             )
@@ -121,10 +121,11 @@ class PrivacyCommands:
             raise InvalidInput("Give a number of days (0 keeps messages forever), or default.")
         await self._service.s.chat_settings.update(message.platform, message.chat_id, retention_days=value)
         return Reply(
-            f"Messages here are now kept {_kept(default if value is None else value)}. Older ones "
+            f"Messages here are now kept {kept_for(default if value is None else value)}. Older ones "
             "are deleted within the hour."
         )
 
 
-def _kept(days: int) -> str:
+def kept_for(days: int) -> str:
+    """ "forever", or "for 1 day", "for 30 days"."""
     return "forever" if days == 0 else f"for {days} day{'s' if days != 1 else ''}"

@@ -142,6 +142,27 @@ async def test_an_ephemeral_chat_leaves_no_trace_on_disk_and_is_gone_after_a_res
     assert "ephemeral-marker" not in json.dumps(venice.calls_to("/chat/completions")[-1].body["messages"])
 
 
+async def test_settings_show_ephemeral_mode_and_retention_and_never_say_stored_while_ephemeral(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    async with make_service(message_retention_days=30) as service:
+        await ask(service, "one stored turn", **DM)
+        stored = (await ask(service, "/settings", **DM)).text
+        assert "Ephemeral mode: off" in stored
+        assert "Messages are kept for 30 days (the bot's default)" in stored
+        assert "This conversation: 2 messages stored" in stored
+        await ask(service, "/ephemeral on", **DM)
+        await ask(service, "/retention 1", **DM)
+        await ask(service, "in memory", **DM)
+        ephemeral = (await ask(service, "/settings", **DM)).text
+        assert "Ephemeral mode: on (this chat's conversation is kept in memory only)" in ephemeral
+        assert "Messages are kept for 1 day\n" in ephemeral
+        assert "This conversation: 2 messages in memory only" in ephemeral
+        assert "stored" not in ephemeral
+        await ask(service, "/retention 0", **DM)
+        assert "Messages are kept forever\n" in (await ask(service, "/settings", **DM)).text
+
+
 async def test_logs_carry_no_content_unless_log_content_is_set(
     make_service: Any, venice: FakeVenice, capsys: pytest.CaptureFixture[str]
 ) -> None:
