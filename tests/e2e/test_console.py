@@ -297,6 +297,6 @@ async def test_console_export_saves_the_json_and_forget_asks_then_deletes(
             service, read_line=read_line, write=write, user_id="tester", media_dir=media
         ).run()
     text = "".join(out)
-    assert "type /forget confirm" in text and "messages deleted" in text
+    assert "type /forget confirm" in text and "Done: deleted " in text
     before, after = media / "venice-bots-export.json", media / "venice-bots-export-2.json"
     assert "console-marker here" in before.read_text() and "console-marker" not in after.read_text()
