@@ -179,8 +179,13 @@ class ConsoleAdapter:
                 self._write(late())
                 self._render(result, streamed=False)
         except UsageError as exc:  # with the console's own usage (file paths included)
-            usage = _usage(command) if command is not None else exc.usage
-            self._write(f"{late()}! {exc.problem}\nUsage: {usage}\n")
+            problem, usage = exc.problem, exc.usage
+            if command is not None:
+                usage = _usage(command)
+                if command.file is not None:  # the core's example has no path: the console needs one
+                    example = f"Example: /{command.name} "
+                    problem = problem.replace(example, f"{example}{command.file.name}.png ")
+            self._write(f"{late()}! {problem}\nUsage: {usage}\n")
         except BotError as exc:
             self._write(f"{late()}! {exc.user_message}\n")
         except Exception:

@@ -10,6 +10,7 @@ from core.characters import Binding
 from core.commands import Arg, ArgType, Command, CommandContext, FileArg
 from core.errors import InvalidInput, PermissionDenied
 from core.events import Choice, Reply
+from core.text import plural
 
 if TYPE_CHECKING:
     from core.chat import ChatService
@@ -126,23 +127,33 @@ class CharacterCommands:
             return Reply(f"No character matches {query!r}. Try another word, or a tag like #detective.")
         chat = await self._chat(ctx)
         adult_ok = self._characters.adult_allowed(ctx.message, chat)
+        # Adult characters that cannot be used here are neither listed nor offered, only counted.
+        usable = [c for c in characters if adult_ok or not c.adult]
+        hidden = len(characters) - len(usable)
+        if not usable and not personas:
+            verb = "matches" if hidden == 1 else "match"
+            return Reply(
+                f"Only {plural(hidden, 'adult character')} {verb}{f' {query!r}' if query else ''}, "
+                f"and adult characters can only be used in {_adult_place(ctx)}."
+            )
         lines = [f"Characters matching {query!r}:" if query else "Characters:"]
         choices = [Choice(f"🎭 {p.name}", f"/character set {p.name}") for p in personas]
+        choices += [Choice(c.name, f"/character set {c.slug}") for c in usable]
         for p in personas[:LISTED]:
             lines.append(f"• {p.name} (persona) — {_clip(p.description or p.system_prompt, 90)}")
-        for c in characters:
-            if len(lines) <= LISTED:
-                tags = f" [{', '.join(c.tags[:3])}]" if c.tags else ""
-                lines.append(
-                    f"• {c.name}{' 🔞' if c.adult else ''} ({c.slug}){tags} — {_clip(c.description, 90)}"
-                )
-            if adult_ok or not c.adult:
-                choices.append(Choice(c.name, f"/character set {c.slug}"))
-        more = len(personas) + len(characters) - (len(lines) - 1)
+        for c in usable[: max(0, LISTED - len(personas))]:
+            tags = f" [{', '.join(c.tags[:3])}]" if c.tags else ""
+            lines.append(
+                f"• {c.name}{' 🔞' if c.adult else ''} ({c.slug}){tags} — {_clip(c.description, 90)}"
+            )
+        more = len(choices) - (len(lines) - 1)  # offered as buttons but not described above
         if more > 0:
             lines.append(f"…and {more} more: see the buttons.")
-        if not adult_ok and any(c.adult for c in characters):
-            lines.append("🔞 characters can only be used in chats marked as adult.")
+        if hidden:
+            lines.append(
+                f"🔞 {plural(hidden, 'adult character')} hidden here: they can only be used in "
+                f"{_adult_place(ctx)}."
+            )
         lines.append("Press one to bind it to this chat, or /character info <slug>.")
         return Reply("\n".join(lines), choices=tuple(choices))
 
@@ -167,12 +178,9 @@ class CharacterCommands:
         binding = await self._characters.find(name)
         chat = await self._chat(ctx)
         if binding.adult and not self._characters.adult_allowed(message, chat):
-            where = (
-                "an age-restricted (NSFW) channel"
-                if message.nsfw is not None
-                else "a chat marked adult (a chat admin sends /safemode off)"
+            raise InvalidInput(
+                f"{binding.name} is an adult character: it can only be used in {_adult_place(ctx)}."
             )
-            raise InvalidInput(f"{binding.name} is an adult character: it can only be used in {where}.")
         await self._service.s.chat_settings.update(message.platform, message.chat_id, character=binding.key)
         return await self._greet(ctx, binding)
 
@@ -250,7 +258,10 @@ class CharacterCommands:
         if action == "import":
             return await self._import(ctx)
         if not name:
-            raise InvalidInput(f"/persona {action} needs the persona's name.")
+            example = "Ada --prompt You are Ada, a patient maths tutor." if action == "create" else "Ada"
+            raise InvalidInput(
+                f"/persona {action} needs the persona's name. Example: /persona {action} {example}"
+            )
         options = {PERSONA_OPTIONS[k]: v for k, v in args.items() if k in PERSONA_OPTIONS and v is not None}
         if "avatar_url" in options and not str(options["avatar_url"]).startswith("https://"):
             raise InvalidInput("The avatar must be an https:// link to a picture.")
@@ -283,7 +294,7 @@ class CharacterCommands:
         persona = parse_card(files[0].data)
         created = await self._characters.personas.create(persona, actor=_actor(ctx))
         extra = (
-            f" It has {len(persona.alternate_greetings)} other greetings."
+            f" It has {plural(len(persona.alternate_greetings), 'other greeting')}."
             if persona.alternate_greetings
             else ""
         )
@@ -324,6 +335,13 @@ def _describe_persona(p: Persona) -> str:
         if setting:
             lines.append(f"{label}: {setting}")
     return "\n".join(lines)
+
+
+def _adult_place(ctx: CommandContext) -> str:
+    """Where adult characters may be used, on this platform."""
+    if ctx.message.nsfw is not None:
+        return "an age-restricted (NSFW) channel"
+    return "a chat marked adult (a chat admin sends /safemode off)"
 
 
 def _actor(ctx: CommandContext) -> str:

@@ -33,7 +33,7 @@ from core.storage.personas import PersonaStore
 from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
 from core.storage.video_jobs import VideoJobStore
-from core.text import CitationRewriter, clean_text, find_urls
+from core.text import CitationRewriter, clean_text, find_urls, plural
 from core.turns import Turn, TurnQueue
 from core.venice.client import VeniceClient
 from core.venice.errors import InsufficientBalance, StreamInterrupted, VeniceError
@@ -401,7 +401,7 @@ class ChatService:
             model, more = await self.media.vision_model(model)
             notices.extend(more)
         # The images go with this question only; the stored turn notes that there were some.
-        stored_question = f"[{len(pictures)} image(s)] {question}" if pictures else question
+        stored_question = f"[{plural(len(pictures), 'image')}] {question}" if pictures else question
         question_tokens = memory.calibration.estimate(model.id, question) + IMAGE_TOKENS * len(pictures)
         system_prompt = self._system_prompt(chat, binding, message, model, conversation, question_tokens)
         context = await memory.build(

@@ -11,16 +11,20 @@ from typing import TYPE_CHECKING, Any
 from core.commands import Access, Arg, ArgType, Command, CommandContext, help_text
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Choice, Reply, ReplyStream
-from core.ledger import format_entries, parse_usd, usd
+from core.ledger import format_activity, format_entries, parse_usd, usd
+from core.privacy_commands import kept_for
 from core.settings import KNOWN_PLATFORMS
 from core.storage.chat_settings import ChatSettings
+from core.text import plural
 
 if TYPE_CHECKING:
     from core.chat import ChatService
 
 MAX_SYSTEM_PROMPT = 4000
 LINK_CODE_SECONDS = 600
-USER_ARG = Arg("user", "platform:id, or an id on this platform", required=True)  # admin commands
+USER_ARG = Arg(  # admin commands
+    "user", "platform:id, or an id on this platform", required=True, example="telegram:123456"
+)
 
 
 class CoreCommands:
@@ -77,7 +81,7 @@ class CoreCommands:
             ),
             Command("settings", "Show this chat's settings", self.settings),
             Command("balance", "Your credit, allowance, next refill and spending", self.balance),
-            Command("usage", "Your latest charges", self.usage),
+            Command("usage", "Your latest actions, what each cost, and the credit you got", self.usage),
             Command(
                 "link",
                 "Use one balance on several platforms: get a code here, send it from the other",
@@ -88,7 +92,7 @@ class CoreCommands:
                 "setallowance",
                 "Set a user's allowance per period in USD ('default' for the bot's)",
                 self.setallowance,
-                (USER_ARG, Arg("amount", "USD per period, or default", required=True)),
+                (USER_ARG, Arg("amount", "USD per period, or default", required=True, example="2")),
                 access=Access.BOT_ADMIN,
             ),
             Command(
@@ -108,7 +112,7 @@ class CoreCommands:
                 "grant",
                 "Give a user credit in USD (negative takes it away)",
                 self.grant,
-                (USER_ARG, Arg("amount", "USD, e.g. 5 or 0.50", required=True)),
+                (USER_ARG, Arg("amount", "USD, e.g. 5 or 0.50", required=True, example="5")),
                 access=Access.BOT_ADMIN,
             ),
             Command(
@@ -159,10 +163,10 @@ class CoreCommands:
         return Reply("\n".join(lines))
 
     async def usage(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
-        """The latest ledger entries of the caller."""
+        """The caller's latest actions with what each cost, and the credit they got."""
         service = self._service
         owner = await service.account_of(ctx.message)
-        return Reply(format_entries(await service.s.ledger.entries(owner, limit=15)))
+        return Reply(format_activity(await service.s.ledger.activity(owner, limit=15)))
 
     async def link(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Join this platform's account to the one that made the code."""
@@ -275,8 +279,8 @@ class CoreCommands:
             f"Venice balance (last seen): {known(limits.balance_usd, ' USD')}, "
             f"{known(limits.balance_diem, ' DIEM')}.",
             f"Failed Venice requests in the last 30 s: {venice.failures.recent}.",
-            f"Stored: {counts['users']} users, {counts['conversations']} conversations, "
-            f"{counts['messages']} messages.",
+            f"Stored: {plural(counts['users'], 'user')}, "
+            f"{plural(counts['conversations'], 'conversation')}, {plural(counts['messages'], 'message')}.",
         ]
         return Reply("\n".join(lines))
 
@@ -314,18 +318,47 @@ class CoreCommands:
         return Reply(f"Model set to {chosen.id} for this chat.")
 
     async def websearch(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
-        """Show or set web search."""
+        """Show or set web search, and say when the chat's model cannot search."""
         mode = args.get("mode")
         if mode is None:
             chat = await self._chat(ctx)
-            return Reply(f"Web search is {chat.web_search}. Change it with /websearch off|on|auto.")
+            gap = await self._search_gap(chat)
+            return Reply(f"Web search is {chat.web_search}{gap}. Change it with /websearch off|on|auto.")
         await self._change(ctx, "change web search", web_search=mode)
+        gap = await self._search_gap(await self._chat(ctx))
+        if gap:
+            return Reply(f"Web search is now {mode}{gap}.")
         explain = {
             "off": "Answers use the model's own knowledge.",
             "on": "Every answer searches the web and lists its sources.",
             "auto": "The model searches the web when a question needs it and lists its sources.",
         }[mode]
         return Reply(f"Web search is now {mode}. {explain}")
+
+    async def _search_gap(self, chat: ChatSettings) -> str:
+        """ ", but <model> cannot search the web; …" when search is on and the chat's model
+        (a bound character's own first) cannot search; "" otherwise."""
+        if chat.web_search == "off":
+            return ""
+        service = self._service
+        try:
+            binding = await service.characters.binding(chat)
+            model, _ = await service.chat_model(chat, binding)
+            if model.supports_web_search or not model.raw:  # unknown to Venice: it may search
+                return ""
+            if binding is not None and binding.model == model.id:
+                return (
+                    f", but {binding.name} talks with {model.id}, which cannot search the web, "
+                    "so answers here do not search"
+                )
+            able = [m.id for m in await service.media.models_of("text") if m.supports_web_search]
+        except BotError:  # Venice cannot be asked now: nothing certain to warn about
+            return ""
+        which = f" ({', '.join(able)})" if able else ""
+        return (
+            f", but {model.id} cannot search the web, so answers here do not search; "
+            f"pick one that can with /model{which}"
+        )
 
     async def scrape(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set link reading."""
@@ -385,19 +418,26 @@ class CoreCommands:
         chat = await self._chat(ctx)
         conversation = await service.s.conversations.active(await service.conversation_key(ctx.message))
         stored = await service.s.conversations.count_messages(conversation)
+        default = service.settings.message_retention_days
+        days = default if chat.retention_days is None else chat.retention_days
         prompt = chat.system_prompt or "(the bot's default)"
         if len(prompt) > 200:
             prompt = prompt[:200] + "…"
         lines = [
             f"Model: {chat.model or service.settings.default_chat_model}"
             + ("" if chat.model else " (default)"),
-            f"Web search: {chat.web_search}",
+            f"Web search: {chat.web_search}{await self._search_gap(chat)}",
             f"Reading links: {'on' if chat.web_scraping else 'off'}",
             f"Memory: {'per-user' if chat.per_user_memory else 'shared'}",
             f"System prompt: {prompt}",
             f"Character: {await self._character_name(chat)}",
             f"Voice replies: {chat.voice_mode}; safe mode: {'on' if chat.safe_mode else 'off'}",
-            f"This conversation: {stored} stored messages"
+            "Ephemeral mode: "
+            + ("on (this chat's conversation is kept in memory only)" if chat.ephemeral else "off"),
+            f"Messages are kept {kept_for(days)}"
+            + (" (the bot's default)" if chat.retention_days is None else ""),
+            f"This conversation: {plural(stored, 'message')} "
+            + ("in memory only, lost when the bot restarts" if conversation.in_memory else "stored")
             + (", with a summary of older turns" if conversation.summary else ""),
         ]
         return Reply("\n".join(lines))

@@ -10,6 +10,7 @@ from typing import Any
 
 from core.errors import PermissionDenied, UnknownCommand, UsageError
 from core.events import AttachmentKind, IncomingMessage, Reply, ReplyStream
+from core.text import or_list
 
 
 class ArgType(enum.Enum):
@@ -37,6 +38,9 @@ class Arg:
         autocomplete: a named source of suggestions ("models"), for adapters that offer it.
         option: given by name in text (``--seed 42``) rather than by position; adapters with
             typed options (Discord) show it as an optional field of its own.
+        example: a value to show in the example of a command that was sent without it.
+        what: how "/command needs …" names it when it is missing (default: "a <name>"
+            and the description).
     """
 
     name: str
@@ -46,6 +50,22 @@ class Arg:
     choices: tuple[str, ...] = ()
     autocomplete: str | None = None
     option: bool = False
+    example: str = ""
+    what: str = ""
+
+    @property
+    def label(self) -> str:
+        """How error messages name it: ``--name`` for an option, ``<name>`` otherwise."""
+        return f"--{self.name}" if self.option else f"<{self.name}>"
+
+    @property
+    def missing(self) -> str:
+        """What a command lacks without it: "a prompt (what the image shows)"."""
+        if self.what:
+            return self.what
+        article = "an" if self.name[:1].lower() in "aeio" else "a"
+        about = self.description[:1].lower() + self.description[1:]
+        return f"{article} {self.name} ({about})"
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,14 @@ class Command:
                 parts.append(f"<{label}>" if arg.required else f"[{label}]")
         return " ".join(parts)
 
+    @property
+    def example(self) -> str:
+        """The command with an example for each required argument ("" if one has none)."""
+        required = [a for a in self.args if a.required]
+        if not all(a.example for a in required):
+            return ""
+        return " ".join([f"/{self.name}", *(a.example for a in required)])
+
     def text_args(self, values: dict[str, Any]) -> str:
         """The text form of typed values (positional first, then ``--name value``)."""
         parts = [str(values[a.name]) for a in self.args if not a.option and values.get(a.name) is not None]
@@ -168,7 +196,8 @@ class CommandRegistry:
                 continue
             if not rest:
                 if arg.required:
-                    raise UsageError(f"/{command.name} needs {arg.name}.", command.usage)
+                    example = f" Example: {command.example}" if command.example else ""
+                    raise UsageError(f"/{command.name} needs {arg.missing}.{example}", command.usage)
                 continue
             if arg.type is ArgType.TEXT:
                 raw, rest = rest, ""
@@ -177,7 +206,7 @@ class CommandRegistry:
                 rest = rest.strip()
             values[arg.name] = self.convert(command, arg, raw)
         if rest:
-            raise UsageError(f"/{command.name} takes no more than that: {rest!r}.", command.usage)
+            raise UsageError(f"/{command.name} does not take {rest!r}.", command.usage)
         return values
 
     def _read_options(
@@ -189,10 +218,10 @@ class CommandRegistry:
         for name, raw in zip(pieces[1::2], pieces[2::2], strict=True):
             arg = options.get(name.lower())
             if arg is None:
-                known = ", ".join(f"--{n}" for n in options)
+                known = or_list([f"--{n}" for n in options])
                 raise UsageError(f"/{command.name} has no option --{name}; it has {known}.", command.usage)
             if not raw.strip():
-                raise UsageError(f"--{arg.name} needs a value.", command.usage)
+                raise UsageError(f"{arg.label} needs a value.", command.usage)
             values[arg.name] = self.convert(command, arg, raw.strip())
         return rest
 
@@ -202,12 +231,21 @@ class CommandRegistry:
             try:
                 value: Any = int(raw)
             except (TypeError, ValueError):
-                raise UsageError(f"{arg.name} must be a whole number.", command.usage) from None
+                raise UsageError(f"{arg.label} must be a whole number, not {raw!r}.", command.usage) from None
         else:
             value = str(raw).strip()
         if arg.choices and str(value).lower() not in arg.choices:
-            raise UsageError(f"{arg.name} must be one of {', '.join(arg.choices)}.", command.usage)
+            raise UsageError(
+                f"{self._chooser(command, arg)} takes {or_list(arg.choices)}, not {str(value)!r}.",
+                command.usage,
+            )
         return str(value).lower() if arg.choices else value
+
+    @staticmethod
+    def _chooser(command: Command, arg: Arg) -> str:
+        """Who takes a choice: "/websearch" for its first argument, else the argument's label."""
+        first = next((a for a in command.args if not a.option), None)
+        return f"/{command.name}" if arg is first else arg.label
 
     async def run(self, ctx: CommandContext, command: Command, args: dict[str, Any]) -> Reply | ReplyStream:
         """Check access, then run the handler."""

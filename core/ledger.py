@@ -242,15 +242,79 @@ def _log_refusal(future: asyncio.Future[None]) -> None:
 
 
 def format_entries(entries: list[Entry]) -> str:
-    """Entries as lines for people, newest first."""
+    """Raw entries for auditing (admins), newest first; users see ``format_activity``."""
     if not entries:
         return "No entries yet."
-    lines = ["Latest entries (newest first):"]
+    lines = ["Latest entries (newest first, times in UTC):"]
     for entry in entries:
-        when = datetime.fromtimestamp(entry.created_at, UTC)
         what = entry.feature or entry.note or entry.kind
-        lines.append(f"{when:%m-%d %H:%M} {entry.kind:<10} {usd(entry.amount):>10} {what}")
+        lines.append(f"{_when(entry.created_at)} {entry.kind:<10} {usd(entry.amount):>10} {what}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One line of an account's history for its user: a paid action with its final cost (its
+    reserve and settlement or refund joined), or credit given or taken.
+
+    ``status`` is "charged", "held" (not finished yet), "refunded" (it failed), or for credit
+    the entry's kind ("allowance", "grant", "adjustment"). ``amount`` is the change to the
+    balance so far (negative: spent); ``held`` is what a reservation holds or held.
+    """
+
+    created_at: float
+    status: str
+    amount: int
+    held: int = 0
+    feature: str | None = None
+    note: str | None = None
+
+
+FEATURE_NAMES = {
+    "chat": "answer",
+    "summary": "conversation summary",
+    "image": "image",
+    "upscale": "upscale",
+    "edit": "image edit",
+    "speech": "voice reply",
+    "transcription": "voice note transcribed",
+    "video": "video",
+}
+
+
+def format_activity(items: list[Activity]) -> str:
+    """A user's history, one line per action, newest first, for /usage."""
+    if not items:
+        return "Nothing yet: your paid actions and the credit you get will show here."
+    lines = ["Your latest activity (newest first):"]
+    for item in items:
+        lines.append(f"{_when(item.created_at)} UTC  {_describe(item)}")
+    return "\n".join(lines)
+
+
+def _describe(item: Activity) -> str:
+    name = FEATURE_NAMES.get(item.feature or "", item.feature or "")
+    if item.status == "held":
+        return f"{name}: {usd(item.amount)} held until it is done"
+    if item.status == "refunded":
+        back = f"{usd(item.held)} refunded" if item.held else "nothing charged"
+        return f"{name}: failed, {back}"
+    if item.status == "charged":
+        return f"{name}: {usd(item.amount)}"
+    sign = "+" if item.amount > 0 else ""
+    if item.note and item.note.endswith("(linked)"):
+        where = "to" if item.amount < 0 else "from"
+        return f"credit moved {where} your linked account: {sign}{usd(item.amount)}"
+    label = {
+        "allowance": item.note or "allowance",
+        "grant": "credit added",
+        "adjustment": "credit taken away",
+    }.get(item.status, item.status)
+    return f"{label}: {sign}{usd(item.amount)}"
+
+
+def _when(stamp: float) -> str:
+    return f"{datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M}"
 
 
 class Ledger:
@@ -445,6 +509,28 @@ class Ledger:
             (account, limit),
         )
         return [Entry(*row) for row in rows]
+
+    async def activity(self, owner: str, limit: int = 15) -> list[Activity]:
+        """The newest actions and credits of an account, newest first, each action with its
+        settlement or refund joined to it."""
+        account = await self.account(owner)
+        await self._writer.flush()
+        rows = await self._db.fetchall(
+            "SELECT r.kind, r.amount, r.feature, r.note, r.created_at, c.kind, c.amount "
+            "FROM ledger_entries r LEFT JOIN ledger_entries c ON c.request_id = r.request_id "
+            "AND c.kind IN ('settle', 'refund') "
+            "WHERE r.account_id = ? AND r.kind NOT IN ('settle', 'refund') ORDER BY r.id DESC LIMIT ?",
+            (account, limit),
+        )
+        items = []
+        for kind, amount, feature, note, created, closed_by, closed in rows:
+            if kind != "reserve":
+                items.append(Activity(created, kind, amount, feature=feature, note=note))
+                continue
+            status = {"settle": "charged", "refund": "refunded", None: "held"}[closed_by]
+            final = amount + (closed or 0)  # a settle returns the rest (or charges more)
+            items.append(Activity(created, status, final, -amount, feature=feature))
+        return items
 
     async def spending(self, owner: str, since: float) -> dict[str, int]:
         """What each feature cost the owner since a moment (open reservations included)."""

@@ -129,7 +129,7 @@ class MediaService:
             raise InvalidInput(f"The prompt is {len(prompt):,} characters; {model.id} takes up to {limit:,}.")
         variants = int(options.get("variants") or 1)
         if not 1 <= variants <= MAX_VARIANTS:
-            raise InvalidInput(f"variants must be 1 to {MAX_VARIANTS}.")
+            raise InvalidInput(f"--variants must be 1 to {MAX_VARIANTS}.")
         body: dict[str, Any] = {
             "model": model.id,
             "prompt": prompt,
@@ -147,7 +147,7 @@ class MediaService:
         seed = options.get("seed")
         if seed is not None:
             if not -SEED_LIMIT <= int(seed) <= SEED_LIMIT:
-                raise InvalidInput(f"seed must be between -{SEED_LIMIT:,} and {SEED_LIMIT:,}.")
+                raise InvalidInput(f"--seed must be between -{SEED_LIMIT:,} and {SEED_LIMIT:,}.")
             body["seed"] = int(seed)
         style = options.get("style")
         if style:
@@ -183,14 +183,14 @@ class MediaService:
         if size:
             found = re.fullmatch(r"(\d{2,5})\s*[x×*]\s*(\d{2,5})", size.strip().lower())
             if not found:
-                raise InvalidInput("size must look like 1024x768.")
+                raise InvalidInput("--size must look like 1024x768.")
             width, height = int(found[1]), int(found[2])
             if not (64 <= width <= MAX_SIDE and 64 <= height <= MAX_SIDE):
                 raise InvalidInput(f"Width and height must be 64 to {MAX_SIDE} pixels.")
         elif aspect:
             found = re.fullmatch(r"(\d{1,2})\s*:\s*(\d{1,2})", aspect.strip())
             if not found or not int(found[1]) or not int(found[2]):
-                raise InvalidInput("aspect must look like 16:9.")
+                raise InvalidInput("--aspect must look like 16:9.")
             w, h = int(found[1]), int(found[2])
             if max(w, h) / min(w, h) > 4:
                 raise InvalidInput("The aspect ratio can be at most 4:1.")

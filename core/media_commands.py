@@ -32,7 +32,13 @@ class MediaCommands:
                 "Generate images from a description",
                 self.imagine,
                 (
-                    Arg("prompt", "What the image shows", ArgType.TEXT, required=True),
+                    Arg(
+                        "prompt",
+                        "What the image shows",
+                        ArgType.TEXT,
+                        required=True,
+                        example="a red fox in the snow",
+                    ),
                     Arg("model", "Image model", option=True, autocomplete="image_models"),
                     Arg("style", "Style preset", ArgType.TEXT, option=True, autocomplete="image_styles"),
                     Arg("aspect", "Aspect ratio, e.g. 16:9", option=True),
@@ -53,14 +59,31 @@ class MediaCommands:
                 "edit",
                 "Change the image you attach or reply to as you describe",
                 self.edit,
-                (Arg("prompt", "The change, e.g. 'make the sky purple'", ArgType.TEXT, required=True),),
+                (
+                    Arg(
+                        "prompt",
+                        "The change to make",
+                        ArgType.TEXT,
+                        required=True,
+                        example="make the sky purple",
+                    ),
+                ),
                 file=SOURCE_IMAGE,
             ),
             Command(
                 "speak",
                 "Read a text aloud as a voice message",
                 self.speak,
-                (Arg("text", "What to say", ArgType.TEXT, required=True),),
+                (
+                    Arg(
+                        "text",
+                        "What to say",
+                        ArgType.TEXT,
+                        required=True,
+                        example="Good morning, everyone!",
+                        what="the text to read aloud",
+                    ),
+                ),
             ),
             Command(
                 "voice",
@@ -85,7 +108,13 @@ class MediaCommands:
                 "Make a short video from a description (shows the price first)",
                 self.video,
                 (
-                    Arg("prompt", "What the video shows", ArgType.TEXT, required=True),
+                    Arg(
+                        "prompt",
+                        "What the video shows",
+                        ArgType.TEXT,
+                        required=True,
+                        example="waves rolling onto a beach at sunset",
+                    ),
                     Arg("model", "Video model", option=True, autocomplete="video_models"),
                     Arg("duration", "Length, e.g. 5s", option=True),
                     Arg("aspect", "Aspect ratio, e.g. 16:9", option=True),

@@ -21,6 +21,7 @@ from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
 from core.storage.database import Database
+from core.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,43 @@ PAUSE = 0.005  # between batches: answers get the database in between (bench/pri
 
 @dataclass(frozen=True)
 class Forgotten:
-    """What /forget removed."""
+    """What /forget removed.
+
+    ``messages`` are counted as /export counts them (``held``): the same messages, so the two
+    always agree. ``conversations`` are the ones deleted whole (nobody else spoke in them);
+    ``spread_over`` is how many conversations the deleted messages were in.
+    """
 
     messages: int
     conversations: int
     settings: int
+    spread_over: int = 0
+
+    @property
+    def held(self) -> str:
+        """The deleted messages in the words /export uses: "14 messages in 3 conversations"."""
+        return held(self.messages, self.spread_over)
+
+
+def held(messages: int, conversations: int) -> str:
+    """How /export and /forget name a user's messages: "14 messages in 3 conversations"."""
+    return f"{plural(messages, 'message')} in {plural(conversations, 'conversation')}"
+
+
+@dataclass(frozen=True)
+class _Yours:
+    """What of the stored conversations belongs to one user.
+
+    Attributes:
+        whole: conversations nobody else spoke in (their DMs, their own scope): every message
+            there is theirs, a character's greeting included.
+        shared: in the other conversations, their messages and the answer that follows each.
+        touched: every conversation with anything of theirs (whole or shared).
+    """
+
+    whole: list[int]
+    shared: list[int]
+    touched: set[int]
 
 
 class Privacy:
@@ -135,34 +168,8 @@ class Privacy:
             await self._db.checkpoint()
             return Forgotten(0, 0, removed_settings)
         uid = int(row[0])
-        mine = await self._db.fetchall(
-            "SELECT DISTINCT conversation_id FROM messages WHERE user_id = ?", (uid,)
-        )
-        conversation_ids = {int(r[0]) for r in mine}
-        chats = sorted(settings_chats) or [""]
-        scoped = await self._db.fetchall(
-            "SELECT id FROM conversations WHERE platform = ? AND (user_scope = ? OR chat_id IN "
-            f"({','.join('?' * len(chats))}))",
-            (platform, platform_user_id, *chats),
-        )
-        conversation_ids |= {int(r[0]) for r in scoped}
-        whole: list[int] = []  # nobody else spoke there: the whole conversation is theirs
-        for cid in conversation_ids:
-            others = await self._db.fetchone(
-                "SELECT 1 FROM messages WHERE conversation_id = ? AND role = 'user' AND "
-                "(user_id IS NULL OR user_id != ?) LIMIT 1",
-                (cid, uid),
-            )
-            if others is None:
-                whole.append(cid)
-        # In shared conversations: their messages, and the answer that follows each.
-        answers = await self._db.fetchall(
-            "SELECT a.id FROM messages q JOIN messages a ON a.id = q.id + 1 AND "
-            "a.conversation_id = q.conversation_id AND a.role = 'assistant' WHERE q.user_id = ?",
-            (uid,),
-        )
-        theirs = await self._db.fetchall("SELECT id FROM messages WHERE user_id = ?", (uid,))
-        ids = sorted({int(r[0]) for r in answers} | {int(r[0]) for r in theirs})
+        yours = await self._yours(uid, platform, platform_user_id, settings_chats)
+        whole, ids, conversation_ids = yours.whole, yours.shared, yours.touched
         # Chats where they were the only one ever to speak (their DMs on any platform): the
         # chat's settings are theirs too.
         if whole:
@@ -182,17 +189,23 @@ class Privacy:
                     )
                     self._chat_settings.drop_cached(chat_platform, chat_id)
         deleted = 0
+        spread: set[int] = set()
         async with self._db.transaction() as conn:
             for cid in whole:
                 cursor = await conn.execute("DELETE FROM messages WHERE conversation_id = ?", (cid,))
                 deleted += cursor.rowcount
+                spread.update([cid] if cursor.rowcount else [])
                 await conn.execute("DELETE FROM conversations WHERE id = ?", (cid,))
             for start in range(0, len(ids), BATCH):
                 chunk = ids[start : start + BATCH]
-                cursor = await conn.execute(
-                    f"DELETE FROM messages WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                )
-                deleted += cursor.rowcount
+                async with conn.execute(
+                    f"DELETE FROM messages WHERE id IN ({','.join('?' * len(chunk))}) "
+                    "RETURNING conversation_id",
+                    chunk,
+                ) as cursor:
+                    gone = list(await cursor.fetchall())
+                deleted += len(gone)
+                spread.update(int(r[0]) for r in gone)
             rest = sorted(conversation_ids - set(whole))
             if rest:
                 await conn.execute(
@@ -217,7 +230,69 @@ class Privacy:
         )
         await self._db.checkpoint()
         log.info("Forgot %s user %s: %d messages, %d whole conversations", platform, uid, deleted, len(whole))
-        return Forgotten(deleted, len(whole), removed_settings)
+        return Forgotten(deleted, len(whole), removed_settings, len(spread))
+
+    async def _yours(self, uid: int, platform: str, platform_user_id: str, private_chats: set[str]) -> _Yours:
+        """Select what of the stored conversations is the user's (see ``_Yours``): what
+        /export hands out and /forget deletes, so both always count the same messages."""
+        mine = await self._db.fetchall(
+            "SELECT DISTINCT conversation_id FROM messages WHERE user_id = ?", (uid,)
+        )
+        conversation_ids = {int(r[0]) for r in mine}
+        chats = sorted(private_chats) or [""]
+        scoped = await self._db.fetchall(
+            "SELECT id FROM conversations WHERE platform = ? AND (user_scope = ? OR chat_id IN "
+            f"({','.join('?' * len(chats))}))",
+            (platform, platform_user_id, *chats),
+        )
+        conversation_ids |= {int(r[0]) for r in scoped}
+        whole: list[int] = []  # nobody else spoke there: the whole conversation is theirs
+        for cid in sorted(conversation_ids):
+            others = await self._db.fetchone(
+                "SELECT 1 FROM messages WHERE conversation_id = ? AND role = 'user' AND "
+                "(user_id IS NULL OR user_id != ?) LIMIT 1",
+                (cid, uid),
+            )
+            if others is None:
+                whole.append(cid)
+        # In shared conversations: their messages, and the answer that follows each (a turn
+        # is stored as two rows with consecutive ids, a regenerated one too).
+        rows = await self._db.fetchall(
+            "SELECT q.id, q.conversation_id FROM messages q WHERE q.user_id = ? UNION "
+            "SELECT a.id, a.conversation_id FROM messages q JOIN messages a ON a.id = q.id + 1 AND "
+            "a.conversation_id = q.conversation_id AND a.role = 'assistant' WHERE q.user_id = ?",
+            (uid, uid),
+        )
+        in_whole = set(whole)
+        shared = sorted(int(r[0]) for r in rows if int(r[1]) not in in_whole)
+        return _Yours(whole, shared, conversation_ids)
+
+    async def held_summary(self, platform: str, platform_user_id: str, *, dm_chat: str | None = None) -> str:
+        """What /forget would delete and /export hands out: "14 messages in 3 conversations"."""
+        row = await self._db.fetchone(
+            "SELECT id FROM users WHERE platform = ? AND platform_user_id = ?", (platform, platform_user_id)
+        )
+        if row is None:
+            return held(0, 0)
+        chats = _private_chats(platform, platform_user_id, dm_chat)
+        rows = await self._messages(await self._yours(int(row[0]), platform, platform_user_id, chats))
+        return held(len(rows), len({r[0] for r in rows}))
+
+    async def _messages(self, yours: _Yours) -> list[tuple[Any, ...]]:
+        """The user's messages, oldest first per conversation: (conversation id, chat id,
+        thread id, persona, role, content, created at, author)."""
+        columns = (
+            "SELECT c.id, c.chat_id, c.thread_id, c.persona, m.role, m.content, m.created_at, m.user_id, "
+            "m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE "
+        )
+        rows: list[tuple[Any, ...]] = []
+        for key, ids in (("m.conversation_id", yours.whole), ("m.id", yours.shared)):
+            for start in range(0, len(ids), BATCH):
+                chunk = ids[start : start + BATCH]
+                found = await self._db.fetchall(f"{columns}{key} IN ({','.join('?' * len(chunk))})", chunk)
+                rows.extend(tuple(r) for r in found)
+        rows.sort(key=lambda r: (r[0], r[8]))
+        return [r[:8] for r in rows]
 
     # ----- /export
 
@@ -251,20 +326,11 @@ class Privacy:
         if row is None:
             return data
         uid = int(row[0])
-        rows = await self._db.fetchall(
-            "SELECT c.id, c.chat_id, c.thread_id, c.persona, m.role, m.content, m.created_at, m.user_id "
-            "FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.conversation_id IN "
-            "(SELECT DISTINCT conversation_id FROM messages WHERE user_id = ?) ORDER BY c.id, m.id",
-            (uid,),
+        yours = await self._yours(
+            uid, platform, platform_user_id, _private_chats(platform, platform_user_id, dm_chat)
         )
         by_conversation: dict[int, dict[str, Any]] = {}
-        previous_mine = False
-        for cid, chat_id, thread_id, persona, role, content, created, author in rows:
-            mine = role == "user" and author == uid
-            if not (mine or (role == "assistant" and previous_mine)):
-                previous_mine = False
-                continue  # other people's messages are theirs to export, not this user's
-            previous_mine = mine
+        for cid, chat_id, thread_id, persona, role, content, created, author in await self._messages(yours):
             entry = by_conversation.setdefault(
                 cid,
                 {
@@ -274,7 +340,12 @@ class Privacy:
                     "messages": [],
                 },
             )
-            entry["messages"].append({"role": "you" if mine else "bot", "text": content, "at": _iso(created)})
+            who = "you" if role == "user" and author == uid else "bot"
+            entry["messages"].append({"role": who, "text": content, "at": _iso(created)})
+        for cid in yours.whole:  # a summary of their own conversation retells their messages
+            summary = await self._db.fetchone("SELECT summary FROM conversations WHERE id = ?", (cid,))
+            if cid in by_conversation and summary and summary[0]:
+                by_conversation[cid]["summary"] = summary[0]
         data["conversations"] = list(by_conversation.values())
         owner = await self._ledger.owner_of_user(uid)
         data["account"] = {

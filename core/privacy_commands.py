@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from core.commands import Arg, Command, CommandContext
 from core.errors import InvalidInput
 from core.events import Attachment, Choice, Reply
+from core.privacy import held
 
 if TYPE_CHECKING:
     from core.chat import ChatService
@@ -50,20 +51,21 @@ class PrivacyCommands:
     async def forget(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Ask, then delete the caller's messages, summaries, settings and links."""
         message = ctx.message
+        dm_chat = message.chat_id if message.is_direct else None
+        privacy = self._service.privacy
         if args.get("confirm") != "confirm":
+            what = await privacy.held_summary(message.platform, message.user_id, dm_chat=dm_chat)
             return Reply(
-                "This deletes every message you sent the bot and its answers to them, summaries of "
-                "conversations you were in, your private chat's settings and your account links. "
-                "Your balance and the amounts in your ledger stay (they hold no content). This cannot "
-                "be undone.",
+                f"This deletes what the bot stored of you: {what} (your messages, the bot's answers "
+                "to them, and the conversations only you took part in), summaries of conversations "
+                "you were in, your private chat's settings and your account links. Your balance and "
+                "the amounts in your ledger stay (they hold no content). This cannot be undone.",
                 choices=(Choice("🗑 Yes, delete my data", "/forget confirm"),),
             )
-        done = await self._service.privacy.forget(
-            message.platform, message.user_id, dm_chat=message.chat_id if message.is_direct else None
-        )
+        done = await privacy.forget(message.platform, message.user_id, dm_chat=dm_chat)
         return Reply(
-            f"Done: {done.messages} messages deleted ({done.conversations} whole conversations), "
-            "and your settings and links. Nothing of it is left in the database file."
+            f"Done: deleted {done.held}, and your settings and links. Nothing of it is left in "
+            "the database file."
         )
 
     async def export(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -75,8 +77,8 @@ class PrivacyCommands:
         blob = json.dumps(data, ensure_ascii=False, indent=2).encode()
         count = sum(len(c["messages"]) for c in data["conversations"])
         return Reply(
-            f"Here is everything the bot stored of you: {count} messages in "
-            f"{len(data['conversations'])} conversations, your settings and your account.",
+            f"Here is everything the bot stored of you: {held(count, len(data['conversations']))}, "
+            "your settings and your account.",
             attachments=(Attachment("file", "application/json", blob, filename="venice-bots-export.json"),),
         )
 
@@ -108,7 +110,7 @@ class PrivacyCommands:
         if raw is None:
             days = chat.retention_days if chat.retention_days is not None else default
             return Reply(
-                f"Messages here are kept {_kept(days)}"
+                f"Messages here are kept {kept_for(days)}"
                 + ("" if chat.retention_days is not None else " (the bot's default)")
                 + "."
             )
@@ -121,10 +123,11 @@ class PrivacyCommands:
             raise InvalidInput("Give a number of days (0 keeps messages forever), or default.")
         await self._service.s.chat_settings.update(message.platform, message.chat_id, retention_days=value)
         return Reply(
-            f"Messages here are now kept {_kept(default if value is None else value)}. Older ones "
+            f"Messages here are now kept {kept_for(default if value is None else value)}. Older ones "
             "are deleted within the hour."
         )
 
 
-def _kept(days: int) -> str:
+def kept_for(days: int) -> str:
+    """ "forever", or "for 1 day", "for 30 days"."""
     return "forever" if days == 0 else f"for {days} day{'s' if days != 1 else ''}"

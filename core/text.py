@@ -1,4 +1,4 @@
-"""Text handling shared by the core: input cleaning, token estimates, citation markers."""
+"""Text handling shared by the core: input cleaning, token estimates, citation markers, counts."""
 
 from __future__ import annotations
 
@@ -27,6 +27,20 @@ def clean_text(text: str) -> str:
     text = _CONTROL.sub("", text)
     text = re.sub("\ufffd+", "\ufffd", text)
     return unicodedata.normalize("NFC", text).strip()
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """A count with its noun in the right number: "1 conversation", "2 conversations", "0 entries"."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count:,} {plural_noun or noun + 's'}"
+
+
+def or_list(words: tuple[str, ...] | list[str]) -> str:
+    """Words joined for a sentence: "a", "a or b", "a, b or c"."""
+    if len(words) < 2:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def estimate_tokens(text: str) -> int:

@@ -17,6 +17,7 @@ from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Attachment, Choice, Destination, IncomingMessage, Reply, ReplyStream
 from core.ledger import Reservation, usd
 from core.storage.video_jobs import VideoJob, VideoJobStore
+from core.text import plural
 from core.venice.errors import VeniceError
 from core.venice.retry import RETRYABLE_STATUSES
 from core.venice.types import ModelInfo
@@ -268,7 +269,8 @@ class VideoJobs:
         while True:
             if self._clock() - started > self.settings.video_timeout_seconds:
                 raise BotError(
-                    f"Venice did not finish it within {self.settings.video_timeout_seconds / 60:.0f} minutes."
+                    "Venice did not finish it within "
+                    f"{plural(round(self.settings.video_timeout_seconds / 60), 'minute')}."
                 )
             try:
                 status = await self.s.venice.video_retrieve(job.model, job.queue_id)

@@ -342,7 +342,7 @@ async def test_console_export_saves_the_json_and_forget_asks_then_deletes(
             service, read_line=read_line, write=write, user_id="tester", media_dir=media
         ).run()
     text = "".join(out)
-    assert "type /forget confirm" in text and "messages deleted" in text
+    assert "type /forget confirm" in text and "Done: deleted " in text
     before, after = sorted(media.iterdir())  # the same second: the second sorts after the first
     assert before.name.endswith("-venice-bots-export.json") and after.name.endswith(
         "-venice-bots-export.json"
@@ -429,7 +429,10 @@ async def test_a_bad_file_path_is_explained_and_costs_nothing(
     assert "! big.json is 5 MB; /persona import takes files up to 4 MB." in text
     assert "! The bot cannot read that image. Send a PNG, JPEG or WebP picture." in text
     assert "has an opening quote but no closing one" in text
-    assert "! /edit needs prompt.\nUsage: /edit <image path> <prompt>" in text
+    assert (
+        "! /edit needs a prompt (the change to make). Example: /edit image.png make the sky purple\n"
+        "Usage: /edit <image path> <prompt>"
+    ) in text
     assert "Traceback" not in text
     assert [e.kind for e in entries if e.kind != "allowance"] == []  # nothing reserved, nothing charged
     assert venice.calls_to("/image/edit") == [] and venice.calls_to("/image/upscale") == []

@@ -108,7 +108,7 @@ async def test_forget_asks_privately_and_its_button_deletes_what_the_user_sent(
         assert b"dc-forget-dm-marker" in raw_bytes(settings)  # nothing happens before the button
 
         pressed = dc.send_component(here, alice, int(confirmation["id"]), FORGET_BUTTON)
-        await dc.wait_for(lambda: "messages deleted" in (asked.original or {}).get("content", ""), timeout=10)
+        await dc.wait_for(lambda: "Done: deleted " in (asked.original or {}).get("content", ""), timeout=10)
         done = asked.original
         assert done is not None and done["flags"] & EPHEMERAL and done["components"] == []
         assert not pressed.followups  # the answer replaced the private question, nothing else was posted
@@ -135,7 +135,7 @@ async def test_forget_given_its_confirmation_answers_only_the_asker_even_a_serve
         await answer_to(dc, channel, 1)
         done = dc.send_slash(channel, users["mod"], "forget", {"confirm": "confirm"})
         response = await answered(dc, done.id)
-        assert response["flags"] & EPHEMERAL and "messages deleted" in response["content"]
+        assert response["flags"] & EPHEMERAL and "Done: deleted " in response["content"]
     assert b"dc-confirmed-marker" not in raw_bytes(settings)
 
 

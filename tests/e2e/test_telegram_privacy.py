@@ -51,7 +51,7 @@ async def test_forget_asks_with_a_button_then_leaves_no_trace_in_the_database_fi
         # Nothing is deleted before the button is pressed (and the raw bytes do show stored words).
         await tg.wait_for(lambda: marker.encode() in raw_bytes(settings))
         tg.press(CONFIRM, chat_id=ALICE, message_id=question["message_id"], user_id=ALICE)
-        await tg.wait_for(lambda: any("messages deleted" in t for t in texts(tg, ALICE)))
+        await tg.wait_for(lambda: any("Done: deleted " in t for t in texts(tg, ALICE)))
         assert marker.encode() not in raw_bytes(settings)  # gone while the bot runs, WAL included
         await say(tg, "what is my secret?", chat_id=ALICE)
     assert marker not in asked(venice)[-1]  # the next question does not remember it

@@ -72,6 +72,29 @@ async def test_search_lists_characters_with_buttons_and_info_and_unknown_slugs_a
     assert venice.calls_to("/characters")[0].query["search"] == "detective"
 
 
+async def test_search_counts_only_what_it_offers_and_says_how_many_adult_ones_are_hidden(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    adult = [c for c in venice.characters if c.get("adult")]
+    assert len(adult) == 2 and len(venice.characters) == 14
+    async with make_service() as service:
+        safe = await ask(service, "/character search")  # a safe chat: adult ones cannot be used
+        listed = [line for line in safe.text.splitlines() if line.startswith("• ")]
+        assert len(safe.reply.choices) == 12 and len(listed) == 10
+        assert "…and 2 more: see the buttons." in safe.text
+        assert "🔞 2 adult characters hidden here" in safe.text
+        for character in adult:
+            assert character["slug"] not in safe.text
+            assert not any(character["slug"] in c.command for c in safe.reply.choices)
+        nsfw = await ask(service, "/character search", **{**GROUP, "nsfw": True})
+        assert len(nsfw.reply.choices) == 14 and "…and 4 more: see the buttons." in nsfw.text
+        assert "hidden" not in nsfw.text
+        venice.characters[:] = adult
+        only_adult = await ask(service, "/character search")
+        assert only_adult.text.startswith("Only 2 adult characters match, and adult characters can only")
+        assert not only_adult.reply.choices
+
+
 async def test_a_bound_venice_character_greets_and_answers_in_character_until_cleared(
     make_service: Any, venice: FakeVenice
 ) -> None:
@@ -113,7 +136,8 @@ async def test_adult_characters_only_where_the_chat_is_marked_adult(
     venice.characters[1]["adult"] = True  # sherlock-holmes, for this test
     async with make_service() as service:
         search = await ask(service, "/character search sherlock", **GROUP, is_chat_admin=True)
-        assert "🔞" in search.text and not any("sherlock" in c.command for c in search.reply.choices)
+        assert search.text.startswith("Only 1 adult character matches 'sherlock', and adult characters")
+        assert not search.reply.choices
         with pytest.raises(InvalidInput, match="adult character.*age-restricted"):
             await ask(service, "/character set sherlock-holmes", **GROUP, is_chat_admin=True)
         nsfw = {**GROUP, "nsfw": True, "chat_id": "901"}
@@ -175,7 +199,7 @@ async def test_a_card_is_imported_from_json_or_png_and_plays_its_character(
 ) -> None:
     async with make_service(**BOT_ADMINS) as service:
         imported = await ask(service, "/persona import", attachments=card_file(data, kind), **ADMIN)
-        assert "Imported Captain Vey" in imported.text and "1 other greetings" in imported.text
+        assert "Imported Captain Vey" in imported.text and "It has 1 other greeting." in imported.text
         greeting = await ask(service, "/character set Captain Vey", **ADMIN, user_name="Ilo")
         assert greeting.text == "*Captain Vey looks up.* Report, Ilo."
         await ask(service, "Status?", **ADMIN, user_name="Ilo")

@@ -61,7 +61,7 @@ async def test_memory_survives_a_restart(make_service: Any, venice: FakeVenice) 
         ("x" * 100_000, "100,000 characters long; the limit is 16,000"),
         ("/frobnicate", "Unknown command /frobnicate"),
         ("/model no-such-model", "no text model named 'no-such-model'"),
-        ("/websearch maybe", "must be one of off, on, auto"),
+        ("/websearch maybe", "/websearch takes off, on or auto, not 'maybe'."),
     ],
 )
 async def test_bad_input_gets_a_clear_reply_and_stores_nothing(
@@ -227,6 +227,27 @@ async def test_web_search_sends_the_setting_and_numbers_the_sources(
     assert params["enable_web_search"] == "on" and params["enable_web_citations"] is True
 
 
+async def test_web_search_on_a_model_that_cannot_search_says_so_and_asks_venice_for_no_search(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    async with make_service() as service:
+        turned_on = (await ask(service, "/websearch on")).text  # venice-uncensored cannot search
+        assert turned_on.startswith("Web search is now on, but venice-uncensored cannot search the web")
+        assert "Every answer searches" not in turned_on
+        assert "pick one that can with /model (llama-3.3-70b, qwen3-vl-235b-a22b)" in turned_on
+        settings = (await ask(service, "/settings")).text
+        assert "Web search: on, but venice-uncensored cannot search the web" in settings
+        assert "venice-uncensored cannot search" in (await ask(service, "/websearch")).text
+        answer = await ask(service, "Weather today?")
+        assert any("cannot search the web" in n.text for n in answer.reply.notices)
+        assert not answer.reply.citations and "Sources" not in answer.text
+        await ask(service, "/model llama-3.3-70b")
+        assert "Web search: on\n" in (await ask(service, "/settings")).text
+        assert "Every answer searches the web" in (await ask(service, "/websearch on")).text
+    params = chat_bodies(venice)[0]["venice_parameters"]
+    assert params["enable_web_search"] == "off" and "enable_web_citations" not in params
+
+
 async def test_links_are_read_up_to_three(make_service: Any, venice: FakeVenice) -> None:
     async with make_service() as service:
         await ask(service, "Summarize https://example.org/a please")
@@ -276,6 +297,30 @@ async def test_help_lists_the_commands(make_service: Any) -> None:
         text = (await ask(service, "/help")).text
     for name in ("/help", "/reset", "/model", "/websearch", "/system", "/settings"):
         assert name in text
+
+
+async def test_a_command_sent_without_its_required_argument_says_what_it_needs_and_shows_an_example(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    async with make_service() as service:
+        needy = [c for c in service.commands if not c.hidden and any(a.required for a in c.args)]
+        assert {"imagine", "edit", "speak", "video", "grant", "setallowance"} <= {c.name for c in needy}
+        for command in needy:
+            with pytest.raises(UsageError) as info:
+                await ask(service, f"/{command.name}")
+            text = info.value.user_message
+            assert text.startswith(f"/{command.name} needs ") and f". Example: /{command.name} " in text
+            assert " needs prompt" not in text and " needs text" not in text
+            example = text.split("Example: ", 1)[1].split("\n", 1)[0]
+            assert service.commands.parse(example)[0] is command  # the example is itself valid
+        with pytest.raises(UsageError) as info:
+            await ask(service, "/imagine")
+        assert info.value.user_message.startswith(
+            "/imagine needs a prompt (what the image shows). Example: /imagine a red fox in the snow\n"
+        )
+        with pytest.raises(UsageError, match="^/grant needs an amount"):
+            await ask(service, "/grant telegram:7")
+    assert not [c for c in venice.calls if c.method == "POST"]  # nothing was asked of Venice
 
 
 async def test_venice_system_prompt_is_off_by_default_and_a_setting(
@@ -350,7 +395,9 @@ async def test_status_is_for_bot_admins(make_service: Any) -> None:
         assert "/status" not in (await ask(service, "/help", platform="telegram", user_id="7")).text
         assert "/status" in (await ask(service, "/help", platform="telegram", user_id="42")).text
         text = (await ask(service, "/status", platform="telegram", user_id="42")).text
-    assert "Venice requests left this minute" in text and "1 users, 1 conversations, 2 messages" in text
+    assert (
+        "Venice requests left this minute" in text and "Stored: 1 user, 1 conversation, 2 messages." in text
+    )
 
 
 async def test_turns_of_one_chat_run_in_the_order_they_arrived(make_service: Any, venice: FakeVenice) -> None:

@@ -73,7 +73,7 @@ async def test_forget_asks_first_then_deletes_the_callers_content_and_keeps_the_
         assert "cannot be undone" in asked.text and asked.reply.choices[0].command == "/forget confirm"
         assert b"forget-me-marker" in raw_bytes(service.settings)  # nothing happens before confirming
         done = await ask(service, "/forget confirm", **DM)
-        assert "messages deleted" in done.text
+        assert done.text.startswith("Done: deleted 4 messages in 2 conversations, and your settings")
         assert await service.s.ledger.balance(owner) == spent and await service.s.ledger.check() == []
         assert "Voice replies are off" in (await ask(service, "/voicemode", **DM)).text  # settings gone
         await ask(service, "what is my secret?", **DM)
@@ -120,6 +120,41 @@ async def test_export_sends_the_callers_own_data_as_json_only_in_a_private_chat(
     assert data["account"]["entries"] and "balance_usd" in data["account"]
 
 
+async def test_export_and_forget_count_the_same_messages_in_the_same_words(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    venice.responder = lambda body: ChatScript(content="Noted.")
+    async with make_service() as service:
+        db = service.s.conversations._db
+        await ask(service, "/character set alan-watts", **DM)  # a greeting opens the scene
+        await ask(service, "first question", **DM)
+        await ask(service, "/retry", **DM)  # the regenerated answer replaces the first one
+        venice.script.append(ChatScript(content="alpha beta gamma delta", cut_after=2))
+        cut = await ask(service, "second question", **DM)
+        assert any("incomplete" in n.text for n in cut.reply.notices)  # an interrupted answer
+        await ask(service, "/character clear", **DM)
+        await ask(service, "a plain question", **DM)
+        await ask(service, "Mo in the group", **GROUP, user_id="7", user_name="Mo")
+        await ask(service, "Pat in the group", **GROUP, user_id="8", user_name="Pat")
+        await ask(service, "Mo again", **GROUP, user_id="7", user_name="Mo")
+        await service.wait_idle()
+        # 3 in the scene (greeting, 2 turns), 1 plain turn, and Mo's 2 turns in the group.
+        expected = "11 messages in 3 conversations"
+        exported = await ask(service, "/export", **DM)
+        assert f"stored of you: {expected}, your settings" in exported.text
+        data = json.loads(exported.reply.attachments[0].data)
+        assert sum(len(c["messages"]) for c in data["conversations"]) == 11
+        assert "Pat in the group" not in exported.reply.attachments[0].data.decode()
+        asked = await ask(service, "/forget", **DM)
+        assert f"stored of you: {expected} (your messages" in asked.text
+        before = (await db.fetchone("SELECT COUNT(*) FROM messages"))[0]
+        done = await ask(service, "/forget confirm", **DM)
+        after = (await db.fetchone("SELECT COUNT(*) FROM messages"))[0]
+        assert done.text.startswith(f"Done: deleted {expected}, and your settings")
+        assert before - after == 11 and after == 2  # Pat's turn stays
+        assert "0 messages in 0 conversations" in (await ask(service, "/forget", **DM)).text
+
+
 async def test_an_ephemeral_chat_leaves_no_trace_on_disk_and_is_gone_after_a_restart(
     make_service: Any, venice: FakeVenice
 ) -> None:
@@ -140,6 +175,27 @@ async def test_an_ephemeral_chat_leaves_no_trace_on_disk_and_is_gone_after_a_res
     async with make_service() as service:
         await ask(service, "anything left?", **DM)
     assert "ephemeral-marker" not in json.dumps(venice.calls_to("/chat/completions")[-1].body["messages"])
+
+
+async def test_settings_show_ephemeral_mode_and_retention_and_never_say_stored_while_ephemeral(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    async with make_service(message_retention_days=30) as service:
+        await ask(service, "one stored turn", **DM)
+        stored = (await ask(service, "/settings", **DM)).text
+        assert "Ephemeral mode: off" in stored
+        assert "Messages are kept for 30 days (the bot's default)" in stored
+        assert "This conversation: 2 messages stored" in stored
+        await ask(service, "/ephemeral on", **DM)
+        await ask(service, "/retention 1", **DM)
+        await ask(service, "in memory", **DM)
+        ephemeral = (await ask(service, "/settings", **DM)).text
+        assert "Ephemeral mode: on (this chat's conversation is kept in memory only)" in ephemeral
+        assert "Messages are kept for 1 day\n" in ephemeral
+        assert "This conversation: 2 messages in memory only" in ephemeral
+        assert "stored" not in ephemeral
+        await ask(service, "/retention 0", **DM)
+        assert "Messages are kept forever\n" in (await ask(service, "/settings", **DM)).text
 
 
 async def test_logs_carry_no_content_unless_log_content_is_set(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -29,6 +30,31 @@ async def test_an_answer_is_charged_at_venices_price(make_service: Any, venice: 
         assert await service.s.ledger.check() == []
         text = (await ask(service, "/balance", **TG)).text
     assert "Balance: $0.9877" in text and "Allowance: $1.00 daily" in text and "chat $0.0123" in text
+
+
+async def test_usage_shows_each_action_once_with_its_final_cost_newest_first(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    venice.script.append(ChatScript(content="An answer", cost_usd=0.0123))
+    async with make_service(user_allowance_usd=1.0, admin_user_ids="telegram:42") as service:
+        await ask(service, "Hello", **TG)
+        await service.wait_idle()
+        venice.fail("/chat/completions", 500)
+        with pytest.raises(ServerError):
+            await ask(service, "Again", **TG)
+        await ask(service, "/grant telegram:7 5", **ADMIN)
+        owner = await service.account_of(message("", **TG))
+        await service.s.ledger.reserve(owner, 500_000, feature="video")  # a video still being made
+        usage = (await ask(service, "/usage", **TG)).text
+    header, *lines = usage.splitlines()
+    assert header == "Your latest activity (newest first):"
+    stamp = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC  ")
+    assert all(stamp.match(line) for line in lines), usage
+    what = [stamp.sub("", line) for line in lines]
+    assert what[:2] == ["video: -$0.50 held until it is done", "credit added: +$5.00"]
+    assert re.fullmatch(r"answer: failed, \$0\.\d+ refunded", what[2])
+    assert what[3:] == ["answer: -$0.0123", "daily allowance: +$1.00"]
+    assert "reserve" not in usage and "settle" not in usage
 
 
 async def test_a_user_without_enough_credit_is_told_and_venice_is_not_called(
@@ -75,11 +101,13 @@ async def test_admins_are_unlimited_and_grant_credit(make_service: Any, venice: 
         await ask(service, "Now I can", **TG)
         assert 3_990_000 < await balance_of(service, **TG) < 4_000_000
         usage = (await ask(service, "/usage", **TG)).text
-        assert "grant" in usage and "adjustment" in usage and "chat" in usage
+        assert "credit added: +$5.00" in usage and "credit taken away: -$1.00" in usage
+        assert "answer: -$0.0" in usage
         with pytest.raises(PermissionDenied):
             await ask(service, "/ledger telegram:7", **TG)
         entries = (await ask(service, "/ledger telegram:7", **ADMIN)).text
         assert entries.startswith("telegram:7, balance $4.00") and "adjustment     -$1.00" in entries
+        assert re.search(r"\n\d{4}-\d{2}-\d{2} \d{2}:\d{2} settle ", entries)  # the raw view, for audits
         assert await service.s.ledger.check() == []
 
 

@@ -48,10 +48,10 @@ def test_text_argument_takes_the_rest_of_the_line() -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("/mode maybe", "mode must be one of off, on"),
-        ("/say", "/say needs times"),
-        ("/say x hi", "times must be a whole number"),
-        ("/mode on extra", "takes no more than that"),
+        ("/mode maybe", "/mode takes off or on, not 'maybe'."),
+        ("/say", "/say needs a times (n)."),
+        ("/say x hi", "<times> must be a whole number, not 'x'."),
+        ("/mode on extra", "/mode does not take 'extra'."),
     ],
 )
 def test_usage_errors_name_the_problem_and_the_usage(text: str, fragment: str) -> None:
@@ -59,6 +59,31 @@ def test_usage_errors_name_the_problem_and_the_usage(text: str, fragment: str) -
         registry().parse(text)
     assert fragment in info.value.user_message
     assert "Usage: /" in info.value.user_message
+
+
+def test_a_missing_argument_reads_naturally_and_shows_an_example() -> None:
+    r = CommandRegistry()
+    r.add(
+        Command(
+            "draw",
+            "Draw",
+            echo,
+            (
+                Arg("prompt", "What the picture shows", ArgType.TEXT, required=True, example="a fox"),
+                Arg("seed", "Seed", ArgType.INTEGER, option=True),
+            ),
+        )
+    )
+    r.add(Command("tell", "Tell", echo, (Arg("text", "t", ArgType.TEXT, required=True, what="something"),)))
+    with pytest.raises(UsageError) as info:
+        r.parse("/draw")
+    assert info.value.user_message.startswith(
+        "/draw needs a prompt (what the picture shows). Example: /draw a fox\nUsage: /draw <prompt>"
+    )
+    with pytest.raises(UsageError, match="^/tell needs something.\nUsage: /tell <text>$"):
+        r.parse("/tell")
+    with pytest.raises(UsageError, match="--seed must be a whole number, not 'x'"):
+        r.parse("/draw a fox --seed x")
 
 
 def test_unknown_command() -> None:
