@@ -18,6 +18,7 @@ from core.errors import BotError
 from core.settings import API_KEY_URL, Settings
 from core.storage.database import Database, is_wal_file, sqlite_path
 from core.storage.migrations import discover, recorded_version
+from core.text import plural
 from core.venice.client import VeniceClient
 from core.venice.errors import (
     AuthenticationFailed,
@@ -165,7 +166,7 @@ async def _check_venice(settings: Settings, http: httpx.AsyncClient, report: Rep
     except VeniceError as exc:
         report.line("FAIL", venice_failure(url, "/models", exc))
         return  # the balance would fail the same way
-    report.line("ok", f"Venice API key works at {url}: {len(models)} text models listed")
+    report.line("ok", f"Venice API key works at {url}: {plural(len(models), 'text model')} listed")
     if not any(m.id == settings.default_chat_model for m in models):
         offered = ", ".join(m.id for m in models[:6])
         report.line(
