@@ -42,6 +42,7 @@ bench: $(VENV)/.dev-installed
 	$(PY) bench/discord.py
 	$(PY) bench/ledger.py
 	$(PY) bench/media.py
+	$(PY) bench/operator.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .cache
