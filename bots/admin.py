@@ -1,76 +1,249 @@
-"""``venice-bots admin``: the ledger and users' data from the command line (grant, balance,
-ledger, check, forget)."""
+"""``venice-bots admin``: users, the ledger and users' data from the command line (users, grant,
+balance, ledger, check, forget).
+
+Every action names users exactly as ``admin users`` lists them, checks the name against its
+platform's id form, and refuses a user the bot has never seen: a typo neither funds nor
+"forgets" the wrong person. The read actions (users, balance, ledger, check) write nothing.
+"""
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from bots.bootstrap import allowance_policy, open_database
+from core.accounts import AccountFinder, parse_account_name
 from core.errors import InvalidInput
-from core.ledger import Ledger, format_entries, parse_usd, usd
+from core.ledger import AccountView, Ledger, format_entries, parse_usd, usd
 from core.privacy import Privacy
-from core.settings import KNOWN_PLATFORMS, Settings
+from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
+from core.storage.database import Database, sqlite_path
+from core.storage.users import KnownUser, UserDirectory
+
+ID_HINT = "see `venice-bots admin users`"
+UNSEEN_HINT = "`venice-bots admin users --search ...` lists known users"
+GRANT_UNSEEN_HINT = UNSEEN_HINT + "; `admin grant --create` funds someone who has not written yet"
+NAMES = (
+    "Users are named as `admin users` lists them: telegram:<user id>, discord:<user id>, "
+    "console:<login name> (the operator at the terminal) or console:guest:<name> "
+    "(venice-bots chat --guest NAME). A chat's shared balance (/pool) is chat:<platform>:<chat id>, "
+    "e.g. chat:telegram:-1001234567890. In a chat, /whoami shows a user their own id."
+)
+USER_HELP = "telegram:ID, discord:ID, console:NAME or console:guest:NAME (see `admin users`)"
+ACCOUNT_HELP = USER_HELP + ", or chat:PLATFORM:CHAT_ID for a chat's shared balance"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+# Each action: (one line for `admin --help`, what `admin ACTION --help` says).
+ACTIONS = {
+    "users": (
+        "list the users the bot has seen, with their ids and balances",
+        "List the users the bot has seen, most recently active first: the id to use in the other "
+        "admin actions and in ADMIN_USER_IDS, their name, balance (with any allowance due), last "
+        "stored message and first contact. Changes nothing.",
+    ),
+    "grant": (
+        "give a user credit in USD (negative takes it away)",
+        "Give a user, or a chat's shared balance, credit in USD; a negative amount takes it away. "
+        "A linked user (/link) is credited on the balance they share.",
+    ),
+    "balance": (
+        "a user's balance",
+        "Show a user's balance (or a chat's shared balance) as /balance would, counting an "
+        "allowance refill that is due. Changes nothing.",
+    ),
+    "ledger": (
+        "a user's latest ledger entries",
+        "Show a user's balance and latest ledger entries, newest first. Changes nothing.",
+    ),
+    "check": (
+        "verify that every balance is the sum of its entries",
+        "Verify that every account's balance is the sum of its ledger entries; exit 1 and list "
+        "the accounts when one is not. Changes nothing.",
+    ),
+    "forget": (
+        "delete a user's messages, summaries, settings and links",
+        "Delete a user's messages (and the answers to them), summaries, private chat settings and "
+        "account links, as /forget does. Ledger amounts are kept; they hold no content.",
+    ),
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's own private type
     """Add ``admin`` and its actions to the command line."""
     admin = sub.add_parser(
-        "admin", help="credit ledger and users' data: grant, balance, ledger, check, forget"
+        "admin",
+        help="users, credit ledger and users' data: " + ", ".join(ACTIONS),
+        description="Look up users, manage their credit and delete their data. The read actions "
+        "(users, balance, ledger, check) change nothing.",
+        epilog=NAMES,
     )
     actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True)
-    grant = actions.add_parser("grant", help="give a user credit in USD (negative takes it away)")
-    grant.add_argument("user", help="platform:id, e.g. telegram:123456")
-    grant.add_argument("amount", help="USD, e.g. 5 or 0.50 or -1")
-    balance = actions.add_parser("balance", help="a user's balance")
-    balance.add_argument("user", help="platform:id")
-    ledger = actions.add_parser("ledger", help="a user's latest ledger entries")
-    ledger.add_argument("user", help="platform:id")
-    ledger.add_argument("--limit", type=int, default=30)
-    actions.add_parser("check", help="verify that every balance is the sum of its entries")
-    forget = actions.add_parser("forget", help="delete a user's messages, summaries, settings and links")
-    forget.add_argument("user", help="platform:id")
+    parsers = {
+        name: actions.add_parser(name, help=short, description=long, epilog=NAMES)
+        for name, (short, long) in ACTIONS.items()
+    }
+    parsers["users"].add_argument(
+        "--search", metavar="TEXT", help="only users whose id or name contains TEXT"
+    )
+    parsers["users"].add_argument(
+        "--limit", type=_positive, default=50, metavar="N", help="show at most N users (default: 50)"
+    )
+    for name in ("grant", "balance", "ledger"):
+        parsers[name].add_argument("user", help=ACCOUNT_HELP)
+    parsers["grant"].add_argument("amount", help="USD, e.g. 5 or 0.50 or -1")
+    parsers["grant"].add_argument(
+        "--create",
+        action="store_true",
+        help="fund a user (or chat) the bot has not seen yet, e.g. before their first message",
+    )
+    parsers["ledger"].add_argument(
+        "--limit", type=_positive, default=30, metavar="N", help="show the N newest entries (default: 30)"
+    )
+    parsers["forget"].add_argument("user", help=USER_HELP)
 
 
 async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    """Run one admin action; 0 on success, 1 when ``check`` finds a problem."""
+    """Run one admin action; 0 on success, 1 when ``check`` finds a problem.
+
+    Raises ``BotError`` (exit 1, nothing written) for a malformed or unknown user.
+    """
+    _require_database(settings)
     async with open_database(settings) as db:
         ledger = Ledger(db, policy=allowance_policy(settings))
+        users = UserDirectory(db)
         if args.action == "check":
-            problems = await ledger.check()
-            for problem in problems:
-                out.write(f"MISMATCH {problem}\n")
-            accounts = await db.fetchone("SELECT COUNT(*) FROM accounts")
-            out.write(
-                f"{accounts[0] if accounts else 0} accounts checked: "
-                f"{'all balances match their entries' if not problems else 'problems found'}.\n"
-            )
-            return 1 if problems else 0
-        platform, _, user = str(args.user).partition(":")
-        if platform not in KNOWN_PLATFORMS or not user:
-            raise InvalidInput(f"Name the user as platform:id, e.g. telegram:123456 (got {args.user!r}).")
+            return await _check(db, ledger, out)
+        if args.action == "users":
+            await _list_users(users, ledger, args.search, args.limit, out)
+            return 0
+        conversations = ConversationStore(db)
+        # Everything typed is checked before anything is looked up (or, with --create, created).
+        amount = parse_usd(args.amount) if args.action == "grant" else 0
+        if args.action == "grant" and not amount:
+            raise InvalidInput("A grant of zero changes nothing.")
+        name = parse_account_name(str(args.user), chats=args.action != "forget", hint=ID_HINT)
+        account = await AccountFinder(users, ledger, conversations).find(
+            name,
+            hint=GRANT_UNSEEN_HINT if args.action == "grant" else UNSEEN_HINT,
+            create=args.action == "grant" and args.create,
+        )
         if args.action == "forget":
             privacy = Privacy(
-                db,
-                settings,
-                conversations=ConversationStore(db),
-                chat_settings=ChatSettingsStore(db),
-                ledger=ledger,
+                db, settings, conversations=conversations, chat_settings=ChatSettingsStore(db), ledger=ledger
             )
-            done = await privacy.forget(platform, user)
+            done = await privacy.forget(name.platform, name.id)
             out.write(
-                f"Forgot {args.user}: {done.messages} messages deleted "
-                f"({done.conversations} whole conversations), {done.settings} chat settings.\n"
+                f"Forgot {name}: {_count(done.messages, 'message')} deleted "
+                f"({_count(done.conversations, 'whole conversation')}), "
+                f"{_count(done.settings, 'chat setting')}.\n"
             )
-            return 0
-        owner = f"user:{await ConversationStore(db).user_id(platform, user, None)}"
-        if args.action == "grant":
-            new = await ledger.grant(owner, parse_usd(args.amount), actor="cli")
-            out.write(f"{args.user} now has {usd(new)}.\n")
-        elif args.action == "balance":
-            out.write(f"{args.user}: {usd(await ledger.balance(owner))}\n")
+        elif args.action == "grant":
+            new = await ledger.grant(account.owner, amount, actor="cli")
+            out.write(f"{name} now has {usd(new)}{account.shared_note}.\n")
         else:
-            out.write(format_entries(await ledger.entries(owner, limit=args.limit)) + "\n")
+            out.write(f"{name}: {_describe(await ledger.peek(account.owner), ledger)}{account.shared_note}\n")
+            if args.action == "ledger":
+                out.write(format_entries(await ledger.entries(account.owner, limit=args.limit)) + "\n")
     return 0
+
+
+def _require_database(settings: Settings) -> None:
+    """Refuse to run on a database that does not exist: opening it would create it."""
+    path = sqlite_path(settings.database_url)
+    if path != ":memory:" and not Path(path).exists():
+        raise InvalidInput(
+            f"There is no database at {path}. Check DATABASE_URL; the bot creates the database "
+            "when it first starts (`venice-bots migrate` creates it now)."
+        )
+
+
+async def _check(db: Database, ledger: Ledger, out: TextIO) -> int:
+    problems = await ledger.check()
+    for problem in problems:
+        out.write(f"MISMATCH {problem}\n")
+    accounts = await db.fetchone("SELECT COUNT(*) FROM accounts")
+    out.write(
+        f"{accounts[0] if accounts else 0} accounts checked: "
+        f"{'all balances match their entries' if not problems else 'problems found'}.\n"
+    )
+    return 1 if problems else 0
+
+
+def _describe(view: AccountView, ledger: Ledger) -> str:
+    """A balance for the operator: unlimited, or with the refill it counts but has not booked."""
+    if view.unlimited:
+        return f"unlimited (a bot admin; {usd(view.balance)} on the account)"
+    if view.pending_refill:
+        return (
+            f"{usd(view.balance)} (with the {ledger.policy.period} allowance of "
+            f"{usd(view.pending_refill)} that is booked at their next use)"
+        )
+    return usd(view.balance)
+
+
+async def _list_users(
+    users: UserDirectory, ledger: Ledger, search: str | None, limit: int, out: TextIO
+) -> None:
+    page = await users.search(search, limit=limit)
+    if not page.users:
+        out.write(
+            f"No user's id or name contains {search!r}.\n"
+            if search
+            else "No users yet: nobody has written to the bot.\n"
+        )
+        return
+    rows = [("ID", "NAME", "BALANCE", "LAST MESSAGE (UTC)", "FIRST SEEN")]
+    for user in page.users:
+        rows.append(
+            (
+                user.name,
+                _short(user.display_name or "-"),
+                await _balance_cell(user, ledger),
+                _when(user.last_message) if user.last_message else "-",
+                _when(user.first_seen)[:10],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)))
+        out.write(f"  {row[-1]}\n")
+    if page.total > len(page.users):
+        out.write(
+            f"Showing {len(page.users)} of {page.total} users, most recently active first; "
+            "narrow with --search or raise --limit.\n"
+        )
+    else:
+        out.write(f"{_count(page.total, 'user')}.\n")
+
+
+async def _balance_cell(user: KnownUser, ledger: Ledger) -> str:
+    view = await ledger.peek(user.owner)
+    shown = "unlimited" if view.unlimited else usd(view.balance)
+    return f"{shown} via {user.owner_name}" if user.owner_name else shown
+
+
+def _when(stamp: float) -> str:
+    return f"{datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M}"
+
+
+def _short(text: str, width: int = 24) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

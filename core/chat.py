@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from core import images
+from core.accounts import AccountFinder
 from core.character_commands import CharacterCommands
 from core.characters import Binding, CharacterService
 from core.chat_commands import CoreCommands
@@ -32,6 +33,7 @@ from core.storage.database import Database
 from core.storage.personas import PersonaStore
 from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
+from core.storage.users import UserDirectory
 from core.storage.video_jobs import VideoJobStore
 from core.text import CitationRewriter, clean_text, find_urls, plural
 from core.turns import Turn, TurnQueue
@@ -109,6 +111,8 @@ class ChatService:
         self.media = MediaService(self)
         self.videos = VideoJobs(self, services.video_jobs, clock=services.clock, sleep=services.sleep)
         self.characters = CharacterService(self, services.personas)
+        self.users = UserDirectory(services.database)
+        self.accounts = AccountFinder(self.users, services.ledger, services.conversations)
         self.privacy = Privacy(
             services.database,
             services.settings,

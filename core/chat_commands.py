@@ -8,12 +8,12 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from core.accounts import AccountName, NamedAccount, parse_account_name
 from core.commands import Access, Arg, ArgType, Command, CommandContext, help_text
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Choice, Reply, ReplyStream
 from core.ledger import format_activity, format_entries, parse_usd, usd
 from core.privacy_commands import kept_for
-from core.settings import KNOWN_PLATFORMS
 from core.storage.chat_settings import ChatSettings
 from core.text import plural
 
@@ -25,6 +25,8 @@ LINK_CODE_SECONDS = 600
 USER_ARG = Arg(  # admin commands
     "user", "platform:id, or an id on this platform", required=True, example="telegram:123456"
 )
+CHAT_ID_HINT = "/whoami shows each user their own id"
+CHAT_UNSEEN_HINT = "ask them to send it a message or /whoami first"
 
 
 class CoreCommands:
@@ -87,6 +89,11 @@ class CoreCommands:
                 "Use one balance on several platforms: get a code here, send it from the other",
                 self.link,
                 (Arg("code", "The code /link gave you on the other platform"),),
+            ),
+            Command(
+                "whoami",
+                "Your id (for the bot's admins and ADMIN_USER_IDS), this chat's id, linked accounts",
+                self.whoami,
             ),
             Command(
                 "setallowance",
@@ -198,42 +205,63 @@ class CoreCommands:
         note = f" Your {usd(moved)} of credit moved there too." if moved else ""
         return Reply(f"Linked: here you now use the same balance as on {platform}.{note}")
 
-    async def _named_account(self, ctx: CommandContext, name: str) -> tuple[str, str]:
-        """("platform:id", ledger owner) for a user an admin names (or chat:platform:id)."""
-        if name.startswith("chat:"):
-            _, platform, chat = ([*name.split(":", 2), "", ""])[:3]
-            if platform not in KNOWN_PLATFORMS or not chat:
-                raise InvalidInput("Name a chat's shared balance as chat:platform:chat_id.")
-            return name, name
-        platform, _, user = name.partition(":")
-        if not user:
-            platform, user = ctx.message.platform, platform
-        if not user or platform not in KNOWN_PLATFORMS:
-            raise InvalidInput(f"Name the user as platform:id, e.g. {ctx.message.platform}:123456.")
-        user_id = await self._service.s.conversations.user_id(platform, user, None)
-        return f"{platform}:{user}", f"user:{user_id}"
+    async def whoami(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """The caller's own ids as admins name them, the chat's, linked accounts, admin rights."""
+        service, msg = self._service, ctx.message
+        # Now the bot knows them: an admin can grant them credit by the id shown here.
+        await service.s.conversations.user_id(msg.platform, msg.user_id, msg.user_name)
+        me = AccountName(msg.platform, msg.user_id)
+        account = await service.accounts.find(me, hint="")
+        named = f" ({msg.user_name})" if msg.user_name and msg.user_name != msg.user_id else ""
+        lines = [f"Your id: {me}{named}, as ADMIN_USER_IDS and `venice-bots admin` take it"]
+        if msg.is_direct:
+            lines.append(f"This chat: {msg.platform}:{msg.chat_id} (a private chat)")
+        else:
+            pool = AccountName(msg.platform, msg.chat_id, is_chat=True)
+            lines.append(f"This chat: {msg.platform}:{msg.chat_id}; its shared balance (/pool) is {pool}")
+        if msg.thread_id:
+            lines.append(f"Thread: {msg.thread_id}")
+        if msg.server_id:
+            lines.append(f"Server: {msg.server_id} (a server id, as DISCORD_GUILD_IDS takes it)")
+        if account.shared_with:
+            lines.append(f"Linked: {', '.join(account.shared_with)} (one balance, joined with /link)")
+        if not ctx.is_bot_admin:
+            lines.append("Bot admin: no")
+        elif msg.platform == "console":
+            lines.append("Bot admin: yes (the console's operator always is)")
+        else:
+            lines.append("Bot admin: yes (listed in ADMIN_USER_IDS)")
+        return Reply("\n".join(lines))
+
+    async def _named_account(self, ctx: CommandContext, text: str) -> NamedAccount:
+        """The account of a user an admin names (or of a chat's shared balance); never creates one."""
+        name = parse_account_name(text, default_platform=ctx.message.platform, hint=CHAT_ID_HINT)
+        return await self._service.accounts.find(name, hint=CHAT_UNSEEN_HINT)
 
     async def grant(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Give (or take) credit; bot admins only."""
         msg = ctx.message
-        name, owner = await self._named_account(ctx, str(args["user"]))
+        account = await self._named_account(ctx, str(args["user"]))
         amount = parse_usd(str(args["amount"]))
-        balance = await self._service.s.ledger.grant(owner, amount, actor=f"{msg.platform}:{msg.user_id}")
+        ledger = self._service.s.ledger
+        balance = await ledger.grant(account.owner, amount, actor=f"{msg.platform}:{msg.user_id}")
         verb = "Granted" if amount > 0 else "Took"
         return Reply(
-            f"{verb} {usd(abs(amount))} {'to' if amount > 0 else 'from'} {name}. "
-            f"Their balance: {usd(balance)}."
+            f"{verb} {usd(abs(amount))} {'to' if amount > 0 else 'from'} {account.name}. "
+            f"Their balance: {usd(balance)}{account.shared_note}."
         )
 
     async def setallowance(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """A user's own allowance; bot admins only."""
         ledger = self._service.s.ledger
-        name, owner = await self._named_account(ctx, str(args["user"]))
+        account = await self._named_account(ctx, str(args["user"]))
         raw = str(args["amount"])
         amount = None if raw.lower() == "default" else parse_usd(raw)
-        await ledger.set_allowance(owner, amount)
-        shown = usd(await ledger.allowance_of(owner))
-        return Reply(f"{name} now gets {shown} per period ({ledger.policy.period}), from the next refill.")
+        await ledger.set_allowance(account.owner, amount)
+        shown = usd(await ledger.allowance_of(account.owner))
+        return Reply(
+            f"{account.name} now gets {shown} per period ({ledger.policy.period}), from the next refill."
+        )
 
     async def pool(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set the chat's shared balance."""
@@ -255,10 +283,12 @@ class CoreCommands:
 
     async def ledger(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Another user's latest entries; bot admins only."""
-        name, owner = await self._named_account(ctx, str(args["user"]))
+        account = await self._named_account(ctx, str(args["user"]))
+        ledger = self._service.s.ledger
+        view = await ledger.peek(account.owner)  # looking writes nothing, not even a refill
         return Reply(
-            f"{name}, balance {usd(await self._service.s.ledger.balance(owner))}\n"
-            + format_entries(await self._service.s.ledger.entries(owner, limit=20))
+            f"{account.name}, balance {usd(view.balance)}{account.shared_note}\n"
+            + format_entries(await ledger.entries(account.owner, limit=20))
         )
 
     async def status(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:

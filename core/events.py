@@ -51,6 +51,7 @@ class IncomingMessage:
         is_chat_admin: the platform says this user administers the chat (a DM counts).
         nsfw: the platform marks the channel as adult (Discord's NSFW flag); None when the
             platform has no such flag and the chat's own setting decides.
+        server_id: the server the chat belongs to (a Discord guild), None where there is none.
     """
 
     platform: str
@@ -65,6 +66,7 @@ class IncomingMessage:
     reply_to: RepliedMessage | None = None
     message_id: str | None = None
     nsfw: bool | None = None
+    server_id: str | None = None
 
 
 @dataclass(frozen=True)

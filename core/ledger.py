@@ -117,6 +117,19 @@ class Reservation:
 
 
 @dataclass(frozen=True)
+class AccountView:
+    """An account as read without writing: its balance with any refill that is due.
+
+    Attributes:
+        pending_refill: the allowance counted in ``balance`` but not booked yet.
+    """
+
+    balance: int
+    unlimited: bool
+    pending_refill: int
+
+
+@dataclass(frozen=True)
 class Entry:
     """One ledger entry."""
 
@@ -389,11 +402,39 @@ class Ledger:
         account = await self.account(owner)
         await self._db.execute("UPDATE accounts SET unlimited = ? WHERE id = ?", (int(unlimited), account))
 
+    async def _existing_account(self, owner: str) -> int | None:
+        """The account id of an owner, if it has been opened (never opens one)."""
+        if owner in self._accounts:
+            return self._accounts[owner]
+        row = await self._db.fetchone("SELECT id FROM accounts WHERE owner = ?", (owner,))
+        return int(row[0]) if row else None
+
     async def balance(self, owner: str) -> int:
         """The owner's balance, after any allowance refill that is due."""
         account = await self.account(owner)
         await self._refill(account)
         return await self._balance(account)
+
+    async def peek(self, owner: str) -> AccountView:
+        """The owner's account as ``balance`` would show it, writing nothing.
+
+        A refill that is due is counted but not booked (the owner's next use books it); an
+        account never opened shows what it would open with.
+        """
+        await self._writer.flush()
+        row = await self._db.fetchone(
+            "SELECT balance, allowance, refilled_at, unlimited FROM accounts WHERE owner = ?", (owner,)
+        )
+        balance, allowance, refilled_at, unlimited = row if row else (0, None, None, 0)
+        start = self.policy.period_start(self._clock())
+        due = start is not None and not unlimited and (refilled_at is None or refilled_at < start)
+        pending = self._top_up(int(balance), allowance) if due else 0
+        return AccountView(int(balance) + pending, bool(unlimited), pending)
+
+    def _top_up(self, balance: int, allowance: int | None) -> int:
+        """What a refill adds to an account holding ``balance``."""
+        amount = self.policy.amount if allowance is None else int(allowance)
+        return amount if self.policy.roll_over else max(0, amount - balance)
 
     async def reserve(
         self, owner: str, amount: int, *, feature: str, request_id: str | None = None
@@ -501,7 +542,9 @@ class Ledger:
 
     async def entries(self, owner: str, limit: int = 20) -> list[Entry]:
         """The newest entries of an account, newest first."""
-        account = await self.account(owner)
+        account = await self._existing_account(owner)
+        if account is None:
+            return []  # reading opens no account
         await self._writer.flush()
         rows = await self._db.fetchall(
             "SELECT id, kind, amount, request_id, feature, actor, note, created_at FROM "
@@ -534,7 +577,9 @@ class Ledger:
 
     async def spending(self, owner: str, since: float) -> dict[str, int]:
         """What each feature cost the owner since a moment (open reservations included)."""
-        account = await self.account(owner)
+        account = await self._existing_account(owner)
+        if account is None:
+            return {}
         await self._writer.flush()
         rows = await self._db.fetchall(
             "SELECT feature, -SUM(amount) FROM ledger_entries WHERE account_id = ? AND "
@@ -595,9 +640,7 @@ class Ledger:
                     "SELECT balance, allowance FROM accounts WHERE id = ?", (account,)
                 ) as c:
                     row = await c.fetchone()
-                balance = int(row[0]) if row else 0
-                allowance = self.policy.amount if row is None or row[1] is None else int(row[1])
-                amount = allowance if self.policy.roll_over else max(0, allowance - balance)
+                amount = self._top_up(int(row[0]), row[1]) if row else 0
                 if amount:
                     await conn.execute(
                         "INSERT INTO ledger_entries (account_id, kind, amount, note, created_at) "

@@ -831,6 +831,7 @@ class DiscordAdapter:
             isinstance(user, discord.Member)
             and (user.guild_permissions.manage_guild or user.guild_permissions.administrator)
         )
+        guild = getattr(channel, "guild", None)  # None in a DM
         return IncomingMessage(
             platform=PLATFORM,
             chat_id=str(channel.id),
@@ -843,6 +844,7 @@ class DiscordAdapter:
             message_id=message_id,
             attachments=attachments,
             nsfw=None if is_direct else channel_nsfw(channel),
+            server_id=None if guild is None else str(guild.id),
         )
 
     def _from_interaction(self, interaction: discord.Interaction, text: str) -> IncomingMessage:

@@ -241,7 +241,14 @@ async def test_run_without_platform_tokens_starts_the_console_and_says_so(
 
 async def test_admin_command_line_grant_balance_ledger_check(tmp_path: Path) -> None:
     env = cli_env(tmp_path, VENICE_API_KEY=TEST_KEY, USER_ALLOWANCE_USD="0.25")
-    code, out, _ = await run_cli(["admin", "grant", "telegram:77", "2.50"], env, cwd=tmp_path)
+    code, _, err = await run_cli(["admin", "check"], env, cwd=tmp_path)
+    assert code == 1 and "There is no database at" in err  # a mistyped DATABASE_URL creates nothing
+    assert not (tmp_path / "cli.db").exists()
+    code, _, err = await run_cli(["migrate"], env, cwd=tmp_path)
+    assert code == 0, err
+    code, _, err = await run_cli(["admin", "grant", "telegram:77", "2.50"], env, cwd=tmp_path)
+    assert code == 1 and "No such user: telegram:77" in err and "--create" in err
+    code, out, _ = await run_cli(["admin", "grant", "--create", "telegram:77", "2.50"], env, cwd=tmp_path)
     assert code == 0 and "telegram:77 now has $2.50" in out
     code, out, _ = await run_cli(["admin", "balance", "telegram:77"], env, cwd=tmp_path)
     assert code == 0 and "telegram:77: $2.50" in out  # above the allowance: no top-up
@@ -251,20 +258,28 @@ async def test_admin_command_line_grant_balance_ledger_check(tmp_path: Path) -> 
     assert code == 0 and "all balances match" in out
     code, _, err = await run_cli(["admin", "grant", "slack:1", "5"], env, cwd=tmp_path)
     assert code == 1 and "platform:id" in err and "Traceback" not in err
+    code, _, err = await run_cli(["admin", "grant", "telegram:abc", "5"], env, cwd=tmp_path)
+    assert code == 1 and "Telegram ids are numbers, like telegram:123456789" in err
     code, _, err = await run_cli(["admin", "grant", "telegram:77", "many"], env, cwd=tmp_path)
     assert code == 1 and "not an amount in USD" in err
 
 
 async def test_admin_commands_are_refused_to_a_console_guest(tmp_path: Path, venice: FakeVenice) -> None:
     env = cli_env(tmp_path, venice)
-    commands = b"/grant telegram:1 5\n/setallowance telegram:1 2\n/ledger telegram:1\n/status\n/pool on\n"
+    commands = (
+        b"/grant telegram:1 5\n/setallowance telegram:1 2\n/ledger telegram:1\n/status\n/pool on\n/whoami\n"
+    )
     code, out, err = await run_cli(["chat", "--guest", "visitor"], env, stdin=commands, cwd=tmp_path)
     assert code == 0, err
     for name in ("grant", "setallowance", "ledger", "status"):
         assert f"Only the bot's admins can use /{name}." in out
     assert "Only the bot's admins can turn the shared balance on or off." in out
-    code, out, _ = await run_cli(["chat"], env, stdin=b"/grant telegram:1 5\n", cwd=tmp_path)
-    assert "Granted $5.00 to telegram:1" in out  # the operator is an admin
+    assert "Your id: console:guest:visitor" in out and "Bot admin: no" in out
+    code, out, _ = await run_cli(
+        ["chat"], env, stdin=b"/grant telegram:1 5\n/grant console:guest:visitor 5\n", cwd=tmp_path
+    )
+    assert "No such user: telegram:1" in out  # the operator is an admin; telegram:1 never wrote
+    assert "Granted $5.00 to console:guest:visitor" in out  # seen: /whoami above
 
 
 async def test_console_saves_media_and_prints_where(

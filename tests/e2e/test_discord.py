@@ -170,6 +170,23 @@ async def test_help_reset_model_autocomplete_and_admin_rights(discord_env: Any, 
         assert "Only the bot's admins can use /status" in _all_text(status)  # checked on our side too
 
 
+async def test_whoami_shows_the_user_channel_and_server_ids_to_the_asker_alone(
+    discord_env: Any, venice: FakeVenice
+) -> None:
+    async with discord_env() as (env, _adapter):
+        guild = env.create_guild()
+        channel = guild.create_text_channel("general")
+        alice = guild.add_member(env.create_user("alice"))
+        result = await alice.slash(channel, "whoami")
+    text = _all_text(result)
+    assert result.ephemeral  # nothing changes in the channel: only she sees it
+    assert f"Your id: discord:{alice.id} (alice)" in text
+    assert f"This chat: discord:{channel.id}; its shared balance (/pool) is chat:discord:{channel.id}" in text
+    assert f"Server: {guild.id} (a server id, as DISCORD_GUILD_IDS takes it)" in text
+    assert "Bot admin: no" in text
+    assert venice.calls_to("/chat/completions") == []
+
+
 def _all_text(result: Any) -> str:
     texts = [result.response.content if result.response else ""]
     texts += [f.content for f in result.followups]

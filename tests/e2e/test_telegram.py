@@ -459,6 +459,8 @@ async def test_ledger_admin_commands_are_refused_to_non_admins(
             tg.push_message(command, chat_id=ALICE)
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 3)
         assert all("Only the bot's admins can use" in t for t in texts(tg, ALICE))
+        tg.push_message("/whoami", chat_id=ALICE)  # the bot sees her: an admin can now name her
+        await tg.wait_for(lambda: any("Your id: telegram:1001" in t for t in texts(tg, ALICE)))
         tg.push_message("/grant telegram:1001 5", chat_id=BOB)
         await tg.wait_for(lambda: any("Granted $5.00 to telegram:1001" in t for t in texts(tg, BOB)))
         tg.push_message("/balance", chat_id=ALICE)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from core.accounts import NoSuchUser
 from core.errors import InvalidInput, PermissionDenied
 from core.ledger import InsufficientCredit
 from core.venice.errors import InsufficientBalance, ServerError
@@ -156,6 +157,10 @@ async def test_a_402_marks_the_account_empty_and_refunds(make_service: Any, veni
 async def test_link_joins_two_platforms_into_one_balance(make_service: Any, venice: FakeVenice) -> None:
     discord = {"platform": "discord", "user_id": "555"}
     async with make_service(user_allowance_usd=0.0, admin_user_ids="telegram:42") as service:
+        for who in (TG, discord):  # admins name only users the bot has seen
+            with pytest.raises(NoSuchUser, match=f"No such user: {who['platform']}:{who['user_id']}"):
+                await ask(service, f"/grant {who['platform']}:{who['user_id']} 1", **ADMIN)
+            assert "Your id: " in (await ask(service, "/whoami", **who)).text
         await ask(service, "/grant telegram:7 3", **ADMIN)
         await ask(service, "/grant discord:555 1", **ADMIN)
         code = (await ask(service, "/link", **TG)).text.split("code: ")[1].split()[0]
@@ -164,16 +169,19 @@ async def test_link_joins_two_platforms_into_one_balance(make_service: Any, veni
         code = (await ask(service, "/link", **TG)).text.split("code: ")[1].split()[0]
         reply = (await ask(service, f"/link {code.lower()}", **discord)).text
         assert "same balance as on telegram" in reply and "$1.00 of credit moved" in reply
-        assert await balance_of(service, **TG) == await balance_of(service, **discord) == 4_000_000
+        assert "Linked: discord:555 (one balance" in (await ask(service, "/whoami", **TG)).text
+        granted = (await ask(service, "/grant discord:555 1", **ADMIN)).text
+        assert "Their balance: $5.00 (one balance with telegram:7)" in granted  # the shared balance
+        assert await balance_of(service, **TG) == await balance_of(service, **discord) == 5_000_000
         await ask(service, "spend on discord", **discord)
-        assert await balance_of(service, **TG) < 4_000_000  # one balance
+        assert await balance_of(service, **TG) < 5_000_000  # one balance
         with pytest.raises(InvalidInput, match="unknown or has expired"):
             await ask(service, f"/link {code}", **discord)  # a code works once
         assert await service.s.ledger.check() == []
 
 
 async def test_setallowance_and_a_chat_pool(make_service: Any, venice: FakeVenice) -> None:
-    group = {"is_direct": False, "chat_id": "club"}
+    group = {"is_direct": False, "chat_id": "-100123"}
     async with make_service(user_allowance_usd=0.0, admin_user_ids="telegram:42") as service:
         with pytest.raises(InsufficientCredit) as info:
             await ask(service, "Hello", **TG)
@@ -188,10 +196,10 @@ async def test_setallowance_and_a_chat_pool(make_service: Any, venice: FakeVenic
         with pytest.raises(PermissionDenied):
             await ask(service, "/pool on", is_chat_admin=True, **TG, **group)
         await ask(service, "/pool on", **ADMIN, **group)
-        await ask(service, "/grant chat:telegram:club 1", **ADMIN)
+        await ask(service, "/grant chat:telegram:-100123 1", **ADMIN)
         await ask(service, "Hi all", platform="telegram", user_id="9", **group)
         await service.wait_idle()
-        assert await ledger.balance("chat:telegram:club") < 1_000_000  # the pool paid
+        assert await ledger.balance("chat:telegram:-100123") < 1_000_000  # the pool paid
         assert "The shared balance is on" in (await ask(service, "/pool", **TG, **group)).text
 
 
