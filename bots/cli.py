@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Venice AI chat bots for Telegram, Discord and the terminal.",
         epilog="Settings come from the environment or .env; see README.md and .env.example.",
     )
+    from core.version import version
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="start every configured platform (the console chat when none is)")
     chat = sub.add_parser("chat", help="chat with Venice in this terminal")

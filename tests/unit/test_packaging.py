@@ -1,11 +1,14 @@
 """The installable package: migrations found as package resources, wherever the code is installed."""
 
-from importlib import resources
+import tomllib
+from importlib import metadata, resources
 from pathlib import Path
 
 import pytest
 
+from bots.cli import main
 from core.storage.migrations import default_migrations_dir, discover
+from core.version import version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,3 +27,12 @@ def test_the_migrations_folder_can_be_overridden(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("VENICE_BOTS_MIGRATIONS", str(tmp_path))
     assert default_migrations_dir() == tmp_path
     assert [m.name for m in discover()] == ["only"]
+
+
+def test_the_version_is_read_from_the_installed_metadata(capsys: pytest.CaptureFixture[str]) -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert version() == metadata.version("venice-bots") == declared
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"venice-bots {declared}"
