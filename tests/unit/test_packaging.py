@@ -1,10 +1,14 @@
 """The installable package: migrations found as package resources, wherever the code is installed."""
 
+import re
 import tomllib
 from importlib import metadata, resources
 from pathlib import Path
+from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from bots.cli import main
 from core.storage.migrations import default_migrations_dir, discover
@@ -36,3 +40,43 @@ def test_the_version_is_read_from_the_installed_metadata(capsys: pytest.CaptureF
         main(["--version"])
     assert stopped.value.code == 0
     assert capsys.readouterr().out.strip() == f"venice-bots {declared}"
+
+
+def _locked(name: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """Map each package of a lock file to its pinned version and its hashes."""
+    pins: dict[str, tuple[str, frozenset[str]]] = {}
+    for entry in re.split(r"\n(?=\S)", (ROOT / name).read_text(encoding="utf-8")):
+        match = re.match(r"([A-Za-z0-9._-]+)==(\S+)", entry)
+        if match:
+            hashes = frozenset(re.findall(r"--hash=(sha256:[0-9a-f]{64})", entry))
+            pins[canonicalize_name(match.group(1))] = (match.group(2), hashes)
+    return pins
+
+
+def _project() -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return project
+
+
+@pytest.mark.parametrize(("lock", "extras"), [("requirements.lock", ()), ("requirements-dev.lock", ("dev",))])
+def test_each_lock_file_pins_every_dependency_within_its_range_with_hashes(
+    lock: str, extras: tuple[str, ...]
+) -> None:
+    project = _project()
+    wanted = [
+        *project["dependencies"],
+        *(d for extra in extras for d in project["optional-dependencies"][extra]),
+    ]
+    pins = _locked(lock)
+    stale = []
+    for requirement in map(Requirement, wanted):
+        pinned = pins.get(canonicalize_name(requirement.name))
+        if pinned is None or not requirement.specifier.contains(pinned[0], prereleases=True):
+            stale.append(f"{requirement} (locked: {pinned[0] if pinned else 'missing'})")
+    assert stale == [], f"{lock} does not satisfy pyproject.toml: run `make lock`"
+    assert all(hashes for _version, hashes in pins.values())
+
+
+def test_the_dev_lock_keeps_the_runtime_lock_versions_and_hashes() -> None:
+    runtime, dev = _locked("requirements.lock"), _locked("requirements-dev.lock")
+    assert {name: dev.get(name) for name in runtime} == runtime
