@@ -31,11 +31,12 @@ chat: $(VENV)/.run-installed
 doctor: $(VENV)/.run-installed
 	$(VENV)/bin/venice-bots doctor
 
-## Lint (ruff), check formatting and types (mypy).
+## Lint (ruff), check formatting, types (mypy) and the Dockerfile (hadolint).
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 ## Set up, lint and type-check, then run every test offline.
 test: lint
