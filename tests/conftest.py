@@ -15,6 +15,7 @@ from bots.bootstrap import build_service
 from core.chat import ChatService
 from core.settings import Settings
 from core.venice.retry import RetryPolicy
+from tests.fakes import openapi
 from tests.fakes.venice import FakeVenice
 
 TEST_KEY = "vk-test-3f9a1c7e5b2d4680"
@@ -37,6 +38,24 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def pytest_report_header() -> str:
+    """Say which Venice OpenAPI spec validates the fake Venice, or that it is missing."""
+    if openapi.spec_available():
+        return f"Venice OpenAPI spec: {openapi.spec_path()}"
+    outcome = "fail (CI is set)" if openapi.spec_required() else "are skipped"
+    return f"Venice OpenAPI spec MISSING: tests that need it {outcome}. {openapi.missing_spec_message()}"
+
+
+@pytest.fixture
+def openapi_spec() -> Path:
+    """The Venice OpenAPI spec file; without it the test skips, or fails under CI, naming the file."""
+    if not openapi.spec_available():
+        if openapi.spec_required():
+            pytest.fail(openapi.missing_spec_message(), pytrace=False)
+        pytest.skip(openapi.missing_spec_message())
+    return openapi.spec_path()
 
 
 @pytest.fixture
