@@ -2,6 +2,7 @@
 
 import re
 import tomllib
+import zipfile
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -80,3 +81,20 @@ def test_each_lock_file_pins_every_dependency_within_its_range_with_hashes(
 def test_the_dev_lock_keeps_the_runtime_lock_versions_and_hashes() -> None:
     runtime, dev = _locked("requirements.lock"), _locked("requirements-dev.lock")
     assert {name: dev.get(name) for name in runtime} == runtime
+
+
+@pytest.mark.wheel
+def test_the_wheel_carries_every_package_folder_the_migrations_and_the_license(built_wheel: Path) -> None:
+    names = set(zipfile.ZipFile(built_wheel).namelist())
+    sources = {
+        path.relative_to(ROOT).as_posix()
+        for top in ("core", "adapters", "bots", "migrations")
+        for path in (ROOT / top).rglob("*")
+        if path.suffix in (".py", ".sql") and "__pycache__" not in path.parts
+    }
+    assert sources - names == set()
+    assert not {name for name in names if name.startswith("tests/")}
+    dist_info = f"venice_bots-{metadata.version('venice-bots')}.dist-info"
+    assert f"{dist_info}/licenses/LICENSE" in names
+    fields = zipfile.ZipFile(built_wheel).read(f"{dist_info}/METADATA").decode()
+    assert "License-Expression: MIT" in fields
