@@ -23,8 +23,9 @@ from core.storage.updates import UpdateLog
 from core.storage.video_jobs import VideoJobStore
 from core.venice.client import VeniceClient
 from core.venice.retry import RetryPolicy
+from core.version import version
 
-USER_AGENT = "venice-bots/0.1 (+https://github.com/venice-bots)"
+USER_AGENT = f"venice-bots/{version()} (+https://github.com/venice-bots)"
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, `venice-bots` means `venice-bots run`.",
         epilog="Settings come from the environment or .env; see README.md and .env.example.",
     )
+    from core.version import version
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, summary, description in COMMANDS:
         command = sub.add_parser(name, help=summary, description=description)

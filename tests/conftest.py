@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,9 +18,13 @@ from bots.bootstrap import build_service
 from core.chat import ChatService
 from core.settings import Settings
 from core.venice.retry import RetryPolicy
+from tests.fakes import openapi
 from tests.fakes.venice import FakeVenice
 
 TEST_KEY = "vk-test-3f9a1c7e5b2d4680"
+ROOT = Path(__file__).resolve().parents[1]
+# What a wheel is built from: the files the Dockerfile copies into its build stage.
+PACKAGE_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "core", "adapters", "bots", "migrations")
 
 
 class FakeClock:
@@ -37,6 +44,24 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def pytest_report_header() -> str:
+    """Say which Venice OpenAPI spec validates the fake Venice, or that it is missing."""
+    if openapi.spec_available():
+        return f"Venice OpenAPI spec: {openapi.spec_path()}"
+    outcome = "fail (CI is set)" if openapi.spec_required() else "are skipped"
+    return f"Venice OpenAPI spec MISSING: tests that need it {outcome}. {openapi.missing_spec_message()}"
+
+
+@pytest.fixture
+def openapi_spec() -> Path:
+    """The Venice OpenAPI spec file; without it the test skips, or fails under CI, naming the file."""
+    if not openapi.spec_available():
+        if openapi.spec_required():
+            pytest.fail(openapi.missing_spec_message(), pytrace=False)
+        pytest.skip(openapi.missing_spec_message())
+    return openapi.spec_path()
 
 
 @pytest.fixture
@@ -81,3 +106,31 @@ def make_service(make_settings: Callable[..., Settings], retry: RetryPolicy) -> 
             yield service
 
     return make
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of this checkout, built once per session from a copy (no build/ left in the checkout)."""
+    source = tmp_path_factory.mktemp("source")
+    for name in PACKAGE_SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / name, source / name)
+    out = tmp_path_factory.mktemp("dist")
+    # No isolated build environment: setuptools comes from the dev lock, so nothing is downloaded.
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        str(out),
+        str(source),
+    ]
+    built = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = out.glob("venice_bots-*.whl")
+    return wheel

@@ -1,4 +1,8 @@
-"""Forward-only migrations: ``migrations/NNNN_name.sql``, each applied in its own transaction."""
+"""Forward-only migrations: ``migrations/sqlite/NNNN_name.sql``, each applied in its own transaction.
+
+The SQL files ship inside the ``migrations`` package and are read through ``importlib.resources``, so an
+installed wheel migrates wherever it lives; ``VENICE_BOTS_MIGRATIONS`` points at another folder instead.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from core.errors import ConfigurationError
@@ -23,23 +29,23 @@ class Migration:
 
     version: int
     name: str
-    path: Path
+    path: Traversable
 
 
-def default_migrations_dir() -> Path:
-    """``VENICE_BOTS_MIGRATIONS`` or the ``migrations/`` folder beside ``core/``."""
+def default_migrations_dir() -> Traversable:
+    """``VENICE_BOTS_MIGRATIONS`` or the ``sqlite/`` folder of the installed ``migrations`` package."""
     override = os.environ.get("VENICE_BOTS_MIGRATIONS")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "migrations"
+    return Path(override) if override else resources.files("migrations") / "sqlite"
 
 
-def discover(directory: Path | None = None) -> list[Migration]:
+def discover(directory: Traversable | None = None) -> list[Migration]:
     """Return the migrations in order; refuse gaps, duplicates and stray names."""
     directory = directory or default_migrations_dir()
     if not directory.is_dir():
         raise ConfigurationError(f"The migrations folder {directory} does not exist.")
     found: list[Migration] = []
-    for path in sorted(directory.iterdir()):
-        if path.suffix != ".sql":
+    for path in sorted(directory.iterdir(), key=lambda entry: entry.name):
+        if not path.name.endswith(".sql"):
             continue
         match = _NAME.match(path.name)
         if not match:
@@ -75,7 +81,7 @@ async def recorded_version(db: Database) -> int:
     return int(row[0]) if row else 0
 
 
-async def migrate(db: Database, directory: Path | None = None) -> list[Migration]:
+async def migrate(db: Database, directory: Traversable | None = None) -> list[Migration]:
     """Apply every migration newer than the database; return those applied."""
     migrations = discover(directory)
     current = await applied_version(db)

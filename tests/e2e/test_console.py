@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +89,14 @@ async def test_console_shows_sources_and_notices(make_service: Any, venice: Fake
 
 
 async def run_cli(
-    args: list[str], env: dict[str, str], stdin: bytes = b"", cwd: Path = ROOT
+    args: list[str],
+    env: dict[str, str],
+    stdin: bytes = b"",
+    cwd: Path = ROOT,
+    program: Sequence[str] = (sys.executable, "-m", "bots"),
 ) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bots",
+        *program,
         *args,
         cwd=cwd,
         env=env,

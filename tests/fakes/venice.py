@@ -132,7 +132,7 @@ class FakeVenice(MediaEndpoints):
         spec_file: Path | None = None,
         api_key: str | None = None,
     ) -> None:
-        """Create the fake; ``validate=None`` validates if the spec exists, ``True`` insists on it."""
+        """Create the fake; ``validate=None`` validates if the spec exists (insists under CI), ``True`` insists."""
         # Everything below is plain state: tests read and change it freely, even while serving.
         self.api_key = api_key  # None: any non-empty Bearer token passes; set: only "Bearer <api_key>"
         self.calls: list[Call] = []  # every request, in arrival order
@@ -158,8 +158,10 @@ class FakeVenice(MediaEndpoints):
         if validate is not False:
             if spec.is_file():
                 self._spec_file = spec
-            elif validate:
-                openapi.load_spec(spec)  # raises SpecNotFoundError, saying where it looked and how to fix it
+            elif validate or openapi.spec_required():
+                # Raises SpecNotFoundError, saying where it looked and how to fix it. Under CI a missing
+                # spec is an error: every test would otherwise pass without checking what it sends.
+                openapi.load_spec(spec)
             else:
                 logger.warning("Venice OpenAPI spec not found at %s: requests will not be validated", spec)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -409,3 +410,12 @@ async def test_turns_of_one_chat_run_in_the_order_they_arrived(make_service: Any
         await asyncio.gather(*(s.reply() for s in streams if not isinstance(s, Reply)))
         rows = await stored_messages(service)
     assert [r[2] for r in rows if r[1] == "user"] == ["m0", "m1", "m2", "m3", "m4"]
+
+
+async def test_requests_carry_the_installed_version_in_the_user_agent(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    async with make_service() as service:
+        await ask(service, "Hello")
+    agent = venice.calls_to("/chat/completions")[0].headers["user-agent"]
+    assert agent.startswith(f"venice-bots/{metadata.version('venice-bots')} ")

@@ -25,7 +25,8 @@ AUTH = {"Authorization": "Bearer test-key"}
 TLS = ssl.create_default_context()
 HELLO = {"model": "llama-3.3-70b", "messages": [{"role": "user", "content": "Hello"}]}
 
-pytestmark = pytest.mark.skipif(not openapi.spec_available(), reason="Venice OpenAPI spec not found")
+# Without the spec these skip, or fail under CI (the openapi_spec fixture in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("openapi_spec")
 
 
 @pytest.fixture
@@ -380,12 +381,18 @@ def test_spec_is_parsed_as_yaml_1_2_and_repaired() -> None:
     assert openapi.validate_request("POST", "/chat/completions", assistant_number)
 
 
-async def test_missing_spec(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_missing_spec(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = tmp_path / "openapi.yaml"
     with pytest.raises(openapi.SpecNotFoundError, match="VENICE_OPENAPI_SPEC"):
         openapi.load_spec(missing)
     with pytest.raises(openapi.SpecNotFoundError):
         FakeVenice(validate=True, spec_file=missing)
+    monkeypatch.setenv("CI", "true")  # under CI the default insists on the spec too
+    with pytest.raises(openapi.SpecNotFoundError, match=str(missing)):
+        FakeVenice(spec_file=missing)
+    monkeypatch.delenv("CI")
     with caplog.at_level(logging.WARNING):
         lenient = FakeVenice(spec_file=missing)
     assert not lenient.validating and "not be validated" in caplog.text

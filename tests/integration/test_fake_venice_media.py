@@ -26,7 +26,8 @@ TLS = ssl.create_default_context()
 ASR = "nvidia/parakeet-tdt-0.6b-v3"
 T2V = "wan-2-7-text-to-video"
 
-pytestmark = pytest.mark.skipif(not openapi.spec_available(), reason="Venice OpenAPI spec not found")
+# Without the spec these skip, or fail under CI (the openapi_spec fixture in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("openapi_spec")
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from core.ledger import MICRO, AllowancePolicy, InsufficientCredit, Ledger, usd
 from core.storage.database import Database
 from core.storage.migrations import migrate
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "sqlite"
 
 
 async def open_ledger(path: str, policy: AllowancePolicy | None = None, clock: list[float] | None = None):  # type: ignore[no-untyped-def]

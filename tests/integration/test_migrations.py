@@ -8,7 +8,7 @@ from core.errors import ConfigurationError
 from core.storage.database import Database, sqlite_path
 from core.storage.migrations import applied_version, discover, migrate
 
-REAL = Path(__file__).resolve().parents[2] / "migrations"
+REAL = Path(__file__).resolve().parents[2] / "migrations" / "sqlite"
 
 
 def test_real_migrations_are_numbered_without_gaps() -> None:
