@@ -40,7 +40,7 @@ from adapters.discord.writer import (
 )
 from core.chat import REGENERATE, ChatService
 from core.commands import Access, ArgType, Command
-from core.errors import BotError, ConfigurationError
+from core.errors import BotError, ConfigurationError, UnknownCommand
 from core.events import (
     Attachment,
     Destination,
@@ -68,13 +68,6 @@ PUBLIC_RESULTS = frozenset({"imagine", "upscale", "edit", "speak", "video"})
 PRIVATE_SUBCOMMANDS = frozenset(
     {("character", "search"), ("character", "info"), ("persona", "list"), ("persona", "show")}
 )
-# Slash commands that take a file as an attachment option: (option, its description).
-FILE_OPTIONS = {
-    "upscale": ("image", "The image (else the one in the message you reply to)"),
-    "edit": ("image", "The image (else the one in the message you reply to)"),
-    "persona": ("card", "A character card to import: a JSON file, or a PNG with the card inside"),
-}
-IMAGE_COMMAND_TEXT = ("/upscale", "/edit")
 MEDIA_SUGGESTIONS = frozenset({"image_models", "image_styles", "voices", "video_models"})
 NO_IMAGE = "That message has no image."
 NO_WEBHOOKS = (
@@ -361,9 +354,25 @@ class DiscordAdapter:
 
     @staticmethod
     def _file_option(command: Command) -> tuple[str, str] | None:
-        """The attachment option a slash command gets (unless the core names an argument so)."""
-        option = FILE_OPTIONS.get(command.name)
-        return option if option is not None and all(a.name != option[0] for a in command.args) else None
+        """The attachment option a slash command gets: the file its definition declares."""
+        file = command.file
+        if file is None or any(a.name == file.name for a in command.args):
+            return None
+        if file.action is None and "image" in file.kinds:  # see _takes_replied_image
+            return file.name, f"{file.description} (else the one in the message you reply to)"[:100]
+        return file.name, file.description[:100]
+
+    def _takes_replied_image(self, text: str) -> bool:
+        """Whether a typed command works on an image, which may be in the message replied to."""
+        words = text.split(maxsplit=1)
+        if not words or not words[0].startswith("/"):
+            return False
+        try:
+            command = self._service.commands.get(words[0][1:].split("@", 1)[0])
+        except UnknownCommand:
+            return False
+        file = command.file
+        return file is not None and file.action is None and "image" in file.kinds
 
     async def _complete_characters(
         self, interaction: discord.Interaction, current: str
@@ -632,9 +641,7 @@ class DiscordAdapter:
                 is_direct=direct,
                 message_id=str(message.id),
                 attachments=await download_all(self._service.media, message),
-                reply_to=await self._replied_message(
-                    replied, to_bot, needed=text.lower().startswith(IMAGE_COMMAND_TEXT)
-                ),
+                reply_to=await self._replied_message(replied, to_bot, needed=self._takes_replied_image(text)),
             )
             return await self._service.handle_message(incoming)
 
