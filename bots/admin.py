@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bots.bootstrap import allowance_policy, open_database
+from bots.bootstrap import allowance_policy
 from core.accounts import AccountFinder, parse_account_name
 from core.errors import InvalidInput
 from core.ledger import AccountView, Ledger, format_entries, parse_usd, usd
@@ -22,7 +22,9 @@ from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
 from core.storage.database import Database, sqlite_path
+from core.storage.migrations import discover, recorded_version
 from core.storage.users import KnownUser, UserDirectory
+from core.text import plural
 
 ID_HINT = "see `venice-bots admin users`"
 UNSEEN_HINT = "`venice-bots admin users --search ...` lists known users"
@@ -123,7 +125,10 @@ async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
     Raises ``BotError`` (exit 1, nothing written) for a malformed or unknown user.
     """
     _require_database(settings)
-    async with open_database(settings) as db:
+    path = sqlite_path(settings.database_url)
+    async with Database.open(path, read_only=True) as db:  # looks, and leaves no trace
+        await _require_current_schema(db)
+    async with Database.open(path) as db:
         ledger = Ledger(db, policy=allowance_policy(settings))
         users = UserDirectory(db)
         if args.action == "check":
@@ -147,10 +152,11 @@ async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
                 db, settings, conversations=conversations, chat_settings=ChatSettingsStore(db), ledger=ledger
             )
             done = await privacy.forget(name.platform, name.id)
+            whole = (
+                f" ({plural(done.conversations, 'conversation')} removed whole)" if done.conversations else ""
+            )
             out.write(
-                f"Forgot {name}: {_count(done.messages, 'message')} deleted "
-                f"({_count(done.conversations, 'whole conversation')}), "
-                f"{_count(done.settings, 'chat setting')}.\n"
+                f"Forgot {name}: deleted {done.held}{whole}, {plural(done.settings, 'chat setting')}.\n"
             )
         elif args.action == "grant":
             new = await ledger.grant(account.owner, amount, actor="cli")
@@ -169,6 +175,22 @@ def _require_database(settings: Settings) -> None:
         raise InvalidInput(
             f"There is no database at {path}. Check DATABASE_URL; the bot creates the database "
             "when it first starts (`venice-bots migrate` creates it now)."
+        )
+
+
+async def _require_current_schema(db: Database) -> None:
+    """Refuse a database on another schema version than this code's: migrating it here, under a
+    bot that may still run the older version, is for `venice-bots migrate` to do, when asked."""
+    current, latest = await recorded_version(db), len(discover())
+    if current < latest:
+        raise InvalidInput(
+            f"The database at {db.path} is at schema {current} of {latest}: run `venice-bots migrate` "
+            "first (the bot also migrates it when it starts). Nothing was changed."
+        )
+    if current > latest:
+        raise InvalidInput(
+            f"The database at {db.path} is at schema {current}, newer than this venice-bots knows "
+            f"({latest}): use the version that the bot runs. Nothing was changed."
         )
 
 
@@ -228,7 +250,7 @@ async def _list_users(
             "narrow with --search or raise --limit.\n"
         )
     else:
-        out.write(f"{_count(page.total, 'user')}.\n")
+        out.write(f"{plural(page.total, 'user')}.\n")
 
 
 async def _balance_cell(user: KnownUser, ledger: Ledger) -> str:
@@ -243,7 +265,3 @@ def _when(stamp: float) -> str:
 
 def _short(text: str, width: int = 24) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"

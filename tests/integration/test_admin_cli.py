@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -18,8 +19,10 @@ import pytest
 
 from adapters.console import ConsoleAdapter
 from bots import cli
+from core.storage.migrations import discover
 from tests.conftest import TEST_KEY
 from tests.e2e.test_console import scripted_io
+from tests.e2e.test_doctor import create_database
 from tests.fakes.venice import ChatScript, FakeVenice
 from tests.helpers import ask
 
@@ -56,7 +59,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
 
 def snapshot(tmp_path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table."""
-    with sqlite3.connect(tmp_path / "bot.db") as conn:
+    with contextlib.closing(sqlite3.connect(tmp_path / "bot.db")) as conn:  # closed: no -wal left open
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
 
@@ -223,7 +226,10 @@ async def test_grant_create_funds_someone_before_their_first_message(
 async def test_forget_deletes_a_known_users_messages(seeded: Path, run: Any) -> None:
     code, out, _ = await run("admin", "forget", "telegram:7")
     assert code == 0
-    assert out == "Forgot telegram:7: 2 messages deleted (1 whole conversation), 0 chat settings.\n"
+    assert (
+        out
+        == "Forgot telegram:7: deleted 2 messages in 1 conversation (1 conversation removed whole), 0 chat settings.\n"
+    )
     assert counts(seeded)["messages"] == 0
 
 
@@ -232,6 +238,24 @@ async def test_an_admin_command_on_a_missing_database_creates_nothing(tmp_path: 
         code, out, err = await run("admin", *args)
         assert code == 1 and out == "" and f"There is no database at {tmp_path}/bot.db" in err
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_admin_command_on_a_database_behind_the_code_changes_nothing(
+    tmp_path: Path, run: Any
+) -> None:
+    """After an upgrade, before the bot (or `migrate`) has run: no admin command migrates the
+    database under a bot that may still be running the old version."""
+    database = tmp_path / "bot.db"
+    (tmp_path / "scratch").mkdir()
+    await create_database(database, len(discover()) - 2, scratch=tmp_path / "scratch")
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    before = database.read_bytes(), counts(tmp_path)
+    for args in (["users"], ["balance", "telegram:7"], ["grant", "--create", "telegram:7", "1"], ["check"]):
+        code, out, err = await run("admin", *args)
+        assert code == 1 and out == "", (args, out)
+        assert f"is at schema {len(discover()) - 2} of {len(discover())}: run `venice-bots migrate`" in err
+    assert (database.read_bytes(), counts(tmp_path)) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
 
 
 def test_every_admin_action_and_option_has_help() -> None:
