@@ -91,7 +91,7 @@ async def test_admins_forget_a_user_from_the_command_line(make_service: Any, ven
         settings = service.settings
     out = io.StringIO()
     assert await admin(settings, _args(action="forget", user="telegram:7"), out) == 0
-    assert "2 messages deleted" in out.getvalue()
+    assert "deleted 2 messages in 1 conversation" in out.getvalue()
     assert b"cli-forget-marker" not in raw_bytes(settings)
 
 
