@@ -17,7 +17,7 @@ from core.characters import Binding, CharacterService
 from core.chat_commands import CoreCommands
 from core.commands import CommandContext, CommandRegistry
 from core.errors import BotError, InvalidInput
-from core.events import Activity, Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
+from core.events import Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.ledger import Ledger, Reservation
 from core.limits import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.media import IMAGE_TOKENS, MediaService
@@ -26,6 +26,7 @@ from core.memory import Memory
 from core.pricing import Prices
 from core.privacy import Privacy
 from core.privacy_commands import PrivacyCommands
+from core.runner import STOPPED_EARLY, Runner
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettings, ChatSettingsStore
 from core.storage.conversations import Conversation, ConversationKey, ConversationStore, StoredMessage
@@ -36,7 +37,6 @@ from core.storage.updates import UpdateLog
 from core.storage.users import UserDirectory
 from core.storage.video_jobs import VideoJobStore
 from core.text import CitationRewriter, clean_text, find_urls, plural
-from core.turns import Turn, TurnQueue
 from core.venice.client import VeniceClient
 from core.venice.errors import InsufficientBalance, StreamInterrupted, VeniceError
 from core.venice.types import ChatMessage, ChatRequest, Citation, ModelInfo, Usage, VeniceParameters
@@ -48,7 +48,6 @@ content_log = logging.getLogger("core.content")
 
 MAX_SCRAPED_LINKS = 3
 REGENERATE = Choice("🔄 Regenerate", "/retry")
-STOPPED_EARLY = Reply(notices=(Notice("Stopped before the answer began. Nothing was charged."),))
 FALLBACK_CONTEXT = 8192  # when Venice does not list the model, assume a small context
 
 
@@ -100,12 +99,11 @@ class ChatService:
         self.s = services
         self.settings = services.settings
         self.commands = CommandRegistry()
-        self.turns = TurnQueue()
+        self.runner = Runner()
         self._unlimited: dict[str, bool] = {}
         # /link codes: code → (account owner, platform, expiry); short-lived, kept in memory.
         self.link_codes: dict[str, tuple[str, str, float]] = {}
         self.started_at = time.time()
-        self._tasks: set[asyncio.Task[None]] = set()
         # How each running adapter posts a result that outlived the request (a video).
         self.deliverers = Deliverers()
         self.media = MediaService(self)
@@ -278,7 +276,7 @@ class ChatService:
         shared = not message.is_direct and (not key.user_scope or bool(key.persona))
         question = self._question(message, text, shared=shared)
         pictures = _checked_pictures(message)
-        return self._start(
+        return self.runner.turn(
             key,
             lambda stream: self._answer(message, key, question, stream, pictures=pictures),
             speaker=await self._speaker(message),
@@ -305,12 +303,12 @@ class ChatService:
                 message, key, question, stream, preface=preface, heard_voice=True, pictures=pictures
             )
 
-        return self._start(key, work, speaker=await self._speaker(message))
+        return self.runner.turn(key, work, speaker=await self._speaker(message))
 
     async def regenerate(self, message: IncomingMessage) -> ReplyStream:
         """Answer the conversation's last question again, replacing the last answer."""
         key = await self.conversation_key(message)
-        return self._start(
+        return self.runner.turn(
             key, lambda stream: self._regenerate(message, key, stream), speaker=await self._speaker(message)
         )
 
@@ -322,59 +320,6 @@ class ChatService:
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
         binding = await self.characters.binding(chat)
         return binding.speaker if binding else None
-
-    def _start(
-        self,
-        key: ConversationKey,
-        work: Callable[[ReplyStream], Awaitable[None]],
-        *,
-        speaker: Speaker | None = None,
-    ) -> ReplyStream:
-        """Queue a turn of the conversation and run it in a task of its own."""
-        stream = ReplyStream(speaker=speaker)
-        turn = self.turns.take(key)  # taken now, so turns run in the order asked for
-        task = self._launch(turn, work, stream)
-        task.add_done_callback(lambda _: turn.release())  # even if cancelled before it ran
-        # Stopped while it waits for its turn, it is dropped; while its answer streams, the
-        # answer ends there (``_stream``). In between and after, a stop waits or does nothing:
-        # cancelling a payment half-way could lose the money it held.
-        stream.stoppable(task.cancel)
-        return stream
-
-    def _launch(
-        self, turn: Turn | None, work: Callable[[ReplyStream], Awaitable[None]], stream: ReplyStream
-    ) -> asyncio.Task[None]:
-        """Produce a stream in a task of its own."""
-        task = asyncio.create_task(self._produce(turn, work, stream))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(lambda done: _end_if_cancelled(done, stream))
-        return task
-
-    async def _produce(
-        self, turn: Turn | None, work: Callable[[ReplyStream], Awaitable[None]], stream: ReplyStream
-    ) -> None:
-        try:
-            if turn is None:
-                await work(stream)
-            else:
-                async with turn:
-                    stream.stoppable(None)
-                    await work(stream)
-        except BotError as exc:
-            stream.fail(exc)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if stream.stop_requested and task is not None and task.cancelling() == 1:
-                # Stopped by the user while it waited for its turn: nothing was paid.
-                task.uncancel()
-                stream.finish(STOPPED_EARLY)
-                return
-            stream.fail(_shutting_down())
-            raise
-        except Exception as exc:  # a bug: the adapter logs it and apologises
-            log.exception("Answering a message failed")
-            stream.fail(exc)
 
     async def _regenerate(self, message: IncomingMessage, key: ConversationKey, stream: ReplyStream) -> None:
         conversation = await self.s.conversations.active(key)
@@ -596,15 +541,6 @@ class ChatService:
                 exc.user_message += " You were not charged."
             raise
 
-    def spawn(
-        self, work: Callable[[ReplyStream], Awaitable[None]], *, activity: Activity = "typing"
-    ) -> ReplyStream:
-        """Run a media action in a task of its own (no conversation turn); return its stream."""
-        stream = ReplyStream(activity)
-        # Not stoppable: Venice bills a picture or a voice once asked, so the user gets it.
-        self._launch(None, work, stream)
-        return stream
-
     async def _stream(self, request: ChatRequest, stream: ReplyStream) -> Streamed:
         """Relay Venice's stream to the reply stream; return what arrived.
 
@@ -704,31 +640,14 @@ class ChatService:
 
     async def wait_idle(self) -> None:
         """Wait until every turn in flight has finished its work (settling, summarizing)."""
-        while self._tasks:
-            await asyncio.gather(*set(self._tasks), return_exceptions=True)
+        await self.runner.wait_idle()
 
     async def aclose(self) -> None:
         """Finish answers in flight (or cancel them after a grace period)."""
         await self.videos.aclose()  # queued videos resume at the next start
         await self.privacy.aclose()
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=10)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self.runner.drain()
         await self.s.ledger.flush()  # settlements are queued: write them before the database closes
-
-
-def _shutting_down() -> BotError:
-    return BotError("The bot is shutting down; send your message again later.")
-
-
-def _end_if_cancelled(task: asyncio.Task[None], stream: ReplyStream) -> None:
-    """A task cancelled before it ever ran (stopped at once, or at shutdown) still ends its stream."""
-    if task.cancelled() and stream.stop_requested:
-        stream.finish(STOPPED_EARLY)
-    elif task.cancelled():
-        stream.fail(_shutting_down())
 
 
 def _checked_pictures(message: IncomingMessage) -> tuple[Attachment, ...]:

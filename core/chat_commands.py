@@ -138,7 +138,7 @@ class CoreCommands:
         """Retire the conversation; the next message starts afresh."""
         service = self._service
         key = await service.conversation_key(ctx.message)
-        async with service.turns.take(key):  # after the answers already asked for
+        async with service.runner.turns.take(key):  # after the answers already asked for
             await service.s.conversations.reset(key)
         return Reply("Started a new conversation. Earlier messages will not be used.")
 

@@ -251,7 +251,7 @@ class MediaService:
                 )
             )
 
-        return self._chat.spawn(work, activity="upload_photo")
+        return self._chat.runner.spawn(work, activity="upload_photo")
 
     # ----- /upscale and /edit
 
@@ -280,7 +280,7 @@ class MediaService:
                 )
             )
 
-        return self._chat.spawn(work, activity="upload_photo")
+        return self._chat.runner.spawn(work, activity="upload_photo")
 
     async def _upscale_price(self, scale: int) -> int | None:
         for kind in ("upscale", "image"):
@@ -328,7 +328,7 @@ class MediaService:
                 )
             )
 
-        return self._chat.spawn(work, activity="upload_photo")
+        return self._chat.runner.spawn(work, activity="upload_photo")
 
     # ----- speech
 
@@ -365,7 +365,7 @@ class MediaService:
             files, notices = await self.spoken(message, chat, text)
             stream.finish(Reply(attachments=files, notices=tuple(notices)))
 
-        return self._chat.spawn(work, activity="record_voice")
+        return self._chat.runner.spawn(work, activity="record_voice")
 
     async def spoken(
         self, message: IncomingMessage, chat: ChatSettings, text: str, voice: str | None = None
