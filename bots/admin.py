@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bots.bootstrap import allowance_policy
-from core.accounts import AccountFinder, parse_account_name
+from core.billing.accounts import AccountFinder, parse_account_name
 from core.errors import InvalidInput
 from core.ledger import AccountView, Ledger, format_entries, parse_usd, usd
 from core.privacy import Privacy

@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
+from core.billing.pricing import Prices
 from core.chat import ChatService, Services
 from core.ledger import MICRO, AllowancePolicy, Ledger
-from core.limits import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.memory import Memory
-from core.pricing import Prices
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore

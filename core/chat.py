@@ -6,24 +6,24 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core import images
-from core.accounts import AccountFinder
+from core.billing.accounts import AccountFinder
+from core.billing.cashier import Cashier
+from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
+from core.billing.pricing import Prices
 from core.character_commands import CharacterCommands
 from core.characters import Binding, CharacterService
 from core.chat_commands import CoreCommands
 from core.commands import CommandContext, CommandRegistry
 from core.errors import BotError, InvalidInput
 from core.events import Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
-from core.ledger import Ledger, Reservation
-from core.limits import AccountGuard, KeyRateLimiter, UserRateLimit
+from core.ledger import Ledger
 from core.media import IMAGE_TOKENS, MediaService
 from core.media_commands import MediaCommands
 from core.memory import Memory
-from core.pricing import Prices
 from core.privacy import Privacy
 from core.privacy_commands import PrivacyCommands
 from core.runner import STOPPED_EARLY, Runner
@@ -38,7 +38,7 @@ from core.storage.users import UserDirectory
 from core.storage.video_jobs import VideoJobStore
 from core.text import CitationRewriter, clean_text, find_urls, plural
 from core.venice.client import VeniceClient
-from core.venice.errors import InsufficientBalance, StreamInterrupted, VeniceError
+from core.venice.errors import StreamInterrupted
 from core.venice.types import ChatMessage, ChatRequest, Citation, ModelInfo, Usage, VeniceParameters
 from core.video import Deliverers, VideoJobs
 
@@ -100,7 +100,15 @@ class ChatService:
         self.settings = services.settings
         self.commands = CommandRegistry()
         self.runner = Runner()
-        self._unlimited: dict[str, bool] = {}
+        self.cashier = Cashier(
+            services.settings,
+            chat_settings=services.chat_settings,
+            conversations=services.conversations,
+            ledger=services.ledger,
+            rate_limit=services.rate_limit,
+            account=services.account,
+            key_limits=services.key_limits,
+        )
         # /link codes: code → (account owner, platform, expiry); short-lived, kept in memory.
         self.link_codes: dict[str, tuple[str, str, float]] = {}
         self.started_at = time.time()
@@ -208,22 +216,8 @@ class ChatService:
         )
 
     async def account_of(self, message: IncomingMessage) -> str:
-        """The ledger account that pays for this user's actions (admins: unlimited)."""
-        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
-        if chat.shared_pool and not message.is_direct:
-            return f"chat:{message.platform}:{message.chat_id}"
-        user_id = await self.s.conversations.user_id(message.platform, message.user_id, message.user_name)
-        owner = await self.s.ledger.owner_of_user(user_id)
-        unlimited = self.settings.admins_unlimited and self.settings.is_admin(
-            message.platform, message.user_id
-        )
-        if unlimited and self._unlimited.get(owner) is not True:
-            await self.s.ledger.set_unlimited(owner, True)
-            self._unlimited[owner] = True
-        elif not unlimited and owner not in self._unlimited:
-            # Never lift an account's limit here: a linked admin may share it.
-            self._unlimited[owner] = await self.s.ledger.is_unlimited(owner)
-        return owner
+        """The ledger account that pays for this user's actions (the cashier decides)."""
+        return await self.cashier.account_of(message)
 
     async def chat_model(
         self, chat: ChatSettings, binding: Binding | None = None
@@ -385,7 +379,7 @@ class ChatService:
         estimate = self.s.prices.chat_estimate(
             model, context.estimated_tokens, memory.reply_budget(model), web_search=search, scraped_urls=urls
         )
-        async with self.paying(message, estimate, feature="chat", model_id=model.id) as reservation:
+        async with self.cashier.paying(message, estimate, feature="chat", model_id=model.id) as reservation:
             result = await self._stream(request, stream)
         answer, usage, interrupted = result.answer, result.usage, result.interrupted
         if result.stopped:
@@ -517,29 +511,6 @@ class ChatService:
         if example <= window // 4 and room >= conversation.unsummarized_tokens:
             return full
         return binding.persona.system(user, original=original, with_example=False)
-
-    @asynccontextmanager
-    async def paying(
-        self, message: IncomingMessage, amount: int, *, feature: str, model_id: str
-    ) -> AsyncIterator[Reservation]:
-        """Check the guards, hold ``amount`` for a paid action, and refund it if the action fails.
-
-        The caller settles the reservation once the work succeeded (or refunds it itself).
-        """
-        owner = await self.account_of(message)
-        self.s.rate_limit.check(owner)
-        await self.s.account.check()
-        await self.s.key_limits.acquire(model_id)
-        reservation = await self.s.ledger.reserve(owner, amount, feature=feature)
-        try:
-            yield reservation
-        except BaseException as exc:
-            await self.s.ledger.refund(reservation)  # nothing was delivered: nothing is charged
-            if isinstance(exc, InsufficientBalance):
-                self.s.account.saw_payment_required()
-            if isinstance(exc, VeniceError) and reservation.amount and "not charged" not in exc.user_message:
-                exc.user_message += " You were not charged."
-            raise
 
     async def _stream(self, request: ChatRequest, stream: ReplyStream) -> Streamed:
         """Relay Venice's stream to the reply stream; return what arrived.

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.accounts import AccountName, NamedAccount, parse_account_name
+from core.billing.accounts import AccountName, NamedAccount, parse_account_name
 from core.commands import Access, Arg, ArgType, Command, CommandContext, help_text
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Choice, Reply, ReplyStream

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core import audio, images
+from core.billing.pricing import MediaPrices
 from core.errors import BotError, InvalidInput
 from core.events import Attachment, AttachmentKind, IncomingMessage, Notice, Reply, ReplyStream
-from core.pricing import MediaPrices
 from core.storage.chat_settings import ChatSettings
 from core.venice.errors import VeniceError
 from core.venice.types import ModelInfo
@@ -216,7 +216,9 @@ class MediaService:
         price = self._priced(price, request.model)
 
         async def work(stream: ReplyStream) -> None:
-            async with self._chat.paying(message, price, feature="image", model_id=request.model.id) as held:
+            async with self._chat.cashier.paying(
+                message, price, feature="image", model_id=request.model.id
+            ) as held:
                 result = await self.s.venice.generate_images(request.body)
                 if result.content_violation or not result.images:
                     await self.s.ledger.refund(held)
@@ -263,7 +265,9 @@ class MediaService:
         price = self._priced(await self._upscale_price(scale), None)
 
         async def work(stream: ReplyStream) -> None:
-            async with self._chat.paying(message, price, feature="upscale", model_id="upscale") as held:
+            async with self._chat.cashier.paying(
+                message, price, feature="upscale", model_id="upscale"
+            ) as held:
                 data = await self.s.venice.upscale(
                     source.data, scale=scale, mime_type=info.mime_type, filename=f"image.{info.extension}"
                 )
@@ -308,7 +312,7 @@ class MediaService:
         safe = self.safe_mode(message, chat)
 
         async def work(stream: ReplyStream) -> None:
-            async with self._chat.paying(message, price, feature="edit", model_id=model.id) as held:
+            async with self._chat.cashier.paying(message, price, feature="edit", model_id=model.id) as held:
                 data, _mime = await self.s.venice.edit_image(
                     source.data,
                     prompt=prompt,
@@ -392,7 +396,7 @@ class MediaService:
             parts = parts[:limit]
         price = self._priced(self.prices.speech(model, sum(len(p) for p in parts)), model)
         files: list[Attachment] = []
-        async with self._chat.paying(message, price, feature="speech", model_id=model.id) as held:
+        async with self._chat.cashier.paying(message, price, feature="speech", model_id=model.id) as held:
             spoken = 0
             for number, part in enumerate(parts, start=1):
                 try:
@@ -454,7 +458,9 @@ class MediaService:
         if model is None:
             raise InvalidInput(f"Venice does not offer the transcription model {model_id} right now.")
         price = self._priced(self.prices.transcription(model, seconds), model)
-        async with self._chat.paying(message, price, feature="transcription", model_id=model.id) as held:
+        async with self._chat.cashier.paying(
+            message, price, feature="transcription", model_id=model.id
+        ) as held:
             heard = await self.s.venice.transcribe(
                 attachment.data,
                 model=model.id,

@@ -119,7 +119,7 @@ class VideoJobs:
             body["duration"] = "5s"
         usd_quote = await self.s.venice.video_quote(body)
         price = self.s.prices._micro(usd_quote, "video")
-        owner = await self._chat.account_of(message)
+        owner = await self._chat.cashier.account_of(message)
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
         job_id = secrets.token_hex(5)
         if chat.ephemeral:
@@ -183,7 +183,7 @@ class VideoJobs:
         if self._clock() - job.created_at > QUOTE_SECONDS:
             await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
             raise InvalidInput("That price quote has expired. Ask again with /video.")
-        async with self._chat.paying(message, job.quote, feature="video", model_id=job.model) as held:
+        async with self._chat.cashier.paying(message, job.quote, feature="video", model_id=job.model) as held:
             if not await self.store.move(
                 job.id, "quoted", "queued", reservation=held.request_id, queued_at=self._clock()
             ):

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from core.pricing import MediaPrices, Prices
+from core.billing.pricing import MediaPrices, Prices
 from core.venice.client import VeniceClient
 from core.venice.types import ModelInfo, Usage
 from tests.conftest import TEST_KEY

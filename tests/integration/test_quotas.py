@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.accounts import NoSuchUser
+from core.billing.accounts import NoSuchUser
 from core.errors import InvalidInput, PermissionDenied
 from core.ledger import InsufficientCredit
 from core.venice.errors import InsufficientBalance, ServerError
@@ -113,7 +113,7 @@ async def test_admins_are_unlimited_and_grant_credit(make_service: Any, venice: 
 
 
 async def test_one_user_cannot_use_up_the_key(make_service: Any, venice: FakeVenice) -> None:
-    from core.limits import TooFast
+    from core.billing.guards import TooFast
 
     async with make_service(rate_limit_per_minute=3) as service:
         for i in range(3):
@@ -128,7 +128,7 @@ async def test_one_user_cannot_use_up_the_key(make_service: Any, venice: FakeVen
 async def test_an_empty_venice_account_refuses_paid_actions_and_logs_once(
     make_service: Any, venice: FakeVenice, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from core.limits import AccountEmpty
+    from core.billing.guards import AccountEmpty
 
     venice.balance["canConsume"] = False
     async with make_service() as service:
@@ -142,7 +142,7 @@ async def test_an_empty_venice_account_refuses_paid_actions_and_logs_once(
 
 
 async def test_a_402_marks_the_account_empty_and_refunds(make_service: Any, venice: FakeVenice) -> None:
-    from core.limits import AccountEmpty
+    from core.billing.guards import AccountEmpty
 
     venice.fail("/chat/completions", 402)
     async with make_service() as service:
@@ -207,7 +207,7 @@ async def test_requests_are_paced_to_the_keys_own_limits(venice: FakeVenice, clo
     import httpx
     from pydantic import SecretStr
 
-    from core.limits import AtVeniceLimit, KeyRateLimiter
+    from core.billing.guards import AtVeniceLimit, KeyRateLimiter
     from core.venice.client import VeniceClient
     from tests.conftest import TEST_KEY
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.accounts import AccountName, MalformedName, parse_account_name
+from core.billing.accounts import AccountName, MalformedName, parse_account_name
 
 HINT = "see the list"
 

@@ -1,0 +1,79 @@
+"""Every paid action goes through here: who pays, the guards, the hold, and its refund on failure."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
+from core.events import IncomingMessage
+from core.ledger import Ledger, Reservation
+from core.settings import Settings
+from core.storage.chat_settings import ChatSettingsStore
+from core.storage.conversations import ConversationStore
+from core.venice.errors import InsufficientBalance, VeniceError
+
+
+class Cashier:
+    """Find the account that pays for a message's sender, and hold money for paid actions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        chat_settings: ChatSettingsStore,
+        conversations: ConversationStore,
+        ledger: Ledger,
+        rate_limit: UserRateLimit,
+        account: AccountGuard,
+        key_limits: KeyRateLimiter,
+    ) -> None:
+        self._settings = settings
+        self._chat_settings = chat_settings
+        self._conversations = conversations
+        self._ledger = ledger
+        self._rate_limit = rate_limit
+        self._account = account
+        self._key_limits = key_limits
+        self._unlimited: dict[str, bool] = {}
+
+    async def account_of(self, message: IncomingMessage) -> str:
+        """The ledger account that pays for this user's actions (admins: unlimited)."""
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
+        if chat.shared_pool and not message.is_direct:
+            return f"chat:{message.platform}:{message.chat_id}"
+        user_id = await self._conversations.user_id(message.platform, message.user_id, message.user_name)
+        owner = await self._ledger.owner_of_user(user_id)
+        unlimited = self._settings.admins_unlimited and self._settings.is_admin(
+            message.platform, message.user_id
+        )
+        if unlimited and self._unlimited.get(owner) is not True:
+            await self._ledger.set_unlimited(owner, True)
+            self._unlimited[owner] = True
+        elif not unlimited and owner not in self._unlimited:
+            # Never lift an account's limit here: a linked admin may share it.
+            self._unlimited[owner] = await self._ledger.is_unlimited(owner)
+        return owner
+
+    @asynccontextmanager
+    async def paying(
+        self, message: IncomingMessage, amount: int, *, feature: str, model_id: str
+    ) -> AsyncIterator[Reservation]:
+        """Check the guards, hold ``amount`` for a paid action, and refund it if the action fails.
+
+        The caller settles the reservation once the work succeeded (or refunds it itself).
+        """
+        owner = await self.account_of(message)
+        self._rate_limit.check(owner)
+        await self._account.check()
+        await self._key_limits.acquire(model_id)
+        reservation = await self._ledger.reserve(owner, amount, feature=feature)
+        try:
+            yield reservation
+        except BaseException as exc:
+            await self._ledger.refund(reservation)  # nothing was delivered: nothing is charged
+            if isinstance(exc, InsufficientBalance):
+                self._account.saw_payment_required()
+            if isinstance(exc, VeniceError) and reservation.amount and "not charged" not in exc.user_message:
+                exc.user_message += " You were not charged."
+            raise
