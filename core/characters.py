@@ -15,7 +15,7 @@ from core.venice.errors import NotFound
 from core.venice.types import Character
 
 if TYPE_CHECKING:
-    from core.chat import ChatService
+    from core.venice.client import VeniceClient
 
 CHARACTER_CACHE_SECONDS = 600.0
 SEARCH_CACHE_SECONDS = 60.0
@@ -40,9 +40,8 @@ class Binding:
 class CharacterService:
     """Find, describe, bind and clear characters; tell the chat what is bound to it."""
 
-    def __init__(self, chat: ChatService, personas: PersonaStore) -> None:
-        self._chat = chat
-        self.s = chat.s
+    def __init__(self, venice: VeniceClient, personas: PersonaStore) -> None:
+        self._venice = venice
         self.personas = personas
         self._characters: dict[str, tuple[float, Character]] = {}
         self._searches: dict[str, tuple[float, tuple[Character, ...]]] = {}  # autocomplete, per prefix
@@ -53,7 +52,7 @@ class CharacterService:
         if cached and time.monotonic() - cached[0] < CHARACTER_CACHE_SECONDS:
             return cached[1]
         try:
-            character = await self.s.venice.character(slug)
+            character = await self._venice.character(slug)
         except NotFound:
             raise InvalidInput(
                 f"Venice has no character {slug!r}. Find one with /character search."
@@ -128,7 +127,7 @@ class CharacterService:
             characters = cached[1]
         else:  # autocomplete asks at every keystroke: a short cache spares Venice the repeats
             try:
-                characters = await self.s.venice.characters(search=current or None, limit=25)
+                characters = await self._venice.characters(search=current or None, limit=25)
             except BotError:
                 characters = ()
             if len(self._searches) > 512:

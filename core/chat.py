@@ -114,9 +114,27 @@ class ChatService:
         self.started_at = time.time()
         # How each running adapter posts a result that outlived the request (a video).
         self.deliverers = Deliverers()
-        self.media = MediaService(self)
-        self.videos = VideoJobs(self, services.video_jobs, clock=services.clock, sleep=services.sleep)
-        self.characters = CharacterService(self, services.personas)
+        self.media = MediaService(
+            services.settings,
+            venice=services.venice,
+            chat_settings=services.chat_settings,
+            prices=services.prices,
+            cashier=self.cashier,
+            runner=self.runner,
+        )
+        self.videos = VideoJobs(
+            services.settings,
+            services.video_jobs,
+            venice=services.venice,
+            chat_settings=services.chat_settings,
+            prices=services.prices,
+            cashier=self.cashier,
+            media=self.media,
+            deliverers=self.deliverers,
+            clock=services.clock,
+            sleep=services.sleep,
+        )
+        self.characters = CharacterService(services.venice, services.personas)
         self.users = UserDirectory(services.database)
         self.accounts = AccountFinder(self.users, services.ledger, services.conversations)
         self.privacy = Privacy(
@@ -420,9 +438,9 @@ class ChatService:
             else:
                 notices.append(Notice("Venice returned an empty answer. Try again or rephrase.", "warning"))
             if result.stopped and result.produced:  # it thought, then was stopped: Venice bills that
-                await self.s.ledger.settle(reservation, cost)
+                await self.cashier.settle(reservation, cost)
             else:
-                await self.s.ledger.refund(reservation)
+                await self.cashier.refund(reservation)
             stream.finish(Reply(notices=tuple(notices)))
             return
         user_id = await store.user_id(message.platform, message.user_id, message.user_name)
@@ -459,16 +477,14 @@ class ChatService:
         )
         # Settle once the user has the answer: the reservation already holds the money, and
         # the conversation's next turn waits for this one to finish.
-        await self.s.ledger.settle(reservation, cost)
+        await self.cashier.settle(reservation, cost)
         # Fold old turns after the user has the answer; the next turn of this conversation
         # waits for it (this turn is still held), other conversations do not.
         try:
             summary = await memory.fold(conversation, model, system_prompt)
             if summary is not None:  # a paid call too: charged as far as the balance goes
-                owner = await self.account_of(message)
-                held = await self.s.ledger.reserve(owner, 0, feature="summary")
-                await self.s.ledger.settle(
-                    held,
+                await self.cashier.charge_after(
+                    message,
                     self.s.prices.chat_cost(
                         model,
                         summary.usage,
@@ -479,6 +495,7 @@ class ChatService:
                         scraped_urls=0,
                         feature="summary",
                     ),
+                    feature="summary",
                 )
         except BotError as exc:
             log.warning("Summarizing conversation %s failed, will retry later: %s", conversation.id, exc)

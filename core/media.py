@@ -7,18 +7,19 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core import audio, images
-from core.billing.pricing import MediaPrices
+from core.billing.cashier import Cashier
+from core.billing.pricing import MediaPrices, Prices
 from core.errors import BotError, InvalidInput
 from core.events import Attachment, AttachmentKind, IncomingMessage, Notice, Reply, ReplyStream
-from core.storage.chat_settings import ChatSettings
+from core.runner import Runner
+from core.settings import Settings
+from core.storage.chat_settings import ChatSettings, ChatSettingsStore
+from core.venice.client import VeniceClient
 from core.venice.errors import VeniceError
 from core.venice.types import ModelInfo
-
-if TYPE_CHECKING:
-    from core.chat import ChatService
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,22 @@ class ImageRequest:
 class MediaService:
     """The media half of the core: /imagine, /upscale, /edit, speech, transcription, vision."""
 
-    def __init__(self, chat: ChatService) -> None:
-        self._chat = chat
-        self.s = chat.s
-        self.settings = chat.settings
-        self.prices = MediaPrices(chat.s.prices)
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        venice: VeniceClient,
+        chat_settings: ChatSettingsStore,
+        prices: Prices,
+        cashier: Cashier,
+        runner: Runner,
+    ) -> None:
+        self.settings = settings
+        self._venice = venice
+        self._chat_settings = chat_settings
+        self.prices = MediaPrices(prices)
+        self._cashier = cashier
+        self._runner = runner
 
     # ----- limits adapters check before downloading
 
@@ -77,7 +89,7 @@ class MediaService:
         private = self.settings.private_models_only
         return tuple(
             m
-            for m in await self.s.venice.models(kind)
+            for m in await self._venice.models(kind)
             if not m.offline and (not private or m.privacy == "private")
         )
 
@@ -102,7 +114,7 @@ class MediaService:
         current = current.lower()
         try:
             if name == "image_styles":
-                values = [(s, s) for s in await self.s.venice.image_styles()]
+                values = [(s, s) for s in await self._venice.image_styles()]
             elif name == "voices":
                 values = [
                     (f"{voice} ({model.id})", voice)
@@ -151,7 +163,7 @@ class MediaService:
             body["seed"] = int(seed)
         style = options.get("style")
         if style:
-            styles = await self.s.venice.image_styles()
+            styles = await self._venice.image_styles()
             match = next((s for s in styles if s.lower() == str(style).lower()), None)
             if match is None:
                 close = difflib.get_close_matches(str(style), styles, n=5, cutoff=0.4)
@@ -208,7 +220,7 @@ class MediaService:
 
     async def imagine(self, message: IncomingMessage, prompt: str, options: dict[str, Any]) -> ReplyStream:
         """Generate images (up to four variants), paid per image."""
-        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
         request = await self.image_request(message, chat, prompt, options)
         price = self.prices.image_generation(
             request.model, variants=request.variants, resolution=request.body.get("resolution")
@@ -216,17 +228,17 @@ class MediaService:
         price = self._priced(price, request.model)
 
         async def work(stream: ReplyStream) -> None:
-            async with self._chat.cashier.paying(
+            async with self._cashier.paying(
                 message, price, feature="image", model_id=request.model.id
             ) as held:
-                result = await self.s.venice.generate_images(request.body)
+                result = await self._venice.generate_images(request.body)
                 if result.content_violation or not result.images:
-                    await self.s.ledger.refund(held)
+                    await self._cashier.refund(held)
                     raise InvalidInput(
                         "Venice withheld this image: the prompt breaks its content policy. "
                         "You were not charged."
                     )
-                await self.s.ledger.settle(held, price)
+                await self._cashier.settle(held, price)
             notices = []
             if result.blurred:
                 notices.append(
@@ -253,7 +265,7 @@ class MediaService:
                 )
             )
 
-        return self._chat.runner.spawn(work, activity="upload_photo")
+        return self._runner.spawn(work, activity="upload_photo")
 
     # ----- /upscale and /edit
 
@@ -265,14 +277,12 @@ class MediaService:
         price = self._priced(await self._upscale_price(scale), None)
 
         async def work(stream: ReplyStream) -> None:
-            async with self._chat.cashier.paying(
-                message, price, feature="upscale", model_id="upscale"
-            ) as held:
-                data = await self.s.venice.upscale(
+            async with self._cashier.paying(message, price, feature="upscale", model_id="upscale") as held:
+                data = await self._venice.upscale(
                     source.data, scale=scale, mime_type=info.mime_type, filename=f"image.{info.extension}"
                 )
                 result = images.inspect(data)  # Venice answered with something we can show
-                await self.s.ledger.settle(held, price)
+                await self._cashier.settle(held, price)
             stream.finish(
                 Reply(
                     text=f"🔍 Upscaled {scale}×: {result.width}×{result.height}",
@@ -284,7 +294,7 @@ class MediaService:
                 )
             )
 
-        return self._chat.runner.spawn(work, activity="upload_photo")
+        return self._runner.spawn(work, activity="upload_photo")
 
     async def _upscale_price(self, scale: int) -> int | None:
         for kind in ("upscale", "image"):
@@ -308,12 +318,12 @@ class MediaService:
                 f"The edit prompt is {len(prompt):,} characters; {model.id} takes up to {limit:,}."
             )
         price = self._priced(self.prices.edit(model), model)
-        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
         safe = self.safe_mode(message, chat)
 
         async def work(stream: ReplyStream) -> None:
-            async with self._chat.cashier.paying(message, price, feature="edit", model_id=model.id) as held:
-                data, _mime = await self.s.venice.edit_image(
+            async with self._cashier.paying(message, price, feature="edit", model_id=model.id) as held:
+                data, _mime = await self._venice.edit_image(
                     source.data,
                     prompt=prompt,
                     model=model.id,
@@ -322,7 +332,7 @@ class MediaService:
                     safe_mode=safe,
                 )
                 result = images.inspect(data)
-                await self.s.ledger.settle(held, price)
+                await self._cashier.settle(held, price)
             stream.finish(
                 Reply(
                     text=f"🖌️ {_clip(prompt, 200)}",
@@ -332,7 +342,7 @@ class MediaService:
                 )
             )
 
-        return self._chat.runner.spawn(work, activity="upload_photo")
+        return self._runner.spawn(work, activity="upload_photo")
 
     # ----- speech
 
@@ -363,13 +373,13 @@ class MediaService:
 
     async def speak(self, message: IncomingMessage, text: str) -> ReplyStream:
         """``/speak``: the text as a voice note."""
-        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
 
         async def work(stream: ReplyStream) -> None:
             files, notices = await self.spoken(message, chat, text)
             stream.finish(Reply(attachments=files, notices=tuple(notices)))
 
-        return self._chat.runner.spawn(work, activity="record_voice")
+        return self._runner.spawn(work, activity="record_voice")
 
     async def spoken(
         self, message: IncomingMessage, chat: ChatSettings, text: str, voice: str | None = None
@@ -396,11 +406,11 @@ class MediaService:
             parts = parts[:limit]
         price = self._priced(self.prices.speech(model, sum(len(p) for p in parts)), model)
         files: list[Attachment] = []
-        async with self._chat.cashier.paying(message, price, feature="speech", model_id=model.id) as held:
+        async with self._cashier.paying(message, price, feature="speech", model_id=model.id) as held:
             spoken = 0
             for number, part in enumerate(parts, start=1):
                 try:
-                    data = await self.s.venice.speech(part, model=model.id, voice=voice)
+                    data = await self._venice.speech(part, model=model.id, voice=voice)
                     duration = audio.opus_duration(data)
                 except ValueError:  # not Ogg/Opus: nothing a platform could play
                     if not files:
@@ -419,19 +429,19 @@ class MediaService:
                 spoken += len(part)
                 name = "voice.ogg" if len(parts) == 1 else f"voice-{number}.ogg"
                 files.append(Attachment("voice", "audio/ogg", data, filename=name, duration=duration))
-            await self.s.ledger.settle(held, self.prices.speech(model, spoken) or 0)
+            await self._cashier.settle(held, self.prices.speech(model, spoken) or 0)
         return tuple(files), notices
 
     async def set_voice(self, message: IncomingMessage, name: str) -> Reply:
         """Choose a voice (and the model it belongs to)."""
         models = await self.models_of("tts")
-        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
         current, _ = await self.voice_of(chat)
         ordered = [current] + [m for m in models if m.id != current.id]
         for model in ordered:
             for voice in _voices(model):
                 if voice.lower() == name.lower():
-                    await self.s.chat_settings.update(
+                    await self._chat_settings.update(
                         message.platform, message.chat_id, tts_model=model.id, tts_voice=voice
                     )
                     return Reply(f"Voice set to {voice} ({model.id}).")
@@ -442,7 +452,7 @@ class MediaService:
 
     async def voices(self, message: IncomingMessage) -> tuple[ModelInfo, str, tuple[str, ...]]:
         """The chat's model and voice, and that model's voices."""
-        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
         model, voice = await self.voice_of(chat)
         return model, voice, _voices(model)
 
@@ -458,10 +468,8 @@ class MediaService:
         if model is None:
             raise InvalidInput(f"Venice does not offer the transcription model {model_id} right now.")
         price = self._priced(self.prices.transcription(model, seconds), model)
-        async with self._chat.cashier.paying(
-            message, price, feature="transcription", model_id=model.id
-        ) as held:
-            heard = await self.s.venice.transcribe(
+        async with self._cashier.paying(message, price, feature="transcription", model_id=model.id) as held:
+            heard = await self._venice.transcribe(
                 attachment.data,
                 model=model.id,
                 mime_type=info.mime_type,
@@ -469,10 +477,10 @@ class MediaService:
             )
             text = " ".join(heard.text.split())
             if not text:
-                await self.s.ledger.refund(held)
+                await self._cashier.refund(held)
                 raise InvalidInput("No speech was heard in that recording. You were not charged.")
             charged = self.prices.transcription(model, heard.duration or seconds) or price
-            await self.s.ledger.settle(held, charged)
+            await self._cashier.settle(held, charged)
         return text
 
     # ----- vision

@@ -23,7 +23,12 @@ from core.venice.retry import RETRYABLE_STATUSES
 from core.venice.types import ModelInfo
 
 if TYPE_CHECKING:
-    from core.chat import ChatService
+    from core.billing.cashier import Cashier
+    from core.billing.pricing import Prices
+    from core.media import MediaService
+    from core.settings import Settings
+    from core.storage.chat_settings import ChatSettingsStore
+    from core.venice.client import VeniceClient
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +72,25 @@ class VideoJobs:
 
     def __init__(
         self,
-        chat: ChatService,
+        settings: Settings,
         store: VideoJobStore,
         *,
+        venice: VeniceClient,
+        chat_settings: ChatSettingsStore,
+        prices: Prices,
+        cashier: Cashier,
+        media: MediaService,
+        deliverers: Deliverers,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._chat = chat
-        self.s = chat.s
-        self.settings = chat.settings
+        self.settings = settings
+        self._venice = venice
+        self._chat_settings = chat_settings
+        self._prices = prices
+        self._cashier = cashier
+        self._media = media
+        self._deliverers = deliverers
         self.store = store
         self._clock = clock
         self._sleep = sleep
@@ -85,7 +100,7 @@ class VideoJobs:
 
     async def model(self, wanted: str | None) -> ModelInfo:
         """The video model asked for, configured, or the first Venice lists."""
-        found = await self._chat.media.models_of("video")
+        found = await self._media.models_of("video")
         wanted = wanted or self.settings.default_video_model
         for model in found:
             if wanted is None or model.id.lower() == wanted.lower():
@@ -117,10 +132,10 @@ class VideoJobs:
                 body[{"aspect": "aspect_ratio"}.get(option, option)] = str(value)
         if "duration" not in body:
             body["duration"] = "5s"
-        usd_quote = await self.s.venice.video_quote(body)
-        price = self.s.prices._micro(usd_quote, "video")
-        owner = await self._chat.cashier.account_of(message)
-        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
+        usd_quote = await self._venice.video_quote(body)
+        price = self._prices._micro(usd_quote, "video")
+        owner = await self._cashier.account_of(message)
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
         job_id = secrets.token_hex(5)
         if chat.ephemeral:
             self._prompts[job_id] = prompt
@@ -183,13 +198,13 @@ class VideoJobs:
         if self._clock() - job.created_at > QUOTE_SECONDS:
             await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
             raise InvalidInput("That price quote has expired. Ask again with /video.")
-        async with self._chat.cashier.paying(message, job.quote, feature="video", model_id=job.model) as held:
+        async with self._cashier.paying(message, job.quote, feature="video", model_id=job.model) as held:
             if not await self.store.move(
                 job.id, "quoted", "queued", reservation=held.request_id, queued_at=self._clock()
             ):
                 raise InvalidInput("This video is being made already.")  # a double press
             try:
-                queue_id = await self.s.venice.video_queue(job.request | {"prompt": self.prompt_of(job)})
+                queue_id = await self._venice.video_queue(job.request | {"prompt": self.prompt_of(job)})
             except BaseException:
                 await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
                 raise
@@ -208,7 +223,7 @@ class VideoJobs:
             if job.queue_id is None or job.reservation is None:  # stopped between reserve and queue
                 await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
                 if job.reservation:
-                    await self.s.ledger.refund(await self._reservation(job))
+                    await self._cashier.refund(await self._reservation(job))
                 continue
             self._run(job, await self._reservation(job), None)
         if jobs:
@@ -216,8 +231,7 @@ class VideoJobs:
         return len(jobs)
 
     async def _reservation(self, job: VideoJob) -> Reservation:
-        account = await self.s.ledger.account(job.owner)
-        return Reservation(job.reservation or "", account, job.quote, "video")
+        return await self._cashier.resume(job.owner, job.reservation or "", job.quote, "video")
 
     def _run(self, job: VideoJob, held: Reservation, stream: ReplyStream | None) -> None:
         task = asyncio.create_task(self._follow(job, held, stream))
@@ -230,7 +244,7 @@ class VideoJobs:
         try:
             video = await self._poll(job, stream)
         except BotError as exc:
-            await self.s.ledger.refund(held)
+            await self._cashier.refund(held)
             await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
             note = (
                 exc.user_message
@@ -245,11 +259,11 @@ class VideoJobs:
             raise
         except Exception as exc:  # a bug: refund, tell the user, keep the traceback
             log.exception("Video job %s failed", job.id)
-            await self.s.ledger.refund(held)
+            await self._cashier.refund(held)
             await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
             await self._deliver(job, stream, error=exc)
             return
-        await self.s.ledger.settle(held, job.quote)
+        await self._cashier.settle(held, job.quote)
         await self.store.move(job.id, "queued", "done", finished_at=self._clock())
         reply = Reply(
             text=f"🎬 {self.prompt_of(job)[:900]}",
@@ -257,7 +271,7 @@ class VideoJobs:
         )
         await self._deliver(job, stream, reply=reply)
         try:  # the video is ours now: Venice need not keep it
-            await self.s.venice.video_complete(job.model, job.queue_id)
+            await self._venice.video_complete(job.model, job.queue_id)
         except VeniceError as exc:
             log.warning("Could not delete video %s from Venice's storage: %s", job.queue_id, exc)
 
@@ -273,7 +287,7 @@ class VideoJobs:
                     f"{plural(round(self.settings.video_timeout_seconds / 60), 'minute')}."
                 )
             try:
-                status = await self.s.venice.video_retrieve(job.model, job.queue_id)
+                status = await self._venice.video_retrieve(job.model, job.queue_id)
                 failures = 0
             except VeniceError as exc:
                 transient = exc.status is None or exc.status in RETRYABLE_STATUSES
@@ -306,7 +320,7 @@ class VideoJobs:
             else:
                 stream.fail(error or BotError("The video failed."))
             return
-        deliver = await self._chat.deliverers.wait_for(job.platform, DELIVERER_WAIT)
+        deliver = await self._deliverers.wait_for(job.platform, DELIVERER_WAIT)
         if deliver is None:
             log.warning("Video %s is done but no %s adapter is running to deliver it", job.id, job.platform)
             return

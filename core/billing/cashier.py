@@ -77,3 +77,23 @@ class Cashier:
             if isinstance(exc, VeniceError) and reservation.amount and "not charged" not in exc.user_message:
                 exc.user_message += " You were not charged."
             raise
+
+    async def settle(self, held: Reservation, cost: int) -> int:
+        """Charge the real cost of a paid action that worked; returns the amount charged."""
+        return await self._ledger.settle(held, cost)
+
+    async def refund(self, held: Reservation) -> None:
+        """Give a hold back in full: the action failed, or delivered nothing."""
+        await self._ledger.refund(held)
+
+    async def charge_after(self, message: IncomingMessage, cost: int, *, feature: str) -> int:
+        """Charge work that was done without a hold (a summary after an answer), as far as the
+        balance goes; returns the amount charged."""
+        owner = await self.account_of(message)
+        held = await self._ledger.reserve(owner, 0, feature=feature)
+        return await self._ledger.settle(held, cost)
+
+    async def resume(self, owner: str, reservation_id: str, amount: int, feature: str) -> Reservation:
+        """A hold recorded before a restart, to settle or refund it now."""
+        account = await self._ledger.account(owner)
+        return Reservation(reservation_id, account, amount, feature)
