@@ -6,6 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from core.cards import MAX_CARD_BYTES, Persona, parse_card
+from core.catalogue import voices_of
 from core.characters import Binding
 from core.commands import Arg, ArgType, Command, CommandContext, FileArg
 from core.errors import InvalidInput, PermissionDenied
@@ -304,8 +305,8 @@ class CharacterCommands:
         )
 
     async def _check_voice(self, voice: str) -> None:
-        models = await self._service.media.models_of("tts")
-        if not any(voice in self._service.media.voices_of(m) for m in models):
+        models = await self._service.catalogue.models_of("tts")
+        if not any(voice in voices_of(m) for m in models):
             raise InvalidInput(f"There is no voice {voice!r}. See /voice for the voices.")
 
     async def _chat(self, ctx: CommandContext) -> Any:

@@ -14,6 +14,7 @@ from core.billing.accounts import AccountFinder
 from core.billing.cashier import Cashier
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.billing.pricing import Prices
+from core.catalogue import Catalogue
 from core.character_commands import CharacterCommands
 from core.characters import Binding, CharacterService
 from core.chat_commands import CoreCommands
@@ -48,7 +49,6 @@ content_log = logging.getLogger("core.content")
 
 MAX_SCRAPED_LINKS = 3
 REGENERATE = Choice("🔄 Regenerate", "/retry")
-FALLBACK_CONTEXT = 8192  # when Venice does not list the model, assume a small context
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,13 @@ class ChatService:
         self.started_at = time.time()
         # How each running adapter posts a result that outlived the request (a video).
         self.deliverers = Deliverers()
+        self.catalogue = Catalogue(services.settings, services.venice)
         self.media = MediaService(
             services.settings,
             venice=services.venice,
             chat_settings=services.chat_settings,
             prices=services.prices,
+            catalogue=self.catalogue,
             cashier=self.cashier,
             runner=self.runner,
         )
@@ -129,7 +131,7 @@ class ChatService:
             chat_settings=services.chat_settings,
             prices=services.prices,
             cashier=self.cashier,
-            media=self.media,
+            catalogue=self.catalogue,
             deliverers=self.deliverers,
             clock=services.clock,
             sleep=services.sleep,
@@ -237,49 +239,6 @@ class ChatService:
         """The ledger account that pays for this user's actions (the cashier decides)."""
         return await self.cashier.account_of(message)
 
-    async def chat_model(
-        self, chat: ChatSettings, binding: Binding | None = None
-    ) -> tuple[ModelInfo, list[Notice]]:
-        """The chat's model (a bound character's own first) as Venice lists it, falling back to
-        the default with a notice."""
-        if binding is not None and binding.model:
-            info = await self.s.venice.model(binding.model)
-            if info is not None:
-                return info, []
-        wanted = chat.model or self.settings.default_chat_model
-        info = await self.s.venice.model(wanted)
-        if info is not None and self.settings.private_models_only and info.privacy != "private":
-            if wanted == self.settings.default_chat_model:
-                raise InvalidInput(
-                    f"{wanted} is not a private model, and this bot uses only private "
-                    "ones. An admin should set DEFAULT_CHAT_MODEL to a private model."
-                )
-            info, notices = await self.chat_model(ChatSettings(), None)
-            return info, [
-                Notice(
-                    f"{wanted} is not private; this bot uses only private models, so "
-                    f"{info.id} answered. Pick another with /model.",
-                    "warning",
-                ),
-                *notices,
-            ]
-        if info is not None:
-            return info, []
-        notices = []
-        if chat.model and chat.model != self.settings.default_chat_model:
-            notices.append(
-                Notice(
-                    f"Model {chat.model} is no longer offered; using "
-                    f"{self.settings.default_chat_model}. Pick another with /model.",
-                    "warning",
-                )
-            )
-            info = await self.s.venice.model(self.settings.default_chat_model)
-        if info is None:
-            wanted = self.settings.default_chat_model
-            info = ModelInfo(id=wanted, type="text", name=wanted, context_length=FALLBACK_CONTEXT)
-        return info, notices
-
     async def answer(self, message: IncomingMessage, text: str) -> ReplyStream:
         """Start a streamed answer; the turn is stored when it is complete."""
         key = await self.conversation_key(message)
@@ -357,9 +316,9 @@ class ChatService:
         chat = await self.s.chat_settings.get(message.platform, message.chat_id)
         conversation = await store.active(key)
         binding = await self.characters.binding(chat)
-        model, notices = await self.chat_model(chat, binding)
+        model, notices = await self.catalogue.chat_model(chat, binding)
         if pictures:
-            model, more = await self.media.vision_model(model)
+            model, more = await self.catalogue.vision_model(model)
             notices.extend(more)
         # The images go with this question only; the stored turn notes that there were some.
         stored_question = f"[{plural(len(pictures), 'image')}] {question}" if pictures else question

@@ -317,7 +317,7 @@ class CoreCommands:
     async def model(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show the model list, or switch the chat's model."""
         service = self._service
-        models = list(await service.media.models_of("text"))  # only private ones, if so set
+        models = list(await service.catalogue.models_of("text"))  # only private ones, if so set
         chat = await self._chat(ctx)
         current = chat.model or service.settings.default_chat_model
         name = args.get("name")
@@ -373,7 +373,7 @@ class CoreCommands:
         service = self._service
         try:
             binding = await service.characters.binding(chat)
-            model, _ = await service.chat_model(chat, binding)
+            model, _ = await service.catalogue.chat_model(chat, binding)
             if model.supports_web_search or not model.raw:  # unknown to Venice: it may search
                 return ""
             if binding is not None and binding.model == model.id:
@@ -381,7 +381,7 @@ class CoreCommands:
                     f", but {binding.name} talks with {model.id}, which cannot search the web, "
                     "so answers here do not search"
                 )
-            able = [m.id for m in await service.media.models_of("text") if m.supports_web_search]
+            able = [m.id for m in await service.catalogue.models_of("text") if m.supports_web_search]
         except BotError:  # Venice cannot be asked now: nothing certain to warn about
             return ""
         which = f" ({', '.join(able)})" if able else ""

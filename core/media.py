@@ -12,7 +12,8 @@ from typing import Any
 from core import audio, images
 from core.billing.cashier import Cashier
 from core.billing.pricing import MediaPrices, Prices
-from core.errors import BotError, InvalidInput
+from core.catalogue import Catalogue, voices_of
+from core.errors import InvalidInput
 from core.events import Attachment, AttachmentKind, IncomingMessage, Notice, Reply, ReplyStream
 from core.runner import Runner
 from core.settings import Settings
@@ -51,10 +52,12 @@ class MediaService:
         venice: VeniceClient,
         chat_settings: ChatSettingsStore,
         prices: Prices,
+        catalogue: Catalogue,
         cashier: Cashier,
         runner: Runner,
     ) -> None:
         self.settings = settings
+        self._catalogue = catalogue
         self._venice = venice
         self._chat_settings = chat_settings
         self.prices = MediaPrices(prices)
@@ -84,18 +87,9 @@ class MediaService:
 
     # ----- catalogue
 
-    async def models_of(self, kind: str) -> tuple[ModelInfo, ...]:
-        """Venice's models of one type that are online (and private, with PRIVATE_MODELS_ONLY)."""
-        private = self.settings.private_models_only
-        return tuple(
-            m
-            for m in await self._venice.models(kind)
-            if not m.offline and (not private or m.privacy == "private")
-        )
-
     async def image_model(self, wanted: str | None) -> ModelInfo:
         """The model for /imagine: asked for, configured, or Venice's default image model."""
-        found = await self.models_of("image")
+        found = await self._catalogue.models_of("image")
         wanted = wanted or self.settings.default_image_model
         if wanted:
             for model in found:
@@ -108,25 +102,6 @@ class MediaService:
         if not found:
             raise InvalidInput("Venice lists no image models right now. Try again later.")
         return found[0]
-
-    async def suggest(self, name: str, current: str) -> list[tuple[str, str]]:
-        """Autocomplete suggestions ``(label, value)`` for adapters that offer them."""
-        current = current.lower()
-        try:
-            if name == "image_styles":
-                values = [(s, s) for s in await self._venice.image_styles()]
-            elif name == "voices":
-                values = [
-                    (f"{voice} ({model.id})", voice)
-                    for model in await self.models_of("tts")
-                    for voice in _voices(model)
-                ]
-            else:
-                kind = {"image_models": "image", "video_models": "video"}.get(name, "text")
-                values = [(f"{m.id} — {m.name}", m.id) for m in await self.models_of(kind)]
-        except BotError:
-            return []
-        return [(label[:100], value) for label, value in values if current in label.lower()][:25]
 
     # ----- /imagine
 
@@ -298,7 +273,7 @@ class MediaService:
 
     async def _upscale_price(self, scale: int) -> int | None:
         for kind in ("upscale", "image"):
-            for model in await self.models_of(kind):
+            for model in await self._catalogue.models_of(kind):
                 price = self.prices.upscale(model, scale)
                 if price is not None:
                     return price
@@ -309,7 +284,7 @@ class MediaService:
         source = _source_image(message, "/edit")
         info = images.check_upload(source.data)
         model_id = self.settings.image_edit_model
-        model = next((m for m in await self.models_of("inpaint") if m.id == model_id), None)
+        model = next((m for m in await self._catalogue.models_of("inpaint") if m.id == model_id), None)
         if model is None:
             raise InvalidInput(f"Venice does not offer the edit model {model_id} right now.")
         limit = int(_constraints(model).get("promptCharacterLimit") or PROMPT_LIMIT)
@@ -346,18 +321,13 @@ class MediaService:
 
     # ----- speech
 
-    @staticmethod
-    def voices_of(model: ModelInfo) -> tuple[str, ...]:
-        """The voices a TTS model lists."""
-        return _voices(model)
-
     async def voice_of(self, chat: ChatSettings, character_voice: str | None = None) -> tuple[ModelInfo, str]:
         """The chat's TTS model and voice (a bound character's own voice first), checked
         against Venice's list."""
-        models = await self.models_of("tts")
+        models = await self._catalogue.models_of("tts")
         if character_voice:
             for candidate in models:
-                if character_voice in _voices(candidate):
+                if character_voice in voices_of(candidate):
                     return candidate, character_voice
         wanted = chat.tts_model or self.settings.default_tts_model
         model = next((m for m in models if m.id == wanted), None)
@@ -365,7 +335,7 @@ class MediaService:
             if not models:
                 raise InvalidInput("Venice lists no text-to-speech models right now.")
             model = models[0]
-        voices = _voices(model)
+        voices = voices_of(model)
         voice = chat.tts_voice or self.settings.default_tts_voice
         if voices and voice not in voices:
             voice = str(model.raw.get("model_spec", {}).get("default_voice") or voices[0])
@@ -434,18 +404,18 @@ class MediaService:
 
     async def set_voice(self, message: IncomingMessage, name: str) -> Reply:
         """Choose a voice (and the model it belongs to)."""
-        models = await self.models_of("tts")
+        models = await self._catalogue.models_of("tts")
         chat = await self._chat_settings.get(message.platform, message.chat_id)
         current, _ = await self.voice_of(chat)
         ordered = [current] + [m for m in models if m.id != current.id]
         for model in ordered:
-            for voice in _voices(model):
+            for voice in voices_of(model):
                 if voice.lower() == name.lower():
                     await self._chat_settings.update(
                         message.platform, message.chat_id, tts_model=model.id, tts_voice=voice
                     )
                     return Reply(f"Voice set to {voice} ({model.id}).")
-        every = [v for m in models for v in _voices(m)]
+        every = [v for m in models for v in voices_of(m)]
         close = difflib.get_close_matches(name, every, n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else " Send /voice for the list."
         raise InvalidInput(f"There is no voice {name!r}.{hint}")
@@ -454,7 +424,7 @@ class MediaService:
         """The chat's model and voice, and that model's voices."""
         chat = await self._chat_settings.get(message.platform, message.chat_id)
         model, voice = await self.voice_of(chat)
-        return model, voice, _voices(model)
+        return model, voice, voices_of(model)
 
     # ----- transcription
 
@@ -464,7 +434,7 @@ class MediaService:
         seconds = info.duration or attachment.duration or 0.0
         self.check_duration(seconds)
         model_id = self.settings.transcription_model
-        model = next((m for m in await self.models_of("asr") if m.id == model_id), None)
+        model = next((m for m in await self._catalogue.models_of("asr") if m.id == model_id), None)
         if model is None:
             raise InvalidInput(f"Venice does not offer the transcription model {model_id} right now.")
         price = self._priced(self.prices.transcription(model, seconds), model)
@@ -484,27 +454,6 @@ class MediaService:
         return text
 
     # ----- vision
-
-    async def vision_model(self, current: ModelInfo) -> tuple[ModelInfo, list[Notice]]:
-        """A model that can see images: the chat's own, or a switch to one (a setting)."""
-        if current.supports_vision:
-            return current, []
-        if not self.settings.vision_auto_switch:
-            raise InvalidInput(
-                f"{current.id} cannot see images. Pick a vision model with /model, or send the "
-                "question as text."
-            )
-        models = await self.models_of("text")
-        wanted = self.settings.vision_model
-        found = [m for m in models if m.supports_vision]
-        pick = (
-            next((m for m in found if m.id == wanted), None)
-            or next((m for m in found if "default_vision" in m.traits), None)
-            or (found[0] if found else None)
-        )
-        if pick is None:
-            raise InvalidInput("Venice lists no model that can see images right now.")
-        return pick, [Notice(f"{current.id} cannot see images, so {pick.id} answered this one.")]
 
     # ----- helpers
 
@@ -530,12 +479,6 @@ def _constraints(model: ModelInfo) -> dict[str, Any]:
     spec = model.raw.get("model_spec") if model.raw else None
     constraints = spec.get("constraints") if isinstance(spec, dict) else None
     return constraints if isinstance(constraints, dict) else {}
-
-
-def _voices(model: ModelInfo) -> tuple[str, ...]:
-    spec = model.raw.get("model_spec") if model.raw else None
-    voices = spec.get("voices") if isinstance(spec, dict) else None
-    return tuple(str(v) for v in voices) if isinstance(voices, list) else ()
 
 
 def _listing(models: tuple[ModelInfo, ...]) -> str:

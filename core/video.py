@@ -25,7 +25,7 @@ from core.venice.types import ModelInfo
 if TYPE_CHECKING:
     from core.billing.cashier import Cashier
     from core.billing.pricing import Prices
-    from core.media import MediaService
+    from core.catalogue import Catalogue
     from core.settings import Settings
     from core.storage.chat_settings import ChatSettingsStore
     from core.venice.client import VeniceClient
@@ -79,7 +79,7 @@ class VideoJobs:
         chat_settings: ChatSettingsStore,
         prices: Prices,
         cashier: Cashier,
-        media: MediaService,
+        catalogue: Catalogue,
         deliverers: Deliverers,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -89,7 +89,7 @@ class VideoJobs:
         self._chat_settings = chat_settings
         self._prices = prices
         self._cashier = cashier
-        self._media = media
+        self._catalogue = catalogue
         self._deliverers = deliverers
         self.store = store
         self._clock = clock
@@ -100,7 +100,7 @@ class VideoJobs:
 
     async def model(self, wanted: str | None) -> ModelInfo:
         """The video model asked for, configured, or the first Venice lists."""
-        found = await self._media.models_of("video")
+        found = await self._catalogue.models_of("video")
         wanted = wanted or self.settings.default_video_model
         for model in found:
             if wanted is None or model.id.lower() == wanted.lower():

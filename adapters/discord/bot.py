@@ -386,7 +386,7 @@ class DiscordAdapter:
     def _suggester(self, source: str) -> Completer:
         async def suggest(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
             try:
-                found = await self._service.media.suggest(source, current)
+                found = await self._service.catalogue.suggest(source, current)
             except BotError:
                 return []
             return [app_commands.Choice(name=label[:100], value=value[:100]) for label, value in found[:25]]
