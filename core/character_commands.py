@@ -14,7 +14,14 @@ from core.events import Choice, Reply
 from core.text import plural
 
 if TYPE_CHECKING:
-    from core.chat import ChatService
+    from core.addressing import Addressing
+    from core.catalogue import Catalogue
+    from core.characters import CharacterService
+    from core.memory import Memory
+    from core.settings import Settings
+    from core.storage.chat_settings import ChatSettingsStore
+    from core.storage.conversations import ConversationStore
+    from core.venice.client import VeniceClient
 
 MAX_RESULTS = 40  # search results offered as buttons (adapters page them)
 LISTED = 10  # of them, described in the text
@@ -31,9 +38,26 @@ PERSONA_OPTIONS = {
 class CharacterCommands:
     """Handlers for characters and personas."""
 
-    def __init__(self, service: ChatService) -> None:
-        self._service = service
-        self._characters = service.characters
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        characters: CharacterService,
+        chat_settings: ChatSettingsStore,
+        conversations: ConversationStore,
+        addressing: Addressing,
+        memory: Memory,
+        venice: VeniceClient,
+        catalogue: Catalogue,
+    ) -> None:
+        self._settings = settings
+        self._characters = characters
+        self._chat_settings = chat_settings
+        self._conversations = conversations
+        self._addressing = addressing
+        self._memory = memory
+        self._venice = venice
+        self._catalogue = catalogue
 
     def definitions(self) -> list[Command]:
         """The command definitions, in the order /help shows them."""
@@ -122,7 +146,7 @@ class CharacterCommands:
         return Reply(f"{binding.name} speaks in this chat. /character clear sends it away.")
 
     async def _search(self, ctx: CommandContext, query: str) -> Reply:
-        characters = await self._service.s.venice.characters(search=query or None, limit=MAX_RESULTS)
+        characters = await self._venice.characters(search=query or None, limit=MAX_RESULTS)
         personas = [p for p in await self._characters.personas.all() if query.lower() in p.name.lower()]
         if not characters and not personas:
             return Reply(f"No character matches {query!r}. Try another word, or a tag like #detective.")
@@ -182,23 +206,21 @@ class CharacterCommands:
             raise InvalidInput(
                 f"{binding.name} is an adult character: it can only be used in {_adult_place(ctx)}."
             )
-        await self._service.s.chat_settings.update(message.platform, message.chat_id, character=binding.key)
+        await self._chat_settings.update(message.platform, message.chat_id, character=binding.key)
         return await self._greet(ctx, binding)
 
     async def _greet(self, ctx: CommandContext, binding: Binding) -> Reply:
-        service = self._service
-        key = await service.conversation_key(ctx.message)
-        conversation = await service.s.conversations.active(key)
+        key = await self._addressing.conversation_key(ctx.message)
+        conversation = await self._conversations.active(key)
         greeting = self._characters.greeting(binding, ctx.message.user_name or "you")
-        tokens = service.s.memory.calibration.estimate(service.settings.default_chat_model, greeting)
-        if await service.s.conversations.save_greeting(conversation, greeting, tokens):
+        tokens = self._memory.calibration.estimate(self._settings.default_chat_model, greeting)
+        if await self._conversations.save_greeting(conversation, greeting, tokens):
             return Reply(greeting, speaker=binding.speaker, choices=_another(binding))
         return Reply(f"{binding.name} is back; your conversation with it continues.")
 
     async def _next_greeting(self, ctx: CommandContext) -> Reply:
         """Open the scene with the card's next greeting instead (before anyone has spoken)."""
         ctx.require_chat_admin("change how the scene opens")
-        service = self._service
         binding = await self._characters.binding(await self._chat(ctx))
         persona = binding.persona if binding else None
         if binding is None or persona is None or not persona.alternate_greetings:
@@ -209,14 +231,14 @@ class CharacterCommands:
             for g in (persona.greeting, *persona.alternate_greetings)
             if g.strip()
         ]
-        conversation = await service.s.conversations.active(await service.conversation_key(ctx.message))
-        current = await service.s.conversations.newest(conversation, 1 << 62)
+        conversation = await self._conversations.active(await self._addressing.conversation_key(ctx.message))
+        current = await self._conversations.newest(conversation, 1 << 62)
         shown = current[0].content if len(current) == 1 else ""
         following = (
             openings[(openings.index(shown) + 1) % len(openings)] if shown in openings else openings[0]
         )
-        tokens = service.s.memory.calibration.estimate(service.settings.default_chat_model, following)
-        if not await service.s.conversations.replace_opening(conversation, following, tokens):
+        tokens = self._memory.calibration.estimate(self._settings.default_chat_model, following)
+        if not await self._conversations.replace_opening(conversation, following, tokens):
             raise InvalidInput(
                 "The scene has started already: another greeting only replaces the first "
                 "one before anyone has spoken. /reset starts a new scene."
@@ -227,7 +249,7 @@ class CharacterCommands:
         ctx.require_chat_admin("send this chat's character away")
         chat = await self._chat(ctx)
         binding = await self._characters.binding(chat)
-        await self._service.s.chat_settings.update(ctx.message.platform, ctx.message.chat_id, character=None)
+        await self._chat_settings.update(ctx.message.platform, ctx.message.chat_id, character=None)
         if binding is None:
             return Reply("No character was bound here.")
         return Reply(
@@ -305,12 +327,12 @@ class CharacterCommands:
         )
 
     async def _check_voice(self, voice: str) -> None:
-        models = await self._service.catalogue.models_of("tts")
+        models = await self._catalogue.models_of("tts")
         if not any(voice in voices_of(m) for m in models):
             raise InvalidInput(f"There is no voice {voice!r}. See /voice for the voices.")
 
     async def _chat(self, ctx: CommandContext) -> Any:
-        return await self._service.s.chat_settings.get(ctx.message.platform, ctx.message.chat_id)
+        return await self._chat_settings.get(ctx.message.platform, ctx.message.chat_id)
 
 
 def _another(binding: Binding) -> tuple[Choice, ...]:

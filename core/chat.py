@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core import images
+from core.addressing import Addressing
 from core.billing.accounts import AccountFinder
 from core.billing.cashier import Cashier
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
@@ -100,6 +101,7 @@ class ChatService:
         self.settings = services.settings
         self.commands = CommandRegistry()
         self.runner = Runner()
+        self.addressing = Addressing(services.chat_settings)
         self.cashier = Cashier(
             services.settings,
             chat_settings=services.chat_settings,
@@ -149,9 +151,18 @@ class ChatService:
         )
         for group in (
             CoreCommands(self),
-            MediaCommands(self),
-            CharacterCommands(self),
-            PrivacyCommands(self),
+            MediaCommands(services.chat_settings, self.media, self.videos),
+            CharacterCommands(
+                services.settings,
+                characters=self.characters,
+                chat_settings=services.chat_settings,
+                conversations=services.conversations,
+                addressing=self.addressing,
+                memory=services.memory,
+                venice=services.venice,
+                catalogue=self.catalogue,
+            ),
+            PrivacyCommands(services.settings, services.chat_settings, self.privacy),
         ):
             for command in group.definitions():  # in the order /help lists them
                 self.commands.add(command)
@@ -222,18 +233,8 @@ class ChatService:
     # ----- chat
 
     async def conversation_key(self, message: IncomingMessage) -> ConversationKey:
-        """The conversation a message belongs to (per user in shared chats that say so)."""
-        chat = await self.s.chat_settings.get(message.platform, message.chat_id)
-        scope = message.user_id if (chat.per_user_memory and not message.is_direct) else ""
-        # Each character has its own conversations here: switching back resumes the old one.
-        return ConversationKey(
-            message.platform,
-            message.chat_id,
-            message.thread_id or "",
-            scope,
-            chat.character or "",
-            chat.ephemeral,
-        )
+        """The conversation a message belongs to (addressing decides)."""
+        return await self.addressing.conversation_key(message)
 
     async def account_of(self, message: IncomingMessage) -> str:
         """The ledger account that pays for this user's actions (the cashier decides)."""

@@ -10,7 +10,9 @@ from core.errors import InvalidInput
 from core.events import Choice, Reply, ReplyStream
 
 if TYPE_CHECKING:
-    from core.chat import ChatService
+    from core.media import MediaService
+    from core.storage.chat_settings import ChatSettingsStore
+    from core.video import VideoJobs
 
 VOICE_MODES = ("off", "on", "mirror")
 # Venice takes images under 25 MB.
@@ -20,9 +22,10 @@ SOURCE_IMAGE = FileArg("image", "The image", ("image",), images.MAX_UPLOAD_BYTES
 class MediaCommands:
     """Handlers that turn commands into media actions."""
 
-    def __init__(self, service: ChatService) -> None:
-        self._service = service
-        self._media = service.media
+    def __init__(self, chat_settings: ChatSettingsStore, media: MediaService, videos: VideoJobs) -> None:
+        self._chat_settings = chat_settings
+        self._media = media
+        self._videos = videos
 
     def definitions(self) -> list[Command]:
         """The command definitions, in the order /help shows them."""
@@ -161,7 +164,7 @@ class MediaCommands:
             ctx.require_chat_admin("change the voice")
             return await self._media.set_voice(ctx.message, name)
         model, voice, voices = await self._media.voices(ctx.message)
-        chat = await self._service.s.chat_settings.get(ctx.message.platform, ctx.message.chat_id)
+        chat = await self._chat_settings.get(ctx.message.platform, ctx.message.chat_id)
         lines = [
             f"Voice: {voice} ({model.id}). Voice replies: {chat.voice_mode} (/voicemode).",
             f"Voices of {model.id}: {', '.join(voices) or 'none listed'}.",
@@ -172,7 +175,7 @@ class MediaCommands:
     async def voicemode(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set when answers come as voice too."""
         mode = args.get("mode")
-        chat = await self._service.s.chat_settings.get(ctx.message.platform, ctx.message.chat_id)
+        chat = await self._chat_settings.get(ctx.message.platform, ctx.message.chat_id)
         if not mode:
             return Reply(
                 f"Voice replies are {chat.voice_mode}. /voicemode off | on | mirror "
@@ -180,7 +183,7 @@ class MediaCommands:
                 choices=tuple(Choice(m, f"/voicemode {m}") for m in VOICE_MODES if m != chat.voice_mode),
             )
         ctx.require_chat_admin("change voice replies")
-        await self._service.s.chat_settings.update(ctx.message.platform, ctx.message.chat_id, voice_mode=mode)
+        await self._chat_settings.update(ctx.message.platform, ctx.message.chat_id, voice_mode=mode)
         said = {
             "off": "Answers come as text only.",
             "on": "Every answer comes as text and as a voice message.",
@@ -191,7 +194,7 @@ class MediaCommands:
     async def safemode(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set whether Venice blurs adult images here."""
         message = ctx.message
-        chat = await self._service.s.chat_settings.get(message.platform, message.chat_id)
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
         if message.nsfw is not None:
             state = "off (an age-restricted channel)" if message.nsfw else "on"
             return Reply(
@@ -205,7 +208,7 @@ class MediaCommands:
                 f"{'blurred' if chat.safe_mode else 'shown'}. Chat admins: /safemode on|off."
             )
         ctx.require_chat_admin("change safe mode")
-        await self._service.s.chat_settings.update(message.platform, message.chat_id, safe_mode=mode == "on")
+        await self._chat_settings.update(message.platform, message.chat_id, safe_mode=mode == "on")
         return Reply(
             "Safe mode on: Venice blurs adult images."
             if mode == "on"
@@ -215,14 +218,14 @@ class MediaCommands:
     async def video(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Quote a video and offer it."""
         prompt = args.pop("prompt")
-        return await self._service.videos.quote(ctx.message, prompt, args)
+        return await self._videos.quote(ctx.message, prompt, args)
 
     async def videoconfirm(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
         """Make a quoted video."""
-        return await self._service.videos.confirm(ctx.message, args["id"])
+        return await self._videos.confirm(ctx.message, args["id"])
 
     async def videocancel(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Drop a quoted video."""
         if not args.get("id"):
             raise InvalidInput("Which video? Use the Cancel button under its price.")
-        return await self._service.videos.cancel(ctx.message, args["id"])
+        return await self._videos.cancel(ctx.message, args["id"])

@@ -11,14 +11,18 @@ from core.events import Attachment, Choice, Reply
 from core.privacy import held
 
 if TYPE_CHECKING:
-    from core.chat import ChatService
+    from core.privacy import Privacy
+    from core.settings import Settings
+    from core.storage.chat_settings import ChatSettingsStore
 
 
 class PrivacyCommands:
     """Handlers for what is kept and for how long."""
 
-    def __init__(self, service: ChatService) -> None:
-        self._service = service
+    def __init__(self, settings: Settings, chat_settings: ChatSettingsStore, privacy: Privacy) -> None:
+        self._settings = settings
+        self._chat_settings = chat_settings
+        self._privacy = privacy
 
     def definitions(self) -> list[Command]:
         """The command definitions, in the order /help shows them."""
@@ -52,7 +56,7 @@ class PrivacyCommands:
         """Ask, then delete the caller's messages, summaries, settings and links."""
         message = ctx.message
         dm_chat = message.chat_id if message.is_direct else None
-        privacy = self._service.privacy
+        privacy = self._privacy
         if args.get("confirm") != "confirm":
             what = await privacy.held_summary(message.platform, message.user_id, dm_chat=dm_chat)
             return Reply(
@@ -73,7 +77,7 @@ class PrivacyCommands:
         message = ctx.message
         if not message.is_direct:
             raise InvalidInput("Your data is yours: send /export in a private chat with the bot.")
-        data = await self._service.privacy.export(message.platform, message.user_id, dm_chat=message.chat_id)
+        data = await self._privacy.export(message.platform, message.user_id, dm_chat=message.chat_id)
         blob = json.dumps(data, ensure_ascii=False, indent=2).encode()
         count = sum(len(c["messages"]) for c in data["conversations"])
         return Reply(
@@ -85,12 +89,12 @@ class PrivacyCommands:
     async def ephemeral(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or switch the chat's in-memory-only mode."""
         message = ctx.message
-        chat = await self._service.s.chat_settings.get(message.platform, message.chat_id)
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
         mode = args.get("mode")
         if not mode:
             return Reply(f"Ephemeral mode is {'on' if chat.ephemeral else 'off'}. /ephemeral on|off.")
         ctx.require_chat_admin("change where this chat's conversation is kept")
-        await self._service.s.chat_settings.update(message.platform, message.chat_id, ephemeral=mode == "on")
+        await self._chat_settings.update(message.platform, message.chat_id, ephemeral=mode == "on")
         if mode == "on":
             return Reply(
                 "Ephemeral mode on: from now on nothing written here is stored on disk. The "
@@ -104,8 +108,8 @@ class PrivacyCommands:
     async def retention(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set how long this chat's messages are kept."""
         message = ctx.message
-        default = self._service.settings.message_retention_days
-        chat = await self._service.s.chat_settings.get(message.platform, message.chat_id)
+        default = self._settings.message_retention_days
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
         raw = args.get("days")
         if raw is None:
             days = chat.retention_days if chat.retention_days is not None else default
@@ -121,7 +125,7 @@ class PrivacyCommands:
             value = int(raw)
         else:
             raise InvalidInput("Give a number of days (0 keeps messages forever), or default.")
-        await self._service.s.chat_settings.update(message.platform, message.chat_id, retention_days=value)
+        await self._chat_settings.update(message.platform, message.chat_id, retention_days=value)
         return Reply(
             f"Messages here are now kept {kept_for(default if value is None else value)}. Older ones "
             "are deleted within the hour."
