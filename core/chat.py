@@ -111,9 +111,6 @@ class ChatService:
             account=services.account,
             key_limits=services.key_limits,
         )
-        # /link codes: code → (account owner, platform, expiry); short-lived, kept in memory.
-        self.link_codes: dict[str, tuple[str, str, float]] = {}
-        self.started_at = time.time()
         # How each running adapter posts a result that outlived the request (a video).
         self.deliverers = Deliverers()
         self.catalogue = Catalogue(services.settings, services.venice)
@@ -150,7 +147,21 @@ class ChatService:
             clock=services.clock,
         )
         for group in (
-            CoreCommands(self),
+            CoreCommands(
+                services.settings,
+                registry=self.commands,
+                regenerate=self.regenerate,
+                chat_settings=services.chat_settings,
+                conversations=services.conversations,
+                addressing=self.addressing,
+                turns=self.runner.turns,
+                ledger=services.ledger,
+                cashier=self.cashier,
+                accounts=self.accounts,
+                characters=self.characters,
+                catalogue=self.catalogue,
+                venice=services.venice,
+            ),
             MediaCommands(services.chat_settings, self.media, self.videos),
             CharacterCommands(
                 services.settings,

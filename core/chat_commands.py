@@ -18,7 +18,21 @@ from core.storage.chat_settings import ChatSettings
 from core.text import plural
 
 if TYPE_CHECKING:
-    from core.chat import ChatService
+    from collections.abc import Awaitable, Callable
+
+    from core.addressing import Addressing
+    from core.billing.accounts import AccountFinder
+    from core.billing.cashier import Cashier
+    from core.catalogue import Catalogue
+    from core.characters import CharacterService
+    from core.commands import CommandRegistry
+    from core.events import IncomingMessage
+    from core.ledger import Ledger
+    from core.settings import Settings
+    from core.storage.chat_settings import ChatSettingsStore
+    from core.storage.conversations import ConversationStore
+    from core.turns import TurnQueue
+    from core.venice.client import VeniceClient
 
 MAX_SYSTEM_PROMPT = 4000
 LINK_CODE_SECONDS = 600
@@ -32,18 +46,49 @@ CHAT_UNSEEN_HINT = "ask them to send it a message or /whoami first"
 class CoreCommands:
     """Handlers that read and change a chat's conversation and settings."""
 
-    def __init__(self, service: ChatService) -> None:
-        self._service = service
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: CommandRegistry,
+        regenerate: Callable[[IncomingMessage], Awaitable[ReplyStream]],
+        chat_settings: ChatSettingsStore,
+        conversations: ConversationStore,
+        addressing: Addressing,
+        turns: TurnQueue,
+        ledger: Ledger,
+        cashier: Cashier,
+        accounts: AccountFinder,
+        characters: CharacterService,
+        catalogue: Catalogue,
+        venice: VeniceClient,
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._regenerate = regenerate
+        self._chat_settings = chat_settings
+        self._conversations = conversations
+        self._addressing = addressing
+        self._turns = turns
+        self._ledger = ledger
+        self._cashier = cashier
+        self._accounts = accounts
+        self._characters = characters
+        self._catalogue = catalogue
+        self._venice = venice
+        self._started_at = time.time()
+        # /link codes: code → (account owner, platform, expiry); short-lived, kept in memory.
+        self._link_codes: dict[str, tuple[str, str, float]] = {}
 
     async def _chat(self, ctx: CommandContext) -> ChatSettings:
         """The settings of the caller's chat."""
-        return await self._service.s.chat_settings.get(ctx.message.platform, ctx.message.chat_id)
+        return await self._chat_settings.get(ctx.message.platform, ctx.message.chat_id)
 
     async def _change(self, ctx: CommandContext, what: str, **changes: Any) -> None:
         """Change the caller's chat settings, if the caller may."""
         ctx.require_chat_admin(what)
         msg = ctx.message
-        await self._service.s.chat_settings.update(msg.platform, msg.chat_id, **changes)
+        await self._chat_settings.update(msg.platform, msg.chat_id, **changes)
 
     def definitions(self) -> list[Command]:
         """The command definitions, in the order /help shows them."""
@@ -132,25 +177,23 @@ class CoreCommands:
 
     async def help(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """List the commands this user may run."""
-        return Reply(help_text(self._service.commands.visible_to(ctx)))
+        return Reply(help_text(self._registry.visible_to(ctx)))
 
     async def reset(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Retire the conversation; the next message starts afresh."""
-        service = self._service
-        key = await service.conversation_key(ctx.message)
-        async with service.runner.turns.take(key):  # after the answers already asked for
-            await service.s.conversations.reset(key)
+        key = await self._addressing.conversation_key(ctx.message)
+        async with self._turns.take(key):  # after the answers already asked for
+            await self._conversations.reset(key)
         return Reply("Started a new conversation. Earlier messages will not be used.")
 
     async def retry(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
         """Regenerate the last answer."""
-        return await self._service.regenerate(ctx.message)
+        return await self._regenerate(ctx.message)
 
     async def balance(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Own balance, allowance, next refill, spending by feature this period."""
-        service = self._service
-        ledger = service.s.ledger
-        owner = await service.account_of(ctx.message)
+        ledger = self._ledger
+        owner = await self._cashier.account_of(ctx.message)
         if await ledger.is_unlimited(owner):
             return Reply("You are one of the bot's admins: your use is not limited.")
         balance = await ledger.balance(owner)
@@ -171,17 +214,16 @@ class CoreCommands:
 
     async def usage(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """The caller's latest actions with what each cost, and the credit they got."""
-        service = self._service
-        owner = await service.account_of(ctx.message)
-        return Reply(format_activity(await service.s.ledger.activity(owner, limit=15)))
+        owner = await self._cashier.account_of(ctx.message)
+        return Reply(format_activity(await self._ledger.activity(owner, limit=15)))
 
     async def link(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Join this platform's account to the one that made the code."""
-        service, msg = self._service, ctx.message
-        owner = await service.account_of(msg)
+        msg = ctx.message
+        owner = await self._cashier.account_of(msg)
         code = args.get("code")
         now = time.time()
-        codes = service.link_codes
+        codes = self._link_codes
         for stale in [c for c, (_, _, expires) in codes.items() if expires < now]:
             del codes[stale]
         if not code:
@@ -200,18 +242,18 @@ class CoreCommands:
         target, platform, _ = entry
         if target == owner:
             raise InvalidInput("That code is for this same account; send it from the other platform.")
-        user_id = await service.s.conversations.user_id(msg.platform, msg.user_id, msg.user_name)
-        moved = await service.s.ledger.link(user_id, target, actor=f"{msg.platform}:{msg.user_id}")
+        user_id = await self._conversations.user_id(msg.platform, msg.user_id, msg.user_name)
+        moved = await self._ledger.link(user_id, target, actor=f"{msg.platform}:{msg.user_id}")
         note = f" Your {usd(moved)} of credit moved there too." if moved else ""
         return Reply(f"Linked: here you now use the same balance as on {platform}.{note}")
 
     async def whoami(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """The caller's own ids as admins name them, the chat's, linked accounts, admin rights."""
-        service, msg = self._service, ctx.message
+        msg = ctx.message
         # Now the bot knows them: an admin can grant them credit by the id shown here.
-        await service.s.conversations.user_id(msg.platform, msg.user_id, msg.user_name)
+        await self._conversations.user_id(msg.platform, msg.user_id, msg.user_name)
         me = AccountName(msg.platform, msg.user_id)
-        account = await service.accounts.find(me, hint="")
+        account = await self._accounts.find(me, hint="")
         named = f" ({msg.user_name})" if msg.user_name and msg.user_name != msg.user_id else ""
         lines = [f"Your id: {me}{named}, as ADMIN_USER_IDS and `venice-bots admin` take it"]
         if msg.is_direct:
@@ -236,14 +278,14 @@ class CoreCommands:
     async def _named_account(self, ctx: CommandContext, text: str) -> NamedAccount:
         """The account of a user an admin names (or of a chat's shared balance); never creates one."""
         name = parse_account_name(text, default_platform=ctx.message.platform, hint=CHAT_ID_HINT)
-        return await self._service.accounts.find(name, hint=CHAT_UNSEEN_HINT)
+        return await self._accounts.find(name, hint=CHAT_UNSEEN_HINT)
 
     async def grant(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Give (or take) credit; bot admins only."""
         msg = ctx.message
         account = await self._named_account(ctx, str(args["user"]))
         amount = parse_usd(str(args["amount"]))
-        ledger = self._service.s.ledger
+        ledger = self._ledger
         balance = await ledger.grant(account.owner, amount, actor=f"{msg.platform}:{msg.user_id}")
         verb = "Granted" if amount > 0 else "Took"
         return Reply(
@@ -253,7 +295,7 @@ class CoreCommands:
 
     async def setallowance(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """A user's own allowance; bot admins only."""
-        ledger = self._service.s.ledger
+        ledger = self._ledger
         account = await self._named_account(ctx, str(args["user"]))
         raw = str(args["amount"])
         amount = None if raw.lower() == "default" else parse_usd(raw)
@@ -284,7 +326,7 @@ class CoreCommands:
     async def ledger(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Another user's latest entries; bot admins only."""
         account = await self._named_account(ctx, str(args["user"]))
-        ledger = self._service.s.ledger
+        ledger = self._ledger
         view = await ledger.peek(account.owner)  # looking writes nothing, not even a refill
         return Reply(
             f"{account.name}, balance {usd(view.balance)}{account.shared_note}\n"
@@ -293,11 +335,10 @@ class CoreCommands:
 
     async def status(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """What an operator wants to know at a glance (bot admins only)."""
-        service = self._service
-        venice = service.s.venice
+        venice = self._venice
         limits = venice.rate_limits
-        counts = await service.s.conversations.counts()
-        uptime = int(time.time() - service.started_at)
+        counts = await self._conversations.counts()
+        uptime = int(time.time() - self._started_at)
 
         def known(value: object, unit: str = "") -> str:
             return "unknown" if value is None else f"{value}{unit}"
@@ -316,10 +357,9 @@ class CoreCommands:
 
     async def model(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show the model list, or switch the chat's model."""
-        service = self._service
-        models = list(await service.catalogue.models_of("text"))  # only private ones, if so set
+        models = list(await self._catalogue.models_of("text"))  # only private ones, if so set
         chat = await self._chat(ctx)
-        current = chat.model or service.settings.default_chat_model
+        current = chat.model or self._settings.default_chat_model
         name = args.get("name")
         if not name:
             lines = [f"Current model: {current}", "Available text models:"]
@@ -333,7 +373,7 @@ class CoreCommands:
                 if m.supports_web_search:
                     extras.append("web search")
                 lines.append(f"{mark} {m.id} ({', '.join(extras)})")
-            if service.settings.private_models_only:
+            if self._settings.private_models_only:
                 lines.append("Only private models are offered (Venice keeps no data of them).")
             lines.append("Switch with /model <name>.")
             choices = tuple(Choice(m.id, f"/model {m.id}") for m in models)
@@ -370,10 +410,9 @@ class CoreCommands:
         (a bound character's own first) cannot search; "" otherwise."""
         if chat.web_search == "off":
             return ""
-        service = self._service
         try:
-            binding = await service.characters.binding(chat)
-            model, _ = await service.catalogue.chat_model(chat, binding)
+            binding = await self._characters.binding(chat)
+            model, _ = await self._catalogue.chat_model(chat, binding)
             if model.supports_web_search or not model.raw:  # unknown to Venice: it may search
                 return ""
             if binding is not None and binding.model == model.id:
@@ -381,7 +420,7 @@ class CoreCommands:
                     f", but {binding.name} talks with {model.id}, which cannot search the web, "
                     "so answers here do not search"
                 )
-            able = [m.id for m in await service.catalogue.models_of("text") if m.supports_web_search]
+            able = [m.id for m in await self._catalogue.models_of("text") if m.supports_web_search]
         except BotError:  # Venice cannot be asked now: nothing certain to warn about
             return ""
         which = f" ({', '.join(able)})" if able else ""
@@ -407,8 +446,7 @@ class CoreCommands:
             if chat.system_prompt:
                 return Reply(f"This chat's system prompt:\n{chat.system_prompt}")
             return Reply(
-                f"This chat uses the bot's default system prompt:\n"
-                f"{self._service.settings.default_system_prompt}"
+                f"This chat uses the bot's default system prompt:\n{self._settings.default_system_prompt}"
             )
         if prompt.lower() == "default":
             await self._change(ctx, "change the system prompt", system_prompt=None)
@@ -437,24 +475,23 @@ class CoreCommands:
 
     async def _character_name(self, chat: ChatSettings) -> str:
         try:
-            binding = await self._service.characters.binding(chat)
+            binding = await self._characters.binding(chat)
         except BotError:
             return "(Venice cannot be asked right now)"
         return binding.name if binding else "none (the bot itself)"
 
     async def settings(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show everything this chat has set."""
-        service = self._service
         chat = await self._chat(ctx)
-        conversation = await service.s.conversations.active(await service.conversation_key(ctx.message))
-        stored = await service.s.conversations.count_messages(conversation)
-        default = service.settings.message_retention_days
+        conversation = await self._conversations.active(await self._addressing.conversation_key(ctx.message))
+        stored = await self._conversations.count_messages(conversation)
+        default = self._settings.message_retention_days
         days = default if chat.retention_days is None else chat.retention_days
         prompt = chat.system_prompt or "(the bot's default)"
         if len(prompt) > 200:
             prompt = prompt[:200] + "…"
         lines = [
-            f"Model: {chat.model or service.settings.default_chat_model}"
+            f"Model: {chat.model or self._settings.default_chat_model}"
             + ("" if chat.model else " (default)"),
             f"Web search: {chat.web_search}{await self._search_gap(chat)}",
             f"Reading links: {'on' if chat.web_scraping else 'off'}",
