@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from core.chat import ChatService
+from core.app import App
 from core.commands import Command, help_text
 from core.errors import BotError, InvalidInput, UnknownCommand, UsageError
 from core.events import Attachment, AttachmentKind, IncomingMessage, Reply, ReplyStream
@@ -66,7 +66,7 @@ class ConsoleAdapter:
 
     def __init__(
         self,
-        service: ChatService,
+        service: App,
         *,
         read_line: ReadLine,
         write: Write,

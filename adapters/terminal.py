@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.console import ConsoleAdapter, ReadLine, Write
-from core.chat import ChatService
+from core.app import App
 
 
 async def chat_in_terminal(
-    service: ChatService, *, guest: str | None = None, media_dir: Path = Path("venice-media")
+    service: App, *, guest: str | None = None, media_dir: Path = Path("venice-media")
 ) -> None:
     """Chat in this terminal until the user leaves; the terminal is left as it was found.
 

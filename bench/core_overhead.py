@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bots.bootstrap import build_service  # noqa: E402
-from core.chat import ChatService  # noqa: E402
+from core.app import App  # noqa: E402
+from core.chat.memory import Memory  # noqa: E402
 from core.events import IncomingMessage, ReplyStream  # noqa: E402
-from core.memory import Memory  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.storage.conversations import ConversationKey, ConversationStore  # noqa: E402
 from core.storage.database import Database  # noqa: E402
@@ -80,7 +80,7 @@ class Recorder:
             self.bodies.append(request.content)
 
 
-async def through_core(service: ChatService, chat: str, text: str) -> float:
+async def through_core(service: App, chat: str, text: str) -> float:
     message = IncomingMessage(platform="bench", chat_id=chat, user_id="u", text=text)
     start = time.perf_counter()
     result = await service.handle_message(message)

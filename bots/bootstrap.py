@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from core.app import App, Services
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.billing.pricing import Prices
-from core.chat import ChatService, Services
+from core.chat.memory import Memory
 from core.ledger import MICRO, AllowancePolicy, Ledger
-from core.memory import Memory
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
@@ -60,7 +60,7 @@ async def build_service(
     *,
     retry: RetryPolicy | None = None,
     http: httpx.AsyncClient | None = None,
-) -> AsyncIterator[ChatService]:
+) -> AsyncIterator[App]:
     """Build the chat service and everything it needs; close it all on exit."""
     async with open_database(settings) as db, http or http_client(settings) as client:
         policy = retry or RetryPolicy(max_attempts=settings.venice_max_attempts)
@@ -72,7 +72,7 @@ async def build_service(
             models_ttl=settings.models_cache_seconds,
         )
         conversations = ConversationStore(db, clock=policy.wall)
-        service = ChatService(
+        service = App(
             Services(
                 settings=settings,
                 venice=venice,

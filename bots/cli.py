@@ -19,7 +19,7 @@ from core.errors import BotError, ConfigurationError
 from core.settings import API_KEY_URL, Settings
 
 if TYPE_CHECKING:
-    from core.chat import ChatService
+    from core.app import App
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ async def _run(settings: Settings, *, announce: bool, guest: str | None = None) 
     return 0
 
 
-async def _serve_platforms(service: ChatService, settings: Settings) -> None:
+async def _serve_platforms(service: App, settings: Settings) -> None:
     """Run every configured platform until SIGINT or SIGTERM."""
     from adapters.discord.bot import DiscordAdapter
     from adapters.telegram.bot import TelegramAdapter

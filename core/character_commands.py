@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from core.addressing import Addressing
     from core.catalogue import Catalogue
     from core.characters import CharacterService
-    from core.memory import Memory
+    from core.chat.memory import Memory
     from core.settings import Settings
     from core.storage.chat_settings import ChatSettingsStore
     from core.storage.conversations import ConversationStore

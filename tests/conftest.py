@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bots.bootstrap import build_service
-from core.chat import ChatService
+from core.app import App
 from core.settings import Settings
 from core.venice.retry import RetryPolicy
 from tests.fakes import openapi
@@ -101,7 +101,7 @@ def make_service(make_settings: Callable[..., Settings], retry: RetryPolicy) -> 
     """``async with make_service(**settings) as service`` builds the real core for a test."""
 
     @asynccontextmanager
-    async def make(**overrides: Any) -> AsyncIterator[ChatService]:
+    async def make(**overrides: Any) -> AsyncIterator[App]:
         async with build_service(make_settings(**overrides), retry=retry) as service:
             yield service
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.chat import ChatService
+from core.app import App
 from core.events import IncomingMessage, Reply, ReplyStream
 
 
@@ -33,7 +33,7 @@ def message(text: str, **fields: Any) -> IncomingMessage:
     return IncomingMessage(**values)
 
 
-async def ask(service: ChatService, text: str, **fields: Any) -> Answer:
+async def ask(service: App, text: str, **fields: Any) -> Answer:
     """Send a message and wait for the whole answer (errors raise as the adapter sees them)."""
     result = await service.handle_message(message(text, **fields))
     if isinstance(result, ReplyStream):
@@ -42,7 +42,7 @@ async def ask(service: ChatService, text: str, **fields: Any) -> Answer:
     return Answer(result, [])
 
 
-async def stored_messages(service: ChatService) -> list[tuple[Any, ...]]:
+async def stored_messages(service: App) -> list[tuple[Any, ...]]:
     """Every stored message as (conversation, role, content, interrupted)."""
     db = service.s.conversations._db
     rows = await db.fetchall("SELECT conversation_id, role, content, interrupted FROM messages ORDER BY id")

@@ -38,7 +38,7 @@ from adapters.discord.writer import (
     InteractionSurface,
     Surface,
 )
-from core.chat import REGENERATE, ChatService
+from core.app import REGENERATE, App
 from core.commands import Access, ArgType, Command
 from core.errors import BotError, ConfigurationError, UnknownCommand
 from core.events import (
@@ -148,7 +148,7 @@ class DiscordAdapter:
 
     def __init__(
         self,
-        service: ChatService,
+        service: App,
         settings: Settings,
         *,
         options: DiscordOptions | None = None,

@@ -43,7 +43,7 @@ from adapters.telegram.menus import Menus
 from adapters.telegram.sender import TelegramSender
 from adapters.telegram.target import Target
 from adapters.telegram.writer import AnswerWriter, Pace
-from core.chat import REGENERATE, ChatService
+from core.app import REGENERATE, App
 from core.commands import Access
 from core.errors import BotError, ConfigurationError, InvalidInput, UnknownCommand
 from core.events import Attachment, Destination, IncomingMessage, RepliedMessage, Reply, ReplyStream
@@ -87,7 +87,7 @@ class TelegramAdapter:
 
     def __init__(
         self,
-        service: ChatService,
+        service: App,
         settings: Settings,
         *,
         sender: TelegramSender | None = None,

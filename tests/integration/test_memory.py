@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from core.chat.memory import TokenCalibration
 from core.errors import InvalidInput
-from core.memory import TokenCalibration
 from core.storage.conversations import ConversationKey
 from core.venice.errors import ServerError
 from tests.fakes.venice import FakeVenice

@@ -18,14 +18,14 @@ from core.billing.pricing import Prices
 from core.catalogue import Catalogue
 from core.character_commands import CharacterCommands
 from core.characters import Binding, CharacterService
-from core.chat_commands import CoreCommands
+from core.chat.commands import CoreCommands
+from core.chat.memory import Memory
 from core.commands import CommandContext, CommandRegistry
 from core.errors import BotError, InvalidInput
 from core.events import Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.ledger import Ledger
 from core.media import IMAGE_TOKENS, MediaService
 from core.media_commands import MediaCommands
-from core.memory import Memory
 from core.privacy import Privacy
 from core.privacy_commands import PrivacyCommands
 from core.runner import STOPPED_EARLY, Runner
@@ -93,7 +93,7 @@ class Services:
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
 
 
-class ChatService:
+class App:
     """Answer messages and run commands for every adapter."""
 
     def __init__(self, services: Services) -> None:
