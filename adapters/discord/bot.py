@@ -38,7 +38,8 @@ from adapters.discord.writer import (
     InteractionSurface,
     Surface,
 )
-from core.app import REGENERATE, App
+from core.app import App
+from core.chat.turn import REGENERATE
 from core.commands import Access, ArgType, Command
 from core.errors import BotError, ConfigurationError, UnknownCommand
 from core.events import (

@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 
 import discord
 
-from core.app import REGENERATE
+from core.chat.turn import REGENERATE
 from core.events import Choice
 
 log = logging.getLogger(__name__)

@@ -43,7 +43,8 @@ from adapters.telegram.menus import Menus
 from adapters.telegram.sender import TelegramSender
 from adapters.telegram.target import Target
 from adapters.telegram.writer import AnswerWriter, Pace
-from core.app import REGENERATE, App
+from core.app import App
+from core.chat.turn import REGENERATE
 from core.commands import Access
 from core.errors import BotError, ConfigurationError, InvalidInput, UnknownCommand
 from core.events import Attachment, Destination, IncomingMessage, RepliedMessage, Reply, ReplyStream

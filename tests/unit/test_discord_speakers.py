@@ -22,7 +22,7 @@ from adapters.discord.speakers import (
     Webhooks,
     webhook_username,
 )
-from core.app import REGENERATE
+from core.chat.turn import REGENERATE
 from core.events import Choice
 
 ME = 42

@@ -1,0 +1,282 @@
+"""A turn of a conversation: a text, a voice note or a regenerate, one path from the question
+to the stored, paid answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from core.addressing import Addressing
+from core.billing.cashier import Cashier
+from core.billing.pricing import Prices
+from core.catalogue import Catalogue
+from core.characters import CharacterService
+from core.chat import prompt
+from core.chat.memory import Memory
+from core.chat.prompt import checked_pictures, question_text, venice_parameters, with_images
+from core.chat.relay import relay
+from core.errors import BotError, InvalidInput
+from core.events import Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
+from core.media import IMAGE_TOKENS, MediaService
+from core.runner import STOPPED_EARLY, Runner
+from core.settings import Settings
+from core.storage.chat_settings import ChatSettingsStore
+from core.storage.conversations import ConversationKey, ConversationStore, StoredMessage
+from core.text import find_urls, plural
+from core.venice.client import VeniceClient
+from core.venice.types import ChatRequest
+
+log = logging.getLogger(__name__)
+
+REGENERATE = Choice("🔄 Regenerate", "/retry")
+
+
+class ChatTurns:
+    """Start the turns of conversations; each runs in order, pays and is stored when done."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        venice: VeniceClient,
+        conversations: ConversationStore,
+        chat_settings: ChatSettingsStore,
+        memory: Memory,
+        prices: Prices,
+        addressing: Addressing,
+        characters: CharacterService,
+        catalogue: Catalogue,
+        cashier: Cashier,
+        media: MediaService,
+        runner: Runner,
+    ) -> None:
+        self._settings = settings
+        self._venice = venice
+        self._conversations = conversations
+        self._chat_settings = chat_settings
+        self._memory = memory
+        self._prices = prices
+        self._addressing = addressing
+        self._characters = characters
+        self._catalogue = catalogue
+        self._cashier = cashier
+        self._media = media
+        self._runner = runner
+
+    async def answer(self, message: IncomingMessage, text: str) -> ReplyStream:
+        """Start a streamed answer; the turn is stored when it is complete."""
+        key = await self._addressing.conversation_key(message)
+        # Names go with messages where several people talk to one model: a shared chat, or a
+        # roleplay channel (even with memory per user, the character addresses people by name).
+        shared = not message.is_direct and (not key.user_scope or bool(key.persona))
+        question = question_text(message, text, shared=shared)
+        pictures = checked_pictures(message)
+        return self._runner.turn(
+            key,
+            lambda stream: self._answer(message, key, question, stream, pictures=pictures),
+            speaker=await self._speaker(message),
+        )
+
+    async def answer_recording(
+        self, message: IncomingMessage, recording: Attachment, caption: str
+    ) -> ReplyStream:
+        """Transcribe a voice note (or audio file, or video note), show it, then answer it."""
+        key = await self._addressing.conversation_key(message)
+        # Names go with messages where several people talk to one model: a shared chat, or a
+        # roleplay channel (even with memory per user, the character addresses people by name).
+        shared = not message.is_direct and (not key.user_scope or bool(key.persona))
+        pictures = checked_pictures(message)  # sent along with the transcript
+
+        async def work(stream: ReplyStream) -> None:
+            heard = await self._media.transcribe(message, recording)
+            quoted = "\n".join("> " + line for line in heard.splitlines())
+            preface = f"> 🎤 {quoted[2:]}\n\n"
+            stream.push(preface)
+            text = f"{caption}\n\n{heard}" if caption else heard
+            question = question_text(message, text, shared=shared)
+            await self._answer(
+                message, key, question, stream, preface=preface, heard_voice=True, pictures=pictures
+            )
+
+        return self._runner.turn(key, work, speaker=await self._speaker(message))
+
+    async def regenerate(self, message: IncomingMessage) -> ReplyStream:
+        """Answer the conversation's last question again, replacing the last answer."""
+        key = await self._addressing.conversation_key(message)
+        return self._runner.turn(
+            key, lambda stream: self._regenerate(message, key, stream), speaker=await self._speaker(message)
+        )
+
+    async def _speaker(self, message: IncomingMessage) -> Speaker | None:
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
+        binding = await self._characters.binding(chat)
+        return binding.speaker if binding else None
+
+    async def _regenerate(self, message: IncomingMessage, key: ConversationKey, stream: ReplyStream) -> None:
+        conversation = await self._conversations.active(key)
+        last = await self._conversations.last_turn(conversation)
+        if last is None:
+            raise InvalidInput("There is no answer to regenerate in this conversation yet.")
+        await self._answer(message, key, last[0].content, stream, replacing=last)
+
+    async def _answer(
+        self,
+        message: IncomingMessage,
+        key: ConversationKey,
+        question: str,
+        stream: ReplyStream,
+        *,
+        replacing: tuple[StoredMessage, StoredMessage] | None = None,
+        pictures: tuple[Attachment, ...] = (),
+        preface: str = "",
+        heard_voice: bool = False,
+    ) -> None:
+        """Run one turn; the caller holds the conversation's turn."""
+        store, memory = self._conversations, self._memory
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
+        conversation = await store.active(key)
+        binding = await self._characters.binding(chat)
+        model, notices = await self._catalogue.chat_model(chat, binding)
+        if pictures:
+            model, more = await self._catalogue.vision_model(model)
+            notices.extend(more)
+        # The images go with this question only; the stored turn notes that there were some.
+        stored_question = f"[{plural(len(pictures), 'image')}] {question}" if pictures else question
+        question_tokens = memory.calibration.estimate(model.id, question) + IMAGE_TOKENS * len(pictures)
+        system_prompt = prompt.system_prompt(
+            self._settings, self._memory, chat, binding, message, model, conversation, question_tokens
+        )
+        context = await memory.build(
+            conversation,
+            model,
+            system_prompt,
+            question,
+            question_tokens,
+            before_id=replacing[0].id if replacing else None,
+        )
+        venice, more = venice_parameters(self._settings, chat, model, question)
+        if binding is not None and binding.slug:
+            venice = dataclasses.replace(venice, character_slug=binding.slug)
+        notices.extend(more)
+        messages = context.messages
+        if pictures:
+            messages = (*messages[:-1], with_images(question, pictures))
+        if binding is not None and binding.persona is not None and binding.persona.post_history_instructions:
+            # A card's last word, after the history and just before the new message.
+            after = binding.persona.fill(
+                binding.persona.post_history_instructions, message.user_name or "User"
+            )
+            messages = (*messages[:-1], {"role": "system", "content": after}, messages[-1])
+        request = ChatRequest(
+            model=model.id,
+            messages=messages,
+            max_completion_tokens=memory.reply_budget(model),
+            venice=venice,
+        )
+        search = venice.enable_web_search != "off"
+        urls = len(find_urls(question)) if venice.enable_web_scraping else 0
+        estimate = self._prices.chat_estimate(
+            model, context.estimated_tokens, memory.reply_budget(model), web_search=search, scraped_urls=urls
+        )
+        async with self._cashier.paying(message, estimate, feature="chat", model_id=model.id) as reservation:
+            result = await relay(self._venice, request, stream)
+        answer, usage, interrupted = result.answer, result.usage, result.interrupted
+        if result.stopped:
+            notices.append(Notice("Stopped. The answer is kept as far as it got."))
+        elif interrupted:
+            notices.append(
+                Notice(
+                    "The connection to Venice broke off, so this answer is incomplete. "
+                    "Send your message again for a full one.",
+                    "warning",
+                )
+            )
+        if usage and usage.prompt_tokens:
+            memory.calibration.observe(model.id, context.estimated_tokens, usage.prompt_tokens)
+        answer_tokens = (
+            usage.completion_tokens
+            if usage and usage.completion_tokens and not interrupted
+            else memory.calibration.estimate(model.id, answer)
+        )
+        # What Venice billed: its own figures when they came, else the prompt and everything
+        # it generated (the thinking too) as far as it got.
+        cost = self._prices.chat_cost(
+            model,
+            usage,
+            cost_usd=result.cost_usd,
+            estimated_prompt=context.estimated_tokens,
+            completion_estimate=answer_tokens + memory.calibration.estimate(model.id, result.reasoning),
+            web_search=search,
+            scraped_urls=urls,
+        )
+        if not answer.strip():
+            if result.stopped:
+                notices = (
+                    [Notice("Stopped before the answer began.")]
+                    if result.produced
+                    else [*STOPPED_EARLY.notices]
+                )
+            else:
+                notices.append(Notice("Venice returned an empty answer. Try again or rephrase.", "warning"))
+            if result.stopped and result.produced:  # it thought, then was stopped: Venice bills that
+                await self._cashier.settle(reservation, cost)
+            else:
+                await self._cashier.refund(reservation)
+            stream.finish(Reply(notices=tuple(notices)))
+            return
+        user_id = await store.user_id(message.platform, message.user_id, message.user_name)
+        await store.save_turn(
+            conversation,
+            user_id=user_id,
+            question=stored_question,
+            question_tokens=question_tokens,
+            answer=answer,
+            answer_tokens=answer_tokens,
+            interrupted=interrupted,
+            replacing=replacing,
+        )
+        voice: tuple[Attachment, ...] = ()
+        wants_voice = chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice)
+        if wants_voice and not result.stopped:
+            stream.set_activity("record_voice")
+            try:
+                voice, more = await self._media.spoken(
+                    message, chat, answer, binding.voice if binding else None
+                )
+                notices.extend(more)
+            except BotError as exc:  # the written answer stands; say why there is no voice
+                notices.append(Notice(f"No voice reply: {exc.user_message}", "warning"))
+        stream.finish(
+            Reply(
+                text=preface + answer,
+                citations=result.citations,
+                notices=tuple(notices),
+                choices=(REGENERATE,),
+                attachments=voice,
+                speaker=binding.speaker if binding else None,
+            )
+        )
+        # Settle once the user has the answer: the reservation already holds the money, and
+        # the conversation's next turn waits for this one to finish.
+        await self._cashier.settle(reservation, cost)
+        # Fold old turns after the user has the answer; the next turn of this conversation
+        # waits for it (this turn is still held), other conversations do not.
+        try:
+            summary = await memory.fold(conversation, model, system_prompt)
+            if summary is not None:  # a paid call too: charged as far as the balance goes
+                await self._cashier.charge_after(
+                    message,
+                    self._prices.chat_cost(
+                        model,
+                        summary.usage,
+                        cost_usd=summary.cost_usd,
+                        estimated_prompt=0,
+                        completion_estimate=0,
+                        web_search=False,
+                        scraped_urls=0,
+                        feature="summary",
+                    ),
+                    feature="summary",
+                )
+        except BotError as exc:
+            log.warning("Summarizing conversation %s failed, will retry later: %s", conversation.id, exc)
