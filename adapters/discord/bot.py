@@ -38,7 +38,8 @@ from adapters.discord.writer import (
     InteractionSurface,
     Surface,
 )
-from core.chat import REGENERATE, ChatService
+from adapters.dispatch import APOLOGY, NOT_NEWEST, Dispatch, error_text
+from core.chat import ChatService
 from core.commands import Access, ArgType, Command
 from core.errors import BotError, ConfigurationError, UnknownCommand
 from core.events import (
@@ -51,12 +52,10 @@ from core.events import (
     Speaker,
 )
 from core.settings import Settings
-from core.turns import TurnQueue
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
-APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 SYNC_KEY = "discord.commands.fingerprint"
 # Informational commands answer only the person who asked; the rest are public. A user's own data
 # (/forget, with its confirmation and its result; /export, with its file) is theirs alone too.
@@ -158,8 +157,7 @@ class DiscordAdapter:
         self._settings = settings
         self._options = options or DiscordOptions()
         self._clock = clock
-        self._handoff = TurnQueue()  # hands a channel's messages to the core in arrival order
-        self._last_answer: dict[int, int] = {}
+        self._dispatch: Dispatch[str, int] = Dispatch()  # keyed by channel id
         self._reported: set[int] = set()
         self._told_webhooks: set[int] = set()  # channels whose owner heard that Manage Webhooks is missing
         self._webhooks = Webhooks(lambda: self.client.user.id if self.client.user else None, clock=clock)
@@ -545,10 +543,8 @@ class DiscordAdapter:
         """The Regenerate button: answer the last question again, if this is the last answer."""
         message = interaction.message
         channel = interaction.channel
-        if message is None or channel is None or self._last_answer.get(channel.id) != message.id:
-            await interaction.response.send_message(
-                "Only the newest answer can be regenerated.", ephemeral=True
-            )
+        if message is None or channel is None or not self._dispatch.is_newest(str(channel.id), message.id):
+            await interaction.response.send_message(NOT_NEWEST, ephemeral=True)
             return
         await interaction.response.defer()
         incoming = self._incoming(channel, interaction.user, "/retry", is_direct=interaction.guild is None)
@@ -564,14 +560,11 @@ class DiscordAdapter:
         await interaction.response.defer()  # silently: the answer goes to the channel
         incoming = self._incoming(channel, interaction.user, command, is_direct=interaction.guild is None)
         try:
-            async with self._handoff.take(incoming.chat_id):
+            async with self._dispatch.take_turn(incoming.chat_id):
                 result = await self._service.handle_message(incoming)
-        except BotError as exc:  # e.g. someone else's quote: tell only the presser
-            await interaction.followup.send(f"⚠️ {exc.user_message}", ephemeral=True)
-            return
-        except Exception:
-            log.exception("A Discord button failed")
-            await interaction.followup.send(f"⚠️ {APOLOGY}", ephemeral=True)
+        except Exception as exc:  # noqa: BLE001 - error_text logs it; e.g. someone else's quote: tell only the presser
+            text = error_text(exc, log, "A Discord button failed")
+            await interaction.followup.send(f"⚠️ {text}", ephemeral=True)
             return
         try:  # done: pressing again would run it twice (this edits the message the button is on)
             await interaction.edit_original_response(view=None)
@@ -697,12 +690,8 @@ class DiscordAdapter:
         try:
             # "typing…" from the start: making a picture or reading a voice message takes a while.
             await writer.start_activity()
-            async with self._handoff.take(chat_id):
+            async with self._dispatch.take_turn(chat_id):
                 result = await start()
-        except BotError as exc:
-            # Errors fill the "thinking…" response (ephemeral whenever the command was).
-            await writer.write_error(exc.user_message)
-            return
         except discord.HTTPException as exc:
             await writer.stop_activity()
             log.warning("Discord refused a request in channel %s: %s", chat_id, exc)
@@ -710,9 +699,9 @@ class DiscordAdapter:
         except asyncio.CancelledError:
             await writer.stop_activity()
             raise
-        except Exception:
-            log.exception("Handling a Discord message failed")
-            await writer.write_error(APOLOGY)
+        except Exception as exc:  # noqa: BLE001 - error_text logs it
+            # Errors fill the "thinking…" response (ephemeral whenever the command was).
+            await writer.write_error(error_text(exc, log, "Handling a Discord message failed"))
             return
         await self._write(chat_id, writer, result)  # "typing…" goes on until the first words
 
@@ -725,15 +714,11 @@ class DiscordAdapter:
             else:
                 reply = result
                 await writer.write_reply(reply, view_for(reply.choices))
-            if REGENERATE in reply.choices and writer.messages:
-                self._last_answer[int(chat_id)] = writer.messages[-1].id
-        except BotError as exc:
-            await writer.write_error(exc.user_message)
+            self._dispatch.answered(chat_id, reply, [m.id for m in writer.messages])
         except discord.HTTPException as exc:
             log.warning("Discord refused a message in channel %s: %s", chat_id, exc)
-        except Exception:
-            log.exception("Handling a Discord message failed")
-            await writer.write_error(APOLOGY)
+        except Exception as exc:  # noqa: BLE001 - error_text logs it
+            await writer.write_error(error_text(exc, log, "Handling a Discord message failed"))
 
     async def _speaking(self, writer: DiscordWriter, speaker: Speaker | None) -> DiscordWriter:
         """The writer for an answer a character speaks: through the channel's webhook, in its name.

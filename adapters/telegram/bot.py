@@ -37,6 +37,7 @@ from telegram.ext import (
     filters,
 )
 
+from adapters.dispatch import NOT_NEWEST, Dispatch, error_text
 from adapters.telegram.albums import Album, Albums
 from adapters.telegram.media import MAX_DOWNLOAD, IncomingFile, incoming_file, replied_image
 from adapters.telegram.menus import Menus
@@ -48,14 +49,13 @@ from core.commands import Access
 from core.errors import BotError, ConfigurationError, InvalidInput, UnknownCommand
 from core.events import Attachment, Destination, IncomingMessage, RepliedMessage, Reply, ReplyStream
 from core.settings import Settings
-from core.turns import Turn, TurnQueue
+from core.turns import Turn
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 ADMIN_CACHE_SECONDS = 120.0
-APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 # What the bot reads besides text: files come with their caption as the message's text.
 MEDIA = (
     filters.PHOTO | filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
@@ -103,12 +103,12 @@ class TelegramAdapter:
         self._clock = clock
         self.sender = sender or TelegramSender()
         self.menus = Menus()
-        self._handoff = TurnQueue()  # hands a chat's messages to the core in arrival order
+        # Keyed by chat and forum topic.
+        self._chats: Dispatch[tuple[int, int | None], int] = Dispatch()
         self._albums: Albums[tuple[Message, IncomingFile]] = Albums(
             quiet=self._options.album_quiet, longest=self._options.album_longest
         )
         self._admins: dict[tuple[int, int], tuple[bool, float]] = {}
-        self._last_answer: dict[tuple[int, int | None], int] = {}
         self._drafts = self._options.use_drafts
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
@@ -257,7 +257,7 @@ class TelegramAdapter:
             if album is not None:
                 # The album's place in the chat's line is taken now, with its first item: a
                 # message sent after the album is answered after it.
-                turn = self._handoff.take((chat.id, _thread_of(message)))
+                turn = self._chats.take_turn((chat.id, _thread_of(message)))
                 self.app.create_task(self._on_album(album, chat, user, turn), update=update)
             return
         await self._on_messages((message,), (file,) if file is not None else (), chat, user)
@@ -383,11 +383,10 @@ class TelegramAdapter:
             return
         assert pressed.command is not None
         thread_id = _thread_of(message)
-        if (
-            pressed.command == REGENERATE.command
-            and self._last_answer.get((chat.id, thread_id)) != message.message_id
+        if pressed.command == REGENERATE.command and not self._chats.is_newest(
+            (chat.id, thread_id), message.message_id
         ):
-            await query.answer("Only the newest answer can be regenerated.")
+            await query.answer(NOT_NEWEST)
             return
         await query.answer()
         private = chat.type == ChatType.PRIVATE
@@ -428,7 +427,7 @@ class TelegramAdapter:
         """
         writer = self._writer(target)
         try:
-            async with turn or self._handoff.take((target.chat_id, target.thread_id)):
+            async with turn or self._chats.take_turn((target.chat_id, target.thread_id)):
                 if not isinstance(incoming, IncomingMessage):
                     incoming = await incoming()
                 result = await self._service.handle_message(incoming)
@@ -437,15 +436,11 @@ class TelegramAdapter:
             else:
                 reply = result
                 await writer.write_reply(reply)
-            if REGENERATE in reply.choices and writer.message_ids:
-                self._last_answer[(target.chat_id, target.thread_id)] = writer.message_ids[-1]
-        except BotError as exc:
-            await writer.write_error(exc.user_message)
+            self._chats.answered((target.chat_id, target.thread_id), reply, writer.message_ids)
         except TelegramError:
             raise  # the error handler logs it
-        except Exception:
-            log.exception("Handling a Telegram message failed")
-            await writer.write_error(APOLOGY)
+        except Exception as exc:  # noqa: BLE001 - error_text logs it
+            await writer.write_error(error_text(exc, log, "Handling a Telegram message failed"))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
