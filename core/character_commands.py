@@ -54,6 +54,7 @@ class CharacterCommands:
                         autocomplete="characters",
                     ),
                 ),
+                private_actions=("search", "info"),
             ),
             Command(
                 "persona",
@@ -85,6 +86,7 @@ class CharacterCommands:
                     MAX_CARD_BYTES,
                     action="import",
                 ),
+                private_actions=("list", "show"),
             ),
         ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from core import images
-from core.commands import Arg, ArgType, Command, CommandContext, FileArg
+from core.commands import Arg, ArgType, Audience, Command, CommandContext, FileArg
 from core.errors import InvalidInput
 from core.events import Choice, Reply, ReplyStream
 
@@ -47,6 +47,7 @@ class MediaCommands:
                     Arg("negative", "What the image should not show", ArgType.TEXT, option=True),
                     Arg("seed", "Seed, to get the same image again", ArgType.INTEGER, option=True),
                 ),
+                audience=Audience.CHAT,
             ),
             Command(
                 "upscale",
@@ -54,6 +55,7 @@ class MediaCommands:
                 self.upscale,
                 (Arg("scale", "2 or 4", choices=("2", "4")),),
                 file=SOURCE_IMAGE,
+                audience=Audience.CHAT,
             ),
             Command(
                 "edit",
@@ -69,6 +71,7 @@ class MediaCommands:
                     ),
                 ),
                 file=SOURCE_IMAGE,
+                audience=Audience.CHAT,
             ),
             Command(
                 "speak",
@@ -84,6 +87,7 @@ class MediaCommands:
                         what="the text to read aloud",
                     ),
                 ),
+                audience=Audience.CHAT,
             ),
             Command(
                 "voice",
@@ -120,6 +124,7 @@ class MediaCommands:
                     Arg("aspect", "Aspect ratio, e.g. 16:9", option=True),
                     Arg("resolution", "Resolution, e.g. 720p", option=True),
                 ),
+                audience=Audience.CHAT,
             ),
             Command(
                 "videoconfirm",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from core.commands import Arg, Command, CommandContext
+from core.commands import Arg, Audience, Command, CommandContext
 from core.errors import InvalidInput
 from core.events import Attachment, Choice, Reply
 from core.privacy import held
@@ -28,11 +28,13 @@ class PrivacyCommands:
                 "Delete everything the bot stored of you (asks first)",
                 self.forget,
                 (Arg("confirm", "confirm", choices=("confirm",)),),
+                audience=Audience.ASKER,  # with its confirmation and its result: theirs alone
             ),
             Command(
                 "export",
                 "Get everything the bot stored of you, as a JSON file (in a private chat)",
                 self.export,
+                audience=Audience.ASKER,  # with its file
             ),
             Command(
                 "ephemeral",

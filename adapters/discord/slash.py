@@ -18,24 +18,14 @@ from adapters.discord.media import download, first_image
 from adapters.discord.writer import ChannelSurface, InteractionSurface, Surface
 from adapters.dispatch import APOLOGY
 from core.chat import ChatService
-from core.commands import Access, ArgType, Command
+from core.commands import Access, ArgType, Audience, Command
 from core.errors import BotError
-from core.events import Reply, ReplyStream
+from core.events import IncomingMessage, Reply, ReplyStream
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SYNC_KEY = "discord.commands.fingerprint"
-# Informational commands answer only the person who asked; the rest are public. A user's own data
-# (/forget, with its confirmation and its result; /export, with its file) is theirs alone too.
-PRIVATE_REPLIES = frozenset({"help", "settings", "status", "forget", "export"})
-PUBLIC_ACTIONS = frozenset({"reset", "retry"})
-# What these make (pictures, speech, video) is for the channel to see, whoever asks.
-PUBLIC_RESULTS = frozenset({"imagine", "upscale", "edit", "speak", "video"})
-# Subcommands that only show something: answered to the asker alone, whatever their arguments.
-PRIVATE_SUBCOMMANDS = frozenset(
-    {("character", "search"), ("character", "info"), ("persona", "list"), ("persona", "show")}
-)
 MEDIA_SUGGESTIONS = frozenset({"image_models", "image_styles", "voices", "video_models"})
 NO_IMAGE = "That message has no image."
 # An autocomplete callback: the interaction and what the user has typed so far.
@@ -274,18 +264,7 @@ class SlashCommands:
         attached_file: discord.Attachment | None = values.pop(file_option[0], None) if file_option else None
         raw = command.text_args(values)
         incoming = reading.from_interaction(interaction, f"/{command.name} {raw}".strip())
-        # A change to the chat is shown to everyone; anything else (lists, help, a refusal
-        # the asker would get anyway) only to the asker. Pictures, speech and video are public.
-        changes = bool(raw) or command.name in PUBLIC_ACTIONS
-        ctx = self._service.command_context(incoming)
-        allowed = ctx.may_administer_chat
-        private = command.name not in PUBLIC_RESULTS and (
-            command.name in PRIVATE_REPLIES
-            or (command.name, raw.split(" ", 1)[0].lower()) in PRIVATE_SUBCOMMANDS
-            or command.access is Access.BOT_ADMIN  # the operator's business, not the channel's
-            or not changes
-            or (bool(raw) and not allowed)
-        )
+        private = self._private(command, raw, incoming)
         await interaction.response.defer(thinking=True, ephemeral=private)
 
         async def start() -> Reply | ReplyStream:
@@ -301,6 +280,25 @@ class SlashCommands:
             InteractionSurface(interaction, ephemeral=private),
             start,
             interaction=interaction,
+        )
+
+    def _private(self, command: Command, raw: str, incoming: IncomingMessage) -> bool:
+        """Whether the reply is for the asker alone, as the command's definition says.
+
+        A change to the chat is shown to everyone; anything else (lists, help, a refusal the
+        asker would get anyway) only to the asker. Pictures, speech and video are public.
+        """
+        audience = command.audience_for(raw)
+        if audience is Audience.ASKER:
+            return True
+        if audience is Audience.CHAT:
+            return False
+        changes = bool(raw) or audience is Audience.ACTION
+        allowed = self._service.command_context(incoming).may_administer_chat
+        return (
+            command.access is Access.BOT_ADMIN  # the operator's business, not the channel's
+            or not changes
+            or (bool(raw) and not allowed)
         )
 
     async def menu_upscale(
