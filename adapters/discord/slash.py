@@ -180,7 +180,8 @@ class SlashCommands:
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         try:
-            models = await self._service.s.venice.models("text")
+            # What /model offers: online models (private ones alone, with PRIVATE_MODELS_ONLY).
+            models = await self._service.media.models_of("text")
         except BotError:
             return []
         current = current.lower()
