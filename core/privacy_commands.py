@@ -53,7 +53,7 @@ class PrivacyCommands:
     async def forget(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Ask, then delete the caller's messages, summaries, settings and links."""
         message = ctx.message
-        dm_chat = message.chat_id if message.is_direct else None
+        dm_chat = message.chat_id if message.is_direct else message.private_chat_id
         privacy = self._service.privacy
         if args.get("confirm") != "confirm":
             what = await privacy.held_summary(message.platform, message.user_id, dm_chat=dm_chat)

@@ -13,6 +13,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 
 from adapters.telegram.media import MAX_DOWNLOAD, IncomingFile, replied_image
+from adapters.telegram.target import private_chat_id
 from core.commands import CommandRegistry
 from core.errors import BotError, InvalidInput, UnknownCommand
 from core.events import Attachment, IncomingMessage, RepliedMessage
@@ -52,6 +53,7 @@ def incoming(
         attachments=attachments,
         reply_to=reply_to,
         message_id=message_id,
+        private_chat_id=private_chat_id(user.id),
     )
 
 
