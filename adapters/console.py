@@ -15,9 +15,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from adapters.dispatch import error_text
 from core.app import App
 from core.commands import Command, help_text
-from core.errors import BotError, InvalidInput, UnknownCommand, UsageError
+from core.errors import InvalidInput, UnknownCommand, UsageError
 from core.events import Attachment, AttachmentKind, IncomingMessage, Reply, ReplyStream
 from core.text import format_sources
 
@@ -30,6 +31,7 @@ PLATFORM = "console"
 PROMPT = "you> "
 OPERATOR_CHAT = "terminal"
 GUEST_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+APOLOGY = "Sorry, something went wrong on the bot's side. It has been logged."
 STOP_GRACE = 0.8  # seconds a stopped answer has to end before the prompt comes back anyway
 BANNER = (
     "venice-bots console chat. Type a message, /help for commands, /quit or Ctrl-D to leave.\n"
@@ -186,11 +188,8 @@ class ConsoleAdapter:
                     example = f"Example: /{command.name} "
                     problem = problem.replace(example, f"{example}{command.file.name}.png ")
             self._write(f"{late()}! {problem}\nUsage: {usage}\n")
-        except BotError as exc:
-            self._write(f"{late()}! {exc.user_message}\n")
-        except Exception:
-            log.exception("Console message failed")
-            self._write(f"{late()}! Sorry, something went wrong on the bot's side. It has been logged.\n")
+        except Exception as exc:  # noqa: BLE001 - error_text logs it
+            self._write(f"{late()}! {error_text(exc, log, 'Console message failed', apology=APOLOGY)}\n")
 
     async def _show(self, stream: ReplyStream, turn: _Turn) -> None:
         """Print a stream as it arrives (nothing more once the prompt is back), then its reply."""

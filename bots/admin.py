@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from adapters.telegram.target import private_chat_id as telegram_private_chat
 from bots.bootstrap import allowance_policy
 from core.billing.accounts import AccountFinder, parse_account_name
 from core.errors import InvalidInput
@@ -151,7 +152,9 @@ async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
             privacy = Privacy(
                 db, settings, conversations=conversations, chat_settings=ChatSettingsStore(db), ledger=ledger
             )
-            done = await privacy.forget(name.platform, name.id)
+            # A Telegram user's private chat with the bot has their id: its settings go too.
+            private_chat = telegram_private_chat(name.id) if name.platform == "telegram" else None
+            done = await privacy.forget(name.platform, name.id, dm_chat=private_chat)
             whole = (
                 f" ({plural(done.conversations, 'conversation')} removed whole)" if done.conversations else ""
             )

@@ -79,6 +79,7 @@ class CharacterCommands:
                         autocomplete="characters",
                     ),
                 ),
+                private_actions=("search", "info"),
             ),
             Command(
                 "persona",
@@ -110,6 +111,7 @@ class CharacterCommands:
                     MAX_CARD_BYTES,
                     action="import",
                 ),
+                private_actions=("list", "show"),
             ),
         ]
 

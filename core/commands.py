@@ -29,6 +29,17 @@ class Access(enum.Enum):
     BOT_ADMIN = "bot_admin"  # listed in ADMIN_USER_IDS
 
 
+class Audience(enum.Enum):
+    """Who sees a command's reply, where a platform can show a reply to its asker alone (Discord)."""
+
+    # The chat when the command changes something (given arguments, by someone who may change
+    # the chat); otherwise (a look at the current value, a refusal) only the asker.
+    CHANGE = "change"
+    ACTION = "action"  # the chat: it acts on the chat even without arguments (/reset, /retry)
+    CHAT = "chat"  # the chat, whoever asks: what it makes (pictures, speech, video) is for everyone
+    ASKER = "asker"  # only the asker: information, and a user's own data
+
+
 @dataclass(frozen=True)
 class Arg:
     """One argument of a command.
@@ -119,6 +130,15 @@ class Command:
     access: Access = Access.EVERYONE
     hidden: bool = False  # run by buttons only: left out of menus, help and slash commands
     file: FileArg | None = None
+    audience: Audience = Audience.CHANGE
+    # Values of the first argument that only show something (``/character search``): their
+    # reply is the asker's alone, whatever the command's audience.
+    private_actions: tuple[str, ...] = ()
+
+    def audience_for(self, raw_args: str) -> Audience:
+        """Who sees the reply to the command run with these arguments."""
+        action = raw_args.split(" ", 1)[0].lower()
+        return Audience.ASKER if action in self.private_actions else self.audience
 
     @property
     def usage(self) -> str:

@@ -52,6 +52,8 @@ class IncomingMessage:
         nsfw: the platform marks the channel as adult (Discord's NSFW flag); None when the
             platform has no such flag and the chat's own setting decides.
         server_id: the server the chat belongs to (a Discord guild), None where there is none.
+        private_chat_id: the user's private chat with the bot, where the platform names it
+            without being asked (a Telegram private chat's id is the user's); None elsewhere.
     """
 
     platform: str
@@ -67,6 +69,7 @@ class IncomingMessage:
     message_id: str | None = None
     nsfw: bool | None = None
     server_id: str | None = None
+    private_chat_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from core import images
-from core.commands import Arg, ArgType, Command, CommandContext, FileArg
+from core.commands import Arg, ArgType, Audience, Command, CommandContext, FileArg
 from core.errors import InvalidInput
 from core.events import Choice, Reply, ReplyStream
 
@@ -50,6 +50,7 @@ class MediaCommands:
                     Arg("negative", "What the image should not show", ArgType.TEXT, option=True),
                     Arg("seed", "Seed, to get the same image again", ArgType.INTEGER, option=True),
                 ),
+                audience=Audience.CHAT,
             ),
             Command(
                 "upscale",
@@ -57,6 +58,7 @@ class MediaCommands:
                 self.upscale,
                 (Arg("scale", "2 or 4", choices=("2", "4")),),
                 file=SOURCE_IMAGE,
+                audience=Audience.CHAT,
             ),
             Command(
                 "edit",
@@ -72,6 +74,7 @@ class MediaCommands:
                     ),
                 ),
                 file=SOURCE_IMAGE,
+                audience=Audience.CHAT,
             ),
             Command(
                 "speak",
@@ -87,6 +90,7 @@ class MediaCommands:
                         what="the text to read aloud",
                     ),
                 ),
+                audience=Audience.CHAT,
             ),
             Command(
                 "voice",
@@ -123,6 +127,7 @@ class MediaCommands:
                     Arg("aspect", "Aspect ratio, e.g. 16:9", option=True),
                     Arg("resolution", "Resolution, e.g. 720p", option=True),
                 ),
+                audience=Audience.CHAT,
             ),
             Command(
                 "videoconfirm",

@@ -157,7 +157,7 @@ class Privacy:
         row = await self._db.fetchone(
             "SELECT id FROM users WHERE platform = ? AND platform_user_id = ?", (platform, platform_user_id)
         )
-        settings_chats = _private_chats(platform, platform_user_id, dm_chat)
+        settings_chats = _private_chats(dm_chat)
         removed_settings = 0
         for chat_id in settings_chats:
             removed_settings += await self._db.execute(
@@ -274,7 +274,7 @@ class Privacy:
         )
         if row is None:
             return held(0, 0)
-        chats = _private_chats(platform, platform_user_id, dm_chat)
+        chats = _private_chats(dm_chat)
         rows = await self._messages(await self._yours(int(row[0]), platform, platform_user_id, chats))
         return held(len(rows), len({r[0] for r in rows}))
 
@@ -317,7 +317,7 @@ class Privacy:
             "account": None,
             "video_jobs": [],
         }
-        for chat_id in _private_chats(platform, platform_user_id, dm_chat):
+        for chat_id in _private_chats(dm_chat):
             settings = await self._db.fetchone(
                 "SELECT settings FROM chat_settings WHERE platform = ? AND chat_id = ?", (platform, chat_id)
             )
@@ -326,9 +326,7 @@ class Privacy:
         if row is None:
             return data
         uid = int(row[0])
-        yours = await self._yours(
-            uid, platform, platform_user_id, _private_chats(platform, platform_user_id, dm_chat)
-        )
+        yours = await self._yours(uid, platform, platform_user_id, _private_chats(dm_chat))
         by_conversation: dict[int, dict[str, Any]] = {}
         for cid, chat_id, thread_id, persona, role, content, created, author in await self._messages(yours):
             entry = by_conversation.setdefault(
@@ -380,10 +378,10 @@ class Privacy:
             self._task = None
 
 
-def _private_chats(platform: str, platform_user_id: str, dm_chat: str | None) -> set[str]:
-    """The user's private chat(s) known without asking the platform: where they are asking
-    from, and on Telegram their own id (a private chat's id is the user's)."""
-    return {c for c in (dm_chat, platform_user_id if platform == "telegram" else None) if c}
+def _private_chats(dm_chat: str | None) -> set[str]:
+    """The user's private chat, where it is known without asking the platform: where they are
+    asking from, or what the adapter says (IncomingMessage.private_chat_id)."""
+    return {dm_chat} if dm_chat else set()
 
 
 def _iso(stamp: float | None) -> str | None:

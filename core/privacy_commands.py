@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from core.commands import Arg, Command, CommandContext
+from core.commands import Arg, Audience, Command, CommandContext
 from core.errors import InvalidInput
 from core.events import Attachment, Choice, Reply
 from core.privacy import held
@@ -32,11 +32,13 @@ class PrivacyCommands:
                 "Delete everything the bot stored of you (asks first)",
                 self.forget,
                 (Arg("confirm", "confirm", choices=("confirm",)),),
+                audience=Audience.ASKER,  # with its confirmation and its result: theirs alone
             ),
             Command(
                 "export",
                 "Get everything the bot stored of you, as a JSON file (in a private chat)",
                 self.export,
+                audience=Audience.ASKER,  # with its file
             ),
             Command(
                 "ephemeral",
@@ -55,7 +57,7 @@ class PrivacyCommands:
     async def forget(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Ask, then delete the caller's messages, summaries, settings and links."""
         message = ctx.message
-        dm_chat = message.chat_id if message.is_direct else None
+        dm_chat = message.chat_id if message.is_direct else message.private_chat_id
         privacy = self._privacy
         if args.get("confirm") != "confirm":
             what = await privacy.held_summary(message.platform, message.user_id, dm_chat=dm_chat)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
@@ -20,11 +19,10 @@ from telegram import (
     BotCommandScopeChat,
     Chat,
     Message,
-    MessageEntity,
     Update,
     User,
 )
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatType
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
@@ -37,34 +35,29 @@ from telegram.ext import (
     filters,
 )
 
+from adapters.dispatch import NOT_NEWEST, Dispatch, error_text
+from adapters.telegram import reading
 from adapters.telegram.albums import Album, Albums
-from adapters.telegram.media import MAX_DOWNLOAD, IncomingFile, incoming_file, replied_image
+from adapters.telegram.media import IncomingFile, incoming_file
 from adapters.telegram.menus import Menus
+from adapters.telegram.reading import CARD_AS_PHOTO, PLATFORM, Reader, imports_card, thread_of
 from adapters.telegram.sender import TelegramSender
 from adapters.telegram.target import Target
 from adapters.telegram.writer import AnswerWriter, Pace
 from core.app import App
 from core.chat.turn import REGENERATE
 from core.commands import Access
-from core.errors import BotError, ConfigurationError, InvalidInput, UnknownCommand
-from core.events import Attachment, Destination, IncomingMessage, RepliedMessage, Reply, ReplyStream
+from core.errors import ConfigurationError, InvalidInput
+from core.events import Destination, IncomingMessage, Reply, ReplyStream
 from core.settings import Settings
-from core.turns import Turn, TurnQueue
+from core.turns import Turn
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "telegram"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-ADMIN_CACHE_SECONDS = 120.0
-APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 # What the bot reads besides text: files come with their caption as the message's text.
 MEDIA = (
     filters.PHOTO | filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
-)
-# Telegram re-encodes a photo as JPEG, which drops the PNG text chunk a character card lives in.
-CARD_AS_PHOTO = (
-    "Telegram turned that PNG into a compressed photo, which loses the character card inside it. "
-    "Send the PNG as a file instead (📎 → File), with the caption /persona import."
 )
 
 
@@ -104,12 +97,11 @@ class TelegramAdapter:
         self._clock = clock
         self.sender = sender or TelegramSender()
         self.menus = Menus()
-        self._handoff = TurnQueue()  # hands a chat's messages to the core in arrival order
+        # Keyed by chat and forum topic.
+        self._chats: Dispatch[tuple[int, int | None], int] = Dispatch()
         self._albums: Albums[tuple[Message, IncomingFile]] = Albums(
             quiet=self._options.album_quiet, longest=self._options.album_longest
         )
-        self._admins: dict[tuple[int, int], tuple[bool, float]] = {}
-        self._last_answer: dict[tuple[int, int | None], int] = {}
         self._drafts = self._options.use_drafts
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
@@ -129,6 +121,7 @@ class TelegramAdapter:
         )
         self.app.add_handler(CallbackQueryHandler(self._on_button))
         self.app.add_error_handler(self._on_error)
+        self._reader = Reader(self.app.bot, service.commands, service.media, clock=clock)
 
     async def __aenter__(self) -> TelegramAdapter:
         try:
@@ -258,7 +251,7 @@ class TelegramAdapter:
             if album is not None:
                 # The album's place in the chat's line is taken now, with its first item: a
                 # message sent after the album is answered after it.
-                turn = self._handoff.take((chat.id, _thread_of(message)))
+                turn = self._chats.take_turn((chat.id, thread_of(message)))
                 self.app.create_task(self._on_album(album, chat, user, turn), update=update)
             return
         await self._on_messages((message,), (file,) if file is not None else (), chat, user)
@@ -288,77 +281,43 @@ class TelegramAdapter:
         """
         head = next((m for m in messages if m.caption), messages[0])
         private = chat.type == ChatType.PRIVATE
-        command = self._command(head)
+        command = self._reader.command(head)
         if command is not None:
             name, args, addressed = command
-            if not private and not addressed and not self._knows(name):
+            if not private and not addressed and not self._reader.knows(name):
                 return  # another bot's command
             text = f"/{name} {args}".strip()
         elif (
             private
-            or any(self._addressed(m) for m in messages)
+            or any(self._reader.addressed(m) for m in messages)
             or await self._service.roleplay_here(PLATFORM, str(chat.id))
         ):
             # A group with a character bound is a scene: every message is for it (Telegram
             # delivers them all when the bot's privacy mode is off, or the bot is an admin).
-            text = "\n\n".join(t for t in map(self._strip_mentions, messages) if t)
+            text = "\n\n".join(t for t in map(self._reader.strip_mentions, messages) if t)
         else:
             return  # a group message (or file) that is not for the bot
-        is_admin = private or (command is not None and await self._is_chat_admin(chat, user, head))
-        thread_id = _thread_of(messages[0])
-        replying = next((m for m in messages if self._replied_message(m) is not None), head)
+        is_admin = private or (command is not None and await self._reader.is_chat_admin(chat, user, head))
+        thread_id = thread_of(messages[0])
+        replying = next((m for m in messages if self._reader.replied_message(m) is not None), head)
 
         async def incoming() -> IncomingMessage:
             # Downloads wait for the message's turn: a chat's messages reach the core in order.
-            if command is not None and _imports_card(*command[:2]) and any(m.photo for m in messages):
+            if command is not None and imports_card(*command[:2]) and any(m.photo for m in messages):
                 raise InvalidInput(CARD_AS_PHOTO)
-            return IncomingMessage(
-                platform=PLATFORM,
-                chat_id=str(chat.id),
-                user_id=str(user.id),
-                user_name=user.full_name or user.username,
-                text=text,
-                thread_id=str(thread_id) if thread_id is not None else None,
-                is_direct=private,
-                is_chat_admin=is_admin,
-                attachments=await self._download_all(files) if files else (),
-                reply_to=await self._replied(replying),
+            return reading.incoming(
+                chat,
+                user,
+                text,
+                thread_id,
+                is_admin=is_admin,
+                attachments=await self._reader.download_all(files) if files else (),
+                reply_to=await self._reader.replied(replying),
                 message_id=str(head.message_id),
             )
 
         target = Target(chat.id, thread_id, reply_to=None if private else head.message_id, private=private)
         await self._dispatch(incoming, target, turn)
-
-    async def _download_all(self, files: Sequence[IncomingFile]) -> tuple[Attachment, ...]:
-        """Fetch a message's files (an album's several at once), in order, after checking them all."""
-        if len(files) == 1:
-            return (await self._download(files[0]),)
-        for file in files:  # refuse an album with one file too many before downloading any of it
-            self._check_download(file)
-        return tuple(await asyncio.gather(*(self._fetch(file) for file in files)))
-
-    async def _download(self, file: IncomingFile) -> Attachment:
-        """Fetch a user's file, after the core and Telegram's own limit agree to it."""
-        self._check_download(file)
-        return await self._fetch(file)
-
-    def _check_download(self, file: IncomingFile) -> None:
-        self._service.media.check_download(file.kind, file.size, file.duration)
-        if file.size is not None and file.size > MAX_DOWNLOAD:
-            raise _too_big(file.size)
-
-    async def _fetch(self, file: IncomingFile) -> Attachment:
-        try:
-            data = await (await self.app.bot.get_file(file.file_id)).download_as_bytearray()
-        except TelegramError as exc:
-            if "file is too big" in exc.message.lower():
-                raise _too_big(file.size) from None
-            # A timeout, a dropped connection, a file Telegram lost: the user can send it again.
-            log.warning("Downloading a Telegram file failed: %s", exc.message)
-            raise BotError("Telegram did not hand over your file just now. Please send it again.") from None
-        return Attachment(
-            file.kind, file.mime_type, bytes(data), filename=file.filename, duration=file.duration
-        )
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -383,25 +342,16 @@ class TelegramAdapter:
                 )
             return
         assert pressed.command is not None
-        thread_id = _thread_of(message)
-        if (
-            pressed.command == REGENERATE.command
-            and self._last_answer.get((chat.id, thread_id)) != message.message_id
+        thread_id = thread_of(message)
+        if pressed.command == REGENERATE.command and not self._chats.is_newest(
+            (chat.id, thread_id), message.message_id
         ):
-            await query.answer("Only the newest answer can be regenerated.")
+            await query.answer(NOT_NEWEST)
             return
         await query.answer()
         private = chat.type == ChatType.PRIVATE
-        incoming = IncomingMessage(
-            platform=PLATFORM,
-            chat_id=str(chat.id),
-            user_id=str(user.id),
-            user_name=user.full_name or user.username,
-            text=pressed.command,
-            thread_id=str(thread_id) if thread_id is not None else None,
-            is_direct=private,
-            is_chat_admin=private or await self._is_chat_admin(chat, user, None),
-        )
+        is_admin = private or await self._reader.is_chat_admin(chat, user, None)
+        incoming = reading.incoming(chat, user, pressed.command, thread_id, is_admin=is_admin)
         await self._dispatch(incoming, Target(chat.id, thread_id, None, private))
 
     def _writer(self, target: Target) -> AnswerWriter:
@@ -429,7 +379,7 @@ class TelegramAdapter:
         """
         writer = self._writer(target)
         try:
-            async with turn or self._handoff.take((target.chat_id, target.thread_id)):
+            async with turn or self._chats.take_turn((target.chat_id, target.thread_id)):
                 if not isinstance(incoming, IncomingMessage):
                     incoming = await incoming()
                 result = await self._service.handle_message(incoming)
@@ -438,133 +388,15 @@ class TelegramAdapter:
             else:
                 reply = result
                 await writer.write_reply(reply)
-            if REGENERATE in reply.choices and writer.message_ids:
-                self._last_answer[(target.chat_id, target.thread_id)] = writer.message_ids[-1]
-        except BotError as exc:
-            await writer.write_error(exc.user_message)
+            self._chats.answered((target.chat_id, target.thread_id), reply, writer.message_ids)
         except TelegramError:
             raise  # the error handler logs it
-        except Exception:
-            log.exception("Handling a Telegram message failed")
-            await writer.write_error(APOLOGY)
+        except Exception as exc:  # noqa: BLE001 - error_text logs it
+            await writer.write_error(error_text(exc, log, "Handling a Telegram message failed"))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("Telegram update %s failed", update_id, exc_info=context.error)
 
-    # ----- reading messages
-
-    def _command(self, message: Message) -> tuple[str, str, bool] | None:
-        """(name, arguments, addressed to this bot by name) for a command, else None.
-
-        A file's caption can be a command too (``/upscale 2`` on a photo).
-        """
-        caption = message.text is None
-        entities = (message.caption_entities if caption else message.entities) or ()
-        if not entities or entities[0].type != MessageEntity.BOT_COMMAND or entities[0].offset != 0:
-            return None
-        token = message.parse_caption_entity(entities[0]) if caption else message.parse_entity(entities[0])
-        name, _, target = token[1:].partition("@")
-        addressed = target.lower() == (self.app.bot.username or "").lower()
-        if target and not addressed and message.chat.type != ChatType.PRIVATE:
-            return None  # "/help@other_bot" in a group is for that bot
-        args = (message.text or message.caption or "")[len(token) :].strip()
-        name = name.lower()
-        return ("help" if name == "start" else name), args, addressed
-
-    def _knows(self, name: str) -> bool:
-        try:
-            self._service.commands.get(name)
-        except UnknownCommand:
-            return False
-        return True
-
-    def _addressed(self, message: Message) -> bool:
-        """A group message is for the bot when it mentions it or replies to it."""
-        bot = self.app.bot
-        for entity, text in _mentions(message, [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
-            if entity.type == MessageEntity.MENTION and text[1:].lower() == (bot.username or "").lower():
-                return True
-            if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot.id:
-                return True
-        replied = self._replied_message(message)
-        return bool(replied and replied.from_user and replied.from_user.id == bot.id)
-
-    def _strip_mentions(self, message: Message) -> str:
-        text = message.text if message.text is not None else message.caption or ""
-        username = f"@{self.app.bot.username}".lower()
-        for _entity, mention in sorted(
-            _mentions(message, [MessageEntity.MENTION]).items(), key=lambda e: -e[0].offset
-        ):
-            if mention.lower() == username:
-                text = text.replace(mention, "", 1)
-        return " ".join(text.split()) if text.strip() else text
-
-    @staticmethod
-    def _replied_message(message: Message) -> Message | None:
-        replied = message.reply_to_message
-        # In a forum topic every message "replies" to the topic's first message.
-        if replied is None or replied.forum_topic_created is not None:
-            return None
-        if message.is_topic_message and replied.message_id == message.message_thread_id:
-            return None
-        return replied
-
-    async def _replied(self, message: Message) -> RepliedMessage | None:
-        """The replied-to message, with its image downloaded (for /upscale, /edit, questions)."""
-        replied = self._replied_message(message)
-        image = replied_image(replied) if replied is not None else None
-        if replied is None or not (replied.text or replied.caption or image):
-            return None
-        author = replied.from_user
-        return RepliedMessage(
-            text=replied.text or replied.caption or "",
-            from_bot=bool(author and author.id == self.app.bot.id),
-            author=author.full_name if author else None,
-            attachments=(await self._download(image),) if image is not None else (),
-        )
-
-    async def _is_chat_admin(self, chat: Chat, user: User, message: Message | None) -> bool:
-        """Whether the user administers the group (asked of Telegram, cached briefly)."""
-        if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
-            return True  # an anonymous admin, posting as the group
-        key = (chat.id, user.id)
-        cached = self._admins.get(key)
-        if cached and cached[1] > self._clock():
-            return cached[0]
-        try:
-            member = await self.app.bot.get_chat_member(chat.id, user.id)
-            admin = member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
-        except TelegramError as exc:
-            log.warning("Cannot check admin rights in chat %s: %s", chat.id, exc.message)
-            admin = False
-        self._admins[key] = (admin, self._clock() + ADMIN_CACHE_SECONDS)
-        return admin
-
     def _no_drafts(self) -> None:
         self._drafts = False
-
-
-def _thread_of(message: Message) -> int | None:
-    """The forum topic a message is in, if any."""
-    return message.message_thread_id if message.is_topic_message else None
-
-
-def _mentions(message: Message, types: list[str | None]) -> dict[MessageEntity, str]:
-    """The message's entities of these types, from its text or else its caption."""
-    if message.text is not None:
-        return message.parse_entities(types)
-    return message.parse_caption_entities(types)
-
-
-def _imports_card(name: str, args: str) -> bool:
-    """Whether the command is ``/persona import`` (its card comes as the message's file)."""
-    return name == "persona" and args.lower().split(maxsplit=1)[:1] == ["import"]
-
-
-def _too_big(size: int | None) -> InvalidInput:
-    stated = f"That file is {size / 1048576:.0f} MB; " if size else "That file is too big: "
-    return InvalidInput(
-        f"{stated}Telegram lets bots download files up to {MAX_DOWNLOAD // 1048576} MB. "
-        "Send a smaller or shorter one."
-    )

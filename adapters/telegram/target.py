@@ -13,3 +13,8 @@ class Target:
     thread_id: int | None = None
     reply_to: int | None = None  # in groups, answer as a reply to the question
     private: bool = True
+
+
+def private_chat_id(user_id: int | str) -> str:
+    """The user's private chat with the bot: on Telegram a private chat's id is the user's."""
+    return str(user_id)

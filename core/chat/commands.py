@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.billing.accounts import AccountName, NamedAccount, parse_account_name
-from core.commands import Access, Arg, ArgType, Command, CommandContext, help_text
+from core.commands import Access, Arg, ArgType, Audience, Command, CommandContext, help_text
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Choice, Reply, ReplyStream
 from core.ledger import format_activity, format_entries, parse_usd, usd
@@ -93,9 +93,19 @@ class CoreCommands:
     def definitions(self) -> list[Command]:
         """The command definitions, in the order /help shows them."""
         return [
-            Command("help", "Show what the bot can do", self.help),
-            Command("reset", "Start a new conversation (the old one is kept, not used)", self.reset),
-            Command("retry", "Answer the last message again, replacing the last answer", self.retry),
+            Command("help", "Show what the bot can do", self.help, audience=Audience.ASKER),
+            Command(
+                "reset",
+                "Start a new conversation (the old one is kept, not used)",
+                self.reset,
+                audience=Audience.ACTION,
+            ),
+            Command(
+                "retry",
+                "Answer the last message again, replacing the last answer",
+                self.retry,
+                audience=Audience.ACTION,
+            ),
             Command(
                 "model",
                 "Show the chat's model and the choices, or switch model",
@@ -126,7 +136,7 @@ class CoreCommands:
                 self.memory,
                 (Arg("mode", "shared or per-user", choices=("shared", "per-user")),),
             ),
-            Command("settings", "Show this chat's settings", self.settings),
+            Command("settings", "Show this chat's settings", self.settings, audience=Audience.ASKER),
             Command("balance", "Your credit, allowance, next refill and spending", self.balance),
             Command("usage", "Your latest actions, what each cost, and the credit you got", self.usage),
             Command(
@@ -172,6 +182,7 @@ class CoreCommands:
                 "Bot health: Venice limits and balance, failures, storage",
                 self.status,
                 access=Access.BOT_ADMIN,
+                audience=Audience.ASKER,
             ),
         ]
 

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -168,6 +169,30 @@ async def test_help_reset_model_autocomplete_and_admin_rights(discord_env: Any, 
         assert "Model set to llama-3.3-70b" in switched.response.content
         status = await mod.slash(channel, "status")
         assert "Only the bot's admins can use /status" in _all_text(status)  # checked on our side too
+
+
+async def test_model_autocomplete_offers_what_model_offers_private_models_only(
+    discord_env: Any, venice: FakeVenice, tmp_path: Path
+) -> None:
+    """With PRIVATE_MODELS_ONLY, an anonymized model is neither listed by /model nor suggested as it is typed."""
+    async with discord_env() as (env, _adapter):
+        guild = env.create_guild()
+        channel = guild.create_text_channel("general")
+        alice = guild.add_member(env.create_user("alice"))
+        everything = [c["value"] for c in await alice.autocomplete(channel, "model", "name", "qwen")]
+    assert everything == ["qwen3-vl-235b-a22b"]  # anonymized, offered while the bot takes any model
+    # A bot of its own (its own database), which syncs its commands to its own Discord.
+    private_bot = {"private_models_only": True, "database_url": f"sqlite:///{tmp_path}/private.db"}
+    async with discord_env(**private_bot) as (env, _adapter):
+        guild = env.create_guild()
+        channel = guild.create_text_channel("general")
+        alice = guild.add_member(env.create_user("alice"))
+        typed = await alice.autocomplete(channel, "model", "name", "qwen")
+        offered = [c["value"] for c in await alice.autocomplete(channel, "model", "name", "")]
+        listing = _all_text(await alice.slash(channel, "model"))
+    assert typed == []
+    assert offered == ["venice-uncensored", "llama-3.3-70b"]
+    assert all(f"{model} (" in listing for model in offered) and "qwen3-vl-235b-a22b" not in listing
 
 
 async def test_whoami_shows_the_user_channel_and_server_ids_to_the_asker_alone(

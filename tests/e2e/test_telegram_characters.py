@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from adapters.telegram.bot import CARD_AS_PHOTO
+from adapters.telegram.reading import CARD_AS_PHOTO
 from tests.e2e.telegram_support import (
     ALICE,
     BOB,

@@ -61,6 +61,17 @@ async def test_forget_asks_with_a_button_then_leaves_no_trace_in_the_database_fi
     assert kept.encode() in data  # another user's words stay
 
 
+async def test_forget_in_a_group_clears_the_users_private_chat_settings_too(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    """The adapter tells the core where the user's private chat is (on Telegram it has the user's id)."""
+    async with start_bot():
+        assert "on" in await say(tg, "/voicemode on", chat_id=ALICE)
+        done = await say(tg, "/forget confirm", chat_id=GROUP, chat_type="supergroup", user_id=ALICE)
+        assert "Done: deleted " in done
+        assert "Voice replies are off" in await say(tg, "/voicemode", chat_id=ALICE)
+
+
 async def test_export_sends_a_json_document_of_the_callers_messages_in_a_dm_and_refuses_in_a_group(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any
 ) -> None:

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from core.commands import Access, Arg, ArgType, Command, CommandContext, CommandRegistry
+from core.commands import Access, Arg, ArgType, Audience, Command, CommandContext, CommandRegistry
 from core.errors import PermissionDenied, UnknownCommand, UsageError
 from core.events import IncomingMessage, Reply
 
@@ -104,3 +104,12 @@ async def test_bot_admin_commands_are_checked() -> None:
 def test_usage_string() -> None:
     assert registry().get("say").usage == "/say <times> <text>"
     assert registry().get("mode").usage == "/mode [off|on]"
+
+
+def test_an_action_that_only_shows_something_is_answered_to_its_asker() -> None:
+    command = Command(
+        "thing", "Things", echo, (Arg("action", "a", choices=("search", "set")),), private_actions=("search",)
+    )
+    assert command.audience_for("Search sherlock") is Audience.ASKER
+    assert command.audience_for("set sherlock") is Audience.CHANGE  # the definition's own audience
+    assert command.audience_for("") is Audience.CHANGE

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from adapters.telegram.bot import _imports_card
 from adapters.telegram.media import MAX_CAPTION, caption
+from adapters.telegram.reading import imports_card
 from adapters.telegram.render import MAX_HEADING, MAX_MESSAGE, heading, split
 from tests.fakes.telegram_html import parse_html
 from tests.fakes.telegram_state import TelegramState
@@ -48,11 +48,11 @@ def test_a_caption_carries_the_heading_and_counts_it() -> None:
 
 
 def test_only_persona_import_counts_as_a_card_import() -> None:
-    assert _imports_card("persona", "import")
-    assert _imports_card("persona", "IMPORT extra words")
-    assert not _imports_card("persona", "")
-    assert not _imports_card("persona", "list")
-    assert not _imports_card("edit", "import")
+    assert imports_card("persona", "import")
+    assert imports_card("persona", "IMPORT extra words")
+    assert not imports_card("persona", "")
+    assert not imports_card("persona", "list")
+    assert not imports_card("edit", "import")
 
 
 def test_the_fake_presses_a_button_by_its_label() -> None:
