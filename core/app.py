@@ -23,8 +23,11 @@ from core.commands import CommandContext, CommandRegistry
 from core.errors import InvalidInput
 from core.events import IncomingMessage, Reply, ReplyStream
 from core.ledger import Ledger
-from core.media import MediaService
-from core.media_commands import MediaCommands
+from core.media.commands import MediaCommands
+from core.media.images import Images
+from core.media.speech import Speech
+from core.media.uploads import Uploads
+from core.media.video import Deliverers, VideoJobs
 from core.privacy import Privacy
 from core.privacy_commands import PrivacyCommands
 from core.runner import Runner
@@ -39,7 +42,6 @@ from core.storage.users import UserDirectory
 from core.storage.video_jobs import VideoJobStore
 from core.text import clean_text
 from core.venice.client import VeniceClient
-from core.video import Deliverers, VideoJobs
 
 log = logging.getLogger(__name__)
 # What users write, only when LOG_CONTENT=true (bots/logs.py silences it otherwise).
@@ -90,7 +92,8 @@ class App:
         # How each running adapter posts a result that outlived the request (a video).
         self.deliverers = Deliverers()
         self.catalogue = Catalogue(services.settings, services.venice)
-        self.media = MediaService(
+        self.uploads = Uploads(services.settings)
+        self.images = Images(
             services.settings,
             venice=services.venice,
             chat_settings=services.chat_settings,
@@ -98,6 +101,16 @@ class App:
             catalogue=self.catalogue,
             cashier=self.cashier,
             runner=self.runner,
+        )
+        self.speech = Speech(
+            services.settings,
+            venice=services.venice,
+            chat_settings=services.chat_settings,
+            prices=services.prices,
+            catalogue=self.catalogue,
+            cashier=self.cashier,
+            runner=self.runner,
+            uploads=self.uploads,
         )
         self.characters = CharacterService(services.venice, services.personas)
         self.turns = ChatTurns(
@@ -111,7 +124,7 @@ class App:
             characters=self.characters,
             catalogue=self.catalogue,
             cashier=self.cashier,
-            media=self.media,
+            speech=self.speech,
             runner=self.runner,
         )
         self.videos = VideoJobs(
@@ -152,7 +165,7 @@ class App:
                 catalogue=self.catalogue,
                 venice=services.venice,
             ),
-            MediaCommands(services.chat_settings, self.media, self.videos),
+            MediaCommands(services.chat_settings, self.images, self.speech, self.videos),
             CharacterCommands(
                 services.settings,
                 characters=self.characters,

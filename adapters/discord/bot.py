@@ -289,9 +289,9 @@ class DiscordAdapter:
                 text,
                 is_direct=direct,
                 message_id=str(message.id),
-                attachments=await download_all(self._service.media, message),
+                attachments=await download_all(self._service.uploads, message),
                 reply_to=await reading.replied_message(
-                    self._service.media,
+                    self._service.uploads,
                     replied,
                     to_bot,
                     needed=reading.takes_replied_image(self._service.commands, text),

@@ -272,7 +272,7 @@ class SlashCommands:
             attached = incoming
             if attached_file is not None:
                 attached = replace(
-                    incoming, attachments=(await download(self._service.media, attached_file),)
+                    incoming, attachments=(await download(self._service.uploads, attached_file),)
                 )
             return await self._service.run_command(attached, command.name, raw)
 
@@ -314,7 +314,7 @@ class SlashCommands:
         incoming = reading.from_interaction(interaction, f"/upscale {scale}")
 
         async def start() -> Reply | ReplyStream:
-            attached = replace(incoming, attachments=(await download(self._service.media, image),))
+            attached = replace(incoming, attachments=(await download(self._service.uploads, image),))
             return await self._service.run_command(attached, "upscale", str(scale))
 
         await self._answer(incoming.chat_id, InteractionSurface(interaction), start, interaction=interaction)
@@ -326,7 +326,7 @@ class SlashCommands:
             await interaction.response.send_message(NO_IMAGE, ephemeral=True)
             return
         try:  # refuse before the user types a prompt for an image that cannot be used
-            self._service.media.check_download("image", image.size, None)
+            self._service.uploads.check_download("image", image.size, None)
         except BotError as exc:
             await interaction.response.send_message(f"⚠️ {exc.user_message}", ephemeral=True)
             return
@@ -340,7 +340,7 @@ class SlashCommands:
         incoming = reading.from_interaction(interaction, f"/edit {prompt}")
 
         async def start() -> Reply | ReplyStream:
-            attached = replace(incoming, attachments=(await download(self._service.media, image),))
+            attached = replace(incoming, attachments=(await download(self._service.uploads, image),))
             return await self._service.run_command(attached, "edit", prompt)
 
         await self._answer(incoming.chat_id, InteractionSurface(interaction), start, interaction=interaction)

@@ -121,7 +121,7 @@ class TelegramAdapter:
         )
         self.app.add_handler(CallbackQueryHandler(self._on_button))
         self.app.add_error_handler(self._on_error)
-        self._reader = Reader(self.app.bot, service.commands, service.media, clock=clock)
+        self._reader = Reader(self.app.bot, service.commands, service.uploads, clock=clock)
 
     async def __aenter__(self) -> TelegramAdapter:
         try:

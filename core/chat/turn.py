@@ -17,7 +17,8 @@ from core.chat.prompt import checked_pictures, question_text, venice_parameters,
 from core.chat.relay import relay
 from core.errors import BotError, InvalidInput
 from core.events import Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
-from core.media import IMAGE_TOKENS, MediaService
+from core.media.images import IMAGE_TOKENS
+from core.media.speech import Speech
 from core.runner import STOPPED_EARLY, Runner
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
@@ -47,7 +48,7 @@ class ChatTurns:
         characters: CharacterService,
         catalogue: Catalogue,
         cashier: Cashier,
-        media: MediaService,
+        speech: Speech,
         runner: Runner,
     ) -> None:
         self._settings = settings
@@ -60,7 +61,7 @@ class ChatTurns:
         self._characters = characters
         self._catalogue = catalogue
         self._cashier = cashier
-        self._media = media
+        self._speech = speech
         self._runner = runner
 
     async def answer(self, message: IncomingMessage, text: str) -> ReplyStream:
@@ -88,7 +89,7 @@ class ChatTurns:
         pictures = checked_pictures(message)  # sent along with the transcript
 
         async def work(stream: ReplyStream) -> None:
-            heard = await self._media.transcribe(message, recording)
+            heard = await self._speech.transcribe(message, recording)
             quoted = "\n".join("> " + line for line in heard.splitlines())
             preface = f"> 🎤 {quoted[2:]}\n\n"
             stream.push(preface)
@@ -240,7 +241,7 @@ class ChatTurns:
         if wants_voice and not result.stopped:
             stream.set_activity("record_voice")
             try:
-                voice, more = await self._media.spoken(
+                voice, more = await self._speech.spoken(
                     message, chat, answer, binding.voice if binding else None
                 )
                 notices.extend(more)

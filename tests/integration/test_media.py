@@ -155,7 +155,7 @@ async def test_upscale_limits_are_checked_before_upload(make_service: Any, venic
         with pytest.raises(InvalidInput, match="cannot read that image"):
             await ask(service, "/upscale", attachments=(junk,), **USER)
         with pytest.raises(InvalidInput, match="under 25 MB"):
-            service.media.check_download("image", 30 * 1024 * 1024, None)
+            service.uploads.check_download("image", 30 * 1024 * 1024, None)
         assert await balance_of(service) == FULL
     assert venice.calls_to("/image/upscale") == []
 
@@ -276,7 +276,7 @@ async def test_voice_limits_and_bad_audio_are_refused_before_upload_and_cost_not
         with pytest.raises(InvalidInput, match="1 min 30 s long.*up to 1 min 00 s"):
             await ask(service, "", attachments=(voice_note(90),), **USER)
         with pytest.raises(InvalidInput, match="1 min 30 s"):
-            service.media.check_download("voice", 10_000, 90)
+            service.uploads.check_download("voice", 10_000, 90)
         for data in (b"", b"OggS garbage that is not audio", bytes(4096)):
             with pytest.raises(InvalidInput, match="cannot read that audio"):
                 await ask(service, "", attachments=(Attachment("voice", "audio/ogg", data),), **USER)

@@ -10,9 +10,10 @@ from core.errors import InvalidInput
 from core.events import Choice, Reply, ReplyStream
 
 if TYPE_CHECKING:
-    from core.media import MediaService
+    from core.media.images import Images
+    from core.media.speech import Speech
+    from core.media.video import VideoJobs
     from core.storage.chat_settings import ChatSettingsStore
-    from core.video import VideoJobs
 
 VOICE_MODES = ("off", "on", "mirror")
 # Venice takes images under 25 MB.
@@ -22,9 +23,12 @@ SOURCE_IMAGE = FileArg("image", "The image", ("image",), images.MAX_UPLOAD_BYTES
 class MediaCommands:
     """Handlers that turn commands into media actions."""
 
-    def __init__(self, chat_settings: ChatSettingsStore, media: MediaService, videos: VideoJobs) -> None:
+    def __init__(
+        self, chat_settings: ChatSettingsStore, images: Images, speech: Speech, videos: VideoJobs
+    ) -> None:
         self._chat_settings = chat_settings
-        self._media = media
+        self._images = images
+        self._speech = speech
         self._videos = videos
 
     def definitions(self) -> list[Command]:
@@ -148,27 +152,27 @@ class MediaCommands:
     async def imagine(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
         """Generate images."""
         prompt = args.pop("prompt")
-        return await self._media.imagine(ctx.message, prompt, args)
+        return await self._images.imagine(ctx.message, prompt, args)
 
     async def upscale(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
         """Upscale an image."""
-        return await self._media.upscale(ctx.message, int(args.get("scale") or 2))
+        return await self._images.upscale(ctx.message, int(args.get("scale") or 2))
 
     async def edit(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
         """Edit an image."""
-        return await self._media.edit(ctx.message, args["prompt"])
+        return await self._images.edit(ctx.message, args["prompt"])
 
     async def speak(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
         """Text to a voice note."""
-        return await self._media.speak(ctx.message, args["text"])
+        return await self._speech.speak(ctx.message, args["text"])
 
     async def voice(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """List the voices, or choose one."""
         name = args.get("name")
         if name:
             ctx.require_chat_admin("change the voice")
-            return await self._media.set_voice(ctx.message, name)
-        model, voice, voices = await self._media.voices(ctx.message)
+            return await self._speech.set_voice(ctx.message, name)
+        model, voice, voices = await self._speech.voices(ctx.message)
         chat = await self._chat_settings.get(ctx.message.platform, ctx.message.chat_id)
         lines = [
             f"Voice: {voice} ({model.id}). Voice replies: {chat.voice_mode} (/voicemode).",

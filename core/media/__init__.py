@@ -1,0 +1,1 @@
+"""Media: checks on uploads, images, speech and video, and their commands."""
