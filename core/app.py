@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from core.account.commands import AccountCommands
 from core.addressing import Addressing
 from core.billing.accounts import AccountFinder
 from core.billing.cashier import Cashier
@@ -16,7 +17,7 @@ from core.billing.pricing import Prices
 from core.catalogue import Catalogue
 from core.character_commands import CharacterCommands
 from core.characters import CharacterService
-from core.chat.commands import CoreCommands
+from core.chat.commands import ChatCommands
 from core.chat.memory import Memory
 from core.chat.turn import ChatTurns
 from core.commands import CommandContext, CommandRegistry
@@ -150,7 +151,7 @@ class App:
             clock=services.clock,
         )
         for group in (
-            CoreCommands(
+            ChatCommands(
                 services.settings,
                 registry=self.commands,
                 regenerate=self.regenerate,
@@ -158,11 +159,16 @@ class App:
                 conversations=services.conversations,
                 addressing=self.addressing,
                 turns=self.runner.turns,
+                characters=self.characters,
+                catalogue=self.catalogue,
+            ),
+            AccountCommands(
+                services.settings,
+                chat_settings=services.chat_settings,
+                conversations=services.conversations,
                 ledger=services.ledger,
                 cashier=self.cashier,
                 accounts=self.accounts,
-                characters=self.characters,
-                catalogue=self.catalogue,
                 venice=services.venice,
             ),
             MediaCommands(services.chat_settings, self.images, self.speech, self.videos),

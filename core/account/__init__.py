@@ -1,0 +1,1 @@
+"""A user's account: balance, usage, links, shared balances, and the admins' commands for them."""
