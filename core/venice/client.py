@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -17,14 +15,14 @@ from pydantic import SecretStr
 from core.network import diagnose
 from core.venice.errors import (
     StreamInterrupted,
-    TooManyFailures,
     UnreadableAnswer,
     VeniceError,
     VeniceUnreachable,
     error_for_status,
 )
-from core.venice.retry import RETRYABLE_STATUSES, FailureBudget, RetryPolicy
+from core.venice.retry import FailureBudget, RetryPolicy
 from core.venice.think import ThinkSplitter, split_think
+from core.venice.transport import Transport
 from core.venice.types import (
     AccountBalance,
     Character,
@@ -43,16 +41,6 @@ from core.venice.types import (
 
 log = logging.getLogger(__name__)
 
-# Failures where no request reached Venice's model, so sending again cannot charge twice.
-# A read timeout is left out on purpose: Venice may still be generating (and billing) it.
-_RETRYABLE_TRANSPORT = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.RemoteProtocolError,
-    httpx.WriteError,
-)
-
 
 class VeniceClient:
     """Talk to the Venice API over an ``httpx.AsyncClient`` that the caller owns."""
@@ -67,35 +55,32 @@ class VeniceClient:
         failures: FailureBudget | None = None,
         models_ttl: float = 600.0,
     ) -> None:
-        self._http = http
-        self._api_key = api_key
-        self._base_url = base_url.rstrip("/")
         self._retry = retry or RetryPolicy()
-        self._failures = failures or FailureBudget(monotonic=self._retry.monotonic)
+        self._transport = Transport(
+            http, api_key=api_key, base_url=base_url, retry=self._retry, failures=failures
+        )
         self._models_ttl = models_ttl
         self._models_cache: dict[str, tuple[float, tuple[ModelInfo, ...]]] = {}
-        self._deprecation_warned: set[str] = set()
-        self._rate_limits = RateLimitState()
         self._styles_cache: tuple[float, tuple[str, ...]] | None = None
 
     def __repr__(self) -> str:
-        return f"VeniceClient(base_url={self._base_url!r})"
+        return f"VeniceClient(base_url={self._transport.base_url!r})"
 
     @property
     def rate_limits(self) -> RateLimitState:
         """The newest rate-limit and balance headers seen on any response."""
-        return self._rate_limits
+        return self._transport.rate_limits
 
     @property
     def failures(self) -> FailureBudget:
         """The process-wide count of recent failed requests."""
-        return self._failures
+        return self._transport.failures
 
     # ----- chat
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         """Return a whole answer (``stream: false``)."""
-        response = await self._send(
+        response = await self._transport.send(
             "POST", "/chat/completions", content=request.encode(stream=False), model=request.model
         )
         data = _json(response)
@@ -119,7 +104,7 @@ class VeniceClient:
         Raises ``StreamInterrupted`` (with the text received so far) when the stream breaks
         off after it started; it is never retried then, since that would repeat the answer.
         """
-        response = await self._send(
+        response = await self._transport.send(
             "POST",
             "/chat/completions",
             content=request.encode(stream=True),
@@ -177,7 +162,7 @@ class VeniceClient:
         cached = self._models_cache.get(type)
         if cached and now - cached[0] < self._models_ttl:
             return cached[1]
-        response = await self._send("GET", "/models", params={"type": type})
+        response = await self._transport.send("GET", "/models", params={"type": type})
         entries = _json(response).get("data") or []
         models = tuple(ModelInfo.from_json(m) for m in entries if isinstance(m, dict) and "id" in m)
         self._models_cache[type] = (now, models)
@@ -197,32 +182,32 @@ class VeniceClient:
         params: dict[str, Any] = {"limit": max(1, min(limit, 100)), "offset": max(0, offset)}
         if search:
             params["search"] = search
-        response = await self._send("GET", "/characters", params=params)
+        response = await self._transport.send("GET", "/characters", params=params)
         entries = _json(response).get("data") or []
         return tuple(Character.from_json(c) for c in entries if isinstance(c, dict) and "slug" in c)
 
     async def character(self, slug: str) -> Character:
         """Return one character; raises ``NotFound`` when unknown."""
-        response = await self._send("GET", f"/characters/{quote(slug, safe='')}")
+        response = await self._transport.send("GET", f"/characters/{quote(slug, safe='')}")
         data = _json(response)
         inner = data.get("data")
         return Character.from_json(inner if isinstance(inner, dict) else data)
 
     async def balance(self) -> AccountBalance:
         """Return the Venice account's balance."""
-        response = await self._send("GET", "/billing/balance")
+        response = await self._transport.send("GET", "/billing/balance")
         return AccountBalance.from_json(_json(response))
 
     async def api_key_rate_limits(self) -> dict[str, Any]:
         """Return the key's tier and per-model limits (``GET /api_keys/rate_limits``)."""
-        response = await self._send("GET", "/api_keys/rate_limits")
+        response = await self._transport.send("GET", "/api_keys/rate_limits")
         return _json(response)
 
     # ----- media
 
     async def generate_images(self, body: Mapping[str, Any]) -> GeneratedImages:
         """``POST /image/generate``: base64 images plus the blurred / content-violation flags."""
-        response = await self._send(
+        response = await self._transport.send(
             "POST", "/image/generate", content=_encode(body), model=str(body.get("model") or "")
         )
         data = _json(response)
@@ -244,14 +229,14 @@ class VeniceClient:
         cached = self._styles_cache
         if cached and now - cached[0] < self._models_ttl:
             return cached[1]
-        data = _json(await self._send("GET", "/image/styles")).get("data") or []
+        data = _json(await self._transport.send("GET", "/image/styles")).get("data") or []
         styles = tuple(str(s) for s in data if isinstance(s, str))
         self._styles_cache = (now, styles)
         return styles
 
     async def upscale(self, image: bytes, *, scale: int, filename: str, mime_type: str) -> bytes:
         """``POST /image/upscale`` as a multipart upload; returns the PNG bytes."""
-        response = await self._send(
+        response = await self._transport.send(
             "POST",
             "/image/upscale",
             form={"scale": str(scale)},
@@ -275,7 +260,7 @@ class VeniceClient:
         form = {"prompt": prompt, "model": model, "safe_mode": "true" if safe_mode else "false"}
         if aspect_ratio:
             form["aspect_ratio"] = aspect_ratio
-        response = await self._send(
+        response = await self._transport.send(
             "POST",
             "/image/edit",
             form=form,
@@ -298,12 +283,14 @@ class VeniceClient:
         }
         if speed is not None:
             body["speed"] = speed
-        response = await self._send("POST", "/audio/speech", content=_encode(body), model=model, stream=True)
+        response = await self._transport.send(
+            "POST", "/audio/speech", content=_encode(body), model=model, stream=True
+        )
         return await _body(response)
 
     async def transcribe(self, audio: bytes, *, model: str, filename: str, mime_type: str) -> Transcript:
         """``POST /audio/transcriptions`` (multipart): the text and the audio's duration."""
-        response = await self._send(
+        response = await self._transport.send(
             "POST",
             "/audio/transcriptions",
             form={"model": model, "response_format": "json"},
@@ -320,7 +307,7 @@ class VeniceClient:
     async def video_quote(self, body: Mapping[str, Any]) -> float:
         """``POST /video/quote``: the price in USD."""
         data = _json(
-            await self._send(
+            await self._transport.send(
                 "POST", "/video/quote", content=_encode(body), model=str(body.get("model") or "")
             )
         )
@@ -332,7 +319,7 @@ class VeniceClient:
     async def video_queue(self, body: Mapping[str, Any]) -> str:
         """``POST /video/queue``: the queue id of the new job."""
         data = _json(
-            await self._send(
+            await self._transport.send(
                 "POST", "/video/queue", content=_encode(body), model=str(body.get("model") or "")
             )
         )
@@ -343,7 +330,7 @@ class VeniceClient:
 
     async def video_retrieve(self, model: str, queue_id: str) -> VideoStatus:
         """``POST /video/retrieve``: progress while running, the mp4 when done."""
-        response = await self._send(
+        response = await self._transport.send(
             "POST",
             "/video/retrieve",
             stream=True,
@@ -366,128 +353,11 @@ class VeniceClient:
 
     async def video_complete(self, model: str, queue_id: str) -> None:
         """``POST /video/complete``: delete the finished video from Venice's storage."""
-        await self._send(
+        await self._transport.send(
             "POST", "/video/complete", model=model, content=_encode({"model": model, "queue_id": queue_id})
         )
 
     # ----- transport
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        content: bytes | None = None,
-        params: Mapping[str, Any] | None = None,
-        model: str | None = None,
-        stream: bool = False,
-        form: Mapping[str, str] | None = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
-    ) -> httpx.Response:
-        """Send with retries; return a successful response (open, when ``stream``).
-
-        ``content`` is a JSON body, already encoded; ``form`` and ``files`` make a multipart
-        upload instead (the file is written in pieces: no whole copy of it is made).
-        """
-        policy = self._retry
-        started = policy.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
-            if content is not None:
-                headers["Content-Type"] = "application/json"
-            # A file goes to httpx as a reader, so it is written in 64 KB pieces: bytes would
-            # be handed to the socket whole, and asyncio copies what the socket cannot take at
-            # once into its write buffer (bench/media.py: 1.65x the upload, against ~0).
-            uploads = (
-                {name: (filename, io.BytesIO(data), kind) for name, (filename, data, kind) in files.items()}
-                if files
-                else None
-            )
-            request = self._http.build_request(
-                method,
-                self._base_url + path,
-                content=content,
-                params=params,
-                headers=headers,
-                data=form,
-                files=uploads,
-            )
-            hinted: float | None = None
-            try:
-                async with self._failures.slot():
-                    if not self._failures.may_send():
-                        raise TooManyFailures(
-                            "local failure budget exhausted",
-                            retry_after=self._failures.seconds_until_room(),
-                        )
-                    response = await self._http.send(request, stream=stream)
-            except _RETRYABLE_TRANSPORT as exc:
-                self._failures.record_failure()
-                error: VeniceError = VeniceUnreachable(type(exc).__name__, cause=diagnose(exc))
-            except httpx.TransportError as exc:
-                self._failures.record_failure()
-                raise VeniceUnreachable(type(exc).__name__, cause=diagnose(exc)) from None
-            else:
-                self._observe(response, model)
-                if response.status_code < 400:
-                    return response
-                raw = await response.aread()
-                await response.aclose()
-                self._failures.record_failure()
-                status = response.status_code
-                hinted = policy.hinted_delay(status, response.headers)
-                error = error_for_status(
-                    status, raw, cf_ray=response.headers.get("cf-ray"), retry_after=hinted
-                )
-                log.warning(
-                    "Venice %s %s -> %s %s (cf-ray %s)",
-                    method,
-                    path,
-                    status,
-                    error.code or "",
-                    error.cf_ray,
-                )
-                if status not in RETRYABLE_STATUSES:
-                    raise error
-            # A hint of zero (a reset already past) still waits a backoff: never a tight loop.
-            wait = hinted if hinted else policy.backoff(attempt)
-            elapsed = policy.monotonic() - started
-            if (
-                attempt >= policy.max_attempts
-                or wait > policy.max_delay
-                or elapsed + wait > policy.max_total
-                or not self._failures.may_retry()
-            ):
-                if error.retry_after is None:
-                    error.retry_after = wait
-                raise error
-            log.info("Retrying Venice %s %s in %.1f s (attempt %d)", method, path, wait, attempt + 1)
-            await policy.sleep(wait)
-
-    def _observe(self, response: httpx.Response, model: str | None) -> None:
-        """Keep the rate-limit and balance headers; warn once about a deprecated model."""
-        h = response.headers
-        old = self._rate_limits
-        self._rate_limits = RateLimitState(
-            remaining_requests=_int(h.get("x-ratelimit-remaining-requests"), old.remaining_requests),
-            limit_requests=_int(h.get("x-ratelimit-limit-requests"), old.limit_requests),
-            remaining_tokens=_int(h.get("x-ratelimit-remaining-tokens"), old.remaining_tokens),
-            limit_tokens=_int(h.get("x-ratelimit-limit-tokens"), old.limit_tokens),
-            balance_usd=_float(h.get("x-venice-balance-usd"), old.balance_usd),
-            balance_diem=_float(h.get("x-venice-balance-diem"), old.balance_diem),
-            observed_at=time.time(),
-        )
-        warning = h.get("x-venice-model-deprecation-warning")
-        if warning and model and model not in self._deprecation_warned:
-            self._deprecation_warned.add(model)
-            log.warning(
-                "Venice deprecates model %s: %s (date: %s)",
-                model,
-                warning,
-                h.get("x-venice-model-deprecation-date", "unknown"),
-            )
 
 
 async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
@@ -567,17 +437,3 @@ def _cost(data: dict[str, Any]) -> float | None:
         except (TypeError, ValueError):
             return None
     return None
-
-
-def _int(value: str | None, default: int | None) -> int | None:
-    try:
-        return default if value is None else int(float(value))
-    except ValueError:
-        return default
-
-
-def _float(value: str | None, default: float | None) -> float | None:
-    try:
-        return default if value is None else float(value)
-    except ValueError:
-        return default
