@@ -78,7 +78,14 @@ class App:
     def __init__(self, services: Services) -> None:
         self.s = services
         self.settings = services.settings
+        self._chat_settings = services.chat_settings
+        self._ledger = services.ledger
         self.commands = CommandRegistry()
+        # What adapters use besides handle_message: updates already handled (Telegram), the
+        # bot's own small state (Discord's command fingerprint), where to tell admins of alerts.
+        self.updates = services.updates
+        self.state = services.state
+        self.admin_alerts = services.account.alerts
         self.runner = Runner()
         self.addressing = Addressing(services.chat_settings)
         self.cashier = Cashier(
@@ -270,7 +277,7 @@ class App:
 
     async def roleplay_here(self, platform: str, chat_id: str) -> bool:
         """Whether a character is bound to this chat (adapters answer every message there)."""
-        return (await self.s.chat_settings.get(platform, chat_id)).character is not None
+        return (await self._chat_settings.get(platform, chat_id)).character is not None
 
     async def wait_idle(self) -> None:
         """Wait until every turn in flight has finished its work (settling, summarizing)."""
@@ -281,4 +288,4 @@ class App:
         await self.videos.aclose()  # queued videos resume at the next start
         await self.privacy.aclose()
         await self.runner.drain()
-        await self.s.ledger.flush()  # settlements are queued: write them before the database closes
+        await self._ledger.flush()  # settlements are queued: write them before the database closes

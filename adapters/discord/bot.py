@@ -161,7 +161,7 @@ class DiscordAdapter:
             if self._runner in done and self._runner.exception():
                 raise ConfigurationError(f"Discord connection failed: {self._runner.exception()}")
             raise ConfigurationError("Discord did not become ready in time.")
-        self._service.s.account.alerts.append(self.tell_admins)
+        self._service.admin_alerts.append(self.tell_admins)
         self._service.deliverers[PLATFORM] = self.deliver
         log.info("Discord bot %s is running in %d servers", self.client.user, len(self.client.guilds))
         return self
@@ -169,8 +169,8 @@ class DiscordAdapter:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.tell_admins in self._service.s.account.alerts:
-            self._service.s.account.alerts.remove(self.tell_admins)
+        if self.tell_admins in self._service.admin_alerts:
+            self._service.admin_alerts.remove(self.tell_admins)
         if self._service.deliverers.get(PLATFORM) == self.deliver:
             del self._service.deliverers[PLATFORM]
         await self.client.close()

@@ -243,7 +243,7 @@ class SlashCommands:
         """Sync the slash commands to Discord if they changed since the last sync."""
         guilds = self._settings.discord_guild_ids
         fingerprint = self.fingerprint(guilds)
-        state = self._service.s.state
+        state = self._service.state
         if await state.get(SYNC_KEY) == fingerprint:
             log.info("Slash commands unchanged; not syncing")
             return False

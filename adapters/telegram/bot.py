@@ -91,7 +91,7 @@ class TelegramAdapter:
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._service = service
-        self._updates = service.s.updates
+        self._updates = service.updates
         self._settings = settings
         self._options = options or TelegramOptions()
         self._clock = clock
@@ -143,7 +143,7 @@ class TelegramAdapter:
         except BaseException:
             await self.app.shutdown()
             raise
-        self._service.s.account.alerts.append(self.tell_admins)
+        self._service.admin_alerts.append(self.tell_admins)
         self._service.deliverers[PLATFORM] = self.deliver
         log.info(
             "Telegram bot @%s is running (%s)",
@@ -158,8 +158,8 @@ class TelegramAdapter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.tell_admins in self._service.s.account.alerts:
-            self._service.s.account.alerts.remove(self.tell_admins)
+        if self.tell_admins in self._service.admin_alerts:
+            self._service.admin_alerts.remove(self.tell_admins)
         if self._service.deliverers.get(PLATFORM) == self.deliver:
             del self._service.deliverers[PLATFORM]
         if self.app.updater and self.app.updater.running:
