@@ -15,8 +15,8 @@ from core.billing.cashier import Cashier
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.billing.pricing import Prices
 from core.catalogue import Catalogue
-from core.character_commands import CharacterCommands
-from core.characters import CharacterService
+from core.characters.binding import CharacterService
+from core.characters.commands import CharacterCommands
 from core.chat.commands import ChatCommands
 from core.chat.memory import Memory
 from core.chat.turn import ChatTurns

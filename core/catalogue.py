@@ -3,7 +3,7 @@ the chat's model, a model that can see, the voices, and suggestions for autocomp
 
 from __future__ import annotations
 
-from core.characters import Binding
+from core.characters.binding import Binding
 from core.errors import BotError, InvalidInput
 from core.events import Notice
 from core.settings import Settings

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from core.addressing import Addressing
     from core.catalogue import Catalogue
-    from core.characters import CharacterService
+    from core.characters.binding import CharacterService
     from core.commands import CommandRegistry
     from core.events import IncomingMessage
     from core.settings import Settings

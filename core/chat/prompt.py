@@ -4,7 +4,7 @@ prompt, Venice's parameters, and pictures as content parts."""
 from __future__ import annotations
 
 from core import images
-from core.characters import Binding
+from core.characters.binding import Binding
 from core.chat.memory import Memory
 from core.events import Attachment, IncomingMessage, Notice
 from core.settings import Settings

@@ -10,7 +10,7 @@ from core.addressing import Addressing
 from core.billing.cashier import Cashier
 from core.billing.pricing import Prices
 from core.catalogue import Catalogue
-from core.characters import CharacterService
+from core.characters.binding import CharacterService
 from core.chat import prompt
 from core.chat.memory import Memory
 from core.chat.prompt import checked_pictures, question_text, venice_parameters, with_images

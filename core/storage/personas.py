@@ -7,7 +7,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from core.cards import Persona
+from core.characters.cards import Persona
 from core.errors import InvalidInput
 from core.storage.database import Database
 

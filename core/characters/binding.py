@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.cards import Persona
+from core.characters.cards import Persona
 from core.errors import BotError, InvalidInput
 from core.events import IncomingMessage, Speaker
 from core.storage.chat_settings import ChatSettings

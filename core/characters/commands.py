@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from core.cards import MAX_CARD_BYTES, Persona, parse_card
 from core.catalogue import voices_of
-from core.characters import Binding
+from core.characters.binding import Binding
+from core.characters.cards import MAX_CARD_BYTES, Persona, parse_card
 from core.commands import Arg, ArgType, Command, CommandContext, FileArg
 from core.errors import InvalidInput, PermissionDenied
 from core.events import Choice, Reply
@@ -16,7 +16,7 @@ from core.text import plural
 if TYPE_CHECKING:
     from core.addressing import Addressing
     from core.catalogue import Catalogue
-    from core.characters import CharacterService
+    from core.characters.binding import CharacterService
     from core.chat.memory import Memory
     from core.settings import Settings
     from core.storage.chat_settings import ChatSettingsStore

@@ -1,0 +1,1 @@
+"""Characters: Venice's public characters and the bot's personas bound to chats, SillyTavern cards, and their commands."""
