@@ -34,8 +34,9 @@ from bots.bootstrap import build_service  # noqa: E402
 from core.app import App  # noqa: E402
 from core.chat.memory import Memory  # noqa: E402
 from core.events import IncomingMessage, ReplyStream  # noqa: E402
+from core.ports.records import ConversationKey  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from core.storage.conversations import ConversationKey, ConversationStore  # noqa: E402
+from core.storage.conversations import ConversationStore  # noqa: E402
 from core.storage.database import Database  # noqa: E402
 from core.storage.migrations import migrate  # noqa: E402
 from core.venice.types import ModelInfo  # noqa: E402

@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.ledger import AllowancePolicy, Ledger  # noqa: E402
+from core.ports.records import ConversationKey  # noqa: E402
 from core.privacy import Privacy  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.storage.chat_settings import ChatSettingsStore  # noqa: E402
-from core.storage.conversations import ConversationKey, ConversationStore  # noqa: E402
+from core.storage.conversations import ConversationStore  # noqa: E402
 from core.storage.database import Database  # noqa: E402
 from core.storage.migrations import migrate  # noqa: E402
 

@@ -17,14 +17,15 @@ from adapters.telegram.target import private_chat_id as telegram_private_chat
 from bots.bootstrap import allowance_policy
 from core.billing.accounts import AccountFinder, parse_account_name
 from core.errors import InvalidInput
-from core.ledger import AccountView, Ledger, format_entries, parse_usd, usd
+from core.ledger import Ledger, format_entries, parse_usd, usd
+from core.ports.records import AccountView, KnownUser
 from core.privacy import Privacy
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore
 from core.storage.database import Database, sqlite_path
 from core.storage.migrations import discover, recorded_version
-from core.storage.users import KnownUser, UserDirectory
+from core.storage.users import UserDirectory
 from core.text import plural
 
 ID_HINT = "see `venice-bots admin users`"

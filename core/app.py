@@ -25,12 +25,13 @@ from core.events import IncomingMessage, Reply, ReplyStream
 from core.ledger import Ledger
 from core.media import MediaService
 from core.media_commands import MediaCommands
+from core.ports.records import ConversationKey
 from core.privacy import Privacy
 from core.privacy_commands import PrivacyCommands
 from core.runner import Runner
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
-from core.storage.conversations import ConversationKey, ConversationStore
+from core.storage.conversations import ConversationStore
 from core.storage.database import Database
 from core.storage.personas import PersonaStore
 from core.storage.state import StateStore

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from core.errors import BotError, InvalidInput
+from core.ports.records import AccountView, Activity, Entry, Reservation
 from core.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -104,43 +105,6 @@ class InsufficientCredit(BotError):
         self.needed = needed
         self.available = available
         self.next_refill = next_refill
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """Credit held for one paid action until it is settled or refunded."""
-
-    request_id: str
-    account_id: int
-    amount: int
-    feature: str
-
-
-@dataclass(frozen=True)
-class AccountView:
-    """An account as read without writing: its balance with any refill that is due.
-
-    Attributes:
-        pending_refill: the allowance counted in ``balance`` but not booked yet.
-    """
-
-    balance: int
-    unlimited: bool
-    pending_refill: int
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One ledger entry."""
-
-    id: int
-    kind: str
-    amount: int
-    request_id: str | None
-    feature: str | None
-    actor: str | None
-    note: str | None
-    created_at: float
 
 
 _INSERT = (
@@ -263,24 +227,6 @@ def format_entries(entries: list[Entry]) -> str:
         what = entry.feature or entry.note or entry.kind
         lines.append(f"{_when(entry.created_at)} {entry.kind:<10} {usd(entry.amount):>10} {what}")
     return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class Activity:
-    """One line of an account's history for its user: a paid action with its final cost (its
-    reserve and settlement or refund joined), or credit given or taken.
-
-    ``status`` is "charged", "held" (not finished yet), "refunded" (it failed), or for credit
-    the entry's kind ("allowance", "grant", "adjustment"). ``amount`` is the change to the
-    balance so far (negative: spent); ``held`` is what a reservation holds or held.
-    """
-
-    created_at: float
-    status: str
-    amount: int
-    held: int = 0
-    feature: str | None = None
-    note: str | None = None
 
 
 FEATURE_NAMES = {

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Attachment, Choice, Destination, IncomingMessage, Reply, ReplyStream
-from core.ledger import Reservation, usd
-from core.storage.video_jobs import VideoJob, VideoJobStore
+from core.ledger import usd
+from core.ports.records import Reservation, VideoJob
+from core.storage.video_jobs import VideoJobStore
 from core.text import plural
 from core.venice.errors import VeniceError
 from core.venice.retry import RETRYABLE_STATUSES

@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.events import IncomingMessage
-from core.ledger import Ledger, Reservation
+from core.ledger import Ledger
+from core.ports.records import Reservation
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore

@@ -13,8 +13,8 @@ from core.commands import Access, Arg, ArgType, Audience, Command, CommandContex
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Choice, Reply, ReplyStream
 from core.ledger import format_activity, format_entries, parse_usd, usd
+from core.ports.records import ChatSettings
 from core.privacy_commands import kept_for
-from core.storage.chat_settings import ChatSettings
 from core.text import plural
 
 if TYPE_CHECKING:
