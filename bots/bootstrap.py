@@ -20,6 +20,7 @@ from core.storage.migrations import migrate
 from core.storage.personas import PersonaStore
 from core.storage.state import StateStore
 from core.storage.updates import UpdateLog
+from core.storage.users import UserDirectory
 from core.storage.video_jobs import VideoJobStore
 from core.venice.client import VeniceClient
 from core.venice.retry import RetryPolicy
@@ -88,6 +89,7 @@ async def build_service(
                 key_limits=KeyRateLimiter(venice),
                 video_jobs=VideoJobStore(db),
                 personas=PersonaStore(db),
+                users=UserDirectory(db),
                 database=db,
                 clock=policy.wall,
                 sleep=policy.sleep,

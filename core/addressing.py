@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core.events import IncomingMessage
 from core.ports.records import ConversationKey
-from core.storage.chat_settings import ChatSettingsStore
+from core.ports.storage import ChatSettingsStore
 
 
 class Addressing:

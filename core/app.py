@@ -22,22 +22,24 @@ from core.chat.turn import ChatTurns
 from core.commands import CommandContext, CommandRegistry
 from core.errors import InvalidInput
 from core.events import IncomingMessage, Reply, ReplyStream
-from core.ledger import Ledger
 from core.media import MediaService
 from core.media_commands import MediaCommands
 from core.ports.records import ConversationKey
+from core.ports.storage import (
+    ChatSettingsStore,
+    ConversationStore,
+    LedgerStore,
+    PersonaStore,
+    StateStore,
+    UpdateLog,
+    UserDirectory,
+    VideoJobStore,
+)
 from core.privacy import Privacy
 from core.privacy_commands import PrivacyCommands
 from core.runner import Runner
 from core.settings import Settings
-from core.storage.chat_settings import ChatSettingsStore
-from core.storage.conversations import ConversationStore
 from core.storage.database import Database
-from core.storage.personas import PersonaStore
-from core.storage.state import StateStore
-from core.storage.updates import UpdateLog
-from core.storage.users import UserDirectory
-from core.storage.video_jobs import VideoJobStore
 from core.text import clean_text
 from core.venice.client import VeniceClient
 from core.video import Deliverers, VideoJobs
@@ -58,13 +60,14 @@ class Services:
     memory: Memory
     updates: UpdateLog
     state: StateStore
-    ledger: Ledger
+    ledger: LedgerStore
     prices: Prices
     rate_limit: UserRateLimit
     account: AccountGuard
     key_limits: KeyRateLimiter
     video_jobs: VideoJobStore
     personas: PersonaStore
+    users: UserDirectory
     database: Database
     clock: Callable[[], float] = field(default=time.time)  # wall time, for video jobs
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
@@ -127,7 +130,7 @@ class App:
             clock=services.clock,
             sleep=services.sleep,
         )
-        self.users = UserDirectory(services.database)
+        self.users = services.users
         self.accounts = AccountFinder(self.users, services.ledger, services.conversations)
         self.privacy = Privacy(
             services.database,

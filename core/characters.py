@@ -10,7 +10,7 @@ from core.cards import Persona
 from core.errors import BotError, InvalidInput
 from core.events import IncomingMessage, Speaker
 from core.ports.records import ChatSettings
-from core.storage.personas import PersonaStore
+from core.ports.storage import PersonaStore
 from core.venice.errors import NotFound
 from core.venice.types import Character
 

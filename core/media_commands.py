@@ -11,7 +11,7 @@ from core.events import Choice, Reply, ReplyStream
 
 if TYPE_CHECKING:
     from core.media import MediaService
-    from core.storage.chat_settings import ChatSettingsStore
+    from core.ports.storage import ChatSettingsStore
     from core.video import VideoJobs
 
 VOICE_MODES = ("off", "on", "mirror")

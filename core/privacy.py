@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core.ledger import Ledger
+from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
 from core.settings import Settings
-from core.storage.chat_settings import ChatSettingsStore
-from core.storage.conversations import ConversationStore
 from core.storage.database import Database
 from core.text import plural
 
@@ -81,7 +79,7 @@ class Privacy:
         *,
         conversations: ConversationStore,
         chat_settings: ChatSettingsStore,
-        ledger: Ledger,
+        ledger: LedgerStore,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings

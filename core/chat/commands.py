@@ -27,10 +27,8 @@ if TYPE_CHECKING:
     from core.characters import CharacterService
     from core.commands import CommandRegistry
     from core.events import IncomingMessage
-    from core.ledger import Ledger
+    from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
     from core.settings import Settings
-    from core.storage.chat_settings import ChatSettingsStore
-    from core.storage.conversations import ConversationStore
     from core.turns import TurnQueue
     from core.venice.client import VeniceClient
 
@@ -56,7 +54,7 @@ class CoreCommands:
         conversations: ConversationStore,
         addressing: Addressing,
         turns: TurnQueue,
-        ledger: Ledger,
+        ledger: LedgerStore,
         cashier: Cashier,
         accounts: AccountFinder,
         characters: CharacterService,
