@@ -18,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.ledger import AllowancePolicy, Ledger  # noqa: E402
+from adapters.storage.sqlite.ledger import Ledger  # noqa: E402
+from core.money import AllowancePolicy  # noqa: E402
 from core.ports.records import ConversationKey  # noqa: E402
 from core.privacy import Privacy  # noqa: E402
 from core.settings import Settings  # noqa: E402

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from adapters.storage.sqlite.ledger import Ledger
 from adapters.telegram.target import private_chat_id as telegram_private_chat
 from bots.bootstrap import allowance_policy
 from core.billing.accounts import AccountFinder, parse_account_name
 from core.errors import InvalidInput
-from core.ledger import Ledger, format_entries, parse_usd, usd
+from core.money import format_entries, parse_usd, usd
 from core.ports.records import AccountView, KnownUser
 from core.privacy import Privacy
 from core.settings import Settings

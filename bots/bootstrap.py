@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from adapters.storage.sqlite.ledger import Ledger
 from core.app import App, Services
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.billing.pricing import Prices
 from core.chat.memory import Memory
-from core.ledger import MICRO, AllowancePolicy, Ledger
+from core.money import MICRO, AllowancePolicy
 from core.settings import Settings
 from core.storage.chat_settings import ChatSettingsStore
 from core.storage.conversations import ConversationStore

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Attachment, Choice, Destination, IncomingMessage, Reply, ReplyStream
-from core.ledger import usd
+from core.money import usd
 from core.ports.records import Reservation, VideoJob
 from core.ports.storage import VideoJobStore
 from core.text import plural

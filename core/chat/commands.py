@@ -12,7 +12,7 @@ from core.billing.accounts import AccountName, NamedAccount, parse_account_name
 from core.commands import Access, Arg, ArgType, Audience, Command, CommandContext, help_text
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Choice, Reply, ReplyStream
-from core.ledger import format_activity, format_entries, parse_usd, usd
+from core.money import format_activity, format_entries, parse_usd, usd
 from core.ports.records import ChatSettings
 from core.privacy_commands import kept_for
 from core.text import plural

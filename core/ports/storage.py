@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from core.cards import Persona
-from core.ledger import AllowancePolicy
+from core.money import AllowancePolicy
 from core.ports.records import (
     AccountView,
     Activity,

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.ledger import MICRO, AllowancePolicy, InsufficientCredit, Ledger, usd
+from adapters.storage.sqlite.ledger import Ledger
+from core.money import MICRO, AllowancePolicy, InsufficientCredit, usd
 from core.storage.database import Database
 from core.storage.migrations import migrate
 

@@ -48,9 +48,8 @@ def test_importing_the_whole_core_loads_no_platform_module() -> None:
 
 
 PACKAGES = ("core", "adapters", "bots")
-# Who may move money: the cashier, and the ledger's own implementation (core/ledger.py, until
-# the storage port moves it into adapters/storage/).
-MONEY_MOVERS = ("core/billing/", "core/ledger.py", "adapters/storage/")
+# Who may move money: the cashier, and the ledger's own implementation in the storage backends.
+MONEY_MOVERS = ("core/billing/", "adapters/storage/sqlite/ledger.py", "adapters/storage/")
 
 
 def _modules() -> dict[str, Path]:
