@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.storage.sqlite.ledger import Ledger  # noqa: E402
+from adapters.storage.sqlite.privacy import PrivacyStore  # noqa: E402
 from core.money import AllowancePolicy  # noqa: E402
 from core.ports.records import ConversationKey  # noqa: E402
 from core.privacy import Privacy  # noqa: E402
@@ -109,7 +110,7 @@ async def main() -> None:
             )  # type: ignore[call-arg]
             store = ConversationStore(db)
             privacy = Privacy(
-                db,
+                PrivacyStore(db),
                 settings,
                 conversations=store,
                 chat_settings=ChatSettingsStore(db),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.storage.sqlite.ledger import Ledger
+from adapters.storage.sqlite.privacy import PrivacyStore
 from adapters.telegram.target import private_chat_id as telegram_private_chat
 from bots.bootstrap import allowance_policy
 from core.billing.accounts import AccountFinder, parse_account_name
@@ -152,7 +153,11 @@ async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
         )
         if args.action == "forget":
             privacy = Privacy(
-                db, settings, conversations=conversations, chat_settings=ChatSettingsStore(db), ledger=ledger
+                PrivacyStore(db),
+                settings,
+                conversations=conversations,
+                chat_settings=ChatSettingsStore(db),
+                ledger=ledger,
             )
             # A Telegram user's private chat with the bot has their id: its settings go too.
             private_chat = telegram_private_chat(name.id) if name.platform == "telegram" else None

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from adapters.storage.sqlite.ledger import Ledger
+from adapters.storage.sqlite.privacy import PrivacyStore
 from core.app import App, Services
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.billing.pricing import Prices
@@ -91,7 +92,7 @@ async def build_service(
                 video_jobs=VideoJobStore(db),
                 personas=PersonaStore(db),
                 users=UserDirectory(db),
-                database=db,
+                privacy_store=PrivacyStore(db),
                 clock=policy.wall,
                 sleep=policy.sleep,
             )

@@ -30,6 +30,7 @@ from core.ports.storage import (
     ConversationStore,
     LedgerStore,
     PersonaStore,
+    PrivacyStore,
     StateStore,
     UpdateLog,
     UserDirectory,
@@ -39,7 +40,6 @@ from core.privacy import Privacy
 from core.privacy_commands import PrivacyCommands
 from core.runner import Runner
 from core.settings import Settings
-from core.storage.database import Database
 from core.text import clean_text
 from core.venice.client import VeniceClient
 from core.video import Deliverers, VideoJobs
@@ -68,7 +68,7 @@ class Services:
     video_jobs: VideoJobStore
     personas: PersonaStore
     users: UserDirectory
-    database: Database
+    privacy_store: PrivacyStore
     clock: Callable[[], float] = field(default=time.time)  # wall time, for video jobs
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
 
@@ -133,7 +133,7 @@ class App:
         self.users = services.users
         self.accounts = AccountFinder(self.users, services.ledger, services.conversations)
         self.privacy = Privacy(
-            services.database,
+            services.privacy_store,
             services.settings,
             conversations=services.conversations,
             chat_settings=services.chat_settings,

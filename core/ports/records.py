@@ -210,3 +210,26 @@ class Activity:
     held: int = 0
     feature: str | None = None
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A stored user as /export shows them."""
+
+    id: int
+    display_name: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class HeldMessage:
+    """One stored message as /export hands it out (``author``: the writer's user id)."""
+
+    conversation_id: int
+    chat_id: str
+    thread_id: str
+    persona: str
+    role: str
+    content: str
+    created_at: float
+    author: int | None
