@@ -306,6 +306,10 @@ class LedgerStore(Protocol):
         """Every account whose balance is not the sum of its entries (empty: all good)."""
         ...
 
+    async def count_accounts(self) -> int:
+        """How many accounts are open."""
+        ...
+
     async def set_allowance(self, owner: str, amount: int | None) -> None:
         """Give an account its own allowance per period (None: the default again)."""
         ...

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.storage.sqlite.database import Database
 from adapters.storage.sqlite.ledger import Ledger
+from adapters.storage.sqlite.migrations import migrate
 from core.money import MICRO, AllowancePolicy, InsufficientCredit, usd
-from core.storage.database import Database
-from core.storage.migrations import migrate
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "sqlite"
 

@@ -14,11 +14,11 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from adapters.storage.sqlite.database import Database
 from adapters.storage.sqlite.ledger_writer import GroupCommit
 from core.errors import InvalidInput
 from core.money import AllowancePolicy, InsufficientCredit
 from core.ports.records import AccountView, Activity, Entry, Reservation
-from core.storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +295,11 @@ class Ledger:
             "HAVING a.balance != COALESCE(SUM(e.amount), 0)"
         )
         return [f"{owner}: balance {bal} but entries sum to {total}" for owner, bal, total in rows]
+
+    async def count_accounts(self) -> int:
+        """How many accounts are open."""
+        row = await self._db.fetchone("SELECT COUNT(*) FROM accounts")
+        return int(row[0]) if row else 0
 
     async def _balance(self, account: int) -> int:
         await self._writer.flush()

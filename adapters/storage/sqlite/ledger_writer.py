@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sqlite3
 
-from core.storage.database import Database
+from adapters.storage.sqlite.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from adapters.storage.sqlite.database import Database
 from core.ports.records import HeldMessage, UserRecord
-from core.storage.database import Database
 
 DAY = 86_400
 CHUNK = 200  # ids per statement: well under SQLite's limit of bound parameters

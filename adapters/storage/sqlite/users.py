@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from adapters.storage.sqlite.database import Database
 from core.ports.records import KnownUser, UserPage
-from core.storage.database import Database
 
 _SELECT = (
     "SELECT u.id, u.platform, u.platform_user_id, u.display_name, u.created_at, m.last, "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from adapters.storage.sqlite.database import Database
 from core.ports.records import VideoJob, VideoJobStatus
-from core.storage.database import Database
 
 _COLUMNS = (
     "id, status, platform, chat_id, thread_id, user_id, owner, model, request, quote, "

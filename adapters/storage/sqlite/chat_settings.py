@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from adapters.storage.sqlite.database import Database
 from core.ports.records import ChatSettings
-from core.storage.database import Database
 
 
 class ChatSettingsStore:

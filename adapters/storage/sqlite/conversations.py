@@ -7,8 +7,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from adapters.storage.sqlite.database import Database
 from core.ports.records import Conversation, ConversationKey, StoredMessage
-from core.storage.database import Database
 
 
 class ConversationStore:
