@@ -25,7 +25,8 @@ from core.money import AllowancePolicy
 class SqliteStore:
     """Every store on one SQLite database, usable between ``async with`` and its end.
 
-    ``clock`` is the wall time that conversations and chat settings stamp their rows with.
+    ``clock`` is the wall time that conversations and chat settings stamp their rows with;
+    ``ledger_clock`` the ledger's (entries, allowance periods).
     """
 
     conversations: ConversationStore
@@ -39,10 +40,18 @@ class SqliteStore:
     privacy: PrivacyStore
     database: Database
 
-    def __init__(self, path: str, *, policy: AllowancePolicy, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        policy: AllowancePolicy,
+        clock: Callable[[], float] = time.time,
+        ledger_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = path
         self._policy = policy
         self._clock = clock
+        self._ledger_clock = ledger_clock
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Self:
@@ -61,7 +70,7 @@ class SqliteStore:
         self.updates = UpdateLog(db)
         self.users = UserDirectory(db)
         self.video_jobs = VideoJobStore(db)
-        self.ledger = Ledger(db, policy=self._policy)
+        self.ledger = Ledger(db, policy=self._policy, clock=self._ledger_clock)
         self.privacy = PrivacyStore(db)
         return self
 
