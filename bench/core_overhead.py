@@ -30,14 +30,15 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from adapters.storage.sqlite.conversations import ConversationStore  # noqa: E402
+from adapters.storage.sqlite.database import Database  # noqa: E402
+from adapters.storage.sqlite.migrations import migrate  # noqa: E402
 from bots.bootstrap import build_service  # noqa: E402
 from core.app import App  # noqa: E402
 from core.chat.memory import Memory  # noqa: E402
 from core.events import IncomingMessage, ReplyStream  # noqa: E402
+from core.ports.records import ConversationKey  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from core.storage.conversations import ConversationKey, ConversationStore  # noqa: E402
-from core.storage.database import Database  # noqa: E402
-from core.storage.migrations import migrate  # noqa: E402
 from core.venice.types import ModelInfo  # noqa: E402
 
 KEY = "bench-key-0000000000"

@@ -15,9 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.ledger import AllowancePolicy, Ledger  # noqa: E402
-from core.storage.database import Database  # noqa: E402
-from core.storage.migrations import migrate  # noqa: E402
+from adapters.storage.sqlite.database import Database  # noqa: E402
+from adapters.storage.sqlite.ledger import Ledger  # noqa: E402
+from adapters.storage.sqlite.migrations import migrate  # noqa: E402
+from core.money import AllowancePolicy  # noqa: E402
 
 
 def p99(values: list[float]) -> float:

@@ -18,13 +18,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.ledger import AllowancePolicy, Ledger  # noqa: E402
+from adapters.storage.sqlite.chat_settings import ChatSettingsStore  # noqa: E402
+from adapters.storage.sqlite.conversations import ConversationStore  # noqa: E402
+from adapters.storage.sqlite.database import Database  # noqa: E402
+from adapters.storage.sqlite.ledger import Ledger  # noqa: E402
+from adapters.storage.sqlite.migrations import migrate  # noqa: E402
+from adapters.storage.sqlite.privacy import PrivacyStore  # noqa: E402
+from core.money import AllowancePolicy  # noqa: E402
+from core.ports.records import ConversationKey  # noqa: E402
 from core.privacy import Privacy  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from core.storage.chat_settings import ChatSettingsStore  # noqa: E402
-from core.storage.conversations import ConversationKey, ConversationStore  # noqa: E402
-from core.storage.database import Database  # noqa: E402
-from core.storage.migrations import migrate  # noqa: E402
 
 OLD = 200_000
 FORGET = 20_000
@@ -107,7 +110,7 @@ async def main() -> None:
             )  # type: ignore[call-arg]
             store = ConversationStore(db)
             privacy = Privacy(
-                db,
+                PrivacyStore(db),
                 settings,
                 conversations=store,
                 chat_settings=ChatSettingsStore(db),

@@ -13,18 +13,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from adapters.storage.sqlite.database import Database, sqlite_path
+from adapters.storage.sqlite.migrations import discover, recorded_version
 from adapters.telegram.target import private_chat_id as telegram_private_chat
-from bots.bootstrap import allowance_policy
+from bots.bootstrap import open_store
 from core.billing.accounts import AccountFinder, parse_account_name
 from core.errors import InvalidInput
-from core.ledger import AccountView, Ledger, format_entries, parse_usd, usd
+from core.money import format_entries, parse_usd, usd
+from core.ports.records import AccountView, KnownUser
+from core.ports.storage import LedgerStore, UserDirectory
 from core.privacy import Privacy
 from core.settings import Settings
-from core.storage.chat_settings import ChatSettingsStore
-from core.storage.conversations import ConversationStore
-from core.storage.database import Database, sqlite_path
-from core.storage.migrations import discover, recorded_version
-from core.storage.users import KnownUser, UserDirectory
 from core.text import plural
 
 ID_HINT = "see `venice-bots admin users`"
@@ -129,15 +128,14 @@ async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
     path = sqlite_path(settings.database_url)
     async with Database.open(path, read_only=True) as db:  # looks, and leaves no trace
         await _require_current_schema(db)
-    async with Database.open(path) as db:
-        ledger = Ledger(db, policy=allowance_policy(settings))
-        users = UserDirectory(db)
+    async with open_store(settings) as store:  # the schema is current: opening migrates nothing
+        ledger, users = store.ledger, store.users
         if args.action == "check":
-            return await _check(db, ledger, out)
+            return await _check(ledger, out)
         if args.action == "users":
             await _list_users(users, ledger, args.search, args.limit, out)
             return 0
-        conversations = ConversationStore(db)
+        conversations = store.conversations
         # Everything typed is checked before anything is looked up (or, with --create, created).
         amount = parse_usd(args.amount) if args.action == "grant" else 0
         if args.action == "grant" and not amount:
@@ -150,7 +148,11 @@ async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
         )
         if args.action == "forget":
             privacy = Privacy(
-                db, settings, conversations=conversations, chat_settings=ChatSettingsStore(db), ledger=ledger
+                store.privacy,
+                settings,
+                conversations=conversations,
+                chat_settings=store.chat_settings,
+                ledger=ledger,
             )
             # A Telegram user's private chat with the bot has their id: its settings go too.
             private_chat = telegram_private_chat(name.id) if name.platform == "telegram" else None
@@ -197,19 +199,18 @@ async def _require_current_schema(db: Database) -> None:
         )
 
 
-async def _check(db: Database, ledger: Ledger, out: TextIO) -> int:
+async def _check(ledger: LedgerStore, out: TextIO) -> int:
     problems = await ledger.check()
     for problem in problems:
         out.write(f"MISMATCH {problem}\n")
-    accounts = await db.fetchone("SELECT COUNT(*) FROM accounts")
     out.write(
-        f"{accounts[0] if accounts else 0} accounts checked: "
+        f"{await ledger.count_accounts()} accounts checked: "
         f"{'all balances match their entries' if not problems else 'problems found'}.\n"
     )
     return 1 if problems else 0
 
 
-def _describe(view: AccountView, ledger: Ledger) -> str:
+def _describe(view: AccountView, ledger: LedgerStore) -> str:
     """A balance for the operator: unlimited, or with the refill it counts but has not booked."""
     if view.unlimited:
         return f"unlimited (a bot admin; {usd(view.balance)} on the account)"
@@ -222,7 +223,7 @@ def _describe(view: AccountView, ledger: Ledger) -> str:
 
 
 async def _list_users(
-    users: UserDirectory, ledger: Ledger, search: str | None, limit: int, out: TextIO
+    users: UserDirectory, ledger: LedgerStore, search: str | None, limit: int, out: TextIO
 ) -> None:
     page = await users.search(search, limit=limit)
     if not page.users:
@@ -256,7 +257,7 @@ async def _list_users(
         out.write(f"{plural(page.total, 'user')}.\n")
 
 
-async def _balance_cell(user: KnownUser, ledger: Ledger) -> str:
+async def _balance_cell(user: KnownUser, ledger: LedgerStore) -> str:
     view = await ledger.peek(user.owner)
     shown = "unlimited" if view.unlimited else usd(view.balance)
     return f"{shown} via {user.owner_name}" if user.owner_name else shown

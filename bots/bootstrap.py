@@ -1,26 +1,23 @@
-"""The one place that builds the core from settings: database, HTTP client, Venice, services."""
+"""The one place that builds the core from settings: the store (by DATABASE_URL), HTTP client,
+Venice, services. Nothing else picks a storage backend."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 
+from adapters.storage.sqlite.database import sqlite_path
+from adapters.storage.sqlite.store import SqliteStore
 from core.app import App, Services
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.billing.pricing import Prices
 from core.chat.memory import Memory
-from core.ledger import MICRO, AllowancePolicy, Ledger
+from core.money import MICRO, AllowancePolicy
+from core.ports.storage import Store
 from core.settings import Settings
-from core.storage.chat_settings import ChatSettingsStore
-from core.storage.conversations import ConversationStore
-from core.storage.database import Database, sqlite_path
-from core.storage.migrations import migrate
-from core.storage.personas import PersonaStore
-from core.storage.state import StateStore
-from core.storage.updates import UpdateLog
-from core.storage.video_jobs import VideoJobStore
 from core.venice.client import VeniceClient
 from core.venice.retry import RetryPolicy
 from core.version import version
@@ -46,12 +43,13 @@ def allowance_policy(settings: Settings) -> AllowancePolicy:
     )
 
 
-@asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[Database]:
-    """Open the database and bring its schema up to date."""
-    async with Database.open(sqlite_path(settings.database_url)) as db:
-        await migrate(db)
-        yield db
+def open_store(settings: Settings, *, clock: Callable[[], float] = time.time) -> Store:
+    """The store that DATABASE_URL names, to open with ``async with`` (it migrates on opening).
+
+    Only ``sqlite:///`` is known today: any other URL is refused with a ConfigurationError
+    that names its scheme (``sqlite_path`` says so).
+    """
+    return SqliteStore(sqlite_path(settings.database_url), policy=allowance_policy(settings), clock=clock)
 
 
 @asynccontextmanager
@@ -62,8 +60,8 @@ async def build_service(
     http: httpx.AsyncClient | None = None,
 ) -> AsyncIterator[App]:
     """Build the chat service and everything it needs; close it all on exit."""
-    async with open_database(settings) as db, http or http_client(settings) as client:
-        policy = retry or RetryPolicy(max_attempts=settings.venice_max_attempts)
+    policy = retry or RetryPolicy(max_attempts=settings.venice_max_attempts)
+    async with open_store(settings, clock=policy.wall) as store, http or http_client(settings) as client:
         venice = VeniceClient(
             client,
             api_key=settings.venice_api_key,
@@ -71,24 +69,24 @@ async def build_service(
             retry=policy,
             models_ttl=settings.models_cache_seconds,
         )
-        conversations = ConversationStore(db, clock=policy.wall)
         service = App(
             Services(
                 settings=settings,
                 venice=venice,
-                conversations=conversations,
-                chat_settings=ChatSettingsStore(db, clock=policy.wall),
-                memory=Memory(conversations, venice, reply_max_tokens=settings.reply_max_tokens),
-                updates=UpdateLog(db),
-                state=StateStore(db),
-                ledger=Ledger(db, policy=allowance_policy(settings)),
+                conversations=store.conversations,
+                chat_settings=store.chat_settings,
+                memory=Memory(store.conversations, venice, reply_max_tokens=settings.reply_max_tokens),
+                updates=store.updates,
+                state=store.state,
+                ledger=store.ledger,
                 prices=Prices(markup=settings.price_markup, feature_markups=settings.feature_markups),
                 rate_limit=UserRateLimit(settings.rate_limit_per_minute),
                 account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
                 key_limits=KeyRateLimiter(venice),
-                video_jobs=VideoJobStore(db),
-                personas=PersonaStore(db),
-                database=db,
+                video_jobs=store.video_jobs,
+                personas=store.personas,
+                users=store.users,
+                privacy_store=store.privacy,
                 clock=policy.wall,
                 sleep=policy.sleep,
             )

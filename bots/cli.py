@@ -156,8 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from core.storage.database import Database, sqlite_path
-    from core.storage.migrations import applied_version, migrate
+    from adapters.storage.sqlite.database import Database, sqlite_path
+    from adapters.storage.sqlite.migrations import applied_version, migrate
 
     async with Database.open(sqlite_path(settings.database_url)) as db:
         applied = await migrate(db)

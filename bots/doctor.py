@@ -12,12 +12,12 @@ from typing import TextIO
 
 import httpx
 
+from adapters.storage.sqlite.database import Database, is_wal_file, sqlite_path
+from adapters.storage.sqlite.migrations import discover, recorded_version
 from bots.checks import Report, doctor_http, reach_fix, status_text
 from bots.doctor_platforms import check_discord, check_telegram
 from core.errors import BotError
 from core.settings import API_KEY_URL, Settings
-from core.storage.database import Database, is_wal_file, sqlite_path
-from core.storage.migrations import discover, recorded_version
 from core.text import plural
 from core.venice.client import VeniceClient
 from core.venice.errors import (
@@ -79,7 +79,7 @@ async def check_database(settings: Settings, report: Report) -> None:
     try:
         async with Database.open(path, read_only=True) as db:
             version = await recorded_version(db)
-            problems = [str(row[0]) for row in await db.fetchall("PRAGMA quick_check(5)")]
+            problems = await db.integrity_problems(5)
             mode = "wal" if is_wal_file(path) else await db.pragma("journal_mode")
     except Exception as exc:  # noqa: BLE001 - a folder, a damaged or foreign file: say what, no traceback
         report.line(

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.storage.sqlite.database import sqlite_path
 from core.errors import ConfigurationError
 from core.settings import Settings
-from core.storage.database import sqlite_path
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ per user, the bound character, and whether it lives in memory only."""
 from __future__ import annotations
 
 from core.events import IncomingMessage
-from core.storage.chat_settings import ChatSettingsStore
-from core.storage.conversations import ConversationKey
+from core.ports.records import ConversationKey
+from core.ports.storage import ChatSettingsStore
 
 
 class Addressing:

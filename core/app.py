@@ -23,24 +23,27 @@ from core.chat.turn import ChatTurns
 from core.commands import CommandContext, CommandRegistry
 from core.errors import InvalidInput
 from core.events import IncomingMessage, Reply, ReplyStream
-from core.ledger import Ledger
 from core.media.commands import MediaCommands
 from core.media.images import Images
 from core.media.speech import Speech
 from core.media.uploads import Uploads
 from core.media.video import Deliverers, VideoJobs
+from core.ports.records import ConversationKey
+from core.ports.storage import (
+    ChatSettingsStore,
+    ConversationStore,
+    LedgerStore,
+    PersonaStore,
+    PrivacyStore,
+    StateStore,
+    UpdateLog,
+    UserDirectory,
+    VideoJobStore,
+)
 from core.privacy import Privacy
 from core.privacy_commands import PrivacyCommands
 from core.runner import Runner
 from core.settings import Settings
-from core.storage.chat_settings import ChatSettingsStore
-from core.storage.conversations import ConversationKey, ConversationStore
-from core.storage.database import Database
-from core.storage.personas import PersonaStore
-from core.storage.state import StateStore
-from core.storage.updates import UpdateLog
-from core.storage.users import UserDirectory
-from core.storage.video_jobs import VideoJobStore
 from core.text import clean_text
 from core.venice.client import VeniceClient
 
@@ -60,14 +63,15 @@ class Services:
     memory: Memory
     updates: UpdateLog
     state: StateStore
-    ledger: Ledger
+    ledger: LedgerStore
     prices: Prices
     rate_limit: UserRateLimit
     account: AccountGuard
     key_limits: KeyRateLimiter
     video_jobs: VideoJobStore
     personas: PersonaStore
-    database: Database
+    users: UserDirectory
+    privacy_store: PrivacyStore
     clock: Callable[[], float] = field(default=time.time)  # wall time, for video jobs
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
 
@@ -147,10 +151,10 @@ class App:
             clock=services.clock,
             sleep=services.sleep,
         )
-        self.users = UserDirectory(services.database)
+        self.users = services.users
         self.accounts = AccountFinder(self.users, services.ledger, services.conversations)
         self.privacy = Privacy(
-            services.database,
+            services.privacy_store,
             services.settings,
             conversations=services.conversations,
             chat_settings=services.chat_settings,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from core.characters.binding import Binding
 from core.errors import BotError, InvalidInput
 from core.events import Notice
+from core.ports.records import ChatSettings
 from core.settings import Settings
-from core.storage.chat_settings import ChatSettings
 from core.venice.client import VeniceClient
 from core.venice.types import ModelInfo
 

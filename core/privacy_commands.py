@@ -11,9 +11,9 @@ from core.events import Attachment, Choice, Reply
 from core.privacy import held
 
 if TYPE_CHECKING:
+    from core.ports.storage import ChatSettingsStore
     from core.privacy import Privacy
     from core.settings import Settings
-    from core.storage.chat_settings import ChatSettingsStore
 
 
 class PrivacyCommands:

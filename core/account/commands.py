@@ -12,17 +12,15 @@ from core.billing.accounts import AccountName, NamedAccount, parse_account_name
 from core.commands import Access, Arg, Audience, Command, CommandContext
 from core.errors import InvalidInput, PermissionDenied
 from core.events import Reply
-from core.ledger import format_activity, format_entries, parse_usd, usd
-from core.storage.chat_settings import ChatSettings
+from core.money import format_activity, format_entries, parse_usd, usd
+from core.ports.records import ChatSettings
 from core.text import plural
 
 if TYPE_CHECKING:
     from core.billing.accounts import AccountFinder
     from core.billing.cashier import Cashier
-    from core.ledger import Ledger
+    from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
     from core.settings import Settings
-    from core.storage.chat_settings import ChatSettingsStore
-    from core.storage.conversations import ConversationStore
     from core.venice.client import VeniceClient
 
 LINK_CODE_SECONDS = 600
@@ -42,7 +40,7 @@ class AccountCommands:
         *,
         chat_settings: ChatSettingsStore,
         conversations: ConversationStore,
-        ledger: Ledger,
+        ledger: LedgerStore,
         cashier: Cashier,
         accounts: AccountFinder,
         venice: VeniceClient,

@@ -14,10 +14,8 @@ import re
 from dataclasses import dataclass
 
 from core.errors import BotError, InvalidInput
-from core.ledger import Ledger
+from core.ports.storage import ConversationStore, LedgerStore, UserDirectory
 from core.settings import KNOWN_PLATFORMS
-from core.storage.conversations import ConversationStore
-from core.storage.users import UserDirectory
 
 _MAX_ID = 2**64 - 1  # Discord snowflakes are unsigned 64-bit; Telegram ids are far below
 _NUMBER = re.compile(r"[1-9][0-9]{0,19}")
@@ -139,7 +137,7 @@ class NamedAccount:
 class AccountFinder:
     """Resolve names to accounts, refusing ones the bot has not seen."""
 
-    def __init__(self, users: UserDirectory, ledger: Ledger, conversations: ConversationStore) -> None:
+    def __init__(self, users: UserDirectory, ledger: LedgerStore, conversations: ConversationStore) -> None:
         self._users = users
         self._ledger = ledger
         self._conversations = conversations

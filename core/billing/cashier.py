@@ -7,10 +7,9 @@ from contextlib import asynccontextmanager
 
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.events import IncomingMessage
-from core.ledger import Ledger, Reservation
+from core.ports.records import Reservation
+from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
 from core.settings import Settings
-from core.storage.chat_settings import ChatSettingsStore
-from core.storage.conversations import ConversationStore
 from core.venice.errors import InsufficientBalance, VeniceError
 
 
@@ -23,7 +22,7 @@ class Cashier:
         *,
         chat_settings: ChatSettingsStore,
         conversations: ConversationStore,
-        ledger: Ledger,
+        ledger: LedgerStore,
         rate_limit: UserRateLimit,
         account: AccountGuard,
         key_limits: KeyRateLimiter,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.ledger import MICRO
+from core.money import MICRO
 from core.venice.types import ModelInfo, Usage
 
 WEB_SEARCH_USD = 0.01  # Venice: $10 per 1,000 web searches

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from core.characters.cards import Persona
 from core.errors import BotError, InvalidInput
 from core.events import IncomingMessage, Speaker
-from core.storage.chat_settings import ChatSettings
-from core.storage.personas import PersonaStore
+from core.ports.records import ChatSettings
+from core.ports.storage import PersonaStore
 from core.venice.errors import NotFound
 from core.venice.types import Character
 

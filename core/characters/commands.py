@@ -18,9 +18,8 @@ if TYPE_CHECKING:
     from core.catalogue import Catalogue
     from core.characters.binding import CharacterService
     from core.chat.memory import Memory
+    from core.ports.storage import ChatSettingsStore, ConversationStore
     from core.settings import Settings
-    from core.storage.chat_settings import ChatSettingsStore
-    from core.storage.conversations import ConversationStore
     from core.venice.client import VeniceClient
 
 MAX_RESULTS = 40  # search results offered as buttons (adapters page them)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from core.commands import Arg, ArgType, Audience, Command, CommandContext, help_text
 from core.errors import BotError, InvalidInput
 from core.events import Choice, Reply, ReplyStream
+from core.ports.records import ChatSettings
 from core.privacy_commands import kept_for
-from core.storage.chat_settings import ChatSettings
 from core.text import plural
 
 if TYPE_CHECKING:
@@ -20,9 +20,8 @@ if TYPE_CHECKING:
     from core.characters.binding import CharacterService
     from core.commands import CommandRegistry
     from core.events import IncomingMessage
+    from core.ports.storage import ChatSettingsStore, ConversationStore
     from core.settings import Settings
-    from core.storage.chat_settings import ChatSettingsStore
-    from core.storage.conversations import ConversationStore
     from core.turns import TurnQueue
 
 MAX_SYSTEM_PROMPT = 4000

@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 
 from core.errors import InvalidInput
-from core.storage.conversations import Conversation, ConversationStore, StoredMessage
+from core.ports.records import Conversation, StoredMessage
+from core.ports.storage import ConversationStore
 from core.text import estimate_tokens
 from core.venice.client import VeniceClient
 from core.venice.types import ChatMessage, ChatRequest, ChatResult, ModelInfo, VeniceParameters

@@ -7,9 +7,8 @@ from core import images
 from core.characters.binding import Binding
 from core.chat.memory import Memory
 from core.events import Attachment, IncomingMessage, Notice
+from core.ports.records import ChatSettings, Conversation
 from core.settings import Settings
-from core.storage.chat_settings import ChatSettings
-from core.storage.conversations import Conversation
 from core.text import clean_text, find_urls
 from core.venice.types import ChatMessage, ModelInfo, VeniceParameters
 

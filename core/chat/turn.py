@@ -19,10 +19,10 @@ from core.errors import BotError, InvalidInput
 from core.events import Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.media.images import IMAGE_TOKENS
 from core.media.speech import Speech
+from core.ports.records import ConversationKey, StoredMessage
+from core.ports.storage import ChatSettingsStore, ConversationStore
 from core.runner import STOPPED_EARLY, Runner
 from core.settings import Settings
-from core.storage.chat_settings import ChatSettingsStore
-from core.storage.conversations import ConversationKey, ConversationStore, StoredMessage
 from core.text import find_urls, plural
 from core.venice.client import VeniceClient
 from core.venice.types import ChatRequest

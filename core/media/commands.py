@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from core.media.images import Images
     from core.media.speech import Speech
     from core.media.video import VideoJobs
-    from core.storage.chat_settings import ChatSettingsStore
+    from core.ports.storage import ChatSettingsStore
 
 VOICE_MODES = ("off", "on", "mirror")
 # Venice takes images under 25 MB.

@@ -15,9 +15,10 @@ from core.catalogue import Catalogue
 from core.errors import InvalidInput
 from core.events import Attachment, IncomingMessage, Notice, Reply, ReplyStream
 from core.media.uploads import priced
+from core.ports.records import ChatSettings
+from core.ports.storage import ChatSettingsStore
 from core.runner import Runner
 from core.settings import Settings
-from core.storage.chat_settings import ChatSettings, ChatSettingsStore
 from core.venice.client import VeniceClient
 from core.venice.types import ModelInfo
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Attachment, Choice, Destination, IncomingMessage, Reply, ReplyStream
-from core.ledger import Reservation, usd
-from core.storage.video_jobs import VideoJob, VideoJobStore
+from core.money import usd
+from core.ports.records import Reservation, VideoJob
+from core.ports.storage import VideoJobStore
 from core.text import plural
 from core.venice.errors import VeniceError
 from core.venice.retry import RETRYABLE_STATUSES
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     from core.billing.cashier import Cashier
     from core.billing.pricing import Prices
     from core.catalogue import Catalogue
+    from core.ports.storage import ChatSettingsStore
     from core.settings import Settings
-    from core.storage.chat_settings import ChatSettingsStore
     from core.venice.client import VeniceClient
 
 log = logging.getLogger(__name__)

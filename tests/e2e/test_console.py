@@ -176,7 +176,7 @@ async def test_doctor_checks_key_balance_and_database_without_secrets(
 ) -> None:
     code, out, err = await run_cli(["doctor"], cli_env(tmp_path, venice), cwd=tmp_path)
     assert code == 0, out + err
-    from core.storage.migrations import discover
+    from adapters.storage.sqlite.migrations import discover
 
     latest = len(discover())
     assert "no database at" in out  # doctor creates none: the bot, or migrate, does

@@ -15,7 +15,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from core.storage.conversations import CUT_OFF_MARK
+from core.ports.records import CUT_OFF_MARK
 from tests.e2e.test_console import cli_env
 from tests.fakes.venice import ChatScript, FakeVenice
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from adapters.storage.sqlite.database import Database
+from adapters.storage.sqlite.migrations import discover, migrate
 from bots.doctor import doctor
 from core.settings import Settings
-from core.storage.database import Database
-from core.storage.migrations import discover, migrate
 from tests.conftest import TEST_KEY
 from tests.e2e.test_console import cli_env, run_cli
 from tests.fakes.discord import FakeDiscord

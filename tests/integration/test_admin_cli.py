@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from adapters.console import ConsoleAdapter
+from adapters.storage.sqlite.migrations import discover
 from bots import cli
-from core.storage.migrations import discover
 from tests.conftest import TEST_KEY
 from tests.e2e.test_console import scripted_io
 from tests.e2e.test_doctor import create_database

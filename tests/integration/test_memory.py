@@ -9,7 +9,7 @@ import pytest
 
 from core.chat.memory import TokenCalibration
 from core.errors import InvalidInput
-from core.storage.conversations import ConversationKey
+from core.ports.records import ConversationKey
 from core.venice.errors import ServerError
 from tests.fakes.venice import FakeVenice
 from tests.helpers import ask, message, stored_messages

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.storage.sqlite.database import Database, sqlite_path
+from adapters.storage.sqlite.migrations import applied_version, discover, migrate
 from core.errors import ConfigurationError
-from core.storage.database import Database, sqlite_path
-from core.storage.migrations import applied_version, discover, migrate
 
 REAL = Path(__file__).resolve().parents[2] / "migrations" / "sqlite"
 
@@ -73,7 +73,7 @@ def test_database_url_forms() -> None:
 
 
 async def test_update_log_claims_once_across_restarts_and_prunes(tmp_path: Path) -> None:
-    from core.storage.updates import UpdateLog
+    from adapters.storage.sqlite.updates import UpdateLog
 
     now = [1000.0]
     path = str(tmp_path / "u.db")

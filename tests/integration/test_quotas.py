@@ -9,7 +9,7 @@ import pytest
 
 from core.billing.accounts import NoSuchUser
 from core.errors import InvalidInput, PermissionDenied
-from core.ledger import InsufficientCredit
+from core.money import InsufficientCredit
 from core.venice.errors import InsufficientBalance, ServerError
 from tests.fakes.venice import ChatScript, FakeVenice
 from tests.helpers import ask, message, stored_messages

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.events import Reply, ReplyStream
-from core.storage.conversations import CUT_OFF_MARK
+from core.ports.records import CUT_OFF_MARK
 from tests.fakes.venice import ChatScript, FakeVenice
 from tests.helpers import ask, message, stored_messages
 

@@ -1,4 +1,4 @@
-"""The core stays platform-agnostic: it imports no platform library and no adapter."""
+"""The core stays platform-agnostic: it imports no platform library, no database driver and no adapter."""
 
 import ast
 import subprocess
@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("discord", "telegram", "adapters", "bots")
+FORBIDDEN = ("discord", "telegram", "adapters", "bots", "sqlite3", "aiosqlite", "asyncpg")
 
 
 def _imports(path: Path) -> list[str]:
@@ -48,9 +48,8 @@ def test_importing_the_whole_core_loads_no_platform_module() -> None:
 
 
 PACKAGES = ("core", "adapters", "bots")
-# Who may move money: the cashier, and the ledger's own implementation (core/ledger.py, until
-# the storage port moves it into adapters/storage/).
-MONEY_MOVERS = ("core/billing/", "core/ledger.py", "adapters/storage/")
+# Who may move money: the cashier, and the ledger's own implementation in the storage backends.
+MONEY_MOVERS = ("core/billing/", "adapters/storage/sqlite/ledger.py", "adapters/storage/")
 
 
 def _modules() -> dict[str, Path]:
@@ -120,4 +119,18 @@ def test_only_the_cashier_and_the_ledger_move_money() -> None:
                     and "ledger" in ast.unparse(node.func.value).lower()
                 ):
                     offenders.append(f"{where}:{node.lineno} {node.func.attr}")
+    assert offenders == []
+
+
+def test_only_bots_import_a_storage_backend() -> None:
+    """The core speaks to storage through core/ports/storage.py; bootstrap picks the backend."""
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for package in PACKAGES
+        if package != "bots"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if not path.relative_to(ROOT).as_posix().startswith("adapters/storage/")
+        for name in _imports(path)
+        if name == "adapters.storage" or name.startswith("adapters.storage.")
+    ]
     assert offenders == []

@@ -11,8 +11,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from adapters.storage.sqlite.migrations import default_migrations_dir, discover
 from bots.cli import main
-from core.storage.migrations import default_migrations_dir, discover
 from core.version import version
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,44 +7,10 @@ created only by ``ConversationStore.user_id``, when they use the bot.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from core.storage.database import Database
-
-
-@dataclass(frozen=True)
-class KnownUser:
-    """A user the bot has seen, with the account they pay from.
-
-    Attributes:
-        owner: the ledger account they spend from ("user:<id>", another user's when linked).
-        owner_name: that account's user as ``platform:id`` when it is not their own (linked).
-        last_message: when their newest stored message was written (None: none is stored).
-    """
-
-    id: int
-    platform: str
-    platform_user_id: str
-    display_name: str | None
-    first_seen: float
-    last_message: float | None
-    owner: str
-    owner_name: str | None
-
-    @property
-    def name(self) -> str:
-        """``platform:id``, as ADMIN_USER_IDS and ``venice-bots admin`` take it."""
-        return f"{self.platform}:{self.platform_user_id}"
-
-
-@dataclass(frozen=True)
-class UserPage:
-    """Some of the users that match a search, and how many match in all."""
-
-    users: list[KnownUser]
-    total: int
-
+from adapters.storage.sqlite.database import Database
+from core.ports.records import KnownUser, UserPage
 
 _SELECT = (
     "SELECT u.id, u.platform, u.platform_user_id, u.display_name, u.created_at, m.last, "

@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from core.storage.database import Database
+from adapters.storage.sqlite.database import Database
+from core.ports.records import VideoJob, VideoJobStatus
 
-VideoJobStatus = Literal["quoted", "queued", "done", "failed", "cancelled"]
 _COLUMNS = (
     "id, status, platform, chat_id, thread_id, user_id, owner, model, request, quote, "
     "reservation, queue_id, created_at, queued_at, finished_at"
 )
-
-
-@dataclass(frozen=True)
-class VideoJob:
-    """One /video request, from its quote to its delivery."""
-
-    id: str
-    status: VideoJobStatus
-    platform: str
-    chat_id: str
-    thread_id: str | None
-    user_id: str
-    owner: str
-    model: str
-    request: dict[str, Any]
-    quote: int  # micro-USD, as charged
-    reservation: str | None
-    queue_id: str | None
-    created_at: float
-    queued_at: float | None
-    finished_at: float | None
-
-    @property
-    def prompt(self) -> str:
-        """What the video shows."""
-        return str(self.request.get("prompt", ""))
 
 
 class VideoJobStore:

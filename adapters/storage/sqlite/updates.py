@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from core.storage.database import Database
+from adapters.storage.sqlite.database import Database
 
 
 class UpdateLog:

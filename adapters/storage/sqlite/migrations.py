@@ -15,8 +15,8 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from adapters.storage.sqlite.database import Database
 from core.errors import ConfigurationError
-from core.storage.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -124,6 +124,10 @@ class Database:
         async with self._lock:
             await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    async def integrity_problems(self, limit: int = 5) -> list[str]:
+        """What SQLite's quick integrity check finds, up to ``limit`` lines (["ok"]: nothing)."""
+        return [str(row[0]) for row in await self.fetchall(f"PRAGMA quick_check({int(limit)})")]
+
     async def pragma(self, name: str) -> Any:
         """Read one pragma's value."""
         row = await self.fetchone(f"PRAGMA {name}")

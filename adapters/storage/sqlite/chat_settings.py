@@ -6,38 +6,10 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from core.storage.database import Database
-from core.venice.types import WebSearchMode
-
-VoiceMode = Literal["off", "on", "mirror"]
-
-
-@dataclass(frozen=True)
-class ChatSettings:
-    """What a chat has chosen; None means "the bot's default"."""
-
-    model: str | None = None
-    web_search: WebSearchMode = "off"
-    web_scraping: bool = True
-    system_prompt: str | None = None
-    per_user_memory: bool = False
-    shared_pool: bool = False
-    voice_mode: VoiceMode = "off"
-    tts_model: str | None = None
-    tts_voice: str | None = None
-    safe_mode: bool = True
-    character: str | None = None  # "venice:<slug>" or "persona:<id>": who speaks in this chat
-    retention_days: int | None = None  # None: MESSAGE_RETENTION_DAYS; 0: keep forever
-    ephemeral: bool = False  # no message content written to disk
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ChatSettings:
-        """Load, ignoring keys that a newer or older version wrote."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+from adapters.storage.sqlite.database import Database
+from core.ports.records import ChatSettings
 
 
 class ChatSettingsStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from core.storage.database import Database
+from adapters.storage.sqlite.database import Database
 
 
 class StateStore:

@@ -8,326 +8,19 @@ requests can spend the same credit.
 
 from __future__ import annotations
 
-import asyncio
-import calendar
 import logging
 import secrets
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Literal
 
-from core.errors import BotError, InvalidInput
-from core.storage.database import Database
+from adapters.storage.sqlite.database import Database
+from adapters.storage.sqlite.ledger_writer import GroupCommit
+from core.errors import InvalidInput
+from core.money import AllowancePolicy, InsufficientCredit
+from core.ports.records import AccountView, Activity, Entry, Reservation
 
 log = logging.getLogger(__name__)
-
-MICRO = 1_000_000
-Period = Literal["daily", "weekly", "monthly", "none"]
-
-
-def usd(micro: int) -> str:
-    """A micro-USD amount for people: $0.0042, $1.50, -$2.00."""
-    sign, value = ("-" if micro < 0 else ""), abs(micro) / MICRO
-    if value >= 1:
-        return f"{sign}${value:,.2f}"
-    if not value:
-        return "$0"
-    text = f"{value:.4f}".rstrip("0")
-    if len(text.partition(".")[2]) < 2:  # cents keep two digits: $0.50, not $0.5
-        text = f"{value:.2f}"
-    return f"{sign}${text}"
-
-
-def parse_usd(text: str) -> int:
-    """A USD amount typed by a person ("5", "0.50", "$2", "-1") in micro-USD."""
-    cleaned = text.strip().replace("$", "").replace(",", ".")
-    try:
-        value = float(cleaned)
-    except ValueError:
-        raise InvalidInput(f"{text!r} is not an amount in USD (e.g. 5 or 0.50).") from None
-    if not -10_000 <= value <= 10_000:
-        raise InvalidInput("Amounts are limited to ±10,000 USD at a time.")
-    return round(value * MICRO)
-
-
-@dataclass(frozen=True)
-class AllowancePolicy:
-    """How much credit each account gets, how often, and whether unused credit carries over.
-
-    Without roll-over a refill tops the balance up to ``amount`` (credit granted beyond it is
-    kept); with roll-over each refill adds ``amount``. Periods start at 00:00 UTC (Venice's own
-    DIEM epoch), on Mondays for weekly, on the 1st for monthly.
-    """
-
-    amount: int = 0
-    period: Period = "daily"
-    roll_over: bool = False
-
-    def period_start(self, now: float) -> float | None:
-        """Start of the period that contains ``now`` (None: no allowance)."""
-        if self.period == "none":
-            return None
-        day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        if self.period == "weekly":
-            day -= timedelta(days=day.weekday())
-        elif self.period == "monthly":
-            day = day.replace(day=1)
-        return day.timestamp()
-
-    def next_refill(self, now: float) -> float | None:
-        """When the next period starts (None: never)."""
-        start = self.period_start(now)
-        if start is None:
-            return None
-        begun = datetime.fromtimestamp(start, UTC)
-        if self.period == "daily":
-            return (begun + timedelta(days=1)).timestamp()
-        if self.period == "weekly":
-            return (begun + timedelta(days=7)).timestamp()
-        days = calendar.monthrange(begun.year, begun.month)[1]
-        return (begun + timedelta(days=days)).timestamp()
-
-
-class InsufficientCredit(BotError):
-    """The account cannot cover a reservation."""
-
-    def __init__(self, needed: int, available: int, next_refill: float | None) -> None:
-        when = (
-            f" Your allowance refills at {datetime.fromtimestamp(next_refill, UTC):%Y-%m-%d %H:%M} UTC."
-            if next_refill
-            else ""
-        )
-        super().__init__(f"This needs about {usd(needed)}; you have {usd(max(0, available))}.{when}")
-        self.needed = needed
-        self.available = available
-        self.next_refill = next_refill
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """Credit held for one paid action until it is settled or refunded."""
-
-    request_id: str
-    account_id: int
-    amount: int
-    feature: str
-
-
-@dataclass(frozen=True)
-class AccountView:
-    """An account as read without writing: its balance with any refill that is due.
-
-    Attributes:
-        pending_refill: the allowance counted in ``balance`` but not booked yet.
-    """
-
-    balance: int
-    unlimited: bool
-    pending_refill: int
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One ledger entry."""
-
-    id: int
-    kind: str
-    amount: int
-    request_id: str | None
-    feature: str | None
-    actor: str | None
-    note: str | None
-    created_at: float
-
-
-_INSERT = (
-    "INSERT INTO ledger_entries (account_id, kind, amount, request_id, feature, actor, note, "
-    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-Row = tuple[int, str, int, str | None, str | None, str | None, str | None, float]
-
-
-class _GroupCommit:
-    """Append entries, many per transaction when many requests arrive at once.
-
-    Alone, an entry is one statement (one trip to the database thread, one commit). Entries
-    that queue up meanwhile are written together: one transaction, one ``executemany``, one
-    commit. A row the triggers refuse fails alone (the trigger's ABORT undoes only its own
-    statement); the rest of the batch goes on. Results are given out only after the commit.
-    """
-
-    SMALL_BATCH = 4  # up to this many rows: one executemany without BEGIN/COMMIT (one trip)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._pending: list[tuple[Row, asyncio.Future[None]]] = []
-        self._writing = False
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    async def append(self, row: Row) -> None:
-        """Write one entry; return once it is committed (or raise why it was refused)."""
-        future = self._queue(row)
-        if not self._writing:
-            await self._drain()
-        await future
-
-    def append_later(self, row: Row) -> None:
-        """Queue an entry without waiting: it is written before any entry queued after it.
-
-        For settlements: the next write of the same user often comes right behind and
-        shares its trip to the database thread. A refusal is only logged.
-        """
-        future = self._queue(row)
-        future.add_done_callback(_log_refusal)
-        if not self._writing:
-            self._writing = True  # taken now, so entries queued meanwhile join this batch
-            self._idle.clear()
-            asyncio.get_running_loop().create_task(self._drain(started=True))
-
-    async def flush(self) -> None:
-        """Wait until every queued entry is written (reads call this first)."""
-        if self._pending and not self._writing:
-            await self._drain()
-        await self._idle.wait()
-
-    def _queue(self, row: Row) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, future))
-        return future
-
-    async def _drain(self, *, started: bool = False) -> None:
-        if not started:
-            self._writing = True
-            self._idle.clear()
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                await self._write(batch)
-        finally:
-            self._writing = False
-            self._idle.set()
-
-    async def _write(self, batch: list[tuple[Row, asyncio.Future[None]]]) -> None:
-        if len(batch) == 1:
-            row, future = batch[0]
-            try:
-                await self._db.execute(_INSERT, row)
-                future.set_result(None)
-            except Exception as exc:  # noqa: BLE001 - handed to the one waiting caller
-                future.set_exception(exc)
-            return
-        outcomes: list[BaseException | None] = []
-        try:
-            # A few rows: each commits on its own, in one trip. More: one transaction.
-            async with self._db.transaction(begin=len(batch) > self.SMALL_BATCH) as conn:
-                rest = batch
-                while rest:
-                    before = conn.total_changes
-                    try:
-                        await conn.executemany(_INSERT, [row for row, _ in rest])
-                        outcomes.extend([None] * len(rest))
-                        rest = []
-                    except sqlite3.IntegrityError as exc:
-                        # Each applied row changed two rows (the entry, and the account's
-                        # balance through the trigger); the next row is the one refused.
-                        applied = (conn.total_changes - before) // 2
-                        outcomes.extend([None] * applied)
-                        outcomes.append(exc)
-                        rest = rest[applied + 1 :]
-        except Exception as exc:  # noqa: BLE001 - the transaction failed: nothing was written
-            for _, future in batch:
-                future.set_exception(exc)
-            return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if outcome is None:
-                future.set_result(None)
-            else:
-                future.set_exception(outcome)
-
-
-def _log_refusal(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("A queued ledger entry was refused: %s", future.exception())
-
-
-def format_entries(entries: list[Entry]) -> str:
-    """Raw entries for auditing (admins), newest first; users see ``format_activity``."""
-    if not entries:
-        return "No entries yet."
-    lines = ["Latest entries (newest first, times in UTC):"]
-    for entry in entries:
-        what = entry.feature or entry.note or entry.kind
-        lines.append(f"{_when(entry.created_at)} {entry.kind:<10} {usd(entry.amount):>10} {what}")
-    return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class Activity:
-    """One line of an account's history for its user: a paid action with its final cost (its
-    reserve and settlement or refund joined), or credit given or taken.
-
-    ``status`` is "charged", "held" (not finished yet), "refunded" (it failed), or for credit
-    the entry's kind ("allowance", "grant", "adjustment"). ``amount`` is the change to the
-    balance so far (negative: spent); ``held`` is what a reservation holds or held.
-    """
-
-    created_at: float
-    status: str
-    amount: int
-    held: int = 0
-    feature: str | None = None
-    note: str | None = None
-
-
-FEATURE_NAMES = {
-    "chat": "answer",
-    "summary": "conversation summary",
-    "image": "image",
-    "upscale": "upscale",
-    "edit": "image edit",
-    "speech": "voice reply",
-    "transcription": "voice note transcribed",
-    "video": "video",
-}
-
-
-def format_activity(items: list[Activity]) -> str:
-    """A user's history, one line per action, newest first, for /usage."""
-    if not items:
-        return "Nothing yet: your paid actions and the credit you get will show here."
-    lines = ["Your latest activity (newest first):"]
-    for item in items:
-        lines.append(f"{_when(item.created_at)} UTC  {_describe(item)}")
-    return "\n".join(lines)
-
-
-def _describe(item: Activity) -> str:
-    name = FEATURE_NAMES.get(item.feature or "", item.feature or "")
-    if item.status == "held":
-        return f"{name}: {usd(item.amount)} held until it is done"
-    if item.status == "refunded":
-        back = f"{usd(item.held)} refunded" if item.held else "nothing charged"
-        return f"{name}: failed, {back}"
-    if item.status == "charged":
-        return f"{name}: {usd(item.amount)}"
-    sign = "+" if item.amount > 0 else ""
-    if item.note and item.note.endswith("(linked)"):
-        where = "to" if item.amount < 0 else "from"
-        return f"credit moved {where} your linked account: {sign}{usd(item.amount)}"
-    label = {
-        "allowance": item.note or "allowance",
-        "grant": "credit added",
-        "adjustment": "credit taken away",
-    }.get(item.status, item.status)
-    return f"{label}: {sign}{usd(item.amount)}"
-
-
-def _when(stamp: float) -> str:
-    return f"{datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M}"
 
 
 class Ledger:
@@ -341,7 +34,7 @@ class Ledger:
         self._clock = clock
         self._accounts: dict[str, int] = {}
         self._refilled: dict[int, float] = {}  # account → period start known to be refilled
-        self._writer = _GroupCommit(db)
+        self._writer = GroupCommit(db)
         self._links: dict[int, str] = {}
 
     async def account(self, owner: str, *, unlimited: bool = False) -> int:
@@ -602,6 +295,11 @@ class Ledger:
             "HAVING a.balance != COALESCE(SUM(e.amount), 0)"
         )
         return [f"{owner}: balance {bal} but entries sum to {total}" for owner, bal, total in rows]
+
+    async def count_accounts(self) -> int:
+        """How many accounts are open."""
+        row = await self._db.fetchone("SELECT COUNT(*) FROM accounts")
+        return int(row[0]) if row else 0
 
     async def _balance(self, account: int) -> int:
         await self._writer.flush()

@@ -7,9 +7,9 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from adapters.storage.sqlite.database import Database
 from core.characters.cards import Persona
 from core.errors import InvalidInput
-from core.storage.database import Database
 
 
 class PersonaStore:

@@ -6,68 +6,9 @@ import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
 
-from core.storage.database import Database
-from core.venice.types import EncodedMessage, dumps
-
-
-@dataclass(frozen=True)
-class ConversationKey:
-    """Where a conversation lives: platform, chat, thread, the user when memory is per user,
-    and the character or persona it is held with ("" for none)."""
-
-    platform: str
-    chat_id: str
-    thread_id: str = ""
-    user_scope: str = ""
-    persona: str = ""
-    ephemeral: bool = False  # kept in memory only: nothing of it is written to disk
-
-
-CUT_OFF_MARK = " […answer cut off]"
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    """One stored message."""
-
-    id: int
-    role: str
-    content: str
-    token_count: int
-    interrupted: bool = False
-
-    @cached_property
-    def chat_message(self) -> EncodedMessage:
-        """This message as sent to Venice, encoded once (the history is re-sent every turn)."""
-        content = self.content + (CUT_OFF_MARK if self.interrupted else "")
-        return EncodedMessage(dumps({"role": self.role, "content": content}))
-
-
-@dataclass
-class Conversation:
-    """The active conversation of a key, with its running summary.
-
-    ``recent`` caches the messages after ``summarized_upto`` once all of them have been read
-    (``recent_complete``); turns are appended as they are saved, so assembling the next
-    context window needs no database round trip.
-    """
-
-    id: int
-    key: ConversationKey
-    summary: str = ""
-    summary_tokens: int = 0
-    summarized_upto: int = 0
-    unsummarized_tokens: int = 0
-    recent: list[StoredMessage] = field(default_factory=list, repr=False)
-    recent_complete: bool = False
-
-    @property
-    def in_memory(self) -> bool:
-        """An ephemeral conversation: its messages live only in this process."""
-        return self.key.ephemeral
+from adapters.storage.sqlite.database import Database
+from core.ports.records import Conversation, ConversationKey, StoredMessage
 
 
 class ConversationStore:

@@ -1,0 +1,1 @@
+"""Storage backends: each implements core/ports/storage.py."""

@@ -1,0 +1,1 @@
+"""The SQLite backend (aiosqlite): one module per store, and store.py that opens them all."""

@@ -1,0 +1,122 @@
+"""The ledger's writer: entries appended in order, many per transaction under load."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+
+from adapters.storage.sqlite.database import Database
+
+log = logging.getLogger(__name__)
+
+_INSERT = (
+    "INSERT INTO ledger_entries (account_id, kind, amount, request_id, feature, actor, note, "
+    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+Row = tuple[int, str, int, str | None, str | None, str | None, str | None, float]
+
+
+class GroupCommit:
+    """Append entries, many per transaction when many requests arrive at once.
+
+    Alone, an entry is one statement (one trip to the database thread, one commit). Entries
+    that queue up meanwhile are written together: one transaction, one ``executemany``, one
+    commit. A row the triggers refuse fails alone (the trigger's ABORT undoes only its own
+    statement); the rest of the batch goes on. Results are given out only after the commit.
+    """
+
+    SMALL_BATCH = 4  # up to this many rows: one executemany without BEGIN/COMMIT (one trip)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[tuple[Row, asyncio.Future[None]]] = []
+        self._writing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def append(self, row: Row) -> None:
+        """Write one entry; return once it is committed (or raise why it was refused)."""
+        future = self._queue(row)
+        if not self._writing:
+            await self._drain()
+        await future
+
+    def append_later(self, row: Row) -> None:
+        """Queue an entry without waiting: it is written before any entry queued after it.
+
+        For settlements: the next write of the same user often comes right behind and
+        shares its trip to the database thread. A refusal is only logged.
+        """
+        future = self._queue(row)
+        future.add_done_callback(_log_refusal)
+        if not self._writing:
+            self._writing = True  # taken now, so entries queued meanwhile join this batch
+            self._idle.clear()
+            asyncio.get_running_loop().create_task(self._drain(started=True))
+
+    async def flush(self) -> None:
+        """Wait until every queued entry is written (reads call this first)."""
+        if self._pending and not self._writing:
+            await self._drain()
+        await self._idle.wait()
+
+    def _queue(self, row: Row) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, future))
+        return future
+
+    async def _drain(self, *, started: bool = False) -> None:
+        if not started:
+            self._writing = True
+            self._idle.clear()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._write(batch)
+        finally:
+            self._writing = False
+            self._idle.set()
+
+    async def _write(self, batch: list[tuple[Row, asyncio.Future[None]]]) -> None:
+        if len(batch) == 1:
+            row, future = batch[0]
+            try:
+                await self._db.execute(_INSERT, row)
+                future.set_result(None)
+            except Exception as exc:  # noqa: BLE001 - handed to the one waiting caller
+                future.set_exception(exc)
+            return
+        outcomes: list[BaseException | None] = []
+        try:
+            # A few rows: each commits on its own, in one trip. More: one transaction.
+            async with self._db.transaction(begin=len(batch) > self.SMALL_BATCH) as conn:
+                rest = batch
+                while rest:
+                    before = conn.total_changes
+                    try:
+                        await conn.executemany(_INSERT, [row for row, _ in rest])
+                        outcomes.extend([None] * len(rest))
+                        rest = []
+                    except sqlite3.IntegrityError as exc:
+                        # Each applied row changed two rows (the entry, and the account's
+                        # balance through the trigger); the next row is the one refused.
+                        applied = (conn.total_changes - before) // 2
+                        outcomes.extend([None] * applied)
+                        outcomes.append(exc)
+                        rest = rest[applied + 1 :]
+        except Exception as exc:  # noqa: BLE001 - the transaction failed: nothing was written
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if outcome is None:
+                future.set_result(None)
+            else:
+                future.set_exception(outcome)
+
+
+def _log_refusal(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("A queued ledger entry was refused: %s", future.exception())

@@ -1,0 +1,88 @@
+"""The SQLite ``Store``: opens the database, brings its schema up to date, builds every store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Self
+
+from adapters.storage.sqlite.chat_settings import ChatSettingsStore
+from adapters.storage.sqlite.conversations import ConversationStore
+from adapters.storage.sqlite.database import Database
+from adapters.storage.sqlite.ledger import Ledger
+from adapters.storage.sqlite.migrations import migrate
+from adapters.storage.sqlite.personas import PersonaStore
+from adapters.storage.sqlite.privacy import PrivacyStore
+from adapters.storage.sqlite.state import StateStore
+from adapters.storage.sqlite.updates import UpdateLog
+from adapters.storage.sqlite.users import UserDirectory
+from adapters.storage.sqlite.video_jobs import VideoJobStore
+from core.money import AllowancePolicy
+
+
+class SqliteStore:
+    """Every store on one SQLite database, usable between ``async with`` and its end.
+
+    ``clock`` is the wall time that conversations and chat settings stamp their rows with;
+    ``ledger_clock`` the ledger's (entries, allowance periods).
+    """
+
+    conversations: ConversationStore
+    chat_settings: ChatSettingsStore
+    personas: PersonaStore
+    state: StateStore
+    updates: UpdateLog
+    users: UserDirectory
+    video_jobs: VideoJobStore
+    ledger: Ledger
+    privacy: PrivacyStore
+    database: Database
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        policy: AllowancePolicy,
+        clock: Callable[[], float] = time.time,
+        ledger_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self._policy = policy
+        self._clock = clock
+        self._ledger_clock = ledger_clock
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Self:
+        """Open and migrate the database, then build the stores on it."""
+        db = await self._stack.enter_async_context(Database.open(self.path))
+        try:
+            await migrate(db)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        self.database = db
+        self.conversations = ConversationStore(db, clock=self._clock)
+        self.chat_settings = ChatSettingsStore(db, clock=self._clock)
+        self.personas = PersonaStore(db)
+        self.state = StateStore(db)
+        self.updates = UpdateLog(db)
+        self.users = UserDirectory(db)
+        self.video_jobs = VideoJobStore(db)
+        self.ledger = Ledger(db, policy=self._policy, clock=self._ledger_clock)
+        self.privacy = PrivacyStore(db)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Write what the ledger still queues, then close the database."""
+        try:
+            if hasattr(self, "ledger"):
+                await self.ledger.flush()
+        finally:
+            await self._stack.aclose()

@@ -1,0 +1,235 @@
+"""The records every storage backend stores and hands back: plain values, no SQL."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from core.venice.types import EncodedMessage, WebSearchMode, dumps
+
+
+@dataclass(frozen=True)
+class ConversationKey:
+    """Where a conversation lives: platform, chat, thread, the user when memory is per user,
+    and the character or persona it is held with ("" for none)."""
+
+    platform: str
+    chat_id: str
+    thread_id: str = ""
+    user_scope: str = ""
+    persona: str = ""
+    ephemeral: bool = False  # kept in memory only: nothing of it is written to disk
+
+
+CUT_OFF_MARK = " […answer cut off]"
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One stored message."""
+
+    id: int
+    role: str
+    content: str
+    token_count: int
+    interrupted: bool = False
+
+    @cached_property
+    def chat_message(self) -> EncodedMessage:
+        """This message as sent to Venice, encoded once (the history is re-sent every turn)."""
+        content = self.content + (CUT_OFF_MARK if self.interrupted else "")
+        return EncodedMessage(dumps({"role": self.role, "content": content}))
+
+
+@dataclass
+class Conversation:
+    """The active conversation of a key, with its running summary.
+
+    ``recent`` caches the messages after ``summarized_upto`` once all of them have been read
+    (``recent_complete``); turns are appended as they are saved, so assembling the next
+    context window needs no database round trip.
+    """
+
+    id: int
+    key: ConversationKey
+    summary: str = ""
+    summary_tokens: int = 0
+    summarized_upto: int = 0
+    unsummarized_tokens: int = 0
+    recent: list[StoredMessage] = field(default_factory=list, repr=False)
+    recent_complete: bool = False
+
+    @property
+    def in_memory(self) -> bool:
+        """An ephemeral conversation: its messages live only in this process."""
+        return self.key.ephemeral
+
+
+VoiceMode = Literal["off", "on", "mirror"]
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """What a chat has chosen; None means "the bot's default"."""
+
+    model: str | None = None
+    web_search: WebSearchMode = "off"
+    web_scraping: bool = True
+    system_prompt: str | None = None
+    per_user_memory: bool = False
+    shared_pool: bool = False
+    voice_mode: VoiceMode = "off"
+    tts_model: str | None = None
+    tts_voice: str | None = None
+    safe_mode: bool = True
+    character: str | None = None  # "venice:<slug>" or "persona:<id>": who speaks in this chat
+    retention_days: int | None = None  # None: MESSAGE_RETENTION_DAYS; 0: keep forever
+    ephemeral: bool = False  # no message content written to disk
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChatSettings:
+        """Load, ignoring keys that a newer or older version wrote."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+VideoJobStatus = Literal["quoted", "queued", "done", "failed", "cancelled"]
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One /video request, from its quote to its delivery."""
+
+    id: str
+    status: VideoJobStatus
+    platform: str
+    chat_id: str
+    thread_id: str | None
+    user_id: str
+    owner: str
+    model: str
+    request: dict[str, Any]
+    quote: int  # micro-USD, as charged
+    reservation: str | None
+    queue_id: str | None
+    created_at: float
+    queued_at: float | None
+    finished_at: float | None
+
+    @property
+    def prompt(self) -> str:
+        """What the video shows."""
+        return str(self.request.get("prompt", ""))
+
+
+@dataclass(frozen=True)
+class KnownUser:
+    """A user the bot has seen, with the account they pay from.
+
+    Attributes:
+        owner: the ledger account they spend from ("user:<id>", another user's when linked).
+        owner_name: that account's user as ``platform:id`` when it is not their own (linked).
+        last_message: when their newest stored message was written (None: none is stored).
+    """
+
+    id: int
+    platform: str
+    platform_user_id: str
+    display_name: str | None
+    first_seen: float
+    last_message: float | None
+    owner: str
+    owner_name: str | None
+
+    @property
+    def name(self) -> str:
+        """``platform:id``, as ADMIN_USER_IDS and ``venice-bots admin`` take it."""
+        return f"{self.platform}:{self.platform_user_id}"
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """Some of the users that match a search, and how many match in all."""
+
+    users: list[KnownUser]
+    total: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Credit held for one paid action until it is settled or refunded."""
+
+    request_id: str
+    account_id: int
+    amount: int
+    feature: str
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """An account as read without writing: its balance with any refill that is due.
+
+    Attributes:
+        pending_refill: the allowance counted in ``balance`` but not booked yet.
+    """
+
+    balance: int
+    unlimited: bool
+    pending_refill: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger entry."""
+
+    id: int
+    kind: str
+    amount: int
+    request_id: str | None
+    feature: str | None
+    actor: str | None
+    note: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One line of an account's history for its user: a paid action with its final cost (its
+    reserve and settlement or refund joined), or credit given or taken.
+
+    ``status`` is "charged", "held" (not finished yet), "refunded" (it failed), or for credit
+    the entry's kind ("allowance", "grant", "adjustment"). ``amount`` is the change to the
+    balance so far (negative: spent); ``held`` is what a reservation holds or held.
+    """
+
+    created_at: float
+    status: str
+    amount: int
+    held: int = 0
+    feature: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A stored user as /export shows them."""
+
+    id: int
+    display_name: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class HeldMessage:
+    """One stored message as /export hands it out (``author``: the writer's user id)."""
+
+    conversation_id: int
+    chat_id: str
+    thread_id: str
+    persona: str
+    role: str
+    content: str
+    created_at: float
+    author: int | None

@@ -1,0 +1,426 @@
+"""What the core needs from storage: one Protocol per store, and ``Store`` that groups them.
+
+Every backend (adapters/storage/sqlite today) implements these; the core is typed against
+them and never sees SQL. A store keeps its own caches: the process is the only writer.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from core.characters.cards import Persona
+from core.money import AllowancePolicy
+from core.ports.records import (
+    AccountView,
+    Activity,
+    ChatSettings,
+    Conversation,
+    ConversationKey,
+    Entry,
+    HeldMessage,
+    KnownUser,
+    Reservation,
+    StoredMessage,
+    UserPage,
+    UserRecord,
+    VideoJob,
+    VideoJobStatus,
+)
+
+
+class ConversationStore(Protocol):
+    """Conversations and their messages."""
+
+    async def user_id(self, platform: str, platform_user_id: str, display_name: str | None) -> int:
+        """Return the internal id of a platform user, creating the user on first sight."""
+        ...
+
+    async def active(self, key: ConversationKey) -> Conversation:
+        """Return the key's active conversation, starting one if there is none."""
+        ...
+
+    async def reset(self, key: ConversationKey) -> bool:
+        """Retire the key's active conversation; return whether there was one with messages."""
+        ...
+
+    async def newest(
+        self, conversation: Conversation, budget: int, *, before_id: int | None = None
+    ) -> list[StoredMessage]:
+        """Return the newest unsummarized messages whose tokens fit ``budget``, oldest first."""
+        ...
+
+    async def last_turn(self, conversation: Conversation) -> tuple[StoredMessage, StoredMessage] | None:
+        """The newest question and its answer, if the conversation ends with a whole turn."""
+        ...
+
+    async def oldest_unsummarized(self, conversation: Conversation, tokens: int) -> list[StoredMessage]:
+        """Return the oldest unsummarized messages, up to about ``tokens`` tokens."""
+        ...
+
+    async def save_turn(
+        self,
+        conversation: Conversation,
+        *,
+        user_id: int | None,
+        question: str,
+        question_tokens: int,
+        answer: str,
+        answer_tokens: int,
+        interrupted: bool = False,
+        replacing: tuple[StoredMessage, StoredMessage] | None = None,
+    ) -> None:
+        """Store a question and its answer together: both or neither."""
+        ...
+
+    async def replace_opening(self, conversation: Conversation, greeting: str, tokens: int) -> bool:
+        """Swap the greeting of a conversation that holds nothing else; False otherwise."""
+        ...
+
+    async def save_greeting(self, conversation: Conversation, greeting: str, tokens: int) -> bool:
+        """Open an empty conversation with the character's greeting; False when it has messages."""
+        ...
+
+    async def save_summary(
+        self,
+        conversation: Conversation,
+        *,
+        summary: str,
+        summary_tokens: int,
+        upto_id: int,
+        folded_tokens: int,
+    ) -> None:
+        """Record a new running summary covering messages up to ``upto_id``."""
+        ...
+
+    def drop_cached(
+        self,
+        conversation_ids: set[int],
+        *,
+        platform: str | None = None,
+        user: str | None = None,
+        chats: set[str] = ...,
+    ) -> None:
+        """Forget cached conversations (their rows changed under the cache)."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """How many users, conversations and messages are stored."""
+        ...
+
+    async def count_messages(self, conversation: Conversation) -> int:
+        """How many messages the conversation has stored."""
+        ...
+
+
+class ChatSettingsStore(Protocol):
+    """Per-chat settings."""
+
+    async def get(self, platform: str, chat_id: str) -> ChatSettings:
+        """Return a chat's settings (the defaults when it has none)."""
+        ...
+
+    def drop_cached(self, platform: str, chat_id: str) -> None:
+        """Forget a chat's cached settings (its row was deleted)."""
+        ...
+
+    async def update(self, platform: str, chat_id: str, **changes: Any) -> ChatSettings:
+        """Change some settings of a chat and return the result."""
+        ...
+
+
+class PersonaStore(Protocol):
+    """Custom personas and imported cards; names are unique whatever their case."""
+
+    async def create(self, persona: Persona, *, actor: str) -> Persona:
+        """Store a new persona; refuses a name that is taken (``InvalidInput``)."""
+        ...
+
+    async def update(self, persona: Persona) -> None:
+        """Save a changed persona."""
+        ...
+
+    async def delete(self, persona_id: int) -> None:
+        """Remove a persona."""
+        ...
+
+    async def by_name(self, name: str) -> Persona | None:
+        """The persona of that name, any case."""
+        ...
+
+    async def get(self, persona_id: int) -> Persona | None:
+        """The persona with that id."""
+        ...
+
+    async def all(self) -> list[Persona]:
+        """Every persona, by name."""
+        ...
+
+
+class StateStore(Protocol):
+    """Small key-value facts kept between runs."""
+
+    async def get(self, key: str) -> str | None:
+        """The value stored under ``key``, if any."""
+        ...
+
+    async def set(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
+        ...
+
+
+class UpdateLog(Protocol):
+    """Which platform updates were handled, so none is handled twice."""
+
+    async def claim(self, platform: str, update_id: str | int) -> bool:
+        """Return True the first time an update is seen, False for a redelivery."""
+        ...
+
+
+class UserDirectory(Protocol):
+    """Read-only look-ups of the users and chats the bot has seen."""
+
+    async def find(self, platform: str, platform_user_id: str) -> int | None:
+        """The internal id of a user the bot has seen, or None."""
+        ...
+
+    async def get(self, platform: str, platform_user_id: str) -> KnownUser | None:
+        """A seen user with their account, or None."""
+        ...
+
+    async def search(self, text: str | None = None, *, limit: int = 50) -> UserPage:
+        """Users whose ``platform:id`` or name contains ``text``, most recently active first."""
+        ...
+
+    async def sharing(self, owner: str) -> list[str]:
+        """``platform:id`` of every user who pays from ``owner``."""
+        ...
+
+    async def chat_seen(self, platform: str, chat_id: str) -> bool:
+        """Whether the bot knows a chat: it has a conversation, settings or a shared balance."""
+        ...
+
+
+class VideoJobStore(Protocol):
+    """Video jobs, so a job queued at Venice is finished after a restart."""
+
+    async def create(self, job: VideoJob) -> None:
+        """Store a new (quoted) job."""
+        ...
+
+    async def get(self, job_id: str) -> VideoJob | None:
+        """One job by id."""
+        ...
+
+    async def move(
+        self, job_id: str, from_status: VideoJobStatus, to_status: VideoJobStatus, **fields: Any
+    ) -> bool:
+        """Change a job's state if it is still in ``from_status`` (False: someone else did)."""
+        ...
+
+    async def queued(self) -> list[VideoJob]:
+        """Jobs running at Venice (to resume after a restart)."""
+        ...
+
+
+class LedgerStore(Protocol):
+    """Accounts, allowances and paid actions, in integer micro-USD.
+
+    Invariants every backend keeps: an account's balance is the sum of its entries; a limited
+    account never goes below zero on a reserve (``InsufficientCredit``); a reservation is
+    settled or refunded at most once.
+    """
+
+    @property
+    def policy(self) -> AllowancePolicy:
+        """The allowance every account gets by default."""
+        ...
+
+    async def account(self, owner: str, *, unlimited: bool = False) -> int:
+        """The account id of an owner, opened on first use."""
+        ...
+
+    async def owner_of_user(self, user_id: int) -> str:
+        """The account a user pays from: their own, or the one they linked to."""
+        ...
+
+    async def link(self, user_id: int, owner: str, *, actor: str) -> int:
+        """Make ``user_id`` pay from ``owner`` from now on; returns the credit moved there."""
+        ...
+
+    def forget_link(self, user_id: int) -> None:
+        """Drop a cached link (its row was deleted)."""
+        ...
+
+    async def set_unlimited(self, owner: str, unlimited: bool) -> None:
+        """Make an account unlimited (admins) or limited again."""
+        ...
+
+    async def balance(self, owner: str) -> int:
+        """The owner's balance, after any allowance refill that is due."""
+        ...
+
+    async def peek(self, owner: str) -> AccountView:
+        """The owner's account as ``balance`` would show it, writing nothing."""
+        ...
+
+    async def reserve(
+        self, owner: str, amount: int, *, feature: str, request_id: str | None = None
+    ) -> Reservation:
+        """Hold ``amount`` for a paid action, or raise ``InsufficientCredit``."""
+        ...
+
+    async def settle(self, reservation: Reservation, cost: int) -> int:
+        """Charge the real cost (capped by the balance beyond the hold); returns what was charged."""
+        ...
+
+    async def refund(self, reservation: Reservation) -> None:
+        """Give the whole reservation back (the action failed)."""
+        ...
+
+    async def flush(self) -> None:
+        """Write every queued entry now (before the store closes)."""
+        ...
+
+    async def grant(self, owner: str, amount: int, *, actor: str, note: str | None = None) -> int:
+        """Add credit (or take it away, with a negative amount); returns the new balance."""
+        ...
+
+    async def entries(self, owner: str, limit: int = 20) -> list[Entry]:
+        """The newest entries of an account, newest first."""
+        ...
+
+    async def activity(self, owner: str, limit: int = 15) -> list[Activity]:
+        """The newest actions and credits of an account, newest first."""
+        ...
+
+    async def spending(self, owner: str, since: float) -> dict[str, int]:
+        """What each feature cost the owner since a moment (open reservations included)."""
+        ...
+
+    async def is_unlimited(self, owner: str) -> bool:
+        """Whether the owner spends without a balance."""
+        ...
+
+    async def check(self) -> list[str]:
+        """Every account whose balance is not the sum of its entries (empty: all good)."""
+        ...
+
+    async def count_accounts(self) -> int:
+        """How many accounts are open."""
+        ...
+
+    async def set_allowance(self, owner: str, amount: int | None) -> None:
+        """Give an account its own allowance per period (None: the default again)."""
+        ...
+
+    async def allowance_of(self, owner: str) -> int:
+        """The allowance per period this account gets."""
+        ...
+
+
+class PrivacyStore(Protocol):
+    """The queries of retention, /forget and /export; core/privacy.py decides what goes."""
+
+    async def delete_expired(self, default_days: int, now: float, limit: int) -> list[int]:
+        """Delete up to ``limit`` messages older than their chat's retention (a chat's own
+        ``retention_days`` wins over ``default_days``; 0 keeps forever); return the
+        conversation of each deleted message."""
+        ...
+
+    async def clear_summaries(self, conversation_ids: list[int]) -> None:
+        """Empty the summaries of these conversations (they retell deleted messages)."""
+        ...
+
+    async def checkpoint(self) -> None:
+        """Make deleted content leave every file of the store (a write-ahead log too)."""
+        ...
+
+    async def user(self, platform: str, platform_user_id: str) -> UserRecord | None:
+        """A stored user, or None."""
+        ...
+
+    async def delete_chat_settings(self, platform: str, chat_id: str) -> int:
+        """Delete a chat's settings; return how many rows went (0 or 1)."""
+        ...
+
+    async def chat_settings(self, platform: str, chat_id: str) -> dict[str, Any] | None:
+        """A chat's settings as stored (for /export), or None."""
+        ...
+
+    async def solo_chats(self, conversation_ids: list[int]) -> list[tuple[str, str]]:
+        """(platform, chat id) of the chats whose conversations with messages are all among these."""
+        ...
+
+    async def conversations_of(self, user_id: int, platform: str, scope: str, chats: list[str]) -> set[int]:
+        """Conversations the user wrote in, or held in their own scope or private chats."""
+        ...
+
+    async def others_spoke(self, conversation_id: int, user_id: int) -> bool:
+        """Whether anyone but this user wrote in a conversation."""
+        ...
+
+    async def turns_of(self, user_id: int) -> list[tuple[int, int]]:
+        """(message id, conversation id) of the user's messages and the answer after each."""
+        ...
+
+    async def messages(self, whole: list[int], shared: list[int]) -> list[HeldMessage]:
+        """The messages of the ``whole`` conversations and the ``shared`` messages, oldest
+        first per conversation."""
+        ...
+
+    async def summary(self, conversation_id: int) -> str:
+        """A conversation's running summary ("" when none)."""
+        ...
+
+    async def video_jobs_of(self, platform: str, platform_user_id: str) -> list[dict[str, Any]]:
+        """The user's video jobs for /export: id, status, model, prompt, at (a timestamp)."""
+        ...
+
+    async def delete_user_content(
+        self,
+        user_id: int,
+        platform: str,
+        platform_user_id: str,
+        *,
+        whole: list[int],
+        shared: list[int],
+        touched: set[int],
+    ) -> tuple[int, set[int]]:
+        """In one transaction: delete the ``whole`` conversations and the ``shared`` messages,
+        empty the other touched conversations' summaries, unlink the user, drop their name,
+        their finished video jobs and their queued videos' prompts. Returns how many messages
+        went and the conversations they were in."""
+        ...
+
+
+class Store(Protocol):
+    """Every store of one backend, opened (and migrated) with ``async with``, closed on exit."""
+
+    @property
+    def conversations(self) -> ConversationStore: ...
+    @property
+    def chat_settings(self) -> ChatSettingsStore: ...
+    @property
+    def personas(self) -> PersonaStore: ...
+    @property
+    def state(self) -> StateStore: ...
+    @property
+    def updates(self) -> UpdateLog: ...
+    @property
+    def users(self) -> UserDirectory: ...
+    @property
+    def video_jobs(self) -> VideoJobStore: ...
+    @property
+    def ledger(self) -> LedgerStore: ...
+    @property
+    def privacy(self) -> PrivacyStore: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...

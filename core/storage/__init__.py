@@ -1,1 +1,0 @@
-"""SQLite storage: the connection, migrations and the stores built on them."""
