@@ -26,7 +26,7 @@ from adapters.storage.sqlite.migrations import migrate  # noqa: E402
 from adapters.storage.sqlite.privacy import PrivacyStore  # noqa: E402
 from core.money import AllowancePolicy  # noqa: E402
 from core.ports.records import ConversationKey  # noqa: E402
-from core.privacy import Privacy  # noqa: E402
+from core.privacy.policy import Privacy  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
 OLD = 200_000

@@ -22,7 +22,7 @@ from core.errors import InvalidInput
 from core.money import format_entries, parse_usd, usd
 from core.ports.records import AccountView, KnownUser
 from core.ports.storage import LedgerStore, UserDirectory
-from core.privacy import Privacy
+from core.privacy.policy import Privacy
 from core.settings import Settings
 from core.text import plural
 

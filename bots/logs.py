@@ -62,5 +62,7 @@ def setup_logging(level: str, secrets: Iterable[str] = (), *, log_content: bool 
     for content in CONTENT_LOGGERS:
         if content == "core.content":  # the core's own content lines: only when asked for
             logging.getLogger(content).setLevel(logging.DEBUG if log_content else logging.CRITICAL + 1)
-        elif not log_content:
-            logging.getLogger(content).setLevel(max(logging.INFO, root.level))
+        else:  # set either way: a second call (tests, a reload) must not keep the first's level
+            logging.getLogger(content).setLevel(
+                logging.NOTSET if log_content else max(logging.INFO, root.level)
+            )

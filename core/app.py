@@ -40,8 +40,8 @@ from core.ports.storage import (
     UserDirectory,
     VideoJobStore,
 )
-from core.privacy import Privacy
-from core.privacy_commands import PrivacyCommands
+from core.privacy.commands import PrivacyCommands
+from core.privacy.policy import Privacy
 from core.runner import Runner
 from core.settings import Settings
 from core.text import clean_text

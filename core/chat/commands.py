@@ -9,7 +9,7 @@ from core.commands import Arg, ArgType, Audience, Command, CommandContext, help_
 from core.errors import BotError, InvalidInput
 from core.events import Choice, Reply, ReplyStream
 from core.ports.records import ChatSettings
-from core.privacy_commands import kept_for
+from core.privacy.commands import kept_for
 from core.text import plural
 
 if TYPE_CHECKING:

@@ -134,3 +134,16 @@ def test_only_bots_import_a_storage_backend() -> None:
         if name == "adapters.storage" or name.startswith("adapters.storage.")
     ]
     assert offenders == []
+
+
+MAX_LINES = 450
+
+
+def test_every_file_stays_small_enough_to_read_in_one_sitting() -> None:
+    too_long = [
+        f"{path.relative_to(ROOT)}: {lines} lines"
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    ]
+    assert too_long == []

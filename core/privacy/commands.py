@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from core.commands import Arg, Audience, Command, CommandContext
 from core.errors import InvalidInput
 from core.events import Attachment, Choice, Reply
-from core.privacy import held
+from core.privacy.policy import held
 
 if TYPE_CHECKING:
     from core.ports.storage import ChatSettingsStore
-    from core.privacy import Privacy
+    from core.privacy.policy import Privacy
     from core.settings import Settings
 
 

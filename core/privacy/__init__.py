@@ -1,0 +1,1 @@
+"""Privacy: retention, forgetting, export and in-memory-only chats, and their commands."""
