@@ -78,8 +78,8 @@ async def round_trip(base_url: str, data: bytes) -> tuple[int, int, int, float]:
                 text="/upscale 2",
                 attachments=(Attachment("image", "image/png", data, filename="big.png"),),
             )
-            await service.s.venice.models("upscale")  # the catalogue is cached before measuring
-            await service.s.venice.models("image")
+            await service.venice.models("upscale")  # the catalogue is cached before measuring
+            await service.venice.models("image")
             tracemalloc.start(1)
             peaks.baseline = tracemalloc.get_traced_memory()[0]
             started = time.perf_counter()

@@ -11,7 +11,7 @@ import httpx
 
 from adapters.storage.sqlite.database import sqlite_path
 from adapters.storage.sqlite.store import SqliteStore
-from core.app import App, Services
+from core.app import App
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.billing.pricing import Prices
 from core.chat.memory import Memory
@@ -70,26 +70,16 @@ async def build_service(
             models_ttl=settings.models_cache_seconds,
         )
         service = App(
-            Services(
-                settings=settings,
-                venice=venice,
-                conversations=store.conversations,
-                chat_settings=store.chat_settings,
-                memory=Memory(store.conversations, venice, reply_max_tokens=settings.reply_max_tokens),
-                updates=store.updates,
-                state=store.state,
-                ledger=store.ledger,
-                prices=Prices(markup=settings.price_markup, feature_markups=settings.feature_markups),
-                rate_limit=UserRateLimit(settings.rate_limit_per_minute),
-                account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
-                key_limits=KeyRateLimiter(venice),
-                video_jobs=store.video_jobs,
-                personas=store.personas,
-                users=store.users,
-                privacy_store=store.privacy,
-                clock=policy.wall,
-                sleep=policy.sleep,
-            )
+            settings,
+            store=store,
+            venice=venice,
+            memory=Memory(store.conversations, venice, reply_max_tokens=settings.reply_max_tokens),
+            prices=Prices(markup=settings.price_markup, feature_markups=settings.feature_markups),
+            rate_limit=UserRateLimit(settings.rate_limit_per_minute),
+            account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
+            key_limits=KeyRateLimiter(venice),
+            clock=policy.wall,
+            sleep=policy.sleep,
         )
         await service.videos.resume()  # jobs that were running when the bot stopped
         service.privacy.start()  # retention sweeps, in the background

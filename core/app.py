@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from core.account.commands import AccountCommands
 from core.addressing import Addressing
@@ -29,17 +28,7 @@ from core.media.speech import Speech
 from core.media.uploads import Uploads
 from core.media.video import Deliverers, VideoJobs
 from core.ports.records import ConversationKey
-from core.ports.storage import (
-    ChatSettingsStore,
-    ConversationStore,
-    LedgerStore,
-    PersonaStore,
-    PrivacyStore,
-    StateStore,
-    UpdateLog,
-    UserDirectory,
-    VideoJobStore,
-)
+from core.ports.storage import Store
 from core.privacy.commands import PrivacyCommands
 from core.privacy.policy import Privacy
 from core.runner import Runner
@@ -52,86 +41,78 @@ log = logging.getLogger(__name__)
 content_log = logging.getLogger("core.content")
 
 
-@dataclass(frozen=True)
-class Services:
-    """What the chat service is built from (wired in ``bots/``)."""
-
-    settings: Settings
-    venice: VeniceClient
-    conversations: ConversationStore
-    chat_settings: ChatSettingsStore
-    memory: Memory
-    updates: UpdateLog
-    state: StateStore
-    ledger: LedgerStore
-    prices: Prices
-    rate_limit: UserRateLimit
-    account: AccountGuard
-    key_limits: KeyRateLimiter
-    video_jobs: VideoJobStore
-    personas: PersonaStore
-    users: UserDirectory
-    privacy_store: PrivacyStore
-    clock: Callable[[], float] = field(default=time.time)  # wall time, for video jobs
-    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
-
-
 class App:
     """Answer messages and run commands for every adapter."""
 
-    def __init__(self, services: Services) -> None:
-        self.s = services
-        self.settings = services.settings
-        self._chat_settings = services.chat_settings
-        self._ledger = services.ledger
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        venice: VeniceClient,
+        memory: Memory,
+        prices: Prices,
+        rate_limit: UserRateLimit,
+        account: AccountGuard,
+        key_limits: KeyRateLimiter,
+        clock: Callable[[], float] = time.time,  # wall time, for video jobs
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.venice = venice
+        self.memory = memory
+        self.prices = prices
+        self._chat_settings = store.chat_settings
+        self._ledger = store.ledger
         self.commands = CommandRegistry()
         # What adapters use besides handle_message: updates already handled (Telegram), the
         # bot's own small state (Discord's command fingerprint), where to tell admins of alerts.
-        self.updates = services.updates
-        self.state = services.state
-        self.admin_alerts = services.account.alerts
+        self.updates = store.updates
+        self.state = store.state
+        self.admin_alerts = account.alerts
         self.runner = Runner()
-        self.addressing = Addressing(services.chat_settings)
+        self.addressing = Addressing(store.chat_settings)
         self.cashier = Cashier(
-            services.settings,
-            chat_settings=services.chat_settings,
-            conversations=services.conversations,
-            ledger=services.ledger,
-            rate_limit=services.rate_limit,
-            account=services.account,
-            key_limits=services.key_limits,
+            settings,
+            chat_settings=store.chat_settings,
+            conversations=store.conversations,
+            ledger=store.ledger,
+            rate_limit=rate_limit,
+            account=account,
+            key_limits=key_limits,
         )
         # How each running adapter posts a result that outlived the request (a video).
         self.deliverers = Deliverers()
-        self.catalogue = Catalogue(services.settings, services.venice)
-        self.uploads = Uploads(services.settings)
+        self.catalogue = Catalogue(settings, venice)
+        self.uploads = Uploads(settings)
         self.images = Images(
-            services.settings,
-            venice=services.venice,
-            chat_settings=services.chat_settings,
-            prices=services.prices,
+            settings,
+            venice=venice,
+            chat_settings=store.chat_settings,
+            prices=prices,
             catalogue=self.catalogue,
             cashier=self.cashier,
             runner=self.runner,
         )
         self.speech = Speech(
-            services.settings,
-            venice=services.venice,
-            chat_settings=services.chat_settings,
-            prices=services.prices,
+            settings,
+            venice=venice,
+            chat_settings=store.chat_settings,
+            prices=prices,
             catalogue=self.catalogue,
             cashier=self.cashier,
             runner=self.runner,
             uploads=self.uploads,
         )
-        self.characters = CharacterService(services.venice, services.personas)
+        self.characters = CharacterService(venice, store.personas)
         self.turns = ChatTurns(
-            services.settings,
-            venice=services.venice,
-            conversations=services.conversations,
-            chat_settings=services.chat_settings,
-            memory=services.memory,
-            prices=services.prices,
+            settings,
+            venice=venice,
+            conversations=store.conversations,
+            chat_settings=store.chat_settings,
+            memory=memory,
+            prices=prices,
             addressing=self.addressing,
             characters=self.characters,
             catalogue=self.catalogue,
@@ -140,60 +121,60 @@ class App:
             runner=self.runner,
         )
         self.videos = VideoJobs(
-            services.settings,
-            services.video_jobs,
-            venice=services.venice,
-            chat_settings=services.chat_settings,
-            prices=services.prices,
+            settings,
+            store.video_jobs,
+            venice=venice,
+            chat_settings=store.chat_settings,
+            prices=prices,
             cashier=self.cashier,
             catalogue=self.catalogue,
             deliverers=self.deliverers,
-            clock=services.clock,
-            sleep=services.sleep,
+            clock=clock,
+            sleep=sleep,
         )
-        self.users = services.users
-        self.accounts = AccountFinder(self.users, services.ledger, services.conversations)
+        self.users = store.users
+        self.accounts = AccountFinder(self.users, store.ledger, store.conversations)
         self.privacy = Privacy(
-            services.privacy_store,
-            services.settings,
-            conversations=services.conversations,
-            chat_settings=services.chat_settings,
-            ledger=services.ledger,
-            clock=services.clock,
+            store.privacy,
+            settings,
+            conversations=store.conversations,
+            chat_settings=store.chat_settings,
+            ledger=store.ledger,
+            clock=clock,
         )
         for group in (
             ChatCommands(
-                services.settings,
+                settings,
                 registry=self.commands,
                 regenerate=self.regenerate,
-                chat_settings=services.chat_settings,
-                conversations=services.conversations,
+                chat_settings=store.chat_settings,
+                conversations=store.conversations,
                 addressing=self.addressing,
                 turns=self.runner.turns,
                 characters=self.characters,
                 catalogue=self.catalogue,
             ),
             AccountCommands(
-                services.settings,
-                chat_settings=services.chat_settings,
-                conversations=services.conversations,
-                ledger=services.ledger,
+                settings,
+                chat_settings=store.chat_settings,
+                conversations=store.conversations,
+                ledger=store.ledger,
                 cashier=self.cashier,
                 accounts=self.accounts,
-                venice=services.venice,
+                venice=venice,
             ),
-            MediaCommands(services.chat_settings, self.images, self.speech, self.videos),
+            MediaCommands(store.chat_settings, self.images, self.speech, self.videos),
             CharacterCommands(
-                services.settings,
+                settings,
                 characters=self.characters,
-                chat_settings=services.chat_settings,
-                conversations=services.conversations,
+                chat_settings=store.chat_settings,
+                conversations=store.conversations,
                 addressing=self.addressing,
-                memory=services.memory,
-                venice=services.venice,
+                memory=memory,
+                venice=venice,
                 catalogue=self.catalogue,
             ),
-            PrivacyCommands(services.settings, services.chat_settings, self.privacy),
+            PrivacyCommands(settings, store.chat_settings, self.privacy),
         ):
             for command in group.definitions():  # in the order /help lists them
                 self.commands.add(command)

@@ -44,6 +44,6 @@ async def ask(service: App, text: str, **fields: Any) -> Answer:
 
 async def stored_messages(service: App) -> list[tuple[Any, ...]]:
     """Every stored message as (conversation, role, content, interrupted)."""
-    db = service.s.conversations._db
+    db = service.store.conversations._db
     rows = await db.fetchall("SELECT conversation_id, role, content, interrupted FROM messages ORDER BY id")
     return [tuple(r) for r in rows]

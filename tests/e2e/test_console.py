@@ -438,7 +438,7 @@ async def test_a_bad_file_path_is_explained_and_costs_nothing(
         account = await service.account_of(
             message("", platform="console", chat_id="guest:bob", user_id="guest:bob", is_direct=False)
         )
-        entries = await service.s.ledger.entries(account)
+        entries = await service.store.ledger.entries(account)
     text = "".join(out)
     assert f"! There is no file {tmp_path / 'missing.png'}.\nUsage: /edit <image path> <prompt>" in text
     assert "! Give the image's path.\nUsage: /upscale <image path> [2|4]" in text

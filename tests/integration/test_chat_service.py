@@ -34,7 +34,7 @@ async def test_a_message_gets_a_streamed_answer_and_the_turn_is_stored(
             (1, "assistant", "Hello Alice, nice to meet you today.", 0),
         ]
         await ask(service, "What is my name?")
-        database_file = service.s.conversations._db.path
+        database_file = service.store.conversations._db.path
     raw = b"".join(p.read_bytes() for p in Path(database_file).parent.glob("bot.db*"))
     assert b"Hi, I am Alice" in raw  # the conversation is stored…
     assert TEST_KEY.encode() not in raw  # …the API key never is
@@ -341,7 +341,7 @@ async def test_a_model_that_venice_no_longer_lists_falls_back_with_a_notice(
     async with make_service() as service:
         await ask(service, "/model llama-3.3-70b")
         venice.models[:] = [m for m in venice.models if m["id"] != "llama-3.3-70b"]
-        service.s.venice._models_cache.clear()
+        service.venice._models_cache.clear()
         answer = await ask(service, "Hello")
     assert any("no longer offered" in n.text for n in answer.reply.notices)
     assert chat_bodies(venice)[0]["model"] == "venice-uncensored"

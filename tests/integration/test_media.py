@@ -28,7 +28,7 @@ FULL = 1_000_000  # the default allowance, $1.00, in micro-USD
 
 async def balance_of(service: Any) -> int:
     await service.wait_idle()
-    return await service.s.ledger.balance(await service.account_of(message("", **USER)))
+    return await service.store.ledger.balance(await service.account_of(message("", **USER)))
 
 
 def photo(width: int = 512, height: int = 512) -> Attachment:
@@ -117,7 +117,7 @@ async def test_image_errors_are_refunded_with_a_clear_message(
         assert info.value.user_message.endswith("You were not charged.")
         assert fragment.lower() in info.value.user_message.lower()
         assert await balance_of(service) == FULL
-        assert await service.s.ledger.check() == []
+        assert await service.store.ledger.check() == []
 
 
 # ----- /upscale and /edit
@@ -431,7 +431,7 @@ async def test_a_video_job_is_resumed_after_a_restart_and_delivered(
         assert reply.attachments[0].mime_type == "video/mp4"
         assert len(venice.calls_to("/video/queue")) == 1  # resumed, not queued again
         assert FULL - await balance_of(service) > 0
-        assert await service.s.ledger.check() == []
+        assert await service.store.ledger.check() == []
     assert len(venice.calls_to("/video/complete")) == 1
 
 

@@ -39,9 +39,9 @@ async def test_old_turns_fold_into_a_summary_and_every_request_fits(
         for i in range(14):
             await ask(service, f"Fact {i}: " + "the quick brown fox jumps " * 14)
         rows = await stored_messages(service)
-        conversation = await service.s.conversations.active(ConversationKey("test", "chat-1"))
+        conversation = await service.store.conversations.active(ConversationKey("test", "chat-1"))
         await service.wait_idle()
-        spent = await service.s.ledger.spending(await service.account_of(message("")), 0)
+        spent = await service.store.ledger.spending(await service.account_of(message("")), 0)
     bodies = [c.body for c in venice.calls_to("/chat/completions")]
     answers = [b for b in bodies if b.get("stream")]
     summaries = [b for b in bodies if not b.get("stream")]
@@ -70,9 +70,9 @@ async def test_a_failed_summary_changes_nothing_and_is_retried_later(
     async with make_service(default_chat_model="tiny", reply_max_tokens=REPLY) as service:
         for i in range(6):
             await ask(service, f"Fact {i}: " + "lorem ipsum dolor " * 20)
-        memory = service.s.memory
-        conversation = await service.s.conversations.active(ConversationKey("test", "chat-1"))
-        model = await service.s.venice.model("tiny")
+        memory = service.memory
+        conversation = await service.store.conversations.active(ConversationKey("test", "chat-1"))
+        model = await service.venice.model("tiny")
         assert model is not None
         prompt = service.settings.default_system_prompt
         conversation.unsummarized_tokens += 10_000  # as if many turns were waiting

@@ -68,13 +68,13 @@ async def test_forget_asks_first_then_deletes_the_callers_content_and_keeps_the_
         await ask(service, "others-keep-marker from Pat", **GROUP, user_id="8", user_name="Pat")
         await service.wait_idle()
         owner = await service.account_of(message("", **DM))
-        spent = await service.s.ledger.balance(owner)
+        spent = await service.store.ledger.balance(owner)
         asked = await ask(service, "/forget", **DM)
         assert "cannot be undone" in asked.text and asked.reply.choices[0].command == "/forget confirm"
         assert b"forget-me-marker" in raw_bytes(service.settings)  # nothing happens before confirming
         done = await ask(service, "/forget confirm", **DM)
         assert done.text.startswith("Done: deleted 4 messages in 2 conversations, and your settings")
-        assert await service.s.ledger.balance(owner) == spent and await service.s.ledger.check() == []
+        assert await service.store.ledger.balance(owner) == spent and await service.store.ledger.check() == []
         assert "Voice replies are off" in (await ask(service, "/voicemode", **DM)).text  # settings gone
         await ask(service, "what is my secret?", **DM)
         settings = service.settings
@@ -125,7 +125,7 @@ async def test_export_and_forget_count_the_same_messages_in_the_same_words(
 ) -> None:
     venice.responder = lambda body: ChatScript(content="Noted.")
     async with make_service() as service:
-        db = service.s.conversations._db
+        db = service.store.conversations._db
         await ask(service, "/character set alan-watts", **DM)  # a greeting opens the scene
         await ask(service, "first question", **DM)
         await ask(service, "/retry", **DM)  # the regenerated answer replaces the first one

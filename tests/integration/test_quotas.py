@@ -20,7 +20,7 @@ ADMIN = {"platform": "telegram", "user_id": "42"}
 
 async def balance_of(service: Any, **who: str) -> int:
     await service.wait_idle()  # answers are settled just after they are delivered
-    return await service.s.ledger.balance(await service.account_of(message("", **who)))
+    return await service.store.ledger.balance(await service.account_of(message("", **who)))
 
 
 async def test_an_answer_is_charged_at_venices_price(make_service: Any, venice: FakeVenice) -> None:
@@ -28,7 +28,7 @@ async def test_an_answer_is_charged_at_venices_price(make_service: Any, venice: 
     async with make_service(user_allowance_usd=1.0) as service:
         await ask(service, "Hello", **TG)
         assert await balance_of(service, **TG) == 1_000_000 - 12_300
-        assert await service.s.ledger.check() == []
+        assert await service.store.ledger.check() == []
         text = (await ask(service, "/balance", **TG)).text
     assert "Balance: $0.9877" in text and "Allowance: $1.00 daily" in text and "chat $0.0123" in text
 
@@ -45,7 +45,7 @@ async def test_usage_shows_each_action_once_with_its_final_cost_newest_first(
             await ask(service, "Again", **TG)
         await ask(service, "/grant telegram:7 5", **ADMIN)
         owner = await service.account_of(message("", **TG))
-        await service.s.ledger.reserve(owner, 500_000, feature="video")  # a video still being made
+        await service.store.ledger.reserve(owner, 500_000, feature="video")  # a video still being made
         usage = (await ask(service, "/usage", **TG)).text
     header, *lines = usage.splitlines()
     assert header == "Your latest activity (newest first):"
@@ -83,7 +83,7 @@ async def test_a_failed_call_is_refunded_in_full(
         assert info.value.user_message.endswith("You were not charged.")
         assert await balance_of(service, **TG) == 1_000_000
         owner = await service.account_of(message("", **TG))
-        kinds = [e.kind for e in await service.s.ledger.entries(owner)]
+        kinds = [e.kind for e in await service.store.ledger.entries(owner)]
         assert kinds[:2] == ["refund", "reserve"]
 
 
@@ -109,7 +109,7 @@ async def test_admins_are_unlimited_and_grant_credit(make_service: Any, venice: 
         entries = (await ask(service, "/ledger telegram:7", **ADMIN)).text
         assert entries.startswith("telegram:7, balance $4.00") and "adjustment     -$1.00" in entries
         assert re.search(r"\n\d{4}-\d{2}-\d{2} \d{2}:\d{2} settle ", entries)  # the raw view, for audits
-        assert await service.s.ledger.check() == []
+        assert await service.store.ledger.check() == []
 
 
 async def test_one_user_cannot_use_up_the_key(make_service: Any, venice: FakeVenice) -> None:
@@ -177,7 +177,7 @@ async def test_link_joins_two_platforms_into_one_balance(make_service: Any, veni
         assert await balance_of(service, **TG) < 5_000_000  # one balance
         with pytest.raises(InvalidInput, match="unknown or has expired"):
             await ask(service, f"/link {code}", **discord)  # a code works once
-        assert await service.s.ledger.check() == []
+        assert await service.store.ledger.check() == []
 
 
 async def test_setallowance_and_a_chat_pool(make_service: Any, venice: FakeVenice) -> None:
@@ -189,7 +189,7 @@ async def test_setallowance_and_a_chat_pool(make_service: Any, venice: FakeVenic
         with pytest.raises(PermissionDenied):
             await ask(service, "/setallowance telegram:7 2", **TG)
         assert "now gets $2.00 per period" in (await ask(service, "/setallowance telegram:7 2", **ADMIN)).text
-        ledger = service.s.ledger
+        ledger = service.store.ledger
         owner = await service.account_of(message("", **TG))
         assert await ledger.allowance_of(owner) == 2_000_000
         # The pool: a member cannot switch it on; an admin can, and funds it.
@@ -249,7 +249,7 @@ async def test_feature_markups_override_the_markup_per_feature(make_service: Any
     async with make_service(
         user_allowance_usd=1.0, price_markup=3.0, feature_markups="chat=1.5,summary=0"
     ) as service:
-        assert service.s.prices.feature_markups == {"chat": 1.5, "summary": 0.0}
+        assert service.prices.feature_markups == {"chat": 1.5, "summary": 0.0}
         await ask(service, "Hello", **TG)
         assert 1_000_000 - await balance_of(service, **TG) == 15_000  # 0.01 x 1.5, not x 3
 

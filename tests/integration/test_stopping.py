@@ -16,7 +16,7 @@ FULL = 1_000_000  # the default allowance, $1.00, in micro-USD
 
 
 async def balance(service: Any, **who: str) -> int:
-    return int(await service.s.ledger.balance(await service.account_of(message("", **who))))
+    return int(await service.store.ledger.balance(await service.account_of(message("", **who))))
 
 
 async def read_stopping(stream: ReplyStream, *, after: int) -> tuple[str, Reply]:
@@ -48,7 +48,7 @@ async def test_a_stopped_answer_is_kept_marked_cut_off_and_charged_for_what_was_
         # Venice's own cost comes with the last chunk, which never came: the bot charges the
         # prompt and the words that were generated, never nothing and never the whole answer.
         assert 0 < stopped_cost < whole_cost
-        assert await service.s.ledger.check() == []  # every balance is the sum of its entries
+        assert await service.store.ledger.check() == []  # every balance is the sum of its entries
         stored = await stored_messages(service)
         assert stored[:2] == [(1, "user", "Tell me a story", 0), (1, "assistant", shown, 1)]
         await ask(service, "Go on", **PAYING)
