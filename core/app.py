@@ -162,6 +162,7 @@ class App:
                 cashier=self.cashier,
                 accounts=self.accounts,
                 venice=venice,
+                clock=clock,
             ),
             MediaCommands(store.chat_settings, self.images, self.speech, self.videos),
             CharacterCommands(

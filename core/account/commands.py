@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     from core.venice.client import VeniceClient
 
 LINK_CODE_SECONDS = 600
+# 32 letters and digits nobody confuses (no 0/O, 1/I): 8 of them are 40 bits, typed as ABCD-EFGH.
+LINK_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+LINK_CODE_LENGTH = 8
+LINK_MAX_WRONG = 6  # wrong codes within LINK_LOCK_SECONDS lock the sender out of /link ...
+LINK_LOCK_SECONDS = 600  # ... for this long
 USER_ARG = Arg(  # admin commands
     "user", "platform:id, or an id on this platform", required=True, example="telegram:123456"
 )
@@ -44,6 +50,7 @@ class AccountCommands:
         cashier: Cashier,
         accounts: AccountFinder,
         venice: VeniceClient,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._chat_settings = chat_settings
@@ -55,6 +62,10 @@ class AccountCommands:
         self._started_at = time.time()
         # /link codes: code → (account owner, platform, expiry); short-lived, kept in memory.
         self._link_codes: dict[str, tuple[str, str, float]] = {}
+        # /link guessing: sender → times of their recent wrong codes, and when a lock ends.
+        self._link_misses: dict[str, list[float]] = {}
+        self._link_locked: dict[str, float] = {}
+        self._clock = clock
 
     async def _chat(self, ctx: CommandContext) -> ChatSettings:
         """The settings of the caller's chat."""
@@ -148,32 +159,61 @@ class AccountCommands:
     async def link(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Join this platform's account to the one that made the code."""
         msg = ctx.message
+        sender = f"{msg.platform}:{msg.user_id}"
+        now = self._clock()
+        self._forget_stale_link_state(now)
+        locked_until = self._link_locked.get(sender)
+        if locked_until is not None:
+            raise InvalidInput(_link_locked_text(locked_until - now))
         owner = await self._cashier.account_of(msg)
         code = args.get("code")
-        now = time.time()
         codes = self._link_codes
-        for stale in [c for c, (_, _, expires) in codes.items() if expires < now]:
-            del codes[stale]
         if not code:
-            new = "-".join(secrets.token_hex(2).upper() for _ in range(2))
+            new = _new_link_code()
             codes[new] = (owner, msg.platform, now + LINK_CODE_SECONDS)
             return Reply(
                 f"Your link code: {new}\nWithin {LINK_CODE_SECONDS // 60} minutes, send "
                 f"/link {new} to this bot on the other platform (Telegram or Discord). Both will "
                 "then use this account's balance."
             )
-        entry = codes.pop(str(code).upper(), None)
+        typed = _normal_link_code(str(code))
+        entry = codes.get(typed)
         if entry is None:
+            misses = self._link_misses.setdefault(sender, [])
+            misses.append(now)
+            if len(misses) >= LINK_MAX_WRONG:
+                del self._link_misses[sender]
+                self._link_locked[sender] = now + LINK_LOCK_SECONDS
+                raise InvalidInput(_link_locked_text(LINK_LOCK_SECONDS))
             raise InvalidInput(
                 "That code is unknown or has expired. Send /link on the other platform for a new one."
             )
         target, platform, _ = entry
         if target == owner:
             raise InvalidInput("That code is for this same account; send it from the other platform.")
+        if platform == msg.platform:  # the code stays valid for the other platform
+            raise InvalidInput(
+                f"That code was made on {platform}: /link joins accounts on two different platforms. "
+                "Send it to this bot on the other platform."
+            )
+        del codes[typed]
         user_id = await self._conversations.user_id(msg.platform, msg.user_id, msg.user_name)
-        moved = await self._ledger.link(user_id, target, actor=f"{msg.platform}:{msg.user_id}")
+        moved = await self._ledger.link(user_id, target, actor=sender)
         note = f" Your {usd(moved)} of credit moved there too." if moved else ""
         return Reply(f"Linked: here you now use the same balance as on {platform}.{note}")
+
+    def _forget_stale_link_state(self, now: float) -> None:
+        """Drop expired codes, wrong guesses older than the window, and ended locks."""
+        codes = self._link_codes
+        for stale in [c for c, (_, _, expires) in codes.items() if expires < now]:
+            del codes[stale]
+        for sender, misses in list(self._link_misses.items()):
+            misses[:] = [t for t in misses if t > now - LINK_LOCK_SECONDS]
+            if not misses:
+                del self._link_misses[sender]
+        for sender, until in list(self._link_locked.items()):
+            if until <= now:
+                del self._link_locked[sender]
 
     async def whoami(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """The caller's own ids as admins name them, the chat's, linked accounts, admin rights."""
@@ -282,3 +322,23 @@ class AccountCommands:
             f"{plural(counts['conversations'], 'conversation')}, {plural(counts['messages'], 'message')}.",
         ]
         return Reply("\n".join(lines))
+
+
+def _new_link_code() -> str:
+    """A fresh /link code: 40 random bits as two groups of four easy-to-type characters."""
+    chars = "".join(secrets.choice(LINK_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+    return f"{chars[:4]}-{chars[4:]}"
+
+
+def _normal_link_code(typed: str) -> str:
+    """A typed code as stored: upper case, the dash where it belongs, spaces and dashes ignored."""
+    chars = "".join(typed.upper().replace("-", "").split())
+    return f"{chars[:4]}-{chars[4:]}"
+
+
+def _link_locked_text(seconds_left: float) -> str:
+    minutes = max(1, round(seconds_left / 60))
+    return (
+        f"Too many wrong /link codes: /link is locked for you for {plural(minutes, 'minute')}. "
+        "Then send /link on the other platform for a new code."
+    )

@@ -11,6 +11,7 @@ from core.billing.accounts import NoSuchUser
 from core.errors import InvalidInput, PermissionDenied
 from core.money import InsufficientCredit
 from core.venice.errors import InsufficientBalance, ServerError
+from tests.conftest import FakeClock
 from tests.fakes.venice import ChatScript, FakeVenice
 from tests.helpers import ask, message, stored_messages
 
@@ -178,6 +179,67 @@ async def test_link_joins_two_platforms_into_one_balance(make_service: Any, veni
         with pytest.raises(InvalidInput, match="unknown or has expired"):
             await ask(service, f"/link {code}", **discord)  # a code works once
         assert await service.store.ledger.check() == []
+
+
+def link_code(reply: str) -> str:
+    return reply.split("code: ")[1].split()[0]
+
+
+async def test_link_codes_carry_40_bits_from_an_unambiguous_alphabet(make_service: Any) -> None:
+    async with make_service() as service:
+        codes = {link_code((await ask(service, "/link", **TG)).text) for _ in range(20)}
+    assert len(codes) == 20
+    for code in codes:  # 8 characters of 32 (no 0/O, 1/I): 32**8 == 2**40
+        assert re.fullmatch(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}", code), code
+
+
+async def test_six_wrong_link_codes_lock_the_sender_out_for_ten_minutes(
+    make_service: Any, clock: FakeClock
+) -> None:
+    discord = {"platform": "discord", "user_id": "555"}
+    async with make_service(user_allowance_usd=1.0) as service:
+        code = link_code((await ask(service, "/link", **TG)).text)
+        for _ in range(5):
+            with pytest.raises(InvalidInput, match="unknown or has expired"):
+                await ask(service, "/link ABCD-EFGH", **discord)
+        with pytest.raises(InvalidInput, match="locked for you for 10 minutes"):
+            await ask(service, "/link ABCD-EFGH", **discord)
+        clock.now += 300
+        with pytest.raises(InvalidInput, match="locked for you for 5 minutes"):  # even the right code
+            await ask(service, f"/link {code}", **discord)
+        with pytest.raises(InvalidInput, match="locked"):  # nor a new code
+            await ask(service, "/link", **discord)
+        code = link_code((await ask(service, "/link", **TG)).text)  # others are not locked
+        clock.now += 301
+        reply = (await ask(service, f"/link {code}", **discord)).text
+        assert "same balance as on telegram" in reply
+        assert await balance_of(service, **TG) == await balance_of(service, **discord)
+
+
+async def test_wrong_link_codes_spread_over_more_than_ten_minutes_do_not_lock(
+    make_service: Any, clock: FakeClock
+) -> None:
+    discord = {"platform": "discord", "user_id": "555"}
+    async with make_service() as service:
+        for _ in range(10):  # a typo now and then
+            with pytest.raises(InvalidInput, match="unknown or has expired"):
+                await ask(service, "/link ABCD-EFGH", **discord)
+            clock.now += 150
+        code = link_code((await ask(service, "/link", **TG)).text)
+        assert "Linked:" in (await ask(service, f"/link {code.replace('-', '').lower()}", **discord)).text
+
+
+async def test_link_refuses_two_accounts_of_the_same_platform(make_service: Any) -> None:
+    other = {"platform": "telegram", "user_id": "8"}
+    discord = {"platform": "discord", "user_id": "555"}
+    async with make_service() as service:
+        code = link_code((await ask(service, "/link", **TG)).text)
+        with pytest.raises(InvalidInput, match="two different platforms"):
+            await ask(service, f"/link {code}", **other)
+        assert "Your id: telegram:8" in (await ask(service, "/whoami", **other)).text
+        assert "Linked:" not in (await ask(service, "/whoami", **TG)).text
+        # The code is still good where it belongs.
+        assert "same balance as on telegram" in (await ask(service, f"/link {code}", **discord)).text
 
 
 async def test_setallowance_and_a_chat_pool(make_service: Any, venice: FakeVenice) -> None:
