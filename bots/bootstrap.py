@@ -15,7 +15,7 @@ from core.app import App
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.billing.pricing import Prices
 from core.chat.memory import Memory
-from core.money import MICRO, AllowancePolicy
+from core.money import AllowancePolicy, micro_usd
 from core.ports.storage import Store
 from core.settings import Settings
 from core.venice.client import VeniceClient
@@ -37,7 +37,7 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
 def allowance_policy(settings: Settings) -> AllowancePolicy:
     """The allowance every user gets, from the settings."""
     return AllowancePolicy(
-        amount=round(settings.user_allowance_usd * MICRO),
+        amount=micro_usd(settings.user_allowance_usd, up=False),
         period=settings.allowance_period,
         roll_over=settings.allowance_rollover,
     )

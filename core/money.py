@@ -6,12 +6,24 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
 from core.errors import BotError, InvalidInput
 from core.ports.records import Activity, Entry
 
 MICRO = 1_000_000
+
+
+def exact(value: float | int | str | Decimal) -> Decimal:
+    """A number as the decimal it reads as: 0.1 is one tenth, not the binary float nearest it."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def micro_usd(amount: float | int | Decimal, *, up: bool = True) -> int:
+    """USD in micro-USD with exact decimal arithmetic: rounded up (a price), or to the nearest (an amount)."""
+    micro = exact(amount) * MICRO
+    return int(micro.quantize(Decimal(1), rounding=ROUND_CEILING if up else ROUND_HALF_UP))
 
 
 Period = Literal["daily", "weekly", "monthly", "none"]
@@ -34,12 +46,14 @@ def parse_usd(text: str) -> int:
     """A USD amount typed by a person ("5", "0.50", "$2", "-1") in micro-USD."""
     cleaned = text.strip().replace("$", "").replace(",", ".")
     try:
-        value = float(cleaned)
-    except ValueError:
-        raise InvalidInput(f"{text!r} is not an amount in USD (e.g. 5 or 0.50).") from None
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise InvalidInput(f"{text!r} is not an amount in USD (e.g. 5 or 0.50).")
     if not -10_000 <= value <= 10_000:
         raise InvalidInput("Amounts are limited to ±10,000 USD at a time.")
-    return round(value * MICRO)
+    return micro_usd(value, up=False)
 
 
 @dataclass(frozen=True)

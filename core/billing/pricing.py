@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from core.money import MICRO
+from core.money import exact, micro_usd
 from core.venice.types import ModelInfo, Usage
 
-WEB_SEARCH_USD = 0.01  # Venice: $10 per 1,000 web searches
-WEB_SCRAPE_USD = 0.01  # Venice: $10 per 1,000 scraped URLs
+WEB_SEARCH_USD = Decimal("0.01")  # Venice: $10 per 1,000 web searches
+WEB_SCRAPE_USD = Decimal("0.01")  # Venice: $10 per 1,000 scraped URLs
+MTOK = 1_000_000  # Venice prices tokens per million
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,9 @@ class Prices:
     markup: float = 1.0
     feature_markups: Mapping[str, float] = field(default_factory=dict)
 
-    def _micro(self, usd: float, feature: str) -> int:
-        return math.ceil(usd * self.feature_markups.get(feature, self.markup) * MICRO)
+    def _micro(self, usd: float | Decimal, feature: str) -> int:
+        """USD times the markup in micro-USD, rounded up with exact decimal arithmetic."""
+        return micro_usd(exact(usd) * exact(self.feature_markups.get(feature, self.markup)))
 
     def chat_estimate(
         self,
@@ -35,13 +37,9 @@ class Prices:
         feature: str = "chat",
     ) -> int:
         """An upper bound for a chat answer: every reply token used, search and links paid."""
-        usd = (
-            prompt_tokens * (model.input_usd_per_mtok or 0.0)
-            + max_completion_tokens * (model.output_usd_per_mtok or 0.0)
-        ) / 1_000_000
-        usd += WEB_SEARCH_USD if web_search else 0.0
-        usd += WEB_SCRAPE_USD * scraped_urls
-        return self._micro(usd, feature)
+        return self._micro(
+            _tokens_usd(model, prompt_tokens, max_completion_tokens, web_search, scraped_urls), feature
+        )
 
     def chat_cost(
         self,
@@ -60,12 +58,17 @@ class Prices:
             return self._micro(cost_usd, feature)
         prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimated_prompt
         completion = usage.completion_tokens if usage and usage.completion_tokens else completion_estimate
-        usd = (
-            prompt * (model.input_usd_per_mtok or 0.0) + completion * (model.output_usd_per_mtok or 0.0)
-        ) / 1_000_000
-        usd += WEB_SEARCH_USD if web_search else 0.0
-        usd += WEB_SCRAPE_USD * scraped_urls
-        return self._micro(usd, feature)
+        return self._micro(_tokens_usd(model, prompt, completion, web_search, scraped_urls), feature)
+
+
+def _tokens_usd(
+    model: ModelInfo, prompt: int, completion: int, web_search: bool, scraped_urls: int
+) -> Decimal:
+    """Tokens at the model's prices per million, plus web search and scraped links, exactly."""
+    usd = (
+        prompt * exact(model.input_usd_per_mtok or 0) + completion * exact(model.output_usd_per_mtok or 0)
+    ) / MTOK
+    return usd + (WEB_SEARCH_USD if web_search else 0) + WEB_SCRAPE_USD * scraped_urls
 
 
 def _usd(entry: Any) -> float | None:
@@ -100,7 +103,7 @@ class MediaPrices:
         tiers = pricing.get("resolutions")
         if isinstance(tiers, dict) and tiers:
             each = _usd(tiers.get(resolution)) if resolution else _usd(next(iter(tiers.values())))
-        return None if each is None else self._prices._micro(each * max(1, variants), "image")
+        return None if each is None else self._prices._micro(exact(each) * max(1, variants), "image")
 
     def upscale(self, model: ModelInfo, scale: int) -> int | None:
         """``pricing.upscale["2x" | "4x"]``."""
@@ -117,13 +120,20 @@ class MediaPrices:
         """``pricing.input`` per 1M characters (or ``per_thousand_characters``)."""
         pricing = _pricing(model)
         per_million = _usd(pricing.get("input"))
-        if per_million is None and _usd(pricing.get("per_thousand_characters")) is not None:
-            per_million = (_usd(pricing["per_thousand_characters"]) or 0.0) * 1000
-        if per_million is None:
+        per_thousand = _usd(pricing.get("per_thousand_characters"))
+        if per_million is not None:
+            usd = exact(per_million) * characters / 1_000_000
+        elif per_thousand is not None:
+            usd = exact(per_thousand) * characters / 1000
+        else:
             return None
-        return self._prices._micro(per_million * characters / 1_000_000, "speech")
+        return self._prices._micro(usd, "speech")
 
     def transcription(self, model: ModelInfo, seconds: float) -> int | None:
         """``pricing.per_audio_second``."""
         each = _usd(_pricing(model).get("per_audio_second"))
-        return None if each is None else self._prices._micro(each * max(0.0, seconds), "transcription")
+        return (
+            None
+            if each is None
+            else self._prices._micro(exact(each) * exact(max(0.0, seconds)), "transcription")
+        )
