@@ -13,10 +13,16 @@ from collections.abc import Callable
 FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})\s*([\w+#.-]*)\s*$")
 
 
+def utf16_len(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units (an emoji outside the BMP is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def split_markdown(markdown: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
     """Parts of the text, each with ``measure(part) <= limit`` (``len`` by default).
 
-    ``measure`` lets a platform count what it really limits (Telegram: the HTML we send).
+    ``measure`` lets a platform count what it really limits (Telegram: the HTML we send, in
+    UTF-16 units); Discord counts characters, the default.
     """
     parts: list[str] = []
     rest = markdown.strip("\n")
@@ -24,8 +30,10 @@ def split_markdown(markdown: str, limit: int, measure: Callable[[str], int] = le
     while rest:
         piece, remainder = _cut(rest, budget)
         piece, remainder = _balance_fence(piece, remainder)
-        if measure(piece) > limit and budget > 200:
-            budget = int(budget * 0.8)  # markup made it longer than counted: cut shorter
+        size = measure(piece)
+        if size > limit and budget > 200:
+            # Markup or wide characters made it longer than counted: cut shorter, in proportion.
+            budget = max(1, min(budget - 1, int(len(piece) * limit / size * 0.98)))
             continue
         while measure(piece) > limit and len(piece) > 1:  # pathological: shrink until it fits
             cut = len(piece) // 2

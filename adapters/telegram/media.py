@@ -14,6 +14,7 @@ from typing import Literal
 from PIL import Image, UnidentifiedImageError
 from telegram import Document, Message
 
+from adapters.splitting import utf16_len
 from adapters.telegram.render import Part, to_html, with_heading
 from core.events import Attachment, AttachmentKind
 
@@ -159,7 +160,7 @@ def caption(markdown: str, head: Part | None = None) -> Part | None:
     part = with_heading(head, Part(markdown, to_html(markdown)))
     # Telegram counts UTF-16 units after parsing; the HTML is longer than that, so checking it
     # (and the plain text, the fallback) is the safe side.
-    fits = all(len(text.encode("utf-16-le")) // 2 <= MAX_CAPTION for text in (part.html, part.markdown))
+    fits = all(utf16_len(text) <= MAX_CAPTION for text in (part.html, part.markdown))
     return part if fits else None
 
 

@@ -9,9 +9,10 @@ import html
 import re
 from dataclasses import dataclass
 
-from adapters.splitting import FENCE, split_markdown
+from adapters.splitting import FENCE, split_markdown, utf16_len
 
-MAX_MESSAGE = 4096  # Telegram's limit, counted after entity parsing; we count the HTML, stricter
+# Telegram's limit, in UTF-16 units after entity parsing; we count the HTML we send, stricter.
+MAX_MESSAGE = 4096
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
@@ -140,10 +141,10 @@ def split(markdown: str, limit: int = MAX_MESSAGE, head: Part | None = None) -> 
 
     ``head`` (see ``heading``) goes above the first part; every part leaves room for it.
     """
-    room = limit - len(head.html) if head is not None else limit
+    room = limit - utf16_len(head.html) if head is not None else limit
     parts = [
         Part(piece, to_html(piece))
-        for piece in split_markdown(markdown, room, lambda piece: len(to_html(piece)))
+        for piece in split_markdown(markdown, room, lambda piece: utf16_len(to_html(piece)))
     ]
     if parts:
         parts[0] = with_heading(head, parts[0])

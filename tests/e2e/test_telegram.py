@@ -107,6 +107,27 @@ async def test_forum_topics_are_separate_conversations(
     assert [m.get("message_thread_id") for m in tg.visible(FORUM)] == [7, 9, 7]
 
 
+async def test_answers_of_emoji_are_split_by_telegrams_utf16_count_and_every_part_is_accepted(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    emoji = "😀" * 3000  # 3,000 characters, 6,000 UTF-16 units: too much for one message
+    mix = " ".join(f"Step {i} 🚀 done 👍🏽 and é; 中文 <ok> & 🇫🇷" for i in range(400))
+    venice.script += [ChatScript(content=emoji), ChatScript(content=mix)]
+    async with start_bot():
+        tg.push_message("Emoji please", chat_id=ALICE)
+        await tg.wait_for(lambda: "".join(texts(tg, ALICE)) == emoji, timeout=10)
+        tg.push_message("A mix please", chat_id=ALICE)
+        await tg.wait_for(
+            lambda: " ".join(texts(tg, ALICE)).endswith("Step 399 🚀 done 👍🏽 and é; 中文 <ok> & 🇫🇷")
+        )
+    shown = texts(tg, ALICE)
+    assert len(shown) >= 4 and "".join(shown).startswith(emoji)
+    assert " ".join(shown[shown.index(next(t for t in shown if t.startswith("Step 0"))) :]) == mix
+    assert all(len(text.encode("utf-16-le")) // 2 <= MAX_MESSAGE for text in shown)
+    refused = [c for c in tg.calls if c.status != 200 and c.method != "getUpdates"]
+    assert refused == [], tg.describe_calls()
+
+
 async def test_a_10000_character_answer_is_split_with_the_code_block_intact(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any
 ) -> None:

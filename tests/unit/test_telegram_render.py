@@ -3,7 +3,8 @@
 import html
 import re
 
-from adapters.telegram.render import MAX_MESSAGE, split, to_html
+from adapters.splitting import split_markdown
+from adapters.telegram.render import MAX_MESSAGE, heading, split, to_html
 
 
 def test_common_markdown() -> None:
@@ -83,3 +84,23 @@ def test_escaping_growth_is_accounted_for() -> None:
 def test_text_without_any_break_is_cut_anyway() -> None:
     parts = split("x" * 10_000)
     assert [len(p.markdown) for p in parts] == [4096, 4096, 1808]
+
+
+def utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def test_telegram_parts_are_measured_in_utf16_units_and_nothing_is_lost() -> None:
+    for answer in ("😀" * 3000, "👍🏽 and 🇫🇷 é 中文 & <b> " * 700, "a😀" * 2500):
+        parts = split(answer)
+        assert len(parts) > 1
+        assert all(utf16(p.html) <= MAX_MESSAGE for p in parts)
+        assert "".join(p.markdown for p in parts) == answer
+    assert len(split("😀" * 3000)[0].markdown) > 1900  # parts stay full, not shrunk at random
+    head = heading("🦊" * 10)
+    parts = split("😀" * 2040, head=head)
+    assert all(utf16(p.html) <= MAX_MESSAGE for p in parts) and parts[0].html.startswith(head.html)
+
+
+def test_discord_keeps_counting_characters() -> None:
+    assert [len(p) for p in split_markdown("😀" * 3000, 2000)] == [2000, 1000]
