@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from adapters.dispatch import error_text
+from adapters.private_files import private_dir, write_private
 from core.app import App
 from core.commands import Command, help_text
 from core.errors import InvalidInput, UnknownCommand, UsageError
@@ -266,7 +267,7 @@ class ConsoleAdapter:
         Names start with the local time (``20250301-142233-venice-1.png``), so they sort in the
         order they came and a later run never numbers its files after an earlier run's.
         """
-        self._media_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self._media_dir)
         named = Path(attachment.filename or "")
         suffix = named.suffix or mimetypes.guess_extension(attachment.mime_type) or ".bin"
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", named.stem)[:60] or attachment.kind
@@ -274,9 +275,8 @@ class ConsoleAdapter:
         for number in itertools.count(1):
             taken = stamp if number == 1 else f"{stamp}.{number}"  # the same second: still sorted
             path = self._media_dir / f"{taken}-{stem}{suffix}"
-            try:
-                with path.open("xb") as file:  # exclusive: an existing file is never replaced
-                    file.write(attachment.data)
+            try:  # exclusive: an existing file is never replaced
+                write_private(path, attachment.data, exclusive=True)
             except FileExistsError:
                 continue
             return path

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.private_files import private_dir, write_private
 from adapters.storage.sqlite.database import sqlite_path
 from core.errors import ConfigurationError
 from core.settings import Settings
@@ -66,8 +67,8 @@ async def _keep_beating(path: Path, every: float) -> None:
 
 def _beat(path: Path) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"pid": os.getpid(), "pid_namespace": _pid_namespace()}))
+        private_dir(path.parent)
+        write_private(path, json.dumps({"pid": os.getpid(), "pid_namespace": _pid_namespace()}).encode())
     except OSError as exc:
         log.warning("Cannot write the heartbeat %s (venice-bots health reads it): %s", path, exc)
 

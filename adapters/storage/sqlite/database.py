@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import aiosqlite
 
+from adapters.private_files import create_private, private_dir
 from core.errors import ConfigurationError
 
 
@@ -55,7 +56,9 @@ class Database:
             target, uri = _read_only_uri(path), True
         else:
             if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                private_dir(Path(path).parent)
+                # SQLite gives its -wal and -shm files the database file's mode: 0600 for all three.
+                create_private(Path(path))
             target, uri = path, False
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
         # what `transaction()` spans and nothing is committed implicitly.
