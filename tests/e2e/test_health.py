@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 import time
@@ -153,9 +154,10 @@ async def test_a_stale_heartbeat_is_unhealthy(tmp_path: Path) -> None:
         os.utime(beat_file(tmp_path), (then, then))
         code, out = await health(tmp_path)
     assert code == 1
-    assert out.startswith(
-        f"unhealthy: last heartbeat 100 s ago (pid {os.getpid()}); the bot beats every 30 s"
-    )
+    # 100 s, or a little more when the health process is slow to start on a busy machine.
+    assert re.match(
+        rf"unhealthy: last heartbeat 1\d\d s ago \(pid {os.getpid()}\); the bot beats every 30 s", out
+    ), out
     assert not beat_file(tmp_path).exists()
 
 
