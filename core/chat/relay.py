@@ -108,7 +108,8 @@ async def relay(venice: VeniceClient, request: ChatRequest, stream: ReplyStream)
     except StreamInterrupted as exc:
         notice = ""
         if isinstance(exc, (StreamTooSlow, StreamUnreadable)):
-            notice = f"{exc.user_message} This answer is incomplete; send your message again for a full one."
+            said = exc.user_message.split(" (Venice request id")[0]  # the id is in the log
+            notice = f"{said} This answer is incomplete; send your message again for a full one."
         result = ended(interrupted=True, notice=notice)
         if not result.answer.strip():
             raise  # no answer arrived: an ordinary failure, nothing to keep
