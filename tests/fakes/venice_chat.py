@@ -293,3 +293,11 @@ def content_events(pieces: Iterable[str], *, done: bool = True) -> Iterator[byte
             }
         )
         yield b"data: [DONE]\n\n"
+
+
+KEEP_ALIVE = b": keep-alive\n\n"  # an SSE comment, as proxies send to keep a connection open
+
+
+def huge_answer(total: int = 5_000_000, piece: int = 5_000) -> Iterator[bytes]:
+    """Raw SSE bytes of a 5 MB answer in 5,000-character chunks, generated as they are sent."""
+    return content_events("word " * (piece // 5) for _ in range(total // piece))

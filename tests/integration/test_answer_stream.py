@@ -4,20 +4,21 @@ stops. Through the real core, over HTTP, against the fake Venice server."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
-from collections.abc import Iterator
+import sys
 from typing import Any
 
 import pytest
 
 from core.venice.errors import StreamTooSlow, StreamUnreadable
+from tests.conftest import ROOT, TEST_KEY
 from tests.fakes.venice import ChatScript, FakeVenice
-from tests.fakes.venice_chat import content_events
+from tests.fakes.venice_chat import KEEP_ALIVE, content_events, huge_answer
 from tests.helpers import ask, message, stored_messages
 
 TG = {"platform": "telegram", "user_id": "7"}
-KEEP_ALIVE = b": keep-alive\n\n"
 
 
 async def balance_of(service: Any) -> int:
@@ -126,11 +127,6 @@ async def test_text_then_keep_alives_forever_keeps_the_text_at_the_deadline(
         assert await service.store.ledger.check() == []
 
 
-def huge_answer(total: int = 5_000_000, piece: int = 5_000) -> Iterator[bytes]:
-    """A 5 MB answer in 5,000-character chunks, generated as it is sent."""
-    return content_events("word " * (piece // 5) for _ in range(total // piece))
-
-
 async def test_a_huge_answer_is_cut_at_the_budget_and_charged_only_for_what_was_sent(
     make_service: Any, venice: FakeVenice
 ) -> None:
@@ -169,3 +165,45 @@ async def test_venices_usage_past_the_budget_stops_the_answer_and_its_cost_is_no
         assert "cut short" in answer.reply.notices[0].text
         assert 0 < 1_000_000 - await balance_of(service) < 1_000
         assert await service.store.ledger.check() == []
+
+
+PEAK_MEMORY_SCRIPT = """
+import asyncio, json, resource, sys
+from bots.bootstrap import build_service
+from core.settings import Settings
+from tests.helpers import ask
+
+async def main() -> None:
+    base_url, database, key = sys.argv[1:4]
+    settings = Settings(_env_file=None, venice_api_key=key, venice_base_url=base_url,
+                        database_url=database, default_chat_model="venice-uncensored")
+    async with build_service(settings) as service:
+        lengths = [len((await ask(service, question)).text) for question in ("chunks", "one event")]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    print(json.dumps({"lengths": lengths, "peak_mb": peak}))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_5_mb_answer_keeps_the_bots_memory_under_300_mb(venice: FakeVenice, tmp_path: Any) -> None:
+    venice.script.append(ChatScript(raw=huge_answer()))  # in 5,000-character chunks
+    venice.script.append(ChatScript(raw=huge_answer(piece=5_000_000)))  # one 5 MB event
+    # The bot in its own process (the fake Venice serves it from this one): its peak is its own.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        PEAK_MEMORY_SCRIPT,
+        venice.base_url,
+        f"sqlite:///{tmp_path}/bot.db",
+        TEST_KEY,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, err.decode()[-2000:]
+    measured = json.loads(out.decode().strip().splitlines()[-1])
+    assert all(2048 * 4 <= n <= 2048 * 6 for n in measured["lengths"]), measured  # both cut at the budget
+    assert measured["peak_mb"] < 300, measured
+    print(f"peak memory for a 5 MB answer: {measured['peak_mb']:.0f} MB")
