@@ -68,6 +68,7 @@ async def build_service(
             base_url=settings.venice_base_url,
             retry=policy,
             models_ttl=settings.models_cache_seconds,
+            stream_seconds=settings.venice_timeout_seconds,
         )
         service = App(
             settings,

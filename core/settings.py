@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(16_000, ge=100, le=1_000_000, description="Longest message")
     reply_max_tokens: int = Field(2048, ge=64, le=131_072, description="Reply budget in tokens")
     models_cache_seconds: float = Field(600.0, ge=0, description="How long /models is cached")
-    venice_timeout_seconds: float = Field(120.0, gt=0, description="Venice read timeout")
+    venice_timeout_seconds: float = Field(
+        120.0, gt=0, description="Longest wait for Venice: each read, and a whole streamed answer"
+    )
     venice_max_attempts: int = Field(4, ge=1, le=6, description="Tries per Venice request")
 
     user_allowance_usd: float = Field(1.0, ge=0, description="Credit each user gets per period")

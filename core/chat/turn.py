@@ -187,7 +187,8 @@ class ChatTurns:
         elif interrupted:
             notices.append(
                 Notice(
-                    "The connection to Venice broke off, so this answer is incomplete. "
+                    result.notice
+                    or "The connection to Venice broke off, so this answer is incomplete. "
                     "Send your message again for a full one.",
                     "warning",
                 )
@@ -199,6 +200,9 @@ class ChatTurns:
             if usage and usage.completion_tokens and not interrupted
             else memory.calibration.estimate(model.id, answer)
         )
+        generated = answer_tokens + memory.calibration.estimate(model.id, result.reasoning)
+        if result.capped:  # cut at the budget: no more than the budget is charged
+            generated = min(generated, request.max_completion_tokens or generated)
         # What Venice billed: its own figures when they came, else the prompt and everything
         # it generated (the thinking too) as far as it got.
         cost = self._prices.chat_cost(
@@ -206,7 +210,7 @@ class ChatTurns:
             usage,
             cost_usd=result.cost_usd,
             estimated_prompt=context.estimated_tokens,
-            completion_estimate=answer_tokens + memory.calibration.estimate(model.id, result.reasoning),
+            completion_estimate=generated,
             web_search=search,
             scraped_urls=urls,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -14,14 +14,13 @@ from pydantic import SecretStr
 
 from core.network import diagnose
 from core.venice.errors import (
-    StreamInterrupted,
     UnreadableAnswer,
     VeniceError,
     VeniceUnreachable,
-    error_for_status,
 )
 from core.venice.retry import FailureBudget, RetryPolicy
-from core.venice.think import ThinkSplitter, split_think
+from core.venice.streaming import stream_answer
+from core.venice.think import split_think
 from core.venice.transport import Transport
 from core.venice.types import (
     AccountBalance,
@@ -36,6 +35,7 @@ from core.venice.types import (
     Transcript,
     Usage,
     VideoStatus,
+    cost_usd,
     dumps,
 )
 
@@ -54,12 +54,14 @@ class VeniceClient:
         retry: RetryPolicy | None = None,
         failures: FailureBudget | None = None,
         models_ttl: float = 600.0,
+        stream_seconds: float = 120.0,
     ) -> None:
         self._retry = retry or RetryPolicy()
         self._transport = Transport(
             http, api_key=api_key, base_url=base_url, retry=self._retry, failures=failures
         )
         self._models_ttl = models_ttl
+        self._stream_seconds = stream_seconds  # a streamed answer's whole time, headers to [DONE]
         self._models_cache: dict[str, tuple[float, tuple[ModelInfo, ...]]] = {}
         self._styles_cache: tuple[float, tuple[str, ...]] | None = None
 
@@ -93,66 +95,18 @@ class VeniceClient:
             reasoning=(message.get("reasoning_content") or "") + inline_reasoning,
             citations=Citation.parse_list(venice.get("web_search_citations")),
             usage=Usage.from_json(data.get("usage")),
-            cost_usd=_cost(data),
+            cost_usd=cost_usd(data),
             model=str(data.get("model") or request.model),
             finish_reason=choice.get("finish_reason"),
         )
 
-    async def chat_stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
-        """Yield the answer as it is generated.
+    def chat_stream(self, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
+        """Yield the answer as it is generated, all of it within the stream deadline.
 
         Raises ``StreamInterrupted`` (with the text received so far) when the stream breaks
         off after it started; it is never retried then, since that would repeat the answer.
         """
-        response = await self._transport.send(
-            "POST",
-            "/chat/completions",
-            content=request.encode(stream=True),
-            model=request.model,
-            stream=True,
-        )
-        cf_ray = response.headers.get("cf-ray")
-        splitter = ThinkSplitter()
-        received: list[str] = []
-        finished = done = False
-        try:
-            async for data in _sse_data(response):
-                # Read on past [DONE] to the end of the body: a response closed half-read
-                # cannot go back to the connection pool, and the next request would pay
-                # for a new connection.
-                if done:
-                    continue
-                if data == "[DONE]":
-                    done = finished = True
-                    continue
-                chunk = json.loads(data)
-                if "error" in chunk:
-                    status = int(chunk.get("status") or 500)
-                    error = error_for_status(status, data.encode(), cf_ray=cf_ray)
-                    raise StreamInterrupted(
-                        error.api_message,
-                        partial="".join(received),
-                        cf_ray=cf_ray,
-                        user_message=error.user_message.split(" (Venice request id")[0],
-                    )
-                delta = _parse_chunk(chunk, splitter)
-                if delta.finish_reason:
-                    finished = True
-                if delta.content:
-                    received.append(delta.content)
-                yield delta
-        except (httpx.TransportError, ValueError) as exc:
-            raise StreamInterrupted(
-                f"{type(exc).__name__}: stream broke off", partial="".join(received), cf_ray=cf_ray
-            ) from None
-        finally:
-            await response.aclose()
-        answer, reasoning = splitter.flush()
-        if answer or reasoning:
-            received.append(answer)
-            yield ChatDelta(content=answer, reasoning=reasoning)
-        if not finished:
-            raise StreamInterrupted("stream ended without [DONE]", partial="".join(received), cf_ray=cf_ray)
+        return stream_answer(self._transport, request, seconds=self._stream_seconds)
 
     # ----- catalogue
 
@@ -360,39 +314,6 @@ class VeniceClient:
     # ----- transport
 
 
-async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
-    """Yield the ``data`` payload of each server-sent event."""
-    lines: list[str] = []
-    async for line in response.aiter_lines():
-        if line == "":
-            if lines:
-                yield "\n".join(lines)
-                lines = []
-            continue
-        if line.startswith(":"):
-            continue  # a comment / keep-alive
-        field, _, value = line.partition(":")
-        if field == "data":
-            lines.append(value[1:] if value.startswith(" ") else value)
-    if lines:
-        yield "\n".join(lines)
-
-
-def _parse_chunk(chunk: dict[str, Any], splitter: ThinkSplitter) -> ChatDelta:
-    choices = chunk.get("choices") or []
-    delta: dict[str, Any] = (choices[0].get("delta") or {}) if choices else {}
-    content, inline_reasoning = splitter.feed(delta.get("content") or "")
-    venice = chunk.get("venice_parameters") or {}
-    return ChatDelta(
-        content=content,
-        reasoning=(delta.get("reasoning_content") or "") + inline_reasoning,
-        citations=Citation.parse_list(venice.get("web_search_citations")),
-        usage=Usage.from_json(chunk.get("usage")),
-        cost_usd=_cost(chunk),
-        finish_reason=choices[0].get("finish_reason") if choices else None,
-    )
-
-
 def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         data = response.json()
@@ -427,13 +348,3 @@ def _unreadable(response: httpx.Response, why: str = "response is unreadable") -
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
-
-
-def _cost(data: dict[str, Any]) -> float | None:
-    cost = data.get("cost")
-    if isinstance(cost, dict) and cost.get("usd") is not None:
-        try:
-            return float(cost["usd"])
-        except (TypeError, ValueError):
-            return None
-    return None

@@ -191,6 +191,18 @@ class StreamInterrupted(VeniceError):
         self.partial = partial
 
 
+class StreamTooSlow(StreamInterrupted):
+    """The answer did not finish within VENICE_TIMEOUT_SECONDS; ``partial`` holds what arrived."""
+
+    default_user_message = "Venice took too long to answer, so the bot stopped waiting."
+
+
+class StreamUnreadable(StreamInterrupted):
+    """An event of the answer stream is not what Venice sends; ``partial`` holds what came before."""
+
+    default_user_message = "Venice sent part of its answer in a form the bot cannot read."
+
+
 _BY_STATUS: dict[int, type[VeniceError]] = {
     int(cls.status or 0): cls
     for cls in (

@@ -306,3 +306,14 @@ class VideoStatus:
     mime_type: str = "video/mp4"
     average_ms: float | None = None
     elapsed_ms: float | None = None
+
+
+def cost_usd(data: dict[str, Any]) -> float | None:
+    """Venice's ``cost.usd`` of a response or chunk, when it sends a readable one."""
+    cost = data.get("cost")
+    if isinstance(cost, dict) and cost.get("usd") is not None:
+        try:
+            return float(cost["usd"])
+        except (TypeError, ValueError):
+            return None
+    return None

@@ -136,7 +136,8 @@ async def test_a_10000_character_answer_is_split_with_the_code_block_intact(
     answer = f"{prose}\n\n```python\ndef score(values, weights):\n    total = 0\n{code}\n    return total\n```\n\n{prose}"
     assert len(answer) > 10_000
     venice.script.append(ChatScript(content=answer))
-    async with start_bot():
+    # About 3,600 tokens: more than the default budget of 2,048 would let through uncut.
+    async with start_bot(reply_max_tokens=4096):
         tg.push_message("Write it all", chat_id=ALICE)
         await tg.wait_for(lambda: "\n".join(texts(tg, ALICE)).count("Sentence number 99") == 2, timeout=10)
     sent = [c.params for c in tg.calls_to("sendMessage")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 
 import uvicorn
 from aiohttp import web
@@ -168,7 +168,7 @@ class EventStreamResponse(Response):
 
     def __init__(
         self,
-        events: list[bytes],
+        events: Iterable[bytes],
         headers: dict[str, str],
         abort: AbortConnection,
         delay: float = 0.0,

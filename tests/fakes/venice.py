@@ -495,7 +495,7 @@ class FakeVenice(MediaEndpoints):
             include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
             events = stream_events(**shape, include_usage=include_usage)
             return EventStreamResponse(
-                [event.data for event in events],
+                script.raw if script.raw is not None else [event.data for event in events],
                 headers,
                 self._http.abort_connection,
                 delay=script.chunk_delay,

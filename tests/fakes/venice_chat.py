@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,9 @@ class ChatScript:
     usage: dict[str, Any] | None = None  # computed from the text when None
     cost_usd: float | None = None  # computed from the model's pricing when None
     send_cost: bool = True  # False: leave ``cost`` out of the answer, as some responses do
+    # Streaming: the body sent as it is, piece by piece (``chunk_delay`` apart), instead of the
+    # scripted answer's events: malformed events, keep-alives, an endless or a huge stream.
+    raw: Iterable[bytes] | None = None
 
 
 def split_model(model: str) -> tuple[str, dict[str, Any]]:
@@ -273,3 +277,27 @@ def stream_events(
 
 def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+def content_events(pieces: Iterable[str], *, done: bool = True) -> Iterator[bytes]:
+    """Raw SSE bytes of a minimal streamed answer: one chunk per piece, then (optionally) [DONE]."""
+    for piece in pieces:
+        yield _sse(
+            {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": piece}}]}
+        )
+    if done:
+        yield _sse(
+            {
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
+        )
+        yield b"data: [DONE]\n\n"
+
+
+KEEP_ALIVE = b": keep-alive\n\n"  # an SSE comment, as proxies send to keep a connection open
+
+
+def huge_answer(total: int = 5_000_000, piece: int = 5_000) -> Iterator[bytes]:
+    """Raw SSE bytes of a 5 MB answer in 5,000-character chunks, generated as they are sent."""
+    return content_events("word " * (piece // 5) for _ in range(total // piece))
