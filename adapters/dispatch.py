@@ -13,6 +13,7 @@ from core.turns import Turn, TurnQueue
 
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 NOT_NEWEST = "Only the newest answer can be regenerated."
+EXPIRED = "This button has expired. Send the command again."  # a button the bot forgot, or never made
 
 Chat = TypeVar("Chat", bound=Hashable)  # how an adapter names a chat (with its topic, on Telegram)
 MessageId = TypeVar("MessageId")

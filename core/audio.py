@@ -63,6 +63,10 @@ def probe(data: bytes, *, video: bool = False) -> AudioInfo:
     if name == "MP4" and video:
         fmt, mime = "mp4", "video/mp4"
     duration = float(getattr(found.info, "length", 0.0) or 0.0)
+    if name == "OggOpus":
+        # mutagen stops at the first page flagged end-of-stream: a sender can claim 2 s and
+        # carry 400. The stream's own pages say how long it really is.
+        duration = max(duration, opus_stream_length(data))
     if duration <= 0:
         raise InvalidInput("That audio has no sound in it (its length is zero).")
     return AudioInfo(fmt, mime, duration)
@@ -98,6 +102,67 @@ def ogg_pages(data: bytes) -> list[OggPage]:
     if not pages:
         raise ValueError("not an Ogg stream")
     return pages
+
+
+def opus_stream_length(data: bytes) -> float:
+    """Seconds an Ogg/Opus upload really holds, read from all of its pages, not its claims.
+
+    The furthest granule position of the Opus stream less the pre-skip; or, when its packets
+    hold more audio than the granule positions admit (beyond the end trim a final page may
+    make), the packets' own length. Pages after damage are not read; 0.0 when nothing is.
+    """
+    serial: int | None = None
+    pre_skip = furthest = samples = packets = 0
+    starts_packet = True  # whether the next segment begins a packet
+    offset = 0
+    while offset + 27 <= len(data) and data[offset : offset + 4] == b"OggS":
+        granule, page_serial = struct.unpack_from("<qI", data, offset + 6)
+        count = data[offset + 26]
+        position = offset + 27 + count
+        segments = data[offset + 27 : position]
+        offset = position + sum(segments)
+        if len(segments) < count or offset > len(data):
+            break
+        if serial is None:
+            if data[position : position + 8] != b"OpusHead" or position + 12 > len(data):
+                return 0.0
+            serial, pre_skip = page_serial, struct.unpack_from("<H", data, position + 10)[0]
+        if page_serial != serial:  # another stream multiplexed in (a picture, say)
+            continue
+        furthest = max(furthest, granule)
+        for lace in segments:
+            if starts_packet and lace:
+                packets += 1
+                if packets > 2:  # OpusHead and OpusTags carry no audio
+                    samples += _opus_samples(data[position : position + 2])
+            starts_packet = lace < 255
+            position += lace
+    claimed = max(0, furthest - pre_skip)
+    carried = max(0, samples - pre_skip)
+    return (carried if carried - claimed > _MAX_END_TRIM else claimed) / OPUS_RATE
+
+
+_MAX_END_TRIM = 120 * OPUS_RATE // 1000  # a final page trims at most its last packet: ≤ 120 ms
+# Samples (at 48 kHz) in one Opus frame, by the frame-size bits of the TOC byte (RFC 6716 §3.1).
+_SILK_FRAME = (480, 960, 1920, 2880)  # 10, 20, 40, 60 ms
+_HYBRID_FRAME = (480, 960)
+_CELT_FRAME = (120, 240, 480, 960)  # 2.5, 5, 10, 20 ms
+
+
+def _opus_samples(head: bytes) -> int:
+    """Samples an Opus packet decodes to, from its first two bytes (TOC and frame count)."""
+    config, code = head[0] >> 3, head[0] & 3
+    if config < 12:
+        frame = _SILK_FRAME[config % 4]
+    elif config < 16:
+        frame = _HYBRID_FRAME[config % 2]
+    else:
+        frame = _CELT_FRAME[config % 4]
+    if code == 0:
+        return frame
+    if code in (1, 2):
+        return 2 * frame
+    return frame * (head[1] & 0x3F if len(head) > 1 else 0)
 
 
 def opus_packets(pages: list[OggPage]) -> list[int]:

@@ -20,6 +20,7 @@ from adapters.discord.components import (
     CommandButton,
     CommandSelect,
     RegenerateButton,
+    is_ours,
     view_for,
 )
 from adapters.discord.media import download_all
@@ -38,7 +39,7 @@ from adapters.discord.writer import (
     InteractionSurface,
     Surface,
 )
-from adapters.dispatch import NOT_NEWEST, Dispatch, error_text
+from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text
 from core.app import App
 from core.errors import ConfigurationError
 from core.events import (
@@ -77,6 +78,9 @@ class _Hooks:
 
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter.on_message(message)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        await self.adapter.on_interaction(interaction)
 
 
 class _Client(_Hooks, discord.Client):
@@ -218,10 +222,24 @@ class DiscordAdapter:
             incoming.chat_id, ChannelSurface(channel), lambda: self._service.handle_message(incoming)
         )
 
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Answer a click on a component this bot did not make (forged, or from an older version)."""
+        data: dict[str, Any] = dict(interaction.data or {})
+        if interaction.type is discord.InteractionType.component and not is_ours(str(data.get("custom_id"))):
+            await self.expired(interaction)
+
+    async def expired(self, interaction: discord.Interaction) -> None:
+        """Tell only the presser that the button has expired."""
+        try:
+            await interaction.response.send_message(EXPIRED, ephemeral=True)
+        except discord.HTTPException as exc:  # e.g. the interaction is too old to answer
+            log.info("Cannot answer a click on an expired component: %s", exc)
+
     async def press(self, interaction: discord.Interaction, command: str) -> None:
         """A command button: run its command as the person who pressed it, in that channel."""
         channel = interaction.channel
         if channel is None:
+            await self.expired(interaction)
             return
         await interaction.response.defer()  # silently: the answer goes to the channel
         incoming = reading.incoming(channel, interaction.user, command, is_direct=interaction.guild is None)

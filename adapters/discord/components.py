@@ -23,6 +23,18 @@ MAX_OPTIONS = 25  # options in a select menu
 MAX_LABEL = 80  # a button's label; a select option's may be 100
 MAX_VALUE = 100  # a select option's value
 
+# The custom_ids this bot makes, as the DynamicItem templates that read them back. ASCII digits
+# and bounded lengths: a forged id that merely looks close never reaches ``int()`` or a command.
+_REGENERATE_ID = r"venice:retry"
+_COMMAND_ID = re.escape(COMMAND_BUTTON) + rf"(?P<command>/.{{0,{MAX_CUSTOM_ID - len(COMMAND_BUTTON) - 1}}})"
+_SELECT_ID = re.escape(COMMAND_SELECT) + r"(?P<index>[0-9]{1,2})"
+_OURS = tuple(re.compile(template) for template in (_REGENERATE_ID, _COMMAND_ID, _SELECT_ID))
+
+
+def is_ours(custom_id: str) -> bool:
+    """Whether a component's custom_id is one this bot makes (and a DynamicItem will answer)."""
+    return any(pattern.fullmatch(custom_id) for pattern in _OURS)
+
 
 class ChoiceHandler(Protocol):
     """What the components call when pressed: the adapter."""
@@ -33,8 +45,11 @@ class ChoiceHandler(Protocol):
     async def press(self, interaction: discord.Interaction, command: str) -> None:
         """A command button was pressed, or a command picked in a select menu."""
 
+    async def expired(self, interaction: discord.Interaction) -> None:
+        """A component this bot cannot act on was used: say the button has expired."""
 
-class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"venice:retry"):
+
+class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_REGENERATE_ID):
     """The "Regenerate" button under an answer; works after a restart too."""
 
     handler: ChoiceHandler | None = None  # set when the adapter starts
@@ -57,9 +72,7 @@ class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
             await self.handler.regenerate(interaction)
 
 
-class CommandButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=re.escape(COMMAND_BUTTON) + r"(?P<command>.+)"
-):
+class CommandButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_COMMAND_ID):
     """A button that runs a core command (a /video quote's "Make it", a character to bind); survives restarts."""
 
     handler: ChoiceHandler | None = None  # set when the adapter starts
@@ -84,9 +97,7 @@ class CommandButton(
             await self.handler.press(interaction, self.command)
 
 
-class CommandSelect(
-    discord.ui.DynamicItem[discord.ui.Select[Any]], template=re.escape(COMMAND_SELECT) + r"(?P<index>\d+)"
-):
+class CommandSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=_SELECT_ID):
     """A menu of commands, for more choices than buttons hold; each option's value is its command."""
 
     handler: ChoiceHandler | None = None  # set when the adapter starts
@@ -113,6 +124,8 @@ class CommandSelect(
         values = data.get("values") or []
         if self.handler is not None and values:
             await self.handler.press(interaction, str(values[0]))
+        elif self.handler is not None:  # nothing picked: not something this bot's menus send
+            await self.handler.expired(interaction)
 
 
 def button_style(command: str) -> discord.ButtonStyle:

@@ -35,7 +35,7 @@ from telegram.ext import (
     filters,
 )
 
-from adapters.dispatch import NOT_NEWEST, Dispatch, error_text
+from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text
 from adapters.telegram import reading
 from adapters.telegram.albums import Album, Albums
 from adapters.telegram.media import IncomingFile, incoming_file
@@ -321,14 +321,17 @@ class TelegramAdapter:
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        if query is None or query.data is None or not isinstance(query.message, Message):
+        if query is None:
+            return
+        pressed = self.menus.read(query.data) if query.data is not None else None
+        if pressed is None or not isinstance(query.message, Message):  # forged, forgotten or too old
+            try:
+                await query.answer(EXPIRED)
+            except TelegramError as exc:  # e.g. "query is too old": nobody is waiting for the answer
+                log.info("Cannot answer an expired button press: %s", exc)
             return
         message, user = query.message, query.from_user
         chat = message.chat
-        pressed = self.menus.read(query.data)
-        if pressed is None:
-            await query.answer("This menu has expired. Send the command again.")
-            return
         if pressed.menu is not None:
             await query.answer()
             markup = self.menus.page(pressed.menu, pressed.page)

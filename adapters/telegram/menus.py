@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from core.events import Choice
 
 PAGE_SIZE = 8
 MAX_CALLBACK_BYTES = 64  # Telegram's limit on callback_data
+_NUMBER = re.compile(r"[0-9]{1,9}")  # the ids this bot puts in buttons (str.isdigit takes "²" too)
 
 
 @dataclass(frozen=True)
@@ -68,14 +70,16 @@ class Menus:
 
     def read(self, data: str) -> Pressed | None:
         """Decode a button's callback data; None for data this bot did not make (or forgot)."""
+        if len(data.encode()) > MAX_CALLBACK_BYTES:  # no button of this bot carries more
+            return None
         kind, _, rest = data.partition(":")
         if kind == "c" and rest.startswith("/"):
             return Pressed(command=rest)
-        if kind == "k" and rest.isdigit() and int(rest) in self._commands:
+        if kind == "k" and _NUMBER.fullmatch(rest) and int(rest) in self._commands:
             return Pressed(command=self._commands[int(rest)])
         if kind == "p":
             menu, _, page = rest.partition(":")
-            if menu.isdigit() and page.isdigit() and int(menu) in self._menus:
+            if _NUMBER.fullmatch(menu) and _NUMBER.fullmatch(page) and int(menu) in self._menus:
                 return Pressed(menu=int(menu), page=int(page))
         return None
 

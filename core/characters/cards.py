@@ -16,6 +16,19 @@ from core.errors import InvalidInput
 
 MAX_CARD_BYTES = 4 * 1024 * 1024  # a card with its picture; bigger ones are refused, not parsed
 MAX_FIELD_CHARS = 32_000  # one field of a card (a whole novel in a description helps nobody)
+# A compressed text chunk may unpack to no more than an uncompressed card may be: a 1 MB chunk
+# of zeros inflates to a gigabyte, so it is inflated in a stream and stopped at this size.
+MAX_INFLATED_BYTES = MAX_CARD_BYTES
+# Real cards nest a handful of levels (data → character_book → entries → …); a card nested
+# 100,000 deep would exhaust the parser's recursion, so deeper ones are refused before parsing.
+MAX_JSON_DEPTH = 64
+_CARD_KEYWORDS = ("chara", "ccv3")
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_TOO_DEEP = (
+    f"The card's JSON is nested more than {MAX_JSON_DEPTH} levels deep; real cards never are. "
+    "Export it again from SillyTavern."
+)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFAULT_ROLEPLAY_PROMPT = (
     "Write {{char}}'s next reply in a fictional chat between {{char}} and {{user}}. Stay in "
@@ -103,14 +116,31 @@ def parse_card(data: bytes) -> Persona:
     else:
         raise InvalidInput("That file is not a character card: send the card's JSON or its PNG.")
     try:
-        card = json.loads(raw)
+        text = raw.decode(json.detect_encoding(raw))
     except UnicodeDecodeError:
         raise InvalidInput("The card is not UTF-8 text.") from None
+    if _nesting(text) > MAX_JSON_DEPTH:
+        raise InvalidInput(_TOO_DEEP)
+    try:
+        card = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"The card is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
         ) from None
     return _persona(card)
+
+
+def _nesting(text: str) -> int:
+    """How deep the JSON's brackets nest (outside strings), counted up to just past the limit."""
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
+    depth = deepest = 0
+    for bracket in brackets:
+        depth += 1 if bracket in "[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_JSON_DEPTH:
+                break
+    return deepest
 
 
 def _persona(card: Any) -> Persona:
@@ -164,9 +194,9 @@ def _png_card(data: bytes) -> bytes:
         offset += 12 + length
         if kind == b"IEND":
             break
-        keyword, text = _text_chunk(kind, body)
-        if keyword in ("chara", "ccv3"):
-            found[keyword] = text
+        keyword, text, compressed = _text_chunk(kind, body)
+        if keyword in _CARD_KEYWORDS:  # other chunks are never inflated
+            found[keyword] = _inflate(text) if compressed else text
     encoded = found.get("chara") or found.get("ccv3")
     if encoded is None:
         raise InvalidInput(
@@ -181,21 +211,42 @@ def _png_card(data: bytes) -> bytes:
         ) from None
 
 
-def _text_chunk(kind: bytes, body: bytes) -> tuple[str, bytes]:
-    """(keyword, text) of a tEXt, zTXt or iTXt chunk; ("", b"") for any other chunk."""
+def _inflate(compressed: bytes) -> bytes:
+    """A zlib stream inflated piece by piece, refused once it passes ``MAX_INFLATED_BYTES``."""
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(compressed, MAX_INFLATED_BYTES + 1)
+    except zlib.error:
+        raise InvalidInput(
+            "The card inside the PNG is damaged: its compressed `chara` chunk does not unpack."
+        ) from None
+    if len(text) > MAX_INFLATED_BYTES:
+        raise InvalidInput(
+            f"The card inside the PNG unpacks to more than {MAX_INFLATED_BYTES // 1048576} MB; "
+            "real cards are far smaller. Export it again from SillyTavern, or send its JSON."
+        )
+    return text
+
+
+def _text_chunk(kind: bytes, body: bytes) -> tuple[str, bytes, bool]:
+    """(keyword, text, whether the text is zlib-compressed) of a tEXt, zTXt or iTXt chunk.
+
+    ("", b"", False) for any other chunk. Nothing is inflated here: only the card's chunk is,
+    and only up to a limit (see ``_inflate``).
+    """
     try:
         if kind == b"tEXt":
             keyword, _, text = body.partition(b"\0")
-            return keyword.decode("latin-1").lower(), text
+            return keyword.decode("latin-1").lower(), text, False
         if kind == b"zTXt":
             keyword, _, rest = body.partition(b"\0")
-            return keyword.decode("latin-1").lower(), zlib.decompress(rest[1:])
+            return keyword.decode("latin-1").lower(), rest[1:], True
         if kind == b"iTXt":
             keyword, _, rest = body.partition(b"\0")
             compressed = rest[0] == 1
             _language, _, rest = rest[2:].partition(b"\0")
             _translated, _, text = rest.partition(b"\0")
-            return keyword.decode("latin-1").lower(), zlib.decompress(text) if compressed else text
-    except (zlib.error, IndexError, UnicodeDecodeError):
-        return "", b""
-    return "", b""
+            return keyword.decode("latin-1").lower(), text, compressed
+    except IndexError:
+        return "", b"", False
+    return "", b"", False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from core.errors import BotError
@@ -14,7 +15,8 @@ class VeniceError(BotError):
 
     Attributes:
         status: the HTTP status, or None when no response arrived.
-        api_message: Venice's own message (may be technical; for logs, not users).
+        api_message: Venice's own message, for logs and never for users: it can echo the request,
+            keys included, so anything key-like is redacted and it is cut to 300 characters.
         code: Venice's error code when it sends one (``INVALID_MODEL``, ``context_length_exceeded``…).
         cf_ray: the ``CF-RAY`` request id that Venice support asks for.
         retry_after: seconds after which a retry may succeed, when known.
@@ -35,14 +37,14 @@ class VeniceError(BotError):
     ) -> None:
         if status is not None:
             self.status = status
-        self.api_message = api_message
+        self.api_message = redacted(api_message)
         self.code = code
         self.cf_ray = cf_ray
         self.retry_after = retry_after
         text = user_message or self.default_user_message
         if cf_ray:
             text = f"{text} (Venice request id: {cf_ray})"
-        detail = f"Venice {self.status or 'network'} {code or ''}: {api_message}".replace("  ", " ")
+        detail = f"Venice {self.status or 'network'} {code or ''}: {self.api_message}".replace("  ", " ")
         super().__init__(text, detail=detail)
 
 
@@ -264,19 +266,43 @@ def error_for_status(
             cls = ContextLengthExceeded
         elif code == "INVALID_MODEL":
             cls = InvalidModel
-    user_message = None
+    # The user is told what the status means, never Venice's words: they can echo the request.
+    extra = {}
     if code == "provider_content_policy" or "content policy" in message.lower():
-        user_message = "Venice's content policy does not allow this. Try a different description."
-    elif (
-        status in _SAYS_WHY
-        and cls not in (ContextLengthExceeded, InvalidModel)
-        and message != "unknown error"
-        and len(message) <= 160
-    ):
-        # Venice's own words say what was wrong with the request (a voice, a size, a file).
-        user_message = f"{cls.default_user_message} Venice said: {message.rstrip('.')}."
-    extra = {"user_message": user_message} if user_message else {}
+        extra["user_message"] = "Venice's content policy does not allow this. Try a different description."
     return cls(message, status=status, code=code, cf_ray=cf_ray, retry_after=retry_after, **extra)
 
 
-_SAYS_WHY = frozenset({400, 413, 415, 422})
+MAX_LOGGED_MESSAGE = 300  # characters of Venice's message kept for the log
+_SCANNED = 4 * MAX_LOGGED_MESSAGE
+_TRAILING_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]+$")
+_REDACTED = "[redacted]"
+_KEY_LIKE = (
+    # "Authorization: Bearer …", "bearer=…"
+    (re.compile(r"(?i)\b(bearer)(\s+|=)[^\s\"',;}]+"), rf"\1\2{_REDACTED}"),
+    # "api_key": "…", token=…, password: … (the name stays, the value goes)
+    (
+        re.compile(
+            r"(?i)(\w*(?:key|token|secret|password|passwd|authorization|credential)s?[\"']?\s*[:=]\s*[\"']?)"
+            r"(?!bearer\b|\[redacted\])[^\s\"',;}]+"
+        ),
+        rf"\1{_REDACTED}",
+    ),
+    # Prefixed keys: sk-…, vk-…, VENICE-INFERENCE-KEY-…
+    (re.compile(r"(?i)\b(?:[sprv]k|venice[-_](?:[a-z]+[-_])*key)[-_][A-Za-z0-9_-]{8,}"), _REDACTED),
+    # Long hex runs (hashes, raw keys) and long base64 or base64url runs with letters and digits.
+    (re.compile(r"\b[0-9A-Fa-f]{16,}\b"), _REDACTED),
+    (re.compile(r"(?=[A-Za-z+/_-]*\d)(?=[\d+/_-]*[A-Za-z])[A-Za-z0-9+/_-]{32,}=*"), _REDACTED),
+)
+
+
+def redacted(message: str) -> str:
+    """Venice's message fit for a log: key-like strings replaced, at most 300 characters."""
+    if len(message) > _SCANNED:  # the patterns look ahead: a megabyte-long message is cut first,
+        message = _TRAILING_TOKEN.sub("", message[:_SCANNED]) + "…"  # and never in a key's middle
+    for pattern, replacement in _KEY_LIKE:
+        message = pattern.sub(replacement, message)
+    message = " ".join(message.split())  # one log line, whatever Venice sent
+    if len(message) > MAX_LOGGED_MESSAGE:
+        message = message[: MAX_LOGGED_MESSAGE - 1] + "…"
+    return message

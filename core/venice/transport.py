@@ -120,12 +120,13 @@ class Transport:
                     status, raw, cf_ray=response.headers.get("cf-ray"), retry_after=hinted
                 )
                 log.warning(
-                    "Venice %s %s -> %s %s (cf-ray %s)",
+                    "Venice %s %s -> %s %s (cf-ray %s): %s",
                     method,
                     path,
                     status,
                     error.code or "",
                     error.cf_ray,
+                    error.api_message,  # redacted, at most 300 characters
                 )
                 if status not in RETRYABLE_STATUSES:
                     raise error

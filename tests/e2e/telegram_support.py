@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
+import zlib
 from typing import Any
 
 from PIL import Image
@@ -16,6 +18,7 @@ from tests.fakes.venice import ChatScript
 
 ALICE, BOB = 1001, 1002
 GROUP, FORUM = -100111, -100222
+MB = 1 << 20
 FAST = Pace(draft=0.05, private_edit=0.05, group_edit=0.05)
 
 
@@ -69,3 +72,33 @@ def card_png(value: dict[str, Any] | None, chunk: bytes | None = None) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (64, 96), (40, 90, 160)).save(out, "PNG", pnginfo=info)
     return out.getvalue()
+
+
+def with_chunk(png: bytes, kind: bytes, body: bytes) -> bytes:
+    """``png`` with one more chunk just before its IEND."""
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    end = png.rindex(b"IEND") - 4
+    return png[:end] + chunk + png[end:]
+
+
+def bomb(megabytes: int) -> bytes:
+    """A zlib stream of about ``megabytes`` MB of zeros, in about a thousandth of that.
+
+    After a full flush deflate starts afresh, so each further megabyte compresses to the same bytes:
+    the stream is built without ever holding what it inflates to.
+    """
+    deflate = zlib.compressobj(9)
+    zeros = bytes(MB)
+    first = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    again = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    return first + again * (megabytes - 1) + deflate.flush()
+
+
+def bomb_card() -> bytes:
+    """A PNG whose ``chara`` zTXt chunk is 2.1 MB that inflates to 2.1 GB."""
+    return with_chunk(card_png(None), b"zTXt", b"chara\0\0" + bomb(2100))
+
+
+def deep_card(depth: int) -> bytes:
+    """A card whose ``extensions`` hold lists nested ``depth`` deep."""
+    return card_json(card())[:-2] + b', "deep": ' + b"[" * depth + b"]" * depth + b"}}"

@@ -15,6 +15,7 @@ import pytest
 import simcord
 
 from adapters.discord.bot import DiscordAdapter, DiscordOptions
+from adapters.dispatch import EXPIRED
 from bots.bootstrap import build_service
 from core.settings import Settings
 from core.venice.retry import RetryPolicy
@@ -312,3 +313,38 @@ async def test_ledger_admin_commands_need_manage_server_and_the_admin_list(
         mod = guild.add_member(env.create_user("mod"), roles=[managers])
         refused = await mod.slash(channel, "grant", user=f"discord:{alice.id}", amount="5")
         assert refused.ephemeral and "Only the bot's admins can use /grant" in _all_text(refused)
+
+
+FORGED_CUSTOM_IDS = [
+    "garbage",
+    "x" * 4096,
+    "venice:cmd:hello",  # not a command
+    "venice:cmd:/help " + "x" * 4000,  # longer than any custom_id Discord lets the bot make
+    "venice:pick:" + "9" * 5000,  # int() refuses more than 4,300 digits
+    "venice:pick:²",
+    "venice:retry\n",
+]
+
+
+async def test_a_forged_or_unknown_custom_id_is_answered_as_expired_without_a_traceback(
+    discord_env: Any, venice: FakeVenice, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    venice.script.append(ChatScript(content="An answer with buttons"))
+    async with discord_env() as (env, adapter):
+        guild = env.create_guild()
+        channel = guild.create_text_channel("general")
+        alice = guild.add_member(env.create_user("alice"))
+        await alice.send(channel, f"{adapter.client.user.mention} hello")
+        answer = channel.last_message
+        # The message shows a button the bot did not make: as an older version's would, or a forger's.
+        button = env.backend.get_message(channel.id, answer.id).components[0]["components"][0]
+        told = []
+        for custom_id in FORGED_CUSTOM_IDS:
+            button["custom_id"] = custom_id
+            result = await alice.click(answer, custom_id=custom_id)
+            assert result.response is not None and result.ephemeral
+            told.append(result.response.content)
+    assert told == [EXPIRED] * len(FORGED_CUSTOM_IDS)
+    assert len(venice.calls_to("/chat/completions")) == 1  # nothing was run
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

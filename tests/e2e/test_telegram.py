@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import re
 from typing import Any
 
+import pytest
+
+from adapters.dispatch import EXPIRED
 from adapters.telegram.bot import TelegramOptions
 from adapters.telegram.render import MAX_MESSAGE
 from tests.conftest import FakeClock
@@ -503,3 +507,33 @@ async def test_admins_are_told_once_when_the_venice_account_is_empty(
     assert all("out of credit" in t for t in texts(tg, ALICE))
     assert len(texts(tg, BOB)) == 1 and "cannot pay for more requests" in texts(tg, BOB)[0]
     assert venice.calls_to("/chat/completions") == []
+
+
+FORGED_CALLBACKS = [
+    "garbage",
+    "x" * 4096,
+    "c:/help " + "x" * 4000,  # a command, but longer than any button of the bot carries
+    "p:²:0",  # str.isdigit says yes, int() says no
+    "k:³",
+    "p:1:99999999999",
+    "p:424242:0",  # a menu the bot never made (or forgot)
+]
+
+
+async def test_forged_or_forgotten_button_data_is_answered_as_expired_without_a_traceback(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with start_bot():
+        tg.push_message("/help", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+        under = tg.visible(ALICE)[0]["message_id"]
+        queries = [
+            tg.push_callback(data, chat_id=ALICE, message_id=under)["callback_query"]["id"]
+            for data in FORGED_CALLBACKS
+        ]
+        await tg.wait_for(lambda: all(q in tg.callback_answers for q in queries))
+    assert [tg.callback_answers[q].get("text") for q in queries] == [EXPIRED] * len(FORGED_CALLBACKS)
+    assert len(texts(tg, ALICE)) == 1  # nothing was run
+    assert venice.calls_to("/chat/completions") == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

@@ -11,9 +11,11 @@ from tests.e2e.telegram_support import (
     ALICE,
     BOB,
     GROUP,
+    bomb_card,
     card,
     card_json,
     card_png,
+    deep_card,
     slow,
     texts,
 )
@@ -191,6 +193,8 @@ async def test_broken_cards_are_refused_with_what_is_wrong(
         (card_png(None), "image/png", "card.png", "That PNG has no character card in it"),
         (card_png(None, chunk=b"not base64 at all!"), "image/png", "card.png", "not valid base64"),
         (card_json(card(name="")), "application/json", "card.json", "The card has no name"),
+        (bomb_card(), "image/png", "bomb.png", "The card inside the PNG unpacks to more than 4 MB"),
+        (deep_card(100_000), "application/json", "deep.json", "nested more than 64 levels deep"),
     ]
     async with start_bot(admin_user_ids=f"telegram:{ALICE}"):
         for number, (data, mime, name, _) in enumerate(broken, start=1):

@@ -27,6 +27,7 @@ __all__ = [
     "encode_image",
     "flac",
     "jpeg",
+    "lying_ogg_opus",
     "mp3",
     "mp4_boxes",
     "mp4_duration",
@@ -201,6 +202,30 @@ def ogg_opus(seconds: float, *, loud: bool = True, vendor: str = "venice-fake") 
         final = last == count
         granule = total if final else last * OPUS_FRAME_SAMPLES
         pages.append(_ogg_page(_EOS if final else 0, granule, len(pages), packets))
+    return b"".join(pages)
+
+
+def lying_ogg_opus(seconds: float, claims: float, *, how: Literal["eos", "granules"] = "eos") -> bytes:
+    """Return ``seconds`` of Ogg Opus whose pages claim only ``claims`` seconds (CRCs made right).
+
+    ``eos`` flags the page at ``claims`` as the end of the stream (and the real last page not), so a
+    reader that stops at the first end-of-stream page stops there; ``granules`` caps every page's
+    granule position at ``claims``, so only the packets themselves tell the real length.
+    """
+    limit = round(claims * OPUS_RATE)
+    pages = []
+    for page in parse_ogg(ogg_opus(seconds)):
+        flags, granule = page.header_type & ~_EOS, page.granule_position
+        if how == "eos" and granule == limit:
+            flags |= _EOS
+        elif how == "granules":
+            granule = min(granule, limit + OPUS_PRE_SKIP)
+        header = struct.pack(
+            "<4sBBqIIIB", b"OggS", 0, flags, granule, page.serial, page.sequence, 0, len(page.lacing)
+        )
+        raw = bytearray(header + bytes(page.lacing) + page.body)
+        struct.pack_into("<I", raw, 22, ogg_crc(bytes(raw)))
+        pages.append(bytes(raw))
     return b"".join(pages)
 
 

@@ -284,6 +284,23 @@ async def test_voice_limits_and_bad_audio_are_refused_before_upload_and_cost_not
     assert venice.calls_to("/audio/transcriptions") == []
 
 
+async def test_a_voice_note_whose_header_claims_2_s_of_400_is_limited_and_priced_as_400(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    lying = Attachment("voice", "audio/ogg", media_samples.lying_ogg_opus(400, 2), duration=2)
+    async with make_service(max_voice_seconds=60) as service:
+        with pytest.raises(InvalidInput, match="6 min 40 s long"):
+            await ask(service, "", attachments=(lying,), **USER)
+    assert venice.calls_to("/audio/transcriptions") == []
+    paid = []
+    for note in (lying, Attachment("voice", "audio/ogg", media_samples.ogg_opus(400), duration=400)):
+        async with make_service(max_voice_seconds=600) as service:
+            before = await balance_of(service)
+            await service.speech.transcribe(message("", **USER), note)
+            paid.append(before - await balance_of(service))
+    assert paid[0] == paid[1] > 0  # the real length's price, as an honest 400 s note pays
+
+
 @pytest.mark.parametrize("status", [413, 415, 422])
 async def test_venice_refusing_the_audio_is_refunded(
     make_service: Any, venice: FakeVenice, status: int

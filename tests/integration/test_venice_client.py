@@ -297,6 +297,32 @@ async def test_the_api_key_never_shows_in_logs_errors_or_reprs(
         assert TEST_KEY not in text
 
 
+@pytest.mark.parametrize("status", [400, 422])
+async def test_a_venice_error_echoing_the_request_is_not_relayed_and_is_logged_redacted(
+    client: VeniceClient, venice: FakeVenice, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    caplog.set_level(logging.WARNING, logger="core.venice.transport")
+    echo = (
+        f"Invalid request. Headers: Authorization: Bearer {TEST_KEY}; body: "
+        '{"api_key": "hunter2hunter2", "messages": [{"content": "my own key is '
+        'VENICE-INFERENCE-KEY-Zk3pQ9xW2mR7tL0vB4nC8yH1, and 0123456789abcdef0123456789abcdef"}]} '
+        + "and so on "
+        * 200
+    )
+    venice.fail("/chat/completions", status, {"error": echo})
+    with pytest.raises(e.VeniceError) as info:
+        await client.chat(request())
+    told = info.value.user_message
+    expected = {400: e.BadRequest, 422: e.Unprocessable}[status].default_user_message
+    assert told == f"{expected} (Venice request id: {info.value.cf_ray})"
+    [line] = [r.getMessage() for r in caplog.records if "/chat/completions ->" in r.getMessage()]
+    said = line.split("): ", 1)[1]
+    assert said.startswith("Invalid request. Headers: Authorization: Bearer [redacted]")
+    assert len(said) <= 300
+    for secret in (TEST_KEY, "hunter2", "Zk3pQ9xW2mR7tL0vB4nC8yH1", "0123456789abcdef0123"):
+        assert secret not in told + line + str(info.value)
+
+
 async def test_context_length_error_in_openai_shape(client: VeniceClient, venice: FakeVenice) -> None:
     huge = ({"role": "user", "content": "word " * 200_000},)
     with pytest.raises(e.ContextLengthExceeded) as info:
