@@ -117,7 +117,8 @@ async def test_answers_of_emoji_are_split_by_telegrams_utf16_count_and_every_par
     emoji = "😀" * 3000  # 3,000 characters, 6,000 UTF-16 units: too much for one message
     mix = " ".join(f"Step {i} 🚀 done 👍🏽 and é; 中文 <ok> & 🇫🇷" for i in range(400))
     venice.script += [ChatScript(content=emoji), ChatScript(content=mix)]
-    async with start_bot():
+    # The mix is ~18,000 characters: more than the default answer budget (2,048 tokens) lets through.
+    async with start_bot(reply_max_tokens=8192):
         tg.push_message("Emoji please", chat_id=ALICE)
         await tg.wait_for(lambda: "".join(texts(tg, ALICE)) == emoji, timeout=10)
         tg.push_message("A mix please", chat_id=ALICE)
