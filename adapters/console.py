@@ -182,13 +182,14 @@ class ConsoleAdapter:
                 self._write(late())
                 self._render(result, streamed=False)
         except UsageError as exc:  # with the console's own usage (file paths included)
-            problem, usage = exc.problem, exc.usage
+            usage, example = exc.usage, exc.example
             if command is not None:
                 usage = _usage(command)
-                if command.file is not None:  # the core's example has no path: the console needs one
-                    example = f"Example: /{command.name} "
-                    problem = problem.replace(example, f"{example}{command.file.name}.png ")
-            self._write(f"{late()}! {problem}\nUsage: {usage}\n")
+                if command.file is not None and example:  # the console takes the file by its path
+                    name, _, rest = example.partition(" ")
+                    example = f"{name} {command.file.name}.png {rest}"
+            shown = f"{exc.problem} Example: {example}" if example else exc.problem
+            self._write(f"{late()}! {shown}\nUsage: {usage}\n")
         except Exception as exc:  # noqa: BLE001 - error_text logs it
             self._write(f"{late()}! {error_text(exc, log, 'Console message failed', apology=APOLOGY)}\n")
 

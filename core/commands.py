@@ -216,8 +216,9 @@ class CommandRegistry:
                 continue
             if not rest:
                 if arg.required:
-                    example = f" Example: {command.example}" if command.example else ""
-                    raise UsageError(f"/{command.name} needs {arg.missing}.{example}", command.usage)
+                    raise UsageError(
+                        f"/{command.name} needs {arg.missing}.", command.usage, example=command.example
+                    )
                 continue
             if arg.type is ArgType.TEXT:
                 raw, rest = rest, ""

@@ -30,10 +30,12 @@ class UnknownCommand(InvalidInput):
 class UsageError(InvalidInput):
     """A known command called with arguments it cannot take."""
 
-    def __init__(self, problem: str, usage: str) -> None:
-        super().__init__(f"{problem}\nUsage: {usage}")
+    def __init__(self, problem: str, usage: str, *, example: str = "") -> None:
+        shown = f"{problem} Example: {example}" if example else problem
+        super().__init__(f"{shown}\nUsage: {usage}")
         self.problem = problem
         self.usage = usage
+        self.example = example  # the command with sample arguments, when the problem is a missing one
 
 
 class PermissionDenied(BotError):

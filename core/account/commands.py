@@ -14,7 +14,6 @@ from core.commands import Access, Arg, Audience, Command, CommandContext
 from core.errors import InvalidInput, PermissionDenied
 from core.events import Reply
 from core.money import format_activity, format_entries, parse_usd, usd
-from core.ports.records import ChatSettings
 from core.text import plural
 
 if TYPE_CHECKING:
@@ -33,8 +32,8 @@ LINK_LOCK_SECONDS = 600  # ... for this long
 USER_ARG = Arg(  # admin commands
     "user", "platform:id, or an id on this platform", required=True, example="telegram:123456"
 )
-CHAT_ID_HINT = "/whoami shows each user their own id"
-CHAT_UNSEEN_HINT = "ask them to send it a message or /whoami first"
+ID_HINT = "/whoami shows each user their own id"
+UNSEEN_HINT = "ask them to send it a message or /whoami first"
 
 
 class AccountCommands:
@@ -66,16 +65,6 @@ class AccountCommands:
         self._link_misses: dict[str, list[float]] = {}
         self._link_locked: dict[str, float] = {}
         self._clock = clock
-
-    async def _chat(self, ctx: CommandContext) -> ChatSettings:
-        """The settings of the caller's chat."""
-        return await self._chat_settings.get(ctx.message.platform, ctx.message.chat_id)
-
-    async def _change(self, ctx: CommandContext, what: str, **changes: Any) -> None:
-        """Change the caller's chat settings, if the caller may."""
-        ctx.require_chat_admin(what)
-        msg = ctx.message
-        await self._chat_settings.update(msg.platform, msg.chat_id, **changes)
 
     def definitions(self) -> list[Command]:
         """The command definitions, in the order /help shows them."""
@@ -245,8 +234,8 @@ class AccountCommands:
 
     async def _named_account(self, ctx: CommandContext, text: str) -> NamedAccount:
         """The account of a user an admin names (or of a chat's shared balance); never creates one."""
-        name = parse_account_name(text, default_platform=ctx.message.platform, hint=CHAT_ID_HINT)
-        return await self._accounts.find(name, hint=CHAT_UNSEEN_HINT)
+        name = parse_account_name(text, default_platform=ctx.message.platform, hint=ID_HINT)
+        return await self._accounts.find(name, hint=UNSEEN_HINT)
 
     async def grant(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Give (or take) credit; bot admins only."""
@@ -275,15 +264,16 @@ class AccountCommands:
 
     async def pool(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
         """Show or set the chat's shared balance."""
-        mode = args.get("mode")
+        mode, msg = args.get("mode"), ctx.message
         if mode is None:
-            state = "on" if (await self._chat(ctx)).shared_pool else "off"
+            state = "on" if (await self._chat_settings.get(msg.platform, msg.chat_id)).shared_pool else "off"
             return Reply(f"The shared balance is {state} here. Change it with /pool on|off.")
         if ctx.message.is_direct:
             return Reply("A direct chat has one user; /pool is for group chats.")
         if not ctx.is_bot_admin:  # it spends an account that no chat member owns
             raise PermissionDenied("Only the bot's admins can turn the shared balance on or off.")
-        await self._change(ctx, "change the shared balance", shared_pool=mode == "on")
+        ctx.require_chat_admin("change the shared balance")
+        await self._chat_settings.update(msg.platform, msg.chat_id, shared_pool=mode == "on")
         if mode == "on":
             return Reply(
                 "Everyone here now spends from this chat's shared balance. Give it "
