@@ -240,6 +240,9 @@ class ChatTurns:
             interrupted=interrupted,
             replacing=replacing,
         )
+        # Paid as soon as the answer is stored, before the voice and the delivery: what the
+        # user is told it cost is what was charged.
+        await self._cashier.settle(reservation, cost)
         voice: tuple[Attachment, ...] = ()
         wants_voice = chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice)
         if wants_voice and not result.stopped:
@@ -261,9 +264,6 @@ class ChatTurns:
                 speaker=binding.speaker if binding else None,
             )
         )
-        # Settle once the user has the answer: the reservation already holds the money, and
-        # the conversation's next turn waits for this one to finish.
-        await self._cashier.settle(reservation, cost)
         # Fold old turns after the user has the answer; the next turn of this conversation
         # waits for it (this turn is still held), other conversations do not.
         try:
