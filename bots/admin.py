@@ -9,6 +9,7 @@ platform's id form, and refuses a user the bot has never seen: a typo neither fu
 from __future__ import annotations
 
 import argparse
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -17,11 +18,13 @@ from adapters.storage.sqlite.database import Database, sqlite_path
 from adapters.storage.sqlite.migrations import discover, recorded_version
 from adapters.telegram.target import private_chat_id as telegram_private_chat
 from bots.bootstrap import open_store
+from bots.health import check, heartbeat_path
 from core.billing.accounts import AccountFinder, parse_account_name
+from core.billing.orphans import open_holds
 from core.errors import InvalidInput
 from core.money import format_entries, parse_usd, usd
 from core.ports.records import AccountView, KnownUser
-from core.ports.storage import LedgerStore, UserDirectory
+from core.ports.storage import LedgerStore, Store, UserDirectory
 from core.privacy.policy import Privacy
 from core.settings import Settings
 from core.text import plural
@@ -73,9 +76,11 @@ ACTIONS = {
         "Show a user's balance and latest ledger entries, newest first. Changes nothing.",
     ),
     "check": (
-        "verify that every balance is the sum of its entries",
-        "Verify that every account's balance is the sum of its ledger entries; exit 1 and list "
-        "the accounts when one is not. Changes nothing.",
+        "verify the ledger; list open and orphaned holds",
+        "Verify that every account's balance is the sum of its ledger entries, and list the holds "
+        "still open (money reserved for work in flight) and those no live work owns (orphaned: "
+        "left by a crash; the bot's next start refunds them). Exit 1 on a mismatch or an orphan. "
+        "Changes nothing.",
     ),
     "forget": (
         "delete a user's messages, summaries, settings and links",
@@ -131,7 +136,7 @@ async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
     async with open_store(settings) as store:  # the schema is current: opening migrates nothing
         ledger, users = store.ledger, store.users
         if args.action == "check":
-            return await _check(ledger, out)
+            return await _check(store, settings, out)
         if args.action == "users":
             await _list_users(users, ledger, args.search, args.limit, out)
             return 0
@@ -199,7 +204,9 @@ async def _require_current_schema(db: Database) -> None:
         )
 
 
-async def _check(ledger: LedgerStore, out: TextIO) -> int:
+async def _check(store: Store, settings: Settings, out: TextIO) -> int:
+    """The ledger's invariant, the holds still open and whether any is orphaned, the inbox."""
+    ledger = store.ledger
     problems = await ledger.check()
     for problem in problems:
         out.write(f"MISMATCH {problem}\n")
@@ -207,7 +214,24 @@ async def _check(ledger: LedgerStore, out: TextIO) -> int:
         f"{await ledger.count_accounts()} accounts checked: "
         f"{'all balances match their entries' if not problems else 'problems found'}.\n"
     )
-    return 1 if problems else 0
+    # While a bot runs, a hold younger than the longest a turn can take may be its live turn's.
+    running, _ = check(heartbeat_path(settings.database_url))
+    now = time.time()
+    made_before = now - settings.turn_lease_seconds if running else now
+    held, orphans = await open_holds(ledger, store.video_jobs, made_before=made_before)
+    for hold in orphans:
+        out.write(
+            f"ORPHANED hold {hold.request_id} of {hold.owner}: {usd(hold.amount)} for {hold.feature or '?'}, "
+            f"made {_when(hold.created_at)}; the next start of the bot refunds it\n"
+        )
+    out.write(
+        f"{len(held)} open holds ({usd(sum(h.amount for h in held))}), {len(orphans)} orphaned"
+        f"{'' if running else '; the bot is not running'}.\n"
+    )
+    waiting = await store.inbox.unanswered()
+    if waiting:
+        out.write(f"{waiting} received messages not answered yet (answered at the next start if recent).\n")
+    return 1 if problems or orphans else 0
 
 
 def _describe(view: AccountView, ledger: LedgerStore) -> str:

@@ -11,6 +11,7 @@ import httpx
 
 from adapters.storage.sqlite.database import sqlite_path
 from adapters.storage.sqlite.store import SqliteStore
+from bots.health import check, heartbeat_path
 from core.app import App
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.billing.pricing import Prices
@@ -83,6 +84,9 @@ async def build_service(
             sleep=policy.sleep,
         )
         await service.videos.resume()  # jobs that were running when the bot stopped
+        # Then the holds a crash left open: none is live unless another bot shares the database.
+        alive, _ = check(heartbeat_path(settings.database_url))
+        await service.recover(others_running=alive)
         service.privacy.start()  # retention sweeps, in the background
         try:
             yield service

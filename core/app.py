@@ -12,6 +12,7 @@ from core.addressing import Addressing
 from core.billing.accounts import AccountFinder
 from core.billing.cashier import Cashier
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
+from core.billing.orphans import open_holds
 from core.billing.pricing import Prices
 from core.catalogue import Catalogue
 from core.characters.binding import CharacterService
@@ -27,6 +28,7 @@ from core.media.images import Images
 from core.media.speech import Speech
 from core.media.uploads import Uploads
 from core.media.video import Deliverers, VideoJobs
+from core.money import usd
 from core.ports.records import ConversationKey
 from core.ports.storage import Store
 from core.privacy.commands import PrivacyCommands
@@ -66,9 +68,10 @@ class App:
         self._chat_settings = store.chat_settings
         self._ledger = store.ledger
         self.commands = CommandRegistry()
-        # What adapters use besides handle_message: updates already handled (Telegram), the
-        # bot's own small state (Discord's command fingerprint), where to tell admins of alerts.
-        self.updates = store.updates
+        # What adapters use besides handle_message: the inbox (messages recorded as they
+        # arrive, answered once), the bot's own small state (Discord's command fingerprint),
+        # where to tell admins of alerts.
+        self.inbox = store.inbox
         self.state = store.state
         self.admin_alerts = account.alerts
         self.runner = Runner()
@@ -81,6 +84,8 @@ class App:
             rate_limit=rate_limit,
             account=account,
             key_limits=key_limits,
+            inbox=store.inbox,
+            atomic=store.atomic,
         )
         # How each running adapter posts a result that outlived the request (a video).
         self.deliverers = Deliverers()
@@ -264,6 +269,27 @@ class App:
     async def roleplay_here(self, platform: str, chat_id: str) -> bool:
         """Whether a character is bound to this chat (adapters answer every message there)."""
         return (await self._chat_settings.get(platform, chat_id)).character is not None
+
+    async def may_store(self, platform: str, chat_id: str) -> bool:
+        """Whether a chat's messages may be written to disk (it is not ephemeral)."""
+        return not (await self._chat_settings.get(platform, chat_id)).ephemeral
+
+    async def recover(self, *, others_running: bool) -> int:
+        """At start-up, refund the holds a stop or crash left open; returns how many.
+
+        ``others_running``: another process serves the same database and may hold some.
+        """
+        now = time.time()  # the ledger's clock
+        made_before = now - self.settings.turn_lease_seconds if others_running else now
+        _, orphans = await open_holds(self.store.ledger, self.store.video_jobs, made_before=made_before)
+        if orphans:
+            refunded = await self.cashier.release(orphans)
+            log.warning(
+                "Refunded %d payments left open by an earlier stop or crash (%s in all)",
+                len(orphans),
+                usd(refunded),
+            )
+        return len(orphans)
 
     async def wait_idle(self) -> None:
         """Wait until every turn in flight has finished its work (settling, summarizing)."""

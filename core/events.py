@@ -54,6 +54,8 @@ class IncomingMessage:
         server_id: the server the chat belongs to (a Discord guild), None where there is none.
         private_chat_id: the user's private chat with the bot, where the platform names it
             without being asked (a Telegram private chat's id is the user's); None elsewhere.
+        receipts: the inbox keys of what the platform delivered as this message (an album is
+            several updates); the paid action that answers it marks them answered.
     """
 
     platform: str
@@ -70,6 +72,7 @@ class IncomingMessage:
     nsfw: bool | None = None
     server_id: str | None = None
     private_chat_id: str | None = None
+    receipts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

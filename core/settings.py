@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Longest wait for Venice: each read, and a whole streamed answer"
     )
     venice_max_attempts: int = Field(4, ge=1, le=6, description="Tries per Venice request")
+    redeliver_window_minutes: float = Field(
+        30.0, ge=0, le=7 * 24 * 60, description="At start-up, answer messages a crash left this recent"
+    )
 
     user_allowance_usd: float = Field(1.0, ge=0, description="Credit each user gets per period")
     allowance_period: Literal["daily", "weekly", "monthly", "none"] = Field(
@@ -270,3 +273,8 @@ class Settings(BaseSettings):
         if platform == "console" and not user_id.startswith("guest:"):
             return True
         return f"{platform}:{user_id}" in self.admin_user_ids
+
+    @property
+    def turn_lease_seconds(self) -> float:
+        """How long a turn holds its message: past its Venice deadline, saving and settling."""
+        return 2 * self.venice_timeout_seconds + 60

@@ -27,7 +27,6 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
@@ -38,6 +37,7 @@ from telegram.ext import (
 from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text
 from adapters.telegram import reading
 from adapters.telegram.albums import Album, Albums
+from adapters.telegram.inbox import InboxQueue
 from adapters.telegram.media import IncomingFile, incoming_file
 from adapters.telegram.menus import Menus
 from adapters.telegram.reading import CARD_AS_PHOTO, PLATFORM, Reader, imports_card, thread_of
@@ -91,7 +91,11 @@ class TelegramAdapter:
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._service = service
-        self._updates = service.updates
+        self._inbox = service.inbox
+        self._queue = InboxQueue(
+            service.inbox, lease=settings.turn_lease_seconds, may_store=service.may_store
+        )
+        self._later: set[int] = set()  # updates answered by a task of their own (albums)
         self._settings = settings
         self._options = options or TelegramOptions()
         self._clock = clock
@@ -99,13 +103,14 @@ class TelegramAdapter:
         self.menus = Menus()
         # Keyed by chat and forum topic.
         self._chats: Dispatch[tuple[int, int | None], int] = Dispatch()
-        self._albums: Albums[tuple[Message, IncomingFile]] = Albums(
+        self._albums: Albums[tuple[Message, IncomingFile, int]] = Albums(
             quiet=self._options.album_quiet, longest=self._options.album_longest
         )
         self._drafts = self._options.use_drafts
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(settings.telegram_bot_token.get_secret_value())
+            .update_queue(self._queue)
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
             .concurrent_updates(self._options.concurrent_updates)
@@ -115,11 +120,12 @@ class TelegramAdapter:
             .pool_timeout(30.0)
             .build()
         )
-        self.app.add_handler(TypeHandler(Update, self._once), group=-1)
         self.app.add_handler(
             MessageHandler((filters.TEXT | MEDIA) & ~filters.UpdateType.EDITED, self._on_message)
         )
         self.app.add_handler(CallbackQueryHandler(self._on_button))
+        # After the handlers (also when one failed): the update is answered.
+        self.app.add_handler(TypeHandler(Update, self._handled), group=1)
         self.app.add_error_handler(self._on_error)
         self._reader = Reader(self.app.bot, service.commands, service.uploads, clock=clock)
 
@@ -139,6 +145,7 @@ class TelegramAdapter:
         try:
             await self.register_commands()
             await self.app.start()
+            await self._take_over()
             await self._start_updates()
         except BaseException:
             await self.app.shutdown()
@@ -168,13 +175,27 @@ class TelegramAdapter:
             await self.app.stop()
         await self.app.shutdown()
 
+    async def _take_over(self) -> None:
+        """Answer the updates a crash (or a stop) left unanswered, oldest first."""
+        items = await self._inbox.take_over(
+            PLATFORM,
+            window=self._settings.redeliver_window_minutes * 60,
+            lease=self._settings.turn_lease_seconds,
+        )
+        count = await self._queue.replay(items, self.app.bot)
+        if count:
+            log.info("Answering %d Telegram messages received before the restart", count)
+
     async def _start_updates(self) -> None:
         updater = self.app.updater
         assert updater is not None
         url = self._settings.telegram_webhook_url
         if not url:
             await updater.start_polling(
-                poll_interval=0, timeout=self._options.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                poll_interval=0,
+                timeout=self._options.poll_timeout,
+                allowed_updates=ALLOWED_UPDATES,
+                error_callback=_polling_failed,
             )
             return
         configured = self._settings.telegram_webhook_secret
@@ -232,11 +253,12 @@ class TelegramAdapter:
 
     # ----- updates
 
-    async def _once(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Drop an update that was handled before (a redelivery, also after a restart)."""
-        if not await self._updates.claim(PLATFORM, update.update_id):
-            log.info("Update %s was handled already; ignoring it", update.update_id)
-            raise ApplicationHandlerStop
+    async def _handled(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Mark an update answered once its handlers are done (an album's: once it is)."""
+        if update.update_id in self._later:
+            self._later.discard(update.update_id)
+            return
+        await self._inbox.answered(PLATFORM, [str(update.update_id)])
 
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
@@ -247,24 +269,32 @@ class TelegramAdapter:
             return
         self.sender.heard_from(chat.id)
         if message.media_group_id is not None and file is not None:
-            album = self._albums.add((chat.id, message.media_group_id), (message, file))
+            self._later.add(update.update_id)  # answered with its album
+            album = self._albums.add((chat.id, message.media_group_id), (message, file, update.update_id))
             if album is not None:
                 # The album's place in the chat's line is taken now, with its first item: a
                 # message sent after the album is answered after it.
                 turn = self._chats.take_turn((chat.id, thread_of(message)))
                 self.app.create_task(self._on_album(album, chat, user, turn), update=update)
             return
-        await self._on_messages((message,), (file,) if file is not None else (), chat, user)
+        await self._on_messages(
+            (message,), (file,) if file is not None else (), chat, user, receipts=(str(update.update_id),)
+        )
 
     async def _on_album(
-        self, album: Album[tuple[Message, IncomingFile]], chat: Chat, user: User, turn: Turn
+        self, album: Album[tuple[Message, IncomingFile, int]], chat: Chat, user: User, turn: Turn
     ) -> None:
         """Answer an album's items as one message once they have all come."""
+        items: list[tuple[Message, IncomingFile, int]] = []
         try:
             items = sorted(await self._albums.complete(album), key=lambda item: item[0].message_id)
-            await self._on_messages([m for m, _ in items], [f for _, f in items], chat, user, turn)
+            receipts = tuple(str(update_id) for _, _, update_id in items)
+            await self._on_messages(
+                [m for m, _, _ in items], [f for _, f, _ in items], chat, user, turn, receipts
+            )
         finally:
             turn.release()  # also when the album was not for the bot
+            await self._inbox.answered(PLATFORM, [str(update_id) for _, _, update_id in items])
 
     async def _on_messages(
         self,
@@ -273,6 +303,7 @@ class TelegramAdapter:
         chat: Chat,
         user: User,
         turn: Turn | None = None,
+        receipts: tuple[str, ...] = (),
     ) -> None:
         """Answer a message, or an album's messages as one, if it is for the bot.
 
@@ -314,6 +345,7 @@ class TelegramAdapter:
                 attachments=await self._reader.download_all(files) if files else (),
                 reply_to=await self._reader.replied(replying),
                 message_id=str(head.message_id),
+                receipts=receipts,
             )
 
         target = Target(chat.id, thread_id, reply_to=None if private else head.message_id, private=private)
@@ -354,7 +386,9 @@ class TelegramAdapter:
         await query.answer()
         private = chat.type == ChatType.PRIVATE
         is_admin = private or await self._reader.is_chat_admin(chat, user, None)
-        incoming = reading.incoming(chat, user, pressed.command, thread_id, is_admin=is_admin)
+        incoming = reading.incoming(
+            chat, user, pressed.command, thread_id, is_admin=is_admin, receipts=(str(update.update_id),)
+        )
         await self._dispatch(incoming, Target(chat.id, thread_id, None, private))
 
     def _writer(self, target: Target) -> AnswerWriter:
@@ -403,3 +437,8 @@ class TelegramAdapter:
 
     def _no_drafts(self) -> None:
         self._drafts = False
+
+
+def _polling_failed(exc: TelegramError) -> None:
+    # One line, not PTB's traceback: the poller tries again by itself.
+    log.warning("Asking Telegram for updates failed (trying again): %s", exc)

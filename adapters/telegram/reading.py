@@ -39,6 +39,7 @@ def incoming(
     attachments: tuple[Attachment, ...] = (),
     reply_to: RepliedMessage | None = None,
     message_id: str | None = None,
+    receipts: tuple[str, ...] = (),
 ) -> IncomingMessage:
     """A message (or a button pressed) in a chat and forum topic, as the core takes it."""
     return IncomingMessage(
@@ -54,6 +55,7 @@ def incoming(
         reply_to=reply_to,
         message_id=message_id,
         private_chat_id=private_chat_id(user.id),
+        receipts=receipts,
     )
 
 

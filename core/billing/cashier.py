@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.events import IncomingMessage
-from core.ports.records import Reservation
+from core.ports.inbox import Inbox
+from core.ports.records import OpenReservation, Reservation
 from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
 from core.settings import Settings
 from core.venice.errors import InsufficientBalance, VeniceError
 
 
 class Cashier:
-    """Find the account that pays for a message's sender, and hold money for paid actions."""
+    """Find the account that pays for a message's sender, and hold money for paid actions.
+
+    A paid action that answers its message (a chat answer, a picture, a voice) marks the
+    message answered in the same transaction that settles its charge: after a crash, a
+    message is either answered and paid, or neither (and answered again).
+    """
 
     def __init__(
         self,
@@ -26,8 +32,13 @@ class Cashier:
         rate_limit: UserRateLimit,
         account: AccountGuard,
         key_limits: KeyRateLimiter,
+        inbox: Inbox,
+        atomic: Callable[[], AbstractAsyncContextManager[None]],
     ) -> None:
         self._settings = settings
+        self._inbox = inbox
+        self.atomic = atomic
+        self._answers: dict[str, tuple[str, tuple[str, ...]]] = {}  # hold → the message it answers
         self._chat_settings = chat_settings
         self._conversations = conversations
         self._ledger = ledger
@@ -56,21 +67,25 @@ class Cashier:
 
     @asynccontextmanager
     async def paying(
-        self, message: IncomingMessage, amount: int, *, feature: str, model_id: str
+        self, message: IncomingMessage, amount: int, *, feature: str, model_id: str, answers: bool = True
     ) -> AsyncIterator[Reservation]:
         """Check the guards, hold ``amount`` for a paid action, and refund it if the action fails.
 
         The caller settles the reservation once the work succeeded (or refunds it itself).
+        ``answers``: settling it answers the message (not so a transcript, on the way to the
+        answer, or a video, whose job outlives the message).
         """
         owner = await self.account_of(message)
         self._rate_limit.check(owner)
         await self._account.check()
         await self._key_limits.acquire(model_id)
         reservation = await self._ledger.reserve(owner, amount, feature=feature)
+        if answers and message.receipts:
+            self._answers[reservation.request_id] = (message.platform, message.receipts)
         try:
             yield reservation
         except BaseException as exc:
-            await self._ledger.refund(reservation)  # nothing was delivered: nothing is charged
+            await self.refund(reservation)  # nothing was delivered: nothing is charged
             if isinstance(exc, InsufficientBalance):
                 self._account.saw_payment_required()
             if isinstance(exc, VeniceError) and reservation.amount and "not charged" not in exc.user_message:
@@ -78,11 +93,19 @@ class Cashier:
             raise
 
     async def settle(self, held: Reservation, cost: int) -> int:
-        """Charge the real cost of a paid action that worked; returns the amount charged."""
-        return await self._ledger.settle(held, cost)
+        """Charge the real cost of a paid action that worked, marking the message it answers
+        answered in the same transaction; returns the amount charged."""
+        answered = self._answers.pop(held.request_id, None)
+        if answered is None:
+            return await self._ledger.settle(held, cost)
+        async with self.atomic():
+            charged = await self._ledger.settle(held, cost)
+            await self._inbox.answered(*answered)
+        return charged
 
     async def refund(self, held: Reservation) -> None:
         """Give a hold back in full: the action failed, or delivered nothing."""
+        self._answers.pop(held.request_id, None)
         await self._ledger.refund(held)
 
     async def charge_after(self, message: IncomingMessage, cost: int, *, feature: str) -> int:
@@ -96,3 +119,16 @@ class Cashier:
         """A hold recorded before a restart, to settle or refund it now."""
         account = await self._ledger.account(owner)
         return Reservation(reservation_id, account, amount, feature)
+
+    async def release(self, orphans: list[OpenReservation]) -> int:
+        """Refund holds that no live work owns; returns how much went back (micro-USD).
+
+        Their turns died with their process before Venice's figures were saved, and the user
+        saw no complete answer (a message left unanswered is answered again): nothing is
+        charged for them.
+        """
+        total = 0
+        for hold in orphans:
+            await self.refund(await self.resume(hold.owner, hold.request_id, hold.amount, hold.feature))
+            total += hold.amount
+        return total

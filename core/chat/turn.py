@@ -230,19 +230,24 @@ class ChatTurns:
             stream.finish(Reply(notices=tuple(notices)))
             return
         user_id = await store.user_id(message.platform, message.user_id, message.user_name)
-        await store.save_turn(
-            conversation,
-            user_id=user_id,
-            question=stored_question,
-            question_tokens=question_tokens,
-            answer=answer,
-            answer_tokens=answer_tokens,
-            interrupted=interrupted,
-            replacing=replacing,
-        )
-        # Paid as soon as the answer is stored, before the voice and the delivery: what the
-        # user is told it cost is what was charged.
-        await self._cashier.settle(reservation, cost)
+        try:
+            # The answer stored, paid and its message marked answered: all of it or none.
+            async with self._cashier.atomic():
+                await store.save_turn(
+                    conversation,
+                    user_id=user_id,
+                    question=stored_question,
+                    question_tokens=question_tokens,
+                    answer=answer,
+                    answer_tokens=answer_tokens,
+                    interrupted=interrupted,
+                    replacing=replacing,
+                )
+                await self._cashier.settle(reservation, cost)
+        except BaseException:
+            store.drop_cached({conversation.id})  # its cache took the turn the database did not
+            await self._cashier.refund(reservation)  # not saved: not paid
+            raise
         voice: tuple[Attachment, ...] = ()
         wants_voice = chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice)
         if wants_voice and not result.stopped:

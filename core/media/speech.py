@@ -167,7 +167,9 @@ class Speech:
         if model is None:
             raise InvalidInput(f"Venice does not offer the transcription model {model_id} right now.")
         price = priced(self._prices.transcription(model, seconds), model)
-        async with self._cashier.paying(message, price, feature="transcription", model_id=model.id) as held:
+        async with self._cashier.paying(
+            message, price, feature="transcription", model_id=model.id, answers=False
+        ) as held:
             heard = await self._venice.transcribe(
                 attachment.data,
                 model=model.id,

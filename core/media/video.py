@@ -199,7 +199,9 @@ class VideoJobs:
         if self._clock() - job.created_at > QUOTE_SECONDS:
             await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
             raise InvalidInput("That price quote has expired. Ask again with /video.")
-        async with self._cashier.paying(message, job.quote, feature="video", model_id=job.model) as held:
+        async with self._cashier.paying(
+            message, job.quote, feature="video", model_id=job.model, answers=False
+        ) as held:
             if not await self.store.move(
                 job.id, "quoted", "queued", reservation=held.request_id, queued_at=self._clock()
             ):

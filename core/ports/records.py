@@ -168,6 +168,28 @@ class Reservation:
 
 
 @dataclass(frozen=True)
+class OpenReservation:
+    """A hold neither settled nor refunded yet, as the ledger shows it."""
+
+    request_id: str
+    owner: str
+    amount: int
+    feature: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A message recorded as it arrived and not answered yet."""
+
+    platform: str
+    key: str  # the platform's id of the update or message
+    chat: str
+    payload: str  # what the adapter needs to answer it again
+    received_at: float
+
+
+@dataclass(frozen=True)
 class AccountView:
     """An account as read without writing: its balance with any refill that is due.
 

@@ -6,11 +6,13 @@ them and never sees SQL. A store keeps its own caches: the process is the only w
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from core.characters.cards import Persona
 from core.money import AllowancePolicy
+from core.ports.inbox import Inbox
 from core.ports.records import (
     AccountView,
     Activity,
@@ -20,6 +22,7 @@ from core.ports.records import (
     Entry,
     HeldMessage,
     KnownUser,
+    OpenReservation,
     Reservation,
     StoredMessage,
     UserPage,
@@ -169,14 +172,6 @@ class StateStore(Protocol):
         ...
 
 
-class UpdateLog(Protocol):
-    """Which platform updates were handled, so none is handled twice."""
-
-    async def claim(self, platform: str, update_id: str | int) -> bool:
-        """Return True the first time an update is seen, False for a redelivery."""
-        ...
-
-
 class UserDirectory(Protocol):
     """Read-only look-ups of the users and chats the bot has seen."""
 
@@ -306,6 +301,10 @@ class LedgerStore(Protocol):
         """Every account whose balance is not the sum of its entries (empty: all good)."""
         ...
 
+    async def open_reservations(self) -> list[OpenReservation]:
+        """Every hold neither settled nor refunded, oldest first."""
+        ...
+
     async def count_accounts(self) -> int:
         """How many accounts are open."""
         ...
@@ -406,7 +405,7 @@ class Store(Protocol):
     @property
     def state(self) -> StateStore: ...
     @property
-    def updates(self) -> UpdateLog: ...
+    def inbox(self) -> Inbox: ...
     @property
     def users(self) -> UserDirectory: ...
     @property
@@ -415,6 +414,10 @@ class Store(Protocol):
     def ledger(self) -> LedgerStore: ...
     @property
     def privacy(self) -> PrivacyStore: ...
+
+    def atomic(self) -> AbstractAsyncContextManager[None]:
+        """Run what this task asks of the stores inside in one transaction: all of it or none."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 

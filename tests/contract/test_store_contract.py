@@ -133,14 +133,78 @@ async def test_persona_names_are_unique_whatever_their_case(store: Store) -> Non
     assert await personas.get(made.id) is None
 
 
-async def test_state_and_update_claims(store: Store) -> None:
+async def test_state_keeps_the_last_value(store: Store) -> None:
     assert await store.state.get("k") is None
     await store.state.set("k", "v1")
     await store.state.set("k", "v2")
     assert await store.state.get("k") == "v2"
-    assert await store.updates.claim("telegram", 7) is True
-    assert await store.updates.claim("telegram", "7") is False  # a redelivery
-    assert await store.updates.claim("discord", 7) is True
+
+
+async def test_the_inbox_records_once_and_gives_back_what_a_crash_left_unanswered(
+    backend: str, tmp_path: Path, now: Now
+) -> None:
+    policy = AllowancePolicy(amount=0, period="none")
+    async with open_backend(backend, tmp_path, policy=policy, clock=now) as store:
+        inbox = store.inbox
+        assert await inbox.record("telegram", "7", "100", '{"n": 7}', lease=60) is True
+        assert await inbox.record("telegram", "7", "100", '{"n": 7}', lease=60) is False  # a redelivery
+        assert await inbox.record("discord", "7", "200", '{"n": 7}', lease=60) is True  # per platform
+        now.advance(1)
+        await inbox.record("telegram", "8", "101", '{"n": 8}', lease=60)
+        await inbox.record("telegram", "9", "100", '{"n": 9}', lease=60)
+        await inbox.answered("telegram", ["8"])
+        assert await inbox.unanswered() == 3
+    # The next process (the last one crashed: its claims are void) takes over, oldest first.
+    async with open_backend(backend, tmp_path, policy=policy, clock=now) as store:
+        items = await store.inbox.take_over("telegram", window=600, lease=60)
+        assert [(i.key, i.chat, i.payload) for i in items] == [
+            ("7", "100", '{"n": 7}'),
+            ("9", "100", '{"n": 9}'),
+        ]
+        assert await store.inbox.take_over("telegram", window=600, lease=60) == []  # claimed now
+        assert await store.inbox.record("telegram", "9", "100", "{}", lease=60) is False  # still known
+        await store.inbox.answered("telegram", ["7", "9"])
+        assert await store.inbox.unanswered() == 1  # discord's
+
+
+async def test_the_inbox_gives_up_messages_older_than_the_window(store: Store, now: Now) -> None:
+    await store.inbox.record("telegram", "1", "100", '{"old": true}', lease=60)
+    now.advance(3600)
+    await store.inbox.record("telegram", "2", "100", '{"new": true}', lease=60)
+    now.advance(61)
+    assert [i.key for i in await store.inbox.take_over("telegram", window=1800, lease=60)] == ["2"]
+    assert await store.inbox.take_over("telegram", window=86_400, lease=60) == []  # its content is gone
+
+
+async def test_what_is_done_atomically_is_kept_whole_or_not_at_all(store: Store) -> None:
+    conversations, ledger = store.conversations, store.ledger
+    await ledger.grant("user:1", 1000, actor="test")
+    conversation = await conversations.active(KEY)
+    await store.inbox.record("telegram", "5", "chat-1", "{}", lease=60)
+    held = await ledger.reserve("user:1", 400, feature="chat")
+    with pytest.raises(RuntimeError):
+        async with store.atomic():
+            await conversations.save_turn(
+                conversation, user_id=None, question="q", question_tokens=1, answer="a", answer_tokens=1
+            )
+            await ledger.settle(held, 100)
+            await store.inbox.answered("telegram", ["5"])
+            raise RuntimeError("the power went out")
+    conversations.drop_cached({conversation.id})
+    conversation = await conversations.active(KEY)  # as the database has it
+    assert await conversations.newest(conversation, 100) == []
+    assert [r.request_id for r in await ledger.open_reservations()] == [held.request_id]
+    assert await store.inbox.unanswered() == 1
+    async with store.atomic():
+        await conversations.save_turn(
+            conversation, user_id=None, question="q", question_tokens=1, answer="a", answer_tokens=1
+        )
+        assert await ledger.settle(held, 100) == 100
+        await store.inbox.answered("telegram", ["5"])
+    assert await ledger.open_reservations() == []
+    assert await ledger.balance("user:1") == 900
+    assert await store.inbox.unanswered() == 0
+    assert len(await conversations.newest(await conversations.active(KEY), 100)) == 2
 
 
 # ----- users and video jobs

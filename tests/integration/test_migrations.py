@@ -72,22 +72,26 @@ def test_database_url_forms() -> None:
         sqlite_path("postgres://x")
 
 
-async def test_update_log_claims_once_across_restarts_and_prunes(tmp_path: Path) -> None:
-    from adapters.storage.sqlite.updates import UpdateLog
+async def test_the_inbox_prunes_after_a_week_and_keeps_what_processed_updates_knew(tmp_path: Path) -> None:
+    from adapters.storage.sqlite.inbox import Inbox
 
     now = [1000.0]
     path = str(tmp_path / "u.db")
+    older = tmp_path / "older"  # the migrations of the release before the inbox
+    older.mkdir()
+    for sql in sorted(REAL.glob("000[1-8]_*.sql")):
+        (older / sql.name).write_text(sql.read_text())
     async with Database.open(path) as db:
+        await migrate(db, older)
+        await db.executescript(
+            "INSERT INTO processed_updates (platform, update_id, processed_at) VALUES ('telegram', '1', 999)"
+        )
         await migrate(db, REAL)
-        log = UpdateLog(db, clock=lambda: now[0])
-        assert await log.claim("telegram", 1) is True
-        assert await log.claim("telegram", 1) is False
-        assert await log.claim("discord", 1) is True  # per platform
-    async with Database.open(path) as db:
-        log = UpdateLog(db, clock=lambda: now[0])
-        assert await log.claim("telegram", 1) is False  # still known after a restart
-        now[0] += UpdateLog.KEEP_SECONDS + 1
-        log.PRUNE_EVERY = 1
-        await log.claim("telegram", 2)
-        rows = await db.fetchall("SELECT update_id FROM processed_updates WHERE platform = 'telegram'")
+        inbox = Inbox(db, clock=lambda: now[0])
+        assert await inbox.record("telegram", "1", "5", "{}", lease=60) is False  # handled before the upgrade
+        assert await inbox.unanswered() == 0
+        now[0] += Inbox.KEEP_SECONDS + 1
+        inbox.PRUNE_EVERY = 1
+        await inbox.record("telegram", "2", "5", "{}", lease=60)
+        rows = await db.fetchall("SELECT key FROM inbox WHERE platform = 'telegram'")
         assert [r[0] for r in rows] == ["2"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -35,12 +36,25 @@ class Database:
 
     SQLite has one writer at a time anyway; one connection behind an ``asyncio.Lock`` keeps
     statements of concurrent conversations from interleaving inside each other's transactions.
+    Inside a transaction, what the task that opened it asks of the database (through any
+    store) joins it: that is how several stores write one unit, all of it or none.
     """
 
     def __init__(self, connection: aiosqlite.Connection, path: str) -> None:
         self._conn = connection
         self.path = path
         self._lock = asyncio.Lock()
+        # The task whose transaction is open. Tasks it starts inherit the variable but are
+        # other tasks: they wait for the lock like everyone else.
+        self._holder: ContextVar[asyncio.Task[object] | None] = ContextVar(f"sqlite-{id(self)}", default=None)
+
+    def in_transaction(self) -> bool:
+        """Whether this task has a transaction open (what it writes now joins it)."""
+        holder = self._holder.get()
+        return holder is not None and holder is asyncio.current_task()
+
+    def _locked(self) -> AbstractAsyncContextManager[object]:
+        return nullcontext() if self.in_transaction() else self._lock
 
     @classmethod
     @asynccontextmanager
@@ -84,21 +98,27 @@ class Database:
         ``begin=False`` is for a single statement, which SQLite already runs atomically: it
         saves the BEGIN and COMMIT round trips on the hot path.
         """
+        if self.in_transaction():  # a part of the transaction this task has open
+            yield self._conn
+            return
         async with self._lock:
             if not begin:
                 yield self._conn
                 return
             await self._conn.execute("BEGIN IMMEDIATE")
+            token = self._holder.set(asyncio.current_task())
             try:
                 yield self._conn
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._holder.reset(token)
             await self._conn.execute("COMMIT")
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Run a query and return every row (one trip to the database thread)."""
-        async with self._lock:
+        async with self._locked():
             return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
@@ -108,7 +128,7 @@ class Database:
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement on its own (atomic by itself); return the rows it changed."""
-        async with self._lock:
+        async with self._locked():
             cursor = await self._conn.execute(sql, tuple(params))
             return cursor.rowcount
 

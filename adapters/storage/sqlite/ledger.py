@@ -18,7 +18,7 @@ from adapters.storage.sqlite.database import Database
 from adapters.storage.sqlite.ledger_writer import GroupCommit
 from core.errors import InvalidInput
 from core.money import AllowancePolicy, InsufficientCredit
-from core.ports.records import AccountView, Activity, Entry, Reservation
+from core.ports.records import AccountView, Activity, Entry, OpenReservation, Reservation
 
 log = logging.getLogger(__name__)
 
@@ -158,20 +158,27 @@ class Ledger:
         """
         cost = max(0, cost)
         if cost <= reservation.amount:
+            entry = (
+                reservation.account_id,
+                "settle",
+                reservation.amount - cost,
+                reservation.request_id,
+                reservation.feature,
+                None,
+                None,
+                self._clock(),
+            )
+            if self._db.in_transaction():  # part of a unit (the answer saved with it)
+                try:
+                    await self._writer.append(entry)
+                except sqlite3.IntegrityError as exc:
+                    if "UNIQUE" not in str(exc):
+                        raise
+                    return 0  # closed already
+                return cost
             # Queued, not awaited: it is written before anything this user does next (the
             # writer keeps order), usually in the same trip; reads flush the queue first.
-            self._writer.append_later(
-                (
-                    reservation.account_id,
-                    "settle",
-                    reservation.amount - cost,
-                    reservation.request_id,
-                    reservation.feature,
-                    None,
-                    None,
-                    self._clock(),
-                )
-            )
+            self._writer.append_later(entry)
             return cost
         extra = cost - reservation.amount
         await self._writer.flush()  # the cap reads the balance
@@ -295,6 +302,20 @@ class Ledger:
             "HAVING a.balance != COALESCE(SUM(e.amount), 0)"
         )
         return [f"{owner}: balance {bal} but entries sum to {total}" for owner, bal, total in rows]
+
+    async def open_reservations(self) -> list[OpenReservation]:
+        """Every hold neither settled nor refunded, oldest first."""
+        await self._writer.flush()
+        rows = await self._db.fetchall(
+            "SELECT r.request_id, a.owner, -r.amount, r.feature, r.created_at "
+            "FROM ledger_entries r JOIN accounts a ON a.id = r.account_id "
+            "WHERE r.kind = 'reserve' AND NOT EXISTS (SELECT 1 FROM ledger_entries c "
+            "WHERE c.request_id = r.request_id AND c.kind IN ('settle', 'refund')) ORDER BY r.id"
+        )
+        return [
+            OpenReservation(str(rid), str(owner), int(amount), str(feature or ""), float(at))
+            for rid, owner, amount, feature, at in rows
+        ]
 
     async def count_accounts(self) -> int:
         """How many accounts are open."""

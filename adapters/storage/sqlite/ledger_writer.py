@@ -37,7 +37,14 @@ class GroupCommit:
         self._idle.set()
 
     async def append(self, row: Row) -> None:
-        """Write one entry; return once it is committed (or raise why it was refused)."""
+        """Write one entry; return once it is committed (or raise why it was refused).
+
+        Inside a transaction of the caller's, the entry joins it, written at once: a batch
+        waiting for the database would wait for that very transaction to end.
+        """
+        if self._db.in_transaction():
+            await self._db.execute(_INSERT, row)
+            return
         future = self._queue(row)
         if not self._writing:
             await self._drain()
@@ -47,7 +54,8 @@ class GroupCommit:
         """Queue an entry without waiting: it is written before any entry queued after it.
 
         For settlements: the next write of the same user often comes right behind and
-        shares its trip to the database thread. A refusal is only logged.
+        shares its trip to the database thread. A refusal is only logged. Inside a
+        transaction of the caller's, use ``append``.
         """
         future = self._queue(row)
         future.add_done_callback(_log_refusal)
@@ -57,7 +65,13 @@ class GroupCommit:
             asyncio.get_running_loop().create_task(self._drain(started=True))
 
     async def flush(self) -> None:
-        """Wait until every queued entry is written (reads call this first)."""
+        """Wait until every queued entry is written (reads call this first).
+
+        Inside a transaction of the caller's it returns at once (the writer waits for that
+        transaction to end): such a read sees what was committed before it.
+        """
+        if self._db.in_transaction():
+            return
         if self._pending and not self._writing:
             await self._drain()
         await self._idle.wait()

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Self
 
 from adapters.storage.sqlite.chat_settings import ChatSettingsStore
 from adapters.storage.sqlite.conversations import ConversationStore
 from adapters.storage.sqlite.database import Database
+from adapters.storage.sqlite.inbox import Inbox
 from adapters.storage.sqlite.ledger import Ledger
 from adapters.storage.sqlite.migrations import migrate
 from adapters.storage.sqlite.personas import PersonaStore
 from adapters.storage.sqlite.privacy import PrivacyStore
 from adapters.storage.sqlite.state import StateStore
-from adapters.storage.sqlite.updates import UpdateLog
 from adapters.storage.sqlite.users import UserDirectory
 from adapters.storage.sqlite.video_jobs import VideoJobStore
 from core.money import AllowancePolicy
@@ -33,7 +33,7 @@ class SqliteStore:
     chat_settings: ChatSettingsStore
     personas: PersonaStore
     state: StateStore
-    updates: UpdateLog
+    inbox: Inbox
     users: UserDirectory
     video_jobs: VideoJobStore
     ledger: Ledger
@@ -67,12 +67,18 @@ class SqliteStore:
         self.chat_settings = ChatSettingsStore(db, clock=self._clock)
         self.personas = PersonaStore(db)
         self.state = StateStore(db)
-        self.updates = UpdateLog(db)
+        self.inbox = Inbox(db, clock=self._clock)
         self.users = UserDirectory(db)
         self.video_jobs = VideoJobStore(db)
         self.ledger = Ledger(db, policy=self._policy, clock=self._ledger_clock)
         self.privacy = PrivacyStore(db)
         return self
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        """Run what this task asks of the stores inside in one transaction: all of it or none."""
+        async with self.database.transaction():
+            yield
 
     async def __aexit__(
         self,
