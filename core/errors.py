@@ -44,3 +44,24 @@ class PermissionDenied(BotError):
 
 class ConfigurationError(BotError):
     """A setting is missing or invalid; the process cannot start."""
+
+
+class StorageUnavailable(BotError):
+    """The database cannot save: the disk is full, the file is read-only, or the disk fails.
+
+    ``cause`` is one of ``CAUSES``; ``where`` names the database (for the admins' notice).
+    """
+
+    DISK_FULL = "disk full"
+    READ_ONLY = "read-only"
+    IO_ERROR = "I/O error"
+    CANNOT_OPEN = "cannot open"
+    CAUSES = (DISK_FULL, READ_ONLY, IO_ERROR, CANNOT_OPEN)
+
+    def __init__(self, cause: str, *, where: str, detail: str) -> None:
+        super().__init__(
+            "The bot can't save right now, so it can't answer this. Please try again later.",
+            detail=detail,
+        )
+        self.cause = cause
+        self.where = where

@@ -47,7 +47,7 @@ from adapters.telegram.writer import AnswerWriter, Pace
 from core.app import App
 from core.chat.turn import REGENERATE
 from core.commands import Access
-from core.errors import ConfigurationError, InvalidInput
+from core.errors import ConfigurationError, InvalidInput, StorageUnavailable
 from core.events import Destination, IncomingMessage, Reply, ReplyStream
 from core.settings import Settings
 from core.turns import Turn
@@ -234,7 +234,13 @@ class TelegramAdapter:
 
     async def _once(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Drop an update that was handled before (a redelivery, also after a restart)."""
-        if not await self._updates.claim(PLATFORM, update.update_id):
+        try:
+            fresh = await self._updates.claim(PLATFORM, update.update_id)
+        except StorageUnavailable:
+            # Logged where it arose. Serve what can be served without saving (/help, reads);
+            # what needs to save is refused with its own sentence.
+            return
+        if not fresh:
             log.info("Update %s was handled already; ignoring it", update.update_id)
             raise ApplicationHandlerStop
 

@@ -15,7 +15,7 @@ from core.chat import prompt
 from core.chat.memory import Memory
 from core.chat.prompt import checked_pictures, question_text, venice_parameters, with_images
 from core.chat.relay import relay
-from core.errors import BotError, InvalidInput
+from core.errors import BotError, InvalidInput, StorageUnavailable
 from core.events import Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.media.images import IMAGE_TOKENS
 from core.media.speech import Speech
@@ -229,17 +229,23 @@ class ChatTurns:
                 await self._cashier.refund(reservation)
             stream.finish(Reply(notices=tuple(notices)))
             return
-        user_id = await store.user_id(message.platform, message.user_id, message.user_name)
-        await store.save_turn(
-            conversation,
-            user_id=user_id,
-            question=stored_question,
-            question_tokens=question_tokens,
-            answer=answer,
-            answer_tokens=answer_tokens,
-            interrupted=interrupted,
-            replacing=replacing,
-        )
+        try:
+            user_id = await store.user_id(message.platform, message.user_id, message.user_name)
+            await store.save_turn(
+                conversation,
+                user_id=user_id,
+                question=stored_question,
+                question_tokens=question_tokens,
+                answer=answer,
+                answer_tokens=answer_tokens,
+                interrupted=interrupted,
+                replacing=replacing,
+            )
+        except StorageUnavailable:
+            # Neither the question nor the answer is kept, and the user is told to try
+            # again: the hold goes back (if the database takes even that).
+            await self._cashier.refund(reservation)
+            raise
         # Paid as soon as the answer is stored, before the voice and the delivery: what the
         # user is told it cost is what was charged.
         await self._cashier.settle(reservation, cost)

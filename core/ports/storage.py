@@ -6,10 +6,12 @@ them and never sees SQL. A store keeps its own caches: the process is the only w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from core.characters.cards import Persona
+from core.errors import StorageUnavailable
 from core.money import AllowancePolicy
 from core.ports.records import (
     AccountView,
@@ -415,6 +417,10 @@ class Store(Protocol):
     def ledger(self) -> LedgerStore: ...
     @property
     def privacy(self) -> PrivacyStore: ...
+
+    def watch_unavailable(self, report: Callable[[StorageUnavailable], None]) -> None:
+        """Call ``report`` each time the backend cannot save (it raises ``StorageUnavailable``)."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -7,6 +7,7 @@ import logging
 import sqlite3
 
 from adapters.storage.sqlite.database import Database
+from core.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,11 @@ class GroupCommit:
                 future.set_exception(exc)
             return
         outcomes: list[BaseException | None] = []
+        failed: BaseException | None = None
+        # A few rows: each commits on its own, in one trip. More: one transaction.
+        atomic = len(batch) > self.SMALL_BATCH
         try:
-            # A few rows: each commits on its own, in one trip. More: one transaction.
-            async with self._db.transaction(begin=len(batch) > self.SMALL_BATCH) as conn:
+            async with self._db.transaction(begin=atomic) as conn:
                 rest = batch
                 while rest:
                     before = conn.total_changes
@@ -99,18 +102,22 @@ class GroupCommit:
                         await conn.executemany(_INSERT, [row for row, _ in rest])
                         outcomes.extend([None] * len(rest))
                         rest = []
-                    except sqlite3.IntegrityError as exc:
+                    except sqlite3.Error as exc:
                         # Each applied row changed two rows (the entry, and the account's
-                        # balance through the trigger); the next row is the one refused.
+                        # balance through the trigger); the next row is the one that failed.
                         applied = (conn.total_changes - before) // 2
                         outcomes.extend([None] * applied)
+                        if not isinstance(exc, sqlite3.IntegrityError):
+                            raise  # e.g. a full disk: the rows after it are not written either
                         outcomes.append(exc)
                         rest = rest[applied + 1 :]
-        except Exception as exc:  # noqa: BLE001 - the transaction failed: nothing was written
-            for _, future in batch:
-                future.set_exception(exc)
-            return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        except Exception as exc:  # noqa: BLE001 - handed to the callers of the rows not written
+            failed = exc
+            if atomic:
+                outcomes = []  # the transaction was rolled back: nothing was written
+            # Without a transaction the rows before the failure are committed: they succeeded.
+        for index, (_, future) in enumerate(batch):
+            outcome = outcomes[index] if index < len(outcomes) else failed
             if outcome is None:
                 future.set_result(None)
             else:
@@ -118,5 +125,8 @@ class GroupCommit:
 
 
 def _log_refusal(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("A queued ledger entry was refused: %s", future.exception())
+    if future.cancelled() or future.exception() is None:
+        return
+    if isinstance(future.exception(), StorageUnavailable):
+        return  # the database logged it already
+    log.warning("A queued ledger entry was refused: %s", future.exception())
