@@ -65,3 +65,23 @@ class StorageUnavailable(BotError):
         )
         self.cause = cause
         self.where = where
+
+    @property
+    def advice(self) -> str:
+        """What is wrong and what the operator should do, in one sentence for admins."""
+        what = {
+            self.DISK_FULL: "the disk is full. Free some space on the disk that holds {where}.",
+            self.READ_ONLY: (
+                "the database is read-only. Give the bot's user write access to {where} and its "
+                "folder, or remount the disk read-write."
+            ),
+            self.IO_ERROR: (
+                "the disk reports I/O errors. Check the disk that holds {where} (kernel log, "
+                "free space, health)."
+            ),
+            self.CANNOT_OPEN: (
+                "the database file cannot be opened. Check that {where} and its folder exist "
+                "and are writable."
+            ),
+        }.get(self.cause, "{where} cannot be written.")
+        return f"The bot cannot save to its database: {what.format(where=self.where)}"

@@ -13,28 +13,12 @@ log = logging.getLogger(__name__)
 
 Alert = Callable[[str], Awaitable[None]]
 
-# What to do about each cause; the bot recovers by itself once the database can save again.
-_ADVICE = {
-    StorageUnavailable.DISK_FULL: "the disk is full. Free some space on the disk that holds {where}.",
-    StorageUnavailable.READ_ONLY: (
-        "the database is read-only. Give the bot's user write access to {where} and its folder, "
-        "or remount the disk read-write."
-    ),
-    StorageUnavailable.IO_ERROR: (
-        "the disk reports I/O errors. Check the disk that holds {where} (kernel log, free space, health)."
-    ),
-    StorageUnavailable.CANNOT_OPEN: (
-        "the database file cannot be opened. Check that {where} and its folder exist and are writable."
-    ),
-}
-
 
 def alert_text(error: StorageUnavailable) -> str:
     """The admins' notice: what is wrong, what to do, and that no restart is needed."""
-    advice = _ADVICE.get(error.cause, "{where} cannot be written.").format(where=error.where)
     return (
-        f"⚠️ The bot cannot save to its database: {advice} Until then users are told to try "
-        "again later; the bot recovers by itself once it can save, without a restart."
+        f"⚠️ {error.advice} Until then users are told to try again later; the bot recovers "
+        "by itself once it can save, without a restart."
     )
 
 
