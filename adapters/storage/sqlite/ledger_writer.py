@@ -33,6 +33,8 @@ class GroupCommit:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending: list[tuple[Row, asyncio.Future[None]]] = []
+        # Queued entries the database could not save (a full disk): they go with the next write.
+        self._unsaved: list[Row] = []
         self._writing = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -48,10 +50,10 @@ class GroupCommit:
         """Queue an entry without waiting: it is written before any entry queued after it.
 
         For settlements: the next write of the same user often comes right behind and
-        shares its trip to the database thread. A refusal is only logged.
+        shares its trip to the database thread. A refusal is only logged; an entry the
+        database could not save at all is written with the next entry, once it can.
         """
-        future = self._queue(row)
-        future.add_done_callback(_log_refusal)
+        self._queue_later(row)
         if not self._writing:
             self._writing = True  # taken now, so entries queued meanwhile join this batch
             self._idle.clear()
@@ -64,9 +66,25 @@ class GroupCommit:
         await self._idle.wait()
 
     def _queue(self, row: Row) -> asyncio.Future[None]:
+        retry, self._unsaved = self._unsaved, []
+        for earlier in retry:  # before this one: entries keep their order
+            self._queue_later(earlier)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
         return future
+
+    def _queue_later(self, row: Row) -> None:
+        future = self._queue(row)
+        future.add_done_callback(lambda done: self._refused(row, done))
+
+    def _refused(self, row: Row, future: asyncio.Future[None]) -> None:
+        """Log why a queued entry was refused; keep one the database could not save for later."""
+        if future.cancelled() or future.exception() is None:
+            return
+        if isinstance(future.exception(), StorageUnavailable):
+            self._unsaved.append(row)  # the database logged it already
+            return
+        log.warning("A queued ledger entry was refused: %s", future.exception())
 
     async def _drain(self, *, started: bool = False) -> None:
         if not started:
@@ -122,11 +140,3 @@ class GroupCommit:
                 future.set_result(None)
             else:
                 future.set_exception(outcome)
-
-
-def _log_refusal(future: asyncio.Future[None]) -> None:
-    if future.cancelled() or future.exception() is None:
-        return
-    if isinstance(future.exception(), StorageUnavailable):
-        return  # the database logged it already
-    log.warning("A queued ledger entry was refused: %s", future.exception())
