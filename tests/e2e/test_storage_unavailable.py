@@ -1,4 +1,4 @@
-"""A database that cannot save, through the real Telegram adapter: the user is told, the admins
+"""A database that cannot save, through the real Telegram (and Discord) adapter: the user is told, the admins
 hear of it once an hour, nobody is charged, nothing is half-written, and the bot recovers alone.
 
 The failures are SQLite's own, on the bot's own connection: ``PRAGMA max_page_count`` makes the
@@ -13,7 +13,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import simcord
 
+from adapters.discord.bot import DiscordAdapter, DiscordOptions
 from adapters.storage.sqlite.database import Database
 from adapters.storage.sqlite.store import SqliteStore
 from adapters.telegram.bot import TelegramAdapter, TelegramOptions
@@ -168,4 +170,25 @@ async def test_a_read_only_database_refuses_chat_but_serves_reads_and_recovers(
         assert await service.store.ledger.check() == []
         assert await balance(service, ALICE) < before
     assert len(texts(tg, BOB)) == 1
+    assert problems(caplog) == []
+
+
+async def test_discord_users_are_told_too_without_a_traceback(
+    make_service: Callable[..., Any], venice: FakeVenice, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with make_service(discord_bot_token="simulated") as service:
+        adapter = DiscordAdapter(service, service.settings, options=DiscordOptions(edit_interval=0.05))
+        async with simcord.run(adapter.client, settle_timeout=15) as env:
+            guild = env.create_guild()
+            channel = guild.create_text_channel("general")
+            alice = guild.add_member(env.create_user("alice"))
+            await database(service).fetchall("PRAGMA query_only = ON")
+            await alice.send(channel, f"{adapter.client.user.mention} tell me things")
+            assert CANT_SAVE in channel.last_message.content
+            await database(service).fetchall("PRAGMA query_only = OFF")
+            await alice.send(channel, f"{adapter.client.user.mention} and now?")
+            assert "and now?" in channel.last_message.content
+            await service.wait_idle()
+        assert await service.store.ledger.check() == []
     assert problems(caplog) == []
