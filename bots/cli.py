@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from bots.logs import setup_logging
-from core.errors import BotError, ConfigurationError
+from core.errors import BotError, ConfigurationError, StorageUnavailable
 from core.settings import API_KEY_URL, Settings
 
 if TYPE_CHECKING:
@@ -148,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(exc.user_message, file=sys.stderr)
         return EXIT_CONFIG
+    except StorageUnavailable as exc:  # e.g. a migration at start-up on a full disk
+        print(exc.advice, file=sys.stderr)
+        return 1
     except BotError as exc:  # bad arguments to an admin action, and the like
         print(exc.user_message, file=sys.stderr)
         return 1

@@ -35,6 +35,7 @@ from core.privacy.commands import PrivacyCommands
 from core.privacy.policy import Privacy
 from core.runner import Runner
 from core.settings import Settings
+from core.storage_alarm import StorageAlarm
 from core.text import clean_text
 from core.venice.client import VeniceClient
 
@@ -74,6 +75,9 @@ class App:
         self.inbox = store.inbox
         self.state = store.state
         self.admin_alerts = account.alerts
+        # A database that cannot save (full disk, read-only): the admins hear of it once an hour.
+        self.storage_alarm = StorageAlarm(self.admin_alerts, clock=clock)
+        store.watch_unavailable(self.storage_alarm.report)
         self.runner = Runner()
         self.addressing = Addressing(store.chat_settings)
         self.cashier = Cashier(
@@ -301,3 +305,4 @@ class App:
         await self.privacy.aclose()
         await self.runner.drain()
         await self._ledger.flush()  # settlements are queued: write them before the database closes
+        await self.storage_alarm.aclose()

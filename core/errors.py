@@ -44,3 +44,44 @@ class PermissionDenied(BotError):
 
 class ConfigurationError(BotError):
     """A setting is missing or invalid; the process cannot start."""
+
+
+class StorageUnavailable(BotError):
+    """The database cannot save: the disk is full, the file is read-only, or the disk fails.
+
+    ``cause`` is one of ``CAUSES``; ``where`` names the database (for the admins' notice).
+    """
+
+    DISK_FULL = "disk full"
+    READ_ONLY = "read-only"
+    IO_ERROR = "I/O error"
+    CANNOT_OPEN = "cannot open"
+    CAUSES = (DISK_FULL, READ_ONLY, IO_ERROR, CANNOT_OPEN)
+
+    def __init__(self, cause: str, *, where: str, detail: str) -> None:
+        super().__init__(
+            "The bot can't save right now, so it can't answer this. Please try again later.",
+            detail=detail,
+        )
+        self.cause = cause
+        self.where = where
+
+    @property
+    def advice(self) -> str:
+        """What is wrong and what the operator should do, in one sentence for admins."""
+        what = {
+            self.DISK_FULL: "the disk is full. Free some space on the disk that holds {where}.",
+            self.READ_ONLY: (
+                "the database is read-only. Give the bot's user write access to {where} and its "
+                "folder, or remount the disk read-write."
+            ),
+            self.IO_ERROR: (
+                "the disk reports I/O errors. Check the disk that holds {where} (kernel log, "
+                "free space, health)."
+            ),
+            self.CANNOT_OPEN: (
+                "the database file cannot be opened. Check that {where} and its folder exist "
+                "and are writable."
+            ),
+        }.get(self.cause, "{where} cannot be written.")
+        return f"The bot cannot save to its database: {what.format(where=self.where)}"

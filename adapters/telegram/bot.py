@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -47,7 +48,7 @@ from adapters.telegram.writer import AnswerWriter, Pace
 from core.app import App
 from core.chat.turn import REGENERATE
 from core.commands import Access
-from core.errors import ConfigurationError, InvalidInput
+from core.errors import ConfigurationError, InvalidInput, StorageUnavailable
 from core.events import Destination, IncomingMessage, Reply, ReplyStream
 from core.settings import Settings
 from core.turns import Turn
@@ -258,7 +259,8 @@ class TelegramAdapter:
         if update.update_id in self._later:
             self._later.discard(update.update_id)
             return
-        await self._inbox.answered(PLATFORM, [str(update.update_id)])
+        with contextlib.suppress(StorageUnavailable):  # logged where it arose; the answer stands
+            await self._inbox.answered(PLATFORM, [str(update.update_id)])
 
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user

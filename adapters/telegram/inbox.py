@@ -11,6 +11,7 @@ from telegram import Bot, Update
 from telegram.error import NetworkError
 
 from adapters.telegram.reading import PLATFORM
+from core.errors import StorageUnavailable
 from core.ports.inbox import Inbox
 from core.ports.records import InboxItem
 
@@ -47,7 +48,11 @@ class InboxQueue(asyncio.Queue[object]):
                 fresh = await self._inbox.record(
                     PLATFORM, str(item.update_id), chat, payload, lease=self._lease
                 )
-            except Exception as exc:
+            except StorageUnavailable:
+                # A full disk or a read-only database (logged where it arose): serve what can
+                # be served without saving (/help, reads); what must save says it cannot.
+                fresh = True
+            except Exception as exc:  # e.g. the database stayed locked: Telegram sends it again
                 log.warning("Could not record Telegram update %s: %s", item.update_id, exc)
                 raise NetworkError("The bot could not record an update; it will ask for it again") from exc
             if not fresh:

@@ -245,8 +245,10 @@ class ChatTurns:
                 )
                 await self._cashier.settle(reservation, cost)
         except BaseException:
+            # Not kept (a full disk: the user is told to try again), so not paid: the hold
+            # goes back, if the database takes even that (else the next start refunds it).
             store.drop_cached({conversation.id})  # its cache took the turn the database did not
-            await self._cashier.refund(reservation)  # not saved: not paid
+            await self._cashier.refund(reservation)
             raise
         voice: tuple[Attachment, ...] = ()
         wants_voice = chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice)

@@ -6,11 +6,13 @@ them and never sees SQL. A store keeps its own caches: the process is the only w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from core.characters.cards import Persona
+from core.errors import StorageUnavailable
 from core.money import AllowancePolicy
 from core.ports.inbox import Inbox
 from core.ports.records import (
@@ -417,6 +419,10 @@ class Store(Protocol):
 
     def atomic(self) -> AbstractAsyncContextManager[None]:
         """Run what this task asks of the stores inside in one transaction: all of it or none."""
+        ...
+
+    def watch_unavailable(self, report: Callable[[StorageUnavailable], None]) -> None:
+        """Call ``report`` each time the backend cannot save (it raises ``StorageUnavailable``)."""
         ...
 
     async def __aenter__(self) -> Self: ...

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from core.errors import StorageUnavailable
 from core.ports.records import HeldMessage
 from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore, PrivacyStore
 from core.settings import Settings
@@ -99,6 +100,8 @@ class Privacy:
         while True:
             try:
                 await self.sweep()
+            except StorageUnavailable:
+                pass  # logged where it arose; the next sweep tries again
             except Exception:  # a bad sweep must not stop the next one
                 log.exception("Retention sweep failed")
             # Real time, also in tests (they call sweep() with an injected clock instead).

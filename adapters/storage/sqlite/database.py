@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import AsyncIterator, Iterable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
@@ -14,7 +16,19 @@ from urllib.parse import quote
 import aiosqlite
 
 from adapters.private_files import create_private, private_dir
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+# SQLite's primary result codes (the low byte of an extended code) that mean the database
+# cannot save at all, whatever is asked: the operator must act. SQLITE_BUSY and SQLITE_LOCKED
+# (another writer) are not among them: they pass, and are retried or fail on their own.
+_UNAVAILABLE = {
+    sqlite3.SQLITE_FULL: StorageUnavailable.DISK_FULL,
+    sqlite3.SQLITE_READONLY: StorageUnavailable.READ_ONLY,
+    sqlite3.SQLITE_IOERR: StorageUnavailable.IO_ERROR,
+    sqlite3.SQLITE_CANTOPEN: StorageUnavailable.CANNOT_OPEN,
+}
 
 
 def sqlite_path(database_url: str) -> str:
@@ -44,6 +58,7 @@ class Database:
         self._conn = connection
         self.path = path
         self._lock = asyncio.Lock()
+        self._watchers: list[Callable[[StorageUnavailable], None]] = []
         # The task whose transaction is open. Tasks it starts inherit the variable but are
         # other tasks: they wait for the lock like everyone else.
         self._holder: ContextVar[asyncio.Task[object] | None] = ContextVar(f"sqlite-{id(self)}", default=None)
@@ -55,6 +70,10 @@ class Database:
 
     def _locked(self) -> AbstractAsyncContextManager[object]:
         return nullcontext() if self.in_transaction() else self._lock
+
+    def watch_unavailable(self, report: Callable[[StorageUnavailable], None]) -> None:
+        """Call ``report`` with every ``StorageUnavailable`` this database raises."""
+        self._watchers.append(report)
 
     @classmethod
     @asynccontextmanager
@@ -102,24 +121,36 @@ class Database:
             yield self._conn
             return
         async with self._lock:
-            if not begin:
-                yield self._conn
-                return
-            await self._conn.execute("BEGIN IMMEDIATE")
-            token = self._holder.set(asyncio.current_task())
             try:
-                yield self._conn
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
+                if not begin:
+                    yield self._conn
+                    return
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    token = self._holder.set(asyncio.current_task())
+                    try:
+                        yield self._conn
+                    finally:
+                        self._holder.reset(token)
+                    await self._conn.execute("COMMIT")
+                except BaseException:
+                    # SQLite ends the transaction itself after some errors (a full disk, an
+                    # I/O error): a ROLLBACK then would fail and hide the error.
+                    if self._conn.in_transaction:
+                        await self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self._raise_unavailable(exc)
                 raise
-            finally:
-                self._holder.reset(token)
-            await self._conn.execute("COMMIT")
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Run a query and return every row (one trip to the database thread)."""
         async with self._locked():
-            return list(await self._conn.execute_fetchall(sql, tuple(params)))
+            try:
+                return list(await self._conn.execute_fetchall(sql, tuple(params)))
+            except sqlite3.Error as exc:
+                self._raise_unavailable(exc)
+                raise
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         """Run a query and return the first row, if any."""
@@ -129,23 +160,52 @@ class Database:
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement on its own (atomic by itself); return the rows it changed."""
         async with self._locked():
-            cursor = await self._conn.execute(sql, tuple(params))
+            try:
+                cursor = await self._conn.execute(sql, tuple(params))
+            except sqlite3.Error as exc:
+                self._raise_unavailable(exc)
+                raise
             return cursor.rowcount
 
     async def executescript(self, script: str) -> None:
         """Run a script of several statements (used by migrations)."""
         async with self._lock:
             try:
-                await self._conn.executescript(script)
-            except BaseException:
-                if self._conn.in_transaction:
-                    await self._conn.execute("ROLLBACK")
+                try:
+                    await self._conn.executescript(script)
+                except BaseException:
+                    if self._conn.in_transaction:
+                        await self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self._raise_unavailable(exc)
                 raise
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database and empty it, so deleted content leaves the WAL too."""
         async with self._lock:
-            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                self._raise_unavailable(exc)
+                raise
+
+    def _raise_unavailable(self, exc: sqlite3.Error) -> None:
+        """Raise the ``StorageUnavailable`` an SQLite error means; return for any other error.
+
+        Logged as one warning line per failed operation, without a traceback (the cause is
+        the disk, not the code), and reported to the watchers.
+        """
+        code = getattr(exc, "sqlite_errorcode", None)
+        cause = _UNAVAILABLE.get(code & 0xFF) if isinstance(code, int) else None
+        if cause is None:
+            return
+        name = getattr(exc, "sqlite_errorname", "")
+        error = StorageUnavailable(cause, where=self.path, detail=f"{exc} ({name})")
+        log.warning("The database %s cannot save (%s): %s (%s)", self.path, cause, exc, name)
+        for report in self._watchers:
+            report(error)
+        raise error from exc
 
     async def integrity_problems(self, limit: int = 5) -> list[str]:
         """What SQLite's quick integrity check finds, up to ``limit`` lines (["ok"]: nothing)."""

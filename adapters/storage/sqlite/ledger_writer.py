@@ -7,6 +7,7 @@ import logging
 import sqlite3
 
 from adapters.storage.sqlite.database import Database
+from core.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ class GroupCommit:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending: list[tuple[Row, asyncio.Future[None]]] = []
+        # Queued entries the database could not save (a full disk): they go with the next write.
+        self._unsaved: list[Row] = []
         self._writing = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -54,11 +57,11 @@ class GroupCommit:
         """Queue an entry without waiting: it is written before any entry queued after it.
 
         For settlements: the next write of the same user often comes right behind and
-        shares its trip to the database thread. A refusal is only logged. Inside a
-        transaction of the caller's, use ``append``.
+        shares its trip to the database thread. A refusal is only logged; an entry the
+        database could not save at all is written with the next entry, once it can. Inside
+        a transaction of the caller's, use ``append``.
         """
-        future = self._queue(row)
-        future.add_done_callback(_log_refusal)
+        self._queue_later(row)
         if not self._writing:
             self._writing = True  # taken now, so entries queued meanwhile join this batch
             self._idle.clear()
@@ -77,9 +80,25 @@ class GroupCommit:
         await self._idle.wait()
 
     def _queue(self, row: Row) -> asyncio.Future[None]:
+        retry, self._unsaved = self._unsaved, []
+        for earlier in retry:  # before this one: entries keep their order
+            self._queue_later(earlier)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
         return future
+
+    def _queue_later(self, row: Row) -> None:
+        future = self._queue(row)
+        future.add_done_callback(lambda done: self._refused(row, done))
+
+    def _refused(self, row: Row, future: asyncio.Future[None]) -> None:
+        """Log why a queued entry was refused; keep one the database could not save for later."""
+        if future.cancelled() or future.exception() is None:
+            return
+        if isinstance(future.exception(), StorageUnavailable):
+            self._unsaved.append(row)  # the database logged it already
+            return
+        log.warning("A queued ledger entry was refused: %s", future.exception())
 
     async def _drain(self, *, started: bool = False) -> None:
         if not started:
@@ -103,9 +122,11 @@ class GroupCommit:
                 future.set_exception(exc)
             return
         outcomes: list[BaseException | None] = []
+        failed: BaseException | None = None
+        # A few rows: each commits on its own, in one trip. More: one transaction.
+        atomic = len(batch) > self.SMALL_BATCH
         try:
-            # A few rows: each commits on its own, in one trip. More: one transaction.
-            async with self._db.transaction(begin=len(batch) > self.SMALL_BATCH) as conn:
+            async with self._db.transaction(begin=atomic) as conn:
                 rest = batch
                 while rest:
                     before = conn.total_changes
@@ -113,24 +134,23 @@ class GroupCommit:
                         await conn.executemany(_INSERT, [row for row, _ in rest])
                         outcomes.extend([None] * len(rest))
                         rest = []
-                    except sqlite3.IntegrityError as exc:
+                    except sqlite3.Error as exc:
                         # Each applied row changed two rows (the entry, and the account's
-                        # balance through the trigger); the next row is the one refused.
+                        # balance through the trigger); the next row is the one that failed.
                         applied = (conn.total_changes - before) // 2
                         outcomes.extend([None] * applied)
+                        if not isinstance(exc, sqlite3.IntegrityError):
+                            raise  # e.g. a full disk: the rows after it are not written either
                         outcomes.append(exc)
                         rest = rest[applied + 1 :]
-        except Exception as exc:  # noqa: BLE001 - the transaction failed: nothing was written
-            for _, future in batch:
-                future.set_exception(exc)
-            return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        except Exception as exc:  # noqa: BLE001 - handed to the callers of the rows not written
+            failed = exc
+            if atomic:
+                outcomes = []  # the transaction was rolled back: nothing was written
+            # Without a transaction the rows before the failure are committed: they succeeded.
+        for index, (_, future) in enumerate(batch):
+            outcome = outcomes[index] if index < len(outcomes) else failed
             if outcome is None:
                 future.set_result(None)
             else:
                 future.set_exception(outcome)
-
-
-def _log_refusal(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("A queued ledger entry was refused: %s", future.exception())

@@ -19,6 +19,7 @@ from adapters.storage.sqlite.privacy import PrivacyStore
 from adapters.storage.sqlite.state import StateStore
 from adapters.storage.sqlite.users import UserDirectory
 from adapters.storage.sqlite.video_jobs import VideoJobStore
+from core.errors import StorageUnavailable
 from core.money import AllowancePolicy
 
 
@@ -53,6 +54,13 @@ class SqliteStore:
         self._clock = clock
         self._ledger_clock = ledger_clock
         self._stack = AsyncExitStack()
+        self._watchers: list[Callable[[StorageUnavailable], None]] = []
+
+    def watch_unavailable(self, report: Callable[[StorageUnavailable], None]) -> None:
+        """Call ``report`` each time the database cannot save (also before it is opened)."""
+        self._watchers.append(report)
+        if hasattr(self, "database"):
+            self.database.watch_unavailable(report)
 
     async def __aenter__(self) -> Self:
         """Open and migrate the database, then build the stores on it."""
@@ -63,6 +71,8 @@ class SqliteStore:
             await self._stack.aclose()
             raise
         self.database = db
+        for report in self._watchers:
+            db.watch_unavailable(report)
         self.conversations = ConversationStore(db, clock=self._clock)
         self.chat_settings = ChatSettingsStore(db, clock=self._clock)
         self.personas = PersonaStore(db)

@@ -1,0 +1,109 @@
+"""A real bot process killed with SIGKILL and started again on the same database: every message is
+answered, none is paid twice, no hold stays open."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.bot_process import BotProcess
+from tests.e2e.telegram_support import ALICE, BOB, texts
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.venice import ChatScript, FakeVenice
+
+# Every answer costs the same: Venice reports the same usage for each.
+USAGE = {"prompt_tokens": 60, "completion_tokens": 30, "total_tokens": 90}
+FILLER = " ".join(["word"] * 30)
+
+
+def answering(delay: float) -> Callable[[dict[str, Any]], ChatScript]:
+    """Answer "Answer to [QUESTION]" and some words, streamed ``delay`` seconds a piece."""
+
+    def respond(body: dict[str, Any]) -> ChatScript:
+        last = next(m for m in reversed(body["messages"]) if m["role"] == "user")
+        question = last["content"] if isinstance(last["content"], str) else ""
+        return ChatScript(content=f"Answer to [{question}] {FILLER}.", chunk_delay=delay, usage=dict(USAGE))
+
+    return respond
+
+
+def answers(tg: FakeTelegram, chat: int) -> list[str]:
+    """The questions a chat's complete answers answer, in the order they were sent."""
+    return [m.group(1) for t in texts(tg, chat) if (m := re.search(r"Answer to \[(.+?)\] .*word\.", t))]
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, tg: FakeTelegram, venice: FakeVenice) -> AsyncIterator[BotProcess]:
+    # No per-model request limits: a hundred messages at once are the point here.
+    venice.rate_limits = {"data": {"accessPermitted": True, "rateLimits": []}}
+    process = BotProcess(tmp_path, tg, venice, USER_ALLOWANCE_USD="1", RATE_LIMIT_PER_MINUTE="0")
+    try:
+        yield process
+    finally:
+        await process.close()
+
+
+async def test_a_bot_killed_mid_answer_answers_again_after_restart_and_charges_once(
+    bot: BotProcess, tg: FakeTelegram, venice: FakeVenice
+) -> None:
+    venice.responder = answering(delay=0.3)  # about ten seconds of streaming
+    await bot.start()
+    tg.push_message("q1", chat_id=ALICE)
+    await tg.wait_for(lambda: any("Answer to [q1]" in d for d in tg.drafts(ALICE)), timeout=30)
+    await bot.kill()  # while the answer streams
+    assert answers(tg, ALICE) == []
+    code, out = await bot.admin("check")
+    assert code == 1 and "1 orphaned" in out and "the bot is not running" in out  # what the crash left
+
+    venice.responder = answering(delay=0)
+    await bot.start()
+    await tg.wait_for(lambda: answers(tg, ALICE) == ["q1"], timeout=30)
+    tg.push_message("q1", chat_id=BOB)  # the same question, asked once, for the price of one answer
+    await tg.wait_for(lambda: answers(tg, BOB) == ["q1"], timeout=30)
+    await bot.stop()
+
+    assert len(venice.calls_to("/chat/completions")) == 3  # the cut one, its repeat, Bob's
+    assert bot.spent(ALICE) == bot.spent(BOB) > 0  # the cut answer was refunded
+    code, out = await bot.admin("check")
+    assert code == 0, out
+    assert "0 open holds" in out and "0 orphaned" in out
+    assert "Refunded 1 payments left open" in bot.log
+
+
+async def test_a_backlog_killed_a_third_of_the_way_is_answered_in_order_and_paid_once(
+    bot: BotProcess, tg: FakeTelegram, venice: FakeVenice
+) -> None:
+    users = [3001 + n for n in range(20)]
+    questions = {user: [f"u{user} q{n}" for n in range(5)] for user in users}
+    venice.responder = answering(delay=0.02)
+    await bot.start()
+    for n in range(5):
+        for user in users:
+            tg.push_message(questions[user][n], chat_id=user)
+    await tg.wait_for(lambda: sum(len(answers(tg, u)) for u in users) >= 33, timeout=60)
+    await bot.kill()
+    answered_before = sum(len(answers(tg, u)) for u in users)
+    in_flight = len(venice.calls_to("/chat/completions")) - answered_before
+    assert answered_before < 100
+
+    await bot.start()
+    await tg.wait_for(lambda: all(set(answers(tg, u)) == set(questions[u]) for u in users), timeout=120)
+    await asyncio.sleep(0.5)  # anything repeated late would show now
+    await bot.stop()
+
+    repeated = sum(len(answers(tg, u)) - len(questions[u]) for u in users)
+    assert 0 <= repeated <= in_flight
+    for user in users:  # oldest first per chat, across the restart too
+        seen = answers(tg, user)
+        assert sorted(set(seen), key=seen.index) == questions[user]
+    code, out = await bot.admin("check")
+    assert code == 0, out
+    assert "0 open holds" in out and "0 orphaned" in out
+    # Balances exact: five answers each, every one at the same price, whoever was cut.
+    one = bot.spent(users[0]) // 5
+    assert one > 0 and all(bot.spent(u) == 5 * one for u in users)
