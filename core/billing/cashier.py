@@ -77,9 +77,16 @@ class Cashier:
                 exc.user_message += " You were not charged."
             raise
 
-    async def settle(self, held: Reservation, cost: int) -> int:
-        """Charge the real cost of a paid action that worked; returns the amount charged."""
-        return await self._ledger.settle(held, cost)
+    async def settle(self, held: Reservation, cost: int, *, durable: bool = False) -> int:
+        """Charge the real cost of a paid action that worked; returns the amount charged.
+
+        ``durable``: written before this returns, for a step that a crash must not find
+        half-done (the ledger may otherwise batch the settlement with the next entries).
+        """
+        charged = await self._ledger.settle(held, cost)
+        if durable:
+            await self._ledger.flush()
+        return charged
 
     async def refund(self, held: Reservation) -> None:
         """Give a hold back in full: the action failed, or delivered nothing."""

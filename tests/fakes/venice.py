@@ -59,7 +59,7 @@ from tests.fakes.venice_errors import (
 )
 from tests.fakes.venice_media import MediaEndpoints, VideoJob
 
-__all__ = ["Call", "ChatScript", "FakeVenice", "UploadedFile", "VideoJob"]
+__all__ = ["Call", "ChatScript", "FakeVenice", "HeldAnswer", "UploadedFile", "VideoJob"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,19 @@ class _Scripted:
     body: dict[str, Any] | str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     remaining: int = 1
+
+
+@dataclass
+class HeldAnswer:
+    """The next answer to a path, made (Venice did the work) but not sent until ``release``."""
+
+    pattern: re.Pattern[str]
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # the work is done, the answer waits
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """Send the held answer (if its client is still there to read it)."""
+        self.released.set()
 
 
 # (the call, the standard response headers, the path parameters) -> the response
@@ -166,6 +179,8 @@ class FakeVenice(MediaEndpoints):
                 logger.warning("Venice OpenAPI spec not found at %s: requests will not be validated", spec)
 
         self._scripted: list[_Scripted] = []
+        self._held: list[HeldAnswer] = []  # answers to hold back, in the order they were asked for
+        self._holding: list[HeldAnswer] = []  # answers held back now
         self._counter = itertools.count(1)
         self._window_start = time.time()
         self._window_requests = 0
@@ -218,6 +233,8 @@ class FakeVenice(MediaEndpoints):
 
     async def stop(self) -> None:
         """Stop serving."""
+        for held in self._holding:  # nobody waits on a held answer once the server goes
+            held.release()
         await self._http.stop()
 
     # ---- test API ----------------------------------------------------------------------------------
@@ -247,6 +264,14 @@ class FakeVenice(MediaEndpoints):
         """Close the TCP connection without any response for the next ``times`` requests to ``path``."""
         self._scripted.append(_Scripted(_path_regex(_normalize_path(path)), None, remaining=times))
 
+    def hold_answer(self, path: str) -> HeldAnswer:
+        """Do the work of the next request to ``path`` (a video is queued, and charged) but hold
+        its answer back until the test releases it: the window between Venice's answer and the
+        client acting on it, made as wide as a test needs (to kill the client in it)."""
+        held = HeldAnswer(_path_regex(_normalize_path(path)))
+        self._held.append(held)
+        return held
+
     def default_responder(self, body: dict[str, Any]) -> ChatScript:
         """Answer a chat request deterministically (the offline demo's brain)."""
         model_id, _ = split_model(str(body.get("model", "")))
@@ -269,7 +294,15 @@ class FakeVenice(MediaEndpoints):
         )
         self.calls.append(call)
         try:
-            return await self._answer(call, number, json_error, request)
+            response = await self._answer(call, number, json_error, request)
+            held = next((h for h in self._held if h.pattern.match(path)), None)
+            if held is not None:
+                self._held.remove(held)
+                self._holding.append(held)
+                held.answered.set()
+                await held.released.wait()
+                self._holding.remove(held)
+            return response
         finally:
             if not self.keep_uploads:
                 _forget_uploads(call)
