@@ -303,7 +303,10 @@ class VideoJobs:
             attachments=(Attachment("video", video[1], video[0], filename="venice-video.mp4"),),
         )
         if not await self._deliver(job, stream, reply=reply):
-            return  # still queued and held: the next start polls it again and delivers it
+            if stream is not None:  # the adapter could not send it, and told the user so
+                await self._cashier.refund(held)
+                await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
+            return  # else still queued and held: the next start polls it again and delivers it
         # Delivered first, paid second: a crash before the settlement is written sends the
         # video again at the next start, and still charges it once.
         await self._cashier.settle(held, job.quote, durable=True)
@@ -356,11 +359,11 @@ class VideoJobs:
         Returns whether it was handed over (to the stream, or sent by the deliverer).
         """
         if stream is not None:
-            if reply is not None:
-                stream.finish(reply)
-            else:
+            if reply is None:
                 stream.fail(error or BotError("The video failed."))
-            return True
+                return True
+            stream.finish(reply)
+            return await stream.delivered()  # paid only once the adapter has sent it
         deliver = await self._deliverers.wait_for(job.platform, DELIVERER_WAIT)
         if deliver is None:
             log.warning("Video %s is done but no %s adapter is running to deliver it", job.id, job.platform)

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes import openapi
-from tests.fakes.local_server import DropConnection, EventStreamResponse, LocalServer
+from tests.fakes.local_server import DropConnection, EventStreamResponse, Hold, Holds, LocalServer
 from tests.fakes.venice_catalogue import default_balance, default_characters, default_models, rate_limits_body
 from tests.fakes.venice_chat import (
     ChatScript,
@@ -59,7 +59,7 @@ from tests.fakes.venice_errors import (
 )
 from tests.fakes.venice_media import MediaEndpoints, VideoJob
 
-__all__ = ["Call", "ChatScript", "FakeVenice", "HeldAnswer", "UploadedFile", "VideoJob"]
+__all__ = ["Call", "ChatScript", "FakeVenice", "UploadedFile", "VideoJob"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,19 +111,6 @@ class _Scripted:
     body: dict[str, Any] | str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     remaining: int = 1
-
-
-@dataclass
-class HeldAnswer:
-    """The next answer to a path, made (Venice did the work) but not sent until ``release``."""
-
-    pattern: re.Pattern[str]
-    answered: asyncio.Event = field(default_factory=asyncio.Event)  # the work is done, the answer waits
-    released: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def release(self) -> None:
-        """Send the held answer (if its client is still there to read it)."""
-        self.released.set()
 
 
 # (the call, the standard response headers, the path parameters) -> the response
@@ -179,8 +166,7 @@ class FakeVenice(MediaEndpoints):
                 logger.warning("Venice OpenAPI spec not found at %s: requests will not be validated", spec)
 
         self._scripted: list[_Scripted] = []
-        self._held: list[HeldAnswer] = []  # answers to hold back, in the order they were asked for
-        self._holding: list[HeldAnswer] = []  # answers held back now
+        self._holds = Holds(lambda pattern, path: _path_regex(pattern).match(path) is not None)
         self._counter = itertools.count(1)
         self._window_start = time.time()
         self._window_requests = 0
@@ -233,8 +219,7 @@ class FakeVenice(MediaEndpoints):
 
     async def stop(self) -> None:
         """Stop serving."""
-        for held in self._holding:  # nobody waits on a held answer once the server goes
-            held.release()
+        self._holds.release_all()
         await self._http.stop()
 
     # ---- test API ----------------------------------------------------------------------------------
@@ -264,13 +249,13 @@ class FakeVenice(MediaEndpoints):
         """Close the TCP connection without any response for the next ``times`` requests to ``path``."""
         self._scripted.append(_Scripted(_path_regex(_normalize_path(path)), None, remaining=times))
 
-    def hold_answer(self, path: str) -> HeldAnswer:
+    def hold_answer(self, path: str) -> Hold:
         """Do the work of the next request to ``path`` (a video is queued, and charged) but hold
         its answer back until the test releases it: the window between Venice's answer and the
-        client acting on it, made as wide as a test needs (to kill the client in it)."""
-        held = HeldAnswer(_path_regex(_normalize_path(path)))
-        self._held.append(held)
-        return held
+        client acting on it, made as wide as a test needs (to kill the client in it).
+
+        ``path`` may be a template; ``hold.arrived`` is set once the work is done."""
+        return self._holds.add(_normalize_path(path))
 
     def default_responder(self, body: dict[str, Any]) -> ChatScript:
         """Answer a chat request deterministically (the offline demo's brain)."""
@@ -295,13 +280,7 @@ class FakeVenice(MediaEndpoints):
         self.calls.append(call)
         try:
             response = await self._answer(call, number, json_error, request)
-            held = next((h for h in self._held if h.pattern.match(path)), None)
-            if held is not None:
-                self._held.remove(held)
-                self._holding.append(held)
-                held.answered.set()
-                await held.released.wait()
-                self._holding.remove(held)
+            await self._holds.wait(path)
             return response
         finally:
             if not self.keep_uploads:
