@@ -51,6 +51,7 @@ NOT_STARTED = (
     "Your video could not be started before the bot restarted, so it was not made. "
     "You were not charged; ask again with /video."
 )
+NOT_SENT = "Your video was made but could not be sent here, so you were not charged. Ask again with /video."
 
 
 class Deliverers(dict[str, Callable[[Destination, Reply], Awaitable[None]]]):
@@ -303,8 +304,9 @@ class VideoJobs:
             attachments=(Attachment("video", video[1], video[0], filename="venice-video.mp4"),),
         )
         if not await self._deliver(job, stream, reply=reply):
-            if stream is not None:  # the adapter could not send it, and told the user so
+            if stream is not None:  # the adapter could not send it: nobody pays for a video not got
                 await self._cashier.refund(held)
+                await self._deliver(job, None, error=BotError(NOT_SENT))
                 await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
             return  # else still queued and held: the next start polls it again and delivers it
         # Delivered first, paid second: a crash before the settlement is written sends the
