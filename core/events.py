@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -139,6 +140,7 @@ class ReplyStream:
         self.speaker = speaker  # known before the first delta: adapters show the answer as it
         self._stop_requested = False
         self._stopper: Callable[[], object] | None = None
+        self._delivered: asyncio.Future[bool] | None = None  # set once a consumer reports back
 
     def set_activity(self, activity: Activity) -> None:
         """Change what the adapter shows while it waits; readers wake (producer side)."""
@@ -191,6 +193,32 @@ class ReplyStream:
     async def reply(self) -> Reply:
         """Wait for the final reply (the whole text, notices, citations)."""
         return await asyncio.shield(self._done)
+
+    @contextlib.contextmanager
+    def delivering(self) -> Iterator[None]:
+        """Wrap the writing of the answer to the chat (consumer side), so the producer learns
+        whether it arrived: the block ended normally (yes) or raised (no). A cancelled block
+        (the bot stops) says nothing: the producer is stopped too."""
+        if self._delivered is None:
+            self._delivered = asyncio.get_running_loop().create_future()
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            if not self._delivered.done():
+                self._delivered.set_result(False)
+            raise
+        if not self._delivered.done():
+            self._delivered.set_result(True)
+
+    async def delivered(self) -> bool:
+        """Wait until the consumer has written the finished answer out; whether it arrived
+        (producer side, after ``finish``). A consumer that does not report back (the
+        console) counts as delivered once the answer is handed over."""
+        if self._delivered is None:
+            return True
+        return await asyncio.shield(self._delivered)
 
     def stop(self) -> None:
         """Ask for the answer to end where it is (consumer side: the user pressed stop).

@@ -363,7 +363,8 @@ class DiscordAdapter:
         try:
             writer = await self._speaking(writer, result.speaker)
             if isinstance(result, ReplyStream):
-                reply = await writer.write_stream(result, lambda r: view_for(r.choices))
+                with result.delivering():  # a video is paid once it is sent
+                    reply = await writer.write_stream(result, lambda r: view_for(r.choices))
             else:
                 reply = result
                 await writer.write_reply(reply, view_for(reply.choices))

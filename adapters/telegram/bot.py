@@ -423,7 +423,8 @@ class TelegramAdapter:
                     incoming = await incoming()
                 result = await self._service.handle_message(incoming)
             if isinstance(result, ReplyStream):
-                reply = await writer.write_stream(result)
+                with result.delivering():  # a video is paid once it is sent
+                    reply = await writer.write_stream(result)
             else:
                 reply = result
                 await writer.write_reply(reply)

@@ -92,13 +92,20 @@ class Cashier:
                 exc.user_message += " You were not charged."
             raise
 
-    async def settle(self, held: Reservation, cost: int) -> int:
+    async def settle(self, held: Reservation, cost: int, *, durable: bool = False) -> int:
         """Charge the real cost of a paid action that worked, marking the message it answers
-        answered in the same transaction; returns the amount charged."""
+        answered in the same transaction; returns the amount charged.
+
+        ``durable``: written before this returns, for a step that a crash must not find
+        half-done (the ledger may otherwise batch the settlement with the next entries).
+        """
         answered = self._answers.pop(held.request_id, None)
         if answered is None:
-            return await self._ledger.settle(held, cost)
-        async with self.atomic():
+            charged = await self._ledger.settle(held, cost)
+            if durable:
+                await self._ledger.flush()
+            return charged
+        async with self.atomic():  # written within, so durable too
             charged = await self._ledger.settle(held, cost)
             await self._inbox.answered(*answered)
         return charged

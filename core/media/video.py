@@ -1,7 +1,17 @@
 """/video: a quote first, then a paid job at Venice that is polled, delivered and cleaned up.
 
-Jobs are stored: after a restart, queued jobs are polled again and their videos delivered to
-the chat through the platform's registered deliverer.
+Jobs are stored, and every step is written before the next one starts, so a crash at any moment
+loses neither the video nor the money:
+
+- the job moves to ``queued`` with its reservation before Venice is asked (a pending row);
+- Venice's queue id is stored the moment it arrives, before anything else is done with it;
+- the video is handed to the chat before the reservation is settled and the job marked done;
+- Venice is told to delete its copy (``/video/complete``) only after that.
+
+At start-up, ``resume`` polls every queued job with a queue id again and delivers its video
+through the platform's registered deliverer (a video cut off in delivery is sent again, charged
+once: settling is idempotent). A queued job without a queue id was killed between Venice's answer
+and the write: its reservation is refunded and its user told.
 """
 
 from __future__ import annotations
@@ -10,7 +20,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from core.errors import BotError, InvalidInput, PermissionDenied
@@ -37,6 +47,11 @@ QUOTE_SECONDS = 15 * 60  # a quote older than this is asked again
 MAX_POLL_SECONDS = 30.0
 MAX_POLL_FAILURES = 8  # in a row, before a job is given up (and refunded)
 DELIVERER_WAIT = 300.0  # after a restart, how long a finished job waits for its platform
+NOT_STARTED = (
+    "Your video could not be started before the bot restarted, so it was not made. "
+    "You were not charged; ask again with /video."
+)
+NOT_SENT = "Your video was made but could not be sent here, so you were not charged. Ask again with /video."
 
 
 class Deliverers(dict[str, Callable[[Destination, Reply], Awaitable[None]]]):
@@ -209,8 +224,14 @@ class VideoJobs:
             try:
                 queue_id = await self._venice.video_queue(job.request | {"prompt": self.prompt_of(job)})
             except BaseException:
+                # Refunded before the job is closed: a crash in between leaves a queued job
+                # without a queue id, which resume() refunds again (a no-op) and reports.
+                await self._cashier.refund(held)
                 await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
                 raise
+            # Venice charges from here on: its id is stored first, in one statement, before
+            # the user is told or the job polled. A crash before this write is the one case
+            # resume() cannot follow: it refunds the job and tells the user.
             await self.store.move(job.id, "queued", "queued", queue_id=queue_id)
         queued = await self.store.get(job.id)
         assert queued is not None
@@ -223,10 +244,8 @@ class VideoJobs:
         """Follow the jobs that were running when the bot stopped; returns how many."""
         jobs = await self.store.queued()
         for job in jobs:
-            if job.queue_id is None or job.reservation is None:  # stopped between reserve and queue
-                await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
-                if job.reservation:
-                    await self._cashier.refund(await self._reservation(job))
+            if job.queue_id is None:  # stopped before Venice's id was stored: it cannot be followed
+                self._spawn(self._unstarted(job))
                 continue
             self._run(job, await self._reservation(job), None)
         if jobs:
@@ -236,25 +255,41 @@ class VideoJobs:
     async def _reservation(self, job: VideoJob) -> Reservation:
         return await self._cashier.resume(job.owner, job.reservation or "", job.quote, "video")
 
+    async def _unstarted(self, job: VideoJob) -> None:
+        """Refund a job whose queue id never reached the database, and tell its user.
+
+        Each step may be repeated by the next start (the job stays queued until the last
+        one): the refund closes the reservation once, the user may be told twice.
+        """
+        if job.reservation:
+            await self._cashier.refund(await self._reservation(job))
+        await self._deliver(job, None, error=BotError(NOT_STARTED))
+        await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
+
     def _run(self, job: VideoJob, held: Reservation, stream: ReplyStream | None) -> None:
-        task = asyncio.create_task(self._follow(job, held, stream))
+        self._spawn(self._follow(job, held, stream))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _follow(self, job: VideoJob, held: Reservation, stream: ReplyStream | None) -> None:
         """Poll until the video is there (or the job fails or times out), then deliver it."""
         assert job.queue_id is not None
+        # Each outcome closes the reservation before the job leaves ``queued``: a crash in
+        # between repeats the step at the next start, and the ledger closes a reservation once.
         try:
             video = await self._poll(job, stream)
         except BotError as exc:
             await self._cashier.refund(held)
-            await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
             note = (
                 exc.user_message
                 if "not charged" in exc.user_message
                 else f"{exc.user_message} You were not charged."
             )
             await self._deliver(job, stream, error=BotError(f"The video could not be made: {note}"))
+            await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
             return
         except asyncio.CancelledError:
             if stream is not None:
@@ -263,16 +298,23 @@ class VideoJobs:
         except Exception as exc:  # a bug: refund, tell the user, keep the traceback
             log.exception("Video job %s failed", job.id)
             await self._cashier.refund(held)
-            await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
             await self._deliver(job, stream, error=exc)
+            await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
             return
-        await self._cashier.settle(held, job.quote)
-        await self.store.move(job.id, "queued", "done", finished_at=self._clock())
         reply = Reply(
             text=f"🎬 {self.prompt_of(job)[:900]}",
             attachments=(Attachment("video", video[1], video[0], filename="venice-video.mp4"),),
         )
-        await self._deliver(job, stream, reply=reply)
+        if not await self._deliver(job, stream, reply=reply):
+            if stream is not None:  # the adapter could not send it: nobody pays for a video not got
+                await self._cashier.refund(held)
+                await self._deliver(job, None, error=BotError(NOT_SENT))
+                await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
+            return  # else still queued and held: the next start polls it again and delivers it
+        # Delivered first, paid second: a crash before the settlement is written sends the
+        # video again at the next start, and still charges it once.
+        await self._cashier.settle(held, job.quote, durable=True)
+        await self.store.move(job.id, "queued", "done", finished_at=self._clock())
         try:  # the video is ours now: Venice need not keep it
             await self._venice.video_complete(job.model, job.queue_id)
         except VeniceError as exc:
@@ -315,18 +357,21 @@ class VideoJobs:
         *,
         reply: Reply | None = None,
         error: BaseException | None = None,
-    ) -> None:
-        """To the waiting stream if there is one, else through the platform's deliverer."""
+    ) -> bool:
+        """To the waiting stream if there is one, else through the platform's deliverer.
+
+        Returns whether it was handed over (to the stream, or sent by the deliverer).
+        """
         if stream is not None:
-            if reply is not None:
-                stream.finish(reply)
-            else:
+            if reply is None:
                 stream.fail(error or BotError("The video failed."))
-            return
+                return True
+            stream.finish(reply)
+            return await stream.delivered()  # paid only once the adapter has sent it
         deliver = await self._deliverers.wait_for(job.platform, DELIVERER_WAIT)
         if deliver is None:
             log.warning("Video %s is done but no %s adapter is running to deliver it", job.id, job.platform)
-            return
+            return False
         if reply is None:
             text = error.user_message if isinstance(error, BotError) else "Sorry, your video failed."
             reply = Reply(f"⚠️ {text}")
@@ -334,6 +379,8 @@ class VideoJobs:
             await deliver(Destination(job.platform, job.chat_id, job.user_id, job.thread_id), reply)
         except Exception:
             log.exception("Delivering video %s failed", job.id)
+            return False
+        return True
 
     async def aclose(self) -> None:
         """Stop following jobs; queued ones resume at the next start."""

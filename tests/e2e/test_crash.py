@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.bot_process import BotProcess
+from tests.e2e.crash_support import BotProcess
 from tests.e2e.telegram_support import ALICE, BOB, texts
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.venice import ChatScript, FakeVenice
@@ -37,15 +37,27 @@ def answers(tg: FakeTelegram, chat: int) -> list[str]:
     return [m.group(1) for t in texts(tg, chat) if (m := re.search(r"Answer to \[(.+?)\] .*word\.", t))]
 
 
+def spent(bot: BotProcess, platform_user_id: int) -> int:
+    """What a Telegram user paid in all (micro-USD): their holds less what came back."""
+    rows = bot.query(
+        "SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e "
+        "JOIN accounts a ON a.id = e.account_id JOIN users u ON a.owner = 'user:' || u.id "
+        "WHERE u.platform = 'telegram' AND u.platform_user_id = ? "
+        "AND e.kind IN ('reserve', 'settle', 'refund', 'adjustment')",
+        str(platform_user_id),
+    )
+    return -int(rows[0][0])
+
+
 @pytest.fixture
 async def bot(tmp_path: Path, tg: FakeTelegram, venice: FakeVenice) -> AsyncIterator[BotProcess]:
     # No per-model request limits: a hundred messages at once are the point here.
     venice.rate_limits = {"data": {"accessPermitted": True, "rateLimits": []}}
-    process = BotProcess(tmp_path, tg, venice, USER_ALLOWANCE_USD="1", RATE_LIMIT_PER_MINUTE="0")
+    process = BotProcess.for_telegram(tmp_path, tg, venice, USER_ALLOWANCE_USD="1", RATE_LIMIT_PER_MINUTE="0")
     try:
         yield process
     finally:
-        await process.close()
+        await process.aclose()
 
 
 async def test_a_bot_killed_mid_answer_answers_again_after_restart_and_charges_once(
@@ -57,7 +69,7 @@ async def test_a_bot_killed_mid_answer_answers_again_after_restart_and_charges_o
     await tg.wait_for(lambda: any("Answer to [q1]" in d for d in tg.drafts(ALICE)), timeout=30)
     await bot.kill()  # while the answer streams
     assert answers(tg, ALICE) == []
-    code, out = await bot.admin("check")
+    code, out = await bot.admin_check()
     assert code == 1 and "1 orphaned" in out and "the bot is not running" in out  # what the crash left
 
     venice.responder = answering(delay=0)
@@ -68,11 +80,11 @@ async def test_a_bot_killed_mid_answer_answers_again_after_restart_and_charges_o
     await bot.stop()
 
     assert len(venice.calls_to("/chat/completions")) == 3  # the cut one, its repeat, Bob's
-    assert bot.spent(ALICE) == bot.spent(BOB) > 0  # the cut answer was refunded
-    code, out = await bot.admin("check")
+    assert spent(bot, ALICE) == spent(bot, BOB) > 0  # the cut answer was refunded
+    code, out = await bot.admin_check()
     assert code == 0, out
     assert "0 open holds" in out and "0 orphaned" in out
-    assert "Refunded 1 payments left open" in bot.log
+    assert "Refunded 1 payments left open" in bot.log()
 
 
 async def test_a_backlog_killed_a_third_of_the_way_is_answered_in_order_and_paid_once(
@@ -101,9 +113,30 @@ async def test_a_backlog_killed_a_third_of_the_way_is_answered_in_order_and_paid
     for user in users:  # oldest first per chat, across the restart too
         seen = answers(tg, user)
         assert sorted(set(seen), key=seen.index) == questions[user]
-    code, out = await bot.admin("check")
+    code, out = await bot.admin_check()
     assert code == 0, out
     assert "0 open holds" in out and "0 orphaned" in out
     # Balances exact: five answers each, every one at the same price, whoever was cut.
-    one = bot.spent(users[0]) // 5
-    assert one > 0 and all(bot.spent(u) == 5 * one for u in users)
+    one = spent(bot, users[0]) // 5
+    assert one > 0 and all(spent(bot, u) == 5 * one for u in users)
+
+
+async def test_a_bot_killed_while_venice_draws_a_picture_draws_it_after_restart_and_charges_once(
+    bot: BotProcess, tg: FakeTelegram, venice: FakeVenice
+) -> None:
+    await bot.start()
+    held = venice.hold_answer("/image/generate")  # Venice draws; the bot is killed as it waits
+    tg.push_message("/imagine a lighthouse", chat_id=ALICE)
+    await asyncio.wait_for(held.arrived.wait(), timeout=30)
+    await bot.kill()
+    held.release()
+    await bot.start()
+    await tg.wait_for(lambda: len(tg.sent_files(ALICE)) == 1, timeout=30)
+    tg.push_message("/imagine a lighthouse", chat_id=BOB)
+    await tg.wait_for(lambda: len(tg.sent_files(BOB)) == 1, timeout=30)
+    await bot.stop()
+
+    assert len(tg.sent_files(ALICE)) == 1
+    assert spent(bot, ALICE) == spent(bot, BOB) > 0  # the first hold was refunded
+    code, out = await bot.admin_check()
+    assert code == 0, out

@@ -230,6 +230,27 @@ async def test_video_quote_confirm_progress_then_an_mp4(
     assert "upload_video" in tg.chat_actions(ALICE)
 
 
+async def test_a_video_telegram_refuses_is_not_charged_and_the_user_is_told(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    async with start_bot(video_poll_seconds=1):
+        before = await balance(tg, ALICE)
+        tg.push_message("/video a fox running through snow", chat_id=ALICE)
+        await tg.wait_for(lambda: any("Make it?" in t for t in texts(tg, ALICE)))
+        quote = tg.visible(ALICE)[-1]
+        tg.fail("sendVideo", 400, "Bad Request: wrong file identifier/HTTP URL specified")
+        tg.push_callback(
+            quote["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+            chat_id=ALICE,
+            message_id=quote["message_id"],
+        )
+        await tg.wait_for(lambda: any("could not be sent here" in t for t in texts(tg, ALICE)), timeout=10)
+        after = await balance(tg, ALICE)
+    assert tg.sent_files(ALICE) == []
+    assert "not charged" in next(t for t in texts(tg, ALICE) if "could not be sent here" in t)
+    assert after == before
+
+
 async def test_late_results_are_delivered_to_their_chat_and_topic(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any
 ) -> None:

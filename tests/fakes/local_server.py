@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
 
 import uvicorn
 from aiohttp import web
@@ -13,6 +14,52 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 AbortConnection = Callable[[Scope], bool]
+
+
+@dataclass
+class Hold:
+    """A request a fake keeps waiting (to kill its client at that moment) until ``release``."""
+
+    key: str  # what the fake matches: a path pattern, a method name
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # the request is being held now
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """Let the held request go on (if its client is still there)."""
+        self.released.set()
+
+
+class Holds:
+    """The holds a fake was asked for; the fake calls ``wait`` for each request it serves."""
+
+    def __init__(self, matches: Callable[[str, str], bool]) -> None:
+        self._matches = matches  # (hold key, request key) -> whether the hold takes this request
+        self._asked: list[Hold] = []
+        self._holding: list[Hold] = []
+
+    def add(self, key: str) -> Hold:
+        """Hold the next request that ``key`` matches."""
+        hold = Hold(key)
+        self._asked.append(hold)
+        return hold
+
+    async def wait(self, request: str) -> None:
+        """Keep the request waiting if a hold takes it, until the hold is released."""
+        hold = next((h for h in self._asked if self._matches(h.key, request)), None)
+        if hold is None:
+            return
+        self._asked.remove(hold)
+        self._holding.append(hold)
+        hold.arrived.set()
+        try:
+            await hold.released.wait()
+        finally:
+            self._holding.remove(hold)
+
+    def release_all(self) -> None:
+        """Let every held request go (the fake is stopping: nobody waits on them)."""
+        for hold in list(self._holding):
+            hold.release()
 
 
 def loopback_socket(port: int = 0) -> socket.socket:

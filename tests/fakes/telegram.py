@@ -35,7 +35,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.local_server import serve_aiohttp
+from tests.fakes.local_server import Hold, Holds, serve_aiohttp
 from tests.fakes.telegram_api import TgError, bad_request, decode_param
 from tests.fakes.telegram_methods import TelegramBotApi
 from tests.fakes.telegram_state import DEFAULT_USER_ID
@@ -95,6 +95,7 @@ class FakeTelegram(TelegramBotApi):
             tuple[dict[str, Any], int]
         ] = []  # (update, HTTP status) per deliver_webhook
         self._failures: list[_Failure] = []
+        self._holds = Holds(lambda method, called: method.lower() == called.lower())
         self._blocked: set[int] = set()
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -135,6 +136,7 @@ class FakeTelegram(TelegramBotApi):
     async def stop(self) -> None:
         """Answer waiting long polls and stop serving."""
         self._updates.close()
+        self._holds.release_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -145,6 +147,11 @@ class FakeTelegram(TelegramBotApi):
         """Return the recorded calls of ``method`` (any capitalisation), in arrival order."""
         wanted = method.lower()
         return [call for call in self.calls if call.method.lower() == wanted]
+
+    def hold(self, method: str) -> Hold:
+        """Keep the next call of ``method`` waiting, not done yet, until the test releases it
+        (``hold.arrived`` is set when it comes): a moment to kill the bot in."""
+        return self._holds.add(method)
 
     def fail(
         self,
@@ -292,6 +299,7 @@ class FakeTelegram(TelegramBotApi):
             raise TgError(404, "Not Found")
         if self.delay > 0 and method != "getUpdates":  # a delayed long poll would only slow every test down
             await asyncio.sleep(self.delay)
+        await self._holds.wait(method)
         self._take_failure(method, params)
         if method in self._blockable and params.get("chat_id") in self._blocked:
             raise TgError(403, self._blocked_description(params["chat_id"]))

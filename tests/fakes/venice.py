@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes import openapi
-from tests.fakes.local_server import DropConnection, EventStreamResponse, LocalServer
+from tests.fakes.local_server import DropConnection, EventStreamResponse, Hold, Holds, LocalServer
 from tests.fakes.venice_catalogue import default_balance, default_characters, default_models, rate_limits_body
 from tests.fakes.venice_chat import (
     ChatScript,
@@ -166,6 +166,7 @@ class FakeVenice(MediaEndpoints):
                 logger.warning("Venice OpenAPI spec not found at %s: requests will not be validated", spec)
 
         self._scripted: list[_Scripted] = []
+        self._holds = Holds(lambda pattern, path: _path_regex(pattern).match(path) is not None)
         self._counter = itertools.count(1)
         self._window_start = time.time()
         self._window_requests = 0
@@ -218,6 +219,7 @@ class FakeVenice(MediaEndpoints):
 
     async def stop(self) -> None:
         """Stop serving."""
+        self._holds.release_all()
         await self._http.stop()
 
     # ---- test API ----------------------------------------------------------------------------------
@@ -247,6 +249,14 @@ class FakeVenice(MediaEndpoints):
         """Close the TCP connection without any response for the next ``times`` requests to ``path``."""
         self._scripted.append(_Scripted(_path_regex(_normalize_path(path)), None, remaining=times))
 
+    def hold_answer(self, path: str) -> Hold:
+        """Do the work of the next request to ``path`` (a video is queued, and charged) but hold
+        its answer back until the test releases it: the window between Venice's answer and the
+        client acting on it, made as wide as a test needs (to kill the client in it).
+
+        ``path`` may be a template; ``hold.arrived`` is set once the work is done."""
+        return self._holds.add(_normalize_path(path))
+
     def default_responder(self, body: dict[str, Any]) -> ChatScript:
         """Answer a chat request deterministically (the offline demo's brain)."""
         model_id, _ = split_model(str(body.get("model", "")))
@@ -269,7 +279,9 @@ class FakeVenice(MediaEndpoints):
         )
         self.calls.append(call)
         try:
-            return await self._answer(call, number, json_error, request)
+            response = await self._answer(call, number, json_error, request)
+            await self._holds.wait(path)
+            return response
         finally:
             if not self.keep_uploads:
                 _forget_uploads(call)
