@@ -41,8 +41,9 @@ from adapters.telegram.albums import Album, Albums
 from adapters.telegram.media import IncomingFile, incoming_file
 from adapters.telegram.menus import Menus
 from adapters.telegram.reading import CARD_AS_PHOTO, PLATFORM, Reader, imports_card, thread_of
-from adapters.telegram.sender import TelegramSender
+from adapters.telegram.sender import FloodWaitTooLong, TelegramSender
 from adapters.telegram.target import Target
+from adapters.telegram.undelivered import Undelivered
 from adapters.telegram.writer import AnswerWriter, Pace
 from core.app import App
 from core.chat.turn import REGENERATE
@@ -122,6 +123,7 @@ class TelegramAdapter:
         self.app.add_handler(CallbackQueryHandler(self._on_button))
         self.app.add_error_handler(self._on_error)
         self._reader = Reader(self.app.bot, service.commands, service.uploads, clock=clock)
+        self._undelivered = Undelivered(self.app.bot, self.sender, service.cashier)
 
     async def __aenter__(self) -> TelegramAdapter:
         try:
@@ -162,6 +164,7 @@ class TelegramAdapter:
             self._service.admin_alerts.remove(self.tell_admins)
         if self._service.deliverers.get(PLATFORM) == self.deliver:
             del self._service.deliverers[PLATFORM]
+        await self._undelivered.aclose()
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
@@ -251,20 +254,22 @@ class TelegramAdapter:
             if album is not None:
                 # The album's place in the chat's line is taken now, with its first item: a
                 # message sent after the album is answered after it.
-                turn = self._chats.take_turn((chat.id, thread_of(message)))
+                line = (chat.id, thread_of(message))
+                turn = self._chats.take_turn(line), self._chats.take_delivery(line)
                 self.app.create_task(self._on_album(album, chat, user, turn), update=update)
             return
         await self._on_messages((message,), (file,) if file is not None else (), chat, user)
 
     async def _on_album(
-        self, album: Album[tuple[Message, IncomingFile]], chat: Chat, user: User, turn: Turn
+        self, album: Album[tuple[Message, IncomingFile]], chat: Chat, user: User, turn: tuple[Turn, Turn]
     ) -> None:
         """Answer an album's items as one message once they have all come."""
         try:
             items = sorted(await self._albums.complete(album), key=lambda item: item[0].message_id)
             await self._on_messages([m for m, _ in items], [f for _, f in items], chat, user, turn)
         finally:
-            turn.release()  # also when the album was not for the bot
+            for place in turn:  # also when the album was not for the bot
+                place.release()
 
     async def _on_messages(
         self,
@@ -272,7 +277,7 @@ class TelegramAdapter:
         files: Sequence[IncomingFile],
         chat: Chat,
         user: User,
-        turn: Turn | None = None,
+        turn: tuple[Turn, Turn] | None = None,
     ) -> None:
         """Answer a message, or an album's messages as one, if it is for the bot.
 
@@ -373,27 +378,55 @@ class TelegramAdapter:
         self,
         incoming: IncomingMessage | Callable[[], Awaitable[IncomingMessage]],
         target: Target,
-        turn: Turn | None = None,
+        turn: tuple[Turn, Turn] | None = None,
     ) -> None:
-        """Hand a message to the core in arrival order, then write what comes back.
+        """Hand a message to the core in arrival order, then write what comes back in that order.
 
         ``incoming`` may be a function that builds the message (downloading its files) once
-        it is the message's turn; ``turn``: a place in the chat's line taken earlier (an album's).
+        it is the message's turn; ``turn``: places in the chat's lines taken earlier (an album's).
         """
+        line = (target.chat_id, target.thread_id)
+        core, delivery = turn or (self._chats.take_turn(line), self._chats.take_delivery(line))
         writer = self._writer(target)
+        result: Reply | ReplyStream | Exception
+        question = incoming.text if isinstance(incoming, IncomingMessage) else ""
         try:
-            async with turn or self._chats.take_turn((target.chat_id, target.thread_id)):
-                if not isinstance(incoming, IncomingMessage):
-                    incoming = await incoming()
-                result = await self._service.handle_message(incoming)
+            try:
+                async with core:
+                    if not isinstance(incoming, IncomingMessage):
+                        incoming = await incoming()
+                        question = incoming.text
+                    result = await self._service.handle_message(incoming)
+            except Exception as exc:  # noqa: BLE001 - told below, in the answer's place in line
+                result = exc
+            if isinstance(result, ReplyStream) and result.status:
+                # A job showing its progress (a video rendering for minutes) holds no one up:
+                # its progress shows at once, its result when it is ready.
+                delivery.release()
+            async with delivery:
+                try:
+                    await self._write(writer, result, line)
+                except FloodWaitTooLong:
+                    charge = writer.reply.charge if writer.reply is not None else None
+                    await self._undelivered.missed(line, question, charge)
+        finally:
+            delivery.release()  # also when cancelled before its place came
+
+    async def _write(
+        self, writer: AnswerWriter, result: Reply | ReplyStream | Exception, line: tuple[int, int | None]
+    ) -> None:
+        """Write an answer, or what went wrong, into its chat."""
+        try:
+            if isinstance(result, Exception):
+                raise result
             if isinstance(result, ReplyStream):
                 reply = await writer.write_stream(result)
             else:
                 reply = result
                 await writer.write_reply(reply)
-            self._chats.answered((target.chat_id, target.thread_id), reply, writer.message_ids)
-        except TelegramError:
-            raise  # the error handler logs it
+            self._chats.answered(line, reply, writer.message_ids)
+        except (TelegramError, FloodWaitTooLong):
+            raise  # the error handler logs a TelegramError; the caller refunds a flood wait
         except Exception as exc:  # noqa: BLE001 - error_text logs it
             await writer.write_error(error_text(exc, log, "Handling a Telegram message failed"))
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
-from core.events import IncomingMessage
+from core.events import Charge, IncomingMessage
 from core.ports.records import Reservation
 from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
 from core.settings import Settings
@@ -84,6 +84,15 @@ class Cashier:
     async def refund(self, held: Reservation) -> None:
         """Give a hold back in full: the action failed, or delivered nothing."""
         await self._ledger.refund(held)
+
+    async def refund_undelivered(self, charge: Charge) -> bool:
+        """Give back what an answer cost when it could not be delivered; False if it was already.
+
+        Recorded as an adjustment of the answer's request, which the ledger takes once only.
+        """
+        if charge.amount <= 0:
+            return False
+        return await self._ledger.refund_undelivered(charge)
 
     async def charge_after(self, message: IncomingMessage, cost: int, *, feature: str) -> int:
         """Charge work that was done without a hold (a summary after an answer), as far as the

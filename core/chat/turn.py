@@ -16,7 +16,7 @@ from core.chat.memory import Memory
 from core.chat.prompt import checked_pictures, question_text, venice_parameters, with_images
 from core.chat.relay import relay
 from core.errors import BotError, InvalidInput
-from core.events import Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
+from core.events import Attachment, Charge, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.media.images import IMAGE_TOKENS
 from core.media.speech import Speech
 from core.ports.records import ConversationKey, StoredMessage
@@ -242,7 +242,7 @@ class ChatTurns:
         )
         # Paid as soon as the answer is stored, before the voice and the delivery: what the
         # user is told it cost is what was charged.
-        await self._cashier.settle(reservation, cost)
+        charged = await self._cashier.settle(reservation, cost)
         voice: tuple[Attachment, ...] = ()
         wants_voice = chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice)
         if wants_voice and not result.stopped:
@@ -262,6 +262,7 @@ class ChatTurns:
                 choices=(REGENERATE,),
                 attachments=voice,
                 speaker=binding.speaker if binding else None,
+                charge=Charge.of(reservation, charged),
             )
         )
         # Fold old turns after the user has the answer; the next turn of this conversation

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from core.characters.cards import Persona
+from core.events import Charge
 from core.money import AllowancePolicy
 from core.ports.records import (
     AccountView,
@@ -276,6 +277,11 @@ class LedgerStore(Protocol):
 
     async def refund(self, reservation: Reservation) -> None:
         """Give the whole reservation back (the action failed)."""
+        ...
+
+    async def refund_undelivered(self, charge: Charge) -> bool:
+        """Give back a settled charge whose answer was never delivered; once per request
+        (False when it was given back already)."""
         ...
 
     async def flush(self) -> None:
