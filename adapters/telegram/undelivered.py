@@ -21,10 +21,11 @@ QUOTED = 60  # characters of the question quoted in the notice
 
 @dataclass(frozen=True)
 class Missed:
-    """An answer that was not delivered: what it answered, and whether its charge is back."""
+    """An answer that was not delivered: what it answered, and whether its charge is back
+    (None: nothing was known to be charged for it, e.g. a command's answer)."""
 
     question: str
-    refunded: bool
+    refunded: bool | None
 
 
 class Undelivered:
@@ -44,10 +45,11 @@ class Undelivered:
 
     async def missed(self, where: tuple[int, int | None], question: str, charge: Charge | None) -> None:
         """Refund an answer that was not delivered to ``where`` (chat, topic); tell the chat later."""
-        refunded = True  # nothing charged is nothing to give back
+        refunded: bool | None = None
         if charge is not None:
             try:
                 await self._cashier.refund_undelivered(charge)
+                refunded = True
             except Exception:  # the user is still told; the operator sees the log
                 log.exception("Refunding undelivered answer %s failed", charge.request_id)
                 refunded = False
@@ -95,13 +97,12 @@ def notice(missed: list[Missed]) -> str:
     quoted = quotes[0] if len(quotes) == 1 else ", ".join(quotes[:-1]) + " and " + quotes[-1]
     several = len(missed) > 1
     said = f"⚠️ Your {'answers' if several else 'answer'} to {quoted} could not be delivered in time"
+    said += " (Telegram held this chat back)"
     if all(m.refunded for m in missed):
-        return (
-            f"{said} (Telegram held this chat back); you were not charged for {'them' if several else 'it'}."
-        )
-    return (
-        f"{said} (Telegram held this chat back). Giving the charge back failed; the bot's admins can see why."
-    )
+        return f"{said}; you were not charged for {'them' if several else 'it'}."
+    if any(m.refunded is False for m in missed):
+        return f"{said}. Giving the charge back failed; the bot's admins can see why in the log."
+    return f"{said}."  # a command's answer, a video's: it claims nothing of charges it does not know
 
 
 def _quote(question: str) -> str:

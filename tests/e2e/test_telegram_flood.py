@@ -38,6 +38,12 @@ async def _owner(adapter: TelegramAdapter, user_id: int) -> str:
     return await adapter._service.account_of(message)
 
 
+async def _refunds(ledger: Any, owner: str, count: int) -> None:
+    """Wait until ``count`` answers of ``owner`` have been refunded as undelivered."""
+    while len([e for e in await ledger.entries(owner) if e.kind == "adjustment"]) < count:
+        await asyncio.sleep(0.01)
+
+
 async def test_a_flood_wait_keeps_the_chats_answers_in_order_and_other_chats_go_on(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any, clock: FakeClock
 ) -> None:
@@ -118,9 +124,36 @@ async def test_an_answer_held_back_longer_than_the_sender_waits_is_refunded_and_
     assert 600 in [round(s) for s in clock.sleeps]  # told once the chat was free again
 
 
+async def test_answers_missed_during_one_long_flood_wait_are_all_refunded_and_told_in_one_message(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any, clock: FakeClock
+) -> None:
+    held = HeldBack(clock)
+    sender = TelegramSender(sleep=held.sleep, clock=clock.monotonic, max_flood_wait=60)
+    tg.fail("sendMessage", retry_after=3600, chat_id=ALICE)
+    async with start_bot(sender=sender) as adapter:
+        ledger = adapter._service.store.ledger
+        owner = await _owner(adapter, ALICE)
+        before = await ledger.balance(owner)
+        tg.push_message("First question", chat_id=ALICE)
+        await asyncio.wait_for(held.waiting.wait(), 5)  # the notice waits for the chat to be free
+        tg.push_message("Second question", chat_id=ALICE)
+        # The second answer is refunded without being tried: the chat is held back for an hour.
+        await asyncio.wait_for(_refunds(ledger, owner, 2), 5)
+        assert texts(tg, ALICE) == []
+        held.over.set()  # the hour has passed
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+        assert await ledger.balance(owner) == before
+    assert texts(tg, ALICE) == [
+        "⚠️ Your answers to “First question” and “Second question” could not be delivered in time "
+        "(Telegram held this chat back); you were not charged for them."
+    ]
+
+
 def test_one_notice_names_every_answer_missed_and_shortens_long_questions() -> None:
     missed = [Missed("first  question", True), Missed("x" * 100, True), Missed("", True)]
     text = notice(missed)
     assert text.startswith("⚠️ Your answers to “first question”, “" + "x" * 59 + "…” and your message ")
     assert text.endswith("you were not charged for them.")
-    assert "Giving the charge back failed" in notice([Missed("q", False)])
+    assert "Giving the charge back failed" in notice([Missed("q", False), Missed("r", True)])
+    # A command's answer costs nothing known: the notice claims nothing about charges.
+    assert notice([Missed("/help", None)]).endswith("delivered in time (Telegram held this chat back).")
