@@ -124,6 +124,25 @@ async def test_an_answer_held_back_longer_than_the_sender_waits_is_refunded_and_
     assert 600 in [round(s) for s in clock.sleeps]  # told once the chat was free again
 
 
+async def test_a_picture_that_cannot_be_delivered_in_time_is_refunded(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any, clock: FakeClock
+) -> None:
+    sender = TelegramSender(sleep=clock.sleep, clock=clock.monotonic, max_flood_wait=60)
+    tg.fail("sendPhoto", retry_after=900, chat_id=ALICE)
+    async with start_bot(sender=sender) as adapter:
+        ledger = adapter._service.store.ledger
+        owner = await _owner(adapter, ALICE)
+        before = await ledger.balance(owner)
+        tg.push_message("/imagine a red fox", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+        assert await ledger.balance(owner) == before
+        refund = next(e for e in await ledger.entries(owner) if e.kind == "adjustment")
+        assert refund.feature == "image" and refund.amount > 0
+    assert tg.sent_files(ALICE) == []
+    assert texts(tg, ALICE)[0].startswith("⚠️ Your answer to “/imagine a red fox” could not be delivered")
+    assert texts(tg, ALICE)[0].endswith("you were not charged for it.")
+
+
 async def test_answers_missed_during_one_long_flood_wait_are_all_refunded_and_told_in_one_message(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any, clock: FakeClock
 ) -> None:
