@@ -33,9 +33,16 @@ class HeldBack:
         await self._clock.sleep(seconds)
 
 
-async def _owner(adapter: TelegramAdapter, user_id: int) -> str:
-    message = IncomingMessage("telegram", str(user_id), str(user_id), "")
-    return await adapter._service.account_of(message)
+async def _alice_account(adapter: TelegramAdapter) -> tuple[Any, str, int]:
+    """Alice's ledger, her account, and its balance now."""
+    ledger = adapter._service.store.ledger
+    owner = await adapter._service.account_of(IncomingMessage("telegram", str(ALICE), str(ALICE), ""))
+    return ledger, owner, await ledger.balance(owner)
+
+
+def _impatient(clock: FakeClock, sleep: Any = None) -> TelegramSender:
+    """A sender that waits out no flood wait over a minute."""
+    return TelegramSender(sleep=sleep or clock.sleep, clock=clock.monotonic, max_flood_wait=60)
 
 
 async def _refunds(ledger: Any, owner: str, count: int) -> None:
@@ -95,12 +102,10 @@ async def test_an_answer_ready_first_waits_behind_an_earlier_one_that_a_flood_wa
 async def test_an_answer_held_back_longer_than_the_sender_waits_is_refunded_and_the_user_told(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any, clock: FakeClock
 ) -> None:
-    sender = TelegramSender(sleep=clock.sleep, clock=clock.monotonic, max_flood_wait=60)
+    sender = _impatient(clock)
     tg.fail("sendMessage", retry_after=600, chat_id=ALICE)
     async with start_bot(sender=sender) as adapter:
-        ledger = adapter._service.store.ledger
-        owner = await _owner(adapter, ALICE)
-        before = await ledger.balance(owner)
+        ledger, owner, before = await _alice_account(adapter)
         tg.push_message("What is the capital of France?", chat_id=ALICE)
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
         await adapter._service.wait_idle()
@@ -127,12 +132,10 @@ async def test_an_answer_held_back_longer_than_the_sender_waits_is_refunded_and_
 async def test_a_picture_that_cannot_be_delivered_in_time_is_refunded(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any, clock: FakeClock
 ) -> None:
-    sender = TelegramSender(sleep=clock.sleep, clock=clock.monotonic, max_flood_wait=60)
+    sender = _impatient(clock)
     tg.fail("sendPhoto", retry_after=900, chat_id=ALICE)
     async with start_bot(sender=sender) as adapter:
-        ledger = adapter._service.store.ledger
-        owner = await _owner(adapter, ALICE)
-        before = await ledger.balance(owner)
+        ledger, owner, before = await _alice_account(adapter)
         tg.push_message("/imagine a red fox", chat_id=ALICE)
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
         assert await ledger.balance(owner) == before
@@ -147,12 +150,10 @@ async def test_answers_missed_during_one_long_flood_wait_are_all_refunded_and_to
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any, clock: FakeClock
 ) -> None:
     held = HeldBack(clock)
-    sender = TelegramSender(sleep=held.sleep, clock=clock.monotonic, max_flood_wait=60)
+    sender = _impatient(clock, held.sleep)
     tg.fail("sendMessage", retry_after=3600, chat_id=ALICE)
     async with start_bot(sender=sender) as adapter:
-        ledger = adapter._service.store.ledger
-        owner = await _owner(adapter, ALICE)
-        before = await ledger.balance(owner)
+        ledger, owner, before = await _alice_account(adapter)
         tg.push_message("First question", chat_id=ALICE)
         await asyncio.wait_for(held.waiting.wait(), 5)  # the notice waits for the chat to be free
         tg.push_message("Second question", chat_id=ALICE)
