@@ -1,4 +1,4 @@
-"""What every adapter shares: per-chat arrival order, BotError → text, the apology, the newest answer."""
+"""What every adapter shares: per-chat arrival and delivery order, BotError → text, the apology, the newest answer."""
 
 from __future__ import annotations
 
@@ -33,15 +33,26 @@ def error_text(exc: Exception, log: logging.Logger, failed: str, *, apology: str
 
 
 class Dispatch(Generic[Chat, MessageId]):
-    """Per chat: the line messages reach the core in, and the newest answer Regenerate may replace."""
+    """Per chat: the line messages reach the core in, the line their answers go out in, and the
+    newest answer Regenerate may replace."""
 
     def __init__(self) -> None:
         self._order = TurnQueue()
+        self._delivery = TurnQueue()
         self._newest: dict[Chat, MessageId] = {}
 
     def take_turn(self, chat: Chat) -> Turn:
         """A place in the chat's line, taken now (in arrival order); ``async with`` waits for it."""
         return self._order.take(chat)
+
+    def take_delivery(self, chat: Chat) -> Turn:
+        """A place in the line the chat's answers are written in, taken with ``take_turn``.
+
+        The core is handed the next message as soon as the last one is, so answers are made
+        side by side; they are shown one after the other, in arrival order, also when Telegram
+        makes one wait (flood control): a later answer never overtakes an earlier one.
+        """
+        return self._delivery.take(chat)
 
     def answered(self, chat: Chat, reply: Reply, message_ids: Sequence[MessageId]) -> None:
         """Record the answer's last message as the chat's newest, if the answer can be regenerated."""

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from core.ports.records import Reservation
 from core.venice.types import Citation
 
 AttachmentKind = Literal["image", "audio", "voice", "video", "file"]
@@ -111,10 +112,29 @@ class Speaker:
 
 
 @dataclass(frozen=True)
+class Charge:
+    """What was charged for an answer: the hold it settled and the amount taken.
+
+    An adapter that cannot deliver the answer hands it back for a refund.
+    """
+
+    account_id: int
+    request_id: str
+    amount: int
+    feature: str
+
+    @classmethod
+    def of(cls, held: Reservation, amount: int) -> Charge:
+        """The charge a settled hold made."""
+        return cls(held.account_id, held.request_id, amount, held.feature)
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the core answers: text, files (images, voice), sources, notices, options.
 
-    ``speaker``: the character speaking it; None is the bot itself.
+    ``speaker``: the character speaking it; None is the bot itself. ``charge``: what was
+    charged for it (refunded if it cannot be delivered); None when it was free.
     """
 
     text: str = ""
@@ -123,6 +143,7 @@ class Reply:
     notices: tuple[Notice, ...] = ()
     choices: tuple[Choice, ...] = ()
     speaker: Speaker | None = None
+    charge: Charge | None = None
 
 
 class ReplyStream:

@@ -49,6 +49,7 @@ from core.events import (
     Speaker,
 )
 from core.settings import Settings
+from core.turns import Turn
 
 log = logging.getLogger(__name__)
 
@@ -336,10 +337,23 @@ class DiscordAdapter:
         start: Callable[[], Awaitable[Reply | ReplyStream]],
         interaction: discord.Interaction | None = None,
     ) -> None:
-        """Hand a message to the core in arrival order, then write what comes back."""
+        """Hand a message to the core in arrival order, then write what comes back in that order."""
         writer = self._writer(surface, typing=interaction is None)
+        delivery = self._dispatch.take_delivery(chat_id)
         if not permission(surface.channel, "embed_links"):
             await self._forbidden.report(surface.channel)  # once; sources go in as text meanwhile
+        try:
+            await self._answer(chat_id, writer, start, delivery)
+        finally:
+            delivery.release()  # also when it failed or was cancelled before its place came
+
+    async def _answer(
+        self,
+        chat_id: str,
+        writer: DiscordWriter,
+        start: Callable[[], Awaitable[Reply | ReplyStream]],
+        delivery: Turn,
+    ) -> None:
         try:
             # "typing…" from the start: making a picture or reading a voice message takes a while.
             await writer.start_activity()
@@ -354,9 +368,13 @@ class DiscordAdapter:
             raise
         except Exception as exc:  # noqa: BLE001 - error_text logs it
             # Errors fill the "thinking…" response (ephemeral whenever the command was).
-            await writer.write_error(error_text(exc, log, "Handling a Discord message failed"))
+            async with delivery:
+                await writer.write_error(error_text(exc, log, "Handling a Discord message failed"))
             return
-        await self._write(chat_id, writer, result)  # "typing…" goes on until the first words
+        if isinstance(result, ReplyStream) and result.status:
+            delivery.release()  # a job showing its progress (a video) holds no one up
+        async with delivery:  # an earlier answer still being written goes first
+            await self._write(chat_id, writer, result)  # "typing…" goes on until the first words
 
     async def _write(self, chat_id: str, writer: DiscordWriter, result: Reply | ReplyStream) -> None:
         """Write the core's answer (streamed or whole), and remember the newest regenerable one."""

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlparse
 
 from telegram import (
     BotCommand,
@@ -38,12 +36,13 @@ from telegram.ext import (
 from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text
 from adapters.telegram import reading
 from adapters.telegram.albums import Album, Albums
-from adapters.telegram.inbox import InboxQueue
+from adapters.telegram.inbox import InboxQueue, start_receiving
 from adapters.telegram.media import IncomingFile, incoming_file
 from adapters.telegram.menus import Menus
 from adapters.telegram.reading import CARD_AS_PHOTO, PLATFORM, Reader, imports_card, thread_of
-from adapters.telegram.sender import TelegramSender
+from adapters.telegram.sender import FloodWaitTooLong, TelegramSender
 from adapters.telegram.target import Target
+from adapters.telegram.undelivered import Undelivered
 from adapters.telegram.writer import AnswerWriter, Pace
 from core.app import App
 from core.chat.turn import REGENERATE
@@ -55,7 +54,6 @@ from core.turns import Turn
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 # What the bot reads besides text: files come with their caption as the message's text.
 MEDIA = (
     filters.PHOTO | filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
@@ -129,6 +127,7 @@ class TelegramAdapter:
         self.app.add_handler(TypeHandler(Update, self._handled), group=1)
         self.app.add_error_handler(self._on_error)
         self._reader = Reader(self.app.bot, service.commands, service.uploads, clock=clock)
+        self._undelivered = Undelivered(self.app.bot, self.sender, service.cashier)
 
     async def __aenter__(self) -> TelegramAdapter:
         try:
@@ -146,8 +145,8 @@ class TelegramAdapter:
         try:
             await self.register_commands()
             await self.app.start()
-            await self._take_over()
-            await self._start_updates()
+            await self._queue.take_over(self.app.bot, self._settings)
+            await start_receiving(self.app, self._settings, poll_timeout=self._options.poll_timeout)
         except BaseException:
             await self.app.shutdown()
             raise
@@ -170,47 +169,12 @@ class TelegramAdapter:
             self._service.admin_alerts.remove(self.tell_admins)
         if self._service.deliverers.get(PLATFORM) == self.deliver:
             del self._service.deliverers[PLATFORM]
+        await self._undelivered.aclose()
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
-
-    async def _take_over(self) -> None:
-        """Answer the updates a crash (or a stop) left unanswered, oldest first."""
-        items = await self._inbox.take_over(
-            PLATFORM,
-            window=self._settings.redeliver_window_minutes * 60,
-            lease=self._settings.turn_lease_seconds,
-        )
-        count = await self._queue.replay(items, self.app.bot)
-        if count:
-            log.info("Answering %d Telegram messages received before the restart", count)
-
-    async def _start_updates(self) -> None:
-        updater = self.app.updater
-        assert updater is not None
-        url = self._settings.telegram_webhook_url
-        if not url:
-            await updater.start_polling(
-                poll_interval=0,
-                timeout=self._options.poll_timeout,
-                allowed_updates=ALLOWED_UPDATES,
-                error_callback=_polling_failed,
-            )
-            return
-        configured = self._settings.telegram_webhook_secret
-        # Telegram sends the secret with every call and PTB refuses calls without it: a
-        # webhook without one would take updates from anyone who finds the URL.
-        secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
-        await updater.start_webhook(
-            listen=self._settings.telegram_webhook_listen,
-            port=self._settings.telegram_webhook_port,
-            url_path=urlparse(url).path.lstrip("/"),
-            webhook_url=url,
-            secret_token=secret,
-            allowed_updates=ALLOWED_UPDATES,
-        )
 
     # ----- commands menu
 
@@ -276,7 +240,8 @@ class TelegramAdapter:
             if album is not None:
                 # The album's place in the chat's line is taken now, with its first item: a
                 # message sent after the album is answered after it.
-                turn = self._chats.take_turn((chat.id, thread_of(message)))
+                line = (chat.id, thread_of(message))
+                turn = self._chats.take_turn(line), self._chats.take_delivery(line)
                 self.app.create_task(self._on_album(album, chat, user, turn), update=update)
             return
         await self._on_messages(
@@ -284,7 +249,11 @@ class TelegramAdapter:
         )
 
     async def _on_album(
-        self, album: Album[tuple[Message, IncomingFile, int]], chat: Chat, user: User, turn: Turn
+        self,
+        album: Album[tuple[Message, IncomingFile, int]],
+        chat: Chat,
+        user: User,
+        turn: tuple[Turn, Turn],
     ) -> None:
         """Answer an album's items as one message once they have all come."""
         items: list[tuple[Message, IncomingFile, int]] = []
@@ -295,8 +264,10 @@ class TelegramAdapter:
                 [m for m, _, _ in items], [f for _, f, _ in items], chat, user, turn, receipts
             )
         finally:
-            turn.release()  # also when the album was not for the bot
-            await self._inbox.answered(PLATFORM, [str(update_id) for _, _, update_id in items])
+            for place in turn:  # also when the album was not for the bot
+                place.release()
+            with contextlib.suppress(StorageUnavailable):  # logged where it arose
+                await self._inbox.answered(PLATFORM, [str(update_id) for _, _, update_id in items])
 
     async def _on_messages(
         self,
@@ -304,7 +275,7 @@ class TelegramAdapter:
         files: Sequence[IncomingFile],
         chat: Chat,
         user: User,
-        turn: Turn | None = None,
+        turn: tuple[Turn, Turn] | None = None,
         receipts: tuple[str, ...] = (),
     ) -> None:
         """Answer a message, or an album's messages as one, if it is for the bot.
@@ -409,28 +380,56 @@ class TelegramAdapter:
         self,
         incoming: IncomingMessage | Callable[[], Awaitable[IncomingMessage]],
         target: Target,
-        turn: Turn | None = None,
+        turn: tuple[Turn, Turn] | None = None,
     ) -> None:
-        """Hand a message to the core in arrival order, then write what comes back.
+        """Hand a message to the core in arrival order, then write what comes back in that order.
 
         ``incoming`` may be a function that builds the message (downloading its files) once
-        it is the message's turn; ``turn``: a place in the chat's line taken earlier (an album's).
+        it is the message's turn; ``turn``: places in the chat's lines taken earlier (an album's).
         """
+        line = (target.chat_id, target.thread_id)
+        core, delivery = turn or (self._chats.take_turn(line), self._chats.take_delivery(line))
         writer = self._writer(target)
+        result: Reply | ReplyStream | Exception
+        question = incoming.text if isinstance(incoming, IncomingMessage) else ""
         try:
-            async with turn or self._chats.take_turn((target.chat_id, target.thread_id)):
-                if not isinstance(incoming, IncomingMessage):
-                    incoming = await incoming()
-                result = await self._service.handle_message(incoming)
+            try:
+                async with core:
+                    if not isinstance(incoming, IncomingMessage):
+                        incoming = await incoming()
+                        question = incoming.text
+                    result = await self._service.handle_message(incoming)
+            except Exception as exc:  # noqa: BLE001 - told below, in the answer's place in line
+                result = exc
+            if isinstance(result, ReplyStream) and result.status:
+                # A job showing its progress (a video rendering for minutes) holds no one up:
+                # its progress shows at once, its result when it is ready.
+                delivery.release()
+            async with delivery:
+                try:
+                    await self._write(writer, result, line)
+                except FloodWaitTooLong:
+                    charge = writer.reply.charge if writer.reply is not None else None
+                    await self._undelivered.missed(line, question, charge)
+        finally:
+            delivery.release()  # also when cancelled before its place came
+
+    async def _write(
+        self, writer: AnswerWriter, result: Reply | ReplyStream | Exception, line: tuple[int, int | None]
+    ) -> None:
+        """Write an answer, or what went wrong, into its chat."""
+        try:
+            if isinstance(result, Exception):
+                raise result
             if isinstance(result, ReplyStream):
                 with result.delivering():  # a video is paid once it is sent
                     reply = await writer.write_stream(result)
             else:
                 reply = result
                 await writer.write_reply(reply)
-            self._chats.answered((target.chat_id, target.thread_id), reply, writer.message_ids)
-        except TelegramError:
-            raise  # the error handler logs it
+            self._chats.answered(line, reply, writer.message_ids)
+        except (TelegramError, FloodWaitTooLong):
+            raise  # the error handler logs a TelegramError; the caller refunds a flood wait
         except Exception as exc:  # noqa: BLE001 - error_text logs it
             await writer.write_error(error_text(exc, log, "Handling a Telegram message failed"))
 
@@ -440,8 +439,3 @@ class TelegramAdapter:
 
     def _no_drafts(self) -> None:
         self._drafts = False
-
-
-def _polling_failed(exc: TelegramError) -> None:
-    # One line, not PTB's traceback: the poller tries again by itself.
-    log.warning("Asking Telegram for updates failed (trying again): %s", exc)

@@ -1,21 +1,28 @@
-"""Telegram's updates through the inbox: each recorded before Telegram is told it arrived."""
+"""Telegram's updates in: each recorded in the inbox before Telegram is told it arrived."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import urlparse
 
 from telegram import Bot, Update
-from telegram.error import NetworkError
+from telegram.error import NetworkError, TelegramError
+from telegram.ext import Application
 
 from adapters.telegram.reading import PLATFORM
 from core.errors import StorageUnavailable
 from core.ports.inbox import Inbox
 from core.ports.records import InboxItem
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
 class InboxQueue(asyncio.Queue[object]):
@@ -60,7 +67,16 @@ class InboxQueue(asyncio.Queue[object]):
                 return
         await super().put(item)
 
-    async def replay(self, items: Iterable[InboxItem], bot: Bot) -> int:
+    async def take_over(self, bot: Bot, settings: Settings) -> None:
+        """Answer the updates a crash (or a stop) left unanswered, oldest first."""
+        items = await self._inbox.take_over(
+            PLATFORM, window=settings.redeliver_window_minutes * 60, lease=settings.turn_lease_seconds
+        )
+        count = await self._replay(items, bot)
+        if count:
+            log.info("Answering %d Telegram messages received before the restart", count)
+
+    async def _replay(self, items: Iterable[InboxItem], bot: Bot) -> int:
         """Queue updates recorded before a restart and never answered, in the order they came."""
         count = 0
         for item in items:
@@ -73,3 +89,37 @@ class InboxQueue(asyncio.Queue[object]):
             await super().put(update)
             count += 1
         return count
+
+
+async def start_receiving(
+    app: Application[Any, Any, Any, Any, Any, Any], settings: Settings, *, poll_timeout: int
+) -> None:
+    """Start taking updates from Telegram: long polling, or a webhook when one is configured."""
+    updater = app.updater
+    assert updater is not None
+    url = settings.telegram_webhook_url
+    if not url:
+        await updater.start_polling(
+            poll_interval=0,
+            timeout=poll_timeout,
+            allowed_updates=ALLOWED_UPDATES,
+            error_callback=_polling_failed,
+        )
+        return
+    configured = settings.telegram_webhook_secret
+    # Telegram sends the secret with every call and PTB refuses calls without it: a
+    # webhook without one would take updates from anyone who finds the URL.
+    secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+    await updater.start_webhook(
+        listen=settings.telegram_webhook_listen,
+        port=settings.telegram_webhook_port,
+        url_path=urlparse(url).path.lstrip("/"),
+        webhook_url=url,
+        secret_token=secret,
+        allowed_updates=ALLOWED_UPDATES,
+    )
+
+
+def _polling_failed(exc: TelegramError) -> None:
+    # One line, not PTB's traceback: the poller tries again by itself.
+    log.warning("Asking Telegram for updates failed (trying again): %s", exc)

@@ -19,12 +19,24 @@ T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
 
+class FloodWaitTooLong(Exception):
+    """Telegram asks an essential send to wait longer than the sender waits: it was not sent."""
+
+    def __init__(self, chat_id: int, retry_after: float) -> None:
+        super().__init__(f"chat {chat_id} is cooling down for {retry_after:.0f} s")
+        self.chat_id = chat_id
+        self.retry_after = retry_after
+
+
 class TelegramSender:
     """Send with Telegram's rules applied.
 
     - ``RetryAfter``: the chat is cooling down for that long. Essential sends (an answer's
       final text) wait it out and go through; optional ones (an intermediate edit) are
-      skipped, since the next one or the final text supersedes them.
+      skipped, since the next one or the final text supersedes them. A wait longer than
+      ``max_flood_wait`` is not waited: an essential send raises ``FloodWaitTooLong`` (the
+      caller refunds the answer and tells the user later), and so does every essential send
+      to that chat until the wait is over.
     - ``Forbidden`` (the user blocked the bot, or it was removed from the group): nothing more
       is sent to that chat until a new message comes from it.
     - Network errors: retried with jittered backoff, a bounded number of times.
@@ -55,6 +67,11 @@ class TelegramSender:
             return 0.0
         return left
 
+    async def wait_free(self, chat_id: int) -> None:
+        """Wait until the chat may be sent to again, however long that is."""
+        while wait := self.cooling_for(chat_id):
+            await self._sleep(wait)
+
     def heard_from(self, chat_id: int) -> None:
         """A message came from the chat: a user who blocked the bot has unblocked it."""
         self.blocked.discard(chat_id)
@@ -77,6 +94,8 @@ class TelegramSender:
             if wait:
                 if not essential:
                     return None
+                if wait > self._max_flood_wait:
+                    raise FloodWaitTooLong(chat_id, wait)
                 await self._sleep(wait)
                 continue
             try:
@@ -84,12 +103,15 @@ class TelegramSender:
             except RetryAfter as exc:
                 seconds = _retry_after(exc)
                 log.info("Telegram flood control on chat %s: waiting %.0f s", chat_id, seconds)
+                # Remembered also when it is too long to wait: later sends to the chat know.
+                self._cooling[chat_id] = self._clock() + seconds
                 if seconds > self._max_flood_wait:
                     log.error(
                         "Telegram asks to wait %.0f s for chat %s; giving up this send", seconds, chat_id
                     )
+                    if essential:
+                        raise FloodWaitTooLong(chat_id, seconds) from None
                     return None
-                self._cooling[chat_id] = self._clock() + seconds
             except Forbidden as exc:
                 log.info(
                     "Telegram refuses sends to chat %s (%s); stopping until it writes again",

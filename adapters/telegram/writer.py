@@ -89,6 +89,7 @@ class AnswerWriter:
         self._woken = asyncio.Event()  # the stream's activity changed
         self._activity_shown: str = ""
         self._head: Part | None = None  # the speaker's name above the answer, in groups
+        self.reply: Reply | None = None  # the answer, once it is complete (being delivered)
 
     @property
     def message_ids(self) -> list[int]:
@@ -145,7 +146,7 @@ class AnswerWriter:
                 if stream.activity != self._activity_shown:
                     self._woken.set()  # only then: waking the activity task costs a task switch
                 text += delta
-            reply = await stream.reply()
+            reply = self.reply = await stream.reply()
         except Exception:
             if not text.strip():
                 await self._drop_progress()  # only a progress line was shown: the error replaces it
@@ -173,6 +174,7 @@ class AnswerWriter:
         buttons need a message of their own; otherwise the text goes first and the files
         follow without a caption.
         """
+        self.reply = reply
         self._speak_as(reply.speaker)
         markdown = as_markdown(reply)
         markup = self._menus.keyboard(reply.choices)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
-from core.events import IncomingMessage
+from core.events import Charge, IncomingMessage
 from core.ports.inbox import Inbox
 from core.ports.records import OpenReservation, Reservation
 from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
@@ -114,6 +114,15 @@ class Cashier:
         """Give a hold back in full: the action failed, or delivered nothing."""
         self._answers.pop(held.request_id, None)
         await self._ledger.refund(held)
+
+    async def refund_undelivered(self, charge: Charge) -> bool:
+        """Give back what an answer cost when it could not be delivered; False if it was already.
+
+        Recorded as an adjustment of the answer's request, which the ledger takes once only.
+        """
+        if charge.amount <= 0:
+            return False
+        return await self._ledger.refund_undelivered(charge)
 
     async def charge_after(self, message: IncomingMessage, cost: int, *, feature: str) -> int:
         """Charge work that was done without a hold (a summary after an answer), as far as the

@@ -16,7 +16,7 @@ from core.chat.memory import Memory
 from core.chat.prompt import checked_pictures, question_text, venice_parameters, with_images
 from core.chat.relay import relay
 from core.errors import BotError, InvalidInput
-from core.events import Attachment, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
+from core.events import Attachment, Charge, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.media.images import IMAGE_TOKENS
 from core.media.speech import Speech
 from core.ports.records import ConversationKey, StoredMessage
@@ -243,7 +243,7 @@ class ChatTurns:
                     interrupted=interrupted,
                     replacing=replacing,
                 )
-                await self._cashier.settle(reservation, cost)
+                charged = await self._cashier.settle(reservation, cost)
         except BaseException:
             # Not kept (a full disk: the user is told to try again), so not paid: the hold
             # goes back, if the database takes even that (else the next start refunds it).
@@ -269,6 +269,7 @@ class ChatTurns:
                 choices=(REGENERATE,),
                 attachments=voice,
                 speaker=binding.speaker if binding else None,
+                charge=Charge.of(reservation, charged),
             )
         )
         # Fold old turns after the user has the answer; the next turn of this conversation

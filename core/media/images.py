@@ -13,7 +13,7 @@ from core.billing.cashier import Cashier
 from core.billing.pricing import MediaPrices, Prices
 from core.catalogue import Catalogue
 from core.errors import InvalidInput
-from core.events import Attachment, IncomingMessage, Notice, Reply, ReplyStream
+from core.events import Attachment, Charge, IncomingMessage, Notice, Reply, ReplyStream
 from core.media.uploads import priced
 from core.ports.records import ChatSettings
 from core.ports.storage import ChatSettingsStore
@@ -192,7 +192,7 @@ class Images:
                         "Venice withheld this image: the prompt breaks its content policy. "
                         "You were not charged."
                     )
-                await self._cashier.settle(held, price)
+                charge = Charge.of(held, await self._cashier.settle(held, price))
             notices = []
             if result.blurred:
                 notices.append(
@@ -216,6 +216,7 @@ class Images:
                     text=f"🎨 {_clip(prompt, 200)} ({request.model.id}{seed})",
                     attachments=files,
                     notices=tuple(notices),
+                    charge=charge,
                 )
             )
 
@@ -236,7 +237,7 @@ class Images:
                     source.data, scale=scale, mime_type=info.mime_type, filename=f"image.{info.extension}"
                 )
                 result = images.inspect(data)  # Venice answered with something we can show
-                await self._cashier.settle(held, price)
+                charge = Charge.of(held, await self._cashier.settle(held, price))
             stream.finish(
                 Reply(
                     text=f"🔍 Upscaled {scale}×: {result.width}×{result.height}",
@@ -245,6 +246,7 @@ class Images:
                             "image", result.mime_type, data, filename=f"upscaled-{scale}x.{result.extension}"
                         ),
                     ),
+                    charge=charge,
                 )
             )
 
@@ -286,13 +288,14 @@ class Images:
                     safe_mode=safe,
                 )
                 result = images.inspect(data)
-                await self._cashier.settle(held, price)
+                charge = Charge.of(held, await self._cashier.settle(held, price))
             stream.finish(
                 Reply(
                     text=f"🖌️ {_clip(prompt, 200)}",
                     attachments=(
                         Attachment("image", result.mime_type, data, filename=f"edited.{result.extension}"),
                     ),
+                    charge=charge,
                 )
             )
 

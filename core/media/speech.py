@@ -11,7 +11,7 @@ from core.billing.cashier import Cashier
 from core.billing.pricing import MediaPrices, Prices
 from core.catalogue import Catalogue, voices_of
 from core.errors import InvalidInput
-from core.events import Attachment, IncomingMessage, Notice, Reply, ReplyStream
+from core.events import Attachment, Charge, IncomingMessage, Notice, Reply, ReplyStream
 from core.media.uploads import Uploads, priced
 from core.ports.records import ChatSettings
 from core.ports.storage import ChatSettingsStore
@@ -75,14 +75,21 @@ class Speech:
         chat = await self._chat_settings.get(message.platform, message.chat_id)
 
         async def work(stream: ReplyStream) -> None:
-            files, notices = await self.spoken(message, chat, text)
-            stream.finish(Reply(attachments=files, notices=tuple(notices)))
+            files, notices, charge = await self.spoken_charged(message, chat, text)
+            stream.finish(Reply(attachments=files, notices=tuple(notices), charge=charge))
 
         return self._runner.spawn(work, activity="record_voice")
 
     async def spoken(
         self, message: IncomingMessage, chat: ChatSettings, text: str, voice: str | None = None
     ) -> tuple[tuple[Attachment, ...], list[Notice]]:
+        """Speak a text as voice notes (see ``spoken_charged``); returns the files and notices."""
+        files, notices, _charge = await self.spoken_charged(message, chat, text, voice)
+        return files, notices
+
+    async def spoken_charged(
+        self, message: IncomingMessage, chat: ChatSettings, text: str, voice: str | None = None
+    ) -> tuple[tuple[Attachment, ...], list[Notice], Charge]:
         """Speak a text as Ogg/Opus voice notes, in sentence-bounded parts of 4,096 characters.
 
         At most MAX_SPOKEN_PARTS parts are spoken; a longer text gets a notice saying where the
@@ -128,8 +135,8 @@ class Speech:
                 spoken += len(part)
                 name = "voice.ogg" if len(parts) == 1 else f"voice-{number}.ogg"
                 files.append(Attachment("voice", "audio/ogg", data, filename=name, duration=duration))
-            await self._cashier.settle(held, self._prices.speech(model, spoken) or 0)
-        return tuple(files), notices
+            charged = await self._cashier.settle(held, self._prices.speech(model, spoken) or 0)
+        return tuple(files), notices, Charge.of(held, charged)
 
     async def set_voice(self, message: IncomingMessage, name: str) -> Reply:
         """Choose a voice (and the model it belongs to)."""

@@ -13,6 +13,7 @@ from typing import Any, Protocol, Self
 
 from core.characters.cards import Persona
 from core.errors import StorageUnavailable
+from core.events import Charge
 from core.money import AllowancePolicy
 from core.ports.inbox import Inbox
 from core.ports.records import (
@@ -273,6 +274,11 @@ class LedgerStore(Protocol):
 
     async def refund(self, reservation: Reservation) -> None:
         """Give the whole reservation back (the action failed)."""
+        ...
+
+    async def refund_undelivered(self, charge: Charge) -> bool:
+        """Give back a settled charge whose answer was never delivered; once per request
+        (False when it was given back already)."""
         ...
 
     async def flush(self) -> None:

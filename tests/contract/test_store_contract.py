@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from core.characters.cards import Persona
 from core.errors import InvalidInput
+from core.events import Charge
 from core.money import MICRO, AllowancePolicy, InsufficientCredit
 from core.ports.records import ConversationKey, Reservation, VideoJob
 from core.ports.storage import LedgerStore, Store
@@ -292,6 +293,27 @@ async def test_a_reservation_closes_once_and_overspend_never_goes_below_zero(sto
     await ledger.settle(unlimited, 6 * MICRO)
     assert await ledger.balance("user:admin") == -6 * MICRO  # admins spend the operator's money
     await _assert_invariant(ledger, ["user:1", "user:admin"])
+
+
+async def test_an_undelivered_answer_is_given_back_once_and_only_what_it_cost(store: Store) -> None:
+    ledger = store.ledger
+    await ledger.grant("user:1", 10_000, actor="test")
+    held = await ledger.reserve("user:1", 4_000, feature="chat")
+    charge = Charge.of(held, await ledger.settle(held, 3_000))
+    assert await ledger.balance("user:1") == 7_000
+    assert await ledger.refund_undelivered(charge) is True
+    assert await ledger.refund_undelivered(charge) is False  # refused by the database, not the code
+    assert await ledger.balance("user:1") == 10_000
+    other = await ledger.reserve("user:1", 1_000, feature="image")
+    assert await ledger.refund_undelivered(Charge.of(other, await ledger.settle(other, 1_000))) is True
+    assert await ledger.balance("user:1") == 10_000
+    newest = await ledger.entries("user:1", limit=1)
+    assert (
+        newest[0].kind == "adjustment"
+        and newest[0].feature == "image"
+        and "not be delivered" in str(newest[0].note)
+    )
+    await _assert_invariant(ledger, ["user:1"])
 
 
 async def _assert_invariant(ledger: LedgerStore, owners: list[str]) -> None:

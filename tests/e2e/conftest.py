@@ -34,7 +34,7 @@ def start_bot(
 
     @asynccontextmanager
     async def start(
-        *, options: TelegramOptions | None = None, **overrides: Any
+        *, options: TelegramOptions | None = None, sender: TelegramSender | None = None, **overrides: Any
     ) -> AsyncIterator[TelegramAdapter]:
         settings = make_settings(
             telegram_bot_token=tg.token,
@@ -42,7 +42,7 @@ def start_bot(
             telegram_base_file_url=tg.base_file_url,
             **overrides,
         )
-        sender = TelegramSender(sleep=clock.sleep, clock=clock.monotonic)
+        sender = sender or TelegramSender(sleep=clock.sleep, clock=clock.monotonic)
         async with (
             build_service(settings, retry=retry) as service,
             TelegramAdapter(

@@ -145,3 +145,17 @@ async def test_slash_options_carry_descriptions_choices_autocomplete_and_files(
     for command in synced.values():
         for option in command.get("options", []):
             assert option["description"], (command["name"], option["name"])
+
+
+async def test_an_answer_ready_first_waits_behind_the_one_asked_before_it(
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
+) -> None:
+    _guild, channel, alice = server_with_alice(dc)
+    venice.delay = 0.5  # Venice takes a moment to begin the first answer
+    async with start_discord():
+        dc.send_message(channel, alice, f"<@{dc.bot_id}> tell me about the sea")
+        await dc.wait_for(lambda: len(venice.calls) >= 1)
+        dc.send_message(channel, alice, f"<@{dc.bot_id}> /help")  # answered at once by the bot itself
+        await dc.wait_for(lambda: any("/reset" in m["content"] for m in bot_messages(dc, channel)))
+    first, *rest = (m["content"] for m in bot_messages(dc, channel))
+    assert "tell me about the sea" in first and "/reset" in rest[0]  # the help, after the answer

@@ -115,7 +115,7 @@ def test_only_the_cashier_and_the_ledger_move_money() -> None:
                 if (
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in ("reserve", "settle", "refund")
+                    and node.func.attr in ("reserve", "settle", "refund", "refund_undelivered")
                     and "ledger" in ast.unparse(node.func.value).lower()
                 ):
                     offenders.append(f"{where}:{node.lineno} {node.func.attr}")

@@ -17,10 +17,13 @@ from collections.abc import Callable
 from adapters.storage.sqlite.database import Database
 from adapters.storage.sqlite.ledger_writer import GroupCommit
 from core.errors import InvalidInput
+from core.events import Charge
 from core.money import AllowancePolicy, InsufficientCredit
 from core.ports.records import AccountView, Activity, Entry, OpenReservation, Reservation
 
 log = logging.getLogger(__name__)
+
+UNDELIVERED_NOTE = "refund: the answer could not be delivered"
 
 
 class Ledger:
@@ -211,6 +214,24 @@ class Ledger:
     async def refund(self, reservation: Reservation) -> None:
         """Give the whole reservation back (the action failed)."""
         await self._close(reservation, "refund", reservation.amount)
+
+    async def refund_undelivered(self, charge: Charge) -> bool:
+        """Give back a settled charge whose answer was never delivered; once per request
+        (a unique index refuses a second one: False)."""
+        try:
+            await self._append(
+                charge.account_id,
+                "adjustment",
+                charge.amount,
+                request_id=charge.request_id,
+                feature=charge.feature,
+                note=UNDELIVERED_NOTE,
+            )
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+            return False
+        return True
 
     async def _close(self, reservation: Reservation, kind: str, amount: int) -> bool:
         """Settle or refund once; closing an already closed reservation changes nothing."""
