@@ -23,6 +23,7 @@ from adapters.discord.components import (
     is_ours,
     view_for,
 )
+from adapters.discord.inbox import DiscordInbox
 from adapters.discord.media import download_all
 from adapters.discord.permissions import Forbidden, may_send, permission
 from adapters.discord.reading import PLATFORM
@@ -122,6 +123,8 @@ class DiscordAdapter:
         self._told_webhooks: set[int] = set()  # channels whose owner heard that Manage Webhooks is missing
         self._webhooks = Webhooks(lambda: self.client.user.id if self.client.user else None, clock=clock)
         self._runner: asyncio.Task[None] | None = None
+        self._inbox = DiscordInbox(service.inbox, settings)
+        self._replaying: asyncio.Task[None] | None = None
         # REST and gateway proxies: discord.py reads these two class attributes.
         discord.http.Route.BASE = settings.discord_api_base_url
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
@@ -168,6 +171,7 @@ class DiscordAdapter:
             raise ConfigurationError("Discord did not become ready in time.")
         self._service.admin_alerts.append(self.tell_admins)
         self._service.deliverers[PLATFORM] = self.deliver
+        self._replaying = asyncio.create_task(self._inbox.take_over(self.client, self.on_message))
         log.info("Discord bot %s is running in %d servers", self.client.user, len(self.client.guilds))
         return self
 
@@ -178,6 +182,9 @@ class DiscordAdapter:
             self._service.admin_alerts.remove(self.tell_admins)
         if self._service.deliverers.get(PLATFORM) == self.deliver:
             del self._service.deliverers[PLATFORM]
+        if self._replaying is not None:
+            self._replaying.cancel()
+            await asyncio.gather(self._replaying, return_exceptions=True)
         await self.client.close()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
@@ -268,9 +275,13 @@ class DiscordAdapter:
 
     # ----- messages
 
-    async def on_message(self, message: discord.Message) -> None:
+    async def on_message(self, message: discord.Message, *, replayed: bool = False) -> None:
         """Answer DMs, mentions, replies to the bot (or its characters), anything in the bot's own threads,
-        and every message in a channel a character is bound to (a roleplay channel)."""
+        and every message in a channel a character is bound to (a roleplay channel).
+
+        A message for the bot is recorded in the inbox before it is answered, and marked answered
+        after: one a crash left unanswered is answered at the next start (``replayed``).
+        """
         me = self.client.user
         if (
             me is None
@@ -299,6 +310,8 @@ class DiscordAdapter:
         if not may_send(channel):
             await self._forbidden.report(channel)
             return
+        if not replayed and not await self._inbox.record(message):
+            return  # the gateway sent it twice
 
         async def start() -> Reply | ReplyStream:
             # Files are fetched here, in the channel's turn: each is checked against the limits first.
@@ -308,6 +321,7 @@ class DiscordAdapter:
                 text,
                 is_direct=direct,
                 message_id=str(message.id),
+                receipts=(str(message.id),),
                 attachments=await download_all(self._service.uploads, message),
                 reply_to=await reading.replied_message(
                     self._service.uploads,
@@ -319,6 +333,7 @@ class DiscordAdapter:
             return await self._service.handle_message(incoming)
 
         await self.answer(str(channel.id), ChannelSurface(channel, reply_to=message), start)
+        await self._inbox.answered(message)
 
     def _writer(self, surface: Surface, *, typing: bool = True) -> DiscordWriter:
         return DiscordWriter(

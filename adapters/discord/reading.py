@@ -26,6 +26,7 @@ def incoming(
     message_id: str | None = None,
     reply_to: RepliedMessage | None = None,
     attachments: tuple[Attachment, ...] = (),
+    receipts: tuple[str, ...] = (),
 ) -> IncomingMessage:
     """A message in a channel (or a DM) as the core takes it."""
     admin = is_direct or bool(
@@ -46,6 +47,7 @@ def incoming(
         attachments=attachments,
         nsfw=None if is_direct else channel_nsfw(channel),
         server_id=None if guild is None else str(guild.id),
+        receipts=receipts,
     )
 
 

@@ -5,7 +5,7 @@ database in a file under the test's ``tmp_path``, so a restart finds what the ki
 wrote, and nothing it had not written yet::
 
     bot = BotProcess.for_telegram(tmp_path, tg, venice)
-    await bot.start()  # returns once the bot polls Telegram
+    await bot.start()  # returns once the bot serves (polls Telegram, is ready on Discord)
     ...                # drive it through the fakes; wait for the moment to kill it
     await bot.kill()  # SIGKILL: no clean-up code runs, buffers are lost
     await bot.start()  # the same database and environment
@@ -27,20 +27,21 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.test_console import cli_env
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.venice import FakeVenice
 
 START_TIMEOUT = 30.0  # a cold interpreter on a busy machine imports slowly
 STOP_TIMEOUT = 30.0
+RUNNING = "The bot is running"
 
 
 class BotProcess:
     """One bot deployment (environment, working folder, database) run as successive processes."""
 
-    def __init__(self, folder: Path, env: dict[str, str], tg: FakeTelegram) -> None:
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
         self.folder = folder
         self.env = env
-        self._tg = tg
         self._process: asyncio.subprocess.Process | None = None
         self.runs = 0  # processes started so far
 
@@ -57,7 +58,20 @@ class BotProcess:
             TELEGRAM_BASE_FILE_URL=tg.base_file_url,
             **settings,
         )
-        return cls(tmp_path, env, tg)
+        return cls(tmp_path, env)
+
+    @classmethod
+    def for_discord(cls, tmp_path: Path, dc: FakeDiscord, venice: FakeVenice, **settings: str) -> BotProcess:
+        """A Discord bot against the fakes; ``settings`` are extra environment variables."""
+        env = cli_env(
+            tmp_path,
+            venice,
+            DISCORD_BOT_TOKEN=dc.token,
+            DISCORD_API_BASE_URL=dc.api_base,
+            DISCORD_GATEWAY_URL=dc.gateway_url,
+            **settings,
+        )
+        return cls(tmp_path, env)
 
     @property
     def database(self) -> Path:
@@ -70,11 +84,10 @@ class BotProcess:
         return self._process is not None and self._process.returncode is None
 
     async def start(self) -> None:
-        """Start a process and return once it polls Telegram for updates."""
+        """Start a process and return once it serves its platforms."""
         assert not self.running, "the previous process is still running"
-        polls = len(self._tg.calls_to("getUpdates"))
         self.runs += 1
-        with self._log_file(self.runs).open("wb") as log:  # a local file: opening it does not block
+        with self._log_file(self.runs).open("wb") as output:  # a local file: opening it does not block
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -83,18 +96,18 @@ class BotProcess:
                 cwd=self.folder,
                 env=self.env,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,  # a file, not a pipe: a pipe nobody reads would block the bot
+                stdout=output,  # a file, not a pipe: a pipe nobody reads would block the bot
                 stderr=asyncio.subprocess.STDOUT,
             )
         process = self._process
-        try:
-            await self._tg.wait_for(
-                lambda: len(self._tg.calls_to("getUpdates")) > polls or process.returncode is not None,
-                timeout=START_TIMEOUT,
-            )
-        except AssertionError:
-            await self.kill()
-            raise AssertionError(f"the bot did not start polling:\n{self.log()}") from None
+        log = self._log_file(self.runs)
+        deadline = asyncio.get_running_loop().time() + START_TIMEOUT
+        # Printed once every platform is connected (Telegram polls, Discord is ready).
+        while RUNNING not in log.read_text(errors="replace") and process.returncode is None:
+            if asyncio.get_running_loop().time() > deadline:
+                await self.kill()
+                raise AssertionError(f"the bot did not start:\n{self.log()}")
+            await asyncio.sleep(0.05)
         assert process.returncode is None, f"the bot exited with {process.returncode}:\n{self.log()}"
 
     async def kill(self) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.crash_support import BotProcess
 from tests.e2e.telegram_support import ALICE, BOB, texts
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.venice import ChatScript, FakeVenice
 
@@ -140,3 +141,42 @@ async def test_a_bot_killed_while_venice_draws_a_picture_draws_it_after_restart_
     assert spent(bot, ALICE) == spent(bot, BOB) > 0  # the first hold was refunded
     code, out = await bot.admin_check()
     assert code == 0, out
+
+
+async def test_a_discord_bot_killed_mid_answer_answers_after_restart_and_charges_once(
+    tmp_path: Path, dc: FakeDiscord, venice: FakeVenice
+) -> None:
+    venice.rate_limits = {"data": {"accessPermitted": True, "rateLimits": []}}
+    guild = dc.add_guild("Test")
+    alice = dc.add_user("alice")
+    dc.add_member(guild, alice)
+    channel = dc.add_channel(guild, "general")
+    bot = BotProcess.for_discord(tmp_path, dc, venice)
+
+    def complete() -> list[str]:
+        return [m["content"] for m in dc.messages(channel) if m["content"].endswith("word.")]
+
+    try:
+        venice.responder = answering(delay=0.3)
+        await bot.start()
+        dc.send_message(channel, alice, f"<@{dc.bot_id}> q1", mentions_bot=True)
+        await dc.wait_for(
+            lambda: any("Answer to [" in m["content"] for m in dc.messages(channel)), timeout=30
+        )
+        await bot.kill()  # while the answer streams (edited into its message)
+        assert complete() == []
+
+        venice.responder = answering(delay=0)
+        await bot.start()
+        await dc.wait_for(lambda: len(complete()) == 1, timeout=30)
+        await bot.stop()
+    finally:
+        await bot.aclose()
+    assert "q1" in complete()[0]
+    assert len(venice.calls_to("/chat/completions")) == 2  # the cut answer and its repeat
+    code, out = await bot.admin_check()
+    assert code == 0, out
+    assert "0 open holds" in out
+    charged = bot.query("SELECT COUNT(*) FROM ledger_entries WHERE kind = 'settle' AND feature = 'chat'")
+    refunded = bot.query("SELECT COUNT(*) FROM ledger_entries WHERE kind = 'refund' AND feature = 'chat'")
+    assert (charged[0][0], refunded[0][0]) == (1, 1)  # one answer paid, the cut one refunded

@@ -538,3 +538,29 @@ async def test_forged_or_forgotten_button_data_is_answered_as_expired_without_a_
     assert len(texts(tg, ALICE)) == 1  # nothing was run
     assert venice.calls_to("/chat/completions") == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
+async def test_an_update_the_locked_database_cannot_record_is_asked_for_again_and_answered_once(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any, tmp_path: Any, caplog: Any
+) -> None:
+    import logging
+    import sqlite3
+
+    caplog.set_level(logging.WARNING)
+    async with start_bot():
+        tg.push_message("before", chat_id=ALICE)
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+        # Another writer holds the database past the bot's busy timeout while the update comes.
+        other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            tg.push_message("while locked", chat_id=ALICE)
+            await tg.wait_for(lambda: "Could not record Telegram update" in caplog.text, timeout=20)
+            assert len(texts(tg, ALICE)) == 1  # not answered while it could not be recorded
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await tg.wait_for(lambda: len(texts(tg, ALICE)) == 2, timeout=20)  # asked for again, recorded
+        await asyncio.sleep(0.5)
+    assert "while locked" in texts(tg, ALICE)[1]
+    assert len(texts(tg, ALICE)) == 2 and len(venice.calls_to("/chat/completions")) == 2  # once each
