@@ -211,6 +211,9 @@ class ConsoleAdapter:
         reply = await stream.reply()
         self._write("\n")
         self._render(reply, streamed=streamed and not turn.detached)
+        said = await stream.afterword()  # e.g. the answer could not be saved
+        if said is not None:
+            self._write(f"! {said.text}\n")
 
     def _command_of(self, line: str) -> Command | None:
         """The command a line runs, if it is one the core knows."""

@@ -133,8 +133,10 @@ class Charge:
 class Reply:
     """What the core answers: text, files (images, voice), sources, notices, options.
 
-    ``speaker``: the character speaking it; None is the bot itself. ``charge``: what was
-    charged for it (refunded if it cannot be delivered); None when it was free.
+    ``speaker``: the character speaking it; None is the bot itself. ``charges``: what was
+    charged for it (refunded if it cannot be delivered): the answer's, and its voice's; none
+    when it was free, or when it is ``charged_on_delivery`` (the producer settles it once the
+    adapter reports it arrived, and refunds it if not).
     """
 
     text: str = ""
@@ -143,7 +145,8 @@ class Reply:
     notices: tuple[Notice, ...] = ()
     choices: tuple[Choice, ...] = ()
     speaker: Speaker | None = None
-    charge: Charge | None = None
+    charges: tuple[Charge, ...] = ()
+    charged_on_delivery: bool = False  # paid only once it reached the user (refunded if not)
 
 
 class ReplyStream:
@@ -162,6 +165,7 @@ class ReplyStream:
         self._stop_requested = False
         self._stopper: Callable[[], object] | None = None
         self._delivered: asyncio.Future[bool] | None = None  # set once a consumer reports back
+        self._afterword: asyncio.Future[Notice | None] | None = None
 
     def set_activity(self, activity: Activity) -> None:
         """Change what the adapter shows while it waits; readers wake (producer side)."""
@@ -232,6 +236,41 @@ class ReplyStream:
             raise
         if not self._delivered.done():
             self._delivered.set_result(True)
+
+    def expect_report(self) -> None:
+        """Say, as the stream is taken (consumer side), that ``delivering`` will report back:
+        a producer that finishes before the writing begins then waits for the report."""
+        if self._delivered is None:
+            self._delivered = asyncio.get_running_loop().create_future()
+
+    def not_delivered(self) -> None:
+        """Report that the answer did not arrive, unless something was reported already
+        (consumer side: it stopped before it could write)."""
+        if self._delivered is not None and not self._delivered.done():
+            self._delivered.set_result(False)
+
+    def say_after(self, notice: Notice | None) -> None:
+        """What the user must hear once the answer arrived (it could not be saved), or None;
+        the first word counts (producer side; the runner says None when the work ends)."""
+        future = self._afterword_future()
+        if not future.done():
+            future.set_result(notice)
+
+    async def afterword(self) -> Notice | None:
+        """Wait for what is said after the answer (consumer side, once it is written). Only an
+        answer charged on delivery is stored and paid after it arrived, so only it may have one."""
+        try:
+            reply = await self.reply()
+        except Exception:  # noqa: BLE001 - a failed answer: its error was the last word
+            return None
+        if not reply.charged_on_delivery:
+            return None
+        return await asyncio.shield(self._afterword_future())
+
+    def _afterword_future(self) -> asyncio.Future[Notice | None]:
+        if self._afterword is None:
+            self._afterword = asyncio.get_running_loop().create_future()
+        return self._afterword
 
     async def delivered(self) -> bool:
         """Wait until the consumer has written the finished answer out; whether it arrived

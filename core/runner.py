@@ -62,6 +62,7 @@ class Runner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda done: _end_if_cancelled(done, stream))
+        task.add_done_callback(lambda _: stream.say_after(None))  # nothing more, if nothing was said
         return task
 
 

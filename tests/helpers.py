@@ -38,7 +38,9 @@ async def ask(service: App, text: str, **fields: Any) -> Answer:
     result = await service.handle_message(message(text, **fields))
     if isinstance(result, ReplyStream):
         deltas = [d async for d in result]
-        return Answer(await result.reply(), deltas)
+        reply = await result.reply()
+        await result.afterword()  # the answer is stored and paid once it was handed over
+        return Answer(reply, deltas)
     return Answer(result, [])
 
 

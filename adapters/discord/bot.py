@@ -29,6 +29,7 @@ from adapters.discord.permissions import Forbidden, may_send, permission
 from adapters.discord.reading import PLATFORM
 from adapters.discord.slash import SlashCommands
 from adapters.discord.speakers import (
+    NoWebhooksNotice,
     Webhooks,
     WebhookSurface,
     may_manage_webhooks,
@@ -53,11 +54,6 @@ from core.settings import Settings
 from core.turns import Turn
 
 log = logging.getLogger(__name__)
-
-NO_WEBHOOKS = (
-    "In #{channel} on {guild}, {name} speaks through my own messages. With the Manage Webhooks "
-    "permission there, it would speak with its own name and face."
-)
 
 
 @dataclass(frozen=True)
@@ -120,7 +116,7 @@ class DiscordAdapter:
         self._clock = clock
         self._dispatch: Dispatch[str, int] = Dispatch()  # keyed by channel id
         self._forbidden = Forbidden()  # which channels were reported
-        self._told_webhooks: set[int] = set()  # channels whose owner heard that Manage Webhooks is missing
+        self._no_webhooks = NoWebhooksNotice(lambda user: self.client.fetch_user(user))  # noqa: PLW0108 - made below
         self._webhooks = Webhooks(lambda: self.client.user.id if self.client.user else None, clock=clock)
         self._runner: asyncio.Task[None] | None = None
         self._inbox = DiscordInbox(service.inbox, settings)
@@ -354,26 +350,32 @@ class DiscordAdapter:
     ) -> None:
         """Hand a message to the core in arrival order, then write what comes back in that order."""
         writer = self._writer(surface, typing=interaction is None)
-        delivery = self._dispatch.take_delivery(chat_id)
+        # Both places at once: the core must answer in the order the answers are delivered in
+        # (an answer is paid once it arrived, and the next one of its conversation waits).
+        core, delivery = self._dispatch.take_turn(chat_id), self._dispatch.take_delivery(chat_id)
         if not permission(surface.channel, "embed_links"):
             await self._forbidden.report(surface.channel)  # once; sources go in as text meanwhile
         try:
-            await self._answer(chat_id, writer, start, delivery)
+            await self._answer(chat_id, writer, start, core, delivery)
         finally:
-            delivery.release()  # also when it failed or was cancelled before its place came
+            core.release()  # also when it failed or was cancelled before its place came
+            delivery.release()
 
     async def _answer(
         self,
         chat_id: str,
         writer: DiscordWriter,
         start: Callable[[], Awaitable[Reply | ReplyStream]],
+        core: Turn,
         delivery: Turn,
     ) -> None:
         try:
             # "typing…" from the start: making a picture or reading a voice message takes a while.
             await writer.start_activity()
-            async with self._dispatch.take_turn(chat_id):
+            async with core:
                 result = await start()
+            if isinstance(result, ReplyStream):
+                result.expect_report()  # what is paid once it arrived waits to hear that it did
         except discord.HTTPException as exc:
             await writer.stop_activity()
             log.warning("Discord refused a request in channel %s: %s", chat_id, exc)
@@ -388,8 +390,16 @@ class DiscordAdapter:
             return
         if isinstance(result, ReplyStream) and result.status:
             delivery.release()  # a job showing its progress (a video) holds no one up
-        async with delivery:  # an earlier answer still being written goes first
-            await self._write(chat_id, writer, result)  # "typing…" goes on until the first words
+        try:
+            async with delivery:  # an earlier answer still being written goes first
+                await self._write(chat_id, writer, result)  # "typing…" goes on until the first words
+            if isinstance(result, ReplyStream):
+                said = await result.afterword()  # e.g. the answer arrived but could not be saved
+                if said is not None:
+                    await writer.write_error(said.text)
+        finally:
+            if isinstance(result, ReplyStream):
+                result.not_delivered()  # unless it was reported: cancelled before writing
 
     async def _write(self, chat_id: str, writer: DiscordWriter, result: Reply | ReplyStream) -> None:
         """Write the core's answer (streamed or whole), and remember the newest regenerable one."""
@@ -432,19 +442,5 @@ class DiscordAdapter:
             writer.use(WebhookSurface(self._webhooks, webhook, surface.channel, speaker))
         else:
             writer.heading = f"**{speaker.name}**\n"
-            await self._tell_no_webhooks(home, speaker)
+            await self._no_webhooks.tell(home, speaker)
         return writer
-
-    async def _tell_no_webhooks(self, home: Any, speaker: Speaker) -> None:
-        """Tell the server's owner once per channel that characters would look better with Manage Webhooks."""
-        if home.id in self._told_webhooks:
-            return
-        self._told_webhooks.add(home.id)
-        guild = home.guild
-        text = NO_WEBHOOKS.format(channel=home.name, guild=guild.name, name=speaker.name)
-        log.warning("%s", text)
-        try:
-            owner = guild.owner or await self.client.fetch_user(guild.owner_id)
-            await owner.send(text)
-        except discord.HTTPException as exc:
-            log.info("Cannot tell the owner of %s about webhooks: %s", guild.id, exc)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -163,3 +163,31 @@ class WebhookSurface:
 
     async def send_voice(self, voice: Attachment) -> None:
         await self.send("", files=[Upload("voice.ogg", voice.data)])
+
+
+NO_WEBHOOKS = (
+    "In #{channel} on {guild}, {name} speaks through my own messages. With the Manage Webhooks "
+    "permission there, it would speak with its own name and face."
+)
+
+
+class NoWebhooksNotice:
+    """Tell a server's owner, once per channel, that characters would look better with Manage Webhooks."""
+
+    def __init__(self, fetch_user: Callable[[int], Awaitable[Any]]) -> None:
+        self._fetch_user = fetch_user
+        self._told: set[int] = set()  # channels whose owner heard it
+
+    async def tell(self, home: Any, speaker: Speaker) -> None:
+        """Say it to the owner of ``home``'s server, unless they heard it for that channel."""
+        if home.id in self._told:
+            return
+        self._told.add(home.id)
+        guild = home.guild
+        text = NO_WEBHOOKS.format(channel=home.name, guild=guild.name, name=speaker.name)
+        log.warning("%s", text)
+        try:
+            owner = guild.owner or await self._fetch_user(guild.owner_id)
+            await owner.send(text)
+        except discord.HTTPException as exc:
+            log.info("Cannot tell the owner of %s about webhooks: %s", guild.id, exc)

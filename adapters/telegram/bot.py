@@ -11,11 +11,6 @@ from types import TracebackType
 from typing import Any
 
 from telegram import (
-    BotCommand,
-    BotCommandScopeAllChatAdministrators,
-    BotCommandScopeAllGroupChats,
-    BotCommandScopeAllPrivateChats,
-    BotCommandScopeChat,
     Chat,
     Message,
     Update,
@@ -38,15 +33,14 @@ from adapters.telegram import reading
 from adapters.telegram.albums import Album, Albums
 from adapters.telegram.inbox import InboxQueue, start_receiving
 from adapters.telegram.media import IncomingFile, incoming_file
-from adapters.telegram.menus import Menus
+from adapters.telegram.menus import Menus, publish_commands
 from adapters.telegram.reading import CARD_AS_PHOTO, PLATFORM, Reader, imports_card, thread_of
-from adapters.telegram.sender import FloodWaitTooLong, TelegramSender
+from adapters.telegram.sender import ChatBlocked, FloodWaitTooLong, TelegramSender
 from adapters.telegram.target import Target
 from adapters.telegram.undelivered import Undelivered
 from adapters.telegram.writer import AnswerWriter, Pace
 from core.app import App
 from core.chat.turn import REGENERATE
-from core.commands import Access
 from core.errors import ConfigurationError, InvalidInput, StorageUnavailable
 from core.events import Destination, IncomingMessage, Reply, ReplyStream
 from core.settings import Settings
@@ -143,7 +137,7 @@ class TelegramAdapter:
                 f"{exc.message}. Check the network or TELEGRAM_BASE_URL."
             ) from None
         try:
-            await self.register_commands()
+            await publish_commands(self.app.bot, self._service.commands, self._settings.admin_ids(PLATFORM))
             await self.app.start()
             await self._queue.take_over(self.app.bot, self._settings)
             await start_receiving(self.app, self._settings, poll_timeout=self._options.poll_timeout)
@@ -177,28 +171,6 @@ class TelegramAdapter:
         await self.app.shutdown()
 
     # ----- commands menu
-
-    async def register_commands(self) -> None:
-        """Publish the command menus: everyone, chat admins, and the bot's own admins."""
-        commands = [c for c in self._service.commands if not c.hidden]  # buttons run the hidden ones
-
-        def menu(*levels: Access) -> list[BotCommand]:
-            return [BotCommand(c.name, c.description[:256]) for c in commands if c.access in levels]
-
-        everyone = menu(Access.EVERYONE)
-        chat_admins = menu(Access.EVERYONE, Access.CHAT_ADMIN)
-        bot = self.app.bot
-        await bot.set_my_commands(chat_admins, scope=BotCommandScopeAllPrivateChats())
-        await bot.set_my_commands(everyone, scope=BotCommandScopeAllGroupChats())
-        await bot.set_my_commands(chat_admins, scope=BotCommandScopeAllChatAdministrators())
-        for user_id in self._settings.admin_ids(PLATFORM):
-            try:  # the admin's private chat shows every command
-                await bot.set_my_commands(
-                    menu(Access.EVERYONE, Access.CHAT_ADMIN, Access.BOT_ADMIN),
-                    scope=BotCommandScopeChat(user_id),
-                )
-            except TelegramError as exc:  # the admin has not started the bot yet
-                log.info("Cannot show admin commands to telegram:%s yet: %s", user_id, exc.message)
 
     async def tell_admins(self, text: str) -> None:
         """Send a notice to every bot admin on Telegram (in their private chat with the bot)."""
@@ -390,7 +362,7 @@ class TelegramAdapter:
         line = (target.chat_id, target.thread_id)
         core, delivery = turn or (self._chats.take_turn(line), self._chats.take_delivery(line))
         writer = self._writer(target)
-        result: Reply | ReplyStream | Exception
+        result: Reply | ReplyStream | Exception | None = None
         question = incoming.text if isinstance(incoming, IncomingMessage) else ""
         try:
             try:
@@ -399,6 +371,8 @@ class TelegramAdapter:
                         incoming = await incoming()
                         question = incoming.text
                     result = await self._service.handle_message(incoming)
+                if isinstance(result, ReplyStream):
+                    result.expect_report()  # what is paid once it arrived waits to hear that it did
             except Exception as exc:  # noqa: BLE001 - told below, in the answer's place in line
                 result = exc
             if isinstance(result, ReplyStream) and result.status:
@@ -409,10 +383,22 @@ class TelegramAdapter:
                 try:
                     await self._write(writer, result, line)
                 except FloodWaitTooLong:
-                    charge = writer.reply.charge if writer.reply is not None else None
-                    await self._undelivered.missed(line, question, charge)
+                    reply = writer.reply
+                    await self._undelivered.missed(
+                        line,
+                        question,
+                        reply.charges if reply else (),
+                        refunded=bool(reply and reply.charged_on_delivery),
+                    )
+                    return
+            if isinstance(result, ReplyStream):
+                said = await result.afterword()  # e.g. the answer arrived but could not be saved
+                if said is not None:
+                    await writer.write_error(said.text)
         finally:
             delivery.release()  # also when cancelled before its place came
+            if isinstance(result, ReplyStream):
+                result.not_delivered()  # unless it was reported: cancelled, or failed before writing
 
     async def _write(
         self, writer: AnswerWriter, result: Reply | ReplyStream | Exception, line: tuple[int, int | None]
@@ -424,12 +410,16 @@ class TelegramAdapter:
             if isinstance(result, ReplyStream):
                 with result.delivering():  # a video is paid once it is sent
                     reply = await writer.write_stream(result)
+                    if line[0] in self.sender.blocked:  # blocked meanwhile: it did not arrive
+                        raise ChatBlocked(line[0])
             else:
                 reply = result
                 await writer.write_reply(reply)
             self._chats.answered(line, reply, writer.message_ids)
         except (TelegramError, FloodWaitTooLong):
             raise  # the error handler logs a TelegramError; the caller refunds a flood wait
+        except ChatBlocked:
+            pass  # nothing more reaches that chat; a video it was waiting for is not charged
         except Exception as exc:  # noqa: BLE001 - error_text logs it
             await writer.write_error(error_text(exc, log, "Handling a Telegram message failed"))
 

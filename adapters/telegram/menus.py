@@ -1,15 +1,30 @@
-"""Inline keyboards from the core's choices: short callback data, and pages for long lists."""
+"""Inline keyboards from the core's choices (short callback data, pages for long lists), and the command menus."""
 
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+)
+from telegram.error import TelegramError
 
+from core.commands import Access, Command
 from core.events import Choice
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 8
 MAX_CALLBACK_BYTES = 64  # Telegram's limit on callback_data
@@ -95,3 +110,24 @@ class Menus:
         store[key] = value
         while len(store) > self.KEEP:
             store.popitem(last=False)
+
+
+async def publish_commands(bot: Bot, commands: Iterable[Command], admin_ids: Iterable[int]) -> None:
+    """Publish the command menus: everyone, chat admins, and the bot's own admins."""
+    shown = [c for c in commands if not c.hidden]  # buttons run the hidden ones
+
+    def menu(*levels: Access) -> list[BotCommand]:
+        return [BotCommand(c.name, c.description[:256]) for c in shown if c.access in levels]
+
+    everyone = menu(Access.EVERYONE)
+    chat_admins = menu(Access.EVERYONE, Access.CHAT_ADMIN)
+    await bot.set_my_commands(chat_admins, scope=BotCommandScopeAllPrivateChats())
+    await bot.set_my_commands(everyone, scope=BotCommandScopeAllGroupChats())
+    await bot.set_my_commands(chat_admins, scope=BotCommandScopeAllChatAdministrators())
+    for user_id in admin_ids:
+        try:  # the admin's private chat shows every command
+            await bot.set_my_commands(
+                menu(Access.EVERYONE, Access.CHAT_ADMIN, Access.BOT_ADMIN), scope=BotCommandScopeChat(user_id)
+            )
+        except TelegramError as exc:  # the admin has not started the bot yet
+            log.info("Cannot show admin commands to telegram:%s yet: %s", user_id, exc.message)

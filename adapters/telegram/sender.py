@@ -19,6 +19,14 @@ T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
 
+class ChatBlocked(Exception):
+    """The chat refuses the bot (blocked, or the bot was removed): an answer did not arrive."""
+
+    def __init__(self, chat_id: int) -> None:
+        super().__init__(f"chat {chat_id} refuses the bot")
+        self.chat_id = chat_id
+
+
 class FloodWaitTooLong(Exception):
     """Telegram asks an essential send to wait longer than the sender waits: it was not sent."""
 

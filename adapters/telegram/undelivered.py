@@ -43,19 +43,29 @@ class Undelivered:
         self._missed: dict[tuple[int, int | None], list[Missed]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def missed(self, where: tuple[int, int | None], question: str, charge: Charge | None) -> None:
-        """Refund an answer that was not delivered to ``where`` (chat, topic); tell the chat later."""
-        refunded: bool | None = None
-        if charge is not None:
+    async def missed(
+        self,
+        where: tuple[int, int | None],
+        question: str,
+        charges: tuple[Charge, ...],
+        *,
+        refunded: bool = False,
+    ) -> None:
+        """Refund an answer that was not delivered to ``where`` (chat, topic); tell the chat later.
+
+        ``charges``: what was paid for it, given back here; ``refunded``: its producer gives
+        back what it charges only on delivery (a chat answer, a picture) by itself.
+        """
+        given_back: bool | None = True if charges or refunded else None
+        for charge in charges:  # e.g. the voice of an answer
             try:
                 await self._cashier.refund_undelivered(charge)
-                refunded = True
             except Exception:  # the user is still told; the operator sees the log
                 log.exception("Refunding undelivered answer %s failed", charge.request_id)
-                refunded = False
+                given_back = False
         log.warning("An answer in Telegram chat %s was not delivered (flood wait); refunded", where[0])
         missed = self._missed.setdefault(where, [])
-        missed.append(Missed(question, refunded))
+        missed.append(Missed(question, given_back))
         if len(missed) == 1:  # one teller per chat: later misses join its message
             task = asyncio.create_task(self._tell(where))
             self._tasks.add(task)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
-from core.events import Charge, IncomingMessage
+from core.events import Charge, IncomingMessage, Reply, ReplyStream
 from core.ports.inbox import Inbox
 from core.ports.records import OpenReservation, Reservation
 from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
@@ -109,6 +110,18 @@ class Cashier:
             charged = await self._ledger.settle(held, cost)
             await self._inbox.answered(*answered)
         return charged
+
+    async def settle_on_delivery(
+        self, held: Reservation, cost: int, stream: ReplyStream, reply: Reply
+    ) -> int:
+        """Hand the answer over, then charge it once it reached the user, or refund it if it
+        did not; returns the amount charged. A crash before then leaves the message unanswered
+        (answered again after the restart) and the hold open (refunded then)."""
+        stream.finish(dataclasses.replace(reply, charged_on_delivery=True))
+        if await stream.delivered():
+            return await self.settle(held, cost)
+        await self.refund(held)
+        return 0
 
     async def refund(self, held: Reservation) -> None:
         """Give a hold back in full: the action failed, or delivered nothing."""

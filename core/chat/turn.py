@@ -15,7 +15,7 @@ from core.chat import prompt
 from core.chat.memory import Memory
 from core.chat.prompt import checked_pictures, question_text, venice_parameters, with_images
 from core.chat.relay import relay
-from core.errors import BotError, InvalidInput
+from core.errors import BotError, InvalidInput, StorageUnavailable
 from core.events import Attachment, Charge, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.media.images import IMAGE_TOKENS
 from core.media.speech import Speech
@@ -30,6 +30,7 @@ from core.venice.types import ChatRequest
 log = logging.getLogger(__name__)
 
 REGENERATE = Choice("🔄 Regenerate", "/retry")
+UNSAVED = "The bot can't save right now: it will not remember this answer, and you were not charged for it."
 
 
 class ChatTurns:
@@ -229,36 +230,17 @@ class ChatTurns:
                 await self._cashier.refund(reservation)
             stream.finish(Reply(notices=tuple(notices)))
             return
-        user_id = await store.user_id(message.platform, message.user_id, message.user_name)
-        try:
-            # The answer stored, paid and its message marked answered: all of it or none.
-            async with self._cashier.atomic():
-                await store.save_turn(
-                    conversation,
-                    user_id=user_id,
-                    question=stored_question,
-                    question_tokens=question_tokens,
-                    answer=answer,
-                    answer_tokens=answer_tokens,
-                    interrupted=interrupted,
-                    replacing=replacing,
-                )
-                charged = await self._cashier.settle(reservation, cost)
-        except BaseException:
-            # Not kept (a full disk: the user is told to try again), so not paid: the hold
-            # goes back, if the database takes even that (else the next start refunds it).
-            store.drop_cached({conversation.id})  # its cache took the turn the database did not
-            await self._cashier.refund(reservation)
-            raise
         voice: tuple[Attachment, ...] = ()
+        charges: list[Charge] = []
         wants_voice = chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice)
         if wants_voice and not result.stopped:
             stream.set_activity("record_voice")
             try:
-                voice, more = await self._speech.spoken(
+                voice, more, spoken = await self._speech.spoken(
                     message, chat, answer, binding.voice if binding else None
                 )
                 notices.extend(more)
+                charges.append(spoken)
             except BotError as exc:  # the written answer stands; say why there is no voice
                 notices.append(Notice(f"No voice reply: {exc.user_message}", "warning"))
         stream.finish(
@@ -269,9 +251,40 @@ class ChatTurns:
                 choices=(REGENERATE,),
                 attachments=voice,
                 speaker=binding.speaker if binding else None,
-                charge=Charge.of(reservation, charged),
+                charges=tuple(charges),  # the voice's; the answer is paid once it arrived
+                charged_on_delivery=True,
             )
         )
+        # Stored and paid once the user has it, with its message marked answered, all in one
+        # transaction. Killed before that, the bot answers the message again after the restart
+        # (and refunds this hold); an answer is repeated only if it was being delivered.
+        if not await stream.delivered():
+            await self._cashier.refund(reservation)  # it never reached the user: not paid, not kept
+            return
+        try:
+            async with self._cashier.atomic():
+                user_id = await store.user_id(message.platform, message.user_id, message.user_name)
+                await store.save_turn(
+                    conversation,
+                    user_id=user_id,
+                    question=stored_question,
+                    question_tokens=question_tokens,
+                    answer=answer,
+                    answer_tokens=answer_tokens,
+                    interrupted=interrupted,
+                    replacing=replacing,
+                )
+                await self._cashier.settle(reservation, cost)
+        except BaseException as exc:
+            # Not kept (a full disk), so not paid: the hold goes back, if the database takes
+            # even that (else the next start refunds it).
+            store.drop_cached({conversation.id})  # its cache took the turn the database did not
+            await self._cashier.refund(reservation)
+            if isinstance(exc, StorageUnavailable):
+                stream.say_after(Notice(UNSAVED, "warning"))
+                return
+            raise
+        stream.say_after(None)
         # Fold old turns after the user has the answer; the next turn of this conversation
         # waits for it (this turn is still held), other conversations do not.
         try:

@@ -13,7 +13,7 @@ from core.billing.cashier import Cashier
 from core.billing.pricing import MediaPrices, Prices
 from core.catalogue import Catalogue
 from core.errors import InvalidInput
-from core.events import Attachment, Charge, IncomingMessage, Notice, Reply, ReplyStream
+from core.events import Attachment, IncomingMessage, Notice, Reply, ReplyStream
 from core.media.uploads import priced
 from core.ports.records import ChatSettings
 from core.ports.storage import ChatSettingsStore
@@ -192,7 +192,6 @@ class Images:
                         "Venice withheld this image: the prompt breaks its content policy. "
                         "You were not charged."
                     )
-                charge = Charge.of(held, await self._cashier.settle(held, price))
             notices = []
             if result.blurred:
                 notices.append(
@@ -211,14 +210,10 @@ class Images:
                 for number, data in enumerate(result.images, start=1)
             )
             seed = f" · seed {request.body['seed']}" if "seed" in request.body else ""
-            stream.finish(
-                Reply(
-                    text=f"🎨 {_clip(prompt, 200)} ({request.model.id}{seed})",
-                    attachments=files,
-                    notices=tuple(notices),
-                    charge=charge,
-                )
+            reply = Reply(
+                f"🎨 {_clip(prompt, 200)} ({request.model.id}{seed})", files, notices=tuple(notices)
             )
+            await self._cashier.settle_on_delivery(held, price, stream, reply)
 
         return self._runner.spawn(work, activity="upload_photo")
 
@@ -237,18 +232,15 @@ class Images:
                     source.data, scale=scale, mime_type=info.mime_type, filename=f"image.{info.extension}"
                 )
                 result = images.inspect(data)  # Venice answered with something we can show
-                charge = Charge.of(held, await self._cashier.settle(held, price))
-            stream.finish(
-                Reply(
-                    text=f"🔍 Upscaled {scale}×: {result.width}×{result.height}",
-                    attachments=(
-                        Attachment(
-                            "image", result.mime_type, data, filename=f"upscaled-{scale}x.{result.extension}"
-                        ),
+            reply = Reply(
+                text=f"🔍 Upscaled {scale}×: {result.width}×{result.height}",
+                attachments=(
+                    Attachment(
+                        "image", result.mime_type, data, filename=f"upscaled-{scale}x.{result.extension}"
                     ),
-                    charge=charge,
-                )
+                ),
             )
+            await self._cashier.settle_on_delivery(held, price, stream, reply)
 
         return self._runner.spawn(work, activity="upload_photo")
 
@@ -288,16 +280,13 @@ class Images:
                     safe_mode=safe,
                 )
                 result = images.inspect(data)
-                charge = Charge.of(held, await self._cashier.settle(held, price))
-            stream.finish(
-                Reply(
-                    text=f"🖌️ {_clip(prompt, 200)}",
-                    attachments=(
-                        Attachment("image", result.mime_type, data, filename=f"edited.{result.extension}"),
-                    ),
-                    charge=charge,
-                )
+            reply = Reply(
+                text=f"🖌️ {_clip(prompt, 200)}",
+                attachments=(
+                    Attachment("image", result.mime_type, data, filename=f"edited.{result.extension}"),
+                ),
             )
+            await self._cashier.settle_on_delivery(held, price, stream, reply)
 
         return self._runner.spawn(work, activity="upload_photo")
 

@@ -75,22 +75,16 @@ class Speech:
         chat = await self._chat_settings.get(message.platform, message.chat_id)
 
         async def work(stream: ReplyStream) -> None:
-            files, notices, charge = await self.spoken_charged(message, chat, text)
-            stream.finish(Reply(attachments=files, notices=tuple(notices), charge=charge))
+            files, notices, charge = await self.spoken(message, chat, text)
+            stream.finish(Reply(attachments=files, notices=tuple(notices), charges=(charge,)))
 
         return self._runner.spawn(work, activity="record_voice")
 
     async def spoken(
         self, message: IncomingMessage, chat: ChatSettings, text: str, voice: str | None = None
-    ) -> tuple[tuple[Attachment, ...], list[Notice]]:
-        """Speak a text as voice notes (see ``spoken_charged``); returns the files and notices."""
-        files, notices, _charge = await self.spoken_charged(message, chat, text, voice)
-        return files, notices
-
-    async def spoken_charged(
-        self, message: IncomingMessage, chat: ChatSettings, text: str, voice: str | None = None
     ) -> tuple[tuple[Attachment, ...], list[Notice], Charge]:
-        """Speak a text as Ogg/Opus voice notes, in sentence-bounded parts of 4,096 characters.
+        """Speak a text as Ogg/Opus voice notes, in sentence-bounded parts of 4,096 characters;
+        returns the files, the notices and what was charged.
 
         At most MAX_SPOKEN_PARTS parts are spoken; a longer text gets a notice saying where the
         voice stops. Each part is paid by its characters.

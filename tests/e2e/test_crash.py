@@ -88,6 +88,28 @@ async def test_a_bot_killed_mid_answer_answers_again_after_restart_and_charges_o
     assert "Refunded 1 payments left open" in bot.log()
 
 
+async def test_a_bot_killed_while_it_sends_the_final_answer_sends_it_again_and_charges_once(
+    bot: BotProcess, tg: FakeTelegram, venice: FakeVenice
+) -> None:
+    venice.responder = answering(delay=0)
+    await bot.start()
+    held = tg.hold("sendMessage")  # the answer's final message, on its way to Telegram
+    tg.push_message("q1", chat_id=ALICE)
+    await asyncio.wait_for(held.arrived.wait(), timeout=30)
+    await bot.kill()  # the answer was being delivered: it may be repeated, never lost
+    held.release()
+    await bot.start()
+    await tg.wait_for(lambda: "q1" in answers(tg, ALICE), timeout=30)
+    tg.push_message("q1", chat_id=BOB)
+    await tg.wait_for(lambda: answers(tg, BOB) == ["q1"], timeout=30)
+    await bot.stop()
+
+    assert answers(tg, ALICE) == ["q1"]  # the held send never reached Telegram: one answer shows
+    assert spent(bot, ALICE) == spent(bot, BOB) > 0
+    code, out = await bot.admin_check()
+    assert code == 0, out
+
+
 async def test_a_backlog_killed_a_third_of_the_way_is_answered_in_order_and_paid_once(
     bot: BotProcess, tg: FakeTelegram, venice: FakeVenice
 ) -> None:

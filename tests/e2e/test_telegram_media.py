@@ -251,6 +251,30 @@ async def test_a_video_telegram_refuses_is_not_charged_and_the_user_is_told(
     assert after == before
 
 
+async def test_a_video_for_a_user_who_blocked_the_bot_meanwhile_is_not_charged(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    async with start_bot(video_poll_seconds=1) as adapter:
+        before = await balance(tg, ALICE)
+        tg.push_message("/video a fox running through snow", chat_id=ALICE)
+        await tg.wait_for(lambda: any("Make it?" in t for t in texts(tg, ALICE)))
+        quote = tg.visible(ALICE)[-1]
+        tg.block(ALICE)  # right after pressing "Make it": nothing more reaches her
+        tg.push_callback(
+            quote["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+            chat_id=ALICE,
+            message_id=quote["message_id"],
+        )
+        await tg.wait_for(lambda: bool(venice.calls_to("/video/retrieve")), timeout=10)
+        jobs = adapter._service.store.video_jobs
+        while await jobs.queued():  # until the job has ended, one way or the other
+            await asyncio.sleep(0.05)
+        tg.unblock(ALICE)
+        after = await balance(tg, ALICE)
+    assert tg.sent_files(ALICE) == []
+    assert after == before  # made, but it never reached her: not charged
+
+
 async def test_late_results_are_delivered_to_their_chat_and_topic(
     tg: FakeTelegram, venice: FakeVenice, start_bot: Any
 ) -> None:
