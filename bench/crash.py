@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import shutil
 import statistics
 import subprocess
 import sys
@@ -104,7 +106,7 @@ async def watch(
     return None if last_answer is None else last_answer - started
 
 
-async def one_run(code: Path, delay: float, timeout: float, idle: float) -> Outcome:
+async def one_run(code: Path, delay: float, timeout: float, idle: float, keep: Path | None) -> Outcome:
     """Push the backlog, kill the bot a third of the way, restart it and count what happened."""
     with tempfile.TemporaryDirectory(prefix="crash-bench-") as tmp:
         async with FakeTelegram() as tg, FakeVenice() as venice:
@@ -140,12 +142,22 @@ async def one_run(code: Path, delay: float, timeout: float, idle: float) -> Outc
                 note = "; ".join(filter(None, [note, "a traceback in the bot's log"]))
 
             seen = {user: answers(tg, user) for user in USERS}
-            lost = sum(len(set(QUESTIONS[user]) - set(seen[user])) for user in USERS)
+            missing = sorted(q for user in USERS for q in set(QUESTIONS[user]) - set(seen[user]))
+            lost = len(missing)
+            if missing:
+                more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+                note = "; ".join(filter(None, [note, "lost: " + ", ".join(missing[:3]) + more]))
             repeated = sum(len(seen[user]) - len(set(seen[user])) for user in USERS)
             orphaned = int(bot.query(OPEN_RESERVATIONS)[0][0])
             spends = {spent(bot, user) for user in USERS}
             equal = len(spends) == 1 and spends.pop() > 0
-            return Outcome(before, in_flight, lost, repeated, orphaned, equal, to_last, note)
+            outcome = Outcome(before, in_flight, lost, repeated, orphaned, equal, to_last, note)
+            if keep is not None and (lost or orphaned or repeated > in_flight or not equal):
+                # The database and the bot's logs, to see why (the temporary folder goes now).
+                kept = Path(tempfile.mkdtemp(prefix="run-", dir=keep))
+                shutil.copytree(tmp, kept, dirs_exist_ok=True)
+                outcome.note = "; ".join(filter(None, [outcome.note, f"kept in {kept}"]))
+            return outcome
 
 
 def describe(code: Path) -> str:
@@ -172,8 +184,15 @@ async def main() -> None:
     parser.add_argument(
         "--idle", type=float, default=10, help="give up waiting after this many seconds without progress"
     )
+    parser.add_argument(
+        "--keep", type=Path, help="copy the folder (database, bot logs) of a run that misses the goal here"
+    )
     args = parser.parse_args()
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
     code = args.code.resolve()
+    # The fake Venice logs a traceback for each request the SIGKILL cuts short: expected here.
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
 
     print("venice-bots crash: 100 messages from 20 users, SIGKILL after a third answered, restart")
     print(f"bot code: {describe(code)}")
@@ -184,7 +203,7 @@ async def main() -> None:
     )
     outcomes: list[Outcome] = []
     for run in range(1, args.runs + 1):
-        o = await one_run(code, args.delay, args.timeout, args.idle)
+        o = await one_run(code, args.delay, args.timeout, args.idle, args.keep)
         outcomes.append(o)
         print(
             f"{run:>3}  {o.before:>11}  {o.in_flight:>9}  {o.lost:>4}  {o.repeated:>8}  {o.orphaned:>8}  "
