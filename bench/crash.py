@@ -8,7 +8,7 @@ until every question is answered (or until nothing happens for ``--idle`` second
 the questions still unanswered then are lost); SIGINT.
 
 Prints per run: the answers delivered before the kill; the turns in flight at the kill (Venice chat
-calls made minus complete answers delivered); lost questions (never answered); repeated answers
+calls made minus the answers the bot had finished: paid, so settled in the ledger); lost questions (never answered); repeated answers
 (beyond one per question); orphaned reservations after the clean stop (a 'reserve' ledger entry
 whose request id has no 'settle' or 'refund', counted here with SQL so that old code can be
 measured too); whether every user paid the same (balances exact); the seconds from the restart
@@ -60,13 +60,19 @@ class Outcome:
     """What one crash and restart did."""
 
     before: int  # answers delivered before the kill
-    in_flight: int  # Venice chat calls made minus answers delivered, at the kill
+    in_flight: int  # turns begun and not finished (paid) at the kill
     lost: int  # questions never answered
     repeated: int  # answers beyond one per question
     orphaned: int  # reservations neither settled nor refunded after the clean stop
     equal_spend: bool  # every user paid the same, more than nothing
     to_last: float | None  # seconds from the restart to the last answer (None: nothing answered after it)
     note: str = ""
+
+
+def finished(bot: BotProcess) -> int:
+    """Chat turns the bot had finished (settled in the ledger) when it was killed."""
+    rows = bot.query("SELECT COUNT(*) FROM ledger_entries WHERE kind = 'settle' AND feature = 'chat'")
+    return int(rows[0][0])
 
 
 def delivered(tg: FakeTelegram) -> int:
@@ -127,7 +133,7 @@ async def one_run(code: Path, delay: float, timeout: float, idle: float, keep: P
                 await tg.wait_for(lambda: delivered(tg) >= KILL_AT, timeout=120)
                 await bot.kill()
                 before = delivered(tg)
-                in_flight = len(venice.calls_to("/chat/completions")) - before
+                in_flight = len(venice.calls_to("/chat/completions")) - finished(bot)
 
                 started = time.monotonic()
                 await bot.start()
