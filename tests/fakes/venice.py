@@ -32,7 +32,13 @@ from starlette.routing import Route
 
 from tests.fakes import openapi
 from tests.fakes.local_server import DropConnection, EventStreamResponse, Hold, Holds, LocalServer
-from tests.fakes.venice_catalogue import default_balance, default_characters, default_models, rate_limits_body
+from tests.fakes.venice_catalogue import (
+    EMBEDDING_DIMENSIONS,
+    default_balance,
+    default_characters,
+    default_models,
+    rate_limits_body,
+)
 from tests.fakes.venice_chat import (
     ChatScript,
     StreamEvent,
@@ -55,9 +61,17 @@ from tests.fakes.venice_errors import (
     context_length_error,
     default_error_body,
     error_response,
+    field_error,
     validation_error_body,
 )
 from tests.fakes.venice_media import MediaEndpoints, VideoJob
+from tests.fakes.venice_memory import (
+    CACHE_MIN_TOKENS,
+    PrefixCache,
+    embedding_tokens,
+    embedding_vector,
+    encode_embedding,
+)
 
 __all__ = ["Call", "ChatScript", "FakeVenice", "UploadedFile", "VideoJob"]
 
@@ -151,6 +165,12 @@ class FakeVenice(MediaEndpoints):
         self.responder: Callable[[dict[str, Any]], ChatScript] = (
             self.default_responder
         )  # when script is empty
+        # Prompt caching as providers report it: usage.prompt_tokens_details.cached_tokens is the longest
+        # prefix of whole messages shared with a recent request (same model and prompt_cache_key), 0 under
+        # cache_min_tokens. False: prompt_tokens_details is null, as before the cache existed.
+        self.prefix_cache: bool = True
+        self.cache_min_tokens: int = CACHE_MIN_TOKENS
+        self.prompt_cache = PrefixCache()  # ``fake.prompt_cache.clear()`` forgets every prompt
         self._init_media()
 
         self._spec_file: Path | None = None
@@ -178,6 +198,7 @@ class FakeVenice(MediaEndpoints):
             ("GET", _path_regex("/billing/balance"), self._get_balance),
             ("GET", _path_regex("/api_keys/rate_limits"), self._get_rate_limits),
             ("POST", _path_regex("/chat/completions"), self._chat_completions),
+            ("POST", _path_regex("/embeddings"), self._embeddings),
             *((method, _path_regex(template), handler) for method, template, handler in self._media_routes()),
         ]
         # One catch-all route: recording, scripted failures and auth apply to every path alike.
@@ -469,13 +490,9 @@ class FakeVenice(MediaEndpoints):
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(400, default_error_body(400, call.path), headers)  # only reachable unvalidated
         model_id, _suffix = split_model(str(body.get("model", "")))
-        model = self._find_model(model_id)
-        if model is None:
-            return _error(404, dict(MODEL_NOT_FOUND), headers)
-        if model.get("type") != "text":
-            return _error(400, dict(INVALID_MODEL), headers)
-        if not self.balance.get("canConsume", True):
-            return _error(402, default_error_body(402, call.path), headers)
+        model = self._usable_model(model_id, "text", call, headers)
+        if isinstance(model, Response):
+            return model
         params = effective_venice_parameters(body)
         slug = params.get("character_slug")
         if slug and not any(c.get("slug") == slug for c in self.characters):
@@ -485,7 +502,13 @@ class FakeVenice(MediaEndpoints):
             return _error(400, context_length_error(), headers)
 
         script = self.script.pop(0) if self.script else self.responder(body)
-        usage = compute_usage(body["messages"], script)
+        cached = None
+        if self.prefix_cache:
+            key = body.get("prompt_cache_key")
+            cached = self.prompt_cache.lookup_and_store(
+                model["id"], key if isinstance(key, str) else None, body["messages"], self.cache_min_tokens
+            )
+        usage = compute_usage(body["messages"], script, cached)
         cost = compute_cost(model, usage, script, str(self.balance.get("consumptionCurrency") or "USD"))
         self._charge(cost, int(usage.get("total_tokens", 0)))
         if model["id"] in self.deprecated_models:
@@ -516,6 +539,57 @@ class FakeVenice(MediaEndpoints):
         if script.cut_after is not None:
             return DropConnection(self._http.abort_connection)
         return JSONResponse(completion_body(**shape), headers=headers)
+
+    def _usable_model(
+        self, model_id: str, kind: str, call: Call, headers: dict[str, str]
+    ) -> dict[str, Any] | Response:
+        """Return the model a request names, or Venice's error: unknown, of another type, or no balance."""
+        model = self._find_model(model_id)
+        if model is None:
+            return _error(404, dict(MODEL_NOT_FOUND), headers)
+        if model.get("type") != kind:
+            return _error(400, dict(INVALID_MODEL), headers)
+        if not self.balance.get("canConsume", True):
+            return _error(402, default_error_body(402, call.path), headers)
+        return model
+
+    def _embeddings(self, call: Call, headers: dict[str, str], _: dict[str, str]) -> Response:
+        body = call.body
+        if not isinstance(body, dict):
+            return _error(400, default_error_body(400, call.path), headers)  # only reachable unvalidated
+        model = self._usable_model(str(body.get("model", "")), "embedding", call, headers)
+        if isinstance(model, Response):
+            return model
+        given = body.get("input")
+        texts = [given] if isinstance(given, str) else given if isinstance(given, list) else []
+        if not texts or not all(isinstance(text, str) and text for text in texts):
+            return _error(400, field_error("input", "Input cannot be an empty string"), headers)
+        spec = model.get("model_spec", {})
+        limit = int(spec.get("maxInputTokens") or 0)
+        if limit and any(embedding_tokens(text) > limit for text in texts):
+            return _error(400, field_error("input", f"Input exceeds {limit} tokens"), headers)
+        dimensions = body.get("dimensions")
+        size = (
+            dimensions if isinstance(dimensions, int) and dimensions > 0 else spec.get("embeddingDimensions")
+        )
+        size = int(size or EMBEDDING_DIMENSIONS)
+        encoding = str(body.get("encoding_format") or "float")
+        tokens = sum(embedding_tokens(text) for text in texts)
+        currency = str(self.balance.get("consumptionCurrency") or "USD")
+        # Input tokens at the model's input price: the same sum as a chat request without an answer.
+        self._charge(compute_cost(model, {"prompt_tokens": tokens}, ChatScript(), currency), tokens)
+        data = [
+            {
+                "object": "embedding",
+                "index": index,
+                "embedding": encode_embedding(embedding_vector(text, size), encoding),
+            }
+            for index, text in enumerate(texts)
+        ]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return JSONResponse(
+            {"object": "list", "data": data, "model": model["id"], "usage": usage}, headers=headers
+        )
 
     def _charge(self, cost: dict[str, float], tokens: int) -> None:
         self._window_tokens += tokens

@@ -6,6 +6,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+EMBEDDING_MODEL_ID = "text-embedding-bge-m3"
+EMBEDDING_DIMENSIONS = 256  # the fake's hashed bag of words; the real BGE M3 gives 1024
 TEXT_MODEL_IDS = ("venice-uncensored", "llama-3.3-70b", "qwen3-vl-235b-a22b")
 TTS_VOICES = ("af_sky", "af_bella", "am_adam", "bf_emma", "bm_george")
 ORPHEUS_VOICES = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")  # the spec lists these eight
@@ -65,8 +67,12 @@ def _text_model(
     price_out: float,
     traits: list[str],
     created: int,
+    cache_in: float | None = None,
     **capabilities: Any,
 ) -> dict[str, Any]:
+    pricing = {"input": _price(price_in), "output": _price(price_out)}
+    if cache_in is not None:  # models with prompt caching list the cache-read price
+        pricing["cache_input"] = _price(cache_in)
     return {
         "id": model_id,
         "type": "text",
@@ -81,7 +87,7 @@ def _text_model(
             "privacy": privacy,
             "capabilities": _capabilities(**capabilities),
             "constraints": {"temperature": {"default": 0.7}, "top_p": {"default": 0.9}},
-            "pricing": {"input": _price(price_in), "output": _price(price_out)},
+            "pricing": pricing,
             "traits": traits,
             "modelSource": f"https://huggingface.co/fake/{model_id}",
             "offline": False,
@@ -92,7 +98,7 @@ def _text_model(
 
 def default_models() -> list[dict[str, Any]]:
     """Return a fresh default catalogue: three text models, two image, one TTS, one ASR, one upscale,
-    one inpaint and two video models."""
+    one inpaint, two video and one embedding model."""
     return [
         _text_model(
             "venice-uncensored",
@@ -128,6 +134,7 @@ def default_models() -> list[dict[str, Any]]:
             1.50,
             ["default_vision", "default_reasoning"],
             1752000000,
+            cache_in=0.125,
             supportsVision=True,
             supportsMultipleImages=True,
             maxImages=4,
@@ -191,6 +198,7 @@ def default_models() -> list[dict[str, Any]]:
             },
         },
         *media_models(),
+        embedding_model(),
     ]
 
 
@@ -268,6 +276,25 @@ def media_models() -> list[dict[str, Any]]:
         ),
         _video_model("wan-2-7-image-to-video", "Wan 2.7 Image to Video", "image-to-video", ["720p"], True),
     ]
+
+
+def embedding_model() -> dict[str, Any]:
+    """Return the embedding model: priced per 1M input tokens (the spec's LLM pricing also wants output)."""
+    return _model(
+        EMBEDDING_MODEL_ID,
+        "embedding",
+        1745000000,
+        {
+            "name": "BGE M3",
+            "privacy": "private",
+            "pricing": {"input": _price(0.15), "output": _price(0.60)},
+            "embeddingDimensions": EMBEDDING_DIMENSIONS,
+            "maxInputTokens": 8192,
+            "supportsCustomDimensions": True,
+            "traits": [],
+            "offline": False,
+        },
+    )
 
 
 def _video_model(

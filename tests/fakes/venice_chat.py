@@ -89,8 +89,12 @@ def estimate_prompt_tokens(messages: Any) -> int:
     return estimate_tokens("".join(message_text(m) for m in messages))
 
 
-def compute_usage(messages: Any, script: ChatScript) -> dict[str, Any]:
-    """Return the script's usage, or one estimated from the prompt and the answer."""
+def compute_usage(messages: Any, script: ChatScript, cached_tokens: int | None = None) -> dict[str, Any]:
+    """Return the script's usage, or one estimated from the prompt and the answer.
+
+    ``cached_tokens`` (None: no prompt cache) is reported in ``prompt_tokens_details`` as providers do,
+    part of ``prompt_tokens``, not on top of it.
+    """
     if script.usage is not None:
         return script.usage
     prompt = estimate_prompt_tokens(messages)
@@ -100,7 +104,7 @@ def compute_usage(messages: Any, script: ChatScript) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": None,
+        "prompt_tokens_details": None if cached_tokens is None else {"cached_tokens": cached_tokens},
         "completion_tokens_details": {"reasoning_tokens": reasoning} if script.reasoning else None,
     }
 
@@ -108,13 +112,20 @@ def compute_usage(messages: Any, script: ChatScript) -> dict[str, Any]:
 def compute_cost(
     model: dict[str, Any], usage: dict[str, Any], script: ChatScript, currency: str
 ) -> dict[str, float]:
-    """Price a request from the model's per-1M-token pricing, charged in the consumption currency."""
+    """Price a request from the model's per-1M-token pricing, charged in the consumption currency.
+
+    Cached prompt tokens cost the ``cache_input`` price where the model has one, else the input price.
+    """
     if script.cost_usd is not None:
         amount = script.cost_usd
     else:
         pricing = model.get("model_spec", {}).get("pricing", {})
+        input_usd = pricing.get("input", {}).get("usd", 0.0)
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
         amount = (
-            usage.get("prompt_tokens", 0) * pricing.get("input", {}).get("usd", 0.0)
+            (usage.get("prompt_tokens", 0) - cached) * input_usd
+            + cached * pricing.get("cache_input", {}).get("usd", input_usd)
             + usage.get("completion_tokens", 0) * pricing.get("output", {}).get("usd", 0.0)
         ) / 1_000_000
     amount = round(amount, 8)

@@ -356,6 +356,168 @@ async def test_calls_are_recorded(fake: FakeVenice, client: httpx.AsyncClient) -
     assert call.headers["x-test"] == "1" and call.headers["authorization"] == "Bearer test-key"
 
 
+# ---- prompt cache and embeddings ------------------------------------------------------------------
+
+
+def long_chat(words: int = 600) -> list[dict[str, str]]:
+    """Return a system prompt and four turns of ``words`` words each (about 2,400 characters, 600 tokens)."""
+    roles = ["system", "user", "assistant", "user", "assistant"]
+    return [{"role": role, "content": f"part {n}: " + "word " * words} for n, role in enumerate(roles)]
+
+
+def tokens_of(messages: list[dict[str, str]]) -> int:
+    """Count tokens as the fake bills them: four characters a token over all message text."""
+    return len("".join(m["content"] for m in messages)) // 4
+
+
+async def chat_usage(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/chat/completions", json=body)
+    assert response.status_code == 200
+    assert openapi.validate_response("POST", "/chat/completions", 200, response.json()) == []
+    usage: dict[str, Any] = response.json()["usage"]
+    return usage
+
+
+async def test_prefix_cache_reports_whole_shared_messages_from_1024_tokens(
+    fake: FakeVenice, client: httpx.AsyncClient
+) -> None:
+    chat = long_chat()
+    first = await chat_usage(client, {"model": "llama-3.3-70b", "messages": chat})
+    assert first["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert first["prompt_tokens"] == tokens_of(chat)
+
+    # The next turn repeats the whole conversation and adds a message: all of it was seen.
+    longer = [*chat, {"role": "user", "content": "And now?"}]
+    second = await chat_usage(client, {"model": "llama-3.3-70b", "messages": longer})
+    assert second["prompt_tokens_details"] == {"cached_tokens": tokens_of(chat)}
+    assert second["prompt_tokens"] == tokens_of(longer)  # the total, cached part included
+
+    # One byte changed in the third message: only the two messages before it are served from the cache.
+    edited = [dict(m) for m in longer]
+    edited[2]["content"] = edited[2]["content"].replace("word", "Word", 1)
+    third = await chat_usage(client, {"model": "llama-3.3-70b", "messages": edited})
+    assert third["prompt_tokens_details"] == {"cached_tokens": tokens_of(chat[:2])}
+    assert tokens_of(chat[:2]) >= 1024
+
+    # Another model has its own cache.
+    other = await chat_usage(client, {"model": "venice-uncensored", "messages": longer})
+    assert other["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert fake.spec_errors == []
+
+
+async def test_prefix_cache_reports_nothing_under_1024_tokens(
+    fake: FakeVenice, client: httpx.AsyncClient
+) -> None:
+    chat = long_chat(words=150)  # 150 tokens a message: the first two are under 1,024
+    await chat_usage(client, {"model": "llama-3.3-70b", "messages": chat[:2]})
+    again = await chat_usage(client, {"model": "llama-3.3-70b", "messages": chat[:3]})
+    assert tokens_of(chat[:2]) < 1024
+    assert again["prompt_tokens_details"] == {"cached_tokens": 0}
+
+    fake.cache_min_tokens = 100  # the threshold is the fake's setting
+    lower = await chat_usage(client, {"model": "llama-3.3-70b", "messages": chat[:3]})
+    assert lower["prompt_tokens_details"] == {"cached_tokens": tokens_of(chat[:3])}
+
+    fake.prefix_cache = False
+    off = await chat_usage(client, {"model": "llama-3.3-70b", "messages": chat[:3]})
+    assert off["prompt_tokens_details"] is None
+    assert fake.spec_errors == []
+
+
+async def test_prompt_cache_key_separates_caches_and_streams_cached_tokens(
+    fake: FakeVenice, client: httpx.AsyncClient
+) -> None:
+    chat = long_chat()
+    first = {"model": "llama-3.3-70b", "messages": chat, "prompt_cache_key": "conversation-a"}
+    await chat_usage(client, first)
+    other_key = await chat_usage(client, {**first, "prompt_cache_key": "conversation-b"})
+    no_key = await chat_usage(client, {"model": "llama-3.3-70b", "messages": chat})
+    assert other_key["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert no_key["prompt_tokens_details"] == {"cached_tokens": 0}
+
+    streamed = {**first, "stream": True, "stream_options": {"include_usage": True}}
+    async with client.stream("POST", "/chat/completions", json=streamed) as response:
+        chunks = [data async for _, data in read_sse(response) if data != "[DONE]"]
+    assert chunks[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": tokens_of(chat)}
+    assert fake.calls_to("/chat/completions")[0].body["prompt_cache_key"] == "conversation-a"
+    assert fake.spec_errors == []  # prompt_cache_key is in the spec's chat request
+
+
+async def test_cached_tokens_cost_the_cache_input_price(fake: FakeVenice, client: httpx.AsyncClient) -> None:
+    [qwen] = [m for m in fake.models if m["id"] == "qwen3-vl-235b-a22b"]
+    pricing = qwen["model_spec"]["pricing"]
+    assert pricing["cache_input"]["usd"] < pricing["input"]["usd"]
+    fake.script += [ChatScript(content="ok"), ChatScript(content="ok")]
+    body = {"model": "qwen3-vl-235b-a22b", "messages": long_chat()}
+    cold = (await client.post("/chat/completions", json=body)).json()
+    warm = (await client.post("/chat/completions", json=body)).json()
+
+    cached = warm["usage"]["prompt_tokens_details"]["cached_tokens"]
+    assert cached == warm["usage"]["prompt_tokens"] > 0
+    expected = (cached * 0.125 + warm["usage"]["completion_tokens"] * 1.50) / 1_000_000
+    assert warm["cost"]["usd"] == pytest.approx(expected)
+    assert warm["cost"]["usd"] < cold["cost"]["usd"]
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+async def test_embeddings_are_deterministic_unit_vectors_that_match_words(
+    fake: FakeVenice, client: httpx.AsyncClient
+) -> None:
+    texts = [
+        "My cat Whiskers likes sardines",
+        "What does my cat Whiskers like to eat?",
+        "The train to Lyon leaves at nine",
+    ]
+    body = {"model": "text-embedding-bge-m3", "input": texts}
+    before = fake.balance["balances"]["usd"]
+    response = await client.post("/embeddings", json=body)
+    charged = before - fake.balance["balances"]["usd"]
+    again = (await client.post("/embeddings", json={**body, "input": texts[0]})).json()
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert openapi.validate_response("POST", "/embeddings", 200, answer) == []
+    assert answer["object"] == "list" and answer["model"] == "text-embedding-bge-m3"
+    assert [d["index"] for d in answer["data"]] == [0, 1, 2]
+    cat, question, train = (d["embedding"] for d in answer["data"])
+    assert again["data"][0]["embedding"] == cat  # the same text, the same vector, in any batch
+    assert len(cat) == 256
+    for vector in (cat, question, train):
+        assert cosine(vector, vector) == pytest.approx(1.0)
+    assert cosine(cat, question) > cosine(cat, train) + 0.3
+    assert answer["usage"]["prompt_tokens"] == answer["usage"]["total_tokens"] > 0
+    assert charged == pytest.approx(answer["usage"]["prompt_tokens"] * 0.15 / 1_000_000)  # the input price
+    assert fake.spec_errors == []
+
+
+async def test_embedding_model_is_listed_with_a_price_and_bad_requests_are_refused(
+    fake: FakeVenice, client: httpx.AsyncClient
+) -> None:
+    listed = (await client.get("/models", params={"type": "embedding"})).json()
+    assert openapi.validate_response("GET", "/models", 200, listed) == []
+    [model] = listed["data"]
+    assert model["id"] == "text-embedding-bge-m3"
+    assert model["model_spec"]["pricing"]["input"]["usd"] == 0.15
+    assert model["model_spec"]["embeddingDimensions"] == 256
+
+    smaller = (
+        await client.post(
+            "/embeddings", json={"model": "text-embedding-bge-m3", "input": "hello", "dimensions": 64}
+        )
+    ).json()
+    assert len(smaller["data"][0]["embedding"]) == 64
+    chat_model = await client.post("/embeddings", json={"model": "llama-3.3-70b", "input": "hello"})
+    assert chat_model.status_code == 400 and chat_model.json()["code"] == "INVALID_MODEL"
+    empty_item = await client.post("/embeddings", json={"model": "text-embedding-bge-m3", "input": ["a", ""]})
+    assert empty_item.status_code == 400
+    assert fake.spec_errors == []
+    empty = await client.post("/embeddings", json={"model": "text-embedding-bge-m3", "input": ""})
+    assert empty.status_code == 400 and len(fake.spec_errors) == 1  # the spec itself forbids ""
+
+
 # ---- the spec loader -----------------------------------------------------------------------------
 
 
