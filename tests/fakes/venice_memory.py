@@ -27,6 +27,12 @@ def _cache_form(message: Any) -> _Message:
     if not isinstance(message, dict):
         return ("", json.dumps(message, sort_keys=True))
     content = message.get("content")
+    if isinstance(content, list):
+        # A cache_control marker says where to cache, it is not prompt text: moving it keeps the prefix.
+        content = [
+            {k: v for k, v in part.items() if k != "cache_control"} if isinstance(part, dict) else part
+            for part in content
+        ]
     text = content if isinstance(content, str) else json.dumps(content, sort_keys=True, ensure_ascii=False)
     return (str(message.get("role", "")), text)
 

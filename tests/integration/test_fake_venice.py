@@ -399,6 +399,15 @@ async def test_prefix_cache_reports_whole_shared_messages_from_1024_tokens(
     assert third["prompt_tokens_details"] == {"cached_tokens": tokens_of(chat[:2])}
     assert tokens_of(chat[:2]) >= 1024
 
+    # A cache_control marker on a content part is not prompt text: adding it keeps the prefix.
+    parts: list[dict[str, Any]] = [dict(m) for m in longer]
+    parts[1]["content"] = [{"type": "text", "text": chat[1]["content"]}]
+    marked: list[dict[str, Any]] = [dict(m) for m in parts]
+    marked[1]["content"] = [{**parts[1]["content"][0], "cache_control": {"type": "ephemeral"}}]
+    await chat_usage(client, {"model": "llama-3.3-70b", "messages": parts})
+    hit = await chat_usage(client, {"model": "llama-3.3-70b", "messages": marked})
+    assert hit["prompt_tokens_details"] == {"cached_tokens": tokens_of(longer)}
+
     # Another model has its own cache.
     other = await chat_usage(client, {"model": "venice-uncensored", "messages": longer})
     assert other["prompt_tokens_details"] == {"cached_tokens": 0}
