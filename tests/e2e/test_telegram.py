@@ -547,11 +547,12 @@ async def test_an_update_the_locked_database_cannot_record_is_asked_for_again_an
     import sqlite3
 
     caplog.set_level(logging.WARNING)
-    async with start_bot():
+    async with start_bot() as adapter:
         tg.push_message("before", chat_id=ALICE)
         await tg.wait_for(lambda: len(texts(tg, ALICE)) == 1)
+        await adapter._service.wait_idle()  # its answer stored and paid: the bot writes nothing now
         # Another writer holds the database past the bot's busy timeout while the update comes.
-        other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+        other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None, timeout=30)
         other.execute("BEGIN IMMEDIATE")
         try:
             tg.push_message("while locked", chat_id=ALICE)
