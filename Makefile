@@ -54,6 +54,7 @@ bench: $(VENV)/.dev-installed
 	$(PY) bench/media.py
 	$(PY) bench/operator.py
 	$(PY) bench/crash.py
+	$(PY) bench/cost.py
 
 ## Re-resolve both lock files to the newest versions pyproject.toml allows (for every supported
 ## Python and platform); the dev lock keeps the runtime lock's versions of the packages they share.
