@@ -53,6 +53,7 @@ bench: $(VENV)/.dev-installed
 	$(PY) bench/ledger.py
 	$(PY) bench/media.py
 	$(PY) bench/operator.py
+	$(PY) bench/privacy.py
 	$(PY) bench/crash.py
 	$(PY) bench/cost.py
 
