@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 from core.chat.turn import REGENERATE
 from core.errors import BotError
-from core.events import Reply
+from core.events import Reply, ReplyStream
 from core.turns import Turn, TurnQueue
 
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
@@ -30,6 +30,15 @@ def error_text(exc: Exception, log: logging.Logger, failed: str, *, apology: str
         return exc.user_message
     log.error("%s", failed, exc_info=exc)
     return apology
+
+
+async def write_afterword(result: object, write: Callable[[str], Awaitable[object]]) -> None:
+    """Once an answer is written, write what the core says after it (it arrived but could not
+    be saved), if anything; the core has then stored and paid it."""
+    if isinstance(result, ReplyStream):
+        said = await result.afterword()
+        if said is not None:
+            await write(said.text)
 
 
 class Dispatch(Generic[Chat, MessageId]):

@@ -9,7 +9,6 @@ platform's id form, and refuses a user the bot has never seen: a typo neither fu
 from __future__ import annotations
 
 import argparse
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -216,9 +215,9 @@ async def _check(store: Store, settings: Settings, out: TextIO) -> int:
     )
     # While a bot runs, a hold younger than the longest a turn can take may be its live turn's.
     running, _ = check(heartbeat_path(settings.database_url))
-    now = time.time()
-    made_before = now - settings.turn_lease_seconds if running else now
-    held, orphans = await open_holds(ledger, store.video_jobs, made_before=made_before)
+    held, orphans = await open_holds(
+        ledger, store.video_jobs, others_running=running, lease=settings.turn_lease_seconds
+    )
     for hold in orphans:
         out.write(
             f"ORPHANED hold {hold.request_id} of {hold.owner}: {usd(hold.amount)} for {hold.feature or '?'}, "

@@ -283,9 +283,12 @@ class App:
 
         ``others_running``: another process serves the same database and may hold some.
         """
-        now = time.time()  # the ledger's clock
-        made_before = now - self.settings.turn_lease_seconds if others_running else now
-        _, orphans = await open_holds(self.store.ledger, self.store.video_jobs, made_before=made_before)
+        _, orphans = await open_holds(
+            self.store.ledger,
+            self.store.video_jobs,
+            others_running=others_running,
+            lease=self.settings.turn_lease_seconds,
+        )
         if orphans:
             refunded = await self.cashier.release(orphans)
             log.warning(

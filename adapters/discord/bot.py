@@ -41,7 +41,7 @@ from adapters.discord.writer import (
     InteractionSurface,
     Surface,
 )
-from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text
+from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text, write_afterword
 from core.app import App
 from core.errors import ConfigurationError
 from core.events import (
@@ -393,10 +393,7 @@ class DiscordAdapter:
         try:
             async with delivery:  # an earlier answer still being written goes first
                 await self._write(chat_id, writer, result)  # "typing…" goes on until the first words
-            if isinstance(result, ReplyStream):
-                said = await result.afterword()  # e.g. the answer arrived but could not be saved
-                if said is not None:
-                    await writer.write_error(said.text)
+            await write_afterword(result, writer.write_error)
         finally:
             if isinstance(result, ReplyStream):
                 result.not_delivered()  # unless it was reported: cancelled before writing

@@ -28,7 +28,7 @@ from telegram.ext import (
     filters,
 )
 
-from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text
+from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text, write_afterword
 from adapters.telegram import reading
 from adapters.telegram.albums import Album, Albums
 from adapters.telegram.inbox import InboxQueue, start_receiving
@@ -391,10 +391,7 @@ class TelegramAdapter:
                         refunded=bool(reply and reply.charged_on_delivery),
                     )
                     return
-            if isinstance(result, ReplyStream):
-                said = await result.afterword()  # e.g. the answer arrived but could not be saved
-                if said is not None:
-                    await writer.write_error(said.text)
+            await write_afterword(result, writer.write_error)
         finally:
             delivery.release()  # also when cancelled before its place came
             if isinstance(result, ReplyStream):

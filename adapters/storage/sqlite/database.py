@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
@@ -121,7 +122,7 @@ class Database:
             yield self._conn
             return
         async with self._lock:
-            try:
+            with self._saving():
                 if not begin:
                     yield self._conn
                     return
@@ -139,18 +140,12 @@ class Database:
                     if self._conn.in_transaction:
                         await self._conn.execute("ROLLBACK")
                     raise
-            except sqlite3.Error as exc:
-                self._raise_unavailable(exc)
-                raise
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Run a query and return every row (one trip to the database thread)."""
         async with self._locked():
-            try:
+            with self._saving():
                 return list(await self._conn.execute_fetchall(sql, tuple(params)))
-            except sqlite3.Error as exc:
-                self._raise_unavailable(exc)
-                raise
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         """Run a query and return the first row, if any."""
@@ -160,35 +155,36 @@ class Database:
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement on its own (atomic by itself); return the rows it changed."""
         async with self._locked():
-            try:
+            with self._saving():
                 cursor = await self._conn.execute(sql, tuple(params))
-            except sqlite3.Error as exc:
-                self._raise_unavailable(exc)
-                raise
             return cursor.rowcount
 
     async def executescript(self, script: str) -> None:
         """Run a script of several statements (used by migrations)."""
         async with self._lock:
-            try:
+            with self._saving():
                 try:
                     await self._conn.executescript(script)
                 except BaseException:
                     if self._conn.in_transaction:
                         await self._conn.execute("ROLLBACK")
                     raise
-            except sqlite3.Error as exc:
-                self._raise_unavailable(exc)
-                raise
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database and empty it, so deleted content leaves the WAL too."""
         async with self._lock:
-            try:
+            with self._saving():
                 await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as exc:
-                self._raise_unavailable(exc)
-                raise
+
+    @contextlib.contextmanager
+    def _saving(self) -> Iterator[None]:
+        """Turn SQLite's "cannot save" errors (full disk, read-only, I/O) into
+        ``StorageUnavailable``; any other error passes through as it is."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            self._raise_unavailable(exc)
+            raise
 
     def _raise_unavailable(self, exc: sqlite3.Error) -> None:
         """Raise the ``StorageUnavailable`` an SQLite error means; return for any other error.
