@@ -47,11 +47,20 @@ class DiscordInbox:
             )
         except StorageUnavailable:
             return True  # logged where it arose: answer it anyway (it says what cannot be saved)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database stayed locked
+            # Discord sends a message once: answer it now rather than lose it, unrecorded.
+            log.warning("Could not record Discord message %s (answering it anyway): %s", message.id, exc)
+            return True
 
     async def answered(self, message: discord.Message) -> None:
         """Mark a message answered (whatever the answer was: an error is an answer too)."""
-        with contextlib.suppress(StorageUnavailable):  # logged where it arose; the answer stands
+        try:
             await self._inbox.answered(PLATFORM, [str(message.id)])
+        except StorageUnavailable:
+            pass  # logged where it arose; the answer stands
+        except Exception as exc:  # noqa: BLE001 - e.g. the database stayed locked
+            # The answer stands; the next start may answer the message again.
+            log.warning("Could not mark Discord message %s answered: %s", message.id, exc)
 
     async def take_over(self, client: discord.Client, on_message: OnMessage) -> None:
         """Answer the messages a crash (or a stop) left unanswered: each channel's oldest

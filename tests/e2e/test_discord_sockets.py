@@ -159,3 +159,31 @@ async def test_an_answer_ready_first_waits_behind_the_one_asked_before_it(
         await dc.wait_for(lambda: any("/reset" in m["content"] for m in bot_messages(dc, channel)))
     first, *rest = (m["content"] for m in bot_messages(dc, channel))
     assert "tell me about the sea" in first and "/reset" in rest[0]  # the help, after the answer
+
+
+async def test_a_message_the_locked_database_cannot_record_is_still_answered_once(
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any, tmp_path: Any, caplog: Any
+) -> None:
+    import asyncio
+    import logging
+    import sqlite3
+
+    caplog.set_level(logging.WARNING)
+    _guild, channel, alice = server_with_alice(dc)
+    async with start_discord() as adapter:
+        dc.send_message(channel, alice, f"<@{dc.bot_id}> before")
+        await dc.wait_for(lambda: len(bot_messages(dc, channel)) == 1)
+        await adapter._service.wait_idle()
+        # Discord sends a message once: held past the busy timeout, it is answered unrecorded.
+        other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None, timeout=30)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            dc.send_message(channel, alice, f"<@{dc.bot_id}> while locked")
+            await dc.wait_for(lambda: "Could not record Discord message" in caplog.text, timeout=20)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await dc.wait_for(lambda: len(bot_messages(dc, channel)) == 2, timeout=20)
+        await asyncio.sleep(0.3)
+    assert "while locked" in bot_messages(dc, channel)[1]["content"]
+    assert len(venice.calls_to("/chat/completions")) == 2  # answered once, not lost
