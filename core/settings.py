@@ -44,6 +44,28 @@ class Settings(BaseSettings):
     redeliver_window_minutes: float = Field(
         30.0, ge=0, le=7 * 24 * 60, description="At start-up, answer messages a crash left this recent"
     )
+    history_token_budget: int = Field(
+        1000,
+        ge=200,
+        le=1_000_000,
+        description="Tokens of recent turns sent verbatim (per chat: /memory budget)",
+    )
+    history_token_budget_max: int = Field(
+        8000, ge=200, le=1_000_000, description="Largest /memory budget a chat may choose"
+    )
+    summary_model: str | None = Field(
+        None, description="Model that writes running summaries (default: the cheapest private text model)"
+    )
+    embedding_model: str | None = Field(
+        None, description="Model for long-term recall's embeddings (default: the cheapest embedding model)"
+    )
+    recall_token_budget: int = Field(
+        600, ge=0, le=20_000, description="Most tokens of recalled earlier messages per turn (0: recall off)"
+    )
+    max_document_mb: float = Field(20.0, gt=0, le=25, description="Largest document accepted, in MB")
+    max_document_tokens: int = Field(
+        50_000, ge=100, le=1_000_000, description="Longest document text accepted, in tokens"
+    )
 
     user_allowance_usd: float = Field(1.0, ge=0, description="Credit each user gets per period")
     allowance_period: Literal["daily", "weekly", "monthly", "none"] = Field(
