@@ -53,7 +53,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.chat.memory import SUMMARY_PROMPT  # noqa: E402
+from bench.cost_ours import measure_ours  # noqa: E402
+from core.chat import recall  # noqa: E402
+from core.chat.memory import SUMMARY_PROMPT, Memory  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from core.text import estimate_tokens  # noqa: E402
 from tests.fakes.venice import ChatScript, FakeVenice  # noqa: E402
 
@@ -158,6 +161,8 @@ class Tally:
     asked: int = 0
     requests: int = 0
     venice_usd: Decimal = Decimal(0)  # what the fake itself charged: a check on ``dollars``
+    embedding_tokens: int = 0  # ours: tokens embedded for long-term recall
+    parts: dict[str, Decimal] = field(default_factory=dict)  # ours: dollars by kind of request
 
 
 @dataclass
@@ -318,11 +323,7 @@ class SummariseEvery:
             self.since = []
 
 
-# ======== The strategies measured, in the order printed. "ours" goes here (next session) ========
-# Add  OURS: Ours,  a class with the Strategy protocol's prompt() and after(). Through ``venice`` it may
-# send a prompt_cache_key (venice.chat(..., cache_key=...)) and summarise on another model
-# (venice.chat(..., model=...), priced at that model's /models prices); embeddings need a
-# Venice.embed() that tallies /embeddings usage at the embedding model's price (not written yet).
+# The reference strategies, in the order printed; "ours" (the bot itself, bench/cost_ours.py) comes last.
 STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "whole window (today)": WholeWindow,
     "last 25 messages": LastMessages,
@@ -387,10 +388,13 @@ def table(turns: int, results: dict[str, Tally]) -> list[str]:
     else:
         met = ours.dollars <= cheapest and ours.prompt_tokens <= fewest and ours.recalled == ours.asked
         goal += f"  [ours: {'met' if met else 'NOT met'}]"
+    if ours is not None:
+        goal += "\nours by request: " + ", ".join(f"{k} ${v:.4f}" for k, v in ours.parts.items())
+        goal += f"; {ours.embedding_tokens:,} tokens embedded"
     return [*lines, goal]
 
 
-async def main(turn_counts: list[int], seed: int) -> None:
+async def main(turn_counts: list[int], seed: int, tuning: argparse.Namespace) -> None:
     print(f"venice-bots cost of a long chat, per history strategy (fake Venice, {MODEL}, seed {seed})")
     async with (
         FakeVenice() as fake,
@@ -399,6 +403,7 @@ async def main(turn_counts: list[int], seed: int) -> None:
         ) as http,
     ):
         models = (await http.get("/models", params={"type": "text"})).json()["data"]
+        models += (await http.get("/models", params={"type": "embedding"})).json()["data"]
         prices = {m["id"]: model_prices(m["model_spec"]["pricing"]) for m in models}
         price = prices[MODEL]
         print(
@@ -411,6 +416,17 @@ async def main(turn_counts: list[int], seed: int) -> None:
             results = {
                 name: await measure(make(), script, http, fake, prices) for name, make in STRATEGIES.items()
             }
+            rng = random.Random(turns)
+            results[OURS] = await measure_ours(
+                script,
+                fake,
+                prices,
+                Tally(),
+                MODEL,
+                summary=lambda: _words(rng, SUMMARY_TOKENS),
+                history_token_budget=tuning.budget,
+                recall_token_budget=tuning.recall_budget,
+            )
             print()
             print("\n".join(table(turns, results)))
             print(f"({time.perf_counter() - start:.1f} s)")
@@ -426,7 +442,30 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--turns", default="120,300", help="comma-separated script lengths (default 120,300)")
     parser.add_argument("--seed", type=int, default=17, help="the script's random seed (default 17)")
+    # Ours' knobs, to choose the defaults by measurement (each defaults to the bot's own).
+    parser.add_argument("--budget", type=int, default=Settings.model_fields["history_token_budget"].default)
+    parser.add_argument(
+        "--recall-budget", type=int, default=Settings.model_fields["recall_token_budget"].default
+    )
+    parser.add_argument("--fold-to", type=float, default=Memory.FOLD_TO)
+    parser.add_argument("--summary-after", type=int, default=Memory.SUMMARY_AFTER)
+    parser.add_argument("--top-k", type=int, default=recall.TOP_K)
+    parser.add_argument("--chunk", type=int, default=recall.CHUNK_TOKENS)
+    parser.add_argument("--floor", type=float, default=recall.FLOOR)
     return parser.parse_args()
+
+
+def tune(args: argparse.Namespace) -> None:
+    """Set ours' constants from the command line (the bot's own values unless given)."""
+    Memory.FOLD_TO = args.fold_to
+    Memory.SUMMARY_AFTER = args.summary_after
+    recall.TOP_K = args.top_k
+    recall.CHUNK_TOKENS = args.chunk
+    recall.FLOOR = args.floor
+    print(
+        f"ours: budget {args.budget}, recall budget {args.recall_budget}, fold to {args.fold_to}, "
+        f"summary after {args.summary_after}, top-k {args.top_k}, chunk {args.chunk}, floor {args.floor}"
+    )
 
 
 if __name__ == "__main__":
@@ -436,4 +475,5 @@ if __name__ == "__main__":
         raise SystemExit(
             "--turns: at least 30, so that every fact is planted (turns 2-19) before it is asked"
         )
-    asyncio.run(main(lengths, args.seed))
+    tune(args)
+    asyncio.run(main(lengths, args.seed, args))

@@ -15,7 +15,9 @@ from bots.health import check, heartbeat_path
 from core.app import App
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.billing.pricing import Prices
+from core.catalogue import Catalogue
 from core.chat.memory import Memory
+from core.chat.recall import Recall
 from core.money import AllowancePolicy, micro_usd
 from core.ports.storage import Store
 from core.settings import Settings
@@ -53,6 +55,21 @@ def open_store(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     return SqliteStore(sqlite_path(settings.database_url), policy=allowance_policy(settings), clock=clock)
 
 
+def memory(settings: Settings, store: Store, venice: VeniceClient) -> Memory:
+    """The conversation memory: a verbatim budget, summaries, and long-term recall."""
+    catalogue = Catalogue(settings, venice)
+    recall = Recall(store.vectors, venice, catalogue, token_budget=settings.recall_token_budget)
+    return Memory(
+        store.conversations,
+        venice,
+        recall,
+        catalogue,
+        reply_max_tokens=settings.reply_max_tokens,
+        history_budget=settings.history_token_budget,
+        history_budget_max=settings.history_token_budget_max,
+    )
+
+
 @asynccontextmanager
 async def build_service(
     settings: Settings,
@@ -75,7 +92,7 @@ async def build_service(
             settings,
             store=store,
             venice=venice,
-            memory=Memory(store.conversations, venice, reply_max_tokens=settings.reply_max_tokens),
+            memory=memory(settings, store, venice),
             prices=Prices(markup=settings.price_markup, feature_markups=settings.feature_markups),
             rate_limit=UserRateLimit(settings.rate_limit_per_minute),
             account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),

@@ -162,6 +162,7 @@ class App:
                 turns=self.runner.turns,
                 characters=self.characters,
                 catalogue=self.catalogue,
+                memory=memory,
             ),
             AccountCommands(
                 settings,

@@ -3,6 +3,8 @@ the chat's model, a model that can see, the voices, and suggestions for autocomp
 
 from __future__ import annotations
 
+import logging
+
 from core.characters.binding import Binding
 from core.errors import BotError, InvalidInput
 from core.events import Notice
@@ -12,6 +14,9 @@ from core.venice.client import VeniceClient
 from core.venice.types import ModelInfo
 
 FALLBACK_CONTEXT = 8192  # when Venice does not list the model, assume a small context
+SUMMARY_MIN_CONTEXT = 16_384  # a summary request carries a few thousand tokens of turns
+
+log = logging.getLogger(__name__)
 
 
 class Catalogue:
@@ -117,6 +122,34 @@ class Catalogue:
             wanted = self._settings.default_chat_model
             info = ModelInfo(id=wanted, type="text", name=wanted, context_length=FALLBACK_CONTEXT)
         return info, notices
+
+    async def summary_model(self, chat_model: ModelInfo) -> ModelInfo:
+        """The model that writes running summaries: ``SUMMARY_MODEL``, else the cheapest capable
+        private text model Venice lists, else the chat's own model."""
+        models = await self.models_of("text")
+        wanted = self._settings.summary_model
+        if wanted:
+            found = next((m for m in models if m.id == wanted), None)
+            if found is not None:
+                return found
+            log.warning(
+                "SUMMARY_MODEL %s is not offered (or not private); summarizing with %s", wanted, chat_model.id
+            )
+            return chat_model
+        capable = [
+            m
+            for m in models
+            if m.privacy == "private"
+            and m.context_length >= SUMMARY_MIN_CONTEXT
+            and m.input_usd_per_mtok is not None
+            and m.output_usd_per_mtok is not None
+        ]
+        if not capable:
+            return chat_model
+        # A summary reads a few thousand tokens and writes a few hundred: weigh the prices so.
+        return min(
+            capable, key=lambda m: (10 * (m.input_usd_per_mtok or 0) + (m.output_usd_per_mtok or 0), m.id)
+        )
 
 
 def voices_of(model: ModelInfo) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
+from core.chat.memory import MIN_BUDGET, window_start
 from core.commands import Arg, ArgType, Audience, Command, CommandContext, help_text
 from core.errors import BotError, InvalidInput
 from core.events import Choice, Reply, ReplyStream
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from core.addressing import Addressing
     from core.catalogue import Catalogue
     from core.characters.binding import CharacterService
+    from core.chat.memory import Memory
     from core.commands import CommandRegistry
     from core.events import IncomingMessage
     from core.ports.storage import ChatSettingsStore, ConversationStore
@@ -42,8 +44,10 @@ class ChatCommands:
         turns: TurnQueue,
         characters: CharacterService,
         catalogue: Catalogue,
+        memory: Memory,
     ) -> None:
         self._settings = settings
+        self._memory = memory
         self._registry = registry
         self._regenerate = regenerate
         self._chat_settings = chat_settings
@@ -105,9 +109,16 @@ class ChatCommands:
             ),
             Command(
                 "memory",
-                "In group chats: one shared conversation, or one per user",
+                "What the bot remembers here; shared or per-user, budget N, recall on|off",
                 self.memory,
-                (Arg("mode", "shared or per-user", choices=("shared", "per-user")),),
+                (
+                    Arg(
+                        "setting",
+                        "shared or per-user (group chats), budget, or recall",
+                        choices=("shared", "per-user", "budget", "recall"),
+                    ),
+                    Arg("value", "for budget: tokens or 'default'; for recall: on or off"),
+                ),
             ),
             Command("settings", "Show this chat's settings", self.settings, audience=Audience.ASKER),
         ]
@@ -120,6 +131,8 @@ class ChatCommands:
         """Retire the conversation; the next message starts afresh."""
         key = await self._addressing.conversation_key(ctx.message)
         async with self._turns.take(key):  # after the answers already asked for
+            if key.ephemeral:  # what it remembered lives in this process only: gone with it
+                self._memory.recall.drop((await self._conversations.active(key)).id)
             await self._conversations.reset(key)
         return Reply("Started a new conversation. Earlier messages will not be used.")
 
@@ -231,19 +244,89 @@ class ChatCommands:
         return Reply("System prompt set for this chat. It applies from the next message.")
 
     async def memory(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
-        """Show or set shared versus per-user memory."""
-        mode = args.get("mode")
-        if mode is None:
-            state = "per-user" if (await self._chat(ctx)).per_user_memory else "shared"
-            return Reply(f"Memory in this chat is {state}. Change it with /memory shared|per-user.")
+        """Show what this chat's conversation remembers, or set how it remembers."""
+        setting, value = args.get("setting"), str(args.get("value") or "").strip().lower()
+        if setting is None:
+            return Reply(await self._remembered(ctx))
+        if setting == "budget":
+            return await self._memory_budget(ctx, value)
+        if setting == "recall":
+            if value not in ("on", "off"):
+                raise InvalidInput("Use /memory recall on or /memory recall off.")
+            if value == "on" and not self._memory.recall.enabled:
+                raise InvalidInput("Long-term recall is turned off for this bot by its operator.")
+            await self._change(ctx, "turn long-term recall on or off", recall=value == "on")
+            return Reply(
+                "Long-term recall is on: earlier messages that matter come back into the conversation."
+                if value == "on"
+                else "Long-term recall is off here: only the recent turns and the summary are used."
+            )
         if ctx.message.is_direct:
-            return Reply("A direct chat always has one conversation; /memory is for group chats.")
-        await self._change(ctx, "change how memory is kept", per_user_memory=mode == "per-user")
+            return Reply("A direct chat always has one conversation; shared or per-user is for group chats.")
+        await self._change(ctx, "change how memory is kept", per_user_memory=setting == "per-user")
         return Reply(
             "Each user now has their own conversation here."
-            if mode == "per-user"
+            if setting == "per-user"
             else "Everyone here now shares one conversation."
         )
+
+    async def _memory_budget(self, ctx: CommandContext, value: str) -> Reply:
+        """Set how many tokens of recent turns go word for word into each prompt."""
+        most = self._memory.history_budget_max
+        if value == "default":
+            await self._change(ctx, "change the memory budget", history_budget=None)
+            return Reply(f"Memory budget: the bot's default again ({self._memory.history_budget:,} tokens).")
+        try:
+            tokens = int(value.replace(",", "").replace("_", ""))
+        except ValueError:
+            raise InvalidInput(
+                f"Use /memory budget N with N tokens from {MIN_BUDGET:,} to {most:,}, or /memory budget default."
+            ) from None
+        if not MIN_BUDGET <= tokens <= most:
+            raise InvalidInput(f"The memory budget can be from {MIN_BUDGET:,} to {most:,} tokens here.")
+        await self._change(ctx, "change the memory budget", history_budget=tokens)
+        return Reply(
+            f"Memory budget: up to {tokens:,} tokens of recent turns go word for word with each message "
+            "(more costs more per message; older turns are summarized and recalled)."
+        )
+
+    async def _remembered(self, ctx: CommandContext) -> str:
+        """What the caller's conversation here remembers, and how to change it."""
+        chat = await self._chat(ctx)
+        memory = self._memory
+        conversation = await self._conversations.active(await self._addressing.conversation_key(ctx.message))
+        budget = memory.budget_of(chat)
+        messages = await memory.unsummarized(conversation, budget)
+        verbatim = len(messages) - window_start(messages, budget, memory.FOLD_TO)
+        own = "this chat's" if chat.history_budget is not None else "the bot's default"
+        lines = []
+        if not ctx.message.is_direct:
+            mode = "per-user" if chat.per_user_memory else "shared"
+            lines.append(f"Memory in this chat is {mode} (/memory shared|per-user).")
+        lines.append(
+            f"Recent turns, word for word: {plural(verbatim, 'message')}, up to {budget:,} tokens "
+            f"({own}; /memory budget N, at most {memory.history_budget_max:,})."
+        )
+        if not memory.recall.enabled:
+            lines.append("Long-term recall: off for this bot.")
+        else:
+            stats = await memory.recall.stats(conversation)
+            what = plural(stats.messages, "earlier message")
+            if stats.documents:
+                what += f" and {plural(stats.documents, 'document')}"
+            state = "on" if chat.recall else "off (/memory recall on)"
+            lines.append(f"Long-term recall: {state}; {what} can be recalled.")
+        if conversation.summary:
+            summary = conversation.summary
+            lines.append(
+                "Summary of older turns:\n" + (summary[:1500] + "…" if len(summary) > 1500 else summary)
+            )
+        else:
+            lines.append("No summary yet: nothing has been folded.")
+        if conversation.in_memory:
+            lines.append("Ephemeral mode: all of it is kept in memory only, never written to disk.")
+        lines.append("/reset starts a new conversation; /forget deletes what you said.")
+        return "\n".join(lines)
 
     async def _character_name(self, chat: ChatSettings) -> str:
         try:

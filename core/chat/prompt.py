@@ -51,7 +51,7 @@ def system_prompt(
     room = memory.window_budget(model, full, conversation.summary_tokens) - question_tokens
     # Tight: the example would take over a quarter of the window, or push history out.
     window = model.context_length - memory.reply_budget(model)
-    if example <= window // 4 and room >= conversation.unsummarized_tokens:
+    if example <= window // 4 and room >= min(conversation.unsummarized_tokens, memory.budget_of(chat)):
         return full
     return binding.persona.system(user, original=original, with_example=False)
 

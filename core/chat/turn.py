@@ -14,6 +14,7 @@ from core.characters.binding import CharacterService
 from core.chat import prompt
 from core.chat.memory import Memory
 from core.chat.prompt import checked_pictures, question_text, venice_parameters, with_images
+from core.chat.recall import Embedded
 from core.chat.relay import relay
 from core.errors import BotError, InvalidInput, StorageUnavailable
 from core.events import Attachment, Charge, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
@@ -148,12 +149,15 @@ class ChatTurns:
         system_prompt = prompt.system_prompt(
             self._settings, self._memory, chat, binding, message, model, conversation, question_tokens
         )
+        budget, recall = memory.budget_of(chat), memory.recalls(chat)
         context = await memory.build(
             conversation,
             model,
             system_prompt,
             question,
             question_tokens,
+            budget=budget,
+            recall=recall,
             before_id=replacing[0].id if replacing else None,
         )
         venice, more = venice_parameters(self._settings, chat, model, question)
@@ -214,7 +218,7 @@ class ChatTurns:
             completion_estimate=generated,
             web_search=search,
             scraped_urls=urls,
-        )
+        ) + self._embedding_cost(context.recollection.spent)
         if not answer.strip():
             if result.stopped:
                 notices = (
@@ -285,24 +289,27 @@ class ChatTurns:
                 return
             raise
         stream.say_after(None)
-        # Fold old turns after the user has the answer; the next turn of this conversation
+        # Keep the memory after the user has the answer; the next turn of this conversation
         # waits for it (this turn is still held), other conversations do not.
-        try:
-            summary = await memory.fold(conversation, model, system_prompt)
-            if summary is not None:  # a paid call too: charged as far as the balance goes
-                await self._cashier.charge_after(
-                    message,
-                    self._prices.chat_cost(
-                        model,
-                        summary.usage,
-                        cost_usd=summary.cost_usd,
-                        estimated_prompt=0,
-                        completion_estimate=0,
-                        web_search=False,
-                        scraped_urls=0,
-                        feature="summary",
-                    ),
-                    feature="summary",
-                )
-        except BotError as exc:
-            log.warning("Summarizing conversation %s failed, will retry later: %s", conversation.id, exc)
+        upkeep = await memory.upkeep(conversation, model, budget=budget, recall=recall)
+        if upkeep.summary is not None and upkeep.summary_model is not None:
+            # Paid calls too: charged as far as the balance goes.
+            summary_cost = self._prices.chat_cost(
+                upkeep.summary_model,
+                upkeep.summary.usage,
+                cost_usd=upkeep.summary.cost_usd,
+                estimated_prompt=0,
+                completion_estimate=0,
+                web_search=False,
+                scraped_urls=0,
+                feature="summary",
+            )
+            await self._cashier.charge_after(message, summary_cost, feature="summary")
+        if upkeep.embedded.tokens:
+            await self._cashier.charge_after(message, self._embedding_cost(upkeep.embedded), feature="memory")
+
+    def _embedding_cost(self, spent: Embedded) -> int:
+        """What embedding text for recall cost, at its model's price."""
+        if spent.model is None or not spent.tokens:
+            return 0
+        return self._prices.embedding_cost(spent.model, spent.tokens)

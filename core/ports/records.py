@@ -87,6 +87,8 @@ class ChatSettings:
     character: str | None = None  # "venice:<slug>" or "persona:<id>": who speaks in this chat
     retention_days: int | None = None  # None: MESSAGE_RETENTION_DAYS; 0: keep forever
     ephemeral: bool = False  # no message content written to disk
+    history_budget: int | None = None  # tokens of turns sent verbatim; None: HISTORY_TOKEN_BUDGET
+    recall: bool = True  # long-term recall of what left the verbatim window
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChatSettings:

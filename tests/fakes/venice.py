@@ -162,6 +162,8 @@ class FakeVenice(MediaEndpoints):
         # memory benchmark of 25 MB uploads measures the client, not the fake's recordings.
         self.keep_uploads: bool = True
         self.script: list[ChatScript] = []  # chat answers, popped first-in first-out
+        # (path, model, usage) of every chat and embeddings request answered, for cost benchmarks
+        self.usage_log: list[tuple[str, str, dict[str, Any]]] = []
         self.responder: Callable[[dict[str, Any]], ChatScript] = (
             self.default_responder
         )  # when script is empty
@@ -509,6 +511,7 @@ class FakeVenice(MediaEndpoints):
                 model["id"], key if isinstance(key, str) else None, body["messages"], self.cache_min_tokens
             )
         usage = compute_usage(body["messages"], script, cached)
+        self.usage_log.append(("/chat/completions", model["id"], usage))
         cost = compute_cost(model, usage, script, str(self.balance.get("consumptionCurrency") or "USD"))
         self._charge(cost, int(usage.get("total_tokens", 0)))
         if model["id"] in self.deprecated_models:
@@ -575,6 +578,7 @@ class FakeVenice(MediaEndpoints):
         size = int(size or EMBEDDING_DIMENSIONS)
         encoding = str(body.get("encoding_format") or "float")
         tokens = sum(embedding_tokens(text) for text in texts)
+        self.usage_log.append(("/embeddings", model["id"], {"prompt_tokens": tokens}))
         currency = str(self.balance.get("consumptionCurrency") or "USD")
         # Input tokens at the model's input price: the same sum as a chat request without an answer.
         self._charge(compute_cost(model, {"prompt_tokens": tokens}, ChatScript(), currency), tokens)
