@@ -28,6 +28,7 @@ from core.ports.records import (
     OpenReservation,
     Reservation,
     StoredMessage,
+    TokenUse,
     UserPage,
     UserRecord,
     VideoJob,
@@ -174,6 +175,11 @@ class StateStore(Protocol):
         """Store ``value`` under ``key``, replacing what was there."""
         ...
 
+    async def setdefault(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless a value is there already; return the stored one
+        (atomically: of several callers at once, all get the first value written)."""
+        ...
+
 
 class UserDirectory(Protocol):
     """Read-only look-ups of the users and chats the bot has seen."""
@@ -268,8 +274,11 @@ class LedgerStore(Protocol):
         """Hold ``amount`` for a paid action, or raise ``InsufficientCredit``."""
         ...
 
-    async def settle(self, reservation: Reservation, cost: int) -> int:
-        """Charge the real cost (capped by the balance beyond the hold); returns what was charged."""
+    async def settle(self, reservation: Reservation, cost: int, *, tokens: TokenUse | None = None) -> int:
+        """Charge the real cost (capped by the balance beyond the hold); returns what was charged.
+
+        ``tokens``: what the request's prompt was made of; ``activity`` hands it back.
+        """
         ...
 
     async def refund(self, reservation: Reservation) -> None:
