@@ -119,20 +119,20 @@ class Usage:
         """Parse ``usage``; None when absent."""
         if not isinstance(data, dict):
             return None
-        prompt = _count(data.get("prompt_tokens"))
-        completion = _count(data.get("completion_tokens"))
+        prompt = int(data.get("prompt_tokens") or 0)
+        completion = int(data.get("completion_tokens") or 0)
         details = data.get("prompt_tokens_details")
         details = details if isinstance(details, dict) else {}
-        # Never more cached or written than the whole prompt, whatever a provider reports.
-        cached = min(prompt, _count(details.get("cached_tokens")))
-        written = min(prompt - cached, _count(details.get("cache_creation_input_tokens")))
-        return cls(
-            prompt, completion, _count(data.get("total_tokens")) or prompt + completion, cached, written
-        )
+        # The cache's share is an optional breakdown: one that is unreadable counts as none (the
+        # prompt is then charged at the plain input price), and never more than the prompt.
+        cached = min(max(0, prompt), _breakdown(details.get("cached_tokens")))
+        written = min(max(0, prompt - cached), _breakdown(details.get("cache_creation_input_tokens")))
+        total = int(data.get("total_tokens") or prompt + completion)
+        return cls(prompt, completion, total, cached, written)
 
 
-def _count(value: Any) -> int:
-    """A token count as reported, or 0 when it is missing or not a count."""
+def _breakdown(value: Any) -> int:
+    """A part of the prompt's token count as reported, or 0 when it is missing or not a count."""
     try:
         return max(0, int(value or 0))
     except (TypeError, ValueError):
