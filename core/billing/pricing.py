@@ -37,9 +37,13 @@ class Prices:
         scraped_urls: int,
         feature: str = "chat",
     ) -> int:
-        """An upper bound for a chat answer: every reply token used, search and links paid."""
+        """An upper bound for a chat answer: every reply token used, search and links paid, no
+        prompt token read from the cache (and, where writing to it costs more, all written)."""
+        tier = model.token_prices(prompt_tokens)
+        costlier_writes = (tier.cache_write or 0) > (tier.input or 0)
+        prompt = PromptTokens(prompt_tokens, written=prompt_tokens if costlier_writes else 0)
         return self._micro(
-            _tokens_usd(model, prompt_tokens, max_completion_tokens, web_search, scraped_urls), feature
+            _tokens_usd(model, prompt, max_completion_tokens, web_search, scraped_urls), feature
         )
 
     def token_use(self, model: ModelInfo, usage: Usage | None, *, feature: str = "chat") -> TokenUse | None:
@@ -47,7 +51,7 @@ class Prices:
         feature's markup), to record with its charge; None without Venice's usage."""
         if usage is None:
             return None
-        prompt = PromptTokens(usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens)
+        prompt = PromptTokens.of(usage)
         markup = exact(self.feature_markups.get(feature, self.markup))
         saved = micro_usd(_cache_saving_usd(model, prompt) * markup, up=False)
         return TokenUse(prompt.total, prompt.cached, prompt.written, saved)
@@ -68,11 +72,7 @@ class Prices:
         (cached prompt tokens at ``cache_input``, cache writes at ``cache_write``)."""
         if cost_usd is not None:
             return self._micro(cost_usd, feature)
-        prompt = (
-            PromptTokens(usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens)
-            if usage and usage.prompt_tokens
-            else PromptTokens(estimated_prompt)
-        )
+        prompt = PromptTokens.of(usage) if usage and usage.prompt_tokens else PromptTokens(estimated_prompt)
         completion = usage.completion_tokens if usage and usage.completion_tokens else completion_estimate
         return self._micro(_tokens_usd(model, prompt, completion, web_search, scraped_urls), feature)
 
@@ -84,6 +84,11 @@ class PromptTokens:
     total: int
     cached: int = 0
     written: int = 0
+
+    @classmethod
+    def of(cls, usage: Usage) -> PromptTokens:
+        """The prompt tokens Venice reported."""
+        return cls(usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens)
 
 
 def _tokens_usd(

@@ -117,7 +117,8 @@ async def test_the_extended_tier_prices_the_whole_request_above_its_threshold(
     at, above = Usage(200_000, 0, 200_000), Usage(200_001, 0, 200_001)
     assert prices.chat_cost(model, at, cost_usd=None, **NO_ESTIMATES) == 600_000
     assert prices.chat_cost(model, above, cost_usd=None, **NO_ESTIMATES) == 1_200_006
-    assert prices.chat_estimate(model, 200_001, 0, web_search=False, scraped_urls=0) == 1_200_006
+    # A hold is an upper bound: nothing read from the cache, everything written at $7.50.
+    assert prices.chat_estimate(model, 200_001, 0, web_search=False, scraped_urls=0) == 1_500_008
 
 
 async def test_breakpoints_pass_the_spec_and_cache_writes_are_charged_at_their_price(
