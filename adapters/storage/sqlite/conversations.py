@@ -21,9 +21,18 @@ class ConversationStore:
     PAGE = 256  # one query covers most windows; each query is a round trip to the DB thread
     CACHED_CONVERSATIONS = 512
 
-    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], float] = time.time,
+        discarded: Callable[[int], None] | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
+        # Told the id of each ephemeral conversation let go of, so what else the process holds
+        # of it (its recall chunks) goes too.
+        self._discarded = discarded or (lambda conversation_id: None)
         self._active: OrderedDict[ConversationKey, Conversation] = OrderedDict()
         self._users: dict[tuple[str, str], int] = {}
         self._ephemeral: dict[ConversationKey, Conversation] = {}
@@ -89,6 +98,8 @@ class ConversationStore:
         """Retire the key's active conversation; return whether there was one with messages."""
         if key.ephemeral:
             gone = self._ephemeral.pop(key, None)
+            if gone is not None:
+                self._discarded(gone.id)
             return bool(gone and gone.recent)
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
@@ -341,7 +352,7 @@ class ConversationStore:
                 for k in self._ephemeral
                 if k.platform == platform and (k.user_scope == user or k.chat_id in chats)
             ]:
-                del self._ephemeral[key]
+                self._discarded(self._ephemeral.pop(key).id)
 
     async def counts(self) -> dict[str, int]:
         """How many users, conversations and messages are stored."""

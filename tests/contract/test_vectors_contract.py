@@ -1,0 +1,280 @@
+"""What every storage backend's vector store does (long-term recall), through core/ports only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.money import AllowancePolicy
+from core.ports.records import Conversation, ConversationKey, StoredMessage
+from core.ports.storage import Store
+from core.ports.vectors import ChunkKind, MemoryChunk, MemoryStats
+from core.privacy.policy import Privacy
+from core.settings import Settings
+from tests.contract.conftest import Now, open_backend
+from tests.fakes.venice_memory import embedding_vector
+
+MODEL = "text-embedding-bge-m3"
+DIMENSIONS = 1024  # BGE M3's size
+
+
+def vector(text: str) -> list[float]:
+    """Texts sharing words point alike (the fake Venice's embedding, at the real model's size)."""
+    return embedding_vector(text, DIMENSIONS)
+
+
+def chunk(message: StoredMessage, text: str | None = None, kind: ChunkKind = "message") -> MemoryChunk:
+    text = message.content if text is None else text
+    return MemoryChunk(message.id, kind, message.role, text, len(text.split()), vector(text))
+
+
+async def turn(
+    store: Store, key: ConversationKey, question: str, answer: str, *, user: int | None = None
+) -> tuple[Conversation, StoredMessage, StoredMessage]:
+    """Save one turn and return the conversation with the question and answer as stored."""
+    conversation = await store.conversations.active(key)
+    await store.conversations.save_turn(
+        conversation, user_id=user, question=question, question_tokens=len(question.split()),
+        answer=answer, answer_tokens=len(answer.split()),
+    )  # fmt: skip
+    last = await store.conversations.last_turn(conversation)
+    assert last is not None
+    return conversation, last[0], last[1]
+
+
+async def remembered(store: Store, conversation: Conversation, text: str, **filters: int) -> list[str]:
+    """The texts a search for ``text`` recalls (no floor, few enough to see them all)."""
+    found = await store.vectors.search(
+        conversation, MODEL, vector(text), limit=filters.pop("limit", 10), floor=-1.0,
+        messages_before=filters.pop("messages_before", 1 << 62), **filters,
+    )  # fmt: skip
+    return [r.text for r in found]
+
+
+KEY = ConversationKey("telegram", "chat-1")
+
+
+async def test_a_search_finds_the_most_similar_chunks_best_first_above_the_floor(store: Store) -> None:
+    conversation, question, answer = await turn(
+        store, KEY, "my cat is called Miso", "Miso is a lovely name for a cat"
+    )
+    _, q2, a2 = await turn(store, KEY, "I live in Lisbon by the sea", "Lisbon is sunny")
+    await store.vectors.add(conversation, MODEL, [chunk(question), chunk(answer), chunk(q2), chunk(a2)])
+    found = await store.vectors.search(
+        conversation, MODEL, vector("what is my cat called"), limit=3, floor=0.1, messages_before=1 << 62
+    )
+    assert [r.text for r in found][:2] == ["my cat is called Miso", "Miso is a lovely name for a cat"]
+    assert [r.score for r in found] == sorted((r.score for r in found), reverse=True)
+    assert all(r.score >= 0.1 for r in found) and len(found) <= 3
+    best = found[0]
+    assert (best.message_id, best.kind, best.role, best.tokens) == (question.id, "message", "user", 5)
+    assert best.created_at > 0
+    assert await remembered(store, conversation, "what is my cat called", limit=1) == [
+        "my cat is called Miso"
+    ]
+    nothing_alike = await store.vectors.search(
+        conversation, MODEL, vector("quantum chromodynamics"), limit=3, floor=0.5, messages_before=1 << 62
+    )
+    assert nothing_alike == []
+
+
+async def test_a_search_never_returns_another_conversations_chunks(store: Store) -> None:
+    alice = await store.conversations.user_id("telegram", "1", "Alice")
+    bob = await store.conversations.user_id("telegram", "2", "Bob")
+    mine, q1, _ = await turn(
+        store, ConversationKey("telegram", "dm-1"), "my PIN is 4242", "noted", user=alice
+    )
+    theirs, q2, _ = await turn(
+        store, ConversationKey("telegram", "dm-2"), "my PIN is 4242", "noted", user=bob
+    )
+    await store.vectors.add(mine, MODEL, [chunk(q1)])
+    await store.vectors.add(theirs, MODEL, [chunk(q2)])
+    found = await store.vectors.search(
+        mine, MODEL, vector("my PIN is 4242"), limit=10, floor=-1.0, messages_before=1 << 62
+    )
+    assert [r.message_id for r in found] == [q1.id]  # identical text, only this conversation's
+    empty = await store.conversations.active(ConversationKey("telegram", "dm-3"))
+    assert await remembered(store, empty, "my PIN is 4242") == []
+
+
+async def test_the_verbatim_window_and_a_regenerated_answer_are_left_out_but_documents_are_not(
+    store: Store,
+) -> None:
+    conversation, q1, a1 = await turn(store, KEY, "the boat is blue", "a blue boat")
+    _, q2, a2 = await turn(store, KEY, "the boat is red", "a red boat")
+    await store.vectors.add(
+        conversation,
+        MODEL,
+        [chunk(q1), chunk(a1), chunk(q2, "report: the boat is green", kind="document"), chunk(q2), chunk(a2)],
+    )
+    # Only messages older than the verbatim window (here: the second turn is verbatim) ...
+    older = await remembered(store, conversation, "the boat", messages_before=q2.id)
+    assert sorted(older) == ["a blue boat", "report: the boat is green", "the boat is blue"]
+    # ... and when regenerating the first answer, nothing of it or after it.
+    assert await remembered(store, conversation, "the boat", before=a1.id) == ["the boat is blue"]
+
+
+async def test_chunks_of_another_embedding_model_are_not_compared(store: Store) -> None:
+    conversation, question, _ = await turn(store, KEY, "the code word is tangerine", "ok")
+    await store.vectors.add(conversation, "another-embedding-model", [chunk(question)])
+    assert await remembered(store, conversation, "the code word is tangerine") == []
+    await store.vectors.add(conversation, MODEL, [chunk(question)])
+    assert await remembered(store, conversation, "the code word is tangerine") == [
+        "the code word is tangerine"
+    ]
+
+
+async def test_last_embedded_and_stats_say_what_is_remembered(store: Store) -> None:
+    conversation, q1, a1 = await turn(store, KEY, "first question here", "first answer")
+    assert await store.vectors.last_embedded(conversation) == 0
+    assert await store.vectors.stats(conversation) == MemoryStats()
+    _, q2, _ = await turn(store, KEY, "here is my report", "thanks")
+    await store.vectors.add(conversation, MODEL, [chunk(q1), chunk(a1)])
+    await store.vectors.add(
+        conversation,
+        MODEL,
+        [chunk(q2, "part one of the report", "document"), chunk(q2, "part two of the report", "document")],
+    )
+    assert await store.vectors.last_embedded(conversation) == a1.id  # documents do not count
+    assert await store.vectors.stats(conversation) == MemoryStats(
+        chunks=4, messages=2, documents=1, tokens=15
+    )
+
+
+async def test_forget_deletes_the_users_chunks(store: Store, now: Now) -> None:
+    alice = await store.conversations.user_id("telegram", "1", "Alice")
+    key = ConversationKey("telegram", "dm-1")
+    conversation, question, answer = await turn(store, key, "my secret is lavender", "kept", user=alice)
+    await store.vectors.add(
+        conversation, MODEL, [chunk(question), chunk(answer), chunk(question, "lavender memo", "document")]
+    )
+    assert len(await remembered(store, conversation, "my secret is lavender")) == 3  # cached now
+    privacy = _privacy(store, now)
+    exported = await privacy.export("telegram", "1")
+    assert exported["conversations"][0]["documents"][0]["text"] == "lavender memo"
+    forgotten = await privacy.forget("telegram", "1")
+    assert forgotten.messages == 2
+    assert await remembered(store, conversation, "my secret is lavender") == []
+    assert (await store.vectors.stats(conversation)).chunks == 0
+
+
+async def test_forget_in_a_shared_chat_deletes_only_that_users_turns_chunks(store: Store, now: Now) -> None:
+    alice = await store.conversations.user_id("telegram", "1", "Alice")
+    bob = await store.conversations.user_id("telegram", "2", "Bob")
+    group = ConversationKey("telegram", "group")
+    conversation, q1, a1 = await turn(store, group, "alice likes tea", "tea noted", user=alice)
+    _, q2, a2 = await turn(store, group, "bob likes coffee", "coffee noted", user=bob)
+    await store.vectors.add(conversation, MODEL, [chunk(q1), chunk(a1), chunk(q2), chunk(a2)])
+    await _privacy(store, now).forget("telegram", "1")
+    assert sorted(await remembered(store, conversation, "likes tea coffee")) == [
+        "bob likes coffee",
+        "coffee noted",
+    ]
+
+
+async def test_retention_deletes_old_chunks(store: Store, now: Now) -> None:
+    conversation, q1, a1 = await turn(store, KEY, "the old fact is saffron", "saffron")
+    now.advance(40 * 86_400)
+    _, q2, _ = await turn(store, KEY, "the new fact is cumin", "cumin")
+    await store.vectors.add(conversation, MODEL, [chunk(q1), chunk(a1), chunk(q2)])
+    assert len(await remembered(store, conversation, "the fact is")) == 3  # cached now
+    assert await _privacy(store, now).sweep() == 2  # MESSAGE_RETENTION_DAYS: 30 by default
+    assert await remembered(store, conversation, "the fact is") == ["the new fact is cumin"]
+    assert (await store.vectors.stats(conversation)).chunks == 1
+
+
+async def test_a_regenerated_turn_takes_its_chunks_along(store: Store) -> None:
+    conversation, question, answer = await turn(store, KEY, "name a colour", "mauve")
+    await store.vectors.add(conversation, MODEL, [chunk(question), chunk(answer)])
+    assert len(await remembered(store, conversation, "colour mauve")) == 2
+    await store.conversations.save_turn(
+        conversation, user_id=None, question="name a colour", question_tokens=3, answer="teal",
+        answer_tokens=1, replacing=(question, answer),
+    )  # fmt: skip
+    assert await remembered(store, conversation, "colour mauve") == []
+
+
+async def test_chunks_added_in_a_unit_that_fails_are_not_kept(store: Store) -> None:
+    conversation, question, answer = await turn(store, KEY, "the password is orchid", "ok")
+    await store.vectors.add(conversation, MODEL, [chunk(question)])
+    assert len(await remembered(store, conversation, "password orchid")) == 1  # cached now
+    with pytest.raises(RuntimeError):
+        async with store.atomic():
+            await store.vectors.add(conversation, MODEL, [chunk(answer, "orchid password again")])
+            raise RuntimeError("the power went out")
+    assert await remembered(store, conversation, "password orchid") == ["the password is orchid"]
+    assert (await store.vectors.stats(conversation)).chunks == 1
+
+
+async def test_an_ephemeral_conversations_chunks_never_reach_the_disk(store: Store, tmp_path: Path) -> None:
+    key = ConversationKey("telegram", "chat-e", ephemeral=True)
+    conversation, question, answer = await turn(store, key, "marker zebra-quokka-7431", "seen")
+    await store.vectors.add(
+        conversation, MODEL, [chunk(question), chunk(answer, "doc zebra-quokka-7431", "document")]
+    )
+    assert sorted(await remembered(store, conversation, "zebra-quokka-7431")) == [
+        "doc zebra-quokka-7431", "marker zebra-quokka-7431",
+    ]  # fmt: skip
+    assert await store.vectors.last_embedded(conversation) == question.id
+    assert await store.vectors.stats(conversation) == MemoryStats(chunks=2, messages=1, documents=1, tokens=4)
+    await store.privacy.checkpoint()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert b"zebra-quokka" not in path.read_bytes(), path
+    store.vectors.drop(conversation.id)
+    assert await remembered(store, conversation, "zebra-quokka-7431") == []
+    assert await store.vectors.stats(conversation) == MemoryStats()
+
+
+async def test_an_ephemeral_conversations_chunks_go_when_it_is_reset_or_forgotten(
+    store: Store, now: Now
+) -> None:
+    key = ConversationKey("telegram", "chat-e", user_scope="1", ephemeral=True)
+    conversation, question, _ = await turn(store, key, "ephemeral fact walnut", "ok")
+    await store.vectors.add(conversation, MODEL, [chunk(question)])
+    await store.conversations.reset(key)
+    assert await remembered(store, conversation, "walnut") == []
+    await store.conversations.user_id("telegram", "1", "Alice")
+    again, question, _ = await turn(store, key, "ephemeral fact hazelnut", "ok")
+    await store.vectors.add(again, MODEL, [chunk(question)])
+    await _privacy(store, now).forget("telegram", "1")
+    assert await remembered(store, again, "hazelnut") == []
+
+
+async def test_chunks_are_kept_across_a_reopen(backend: str, tmp_path: Path, now: Now) -> None:
+    policy = AllowancePolicy(amount=0, period="none")
+    async with open_backend(backend, tmp_path, policy=policy, clock=now) as store:
+        conversation, question, _ = await turn(store, KEY, "the harbour is called Porto Mar", "ok")
+        await store.vectors.add(conversation, MODEL, [chunk(question)])
+    async with open_backend(backend, tmp_path, policy=policy, clock=now) as store:
+        conversation = await store.conversations.active(KEY)
+        found = await store.vectors.search(
+            conversation,
+            MODEL,
+            vector("what is the harbour called"),
+            limit=1,
+            floor=0.2,
+            messages_before=1 << 62,
+        )
+        assert [(r.message_id, r.text) for r in found] == [(question.id, "the harbour is called Porto Mar")]
+        assert found[0].score == pytest.approx(
+            sum(
+                a * b
+                for a, b in zip(vector("what is the harbour called"), vector(found[0].text), strict=True)
+            ),
+            abs=1e-5,
+        )
+
+
+def _privacy(store: Store, now: Now) -> Privacy:
+    """Retention and /forget as the app runs them, on this store."""
+    settings = Settings(_env_file=None, venice_api_key="test-key")  # type: ignore[call-arg]
+    return Privacy(
+        store.privacy,
+        settings,
+        conversations=store.conversations,
+        chat_settings=store.chat_settings,
+        ledger=store.ledger,
+        clock=now,
+    )
