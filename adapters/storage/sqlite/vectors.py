@@ -47,6 +47,7 @@ class _Block:
     tokens: list[int] = field(default_factory=list)
     created: list[float] = field(default_factory=list)
     state: tuple[int, int] = (0, 0)
+    text_bytes: int = 0
 
     @classmethod
     def empty(cls, dimensions: int) -> _Block:
@@ -61,7 +62,7 @@ class _Block:
     @property
     def nbytes(self) -> int:
         """About what the block holds in memory (the matrix and the texts)."""
-        return int(self.matrix.nbytes) + sum(len(t) for t in self.texts) + 64 * self.size
+        return int(self.matrix.nbytes) + self.text_bytes + 64 * self.size
 
     def append(
         self,
@@ -81,6 +82,7 @@ class _Block:
             self.documents.append(kind == "document")
             self.roles.append(role)
             self.texts.append(text)
+            self.text_bytes += len(text)
             self.tokens.append(tokens)
             self.created.append(created)
 
