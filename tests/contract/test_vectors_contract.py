@@ -7,50 +7,11 @@ from pathlib import Path
 import pytest
 
 from core.money import AllowancePolicy
-from core.ports.records import Conversation, ConversationKey, StoredMessage
+from core.ports.records import ConversationKey
 from core.ports.storage import Store
-from core.ports.vectors import ChunkKind, MemoryChunk, MemoryStats
-from core.privacy.policy import Privacy
-from core.settings import Settings
+from core.ports.vectors import MemoryStats
 from tests.contract.conftest import Now, open_backend
-from tests.fakes.venice_memory import embedding_vector
-
-MODEL = "text-embedding-bge-m3"
-DIMENSIONS = 1024  # BGE M3's size
-
-
-def vector(text: str) -> list[float]:
-    """Texts sharing words point alike (the fake Venice's embedding, at the real model's size)."""
-    return embedding_vector(text, DIMENSIONS)
-
-
-def chunk(message: StoredMessage, text: str | None = None, kind: ChunkKind = "message") -> MemoryChunk:
-    text = message.content if text is None else text
-    return MemoryChunk(message.id, kind, message.role, text, len(text.split()), vector(text))
-
-
-async def turn(
-    store: Store, key: ConversationKey, question: str, answer: str, *, user: int | None = None
-) -> tuple[Conversation, StoredMessage, StoredMessage]:
-    """Save one turn and return the conversation with the question and answer as stored."""
-    conversation = await store.conversations.active(key)
-    await store.conversations.save_turn(
-        conversation, user_id=user, question=question, question_tokens=len(question.split()),
-        answer=answer, answer_tokens=len(answer.split()),
-    )  # fmt: skip
-    last = await store.conversations.last_turn(conversation)
-    assert last is not None
-    return conversation, last[0], last[1]
-
-
-async def remembered(store: Store, conversation: Conversation, text: str, **filters: int) -> list[str]:
-    """The texts a search for ``text`` recalls (no floor, few enough to see them all)."""
-    found = await store.vectors.search(
-        conversation, MODEL, vector(text), limit=filters.pop("limit", 10), floor=-1.0,
-        messages_before=filters.pop("messages_before", 1 << 62), **filters,
-    )  # fmt: skip
-    return [r.text for r in found]
-
+from tests.contract.recall import MODEL, chunk, privacy_of, remembered, turn, vector
 
 KEY = ConversationKey("telegram", "chat-1")
 
@@ -150,7 +111,7 @@ async def test_forget_deletes_the_users_chunks(store: Store, now: Now) -> None:
         conversation, MODEL, [chunk(question), chunk(answer), chunk(question, "lavender memo", "document")]
     )
     assert len(await remembered(store, conversation, "my secret is lavender")) == 3  # cached now
-    privacy = _privacy(store, now)
+    privacy = privacy_of(store, now)
     exported = await privacy.export("telegram", "1")
     assert exported["conversations"][0]["documents"][0]["text"] == "lavender memo"
     forgotten = await privacy.forget("telegram", "1")
@@ -166,7 +127,7 @@ async def test_forget_in_a_shared_chat_deletes_only_that_users_turns_chunks(stor
     conversation, q1, a1 = await turn(store, group, "alice likes tea", "tea noted", user=alice)
     _, q2, a2 = await turn(store, group, "bob likes coffee", "coffee noted", user=bob)
     await store.vectors.add(conversation, MODEL, [chunk(q1), chunk(a1), chunk(q2), chunk(a2)])
-    await _privacy(store, now).forget("telegram", "1")
+    await privacy_of(store, now).forget("telegram", "1")
     assert sorted(await remembered(store, conversation, "likes tea coffee")) == [
         "bob likes coffee",
         "coffee noted",
@@ -179,7 +140,7 @@ async def test_retention_deletes_old_chunks(store: Store, now: Now) -> None:
     _, q2, _ = await turn(store, KEY, "the new fact is cumin", "cumin")
     await store.vectors.add(conversation, MODEL, [chunk(q1), chunk(a1), chunk(q2)])
     assert len(await remembered(store, conversation, "the fact is")) == 3  # cached now
-    assert await _privacy(store, now).sweep() == 2  # MESSAGE_RETENTION_DAYS: 30 by default
+    assert await privacy_of(store, now).sweep() == 2  # MESSAGE_RETENTION_DAYS: 30 by default
     assert await remembered(store, conversation, "the fact is") == ["the new fact is cumin"]
     assert (await store.vectors.stats(conversation)).chunks == 1
 
@@ -193,6 +154,26 @@ async def test_a_regenerated_turn_takes_its_chunks_along(store: Store) -> None:
         answer_tokens=1, replacing=(question, answer),
     )  # fmt: skip
     assert await remembered(store, conversation, "colour mauve") == []
+
+
+async def test_chunks_of_a_message_that_is_gone_or_elsewhere_are_not_kept(store: Store) -> None:
+    conversation, question, answer = await turn(store, KEY, "pick a fruit", "quince")
+    other, elsewhere, _ = await turn(
+        store, ConversationKey("telegram", "chat-2"), "pick a fruit elsewhere", "fig"
+    )
+    await store.vectors.add(conversation, MODEL, [chunk(question)])
+    assert await remembered(store, conversation, "fruit") == ["pick a fruit"]  # cached now
+    await store.conversations.save_turn(
+        conversation, user_id=None, question="pick a fruit", question_tokens=3, answer="plum",
+        answer_tokens=1, replacing=(question, answer),
+    )  # fmt: skip
+    regenerated = await store.conversations.last_turn(conversation)
+    assert regenerated is not None
+    # Embedded while the turn was being regenerated: the old answer is gone, not remembered.
+    await store.vectors.add(conversation, MODEL, [chunk(answer), chunk(regenerated[1]), chunk(elsewhere)])
+    assert await remembered(store, conversation, "fruit quince plum elsewhere") == ["plum"]
+    assert (await store.vectors.stats(conversation)).chunks == 1
+    assert await remembered(store, other, "fruit quince plum elsewhere") == []
 
 
 async def test_chunks_added_in_a_unit_that_fails_are_not_kept(store: Store) -> None:
@@ -238,8 +219,19 @@ async def test_an_ephemeral_conversations_chunks_go_when_it_is_reset_or_forgotte
     await store.conversations.user_id("telegram", "1", "Alice")
     again, question, _ = await turn(store, key, "ephemeral fact hazelnut", "ok")
     await store.vectors.add(again, MODEL, [chunk(question)])
-    await _privacy(store, now).forget("telegram", "1")
+    await privacy_of(store, now).forget("telegram", "1")
     assert await remembered(store, again, "hazelnut") == []
+
+
+async def test_an_ephemeral_regenerated_turn_takes_its_chunks_along(store: Store) -> None:
+    key = ConversationKey("telegram", "chat-e", ephemeral=True)
+    conversation, question, answer = await turn(store, key, "name a colour", "mauve")
+    await store.vectors.add(conversation, MODEL, [chunk(question), chunk(answer)])
+    await store.conversations.save_turn(
+        conversation, user_id=None, question="name a colour", question_tokens=3, answer="teal",
+        answer_tokens=1, replacing=(question, answer),
+    )  # fmt: skip
+    assert await remembered(store, conversation, "colour mauve") == []
 
 
 async def test_chunks_are_kept_across_a_reopen(backend: str, tmp_path: Path, now: Now) -> None:
@@ -265,16 +257,3 @@ async def test_chunks_are_kept_across_a_reopen(backend: str, tmp_path: Path, now
             ),
             abs=1e-5,
         )
-
-
-def _privacy(store: Store, now: Now) -> Privacy:
-    """Retention and /forget as the app runs them, on this store."""
-    settings = Settings(_env_file=None, venice_api_key="test-key")  # type: ignore[call-arg]
-    return Privacy(
-        store.privacy,
-        settings,
-        conversations=store.conversations,
-        chat_settings=store.chat_settings,
-        ledger=store.ledger,
-        clock=now,
-    )

@@ -76,8 +76,9 @@ class SqliteStore:
         for report in self._watchers:
             db.watch_unavailable(report)
         self.vectors = SqliteVectorStore(db, clock=self._clock)
-        # An ephemeral conversation's chunks go with it (its reset, a /forget of its user).
-        self.conversations = ConversationStore(db, clock=self._clock, discarded=self.vectors.drop)
+        # An ephemeral conversation's chunks go with it (its reset, a /forget of its user) and
+        # with its regenerated turns.
+        self.conversations = ConversationStore(db, clock=self._clock, discarded=self.vectors.discard)
         self.chat_settings = ChatSettingsStore(db, clock=self._clock)
         self.personas = PersonaStore(db)
         self.state = StateStore(db)

@@ -48,6 +48,7 @@ class _Block:
     created: list[float] = field(default_factory=list)
     state: tuple[int, int] = (0, 0)
     text_bytes: int = 0
+    _filters: tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]] | None = None  # built at a search
 
     @classmethod
     def empty(cls, dimensions: int) -> _Block:
@@ -77,6 +78,7 @@ class _Block:
             self.matrix = grown
         self.matrix[self.size : needed] = vectors
         self.size = needed
+        self._filters = None
         for message_id, kind, role, text, tokens, created in rows:
             self.message_ids.append(message_id)
             self.documents.append(kind == "document")
@@ -86,6 +88,27 @@ class _Block:
             self.tokens.append(tokens)
             self.created.append(created)
 
+    def without(self, message_ids: frozenset[int]) -> _Block:
+        """A copy of this block without the chunks of these messages."""
+        kept = [i for i, m in enumerate(self.message_ids) if m not in message_ids]
+        block = _Block.empty(self.dimensions)
+        block.append(
+            self.matrix[kept],
+            (
+                (
+                    self.message_ids[i],
+                    "document" if self.documents[i] else "message",
+                    self.roles[i],
+                    self.texts[i],
+                    self.tokens[i],
+                    self.created[i],
+                )
+                for i in kept
+            ),
+        )
+        block.state = (block.size, 0)
+        return block
+
     def search(
         self, query: Matrix, *, limit: int, floor: float, messages_before: int, before: int | None
     ) -> list[Recalled]:
@@ -93,8 +116,12 @@ class _Block:
         if self.size == 0 or limit <= 0 or query.shape[0] != self.dimensions:
             return []
         scores = self.matrix[: self.size] @ query
-        message_ids = np.fromiter(self.message_ids, dtype=np.int64, count=self.size)
-        documents = np.fromiter(self.documents, dtype=bool, count=self.size)
+        if self._filters is None:
+            self._filters = (
+                np.fromiter(self.message_ids, dtype=np.int64, count=self.size),
+                np.fromiter(self.documents, dtype=bool, count=self.size),
+            )
+        message_ids, documents = self._filters
         keep = (documents | (message_ids < messages_before)) & (scores >= floor)
         if before is not None:
             keep &= message_ids < before
@@ -163,33 +190,30 @@ class SqliteVectorStore:
             return
         async with self._db.transaction() as conn:
             was = await _state(conn, key)
+            # A chunk of a message that is gone (regenerated, forgotten, expired while it was
+            # being embedded) or of another conversation is not kept: nothing to remember.
             await conn.executemany(
                 "INSERT INTO memory_chunks (conversation_id, message_id, kind, role, text, tokens, "
-                "model, vector, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "model, vector, created_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)",
                 [
                     (
-                        conversation.id,
-                        c.message_id,
-                        c.kind,
-                        c.role,
-                        c.text,
-                        c.tokens,
-                        model,
-                        encode(c.vector),
-                        now,
+                        *(conversation.id, c.message_id, c.kind, c.role, c.text, c.tokens, model),
+                        *(encode(c.vector), now, c.message_id, conversation.id),
                     )
                     for c in chunks
                 ],
             )
             now_state = await _state(conn, key)
         cached = self._cache.get(key)
-        if cached is not None and cached.state == was and cached.dimensions == vectors.shape[1]:
+        whole = now_state[0] - was[0] == len(chunks)
+        if cached is not None and whole and cached.state == was and cached.dimensions == vectors.shape[1]:
             cached.append(vectors, rows)
             cached.state = now_state
             self._cache.move_to_end(key)
             self._trim()
         elif cached is not None:
-            del self._cache[key]  # it was behind already: read again at the next search
+            del self._cache[key]  # it was behind, or some chunks were not kept: read again
 
     async def search(
         self,
@@ -255,6 +279,15 @@ class SqliteVectorStore:
         return MemoryStats(
             chunks=int(row[0]), messages=int(row[1]), documents=int(row[2]), tokens=int(row[3])
         )
+
+    def discard(self, conversation_id: int, message_ids: frozenset[int] | None) -> None:
+        """Forget an ephemeral conversation's chunks: all of them (None), or those of these
+        messages (a regenerated turn's; a stored conversation's go by cascade)."""
+        if message_ids is None:
+            self.drop(conversation_id)
+            return
+        for key in [k for k in self._memory if k[0] == conversation_id]:
+            self._memory[key] = self._memory[key].without(message_ids)
 
     def drop(self, conversation_id: int) -> None:
         """Forget an ephemeral conversation's chunks (and any cached matrix of a stored one)."""
