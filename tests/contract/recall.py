@@ -38,6 +38,20 @@ async def turn(
     return conversation, last[0], last[1]
 
 
+async def two_users(
+    store: Store, alice_says: str, bob_says: str
+) -> tuple[
+    tuple[Conversation, StoredMessage, StoredMessage], tuple[Conversation, StoredMessage, StoredMessage]
+]:
+    """Alice (telegram user 1) and Bob (user 2) each say something in their own DM."""
+    alice = await store.conversations.user_id("telegram", "1", "Alice")
+    bob = await store.conversations.user_id("telegram", "2", "Bob")
+    return (
+        await turn(store, ConversationKey("telegram", "dm-1"), alice_says, "noted", user=alice),
+        await turn(store, ConversationKey("telegram", "dm-2"), bob_says, "noted", user=bob),
+    )
+
+
 async def remembered(store: Store, conversation: Conversation, text: str, **filters: int) -> list[str]:
     """The texts a search for ``text`` recalls (no floor, few enough to see them all)."""
     found = await store.vectors.search(

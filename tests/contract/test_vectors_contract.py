@@ -11,7 +11,7 @@ from core.ports.records import ConversationKey
 from core.ports.storage import Store
 from core.ports.vectors import MemoryStats
 from tests.contract.conftest import Now, open_backend
-from tests.contract.recall import MODEL, chunk, privacy_of, remembered, turn, vector
+from tests.contract.recall import MODEL, chunk, privacy_of, remembered, turn, two_users, vector
 
 KEY = ConversationKey("telegram", "chat-1")
 
@@ -41,14 +41,7 @@ async def test_a_search_finds_the_most_similar_chunks_best_first_above_the_floor
 
 
 async def test_a_search_never_returns_another_conversations_chunks(store: Store) -> None:
-    alice = await store.conversations.user_id("telegram", "1", "Alice")
-    bob = await store.conversations.user_id("telegram", "2", "Bob")
-    mine, q1, _ = await turn(
-        store, ConversationKey("telegram", "dm-1"), "my PIN is 4242", "noted", user=alice
-    )
-    theirs, q2, _ = await turn(
-        store, ConversationKey("telegram", "dm-2"), "my PIN is 4242", "noted", user=bob
-    )
+    (mine, q1, _), (theirs, q2, _) = await two_users(store, "my PIN is 4242", "my PIN is 4242")
     await store.vectors.add(mine, MODEL, [chunk(q1)])
     await store.vectors.add(theirs, MODEL, [chunk(q2)])
     found = await store.vectors.search(

@@ -83,7 +83,7 @@ async def test_the_price_is_what_venice_charges(client: VeniceClient, venice: Fa
     assert model is not None
     cost = Prices().embedding_cost(model, result.prompt_tokens)
     assert cost > 0 and cost == micro_usd(round(charged, 8))
-    assert Prices(feature_markups={"embedding": 2.0}).embedding_cost(model, result.prompt_tokens) == 2 * cost
+    assert Prices(feature_markups={"memory": 2.0}).embedding_cost(model, result.prompt_tokens) == 2 * cost
 
 
 @pytest.mark.parametrize(

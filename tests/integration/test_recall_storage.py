@@ -13,7 +13,7 @@ from adapters.storage.sqlite.vectors import SqliteVectorStore
 from core.money import AllowancePolicy
 from core.ports.records import ConversationKey
 from tests.contract.conftest import Now
-from tests.contract.recall import MODEL, chunk, privacy_of, remembered, turn
+from tests.contract.recall import MODEL, chunk, privacy_of, remembered, turn, two_users
 
 
 @pytest.fixture
@@ -45,14 +45,7 @@ def on_disk(store: SqliteStore) -> bytes:
 async def test_forget_removes_the_chunk_rows_and_their_bytes_and_keeps_other_users(
     store: SqliteStore, now: Now
 ) -> None:
-    alice = await store.conversations.user_id("telegram", "1", "Alice")
-    bob = await store.conversations.user_id("telegram", "2", "Bob")
-    mine, q1, a1 = await turn(
-        store, ConversationKey("telegram", "dm-1"), "alice-marker-3141 fact", "ok", user=alice
-    )
-    theirs, q2, _ = await turn(
-        store, ConversationKey("telegram", "dm-2"), "bob-marker-2718 fact", "ok", user=bob
-    )
+    (mine, q1, a1), (theirs, q2, _) = await two_users(store, "alice-marker-3141 fact", "bob-marker-2718 fact")
     await store.vectors.add(
         mine, MODEL, [chunk(q1), chunk(a1), chunk(q1, "alice-marker-3141 doc", "document")]
     )
