@@ -76,6 +76,10 @@ class Prices:
         completion = usage.completion_tokens if usage and usage.completion_tokens else completion_estimate
         return self._micro(_tokens_usd(model, prompt, completion, web_search, scraped_urls), feature)
 
+    def embedding_cost(self, model: ModelInfo, tokens: int, *, feature: str = "memory") -> int:
+        """Embedding ``tokens`` at the model's ``pricing.input`` per 1M tokens (0 when unpriced)."""
+        return self._micro(max(0, tokens) * exact(model.input_usd_per_mtok or 0) / MTOK, feature)
+
 
 @dataclass(frozen=True)
 class PromptTokens:

@@ -34,6 +34,7 @@ from core.ports.records import (
     VideoJob,
     VideoJobStatus,
 )
+from core.ports.vectors import VectorStore
 
 
 class ConversationStore(Protocol):
@@ -389,6 +390,11 @@ class PrivacyStore(Protocol):
         """A conversation's running summary ("" when none)."""
         ...
 
+    async def documents(self, whole: list[int], shared: list[int]) -> list[tuple[int, str, float]]:
+        """(conversation id, text, created_at) of the document chunks recall keeps for the
+        ``whole`` conversations and the ``shared`` messages, in the order they were stored."""
+        ...
+
     async def video_jobs_of(self, platform: str, platform_user_id: str) -> list[dict[str, Any]]:
         """The user's video jobs for /export: id, status, model, prompt, at (a timestamp)."""
         ...
@@ -431,6 +437,8 @@ class Store(Protocol):
     def ledger(self) -> LedgerStore: ...
     @property
     def privacy(self) -> PrivacyStore: ...
+    @property
+    def vectors(self) -> VectorStore: ...
 
     def atomic(self) -> AbstractAsyncContextManager[None]:
         """Run what this task asks of the stores inside in one transaction: all of it or none."""

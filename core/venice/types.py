@@ -379,6 +379,15 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class Embeddings:
+    """What ``/embeddings`` returned: one vector per input text, in input order, and the
+    prompt tokens Venice billed for them (all batches together)."""
+
+    vectors: tuple[tuple[float, ...], ...] = field(repr=False)
+    prompt_tokens: int = 0
+
+
+@dataclass(frozen=True)
 class VideoStatus:
     """A video job's state: still running (with timings), or done with the video."""
 
