@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import StorageUnavailable
+from core.ports.privacy import PrivacyStore
 from core.ports.records import HeldMessage
-from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore, PrivacyStore
+from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
 from core.settings import Settings
 from core.text import plural
 
