@@ -55,6 +55,7 @@ bench: $(VENV)/.dev-installed
 	$(PY) bench/operator.py
 	$(PY) bench/privacy.py
 	$(PY) bench/crash.py
+	$(PY) bench/vectors.py
 	$(PY) bench/cost.py
 
 ## Re-resolve both lock files to the newest versions pyproject.toml allows (for every supported

@@ -187,13 +187,25 @@ async def context_assembly(sizes: tuple[int, ...], repeats: int) -> dict[int, tu
                 cold, warm = [], []
                 for _ in range(repeats):
                     store = ConversationStore(db)
-                    memory = Memory(store, venice=None, reply_max_tokens=2048)  # type: ignore[arg-type]
+                    memory = Memory(
+                        store,
+                        None,  # type: ignore[arg-type]  # building a prompt calls no one
+                        None,  # type: ignore[arg-type]  # recall is off: nothing embedded, no search
+                        None,  # type: ignore[arg-type]
+                        reply_max_tokens=2048,
+                        history_budget=1000,
+                        history_budget_max=1000,
+                    )
                     start = time.perf_counter()
                     conversation = await store.active(key)
-                    context = await memory.build(conversation, model, "You are a bench.", "Hi?", 2)
+                    context = await memory.build(
+                        conversation, model, "You are a bench.", "Hi?", 2, budget=1000, recall=False
+                    )
                     cold.append(time.perf_counter() - start)
                     start = time.perf_counter()
-                    context = await memory.build(conversation, model, "You are a bench.", "Hi?", 2)
+                    context = await memory.build(
+                        conversation, model, "You are a bench.", "Hi?", 2, budget=1000, recall=False
+                    )
                     warm.append(time.perf_counter() - start)
                 out[size] = (statistics.median(cold), statistics.median(warm))
                 print(

@@ -163,6 +163,7 @@ class Tally:
     venice_usd: Decimal = Decimal(0)  # what the fake itself charged: a check on ``dollars``
     embedding_tokens: int = 0  # ours: tokens embedded for long-term recall
     parts: dict[str, Decimal] = field(default_factory=dict)  # ours: dollars by kind of request
+    missed: list[str] = field(default_factory=list)  # ours: the facts not in the prompt that asked
 
 
 @dataclass
@@ -391,6 +392,8 @@ def table(turns: int, results: dict[str, Tally]) -> list[str]:
     if ours is not None:
         goal += "\nours by request: " + ", ".join(f"{k} ${v:.4f}" for k, v in ours.parts.items())
         goal += f"; {ours.embedding_tokens:,} tokens embedded"
+        if ours.missed:
+            goal += "\nours missed: " + "; ".join(ours.missed)
     return [*lines, goal]
 
 
@@ -423,7 +426,7 @@ async def main(turn_counts: list[int], seed: int, tuning: argparse.Namespace) ->
                 prices,
                 Tally(),
                 MODEL,
-                summary=lambda: _words(rng, SUMMARY_TOKENS),
+                summary=lambda rng=rng: _words(rng, SUMMARY_TOKENS),
                 history_token_budget=tuning.budget,
                 recall_token_budget=tuning.recall_budget,
             )

@@ -59,7 +59,9 @@ async def measure_ours(
         return ChatScript(content=answer[0])
 
     fake.responder = respond
-    fake.rate_limits = {"data": {"accessPermitted": True, "rateLimits": []}}  # a benchmark, not a key's minute
+    fake.rate_limits = {
+        "data": {"accessPermitted": True, "rateLimits": []}
+    }  # a benchmark, not a key's minute
     with tempfile.TemporaryDirectory() as folder:
         config = Settings(
             _env_file=None,  # type: ignore[call-arg]
@@ -91,7 +93,10 @@ async def measure_ours(
                     raise SystemExit(f"turn {turn.number} was not answered: {await result.reply()}")
                 if turn.asks is not None:
                     tally.asked += 1
-                    tally.recalled += any(turn.asks in str(m["content"]) for m in asked[0]["messages"])
+                    found = any(turn.asks in str(m["content"]) for m in asked[0]["messages"])
+                    tally.recalled += found
+                    if not found:
+                        tally.missed.append(turn.asks)
                 answered = False
                 for path, model_id, usage in fake.usage_log[seen:]:
                     before = tally.dollars

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from core.characters.binding import Binding
-from core.errors import BotError, InvalidInput
+from core.errors import BotError, ConfigurationError, InvalidInput
 from core.events import Notice
 from core.ports.records import ChatSettings
 from core.settings import Settings
@@ -149,6 +149,32 @@ class Catalogue:
         # A summary reads a few thousand tokens and writes a few hundred: weigh the prices so.
         return min(
             capable, key=lambda m: (10 * (m.input_usd_per_mtok or 0) + (m.output_usd_per_mtok or 0), m.id)
+        )
+
+    async def embedding_model(self) -> ModelInfo:
+        """The model for recall's embeddings: EMBEDDING_MODEL when Venice lists it, else the
+        cheapest embedding model by input price (a private one first, when any is private)."""
+        models = await self.models_of("embedding")
+        wanted = self._settings.embedding_model
+        if wanted:
+            found = next((m for m in models if m.id == wanted), None)
+            if found is None:
+                offered = ", ".join(m.id for m in models) or "none"
+                raise ConfigurationError(
+                    f"EMBEDDING_MODEL is {wanted}, which Venice does not offer"
+                    f"{' as a private model' if self._settings.private_models_only else ''} now "
+                    f"(embedding models: {offered}). An admin should change or unset it."
+                )
+            return found
+        if not models:
+            raise InvalidInput("Venice lists no embedding model right now, so nothing can be remembered.")
+        return min(
+            models,
+            key=lambda m: (
+                m.privacy != "private",
+                m.input_usd_per_mtok if m.input_usd_per_mtok is not None else float("inf"),
+                m.id,
+            ),
         )
 
 

@@ -133,13 +133,29 @@ FEATURE_NAMES = {
 
 
 def format_activity(items: list[Activity]) -> str:
-    """A user's history, one line per action, newest first, for /usage."""
+    """A user's history, one line per action, newest first, for /usage; with what prompt
+    caching saved on the requests shown."""
     if not items:
         return "Nothing yet: your paid actions and the credit you get will show here."
     lines = ["Your latest activity (newest first):"]
     for item in items:
-        lines.append(f"{_when(item.created_at)} UTC  {_describe(item)}")
+        lines.append(f"{_when(item.created_at)} UTC  {_describe(item)}{_tokens(item)}")
+    used = [item.tokens for item in items if item.tokens and item.status == "charged"]
+    saved = sum(tokens.saved for tokens in used)
+    if saved > 0:
+        lines.append(f"Prompt caching saved you {usd(saved)} on the requests above.")
+    elif saved < 0:  # writes to the cache cost more than reading it saved (so far)
+        lines.append(f"Prompt caching cost you {usd(-saved)} more than it saved on the requests above.")
     return "\n".join(lines)
+
+
+def _tokens(item: Activity) -> str:
+    """A charged request's prompt size and how much of it came from the prompt cache."""
+    tokens = item.tokens
+    if tokens is None or item.status != "charged" or not tokens.prompt_tokens:
+        return ""
+    cached = f", {tokens.cached_tokens:,} cached" if tokens.cached_tokens else ""
+    return f" ({tokens.prompt_tokens:,} prompt tokens{cached})"
 
 
 def _describe(item: Activity) -> str:

@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.events import Charge, IncomingMessage, Reply, ReplyStream
 from core.ports.inbox import Inbox
-from core.ports.records import OpenReservation, Reservation
+from core.ports.records import OpenReservation, Reservation, TokenUse
 from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
 from core.settings import Settings
 from core.venice.errors import InsufficientBalance, VeniceError
@@ -93,21 +93,25 @@ class Cashier:
                 exc.user_message += " You were not charged."
             raise
 
-    async def settle(self, held: Reservation, cost: int, *, durable: bool = False) -> int:
+    async def settle(
+        self, held: Reservation, cost: int, *, durable: bool = False, tokens: TokenUse | None = None
+    ) -> int:
         """Charge the real cost of a paid action that worked, marking the message it answers
         answered in the same transaction; returns the amount charged.
 
         ``durable``: written before this returns, for a step that a crash must not find
         half-done (the ledger may otherwise batch the settlement with the next entries).
+        ``tokens``: a chat request's prompt tokens, cached tokens and caching's saving
+        (``Prices.token_use``), recorded with the charge for /usage.
         """
         answered = self._answers.pop(held.request_id, None)
         if answered is None:
-            charged = await self._ledger.settle(held, cost)
+            charged = await self._ledger.settle(held, cost, tokens=tokens)
             if durable:
                 await self._ledger.flush()
             return charged
         async with self.atomic():  # written within, so durable too
-            charged = await self._ledger.settle(held, cost)
+            charged = await self._ledger.settle(held, cost, tokens=tokens)
             await self._inbox.answered(*answered)
         return charged
 
@@ -137,12 +141,14 @@ class Cashier:
             return False
         return await self._ledger.refund_undelivered(charge)
 
-    async def charge_after(self, message: IncomingMessage, cost: int, *, feature: str) -> int:
+    async def charge_after(
+        self, message: IncomingMessage, cost: int, *, feature: str, tokens: TokenUse | None = None
+    ) -> int:
         """Charge work that was done without a hold (a summary after an answer), as far as the
-        balance goes; returns the amount charged."""
+        balance goes; returns the amount charged. ``tokens`` as for ``settle``."""
         owner = await self.account_of(message)
         held = await self._ledger.reserve(owner, 0, feature=feature)
-        return await self._ledger.settle(held, cost)
+        return await self._ledger.settle(held, cost, tokens=tokens)
 
     async def resume(self, owner: str, reservation_id: str, amount: int, feature: str) -> Reservation:
         """A hold recorded before a restart, to settle or refund it now."""

@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from core.money import exact, micro_usd
-from core.venice.types import ModelInfo, Usage
+from core.ports.records import TokenUse
+from core.venice.types import ModelInfo, TokenPrices, Usage
 
 WEB_SEARCH_USD = Decimal("0.01")  # Venice: $10 per 1,000 web searches
 WEB_SCRAPE_USD = Decimal("0.01")  # Venice: $10 per 1,000 scraped URLs
@@ -36,10 +37,24 @@ class Prices:
         scraped_urls: int,
         feature: str = "chat",
     ) -> int:
-        """An upper bound for a chat answer: every reply token used, search and links paid."""
+        """An upper bound for a chat answer: every reply token used, search and links paid, no
+        prompt token read from the cache (and, where writing to it costs more, all written)."""
+        tier = model.token_prices(prompt_tokens)
+        costlier_writes = (tier.cache_write or 0) > (tier.input or 0)
+        prompt = PromptTokens(prompt_tokens, written=prompt_tokens if costlier_writes else 0)
         return self._micro(
-            _tokens_usd(model, prompt_tokens, max_completion_tokens, web_search, scraped_urls), feature
+            _tokens_usd(model, prompt, max_completion_tokens, web_search, scraped_urls), feature
         )
+
+    def token_use(self, model: ModelInfo, usage: Usage | None, *, feature: str = "chat") -> TokenUse | None:
+        """What a request's prompt was made of and what prompt caching saved on it (at this
+        feature's markup), to record with its charge; None without Venice's usage."""
+        if usage is None:
+            return None
+        prompt = PromptTokens.of(usage)
+        markup = exact(self.feature_markups.get(feature, self.markup))
+        saved = micro_usd(_cache_saving_usd(model, prompt) * markup, up=False)
+        return TokenUse(prompt.total, prompt.cached, prompt.written, saved)
 
     def chat_cost(
         self,
@@ -53,22 +68,60 @@ class Prices:
         scraped_urls: int,
         feature: str = "chat",
     ) -> int:
-        """The real cost: Venice's own ``cost.usd`` when it sends one, else tokens × prices."""
+        """The real cost: Venice's own ``cost.usd`` when it sends one, else tokens × prices
+        (cached prompt tokens at ``cache_input``, cache writes at ``cache_write``)."""
         if cost_usd is not None:
             return self._micro(cost_usd, feature)
-        prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimated_prompt
+        prompt = PromptTokens.of(usage) if usage and usage.prompt_tokens else PromptTokens(estimated_prompt)
         completion = usage.completion_tokens if usage and usage.completion_tokens else completion_estimate
         return self._micro(_tokens_usd(model, prompt, completion, web_search, scraped_urls), feature)
 
+    def embedding_cost(self, model: ModelInfo, tokens: int, *, feature: str = "memory") -> int:
+        """Embedding ``tokens`` at the model's ``pricing.input`` per 1M tokens (0 when unpriced)."""
+        return self._micro(max(0, tokens) * exact(model.input_usd_per_mtok or 0) / MTOK, feature)
+
+
+@dataclass(frozen=True)
+class PromptTokens:
+    """A prompt's tokens: all of them, and of those the ones read from and written to the cache."""
+
+    total: int
+    cached: int = 0
+    written: int = 0
+
+    @classmethod
+    def of(cls, usage: Usage) -> PromptTokens:
+        """The prompt tokens Venice reported."""
+        return cls(usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens)
+
 
 def _tokens_usd(
-    model: ModelInfo, prompt: int, completion: int, web_search: bool, scraped_urls: int
+    model: ModelInfo, prompt: int | PromptTokens, completion: int, web_search: bool, scraped_urls: int
 ) -> Decimal:
-    """Tokens at the model's prices per million, plus web search and scraped links, exactly."""
-    usd = (
-        prompt * exact(model.input_usd_per_mtok or 0) + completion * exact(model.output_usd_per_mtok or 0)
-    ) / MTOK
+    """Tokens at the model's prices per million (the extended tier's for the whole request
+    above its threshold), plus web search and scraped links, exactly."""
+    prompt = prompt if isinstance(prompt, PromptTokens) else PromptTokens(prompt)
+    tier = model.token_prices(prompt.total)
+    usd = (_prompt_usd(tier, prompt) + completion * exact(tier.output or 0)) / MTOK
     return usd + (WEB_SEARCH_USD if web_search else 0) + WEB_SCRAPE_USD * scraped_urls
+
+
+def _prompt_usd(tier: TokenPrices, prompt: PromptTokens) -> Decimal:
+    """Prompt tokens times their prices per million: a model without a cache price charges
+    its cached (or written) tokens as plain input."""
+    plain = exact(tier.input or 0)
+    read = plain if tier.cache_input is None else exact(tier.cache_input)
+    write = plain if tier.cache_write is None else exact(tier.cache_write)
+    uncached = max(0, prompt.total - prompt.cached - prompt.written)
+    return uncached * plain + prompt.cached * read + prompt.written * write
+
+
+def _cache_saving_usd(model: ModelInfo, prompt: PromptTokens) -> Decimal:
+    """What the prompt's cached and written tokens would have cost as plain input, minus what
+    they cost (negative when cache writes cost more than the reads saved)."""
+    tier = model.token_prices(prompt.total)
+    touched = PromptTokens(prompt.cached + prompt.written, prompt.cached, prompt.written)
+    return (touched.total * exact(tier.input or 0) - _prompt_usd(tier, touched)) / MTOK
 
 
 def _usd(entry: Any) -> float | None:

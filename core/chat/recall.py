@@ -18,6 +18,9 @@ CHUNK_TOKENS = 20  # a sentence or two: a recalled fact brings little else along
 TOP_K = 3  # chunks recalled at most per turn
 FLOOR = 0.3  # cosine below this is not "about the same thing"
 QUERY_CHARS = 2_000  # a long paste is searched by its start
+QUERY_WORDS = 48
+RRF_K = 60  # reciprocal rank fusion's usual constant
+_WORD = re.compile(r"\w+")
 RECALL_HEADER = (
     "Earlier in this conversation (recalled from long-term memory; the user may have said more since):"
 )
@@ -57,6 +60,27 @@ def _split_long(sentence: str, size: int) -> list[str]:
     if current:
         out.append(current)
     return out
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a question to match literally: distinct, in order, at most ``QUERY_WORDS``."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text.lower()):
+        if len(word) > 1 and len(seen) < QUERY_WORDS:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def fused(*rankings: list[Recalled]) -> list[Recalled]:
+    """Reciprocal rank fusion: what ranks well by meaning and by words comes first."""
+    scores: dict[tuple[int, str], float] = {}
+    items: dict[tuple[int, str], Recalled] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking):
+            key = (item.message_id, item.text)
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
+            items.setdefault(key, item)
+    return [items[key] for key in sorted(scores, key=lambda k: -scores[k])]
 
 
 @dataclass(frozen=True)
@@ -123,19 +147,27 @@ class Recall:
         model = await self._catalogue.embedding_model()
         query = question[:QUERY_CHARS].strip() or "?"
         embedded = await self._venice.embed([query], model=model.id)
-        found = await self._vectors.search(
+        by_meaning = await self._vectors.search(
             conversation,
             model.id,
             embedded.vectors[0],
-            limit=TOP_K,
+            limit=TOP_K * 3,
             floor=FLOOR,
+            messages_before=messages_before,
+            before=before,
+        )
+        by_words = await self._vectors.keyword_search(
+            conversation,
+            model.id,
+            query_words(query),
+            limit=TOP_K * 3,
             messages_before=messages_before,
             before=before,
         )
         picked: list[Recalled] = []
         used = 0
-        for item in found:  # best first, within the token budget
-            if used + item.tokens > self.token_budget:
+        for item in fused(by_meaning, by_words)[: TOP_K * 2]:  # best first, within the budget
+            if len(picked) == TOP_K or used + item.tokens > self.token_budget:
                 continue
             picked.append(item)
             used += item.tokens

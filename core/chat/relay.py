@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -69,7 +70,7 @@ async def relay(venice: VeniceClient, request: ChatRequest, stream: ReplyStream)
             "".join(parts),
             citations,
             # Cut short, the user pays for what was sent: Venice's figures for the whole are set aside.
-            Usage(prompt_tokens=usage.prompt_tokens) if capped and usage else usage,
+            dataclasses.replace(usage, completion_tokens=0, total_tokens=0) if capped and usage else usage,
             None if capped else cost,
             interrupted,
             stopped=stopped,

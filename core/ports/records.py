@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -218,6 +219,40 @@ class Entry:
     created_at: float
 
 
+_TOKEN_NOTE = re.compile(
+    r"prompt (\d+) tokens, (\d+) cached, (\d+) written to cache; caching saved (-?\d+) micro-USD"
+)
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    """What a charged request's prompt was made of, kept with its settlement for /usage.
+
+    ``cached_tokens`` were read from Venice's prompt cache and ``cache_write_tokens`` written
+    to it, both part of ``prompt_tokens``. ``saved``: micro-USD that caching saved, those
+    tokens at the plain input price minus what they cost (negative when cache writes cost more
+    than the reads saved).
+    """
+
+    prompt_tokens: int
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    saved: int = 0
+
+    def note(self) -> str:
+        """The settlement's note: readable in an audit, and read back by ``from_note``."""
+        return (
+            f"prompt {self.prompt_tokens} tokens, {self.cached_tokens} cached, "
+            f"{self.cache_write_tokens} written to cache; caching saved {self.saved} micro-USD"
+        )
+
+    @classmethod
+    def from_note(cls, note: str | None) -> TokenUse | None:
+        """The token use a settlement's note records; None for any other note."""
+        match = _TOKEN_NOTE.fullmatch(note or "")
+        return cls(*(int(group) for group in match.groups())) if match else None
+
+
 @dataclass(frozen=True)
 class Activity:
     """One line of an account's history for its user: a paid action with its final cost (its
@@ -225,7 +260,8 @@ class Activity:
 
     ``status`` is "charged", "held" (not finished yet), "refunded" (it failed), or for credit
     the entry's kind ("allowance", "grant", "adjustment"). ``amount`` is the change to the
-    balance so far (negative: spent); ``held`` is what a reservation holds or held.
+    balance so far (negative: spent); ``held`` is what a reservation holds or held; ``tokens``
+    what a charged chat request's prompt was made of, when its settlement recorded it.
     """
 
     created_at: float
@@ -234,6 +270,7 @@ class Activity:
     held: int = 0
     feature: str | None = None
     note: str | None = None
+    tokens: TokenUse | None = None
 
 
 @dataclass(frozen=True)

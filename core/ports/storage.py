@@ -16,6 +16,7 @@ from core.errors import StorageUnavailable
 from core.events import Charge
 from core.money import AllowancePolicy
 from core.ports.inbox import Inbox
+from core.ports.privacy import PrivacyStore
 from core.ports.records import (
     AccountView,
     Activity,
@@ -23,16 +24,16 @@ from core.ports.records import (
     Conversation,
     ConversationKey,
     Entry,
-    HeldMessage,
     KnownUser,
     OpenReservation,
     Reservation,
     StoredMessage,
+    TokenUse,
     UserPage,
-    UserRecord,
     VideoJob,
     VideoJobStatus,
 )
+from core.ports.vectors import VectorStore
 
 
 class ConversationStore(Protocol):
@@ -174,6 +175,11 @@ class StateStore(Protocol):
         """Store ``value`` under ``key``, replacing what was there."""
         ...
 
+    async def setdefault(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless a value is there already; return the stored one
+        (atomically: of several callers at once, all get the first value written)."""
+        ...
+
 
 class UserDirectory(Protocol):
     """Read-only look-ups of the users and chats the bot has seen."""
@@ -268,8 +274,11 @@ class LedgerStore(Protocol):
         """Hold ``amount`` for a paid action, or raise ``InsufficientCredit``."""
         ...
 
-    async def settle(self, reservation: Reservation, cost: int) -> int:
-        """Charge the real cost (capped by the balance beyond the hold); returns what was charged."""
+    async def settle(self, reservation: Reservation, cost: int, *, tokens: TokenUse | None = None) -> int:
+        """Charge the real cost (capped by the balance beyond the hold); returns what was charged.
+
+        ``tokens``: what the request's prompt was made of; ``activity`` hands it back.
+        """
         ...
 
     async def refund(self, reservation: Reservation) -> None:
@@ -326,81 +335,6 @@ class LedgerStore(Protocol):
         ...
 
 
-class PrivacyStore(Protocol):
-    """The queries of retention, /forget and /export; core/privacy.py decides what goes."""
-
-    async def delete_expired(self, default_days: int, now: float, limit: int) -> list[int]:
-        """Delete up to ``limit`` messages older than their chat's retention (a chat's own
-        ``retention_days`` wins over ``default_days``; 0 keeps forever); return the
-        conversation of each deleted message."""
-        ...
-
-    async def clear_summaries(self, conversation_ids: list[int]) -> None:
-        """Empty the summaries of these conversations (they retell deleted messages)."""
-        ...
-
-    async def checkpoint(self) -> None:
-        """Make deleted content leave every file of the store (a write-ahead log too)."""
-        ...
-
-    async def user(self, platform: str, platform_user_id: str) -> UserRecord | None:
-        """A stored user, or None."""
-        ...
-
-    async def delete_chat_settings(self, platform: str, chat_id: str) -> int:
-        """Delete a chat's settings; return how many rows went (0 or 1)."""
-        ...
-
-    async def chat_settings(self, platform: str, chat_id: str) -> dict[str, Any] | None:
-        """A chat's settings as stored (for /export), or None."""
-        ...
-
-    async def solo_chats(self, conversation_ids: list[int]) -> list[tuple[str, str]]:
-        """(platform, chat id) of the chats whose conversations with messages are all among these."""
-        ...
-
-    async def conversations_of(self, user_id: int, platform: str, scope: str, chats: list[str]) -> set[int]:
-        """Conversations the user wrote in, or held in their own scope or private chats."""
-        ...
-
-    async def others_spoke(self, conversation_id: int, user_id: int) -> bool:
-        """Whether anyone but this user wrote in a conversation."""
-        ...
-
-    async def turns_of(self, user_id: int) -> list[tuple[int, int]]:
-        """(message id, conversation id) of the user's messages and the answer after each."""
-        ...
-
-    async def messages(self, whole: list[int], shared: list[int]) -> list[HeldMessage]:
-        """The messages of the ``whole`` conversations and the ``shared`` messages, oldest
-        first per conversation."""
-        ...
-
-    async def summary(self, conversation_id: int) -> str:
-        """A conversation's running summary ("" when none)."""
-        ...
-
-    async def video_jobs_of(self, platform: str, platform_user_id: str) -> list[dict[str, Any]]:
-        """The user's video jobs for /export: id, status, model, prompt, at (a timestamp)."""
-        ...
-
-    async def delete_user_content(
-        self,
-        user_id: int,
-        platform: str,
-        platform_user_id: str,
-        *,
-        whole: list[int],
-        shared: list[int],
-        touched: set[int],
-    ) -> tuple[int, set[int]]:
-        """In one transaction: delete the ``whole`` conversations and the ``shared`` messages,
-        empty the other touched conversations' summaries, unlink the user, drop their name,
-        their finished video jobs and their queued videos' prompts. Returns how many messages
-        went and the conversations they were in."""
-        ...
-
-
 class Store(Protocol):
     """Every store of one backend, opened (and migrated) with ``async with``, closed on exit."""
 
@@ -422,6 +356,8 @@ class Store(Protocol):
     def ledger(self) -> LedgerStore: ...
     @property
     def privacy(self) -> PrivacyStore: ...
+    @property
+    def vectors(self) -> VectorStore: ...
 
     def atomic(self) -> AbstractAsyncContextManager[None]:
         """Run what this task asks of the stores inside in one transaction: all of it or none."""

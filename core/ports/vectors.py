@@ -84,6 +84,23 @@ class VectorStore(Protocol):
         """
         ...
 
+    async def keyword_search(
+        self,
+        conversation: Conversation,
+        model: str,
+        words: Sequence[str],
+        *,
+        limit: int,
+        messages_before: int,
+        before: int | None = None,
+    ) -> list[Recalled]:
+        """The ``limit`` chunks that best match any of ``words`` (BM25, word stems), best first.
+
+        The same chunks and filters as ``search``; ``score`` is the match's rank score (higher is
+        better). Finds what embeddings blur: names, numbers, codes.
+        """
+        ...
+
     async def last_embedded(self, conversation: Conversation) -> int:
         """The highest message id with a ``message`` chunk (0: none yet)."""
         ...

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import StorageUnavailable
+from core.ports.privacy import PrivacyStore
 from core.ports.records import HeldMessage
-from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore, PrivacyStore
+from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
 from core.settings import Settings
 from core.text import plural
 
@@ -233,6 +234,10 @@ class Privacy:
             )
             who = "you" if m.role == "user" and m.author == uid else "bot"
             entry["messages"].append({"role": who, "text": m.content, "at": _iso(m.created_at)})
+        for cid, text, at in await self._store.documents(yours.whole, yours.shared):
+            # Documents they sent are kept as chunks for recall: content of theirs too.
+            if cid in by_conversation:
+                by_conversation[cid].setdefault("documents", []).append({"text": text, "at": _iso(at)})
         for cid in yours.whole:  # a summary of their own conversation retells their messages
             summary = await self._store.summary(cid)
             if cid in by_conversation and summary:

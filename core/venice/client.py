@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -13,6 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from core.network import diagnose
+from core.text import estimate_tokens
 from core.venice.errors import (
     UnreadableAnswer,
     VeniceError,
@@ -29,6 +30,7 @@ from core.venice.types import (
     ChatRequest,
     ChatResult,
     Citation,
+    Embeddings,
     GeneratedImages,
     ModelInfo,
     RateLimitState,
@@ -40,6 +42,12 @@ from core.venice.types import (
 )
 
 log = logging.getLogger(__name__)
+
+# Texts per /embeddings request: Venice takes up to 2,048; fewer keep each request's body and
+# time modest (a failed batch is retried alone). And at most about this many characters per
+# request (~100,000 tokens), well under a key's tokens per minute.
+EMBEDDING_BATCH = 256
+EMBEDDING_BATCH_CHARS = 400_000
 
 
 class VeniceClient:
@@ -156,6 +164,26 @@ class VeniceClient:
         """Return the key's tier and per-model limits (``GET /api_keys/rate_limits``)."""
         response = await self._transport.send("GET", "/api_keys/rate_limits")
         return _json(response)
+
+    # ----- embeddings
+
+    async def embed(self, texts: Sequence[str], *, model: str) -> Embeddings:
+        """``POST /embeddings``: one vector per text, in input order, asked for in batches."""
+        if any(not text for text in texts):
+            raise ValueError("An empty text cannot be embedded (Venice refuses it).")
+        vectors: list[tuple[float, ...]] = []
+        tokens = 0
+        for batch in _batches(texts):
+            body = {"model": model, "input": batch, "encoding_format": "float"}
+            response = await self._transport.send("POST", "/embeddings", content=_encode(body), model=model)
+            data = _json(response)
+            vectors.extend(_vectors(data.get("data"), len(batch), response))
+            usage = Usage.from_json(data.get("usage"))
+            # Venice bills what it reports; without a report, count as the bot counts tokens.
+            tokens += (
+                usage.prompt_tokens if usage and usage.prompt_tokens else sum(map(estimate_tokens, batch))
+            )
+        return Embeddings(tuple(vectors), tokens)
 
     # ----- media
 
@@ -320,6 +348,39 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         raise _unreadable(response, "response is not JSON") from None
     return data if isinstance(data, dict) else {"data": data}
+
+
+def _batches(texts: Sequence[str]) -> list[list[str]]:
+    """Split texts into requests of at most ``EMBEDDING_BATCH`` texts and about
+    ``EMBEDDING_BATCH_CHARS`` characters (a longer text goes alone)."""
+    batches: list[list[str]] = []
+    size = 0
+    for text in texts:
+        if not batches or len(batches[-1]) >= EMBEDDING_BATCH or size + len(text) > EMBEDDING_BATCH_CHARS:
+            batches.append([])
+            size = 0
+        batches[-1].append(text)
+        size += len(text)
+    return batches
+
+
+def _vectors(items: Any, expected: int, response: httpx.Response) -> list[tuple[float, ...]]:
+    """The embeddings of one response in input order (by ``index``); exactly one per text."""
+    if not isinstance(items, list) or len(items) != expected:
+        raise _unreadable(response, "embeddings missing")
+    by_index: dict[int, tuple[float, ...]] = {}
+    for position, item in enumerate(items):
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        index = item.get("index", position) if isinstance(item, dict) else position
+        if not isinstance(vector, list) or not vector or not isinstance(index, int):
+            raise _unreadable(response, "embedding unreadable")
+        try:
+            by_index[index] = tuple(float(x) for x in vector)
+        except (TypeError, ValueError):
+            raise _unreadable(response, "embedding unreadable") from None
+    if sorted(by_index) != list(range(expected)):
+        raise _unreadable(response, "embeddings out of order")
+    return [by_index[i] for i in range(expected)]
 
 
 def _encode(body: Mapping[str, Any]) -> bytes:

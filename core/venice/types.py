@@ -68,6 +68,8 @@ class ChatRequest:
     max_completion_tokens: int | None = None
     temperature: float | None = None
     venice: VeniceParameters = field(default_factory=VeniceParameters)
+    # Routes the conversation's requests to servers that hold its prefix cached (a keyed hash).
+    prompt_cache_key: str | None = None
 
     def to_json(self, *, stream: bool) -> dict[str, Any]:
         """Return the JSON body for ``POST /chat/completions`` as a dict."""
@@ -90,6 +92,8 @@ class ChatRequest:
             body["max_completion_tokens"] = self.max_completion_tokens
         if self.temperature is not None:
             body["temperature"] = self.temperature
+        if self.prompt_cache_key is not None:
+            body["prompt_cache_key"] = self.prompt_cache_key
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -98,11 +102,17 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts Venice reports for one request."""
+    """Token counts Venice reports for one request.
+
+    ``cached_tokens`` (read from the prompt cache) and ``cache_write_tokens`` (written to it)
+    are parts of ``prompt_tokens``, not on top of it.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @classmethod
     def from_json(cls, data: Any) -> Usage | None:
@@ -111,7 +121,22 @@ class Usage:
             return None
         prompt = int(data.get("prompt_tokens") or 0)
         completion = int(data.get("completion_tokens") or 0)
-        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion))
+        details = data.get("prompt_tokens_details")
+        details = details if isinstance(details, dict) else {}
+        # The cache's share is an optional breakdown: one that is unreadable counts as none (the
+        # prompt is then charged at the plain input price), and never more than the prompt.
+        cached = min(max(0, prompt), _breakdown(details.get("cached_tokens")))
+        written = min(max(0, prompt - cached), _breakdown(details.get("cache_creation_input_tokens")))
+        total = int(data.get("total_tokens") or prompt + completion)
+        return cls(prompt, completion, total, cached, written)
+
+
+def _breakdown(value: Any) -> int:
+    """A part of the prompt's token count as reported, or 0 when it is missing or not a count."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 @dataclass(frozen=True)
@@ -160,6 +185,49 @@ class ChatResult:
 
 
 @dataclass(frozen=True)
+class TokenPrices:
+    """A text model's USD prices per million tokens in one pricing tier (None: not listed)."""
+
+    input: float | None = None
+    output: float | None = None
+    cache_input: float | None = None  # a token read from the prompt cache
+    cache_write: float | None = None  # a token written to it (some providers charge a premium)
+
+    @classmethod
+    def from_json(cls, pricing: dict[str, Any]) -> TokenPrices:
+        """Parse ``{input, output, cache_input, cache_write}``, each ``{usd, diem}``."""
+
+        def usd(key: str) -> float | None:
+            entry = pricing.get(key)
+            if isinstance(entry, dict) and isinstance(entry.get("usd"), (int, float)):
+                return float(entry["usd"])
+            return None
+
+        return cls(usd("input"), usd("output"), usd("cache_input"), usd("cache_write"))
+
+
+@dataclass(frozen=True)
+class ExtendedPricing:
+    """Venice's long-context tier: above ``threshold`` prompt tokens, its prices apply to the
+    entire request (the spec: "extended rates apply to the entire request")."""
+
+    threshold: int
+    prices: TokenPrices
+
+    @classmethod
+    def from_json(cls, data: Any) -> ExtendedPricing | None:
+        """Parse ``pricing.extended``; None when absent or without its required prices (a tier
+        with no input or output price would make long requests free)."""
+        if not isinstance(data, dict):
+            return None
+        threshold = data.get("context_token_threshold")
+        prices = TokenPrices.from_json(data)
+        if not isinstance(threshold, (int, float)) or prices.input is None or prices.output is None:
+            return None
+        return cls(int(threshold), prices)
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What the bot needs to know of one model from ``GET /models``."""
 
@@ -176,6 +244,21 @@ class ModelInfo:
     offline: bool = False
     traits: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    cache_input_usd_per_mtok: float | None = None
+    cache_write_usd_per_mtok: float | None = None
+    extended: ExtendedPricing | None = None
+
+    def token_prices(self, prompt_tokens: int) -> TokenPrices:
+        """The prices of a request with this many prompt tokens: the extended tier's above its
+        threshold, for the whole request, else the base prices."""
+        if self.extended is not None and prompt_tokens > self.extended.threshold:
+            return self.extended.prices
+        return TokenPrices(
+            self.input_usd_per_mtok,
+            self.output_usd_per_mtok,
+            self.cache_input_usd_per_mtok,
+            self.cache_write_usd_per_mtok,
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
@@ -184,12 +267,7 @@ class ModelInfo:
         caps = spec.get("capabilities") or {}
         pricing = spec.get("pricing") or {}
 
-        def usd(key: str) -> float | None:
-            entry = pricing.get(key)
-            if isinstance(entry, dict) and entry.get("usd") is not None:
-                return float(entry["usd"])
-            return None
-
+        base = TokenPrices.from_json(pricing)
         # A model that states no context size gets a small, safe one rather than zero.
         context = spec.get("availableContextTokens") or data.get("context_length") or 8192
         return cls(
@@ -201,11 +279,14 @@ class ModelInfo:
             supports_vision=bool(caps.get("supportsVision")),
             supports_web_search=bool(caps.get("supportsWebSearch")),
             supports_reasoning=bool(caps.get("supportsReasoning")),
-            input_usd_per_mtok=usd("input"),
-            output_usd_per_mtok=usd("output"),
+            input_usd_per_mtok=base.input,
+            output_usd_per_mtok=base.output,
             offline=bool(spec.get("offline")),
             traits=tuple(str(t) for t in spec.get("traits") or ()),
             raw=data,
+            cache_input_usd_per_mtok=base.cache_input,
+            cache_write_usd_per_mtok=base.cache_write,
+            extended=ExtendedPricing.from_json(pricing.get("extended")),
         )
 
 
@@ -295,6 +376,15 @@ class Transcript:
 
     text: str
     duration: float | None = None
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """What ``/embeddings`` returned: one vector per input text, in input order, and the
+    prompt tokens Venice billed for them (all batches together)."""
+
+    vectors: tuple[tuple[float, ...], ...] = field(repr=False)
+    prompt_tokens: int = 0
 
 
 @dataclass(frozen=True)

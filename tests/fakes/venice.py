@@ -68,6 +68,7 @@ from tests.fakes.venice_media import MediaEndpoints, VideoJob
 from tests.fakes.venice_memory import (
     CACHE_MIN_TOKENS,
     PrefixCache,
+    cache_write_tokens,
     embedding_tokens,
     embedding_vector,
     encode_embedding,
@@ -169,7 +170,8 @@ class FakeVenice(MediaEndpoints):
         )  # when script is empty
         # Prompt caching as providers report it: usage.prompt_tokens_details.cached_tokens is the longest
         # prefix of whole messages shared with a recent request (same model and prompt_cache_key), 0 under
-        # cache_min_tokens. False: prompt_tokens_details is null, as before the cache existed.
+        # cache_min_tokens; models whose pricing has cache_write also report cache_creation_input_tokens
+        # (see venice_memory.cache_write_tokens). False: prompt_tokens_details is null.
         self.prefix_cache: bool = True
         self.cache_min_tokens: int = CACHE_MIN_TOKENS
         self.prompt_cache = PrefixCache()  # ``fake.prompt_cache.clear()`` forgets every prompt
@@ -504,13 +506,15 @@ class FakeVenice(MediaEndpoints):
             return _error(400, context_length_error(), headers)
 
         script = self.script.pop(0) if self.script else self.responder(body)
-        cached = None
+        cached, written = None, 0
         if self.prefix_cache:
             key = body.get("prompt_cache_key")
             cached = self.prompt_cache.lookup_and_store(
                 model["id"], key if isinstance(key, str) else None, body["messages"], self.cache_min_tokens
             )
-        usage = compute_usage(body["messages"], script, cached)
+            if "cache_write" in model.get("model_spec", {}).get("pricing", {}):
+                written = cache_write_tokens(body["messages"], cached, self.cache_min_tokens)
+        usage = compute_usage(body["messages"], script, cached, written)
         self.usage_log.append(("/chat/completions", model["id"], usage))
         cost = compute_cost(model, usage, script, str(self.balance.get("consumptionCurrency") or "USD"))
         self._charge(cost, int(usage.get("total_tokens", 0)))

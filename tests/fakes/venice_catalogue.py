@@ -9,6 +9,7 @@ from typing import Any
 EMBEDDING_MODEL_ID = "text-embedding-bge-m3"
 EMBEDDING_DIMENSIONS = 256  # the fake's hashed bag of words; the real BGE M3 gives 1024
 TEXT_MODEL_IDS = ("venice-uncensored", "llama-3.3-70b", "qwen3-vl-235b-a22b")
+CACHE_WRITE_MODEL_ID = "claude-sonnet-fake"  # cache_write_model(), not in the defaults
 TTS_VOICES = ("af_sky", "af_bella", "am_adam", "bf_emma", "bm_george")
 ORPHEUS_VOICES = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")  # the spec lists these eight
 IMAGE_STYLES = (
@@ -345,6 +346,36 @@ def orpheus_tts_model() -> dict[str, Any]:
             "offline": False,
         },
     )
+
+
+def cache_write_model() -> dict[str, Any]:
+    """Return a text model priced like Anthropic's on Venice: it charges for cache writes
+    (``cache_write``, 1.25 × input) and has an extended tier above 200,000 prompt tokens.
+
+    Left out of ``default_models()`` so the default catalogue (and what is cheapest in it) stays
+    as the fake's own tests expect; append it to ``fake.models`` to test cache writes or the tier.
+    """
+    model = _text_model(
+        CACHE_WRITE_MODEL_ID,
+        "Claude Sonnet (fake)",
+        1_000_000,
+        "anonymized",
+        3.00,
+        15.00,
+        [],
+        1760000000,
+        cache_in=0.30,
+    )
+    pricing = model["model_spec"]["pricing"]
+    pricing["cache_write"] = _price(3.75)
+    pricing["extended"] = {
+        "context_token_threshold": 200_000,
+        "input": _price(6.00),
+        "output": _price(22.50),
+        "cache_input": _price(0.60),
+        "cache_write": _price(7.50),
+    }
+    return model
 
 
 def default_image_styles() -> list[str]:

@@ -89,22 +89,28 @@ def estimate_prompt_tokens(messages: Any) -> int:
     return estimate_tokens("".join(message_text(m) for m in messages))
 
 
-def compute_usage(messages: Any, script: ChatScript, cached_tokens: int | None = None) -> dict[str, Any]:
+def compute_usage(
+    messages: Any, script: ChatScript, cached_tokens: int | None = None, cache_write_tokens: int = 0
+) -> dict[str, Any]:
     """Return the script's usage, or one estimated from the prompt and the answer.
 
-    ``cached_tokens`` (None: no prompt cache) is reported in ``prompt_tokens_details`` as providers do,
-    part of ``prompt_tokens``, not on top of it.
+    ``cached_tokens`` (None: no prompt cache) and ``cache_write_tokens`` are reported in
+    ``prompt_tokens_details`` as providers do, parts of ``prompt_tokens``, not on top of it; the
+    cache writes only where there are some (models that charge for them).
     """
     if script.usage is not None:
         return script.usage
     prompt = estimate_prompt_tokens(messages)
     reasoning = estimate_tokens(script.reasoning)
     completion = estimate_tokens(script.content) + reasoning
+    details: dict[str, int] | None = None if cached_tokens is None else {"cached_tokens": cached_tokens}
+    if details is not None and cache_write_tokens:
+        details["cache_creation_input_tokens"] = cache_write_tokens
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": None if cached_tokens is None else {"cached_tokens": cached_tokens},
+        "prompt_tokens_details": details,
         "completion_tokens_details": {"reasoning_tokens": reasoning} if script.reasoning else None,
     }
 
@@ -114,18 +120,27 @@ def compute_cost(
 ) -> dict[str, float]:
     """Price a request from the model's per-1M-token pricing, charged in the consumption currency.
 
-    Cached prompt tokens cost the ``cache_input`` price where the model has one, else the input price.
+    Cached prompt tokens cost the ``cache_input`` price and cache writes the ``cache_write`` price
+    where the model lists them, else the input price. Above ``extended.context_token_threshold``
+    prompt tokens the extended prices apply to the entire request, as the spec says.
     """
     if script.cost_usd is not None:
         amount = script.cost_usd
     else:
         pricing = model.get("model_spec", {}).get("pricing", {})
+        prompt = usage.get("prompt_tokens", 0)
+        extended = pricing.get("extended")
+        if isinstance(extended, dict) and prompt > extended.get("context_token_threshold", prompt):
+            pricing = extended
         input_usd = pricing.get("input", {}).get("usd", 0.0)
         details = usage.get("prompt_tokens_details")
-        cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
+        details = details if isinstance(details, dict) else {}
+        cached = details.get("cached_tokens", 0)
+        written = details.get("cache_creation_input_tokens", 0)
         amount = (
-            (usage.get("prompt_tokens", 0) - cached) * input_usd
+            (prompt - cached - written) * input_usd
             + cached * pricing.get("cache_input", {}).get("usd", input_usd)
+            + written * pricing.get("cache_write", {}).get("usd", input_usd)
             + usage.get("completion_tokens", 0) * pricing.get("output", {}).get("usd", 0.0)
         ) / 1_000_000
     amount = round(amount, 8)

@@ -33,8 +33,28 @@ def _cache_form(message: Any) -> _Message:
             {k: v for k, v in part.items() if k != "cache_control"} if isinstance(part, dict) else part
             for part in content
         ]
+        # One text part is the same prompt as that text given as a string (marking a message
+        # turns its string into a part; unmarked on the next turn, it is a string again).
+        only = content[0] if len(content) == 1 else None
+        if isinstance(only, dict) and only.keys() == {"type", "text"} and only["type"] == "text":
+            content = only["text"]
     text = content if isinstance(content, str) else json.dumps(content, sort_keys=True, ensure_ascii=False)
     return (str(message.get("role", "")), text)
+
+
+def _marked(message: Any) -> bool:
+    content = message.get("content") if isinstance(message, dict) else None
+    return isinstance(content, list) and any(isinstance(p, dict) and "cache_control" in p for p in content)
+
+
+def cache_write_tokens(messages: list[Any], cached: int, min_tokens: int) -> int:
+    """The prompt tokens written to the cache by a provider that charges for writes: the prompt up
+    to its last ``cache_control`` breakpoint (without one, all but the newest message, roughly where
+    Venice puts its own), less what was read from the cache; nothing under ``min_tokens``."""
+    marked = [i for i, message in enumerate(messages) if _marked(message)]
+    end = marked[-1] + 1 if marked else len(messages) - 1
+    prefix = estimate_prompt_tokens(messages[:end])
+    return prefix - cached if prefix >= min_tokens and prefix > cached else 0
 
 
 class PrefixCache:

@@ -21,9 +21,19 @@ class ConversationStore:
     PAGE = 256  # one query covers most windows; each query is a round trip to the DB thread
     CACHED_CONVERSATIONS = 512
 
-    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], float] = time.time,
+        discarded: Callable[[int, frozenset[int] | None], None] | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
+        # Told what of an ephemeral conversation is let go of (the whole conversation: None, or
+        # the messages of a regenerated turn), so what else the process holds of it (its
+        # recall chunks) goes too. A stored conversation's go by cascade in the database.
+        self._discarded = discarded or (lambda conversation_id, message_ids: None)
         self._active: OrderedDict[ConversationKey, Conversation] = OrderedDict()
         self._users: dict[tuple[str, str], int] = {}
         self._ephemeral: dict[ConversationKey, Conversation] = {}
@@ -89,6 +99,8 @@ class ConversationStore:
         """Retire the key's active conversation; return whether there was one with messages."""
         if key.ephemeral:
             gone = self._ephemeral.pop(key, None)
+            if gone is not None:
+                self._discarded(gone.id, None)
             return bool(gone and gone.recent)
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
@@ -218,6 +230,8 @@ class ConversationStore:
             conversation.unsummarized_tokens -= sum(m.token_count for m in replacing)
             gone = {m.id for m in replacing}
             conversation.recent = [m for m in conversation.recent if m.id not in gone]
+            if conversation.in_memory:
+                self._discarded(conversation.id, frozenset(gone))
         if conversation.recent_complete:
             conversation.recent.append(StoredMessage(answer_id - 1, "user", question, question_tokens))
             conversation.recent.append(
@@ -341,7 +355,7 @@ class ConversationStore:
                 for k in self._ephemeral
                 if k.platform == platform and (k.user_scope == user or k.chat_id in chats)
             ]:
-                del self._ephemeral[key]
+                self._discarded(self._ephemeral.pop(key).id, None)
 
     async def counts(self) -> dict[str, int]:
         """How many users, conversations and messages are stored."""

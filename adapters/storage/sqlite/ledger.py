@@ -19,7 +19,7 @@ from adapters.storage.sqlite.ledger_writer import GroupCommit
 from core.errors import InvalidInput
 from core.events import Charge
 from core.money import AllowancePolicy, InsufficientCredit
-from core.ports.records import AccountView, Activity, Entry, OpenReservation, Reservation
+from core.ports.records import AccountView, Activity, Entry, OpenReservation, Reservation, TokenUse
 
 log = logging.getLogger(__name__)
 
@@ -153,13 +153,15 @@ class Ledger:
             ) from None
         return Reservation(request_id, account, amount, feature)
 
-    async def settle(self, reservation: Reservation, cost: int) -> int:
+    async def settle(self, reservation: Reservation, cost: int, *, tokens: TokenUse | None = None) -> int:
         """Charge the real cost, returning what was held beyond it; returns the amount charged.
 
         A cost above the reservation is charged only as far as the balance goes (a limited
-        account never goes below zero); the shortfall is the operator's.
+        account never goes below zero); the shortfall is the operator's. ``tokens``: what the
+        request's prompt was made of, kept as the settlement's note for /usage.
         """
         cost = max(0, cost)
+        note = tokens.note() if tokens else None
         if cost <= reservation.amount:
             entry = (
                 reservation.account_id,
@@ -168,7 +170,7 @@ class Ledger:
                 reservation.request_id,
                 reservation.feature,
                 None,
-                None,
+                note,
                 self._clock(),
             )
             if self._db.in_transaction():  # part of a unit (the answer saved with it)
@@ -189,14 +191,15 @@ class Ledger:
         try:
             await self._db.execute(
                 "INSERT INTO ledger_entries (account_id, kind, amount, request_id, feature, "
-                "created_at) SELECT id, 'settle', "
+                "note, created_at) SELECT id, 'settle', "
                 "CASE WHEN unlimited THEN -? ELSE -MIN(?, MAX(balance, 0)) END, "
-                "?, ?, ? FROM accounts WHERE id = ?",
+                "?, ?, ?, ? FROM accounts WHERE id = ?",
                 (
                     extra,
                     extra,
                     reservation.request_id,
                     reservation.feature,
+                    note,
                     self._clock(),
                     reservation.account_id,
                 ),
@@ -280,20 +283,21 @@ class Ledger:
         account = await self.account(owner)
         await self._writer.flush()
         rows = await self._db.fetchall(
-            "SELECT r.kind, r.amount, r.feature, r.note, r.created_at, c.kind, c.amount "
+            "SELECT r.kind, r.amount, r.feature, r.note, r.created_at, c.kind, c.amount, c.note "
             "FROM ledger_entries r LEFT JOIN ledger_entries c ON c.request_id = r.request_id "
             "AND c.kind IN ('settle', 'refund') "
             "WHERE r.account_id = ? AND r.kind NOT IN ('settle', 'refund') ORDER BY r.id DESC LIMIT ?",
             (account, limit),
         )
         items = []
-        for kind, amount, feature, note, created, closed_by, closed in rows:
+        for kind, amount, feature, note, created, closed_by, closed, closing_note in rows:
             if kind != "reserve":
                 items.append(Activity(created, kind, amount, feature=feature, note=note))
                 continue
             status = {"settle": "charged", "refund": "refunded", None: "held"}[closed_by]
             final = amount + (closed or 0)  # a settle returns the rest (or charges more)
-            items.append(Activity(created, status, final, -amount, feature=feature))
+            tokens = TokenUse.from_note(closing_note)
+            items.append(Activity(created, status, final, -amount, feature=feature, tokens=tokens))
         return items
 
     async def spending(self, owner: str, since: float) -> dict[str, int]:

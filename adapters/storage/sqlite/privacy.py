@@ -134,6 +134,25 @@ class PrivacyStore:
         row = await self._db.fetchone("SELECT summary FROM conversations WHERE id = ?", (conversation_id,))
         return str(row[0]) if row and row[0] else ""
 
+    async def documents(self, whole: list[int], shared: list[int]) -> list[tuple[int, str, float]]:
+        """(conversation id, text, created_at) of the document chunks of the ``whole``
+        conversations and the ``shared`` messages, in the order they were stored (each text
+        once, though several embedding models may hold it)."""
+        rows: list[tuple[int, str, float]] = []
+        for key, ids in (("conversation_id", whole), ("message_id", shared)):
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                rows.extend(
+                    (int(r[0]), str(r[1]), float(r[2]))
+                    for r in await self._db.fetchall(
+                        "SELECT conversation_id, text, MIN(created_at), MIN(id) FROM memory_chunks "
+                        f"WHERE kind = 'document' AND {key} IN ({_marks(chunk)}) "
+                        "GROUP BY conversation_id, message_id, text ORDER BY MIN(id)",
+                        chunk,
+                    )
+                )
+        return rows
+
     async def video_jobs_of(self, platform: str, platform_user_id: str) -> list[dict[str, Any]]:
         """The user's video jobs for /export: id, status, model, prompt, created_at."""
         rows = await self._db.fetchall(

@@ -26,3 +26,15 @@ class StateStore:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                 (key, value, time.time()),
             )
+
+    async def setdefault(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless a value is there already; return the stored one."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, value, time.time()),
+            )
+            async with conn.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cursor:
+                row = await cursor.fetchone()
+        assert row is not None  # written just above, in the same transaction
+        return str(row[0])

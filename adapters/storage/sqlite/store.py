@@ -18,6 +18,7 @@ from adapters.storage.sqlite.personas import PersonaStore
 from adapters.storage.sqlite.privacy import PrivacyStore
 from adapters.storage.sqlite.state import StateStore
 from adapters.storage.sqlite.users import UserDirectory
+from adapters.storage.sqlite.vectors import SqliteVectorStore
 from adapters.storage.sqlite.video_jobs import VideoJobStore
 from core.errors import StorageUnavailable
 from core.money import AllowancePolicy
@@ -39,6 +40,7 @@ class SqliteStore:
     video_jobs: VideoJobStore
     ledger: Ledger
     privacy: PrivacyStore
+    vectors: SqliteVectorStore
     database: Database
 
     def __init__(
@@ -73,7 +75,10 @@ class SqliteStore:
         self.database = db
         for report in self._watchers:
             db.watch_unavailable(report)
-        self.conversations = ConversationStore(db, clock=self._clock)
+        self.vectors = SqliteVectorStore(db, clock=self._clock)
+        # An ephemeral conversation's chunks go with it (its reset, a /forget of its user) and
+        # with its regenerated turns.
+        self.conversations = ConversationStore(db, clock=self._clock, discarded=self.vectors.discard)
         self.chat_settings = ChatSettingsStore(db, clock=self._clock)
         self.personas = PersonaStore(db)
         self.state = StateStore(db)
