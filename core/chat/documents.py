@@ -51,10 +51,11 @@ _MIME_TYPES = frozenset(
 )
 # Venice's parser reads plain text and source code by their names too (a .py may come as
 # application/octet-stream).
-_EXTENSIONS = frozenset(  # noqa: SIM905 - a list of words reads best as words
+_EXTENSION_WORDS = (
     "pdf docx pptx xlsx txt text md markdown rst csv tsv json jsonl yaml yml toml ini cfg xml html htm "
-    "log tex py js ts tsx jsx go rs c h cpp hpp cs java kt swift rb php sh sql r lua".split()
+    "log tex py js ts tsx jsx go rs c h cpp hpp cs java kt swift rb php sh sql r lua"
 )
+_EXTENSIONS = frozenset(_EXTENSION_WORDS.split())
 
 
 def is_document(mime_type: str, filename: str | None) -> bool:
