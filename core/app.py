@@ -219,7 +219,7 @@ class App:
         recordings = [a for a in message.attachments if a.is_audio]
         pictures = [a for a in message.attachments if a.kind == "image"]
         documents = [a for a in message.attachments if a.kind == "document"]
-        if (recordings or pictures or documents) and not message.text.strip():
+        if message.attachments and not message.text.strip():
             text = ""  # a voice note, a bare photo or document: the file is the message
         else:
             text = self.check_text(message.text)

@@ -166,7 +166,7 @@ class Documents:
         self._prices = MediaPrices(prices)
         self._cashier = cashier
         self._conversations = conversations
-        self._memory = memory
+        self.memory = memory  # where read documents go (Memory, once it keeps them)
 
     async def read(self, message: IncomingMessage, attachment: Attachment) -> ReadDocument:
         """Extract a document's text (Venice charges per document read); refuse one that is
@@ -217,7 +217,7 @@ class Documents:
         if last is None:
             return
         try:
-            await self._memory.remember_document(conversation, last[0].id, document.name, document.text)
+            await self.memory.remember_document(conversation, last[0].id, document.name, document.text)
         except BotError as exc:
             log.warning(
                 "Keeping document %s for conversation %s failed: %s", document.name, conversation.id, exc
