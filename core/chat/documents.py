@@ -138,14 +138,13 @@ class DocumentQuestion:
             line += f" (the bot reads one document a message: {plural(self.unread, 'other')} not read)"
         return line + "\n\n"
 
-    def failed(self, error: BotError) -> BotError:
-        """The error of an answer that failed after the document was read: the answer was not
-        charged, the reading was (Venice did that work)."""
+    def failed(self, error: BotError) -> None:
+        """Say, in the error of an answer that failed after the document was read, that the
+        answer was not charged and the reading was (Venice did that work)."""
         said = error.user_message.replace(" You were not charged.", "").rstrip()
         error.user_message = (
             f"{said} The answer was not charged; reading {self.document.name} cost {usd(self.document.cost)}."
         )
-        return error
 
 
 class Documents:

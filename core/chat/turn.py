@@ -115,11 +115,9 @@ class ChatTurns:
         pictures = checked_pictures(message)
 
         async def work(stream: ReplyStream) -> None:
-            stream.set_activity("upload_document")
             read = await self._documents.read(message, document)
             question = question_text(message, caption or DEFAULT_QUESTION, shared=shared)
             asked = DocumentQuestion(read, question, unread=more)
-            stream.set_activity("typing")
             stream.push(asked.preface)
             try:
                 await self._answer(
@@ -132,7 +130,8 @@ class ChatTurns:
                     document=asked,
                 )
             except BotError as exc:  # the reading stays paid: say so
-                raise asked.failed(exc) from exc
+                asked.failed(exc)
+                raise
 
         return self._runner.turn(key, work, speaker=await self._speaker(message))
 
