@@ -21,7 +21,7 @@ from core.money import usd
 from core.ports.records import Conversation
 from core.ports.storage import ConversationStore
 from core.settings import Settings
-from core.text import plural
+from core.text import estimate_tokens, plural
 from core.venice.client import VeniceClient
 from core.venice.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
@@ -33,13 +33,21 @@ SUPPORTED = (
 )
 PARSER = "text-parser"  # what Venice's rate limits and the ledger name the reading call after
 
+# A plain text file longer than this many bytes a token is surely over MAX_DOCUMENT_TOKENS, and
+# refused before Venice is paid to count it (tokens of ordinary text hold about 4).
+TEXT_BYTES_PER_TOKEN = 16
 _OFFICE = "application/vnd.openxmlformats-officedocument"
-_MIME_TYPES = frozenset(
+_PACKAGED = frozenset({"pdf", "docx", "pptx", "xlsx"})  # compressed: their size says little
+_PACKAGED_TYPES = frozenset(
     {
         "application/pdf",
         f"{_OFFICE}.wordprocessingml.document",
         f"{_OFFICE}.presentationml.presentation",
         f"{_OFFICE}.spreadsheetml.sheet",
+    }
+)
+_TEXT_TYPES = frozenset(  # text that is not text/*
+    {
         "application/json",
         "application/xml",
         "application/yaml",
@@ -60,10 +68,14 @@ _EXTENSIONS = frozenset(_EXTENSION_WORDS.split())
 
 def is_document(mime_type: str, filename: str | None) -> bool:
     """Whether a user's file is a document the bot reads (by its type, else its name)."""
-    mime = mime_type.split(";", 1)[0].strip().lower()
-    if mime.startswith("text/") or mime in _MIME_TYPES:
+    mime = _media_type(mime_type)
+    if mime.startswith("text/") or mime in _PACKAGED_TYPES | _TEXT_TYPES:
         return True
     return extension(filename) in _EXTENSIONS
+
+
+def _media_type(mime_type: str) -> str:
+    return mime_type.split(";", 1)[0].strip().lower()
 
 
 def extension(filename: str | None) -> str:
@@ -173,6 +185,14 @@ class Documents:
         name = attachment.filename or "document" + (mimetypes.guess_extension(attachment.mime_type) or ".txt")
         if not attachment.data:
             raise InvalidInput(f"{name} is empty: there is nothing to read.")
+        limit = self._settings.max_document_tokens
+        packaged = extension(name) in _PACKAGED or _media_type(attachment.mime_type) in _PACKAGED_TYPES
+        if not packaged and len(attachment.data) > limit * TEXT_BYTES_PER_TOKEN:
+            raise InvalidInput(
+                f"{name} is about {estimate_tokens(attachment.data.decode(errors='replace')):,} tokens "
+                f"long; the bot answers about documents of up to {limit:,} tokens. Send a shorter part "
+                "of it. You were not charged."
+            )
         price = self._prices.document()
         async with self._cashier.paying(
             message, price, feature="document", model_id=PARSER, answers=False
@@ -200,7 +220,6 @@ class Documents:
                     "images instead). You were not charged."
                 )
             cost = await self._cashier.settle(held, price)
-        limit = self._settings.max_document_tokens
         if parsed.tokens > limit:
             raise InvalidInput(
                 f"{name} is {parsed.tokens:,} tokens long; the bot answers about documents of up to "

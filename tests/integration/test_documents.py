@@ -236,6 +236,21 @@ async def test_a_document_over_max_document_tokens_is_refused_after_reading_and_
     assert venice.calls_to("/chat/completions") == []
 
 
+async def test_a_text_file_surely_over_max_document_tokens_is_refused_before_venice(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    long_text = document(("word " * 400).encode(), "notes.md", "text/markdown")  # 2,000 bytes
+    async with make_service(max_document_tokens=100) as service:  # 1,600 bytes could not hold less
+        with pytest.raises(InvalidInput) as info:
+            await ask(service, "Summarise", attachments=(long_text,), **USER)
+        balance, _ = await ledger(service)
+    assert info.value.user_message == (
+        "notes.md is about 500 tokens long; the bot answers about documents of up to 100 tokens. "
+        "Send a shorter part of it. You were not charged."
+    )
+    assert balance == FULL and venice.calls_to("/augment/text-parser") == []
+
+
 async def test_a_document_larger_than_the_models_context_is_refused_before_the_answer(
     make_service: Any, venice: FakeVenice
 ) -> None:
