@@ -12,6 +12,7 @@ from core.billing.pricing import Prices
 from core.catalogue import Catalogue
 from core.characters.binding import CharacterService
 from core.chat import prompt
+from core.chat.documents import DEFAULT_QUESTION, DocumentQuestion, Documents
 from core.chat.memory import Memory
 from core.chat.prompt import checked_pictures, question_text, venice_parameters, with_images
 from core.chat.relay import relay
@@ -51,6 +52,7 @@ class ChatTurns:
         cashier: Cashier,
         speech: Speech,
         runner: Runner,
+        documents: Documents,
     ) -> None:
         self._settings = settings
         self._venice = venice
@@ -64,6 +66,7 @@ class ChatTurns:
         self._cashier = cashier
         self._speech = speech
         self._runner = runner
+        self._documents = documents
 
     async def answer(self, message: IncomingMessage, text: str) -> ReplyStream:
         """Start a streamed answer; the turn is stored when it is complete."""
@@ -102,6 +105,36 @@ class ChatTurns:
 
         return self._runner.turn(key, work, speaker=await self._speaker(message))
 
+    async def answer_document(
+        self, message: IncomingMessage, document: Attachment, caption: str, *, more: int = 0
+    ) -> ReplyStream:
+        """Read a document (a paid parse), then answer the caption's question about it (by
+        default, summarise it). ``more``: documents beyond this one, which are not read."""
+        key = await self._addressing.conversation_key(message)
+        shared = not message.is_direct and (not key.user_scope or bool(key.persona))
+        pictures = checked_pictures(message)
+
+        async def work(stream: ReplyStream) -> None:
+            read = await self._documents.read(message, document)
+            question = question_text(message, caption or DEFAULT_QUESTION, shared=shared)
+            asked = DocumentQuestion(read, question, unread=more)
+            stream.push(asked.preface)
+            try:
+                await self._answer(
+                    message,
+                    key,
+                    asked.prompt,
+                    stream,
+                    preface=asked.preface,
+                    pictures=pictures,
+                    document=asked,
+                )
+            except BotError as exc:  # the reading stays paid: say so
+                asked.failed(exc)
+                raise
+
+        return self._runner.turn(key, work, speaker=await self._speaker(message))
+
     async def regenerate(self, message: IncomingMessage) -> ReplyStream:
         """Answer the conversation's last question again, replacing the last answer."""
         key = await self._addressing.conversation_key(message)
@@ -132,8 +165,13 @@ class ChatTurns:
         pictures: tuple[Attachment, ...] = (),
         preface: str = "",
         heard_voice: bool = False,
+        document: DocumentQuestion | None = None,
     ) -> None:
-        """Run one turn; the caller holds the conversation's turn."""
+        """Run one turn; the caller holds the conversation's turn.
+
+        ``document``: the question carries a document's text, which is sent but not stored
+        (the stored turn names the document; memory is handed its text once the turn is saved).
+        """
         store, memory = self._conversations, self._memory
         chat = await self._chat_settings.get(message.platform, message.chat_id)
         conversation = await store.active(key)
@@ -143,8 +181,13 @@ class ChatTurns:
             model, more = await self._catalogue.vision_model(model)
             notices.extend(more)
         # The images go with this question only; the stored turn notes that there were some.
-        stored_question = f"[{plural(len(pictures), 'image')}] {question}" if pictures else question
+        stored_question = document.stored if document is not None else question
+        if pictures:
+            stored_question = f"[{plural(len(pictures), 'image')}] {stored_question}"
         question_tokens = memory.calibration.estimate(model.id, question) + IMAGE_TOKENS * len(pictures)
+        stored_tokens = (
+            question_tokens if document is None else memory.calibration.estimate(model.id, stored_question)
+        )
         system_prompt = prompt.system_prompt(
             self._settings, self._memory, chat, binding, message, model, conversation, question_tokens
         )
@@ -268,7 +311,7 @@ class ChatTurns:
                     conversation,
                     user_id=user_id,
                     question=stored_question,
-                    question_tokens=question_tokens,
+                    question_tokens=stored_tokens,
                     answer=answer,
                     answer_tokens=answer_tokens,
                     interrupted=interrupted,
@@ -285,6 +328,8 @@ class ChatTurns:
                 return
             raise
         stream.say_after(None)
+        if document is not None:
+            await self._documents.remember(conversation, document.document)
         # Fold old turns after the user has the answer; the next turn of this conversation
         # waits for it (this turn is still held), other conversations do not.
         try:
