@@ -17,7 +17,9 @@ from core.billing.pricing import Prices
 from core.catalogue import Catalogue
 from core.characters.binding import CharacterService
 from core.characters.commands import CharacterCommands
+from core.chat.caching import PromptCacheKeys
 from core.chat.commands import ChatCommands
+from core.chat.documents import Documents, unsupported
 from core.chat.memory import Memory
 from core.chat.turn import ChatTurns
 from core.commands import CommandContext, CommandRegistry
@@ -115,6 +117,12 @@ class App:
             uploads=self.uploads,
         )
         self.characters = CharacterService(venice, store.personas)
+        self.documents = Documents(
+            settings,
+            venice=venice,
+            prices=prices,
+            cashier=self.cashier,
+        )
         self.turns = ChatTurns(
             settings,
             venice=venice,
@@ -128,6 +136,8 @@ class App:
             cashier=self.cashier,
             speech=self.speech,
             runner=self.runner,
+            documents=self.documents,
+            cache_keys=PromptCacheKeys(store.state),
         )
         self.videos = VideoJobs(
             settings,
@@ -209,8 +219,9 @@ class App:
             )
         recordings = [a for a in message.attachments if a.is_audio]
         pictures = [a for a in message.attachments if a.kind == "image"]
-        if (recordings or pictures) and not message.text.strip():
-            text = ""  # a voice note or a bare photo: the file is the message
+        documents = [a for a in message.attachments if a.kind == "document"]
+        if message.attachments and not message.text.strip():
+            text = ""  # a voice note, a bare photo or document: the file is the message
         else:
             text = self.check_text(message.text)
         if text.startswith("/"):
@@ -218,8 +229,15 @@ class App:
             return await self.commands.run(self.command_context(message), command, args)
         if recordings:
             return await self.turns.answer_recording(message, recordings[0], text)
+        if documents:
+            return await self.turns.answer_document(message, documents[0], text, more=len(documents) - 1)
+        unreadable = [a for a in message.attachments if a.kind == "file"]
+        if unreadable and not pictures:  # not answered without it: the question is about it
+            raise unsupported(unreadable[0])
         if not pictures and not text:
-            raise InvalidInput("The bot reads text, images and voice notes; it cannot use that file.")
+            raise InvalidInput(
+                "The bot reads text, images, voice notes and documents; it cannot use that file."
+            )
         return await self.answer(message, text or "Describe this image.")
 
     async def run_command(

@@ -278,7 +278,10 @@ class CommandRegistry:
 
 def help_text(commands: Iterable[Command], usage: Callable[[Command], str] | None = None) -> str:
     """The /help text: each command's usage (as the adapter writes it) and what it does."""
-    lines = ["Send a message to chat with Venice AI. Commands:"]
+    lines = [
+        "Send a message to chat with Venice AI, or a photo, a voice note or a document (PDF, DOCX, "
+        "PPTX, XLSX, text) with or without a question about it. Commands:"
+    ]
     lines += [f"{usage(c) if usage else c.usage} — {c.description}" for c in commands]
     return "\n".join(lines)
 

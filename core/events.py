@@ -11,7 +11,9 @@ from typing import Literal
 from core.ports.records import Reservation
 from core.venice.types import Citation
 
-AttachmentKind = Literal["image", "audio", "voice", "video", "file"]
+AttachmentKind = Literal[
+    "image", "audio", "voice", "video", "document", "file"
+]  # document: one the bot reads
 # What an adapter shows while the core works: Telegram's chat actions, Discord's "typing".
 Activity = Literal["typing", "upload_photo", "record_voice", "upload_video", "upload_document"]
 

@@ -128,6 +128,7 @@ FEATURE_NAMES = {
     "edit": "image edit",
     "speech": "voice reply",
     "transcription": "voice note transcribed",
+    "document": "document read",
     "video": "video",
 }
 

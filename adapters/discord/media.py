@@ -15,6 +15,7 @@ import discord
 from PIL import Image, UnidentifiedImageError
 
 from core.audio import opus_duration, waveform
+from core.chat.documents import is_document
 from core.errors import InvalidInput
 from core.events import Attachment, AttachmentKind
 
@@ -38,7 +39,14 @@ _EXTENSIONS = {
     "audio/mp4": "m4a",
     "video/mp4": "mp4",
 }
-_BASENAMES = {"image": "image", "voice": "voice", "audio": "audio", "video": "video", "file": "file"}
+_BASENAMES = {
+    "image": "image",
+    "voice": "voice",
+    "audio": "audio",
+    "video": "video",
+    "document": "document",
+    "file": "file",
+}
 
 
 # ----- in
@@ -52,15 +60,17 @@ def media_type(content_type: str | None, filename: str) -> str:
 
 
 def attachment_kind(content_type: str | None, filename: str, *, voice_message: bool) -> AttachmentKind:
-    """What the core should make of an upload: an image, a voice message, audio, video, a file."""
-    top = media_type(content_type, filename).split("/", 1)[0]
+    """What the core should make of an upload: an image, a voice message, audio, video, a
+    document the bot reads, another file."""
+    mime = media_type(content_type, filename)
+    top = mime.split("/", 1)[0]
     if top == "image":
         return "image"
     if top == "audio":
         return "voice" if voice_message else "audio"
     if top == "video":
         return "video"
-    return "file"
+    return "document" if is_document(mime, filename) else "file"
 
 
 def is_voice_message(message: discord.Message, attachment: discord.Attachment) -> bool:

@@ -16,6 +16,7 @@ from telegram import Document, Message
 
 from adapters.splitting import utf16_len
 from adapters.telegram.render import Part, to_html, with_heading
+from core.chat.documents import is_document
 from core.events import Attachment, AttachmentKind
 
 MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files (the cloud Bot API's limit)
@@ -103,10 +104,12 @@ def incoming_file(message: Message) -> IncomingFile | None:
 
 
 def _document(document: Document) -> IncomingFile:
-    """A file sent "as a file": an image, a recording or a video by its type, else a plain file."""
+    """A file sent "as a file": an image, a recording or a video by its type, a document the bot
+    reads (PDF, DOCX, text…), else a plain file."""
     mime = document.mime_type or "application/octet-stream"
     family = mime.split("/", 1)[0]
-    kind: AttachmentKind = {"image": "image", "audio": "audio", "video": "video"}.get(family, "file")  # type: ignore[assignment]
+    kinds: dict[str, AttachmentKind] = {"image": "image", "audio": "audio", "video": "video"}
+    kind = kinds.get(family) or ("document" if is_document(mime, document.file_name) else "file")
     return IncomingFile(kind, document.file_id, mime, document.file_size, None, document.file_name or "file")
 
 

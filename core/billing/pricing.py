@@ -13,6 +13,7 @@ from core.venice.types import ModelInfo, TokenPrices, Usage
 
 WEB_SEARCH_USD = Decimal("0.01")  # Venice: $10 per 1,000 web searches
 WEB_SCRAPE_USD = Decimal("0.01")  # Venice: $10 per 1,000 scraped URLs
+DOCUMENT_USD = Decimal("0.01")  # Venice: $0.01 per document read by /augment/text-parser
 MTOK = 1_000_000  # Venice prices tokens per million
 
 
@@ -181,6 +182,11 @@ class MediaPrices:
         else:
             return None
         return self._prices._micro(usd, "speech")
+
+    def document(self) -> int:
+        """A document read by ``/augment/text-parser``: Venice's flat price per request (its
+        documentation; ``/models`` lists no price for it)."""
+        return self._prices._micro(DOCUMENT_USD, "document")
 
     def transcription(self, model: ModelInfo, seconds: float) -> int | None:
         """``pricing.per_audio_second``."""

@@ -106,7 +106,7 @@ class CharacterCommands:
                 file=FileArg(
                     "card",
                     "A character card: its JSON, or a PNG with the card inside",
-                    ("file", "image"),
+                    ("file", "document", "image"),
                     MAX_CARD_BYTES,
                     action="import",
                 ),
@@ -310,7 +310,7 @@ class CharacterCommands:
         return Reply(f"Persona {persona.name} updated: {', '.join(k for k in args if k in PERSONA_OPTIONS)}.")
 
     async def _import(self, ctx: CommandContext) -> Reply:
-        files = [a for a in ctx.message.attachments if a.kind in ("file", "image")]
+        files = [a for a in ctx.message.attachments if a.kind in ("file", "document", "image")]
         if not files:
             raise InvalidInput(
                 "Attach the character card (its JSON, or the PNG with the card inside) to /persona import."

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.catalogue import Catalogue
+from core.chat.caching import mark_cache_breakpoint, supports_cache_control
 from core.chat.recall import Embedded, Recall, Recollection
 from core.errors import BotError, InvalidInput
 from core.ports.records import ChatSettings, Conversation, StoredMessage
@@ -207,6 +208,12 @@ class Memory:
         if conversation.summary:
             sent.append({"role": "system", "content": SUMMARY_HEADER + conversation.summary})
         sent.extend(stored.chat_message for stored in window)
+        if sent and supports_cache_control(model):
+            # Models that cache only up to a marked breakpoint: the stable part (system prompt,
+            # summary) and the end of the prefix that the next turn repeats. Venice adds its own.
+            stable = len(sent) - len(window) - 1
+            for index in {max(0, stable), len(sent) - 1}:
+                sent[index] = mark_cache_breakpoint(sent[index])
         block = recollection.message()
         if block is not None:
             sent.append(block)

@@ -19,7 +19,6 @@ TOP_K = 3  # chunks recalled at most per turn
 FLOOR = 0.3  # cosine below this is not "about the same thing"
 QUERY_CHARS = 2_000  # a long paste is searched by its start
 QUERY_WORDS = 48
-RRF_K = 60  # reciprocal rank fusion's usual constant
 _WORD = re.compile(r"\w+")
 RECALL_HEADER = (
     "Earlier in this conversation (recalled from long-term memory; the user may have said more since):"
@@ -72,15 +71,19 @@ def query_words(text: str) -> list[str]:
 
 
 def fused(*rankings: list[Recalled]) -> list[Recalled]:
-    """Reciprocal rank fusion: what ranks well by meaning and by words comes first."""
-    scores: dict[tuple[int, str], float] = {}
-    items: dict[tuple[int, str], Recalled] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking):
-            key = (item.message_id, item.text)
-            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
-            items.setdefault(key, item)
-    return [items[key] for key in sorted(scores, key=lambda k: -scores[k])]
+    """The rankings interleaved, best first, each chunk once: the best by meaning, the best by
+    words, the second by meaning... A chunk that only one search finds (a code that embeddings
+    blur, a paraphrase that shares no word) still makes the top few."""
+    seen: set[tuple[int, str]] = set()
+    merged: list[Recalled] = []
+    for rank in range(max((len(r) for r in rankings), default=0)):
+        for ranking in rankings:
+            if rank < len(ranking):
+                item = ranking[rank]
+                if (item.message_id, item.text) not in seen:
+                    seen.add((item.message_id, item.text))
+                    merged.append(item)
+    return merged
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from core.billing.pricing import Prices
 from core.catalogue import Catalogue
 from core.characters.binding import CharacterService
 from core.chat import prompt
+from core.chat.caching import PromptCacheKeys
+from core.chat.documents import DEFAULT_QUESTION, DocumentQuestion, Documents, ReadDocument
 from core.chat.memory import Memory
 from core.chat.prompt import checked_pictures, question_text, venice_parameters, with_images
 from core.chat.recall import Embedded
@@ -20,7 +22,7 @@ from core.errors import BotError, InvalidInput, StorageUnavailable
 from core.events import Attachment, Charge, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.media.images import IMAGE_TOKENS
 from core.media.speech import Speech
-from core.ports.records import ConversationKey, StoredMessage
+from core.ports.records import Conversation, ConversationKey, StoredMessage
 from core.ports.storage import ChatSettingsStore, ConversationStore
 from core.runner import STOPPED_EARLY, Runner
 from core.settings import Settings
@@ -52,6 +54,8 @@ class ChatTurns:
         cashier: Cashier,
         speech: Speech,
         runner: Runner,
+        cache_keys: PromptCacheKeys,
+        documents: Documents,
     ) -> None:
         self._settings = settings
         self._venice = venice
@@ -65,6 +69,8 @@ class ChatTurns:
         self._cashier = cashier
         self._speech = speech
         self._runner = runner
+        self._cache_keys = cache_keys
+        self._documents = documents
 
     async def answer(self, message: IncomingMessage, text: str) -> ReplyStream:
         """Start a streamed answer; the turn is stored when it is complete."""
@@ -103,6 +109,36 @@ class ChatTurns:
 
         return self._runner.turn(key, work, speaker=await self._speaker(message))
 
+    async def answer_document(
+        self, message: IncomingMessage, document: Attachment, caption: str, *, more: int = 0
+    ) -> ReplyStream:
+        """Read a document (a paid parse), then answer the caption's question about it (by
+        default, summarise it). ``more``: documents beyond this one, which are not read."""
+        key = await self._addressing.conversation_key(message)
+        shared = not message.is_direct and (not key.user_scope or bool(key.persona))
+        pictures = checked_pictures(message)
+
+        async def work(stream: ReplyStream) -> None:
+            read = await self._documents.read(message, document)
+            question = question_text(message, caption or DEFAULT_QUESTION, shared=shared)
+            asked = DocumentQuestion(read, question, unread=more)
+            stream.push(asked.preface)
+            try:
+                await self._answer(
+                    message,
+                    key,
+                    asked.prompt,
+                    stream,
+                    preface=asked.preface,
+                    pictures=pictures,
+                    document=asked,
+                )
+            except BotError as exc:  # the reading stays paid: say so
+                asked.failed(exc)
+                raise
+
+        return self._runner.turn(key, work, speaker=await self._speaker(message))
+
     async def regenerate(self, message: IncomingMessage) -> ReplyStream:
         """Answer the conversation's last question again, replacing the last answer."""
         key = await self._addressing.conversation_key(message)
@@ -133,8 +169,13 @@ class ChatTurns:
         pictures: tuple[Attachment, ...] = (),
         preface: str = "",
         heard_voice: bool = False,
+        document: DocumentQuestion | None = None,
     ) -> None:
-        """Run one turn; the caller holds the conversation's turn."""
+        """Run one turn; the caller holds the conversation's turn.
+
+        ``document``: the question carries a document's text, which is sent but not stored
+        (the stored turn names the document; memory is handed its text once the turn is saved).
+        """
         store, memory = self._conversations, self._memory
         chat = await self._chat_settings.get(message.platform, message.chat_id)
         conversation = await store.active(key)
@@ -144,8 +185,13 @@ class ChatTurns:
             model, more = await self._catalogue.vision_model(model)
             notices.extend(more)
         # The images go with this question only; the stored turn notes that there were some.
-        stored_question = f"[{plural(len(pictures), 'image')}] {question}" if pictures else question
+        stored_question = document.stored if document is not None else question
+        if pictures:
+            stored_question = f"[{plural(len(pictures), 'image')}] {stored_question}"
         question_tokens = memory.calibration.estimate(model.id, question) + IMAGE_TOKENS * len(pictures)
+        stored_tokens = (
+            question_tokens if document is None else memory.calibration.estimate(model.id, stored_question)
+        )
         system_prompt = prompt.system_prompt(
             self._settings, self._memory, chat, binding, message, model, conversation, question_tokens
         )
@@ -178,6 +224,8 @@ class ChatTurns:
             messages=messages,
             max_completion_tokens=memory.reply_budget(model),
             venice=venice,
+            # Routes the conversation's requests to the cache that holds its prefix.
+            prompt_cache_key=await self._cache_keys.key(conversation.id),
         )
         search = venice.enable_web_search != "off"
         urls = len(find_urls(question)) if venice.enable_web_scraping else 0
@@ -229,7 +277,7 @@ class ChatTurns:
             else:
                 notices.append(Notice("Venice returned an empty answer. Try again or rephrase.", "warning"))
             if result.stopped and result.produced:  # it thought, then was stopped: Venice bills that
-                await self._cashier.settle(reservation, cost)
+                await self._cashier.settle(reservation, cost, tokens=self._prices.token_use(model, usage))
             else:
                 await self._cashier.refund(reservation)
             stream.finish(Reply(notices=tuple(notices)))
@@ -272,13 +320,13 @@ class ChatTurns:
                     conversation,
                     user_id=user_id,
                     question=stored_question,
-                    question_tokens=question_tokens,
+                    question_tokens=stored_tokens,
                     answer=answer,
                     answer_tokens=answer_tokens,
                     interrupted=interrupted,
                     replacing=replacing,
                 )
-                await self._cashier.settle(reservation, cost)
+                await self._cashier.settle(reservation, cost, tokens=self._prices.token_use(model, usage))
         except BaseException as exc:
             # Not kept (a full disk), so not paid: the hold goes back, if the database takes
             # even that (else the next start refunds it).
@@ -289,6 +337,8 @@ class ChatTurns:
                 return
             raise
         stream.say_after(None)
+        if document is not None and recall:
+            await self._remember_document(message, conversation, document.document)
         # Keep the memory after the user has the answer; the next turn of this conversation
         # waits for it (this turn is still held), other conversations do not.
         upkeep = await memory.upkeep(conversation, model, budget=budget, recall=recall)
@@ -304,9 +354,29 @@ class ChatTurns:
                 scraped_urls=0,
                 feature="summary",
             )
-            await self._cashier.charge_after(message, summary_cost, feature="summary")
+            tokens = self._prices.token_use(upkeep.summary_model, upkeep.summary.usage, feature="summary")
+            await self._cashier.charge_after(message, summary_cost, feature="summary", tokens=tokens)
         if upkeep.embedded.tokens:
             await self._cashier.charge_after(message, self._embedding_cost(upkeep.embedded), feature="memory")
+
+    async def _remember_document(
+        self, message: IncomingMessage, conversation: Conversation, document: ReadDocument
+    ) -> None:
+        """Embed the text of the document just answered, with the stored question it came with,
+        so follow-up questions recall its passages. A failure is logged: the answer stands."""
+        last = await self._conversations.last_turn(conversation)
+        if last is None:
+            return
+        try:
+            spent = await self._memory.recall.remember_document(
+                conversation, last[0].id, document.name, document.text
+            )
+        except BotError as exc:
+            log.warning(
+                "Keeping document %s for conversation %s failed: %s", document.name, conversation.id, exc
+            )
+            return
+        await self._cashier.charge_after(message, self._embedding_cost(spent), feature="memory")
 
     def _embedding_cost(self, spent: Embedded) -> int:
         """What embedding text for recall cost, at its model's price."""

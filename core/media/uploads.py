@@ -25,6 +25,12 @@ class Uploads:
             raise InvalidInput(
                 f"That file is {size / 1048576:.1f} MB; the bot takes files under {limit // 1048576} MB."
             )
+        documents = self.settings.max_document_mb
+        if kind == "document" and size is not None and size > documents * 1048576:
+            raise InvalidInput(
+                f"That document is {size / 1048576:.1f} MB; the bot reads documents of up to "
+                f"{documents:g} MB. Send a smaller file, or the part you want to ask about."
+            )
         if kind in ("voice", "audio", "video") and duration is not None:
             self.check_duration(duration)
 

@@ -33,6 +33,7 @@ from core.venice.types import (
     Embeddings,
     GeneratedImages,
     ModelInfo,
+    ParsedDocument,
     RateLimitState,
     Transcript,
     Usage,
@@ -285,6 +286,20 @@ class VeniceClient:
             text=str(data.get("text") or ""),
             duration=float(duration) if isinstance(duration, (int, float)) else None,
         )
+
+    async def parse_document(self, data: bytes, *, filename: str, mime_type: str) -> ParsedDocument:
+        """``POST /augment/text-parser`` (multipart): the document's text and its token count."""
+        response = await self._transport.send(
+            "POST",
+            "/augment/text-parser",
+            form={"response_format": "json"},
+            files={"file": (filename, data, mime_type)},
+        )
+        parsed = _json(response)
+        text, tokens = parsed.get("text"), parsed.get("tokens")
+        if not isinstance(text, str) or not isinstance(tokens, (int, float)) or isinstance(tokens, bool):
+            raise _unreadable(response, "text-parser answer without text and tokens")
+        return ParsedDocument(text=text, tokens=int(tokens))
 
     async def video_quote(self, body: Mapping[str, Any]) -> float:
         """``POST /video/quote``: the price in USD."""

@@ -388,6 +388,14 @@ class Embeddings:
 
 
 @dataclass(frozen=True)
+class ParsedDocument:
+    """What ``/augment/text-parser`` read from a document: its text and Venice's token count."""
+
+    text: str = field(repr=False)
+    tokens: int
+
+
+@dataclass(frozen=True)
 class VideoStatus:
     """A video job's state: still running (with timings), or done with the video."""
 

@@ -52,6 +52,7 @@ from tests.fakes.venice_chat import (
     split_model,
     stream_events,
 )
+from tests.fakes.venice_documents import DocumentEndpoints
 from tests.fakes.venice_errors import (
     CHARACTER_NOT_FOUND,
     CHAT_CHARACTER_NOT_FOUND,
@@ -64,7 +65,7 @@ from tests.fakes.venice_errors import (
     field_error,
     validation_error_body,
 )
-from tests.fakes.venice_media import MediaEndpoints, VideoJob
+from tests.fakes.venice_media import VideoJob
 from tests.fakes.venice_memory import (
     CACHE_MIN_TOKENS,
     PrefixCache,
@@ -132,11 +133,12 @@ class _Scripted:
 _Handler = Callable[[Call, dict[str, str], dict[str, str]], Response]
 
 
-class FakeVenice(MediaEndpoints):
+class FakeVenice(DocumentEndpoints):
     """A fake Venice API: real HTTP, recorded calls, scripted answers and failures, spec validation.
 
     The media endpoints and their settings (``adult_words``, ``upscale_echo``, ``transcript``,
-    ``video_jobs``, ...) come from ``MediaEndpoints`` in venice_media.py.
+    ``video_jobs``, ...) come from ``MediaEndpoints`` in venice_media.py, the text parser's
+    (``documents_read``, ``document_tokens``) from ``DocumentEndpoints`` in venice_documents.py.
     """
 
     def __init__(
@@ -176,6 +178,7 @@ class FakeVenice(MediaEndpoints):
         self.cache_min_tokens: int = CACHE_MIN_TOKENS
         self.prompt_cache = PrefixCache()  # ``fake.prompt_cache.clear()`` forgets every prompt
         self._init_media()
+        self._init_documents()
 
         self._spec_file: Path | None = None
         spec = (spec_file or openapi.spec_path()).resolve()
@@ -203,7 +206,10 @@ class FakeVenice(MediaEndpoints):
             ("GET", _path_regex("/api_keys/rate_limits"), self._get_rate_limits),
             ("POST", _path_regex("/chat/completions"), self._chat_completions),
             ("POST", _path_regex("/embeddings"), self._embeddings),
-            *((method, _path_regex(template), handler) for method, template, handler in self._media_routes()),
+            *(
+                (method, _path_regex(template), handler)
+                for method, template, handler in [*self._media_routes(), *self._document_routes()]
+            ),
         ]
         # One catch-all route: recording, scripted failures and auth apply to every path alike.
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]

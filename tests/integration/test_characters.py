@@ -193,7 +193,11 @@ async def test_persona_crud_and_its_voice_for_voice_replies(make_service: Any, v
     assert venice.calls_to("/audio/speech")[0].body["voice"] == "af_bella"
 
 
-@pytest.mark.parametrize(("data", "kind"), [(json.dumps(CARD).encode(), "file"), (card_png(), "image")])
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    # A JSON card comes as a document from Telegram and Discord (JSON is text the bot reads).
+    [(json.dumps(CARD).encode(), "file"), (json.dumps(CARD).encode(), "document"), (card_png(), "image")],
+)
 async def test_a_card_is_imported_from_json_or_png_and_plays_its_character(
     make_service: Any, venice: FakeVenice, data: bytes, kind: str
 ) -> None:

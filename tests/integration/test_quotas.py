@@ -55,7 +55,7 @@ async def test_usage_shows_each_action_once_with_its_final_cost_newest_first(
     what = [stamp.sub("", line) for line in lines]
     assert what[:2] == ["video: -$0.50 held until it is done", "credit added: +$5.00"]
     assert re.fullmatch(r"answer: failed, \$0\.\d+ refunded", what[2])
-    assert what[3:] == ["answer: -$0.0123", "daily allowance: +$1.00"]
+    assert what[3:] == ["answer: -$0.0123 (22 prompt tokens)", "daily allowance: +$1.00"]
     assert "reserve" not in usage and "settle" not in usage
 
 

@@ -36,7 +36,11 @@ from tests.fakes.media_samples import ogg_opus, png
         ("audio/mpeg", "song.mp3", False, "audio"),
         ("video/mp4", "clip.mp4", False, "video"),
         ("video/mp4", "clip.mp4", True, "video"),  # the voice flag is about audio only
-        ("application/pdf", "paper.pdf", False, "file"),
+        ("application/pdf", "paper.pdf", False, "document"),
+        ("text/plain; charset=utf-8", "notes.txt", False, "document"),
+        (None, "report.docx", False, "document"),
+        ("application/octet-stream", "sheet.xlsx", False, "document"),
+        ("application/zip", "photos.zip", False, "file"),
         (None, "noextension", False, "file"),
     ],
 )

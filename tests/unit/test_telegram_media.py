@@ -69,11 +69,21 @@ def test_documents_are_named_by_their_type() -> None:
         ("image/png", "image"),
         ("audio/mpeg", "audio"),
         ("video/mp4", "video"),
-        ("application/pdf", "file"),
+        ("application/pdf", "document"),
+        ("text/csv", "document"),
+        ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "document"),
+        ("application/zip", "file"),
+        ("application/x-msdownload", "file"),
     ]
     for mime, kind in cases:
         found = incoming_file(user_message("document", b"bytes", file_name="x", mime_type=mime))
         assert found is not None and (found.kind, found.mime_type) == (kind, mime)
+    # Without a telling type, the name says it: a slide deck, a script.
+    for name in ("deck.PPTX", "tool.py"):
+        found = incoming_file(
+            user_message("document", b"bytes", file_name=name, mime_type="application/octet-stream")
+        )
+        assert found is not None and (found.kind, found.filename) == ("document", name)
 
 
 def test_stated_sizes_reach_the_limits_check() -> None:
