@@ -32,7 +32,14 @@ The reference strategies:
   those 7 turns) replaces them.
 None sends a ``prompt_cache_key``; the fake's cache is cleared between runs, so runs never share it.
 
-Usage: python bench/cost.py [--turns 120,300] [--seed 17]
+"ours" is the bot itself (bench/cost_ours.py): every turn goes through the real core with a fresh
+SQLite database, and every request it makes (answers, summaries on SUMMARY_MODEL, embeddings for
+recall) is counted at its own model's price. The fake's embeddings are a hashed bag of words, far
+cruder than a real model's, so recall is measured against a pessimistic stand-in. Its knobs
+(--budget, --recall-budget, --fold-to, --summary-after, --top-k, --chunk, --floor) default to the
+bot's own values: they are how the defaults were chosen.
+
+Usage: python bench/cost.py [--turns 120,300] [--seed 17] [ours' knobs]
 """
 
 from __future__ import annotations

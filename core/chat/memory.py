@@ -103,7 +103,7 @@ class Memory:
     """Assemble each prompt within the history budget; fold, summarize and embed what leaves it."""
 
     FOLD_TO = 0.5  # a fold keeps this share of the budget, so folds come every few turns
-    SUMMARY_AFTER = 3_000  # tokens out of the window before the summary is rewritten
+    SUMMARY_AFTER = 4_000  # tokens out of the window before the summary is rewritten (bench/cost.py)
     SUMMARY_REPLY = 400
 
     def __init__(

@@ -14,7 +14,7 @@ from core.chat.recall import RECALL_HEADER
 from core.errors import InvalidInput
 from core.ports.records import ConversationKey
 from tests.fakes.venice import FakeVenice
-from tests.fakes.venice_chat import ChatScript, default_reply
+from tests.fakes.venice_chat import ChatScript, default_reply, estimate_tokens
 from tests.helpers import ask, message
 
 _VOCABULARY = (
@@ -109,7 +109,7 @@ async def test_summaries_are_rewritten_now_and_then_on_the_summary_model_and_pai
         spent = await service.store.ledger.spending(await service.account_of(message("")), 0)
         conversation = await service.store.conversations.active(ConversationKey("test", "chat-1"))
     written = summaries(venice)
-    # ~200 tokens a turn and a rewrite once 3,000 have left the window: a handful, not one a turn.
+    # ~220 tokens a turn and a rewrite once 4,000 have left the window: a few, not one a turn.
     assert 1 <= len(written) <= 30 // 8
     assert {body["model"] for body in written} == {"llama-3.3-70b"}
     assert "Note 0:" in written[0]["messages"][1]["content"]
@@ -213,3 +213,33 @@ async def test_memory_budget_is_set_per_chat_within_the_operators_cap(
         await ask(service, "/memory budget default")
         chat = await service.store.chat_settings.get("test", "chat-1")
         assert chat.history_budget is None
+
+
+async def test_a_conversation_keeps_one_cache_key_and_cached_tokens_are_charged_at_the_cached_price(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    # A system prompt long enough to be cached (1,024 tokens at least), an answer of known length.
+    system = "You answer about gardens. " + "Keep every answer short and kind. " * 140
+    venice.responder = lambda body: ChatScript(content="Water them at dawn.", send_cost=False)
+    user = {"platform": "telegram", "user_id": "7"}  # pays from the ledger
+    async with make_service(default_chat_model="qwen3-vl-235b-a22b", default_system_prompt=system) as service:
+        await ask(service, "How often should I water tomatoes?", **user)
+        await ask(service, "And basil?", **user)
+        await ask(service, "Hello from another chat", chat_id="chat-2", **user)
+        await service.wait_idle()
+        owner = await service.account_of(message("", **user))
+        charged = [a for a in await service.store.ledger.activity(owner, limit=10) if a.status == "charged"]
+        usage = (await ask(service, "/usage", **user)).reply.text
+    calls = [c.body for c in venice.calls_to("/chat/completions") if c.body.get("stream")]
+    keys = [body["prompt_cache_key"] for body in calls]
+    assert keys[0] == keys[1] != keys[2] and all(len(k) >= 16 for k in keys)
+    assert not any(str(v) in "".join(keys) for v in ("7", "chat-1", "chat-2") if len(str(v)) > 3)
+    second = next(a for a in reversed(charged) if a.tokens and a.tokens.cached_tokens)  # the second answer
+    assert second.tokens is not None
+    prompt, cached = second.tokens.prompt_tokens, second.tokens.cached_tokens
+    assert cached >= 1024 and prompt > cached
+    completion = estimate_tokens("Water them at dawn.")  # as the fake counts the answer
+    # qwen3-vl: $0.25 in, $0.125 cached, $1.50 out per 1M tokens; micro-USD rounded up
+    expected = -(-((prompt - cached) * 25 + cached * 12.5 + completion * 150) // 100)
+    assert -second.amount in (expected, expected + 1)
+    assert "cached" in usage and "Prompt caching saved you" in usage
