@@ -55,10 +55,12 @@ def open_store(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     return SqliteStore(sqlite_path(settings.database_url), policy=allowance_policy(settings), clock=clock)
 
 
-def memory(settings: Settings, store: Store, venice: VeniceClient) -> Memory:
+def memory(settings: Settings, store: Store, venice: VeniceClient, policy: RetryPolicy) -> Memory:
     """The conversation memory: a verbatim budget, summaries, and long-term recall."""
     catalogue = Catalogue(settings, venice)
-    recall = Recall(store.vectors, venice, catalogue, token_budget=settings.recall_token_budget)
+    recall = Recall(
+        store.vectors, venice, catalogue, token_budget=settings.recall_token_budget, clock=policy.monotonic
+    )
     return Memory(
         store.conversations,
         venice,
@@ -92,7 +94,7 @@ async def build_service(
             settings,
             store=store,
             venice=venice,
-            memory=memory(settings, store, venice),
+            memory=memory(settings, store, venice, policy),
             prices=Prices(markup=settings.price_markup, feature_markups=settings.feature_markups),
             rate_limit=UserRateLimit(settings.rate_limit_per_minute),
             account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from core.catalogue import Catalogue
 from core.chat.caching import mark_cache_breakpoint, supports_cache_control
-from core.chat.recall import Embedded, Recall, Recollection
+from core.chat.recall import Embedded, Recall, RecallPaused, Recollection
 from core.errors import BotError, InvalidInput
 from core.ports.records import ChatSettings, Conversation, StoredMessage
 from core.ports.storage import ConversationStore
@@ -235,7 +235,8 @@ class Memory:
         Never raises for Venice: what failed is logged and tried again after a later turn
         (nothing is marked done that was not), and what was spent is returned to be charged.
         """
-        messages = await self.unsummarized(conversation, budget)
+        # All of them: should embedding or summarizing have failed for long, none is skipped.
+        messages = await self._store.newest(conversation, 1 << 62)
         fallen = messages[: window_start(messages, budget, self.FOLD_TO)]
         if not fallen:
             return Upkeep()
@@ -244,6 +245,8 @@ class Memory:
             try:
                 last = await self.recall.last_embedded(conversation)
                 embedded = await self.recall.remember(conversation, [m for m in fallen if m.id > last])
+            except RecallPaused:
+                return Upkeep()  # after a failure a moment ago; not summarized either, as below
             except BotError as exc:
                 # Not summarized either: what the summary folds must stay recallable.
                 log.warning("Embedding conversation %s failed, will retry later: %s", conversation.id, exc)

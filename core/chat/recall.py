@@ -4,15 +4,17 @@ chunks most like the newest message come back into its prompt, just before it.""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from core.catalogue import Catalogue
+from core.errors import BotError
 from core.ports.records import Conversation, StoredMessage
 from core.ports.vectors import MemoryChunk, MemoryStats, Recalled, VectorStore
 from core.text import estimate_tokens
 from core.venice.client import VeniceClient
-from core.venice.types import ChatMessage, ModelInfo
+from core.venice.types import ChatMessage, Embeddings, ModelInfo
 
 CHUNK_TOKENS = 20  # a sentence or two: a recalled fact brings little else along (bench/cost.py)
 TOP_K = 3  # chunks recalled at most per turn
@@ -125,16 +127,46 @@ class Recollection:
         return {"role": "system", "content": "\n".join(lines)}
 
 
+class RecallPaused(BotError):
+    """Embeddings failed a moment ago: recall waits before it asks Venice again."""
+
+
 class Recall:
-    """Embed what leaves the window and search it; never across conversations (the store's rule)."""
+    """Embed what leaves the window and search it; never across conversations (the store's rule).
+
+    Recall is a help, not the answer: when an embedding request fails, recall pauses for
+    ``PAUSE_SECONDS`` (turns are answered without it meanwhile), so that a failing embeddings
+    endpoint costs a few failed requests a minute, not several a turn that would use up the
+    failure budget the answers need.
+    """
+
+    PAUSE_SECONDS = 60.0
 
     def __init__(
-        self, vectors: VectorStore, venice: VeniceClient, catalogue: Catalogue, *, token_budget: int
+        self,
+        vectors: VectorStore,
+        venice: VeniceClient,
+        catalogue: Catalogue,
+        *,
+        token_budget: int,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._vectors = vectors
         self._venice = venice
         self._catalogue = catalogue
         self.token_budget = token_budget
+        self._clock = clock
+        self._paused_until = 0.0
+
+    async def _embed(self, texts: list[str], model: ModelInfo) -> Embeddings:
+        """Embed ``texts``, unless recall is paused; a failure pauses it."""
+        if self._clock() < self._paused_until:
+            raise RecallPaused("Recall is paused after a failed embedding request.")
+        try:
+            return await self._venice.embed(texts, model=model.id)
+        except BotError:
+            self._paused_until = self._clock() + self.PAUSE_SECONDS
+            raise
 
     @property
     def enabled(self) -> bool:
@@ -145,11 +177,13 @@ class Recall:
         self, conversation: Conversation, question: str, *, messages_before: int, before: int | None
     ) -> Recollection:
         """The chunks most like ``question`` that the prompt does not already hold verbatim."""
-        if not self.enabled or (await self._vectors.stats(conversation)).chunks == 0:
+        if not self.enabled or self._clock() < self._paused_until:
+            return Recollection()
+        if (await self._vectors.stats(conversation)).chunks == 0:
             return Recollection()  # nothing remembered yet: no embedding request either
         model = await self._catalogue.embedding_model()
         query = question[:QUERY_CHARS].strip() or "?"
-        embedded = await self._venice.embed([query], model=model.id)
+        embedded = await self._embed([query], model)
         by_meaning = await self._vectors.search(
             conversation,
             model.id,
@@ -187,7 +221,7 @@ class Recall:
         if not self.enabled or not pieces:
             return Embedded()
         model = await self._catalogue.embedding_model()
-        embedded = await self._venice.embed([piece for _, piece in pieces], model=model.id)
+        embedded = await self._embed([piece for _, piece in pieces], model)
         await self._vectors.add(
             conversation,
             model.id,
@@ -206,7 +240,7 @@ class Recall:
         if not self.enabled or not pieces:
             return Embedded()
         model = await self._catalogue.embedding_model()
-        embedded = await self._venice.embed(pieces, model=model.id)
+        embedded = await self._embed(pieces, model)
         await self._vectors.add(
             conversation,
             model.id,

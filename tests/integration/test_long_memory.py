@@ -243,3 +243,28 @@ async def test_a_conversation_keeps_one_cache_key_and_cached_tokens_are_charged_
     expected = -(-((prompt - cached) * 25 + cached * 12.5 + completion * 150) // 100)
     assert -second.amount in (expected, expected + 1)
     assert "cached" in usage and "Prompt caching saved you" in usage
+
+
+async def test_what_left_the_window_while_embeddings_failed_is_embedded_later_and_recalled(
+    make_service: Any, venice: FakeVenice, clock: Any
+) -> None:
+    rng = chatty(venice, answer_words=25)
+    async with make_service(rate_limit_per_minute=0, history_token_budget=200) as service:
+        venice.fail("/embeddings", 503, times=10_000)  # every request, until it is back
+        await ask(service, "My bike lock code is 4471. " + filler(rng, 10))
+        for i in range(15):
+            await ask(service, f"Note {i}: {filler(rng, 12)}")
+        await service.wait_idle()
+        conversation = await service.store.conversations.active(ConversationKey("test", "chat-1"))
+        assert (await service.memory.recall.stats(conversation)).chunks == 0
+        assert conversation.summary == "", "nothing is summarized that could not be embedded"
+        tried = len(venice.calls_to("/embeddings"))
+        assert tried <= 4, "recall pauses after a failure: it does not use up the failure budget"
+        venice._scripted.clear()  # Venice is back
+        await clock.sleep(61)  # and recall's pause is over
+        await ask(service, "Note 16: " + filler(rng, 12))
+        await service.wait_idle()
+        await ask(service, "What was my bike lock code?")
+        spent = await service.store.ledger.spending(await service.account_of(message("")), 0)
+    assert "4471" in json.dumps(answers(venice)[-1])
+    assert spent.get("memory", 0) > 0
