@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -171,6 +172,7 @@ class Tally:
     embedding_tokens: int = 0  # ours: tokens embedded for long-term recall
     parts: dict[str, Decimal] = field(default_factory=dict)  # ours: dollars by kind of request
     missed: list[str] = field(default_factory=list)  # ours: the facts not in the prompt that asked
+    turn_ms: list[float] = field(default_factory=list)  # ours: each turn through the core, upkeep included
 
 
 @dataclass
@@ -338,6 +340,7 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "summarise every 7": SummariseEvery,
 }
 OURS = "ours"
+OURS_NO_RECALL = "ours, recall off"  # the same without long-term recall: what recall costs and brings
 
 
 async def measure(
@@ -396,6 +399,13 @@ def table(turns: int, results: dict[str, Tally]) -> list[str]:
     else:
         met = ours.dollars <= cheapest and ours.prompt_tokens <= fewest and ours.recalled == ours.asked
         goal += f"  [ours: {'met' if met else 'NOT met'}]"
+    bare = results.get(OURS_NO_RECALL)
+    if ours is not None and bare is not None and bare.turn_ms and ours.turn_ms:
+        with_recall, without = statistics.median(ours.turn_ms), statistics.median(bare.turn_ms)
+        goal += (
+            f"\nours, time a turn takes through the core (median): {with_recall:.1f} ms with recall, "
+            f"{without:.1f} ms without ({with_recall / without:.2f}x; the fake answers at once)"
+        )
     if ours is not None:
         goal += "\nours by request: " + ", ".join(f"{k} ${v:.4f}" for k, v in ours.parts.items())
         goal += f"; {ours.embedding_tokens:,} tokens embedded"
@@ -426,17 +436,18 @@ async def main(turn_counts: list[int], seed: int, tuning: argparse.Namespace) ->
             results = {
                 name: await measure(make(), script, http, fake, prices) for name, make in STRATEGIES.items()
             }
-            rng = random.Random(turns)
-            results[OURS] = await measure_ours(
-                script,
-                fake,
-                prices,
-                Tally(),
-                MODEL,
-                summary=lambda rng=rng: _words(rng, SUMMARY_TOKENS),
-                history_token_budget=tuning.budget,
-                recall_token_budget=tuning.recall_budget,
-            )
+            for name, recall_budget in ((OURS_NO_RECALL, 0), (OURS, tuning.recall_budget)):
+                rng = random.Random(turns)
+                results[name] = await measure_ours(
+                    script,
+                    fake,
+                    prices,
+                    Tally(),
+                    MODEL,
+                    summary=lambda rng=rng: _words(rng, SUMMARY_TOKENS),
+                    history_token_budget=tuning.budget,
+                    recall_token_budget=recall_budget,
+                )
             print()
             print("\n".join(table(turns, results)))
             print(f"({time.perf_counter() - start:.1f} s)")

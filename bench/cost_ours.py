@@ -10,6 +10,7 @@ every request it answered (answers, summaries, embeddings), priced at each reque
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -78,12 +79,14 @@ async def measure_ours(
                 answer[0] = turn.answer
                 seen = len(fake.usage_log)
                 calls = len(fake.calls)
+                started = time.perf_counter()
                 result = await service.handle_message(_message(turn.user, turn.number))
                 assert isinstance(result, ReplyStream), result
                 async for _ in result:
                     pass
                 await result.afterword()
                 await service.wait_idle()  # the summary and the embeddings after the answer
+                tally.turn_ms.append((time.perf_counter() - started) * 1000)
                 asked = [
                     c.body
                     for c in fake.calls[calls:]

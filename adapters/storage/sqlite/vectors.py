@@ -123,16 +123,7 @@ class _Block:
         if self.size == 0 or limit <= 0 or query.shape[0] != self.dimensions:
             return []
         scores = self.matrix[: self.size] @ query
-        if self._filters is None:
-            self._filters = (
-                np.fromiter(self.message_ids, dtype=np.int64, count=self.size),
-                np.fromiter(self.documents, dtype=bool, count=self.size),
-            )
-        message_ids, documents = self._filters
-        keep = (documents | (message_ids < messages_before)) & (scores >= floor)
-        if before is not None:
-            keep &= message_ids < before
-        candidates = np.flatnonzero(keep)
+        candidates = np.flatnonzero(self._allowed(messages_before, before) & (scores >= floor))
         if len(candidates) > limit:
             candidates = candidates[np.argpartition(-scores[candidates], limit - 1)[:limit]]
         # Best first; among equal scores the older chunk first, so results are stable.
@@ -147,12 +138,22 @@ class _Block:
             self._keywords = KeywordIndex()
             self._keywords.append(self.texts)
 
-        def allowed(i: int) -> bool:
-            message = self.message_ids[i]
-            return (self.documents[i] or message < messages_before) and (before is None or message < before)
-
-        found = self._keywords.search(words, limit=limit, allowed=allowed)
+        found = self._keywords.search(words, limit=limit, allowed=self._allowed(messages_before, before))
         return [self.recalled(i, score) for i, score in found]
+
+    def _allowed(self, messages_before: int, before: int | None) -> npt.NDArray[np.bool_]:
+        """Which rows a search may return: documents, and messages older than the window;
+        with ``before``, nothing of that message or a later one."""
+        if self._filters is None:
+            self._filters = (
+                np.fromiter(self.message_ids, dtype=np.int64, count=self.size),
+                np.fromiter(self.documents, dtype=bool, count=self.size),
+            )
+        message_ids, documents = self._filters
+        keep = documents | (message_ids < messages_before)
+        if before is not None:
+            keep &= message_ids < before
+        return keep
 
     def recalled(self, i: int, score: float) -> Recalled:
         """Row ``i`` as a search result."""
