@@ -250,3 +250,30 @@ async def test_chunks_are_kept_across_a_reopen(backend: str, tmp_path: Path, now
             ),
             abs=1e-5,
         )
+
+
+async def test_a_keyword_search_finds_exact_words_and_word_forms_within_one_conversation_only(
+    store: Store,
+) -> None:
+    conversation, q1, a1 = await turn(store, KEY, "I work night shifts on Tuesdays", "that sounds tiring")
+    _, q2, a2 = await turn(store, KEY, "the lock code is 4471", "noted, 4471")
+    _, q3, _ = await turn(store, KEY, "we talked about bread", "bread is good")
+    await store.vectors.add(conversation, MODEL, [chunk(q1), chunk(a1), chunk(q2), chunk(a2), chunk(q3)])
+    (other, theirs, _), _ = await two_users(store, "my lock code is 4471 too", "hello")
+    await store.vectors.add(other, MODEL, [chunk(theirs)])
+
+    async def words(*query: str, **filters: int) -> list[str]:
+        found = await store.vectors.keyword_search(
+            conversation, MODEL, list(query), limit=filters.pop("limit", 10),
+            messages_before=filters.pop("messages_before", 1 << 62), **filters,
+        )  # fmt: skip
+        assert [r.score for r in found] == sorted((r.score for r in found), reverse=True)
+        return [r.text for r in found]
+
+    assert await words("which", "nights", "do", "i", "work") == ["I work night shifts on Tuesdays"]
+    # The best match first: both words of the question beat one; another user's chunk never.
+    assert await words("lock", "code", "4471") == ["the lock code is 4471", "noted, 4471"]
+    assert await words("4471", messages_before=q2.id) == []  # still in the verbatim window
+    assert await words("4471", before=a2.id) == ["the lock code is 4471"]  # regenerating the answer
+    assert await words("zebra") == []
+    assert len(await words("bread", "4471", limit=1)) == 1
