@@ -16,6 +16,7 @@ from adapters.storage.sqlite.database import Database, is_wal_file, sqlite_path
 from adapters.storage.sqlite.migrations import discover, recorded_version
 from bots.checks import Report, doctor_http, reach_fix, status_text
 from bots.doctor_platforms import check_discord, check_telegram
+from core.catalogue import Catalogue
 from core.errors import BotError
 from core.settings import API_KEY_URL, Settings
 from core.text import plural
@@ -174,6 +175,7 @@ async def _check_venice(settings: Settings, http: httpx.AsyncClient, report: Rep
             f"DEFAULT_CHAT_MODEL {settings.default_chat_model} is not offered by Venice. "
             f"Set DEFAULT_CHAT_MODEL to one that is ({offered}{', …' if len(models) > 6 else ''}).",
         )
+    await _check_memory_models(settings, venice, report)
     try:
         balance = await venice.balance()
     except VeniceError as exc:
@@ -190,6 +192,33 @@ async def _check_venice(settings: Settings, http: httpx.AsyncClient, report: Rep
             "FAIL",
             f"Venice account: {money or 'no balance reported'}; CANNOT consume. Add credit at {API_KEY_URL}.",
         )
+
+
+async def _check_memory_models(settings: Settings, venice: VeniceClient, report: Report) -> None:
+    """Which models write summaries and embed for recall, and whether the ones set are offered."""
+    catalogue = Catalogue(settings, venice)
+    chat = await venice.model(settings.default_chat_model)
+    if settings.summary_model and not any(
+        m.id == settings.summary_model for m in await catalogue.models_of("text")
+    ):
+        report.line(
+            "warn",
+            f"SUMMARY_MODEL {settings.summary_model} is not offered by Venice"
+            f"{' as a private model' if settings.private_models_only else ''}: summaries are written "
+            "by the chat's own model. Unset it for the cheapest private one.",
+        )
+    elif chat is not None:
+        summary = await catalogue.summary_model(chat)
+        report.line("ok", f"Summaries written by {summary.id}")
+    if settings.recall_token_budget <= 0:
+        report.line("info", "Long-term recall: off (RECALL_TOKEN_BUDGET=0)")
+        return
+    try:
+        embedding = await catalogue.embedding_model()
+    except BotError as exc:
+        report.line("FAIL", f"Long-term recall cannot embed: {exc.user_message}")
+        return
+    report.line("ok", f"Long-term recall embeds with {embedding.id}")
 
 
 def venice_failure(url: str, path: str, exc: VeniceError) -> str:

@@ -350,7 +350,10 @@ class ChatCommands:
             + ("" if chat.model else " (default)"),
             f"Web search: {chat.web_search}{await self._search_gap(chat)}",
             f"Reading links: {'on' if chat.web_scraping else 'off'}",
-            f"Memory: {'per-user' if chat.per_user_memory else 'shared'}",
+            f"Memory: {'per-user' if chat.per_user_memory else 'shared'}; recent turns up to "
+            f"{self._memory.budget_of(chat):,} tokens; long-term recall "
+            + ("on" if self._memory.recalls(chat) else "off")
+            + " (/memory)",
             f"System prompt: {prompt}",
             f"Character: {await self._character_name(chat)}",
             f"Voice replies: {chat.voice_mode}; safe mode: {'on' if chat.safe_mode else 'off'}",

@@ -290,6 +290,20 @@ async def test_an_empty_account_and_an_unknown_default_model_fail_with_the_fix(
     assert found[1].endswith("CANNOT consume. Add credit at https://venice.ai/settings/api.")
 
 
+async def test_doctor_names_the_memory_models_and_fails_on_an_embedding_model_venice_does_not_offer(
+    venice: FakeVenice, make_settings: Callable[..., Settings]
+) -> None:
+    code, lines = await run_doctor(make_settings(default_chat_model="llama-3.3-70b"))
+    assert code == 0
+    assert "[ ok ] Summaries written by venice-uncensored" in lines
+    assert "[ ok ] Long-term recall embeds with text-embedding-bge-m3" in lines
+    code, lines = await run_doctor(make_settings(embedding_model="no-such-embedder", summary_model="nope"))
+    assert code == 1
+    (failed,) = failures(lines)
+    assert failed.startswith("[FAIL] Long-term recall cannot embed: EMBEDDING_MODEL is no-such-embedder")
+    assert any(line.startswith("[warn] SUMMARY_MODEL nope is not offered by Venice") for line in lines)
+
+
 # ----- Telegram and Discord
 
 
