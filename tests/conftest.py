@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from core.settings import Settings
 from core.venice.retry import RetryPolicy
 from tests.fakes import openapi
 from tests.fakes.venice import FakeVenice
+from tests.postgres import PostgresCluster, start_cluster
 
 TEST_KEY = "vk-test-3f9a1c7e5b2d4680"
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,3 +135,19 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = out.glob("venice_bots-*.whl")
     return wheel
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL server for the session (skipped where none is installed, except in CI)."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster) -> str:
+    """An empty database of its own for one test, owned by a role that is not a superuser."""
+    return postgres.new_database()
