@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from adapters.storage.rows import Row
 from core.ports.records import Conversation, ConversationKey, StoredMessage
 
 
@@ -51,7 +51,10 @@ class CachedConversations:
         self._active[key] = conversation
         self._active.move_to_end(key)
         if len(self._active) > self.CACHED_CONVERSATIONS:
-            self._active.popitem(last=False)
+            self._evicted(self._active.popitem(last=False)[1])
+
+    def _evicted(self, conversation: Conversation) -> None:
+        """A conversation left the cache (a backend forgets what it kept beside it)."""
 
     async def newest(
         self, conversation: Conversation, budget: int, *, before_id: int | None = None
@@ -141,10 +144,9 @@ class CachedConversations:
         transaction.
         """
         if conversation.in_memory:
-            answer_id = next(self._memory_ids) + 1
-            next(self._memory_ids)
+            question_id, answer_id = next(self._memory_ids), next(self._memory_ids)
         else:
-            answer_id = await self._insert_turn(
+            question_id, answer_id = await self._insert_turn(
                 conversation,
                 Turn(user_id, question, question_tokens, answer, answer_tokens, interrupted),
                 replacing,
@@ -157,7 +159,7 @@ class CachedConversations:
             if conversation.in_memory:
                 self._discarded(conversation.id, frozenset(gone))
         if conversation.recent_complete:
-            conversation.recent.append(StoredMessage(answer_id - 1, "user", question, question_tokens))
+            conversation.recent.append(StoredMessage(question_id, "user", question, question_tokens))
             conversation.recent.append(
                 StoredMessage(answer_id, "assistant", answer, answer_tokens, interrupted)
             )
@@ -241,8 +243,9 @@ class CachedConversations:
 
     async def _insert_turn(
         self, conversation: Conversation, turn: Turn, replacing: tuple[StoredMessage, StoredMessage] | None
-    ) -> int:
-        """Write a turn (and remove the one it replaces, atomically); return the answer's id."""
+    ) -> tuple[int, int]:
+        """Write a turn (and remove the one it replaces, atomically); return the ids of its
+        question and answer."""
         raise NotImplementedError
 
     async def _set_content(self, conversation: Conversation, message_id: int, text: str, tokens: int) -> None:
@@ -272,10 +275,9 @@ class Turn:
     interrupted: bool
 
 
-def message(row: Sequence[Any]) -> StoredMessage:
+def message(row: Row) -> StoredMessage:
     """A stored message from a row of (id, role, content, token_count, interrupted)."""
-    uid, role, content, tokens, interrupted = row
-    return StoredMessage(int(uid), str(role), str(content), int(tokens), bool(interrupted))
+    return StoredMessage(int(row[0]), str(row[1]), str(row[2]), int(row[3]), bool(row[4]))
 
 
 def fit_window(messages: list[StoredMessage], budget: int) -> list[StoredMessage]:

@@ -132,7 +132,7 @@ class ConversationStore(CachedConversations):
 
     async def _insert_turn(
         self, conversation: Conversation, turn: Turn, replacing: tuple[StoredMessage, StoredMessage] | None
-    ) -> int:
+    ) -> tuple[int, int]:
         # Without a turn to replace, one multi-row INSERT, atomic on its own, costs one round trip.
         now = self._clock()
         async with self._db.transaction(begin=replacing is not None) as conn:
@@ -158,7 +158,9 @@ class ConversationStore(CachedConversations):
                     now,
                 ),
             )
-            return int(cursor.lastrowid or 0)
+            # One process writes, so the question's row is the one just before the answer's.
+            answer_id = int(cursor.lastrowid or 0)
+            return answer_id - 1, answer_id
 
     async def _set_content(self, conversation: Conversation, message_id: int, text: str, tokens: int) -> None:
         await self._db.execute(
