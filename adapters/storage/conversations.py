@@ -222,7 +222,7 @@ class CachedConversations:
         """Forget cached conversations (their rows changed under the cache); with ``user``,
         also the in-memory conversations of that user's scope and chats."""
         for key in [k for k, c in self._active.items() if c.id in conversation_ids]:
-            del self._active[key]
+            self._evicted(self._active.pop(key))
         if platform is not None:
             for key in [
                 k

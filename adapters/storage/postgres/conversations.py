@@ -111,22 +111,8 @@ class ConversationStore(CachedConversations):
         )
         gone = self._active.pop(key, None)
         if gone is not None:
-            self._revisions.pop(gone.id, None)
+            self._evicted(gone)
         return changed > 0
-
-    def drop_cached(
-        self,
-        conversation_ids: set[int],
-        *,
-        platform: str | None = None,
-        user: str | None = None,
-        chats: set[str] = frozenset(),  # type: ignore[assignment]
-    ) -> None:
-        """Forget cached conversations (their rows changed under the cache); with ``user``,
-        also the in-memory conversations of that user's scope and chats."""
-        for cid in conversation_ids:
-            self._revisions.pop(cid, None)
-        super().drop_cached(conversation_ids, platform=platform, user=user, chats=chats)
 
     async def counts(self) -> dict[str, int]:
         """How many users, conversations and messages are stored."""

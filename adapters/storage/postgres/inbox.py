@@ -89,10 +89,11 @@ class Inbox:
         since = now - window
         async with self._db.transaction() as conn:
             # Older ones nobody holds are given up: their content goes now, not a week later.
+            # Rows another worker has locked are left to it (two workers never wait on each other).
             await conn.execute(
-                "UPDATE inbox SET payload = NULL WHERE platform = $1 AND answered_at IS NULL "
-                "AND received_at < $2 AND payload IS NOT NULL "
-                "AND (claimed_until IS NULL OR claimed_until < $3)",
+                "UPDATE inbox SET payload = NULL WHERE id IN (SELECT id FROM inbox WHERE platform = $1 "
+                "AND answered_at IS NULL AND received_at < $2 AND payload IS NOT NULL "
+                "AND (claimed_until IS NULL OR claimed_until < $3) FOR UPDATE SKIP LOCKED)",
                 platform,
                 since,
                 now,
