@@ -44,7 +44,7 @@ class Inbox:
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
-        self.worker = secrets.token_hex(6)  # this worker: whose claims are its own
+        self._worker = secrets.token_hex(6)  # this worker: whose claims are its own
         self._records = 0
 
     async def record(self, platform: str, key: str, chat: str, payload: str | None, *, lease: float) -> bool:
@@ -61,7 +61,7 @@ class Inbox:
                 payload,
                 now,
                 now + lease,
-                self.worker,
+                self._worker,
             )
             == 1
         )
@@ -98,7 +98,7 @@ class Inbox:
                 since,
                 now,
             )
-            rows = await conn.fetch(_CLAIM, platform, since, now, now + lease, self.worker)
+            rows = await conn.fetch(_CLAIM, platform, since, now, now + lease, self._worker)
         return [
             InboxItem(
                 platform, str(row["key"]), str(row["chat"]), str(row["payload"]), float(row["received_at"])
