@@ -176,3 +176,24 @@ async def test_of_two_workers_resuming_one_video_job_exactly_one_moves_it(postgr
             now(),
             job.request,
         )
+
+
+async def test_a_turn_saved_through_an_older_copy_of_a_conversation_is_not_lost_from_the_window(
+    postgres_url: str,
+) -> None:
+    now = Now()
+    async with workers(postgres_url, now) as (one, two):
+        older = await one.conversations.active(KEY)
+        await one.conversations.newest(older, 100)  # its window cached
+        theirs = await two.conversations.active(KEY)
+        await two.conversations.save_turn(
+            theirs, user_id=None, question="q1", question_tokens=1, answer="a1", answer_tokens=1
+        )
+        newer = await one.conversations.active(KEY)  # read again: a new copy
+        assert newer is not older
+        await one.conversations.newest(newer, 100)
+        await one.conversations.save_turn(  # a task still holding the older copy
+            older, user_id=None, question="q2", question_tokens=1, answer="a2", answer_tokens=1
+        )
+        latest = await one.conversations.active(KEY)
+        assert [m.content for m in await one.conversations.newest(latest, 100)] == ["q1", "a1", "q2", "a2"]

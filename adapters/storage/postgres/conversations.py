@@ -140,8 +140,12 @@ class ConversationStore(CachedConversations):
         """Count this worker's own change: each statement that touched the conversation's
         messages (or its summary) moved its revision by one. Any other writer in between
         moved it further, and the next ``active`` reads the conversation again."""
-        if conversation.id in self._revisions:
+        if conversation.id not in self._revisions:
+            return
+        if self._active.get(conversation.key) is conversation:
             self._revisions[conversation.id] += statements
+        else:  # written through an older copy: the cached one lacks this change
+            del self._revisions[conversation.id]
 
     async def _page_before(self, conversation: Conversation, before: int) -> list[StoredMessage]:
         rows = await self._db.fetch(
