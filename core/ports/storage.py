@@ -1,7 +1,8 @@
 """What the core needs from storage: one Protocol per store, and ``Store`` that groups them.
 
-Every backend (adapters/storage/sqlite today) implements these; the core is typed against
-them and never sees SQL. A store keeps its own caches: the process is the only writer.
+Every backend (adapters/storage/sqlite, adapters/storage/postgres) implements these; the core
+is typed against them and never sees SQL. A store keeps its own caches and keeps them true:
+SQLite's one process is the only writer, PostgreSQL's workers see each other's writes.
 """
 
 from __future__ import annotations

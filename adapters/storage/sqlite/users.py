@@ -6,9 +6,7 @@ created only by ``ConversationStore.user_id``, when they use the bot.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
+from adapters.storage.rows import known_user, search_pattern
 from adapters.storage.sqlite.database import Database
 from core.ports.records import KnownUser, UserPage
 
@@ -45,21 +43,21 @@ class UserDirectory:
         rows = await self._db.fetchall(
             _SELECT + "WHERE u.platform = ? AND u.platform_user_id = ?", (platform, platform_user_id)
         )
-        return _user(rows[0]) if rows else None
+        return known_user(rows[0]) if rows else None
 
     async def search(self, text: str | None = None, *, limit: int = 50) -> UserPage:
         """Users whose ``platform:id`` or name contains ``text``, most recently active first."""
         where = ""
         params: tuple[str, ...] = ()
         if text:
-            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = search_pattern(text)
             where, params = f"WHERE {_MATCH} ", (pattern, pattern)
         rows = await self._db.fetchall(
             _SELECT + where + "ORDER BY COALESCE(m.last, u.created_at) DESC, u.id DESC LIMIT ?",
             (*params, limit),
         )
         count = await self._db.fetchone(f"SELECT COUNT(*) FROM users u {where}", params)
-        return UserPage([_user(r) for r in rows], int(count[0]) if count else 0)
+        return UserPage([known_user(r) for r in rows], int(count[0]) if count else 0)
 
     async def sharing(self, owner: str) -> list[str]:
         """``platform:id`` of every user who pays from ``owner`` (linked accounts and its own user)."""
@@ -80,17 +78,3 @@ class UserDirectory:
             (platform, chat_id, platform, chat_id, f"chat:{platform}:{chat_id}"),
         )
         return bool(row and row[0])
-
-
-def _user(row: Sequence[Any]) -> KnownUser:
-    uid, platform, pid, name, first, last, owner, owner_name = row
-    return KnownUser(
-        id=int(uid),
-        platform=str(platform),
-        platform_user_id=str(pid),
-        display_name=name,
-        first_seen=float(first),
-        last_message=None if last is None else float(last),
-        owner=str(owner),
-        owner_name=owner_name,
-    )
