@@ -132,7 +132,9 @@ class Ledger:
             moved = max(0, next(int(row["balance"]) for row in rows if row["id"] == source))
             if moved:
                 target = target if target is not None else await self.account(owner)
-                await self._append(source, "adjustment", -moved, actor=actor, note=f"moved to {owner} (linked)")
+                await self._append(
+                    source, "adjustment", -moved, actor=actor, note=f"moved to {owner} (linked)"
+                )
                 await self._append(target, "grant", moved, actor=actor, note=f"moved from {own} (linked)")
         return moved
 
@@ -234,20 +236,25 @@ class Ledger:
     async def refund_undelivered(self, charge: Charge) -> bool:
         """Give back a settled charge whose answer was never delivered; once per request
         (a unique index refuses a second one: False)."""
+        # Written to the account that made the reservation (as a settlement is); the trigger
+        # refuses more than the request cost.
         written = await self._db.fetchval(
-            f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES ($1, 'adjustment', $2, $3, $4, NULL, $5, $6) "
+            f"INSERT INTO ledger_entries ({_COLUMNS}) "
+            "SELECT r.account_id, 'adjustment', $2::bigint, r.request_id, $3::text, NULL, $4::text, "
+            "$5::float8 FROM ledger_entries r WHERE r.request_id = $1 AND r.kind = 'reserve' "
             "ON CONFLICT (request_id) WHERE kind = 'adjustment' AND request_id IS NOT NULL DO NOTHING "
             "RETURNING id",
-            charge.account_id,
-            charge.amount,
             charge.request_id,
+            charge.amount,
             charge.feature,
             UNDELIVERED_NOTE,
             self._clock(),
         )
         return written is not None
 
-    async def _close(self, reservation: Reservation, kind: str, amount: int, *, note: str | None = None) -> bool:
+    async def _close(
+        self, reservation: Reservation, kind: str, amount: int, *, note: str | None = None
+    ) -> bool:
         """Settle or refund once; closing an already closed reservation changes nothing (False)."""
         written = await self._db.fetchval(
             _CLOSE, reservation.request_id, kind, amount, reservation.feature, note, self._clock()
@@ -268,7 +275,9 @@ class Ledger:
             raise InvalidInput("A grant of zero changes nothing.")
         account = await self.account(owner)
         async with self._db.transaction():  # the balance read while this entry's lock is held
-            await self._append(account, "grant" if amount > 0 else "adjustment", amount, actor=actor, note=note)
+            await self._append(
+                account, "grant" if amount > 0 else "adjustment", amount, actor=actor, note=note
+            )
             return await self._balance(account)
 
     async def entries(self, owner: str, limit: int = 20) -> list[Entry]:
