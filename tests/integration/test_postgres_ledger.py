@@ -232,3 +232,16 @@ async def test_the_database_refuses_sql_that_would_break_the_ledger(url: str) ->
         assert await ledger.balance("user:1") == 5_000 - 1_500 - 1_000
         assert await ledger.check() == []
         assert [r.request_id for r in await ledger.open_reservations()] == [other.request_id]
+
+
+async def test_an_account_and_refill_rolled_back_with_their_unit_are_made_again_by_the_next_use(
+    url: str,
+) -> None:
+    policy = AllowancePolicy(amount=20_000, period="daily")
+    async with worker(url, policy=policy) as ledger:
+        with pytest.raises(RuntimeError):
+            async with ledger._db.transaction():
+                assert await ledger.balance("user:1") == 20_000
+                raise RuntimeError("the unit fails")
+        assert await ledger.balance("user:1") == 20_000  # the worker remembered neither
+        assert [entry.kind for entry in await ledger.entries("user:1")] == ["allowance"]

@@ -14,7 +14,8 @@ that writes it returns; ``flush()`` has nothing to wait for.
 
 What is cached never goes stale across workers: an account's id (accounts are never removed
 nor renamed), and the period an account is known to be refilled for (a later refill only moves
-forward). Who pays for a user (links) is read each time: another worker may link them.
+forward), both only once committed. Who pays for a user (links) is read each time: another
+worker may link them.
 """
 
 from __future__ import annotations
@@ -82,8 +83,13 @@ class Ledger:
         )
         if opened is None:  # another worker opened it meanwhile: this statement sees it
             opened = await self._db.fetchval("SELECT id FROM accounts WHERE owner = $1", owner)
-        self._accounts[owner] = int(opened)
+        self._remember(owner, int(opened))
         return int(opened)
+
+    def _remember(self, owner: str, account: int) -> None:
+        """Cache an account's id once it is committed (a caller's transaction may roll it back)."""
+        if not self._db.in_transaction():
+            self._accounts[owner] = account
 
     async def _existing_account(self, owner: str) -> int | None:
         """The account id of an owner, if it has been opened (never opens one)."""
@@ -92,7 +98,7 @@ class Ledger:
         found = await self._db.fetchval("SELECT id FROM accounts WHERE owner = $1", owner)
         if found is None:
             return None
-        self._accounts[owner] = int(found)
+        self._remember(owner, int(found))
         return int(found)
 
     async def owner_of_user(self, user_id: int) -> str:
@@ -400,7 +406,8 @@ class Ledger:
             amount = self._top_up(int(row["balance"]), row["allowance"]) if row else 0
             if amount:
                 await self._append(account, "allowance", amount, note=f"{self.policy.period} allowance")
-        self._refilled[account] = start
+        if not self._db.in_transaction():  # a caller's transaction may yet roll the refill back
+            self._refilled[account] = start
 
     async def _append(
         self, account: int, kind: str, amount: int, *, actor: str | None = None, note: str | None = None
