@@ -81,7 +81,7 @@ class Ledger:
             unlimited,
             self._clock(),
         )
-        if opened is None:  # another worker opened it meanwhile: this statement sees it
+        if opened is None:  # another worker opened it meanwhile: a new statement sees it
             opened = await self._db.fetchval("SELECT id FROM accounts WHERE owner = $1", owner)
         self._remember(owner, int(opened))
         return int(opened)
