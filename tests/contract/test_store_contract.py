@@ -348,6 +348,32 @@ operation = st.one_of(
 )
 
 
+async def run_ledger_ops(ledger: LedgerStore, now: Now, ops: list[tuple[str, object, int]]) -> None:
+    """Apply a sequence of ledger operations, checking the invariant after each and at the end."""
+    open_reservations: list[Reservation] = []
+    for kind, target, amount in ops:
+        if kind == "grant":
+            await ledger.grant(str(target), amount, actor="test")
+        elif kind == "take":
+            await ledger.grant(str(target), -amount, actor="test")
+        elif kind == "reserve":
+            before = await ledger.balance(str(target))
+            try:
+                open_reservations.append(await ledger.reserve(str(target), amount, feature="chat"))
+            except InsufficientCredit:
+                assert before < amount  # refused only when it truly did not fit
+        elif kind in ("settle", "refund") and open_reservations:
+            reservation = open_reservations[int(str(target)) % len(open_reservations)]
+            if kind == "settle":
+                await ledger.settle(reservation, amount)
+            else:
+                await ledger.refund(reservation)
+        elif kind == "day":
+            now.advance(86_400 * amount)
+        assert await ledger.check() == []
+    await _assert_invariant(ledger, ["user:1", "user:2"])
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(operation, max_size=40), st.booleans())
 def test_the_ledger_invariant_holds_under_any_sequence(
@@ -358,30 +384,6 @@ def test_the_ledger_invariant_holds_under_any_sequence(
             now = Now()
             policy = AllowancePolicy(amount=20_000, period="daily", roll_over=roll_over)
             async with open_backend(backend, Path(tmp), policy=policy, clock=now) as store:
-                ledger = store.ledger
-                open_reservations: list[Reservation] = []
-                for kind, target, amount in ops:
-                    if kind == "grant":
-                        await ledger.grant(str(target), amount, actor="test")
-                    elif kind == "take":
-                        await ledger.grant(str(target), -amount, actor="test")
-                    elif kind == "reserve":
-                        before = await ledger.balance(str(target))
-                        try:
-                            open_reservations.append(
-                                await ledger.reserve(str(target), amount, feature="chat")
-                            )
-                        except InsufficientCredit:
-                            assert before < amount  # refused only when it truly did not fit
-                    elif kind in ("settle", "refund") and open_reservations:
-                        reservation = open_reservations[int(str(target)) % len(open_reservations)]
-                        if kind == "settle":
-                            await ledger.settle(reservation, amount)
-                        else:
-                            await ledger.refund(reservation)
-                    elif kind == "day":
-                        now.advance(86_400 * amount)
-                    assert await ledger.check() == []
-                await _assert_invariant(ledger, ["user:1", "user:2"])
+                await run_ledger_ops(store.ledger, now, ops)
 
     asyncio.run(run())
