@@ -182,7 +182,7 @@ def prepared(chunks: Sequence[MemoryChunk], now: float) -> tuple[Matrix, list[Ro
     return normalised([c.vector for c in chunks]), rows
 
 
-def stored_block(rows: Sequence[Sequence[Any]]) -> Block | None:
+def stored_block(rows: Sequence[Any]) -> Block | None:
     """A block of stored rows (id, message_id, kind, role, text, tokens, vector, created_at),
     read in id order by one statement, so their count and last id are the database's state."""
     if not rows:

@@ -192,7 +192,7 @@ async def test_a_search_is_best_first_above_the_floor_within_its_filters_and_one
 
     found = await store.search(mine, MODEL, vector("what is my cat called"), limit=3, floor=0.1,
                                messages_before=1 << 62)  # fmt: skip
-    assert [r.text for r in found][0] == "my cat is called Miso"
+    assert found[0].text == "my cat is called Miso"
     assert found[0].message_id == q1.message_id  # this conversation's, not the identical other one
     assert [r.score for r in found] == sorted((r.score for r in found), reverse=True)
     assert all(r.score >= 0.1 for r in found) and len(found) <= 3
@@ -304,6 +304,35 @@ async def test_workers_adding_to_one_conversation_at_once_keep_every_chunk_and_a
     assert sorted(await recalled(one, conversation, "fact kiwi", limit=100)) == everything
     assert sorted(await recalled(two, conversation, "fact kiwi", limit=100)) == everything
     assert await chunk_rows(db) == 40
+
+
+async def test_a_cached_block_is_not_fooled_by_an_add_that_commits_late_and_a_delete(
+    db: Database, other_worker: Database
+) -> None:
+    """Ids are drawn before commit: were a later id committed first, an early one committing
+    after and a delete could leave (count, highest id) as a reader cached it. Adds to one
+    conversation wait for each other, so that cannot happen."""
+    chat, one, two = Chat(db), PostgresVectorStore(db), PostgresVectorStore(other_worker)
+    reader = PostgresVectorStore(other_worker)
+    conversation = await chat.conversation("busy")
+    old, early, late = [
+        await chat.message(conversation, "user", f"{w} plum fact") for w in ("old", "early", "late")
+    ]
+    await one.add(conversation, MODEL, [old])
+    async with db.transaction():
+        await one.add(conversation, MODEL, [early])  # its id is drawn, its commit is later
+        later = asyncio.create_task(two.add(conversation, MODEL, [late]))
+        for _ in range(500):  # until the other worker's add waits for this one or is done
+            waiting = await other_worker.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            if waiting or later.done():
+                break
+            await asyncio.sleep(0.01)
+        assert "old plum fact" in await recalled(reader, conversation, "plum fact")  # cached now
+    await later
+    await db.execute("DELETE FROM messages WHERE id = $1", old.message_id)
+    assert sorted(await recalled(reader, conversation, "plum fact")) == ["early plum fact", "late plum fact"]
 
 
 # ----- privacy
