@@ -23,14 +23,23 @@ from core.ports.records import HeldMessage, UserRecord
 log = logging.getLogger(__name__)
 
 DAY = 86_400
-# The tables that hold what users wrote (summaries are in conversations).
-CONTENT_TABLES = ("messages", "memory_chunks", "conversations", "users", "video_jobs", "chat_settings")
+# The tables that hold what users wrote (summaries are in conversations, questions not yet
+# answered in the inbox).
+CONTENT_TABLES = (
+    "messages",
+    "memory_chunks",
+    "conversations",
+    "users",
+    "video_jobs",
+    "chat_settings",
+    "inbox",
+)
 
 # A chat's own retention_days (in its settings' JSON) wins over the default; 0 keeps forever.
 _DAYS = "COALESCE((s.settings::jsonb ->> 'retention_days')::double precision, $1)"
 
 
-class PostgresPrivacyStore:
+class PrivacyStore:
     """Find and delete a user's content; delete expired messages; vacuum after."""
 
     def __init__(self, db: Database) -> None:
@@ -47,7 +56,8 @@ class PostgresPrivacyStore:
             "JOIN conversations c ON c.id = m.conversation_id "
             "LEFT JOIN chat_settings s ON s.platform = c.platform AND s.chat_id = c.chat_id "
             "WHERE m.created_at < $2 - $3 * (SELECT MIN(d) FROM (SELECT $1::double precision AS d "
-            "UNION ALL SELECT (settings::jsonb ->> 'retention_days')::double precision FROM chat_settings) "
+            "UNION ALL SELECT (settings::jsonb ->> 'retention_days')::double precision FROM chat_settings "
+            "WHERE settings LIKE '%retention_days%') "
             "AS days WHERE d > 0) "
             f"AND {_DAYS} > 0 AND m.created_at < $2 - $3 * {_DAYS} "
             "LIMIT $4 FOR UPDATE OF m SKIP LOCKED) RETURNING conversation_id",
