@@ -5,7 +5,7 @@ For one conversation of 300, 1,000 and 5,000 chunks of 1,024-dimension vectors (
 on a real SQLite file (WAL), it prints the time per search (top 3 among the chunks older than the
 verbatim window) and per add (one turn: two chunks, committed), for each option, and their ratio.
 
-- numpy: adapters/storage/sqlite/vectors.py as the bot runs it, through aiosqlite (its thread hop
+- numpy: adapters/storage/sqlite/vectors.py (the search in adapters/storage/recall_index.py) as the bot runs it, through aiosqlite (its thread hop
   included): a warm search is one indexed count query plus a matrix-vector product; "first
   search" reads the conversation's vectors into the cache.
 - sqlite-vec: a vec0 virtual table (``conversation_id`` partition key, ``message_id`` metadata
@@ -32,8 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from adapters.storage.recall_index import encode  # noqa: E402
 from adapters.storage.sqlite.store import SqliteStore  # noqa: E402
-from adapters.storage.sqlite.vectors import encode  # noqa: E402
 from core.money import AllowancePolicy  # noqa: E402
 from core.ports.records import ConversationKey  # noqa: E402
 from core.ports.vectors import MemoryChunk  # noqa: E402

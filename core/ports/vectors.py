@@ -4,8 +4,8 @@ A chunk is a piece of a stored message (or of a document sent in the conversatio
 embedding. Chunks belong to one conversation and are only ever searched within it, so nothing
 recalled comes from another conversation or another user. They go when their message goes
 (``/forget``, retention, a deleted conversation); an ephemeral conversation's live only in the
-process, like its messages. SQLite implements it in adapters/storage/sqlite; PostgreSQL will
-with pgvector.
+process, like its messages. SQLite and PostgreSQL implement it (adapters/storage/sqlite and
+postgres), both by exact search in the process (adapters/storage/recall_index.py).
 """
 
 from __future__ import annotations

@@ -1,183 +1,34 @@
-"""Long-term recall's vector store in SQLite: exact cosine in numpy over one conversation.
+"""Long-term recall's vector store in SQLite: the chunks in ``memory_chunks``, searched in the process.
 
-The vectors live in ``memory_chunks`` (float32 blobs). A search reads one conversation's
-chunks of one model, so the candidates are few (hundreds to a few thousand): exact cosine in
-numpy over a cached matrix beats the sqlite-vec extension at these sizes and needs no
-extension loading, which many Python builds lack (bench/vectors.py measures both).
-
-Beside the vectors, a keyword index (BM25, adapters/storage/sqlite/keywords.py) over the same
-chunk texts finds exact words (names, numbers) that embeddings blur; it is built in the process
-from what the cache holds. Each conversation's matrix is read once and kept in a bounded LRU; chunks added later are
-appended to it. Before each search one indexed query reads the conversation's (count, highest
-id): ids are never reused (AUTOINCREMENT), so any delete (/forget, retention, a regenerated
-turn, all by cascade) or a rolled-back add shows as a difference, and the matrix is read again.
-An ephemeral conversation's chunks live only in this process and never reach the database.
+The vectors live in ``memory_chunks`` (float32 blobs); the search is exact cosine in numpy and
+BM25 over a cached block per conversation (adapters/storage/recall_index.py, shared with
+PostgreSQL). Before each search one indexed query reads the conversation's (count, highest
+id): ids are never reused (AUTOINCREMENT) and SQLite commits one writer at a time, so any
+delete (/forget, retention, a regenerated turn, all by cascade) or a rolled-back add shows as a
+difference, and the block is read again. An ephemeral conversation's chunks live only in this
+process and never reach the database.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import cast
+from collections.abc import Callable, Sequence
 
 import aiosqlite
-import numpy as np
-import numpy.typing as npt
 
+from adapters.storage.recall_index import (
+    Block,
+    BlockCache,
+    Key,
+    State,
+    encode,
+    normalised,
+    prepared,
+    stored_block,
+)
 from adapters.storage.sqlite.database import Database
-from adapters.storage.sqlite.keywords import KeywordIndex
 from core.ports.records import Conversation
-from core.ports.vectors import ChunkKind, MemoryChunk, MemoryStats, Recalled
-
-Matrix = npt.NDArray[np.float32]
-
-
-@dataclass
-class _Block:
-    """One conversation's chunks of one model: normalised vectors in rows, and what each is.
-
-    ``state`` is the database's (count, highest id) the block matches ((n, 0) in memory).
-    """
-
-    matrix: Matrix
-    size: int = 0
-    message_ids: list[int] = field(default_factory=list)
-    documents: list[bool] = field(default_factory=list)
-    roles: list[str] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    tokens: list[int] = field(default_factory=list)
-    created: list[float] = field(default_factory=list)
-    state: tuple[int, int] = (0, 0)
-    text_bytes: int = 0
-    _filters: tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]] | None = None  # built at a search
-    _keywords: KeywordIndex | None = None  # built at the first keyword search
-
-    @classmethod
-    def empty(cls, dimensions: int) -> _Block:
-        """A block with no rows yet, for vectors of ``dimensions``."""
-        return cls(np.empty((0, dimensions), dtype=np.float32))
-
-    @property
-    def dimensions(self) -> int:
-        """The length of this block's vectors."""
-        return int(self.matrix.shape[1])
-
-    @property
-    def nbytes(self) -> int:
-        """About what the block holds in memory (the matrix and the texts)."""
-        return int(self.matrix.nbytes) + self.text_bytes + 64 * self.size
-
-    def append(
-        self,
-        vectors: Matrix,
-        rows: Iterable[tuple[int, ChunkKind, str, str, int, float]],
-    ) -> None:
-        """Add normalised ``vectors`` with their (message id, kind, role, text, tokens, created_at)."""
-        needed = self.size + len(vectors)
-        if needed > len(self.matrix):  # grow by doubling: an append is amortised O(rows added)
-            grown = np.empty((max(needed, 2 * len(self.matrix), 16), self.dimensions), dtype=np.float32)
-            grown[: self.size] = self.matrix[: self.size]
-            self.matrix = grown
-        self.matrix[self.size : needed] = vectors
-        self.size = needed
-        self._filters = None
-        first = len(self.texts)
-        for message_id, kind, role, text, tokens, created in rows:
-            self.message_ids.append(message_id)
-            self.documents.append(kind == "document")
-            self.roles.append(role)
-            self.texts.append(text)
-            self.text_bytes += len(text)
-            self.tokens.append(tokens)
-            self.created.append(created)
-        if self._keywords is not None:
-            self._keywords.append(self.texts[first:])
-
-    def without(self, message_ids: frozenset[int]) -> _Block:
-        """A copy of this block without the chunks of these messages."""
-        kept = [i for i, m in enumerate(self.message_ids) if m not in message_ids]
-        block = _Block.empty(self.dimensions)
-        block.append(
-            self.matrix[kept],
-            (
-                (
-                    self.message_ids[i],
-                    "document" if self.documents[i] else "message",
-                    self.roles[i],
-                    self.texts[i],
-                    self.tokens[i],
-                    self.created[i],
-                )
-                for i in kept
-            ),
-        )
-        block.state = (block.size, 0)
-        return block
-
-    def search(
-        self, query: Matrix, *, limit: int, floor: float, messages_before: int, before: int | None
-    ) -> list[Recalled]:
-        """The ``limit`` best rows by cosine (>= ``floor``), best first, within the filters."""
-        if self.size == 0 or limit <= 0 or query.shape[0] != self.dimensions:
-            return []
-        scores = self.matrix[: self.size] @ query
-        candidates = np.flatnonzero(self._allowed(messages_before, before) & (scores >= floor))
-        if len(candidates) > limit:
-            candidates = candidates[np.argpartition(-scores[candidates], limit - 1)[:limit]]
-        # Best first; among equal scores the older chunk first, so results are stable.
-        order = sorted(candidates.tolist(), key=lambda i: (-float(scores[i]), i))
-        return [self.recalled(i, float(scores[i])) for i in order]
-
-    def keyword_search(
-        self, words: Sequence[str], *, limit: int, messages_before: int, before: int | None
-    ) -> list[Recalled]:
-        """The ``limit`` best rows by BM25 over their words, best first, within the filters."""
-        if self._keywords is None:
-            self._keywords = KeywordIndex()
-            self._keywords.append(self.texts)
-
-        found = self._keywords.search(words, limit=limit, allowed=self._allowed(messages_before, before))
-        return [self.recalled(i, score) for i, score in found]
-
-    def _allowed(self, messages_before: int, before: int | None) -> npt.NDArray[np.bool_]:
-        """Which rows a search may return: documents, and messages older than the window;
-        with ``before``, nothing of that message or a later one."""
-        if self._filters is None:
-            self._filters = (
-                np.fromiter(self.message_ids, dtype=np.int64, count=self.size),
-                np.fromiter(self.documents, dtype=bool, count=self.size),
-            )
-        message_ids, documents = self._filters
-        keep = documents | (message_ids < messages_before)
-        if before is not None:
-            keep &= message_ids < before
-        return keep
-
-    def recalled(self, i: int, score: float) -> Recalled:
-        """Row ``i`` as a search result."""
-        return Recalled(
-            message_id=self.message_ids[i],
-            kind="document" if self.documents[i] else "message",
-            role=self.roles[i],
-            text=self.texts[i],
-            tokens=self.tokens[i],
-            score=score,
-            created_at=self.created[i],
-        )
-
-
-def normalised(vectors: Sequence[Sequence[float]] | Matrix) -> Matrix:
-    """Rows scaled to unit length (a zero vector stays zero: it matches nothing)."""
-    matrix = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return cast(Matrix, matrix / np.where(norms == 0, 1, norms))
-
-
-def encode(vector: Sequence[float]) -> bytes:
-    """A vector as stored: little-endian float32."""
-    return np.asarray(vector, dtype="<f4").tobytes()
+from core.ports.vectors import MemoryChunk, MemoryStats, Recalled
 
 
 class SqliteVectorStore:
@@ -190,27 +41,17 @@ class SqliteVectorStore:
     ) -> None:
         self._db = db
         self._clock = clock
-        self._cache_bytes = self.CACHE_BYTES if cache_bytes is None else cache_bytes
-        self._cache: OrderedDict[tuple[int, str], _Block] = OrderedDict()
-        self._memory: dict[tuple[int, str], _Block] = {}  # ephemeral conversations: never on disk
+        self._cache = BlockCache(self.CACHE_BYTES if cache_bytes is None else cache_bytes)
 
     async def add(self, conversation: Conversation, model: str, chunks: Sequence[MemoryChunk]) -> None:
         """Keep these chunks (embedded with ``model``); in memory only for an ephemeral conversation."""
         if not chunks:
             return
-        dimensions = {len(c.vector) for c in chunks}
-        if len(dimensions) != 1 or 0 in dimensions:
-            raise ValueError(f"Chunks of one add must have vectors of one non-zero length; got {dimensions}.")
         now = self._clock()
-        vectors = normalised([c.vector for c in chunks])
-        rows = [(c.message_id, c.kind, c.role, c.text, c.tokens, now) for c in chunks]
+        vectors, rows = prepared(chunks, now)
         key = (conversation.id, model)
         if conversation.in_memory:
-            block = self._memory.get(key)
-            if block is None or block.dimensions != vectors.shape[1]:
-                block = self._memory[key] = _Block.empty(vectors.shape[1])
-            block.append(vectors, rows)
-            block.state = (block.size, 0)
+            self._cache.keep_in_memory(key, vectors, rows)
             return
         async with self._db.transaction() as conn:
             was = await _state(conn, key)
@@ -229,15 +70,8 @@ class SqliteVectorStore:
                 ],
             )
             now_state = await _state(conn, key)
-        cached = self._cache.get(key)
-        whole = now_state[0] - was[0] == len(chunks)
-        if cached is not None and whole and cached.state == was and cached.dimensions == vectors.shape[1]:
-            cached.append(vectors, rows)
-            cached.state = now_state
-            self._cache.move_to_end(key)
-            self._trim()
-        elif cached is not None:
-            del self._cache[key]  # it was behind, or some chunks were not kept: read again
+        # Some chunks not kept: the counts differ and the cached block is read again.
+        self._cache.added(key, was, now_state, vectors, rows)
 
     async def search(
         self,
@@ -273,23 +107,16 @@ class SqliteVectorStore:
             return []
         return block.keyword_search(words, limit=limit, messages_before=messages_before, before=before)
 
-    async def _block(self, conversation: Conversation, model: str) -> _Block | None:
+    async def _block(self, conversation: Conversation, model: str) -> Block | None:
         key = (conversation.id, model)
-        return self._memory.get(key) if conversation.in_memory else await self._current(key)
+        if conversation.in_memory:
+            return self._cache.in_memory(key)
+        return await self._cache.current(key, await _state(self._db, key), lambda: self._read(key))
 
     async def last_embedded(self, conversation: Conversation) -> int:
         """The highest message id with a ``message`` chunk (0: none yet)."""
         if conversation.in_memory:
-            return max(
-                (
-                    m
-                    for (cid, _), block in self._memory.items()
-                    if cid == conversation.id
-                    for m, document in zip(block.message_ids, block.documents, strict=True)
-                    if not document
-                ),
-                default=0,
-            )
+            return self._cache.last_in_memory(conversation.id)
         row = await self._db.fetchone(
             "SELECT COALESCE(MAX(message_id), 0) FROM memory_chunks WHERE conversation_id = ? "
             "AND kind = 'message'",
@@ -300,14 +127,7 @@ class SqliteVectorStore:
     async def stats(self, conversation: Conversation) -> MemoryStats:
         """How much this conversation remembers (chunks of every model)."""
         if conversation.in_memory:
-            blocks = [b for (cid, _), b in self._memory.items() if cid == conversation.id]
-            pairs = [(m, d) for b in blocks for m, d in zip(b.message_ids, b.documents, strict=True)]
-            return MemoryStats(
-                chunks=len(pairs),
-                messages=len({m for m, d in pairs if not d}),
-                documents=len({m for m, d in pairs if d}),
-                tokens=sum(sum(b.tokens) for b in blocks),
-            )
+            return self._cache.stats_in_memory(conversation.id)
         row = await self._db.fetchone(
             "SELECT COUNT(*), COUNT(DISTINCT CASE WHEN kind = 'message' THEN message_id END), "
             "COUNT(DISTINCT CASE WHEN kind = 'document' THEN message_id END), COALESCE(SUM(tokens), 0) "
@@ -323,70 +143,23 @@ class SqliteVectorStore:
     def discard(self, conversation_id: int, message_ids: frozenset[int] | None) -> None:
         """Forget an ephemeral conversation's chunks: all of them (None), or those of these
         messages (a regenerated turn's; a stored conversation's go by cascade)."""
-        if message_ids is None:
-            self.drop(conversation_id)
-            return
-        for key in [k for k in self._memory if k[0] == conversation_id]:
-            self._memory[key] = self._memory[key].without(message_ids)
+        self._cache.discard(conversation_id, message_ids)
 
     def drop(self, conversation_id: int) -> None:
         """Forget an ephemeral conversation's chunks (and any cached matrix of a stored one)."""
-        for table in (self._memory, self._cache):
-            for key in [k for k in table if k[0] == conversation_id]:
-                del table[key]
+        self._cache.drop(conversation_id)
 
-    async def _current(self, key: tuple[int, str]) -> _Block | None:
-        """The conversation's block as the database has it now: cached, or read again."""
-        state = await _state(self._db, key)
-        if state[0] == 0:
-            self._cache.pop(key, None)
-            return None
-        cached = self._cache.get(key)
-        if cached is not None and cached.state == state:
-            self._cache.move_to_end(key)
-            return cached
-        block = await self._read(key)
-        if block is None:
-            self._cache.pop(key, None)
-            return None
-        self._cache[key] = block
-        self._cache.move_to_end(key)
-        self._trim()
-        return block
-
-    async def _read(self, key: tuple[int, str]) -> _Block | None:
+    async def _read(self, key: Key) -> Block | None:
         """Read one conversation's chunks of one model (one statement: a consistent snapshot)."""
         rows = await self._db.fetchall(
             "SELECT id, message_id, kind, role, text, tokens, vector, created_at FROM memory_chunks "
             "WHERE conversation_id = ? AND model = ? ORDER BY id",
             key,
         )
-        if not rows:
-            return None
-        # The newest rows' length wins: vectors of another length (the model changed its size)
-        # cannot be compared with a query of the new one. The state counts every row read, so
-        # it matches the table's as this one statement saw it.
-        width = len(rows[-1][6])
-        state = (len(rows), int(rows[-1][0]))
-        rows = [r for r in rows if len(r[6]) == width]
-        raw = np.frombuffer(b"".join(r[6] for r in rows), dtype="<f4").reshape(len(rows), width // 4)
-        block = _Block.empty(width // 4)
-        block.append(
-            normalised(raw),
-            ((int(r[1]), r[2], str(r[3]), str(r[4]), int(r[5]), float(r[7])) for r in rows),
-        )
-        block.state = state
-        return block
-
-    def _trim(self) -> None:
-        """Drop the least recently searched conversations past the byte bound (keep the newest)."""
-        total = sum(b.nbytes for b in self._cache.values())
-        while len(self._cache) > 1 and total > self._cache_bytes:
-            _, gone = self._cache.popitem(last=False)
-            total -= gone.nbytes
+        return stored_block(rows)
 
 
-async def _state(db: Database | aiosqlite.Connection, key: tuple[int, str]) -> tuple[int, int]:
+async def _state(db: Database | aiosqlite.Connection, key: Key) -> State:
     """(count, highest id) of a conversation's chunks of one model, read from its index."""
     sql = "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM memory_chunks WHERE conversation_id = ? AND model = ?"
     if isinstance(db, Database):
