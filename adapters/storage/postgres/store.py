@@ -16,10 +16,13 @@ from adapters.storage.postgres.chat_settings import ChatSettingsStore
 from adapters.storage.postgres.conversations import ConversationStore
 from adapters.storage.postgres.database import Database
 from adapters.storage.postgres.inbox import Inbox
+from adapters.storage.postgres.ledger import Ledger
 from adapters.storage.postgres.migrations import migrate
 from adapters.storage.postgres.personas import PersonaStore
+from adapters.storage.postgres.privacy import PrivacyStore
 from adapters.storage.postgres.state import StateStore
 from adapters.storage.postgres.users import UserDirectory
+from adapters.storage.postgres.vectors import PostgresVectorStore
 from adapters.storage.postgres.video_jobs import VideoJobStore
 from core.errors import StorageUnavailable
 from core.money import AllowancePolicy
@@ -39,9 +42,9 @@ class PostgresStore:
     inbox: Inbox
     users: UserDirectory
     video_jobs: VideoJobStore
-    # LEDGER: `ledger: Ledger` (adapters/storage/postgres/ledger.py) goes here.
-    # PRIVACY: `privacy: PrivacyStore` (adapters/storage/postgres/privacy.py) goes here.
-    # VECTORS: `vectors: PostgresVectorStore` (adapters/storage/postgres/vectors.py) goes here.
+    ledger: Ledger
+    privacy: PrivacyStore
+    vectors: PostgresVectorStore
     database: Database
 
     def __init__(
@@ -79,18 +82,18 @@ class PostgresStore:
         self.database = db
         for report in self._watchers:
             db.watch_unavailable(report)
-        # VECTORS: build the vector store here, before the conversations, and pass its
-        # `discard` below: an ephemeral conversation's chunks go with it (its reset, a /forget
-        # of its user) and with its regenerated turns.
-        self.conversations = ConversationStore(db, clock=self._clock, discarded=None)
+        self.vectors = PostgresVectorStore(db, clock=self._clock)
+        # An ephemeral conversation's chunks go with it (its reset, a /forget of its user) and
+        # with its regenerated turns.
+        self.conversations = ConversationStore(db, clock=self._clock, discarded=self.vectors.discard)
         self.chat_settings = ChatSettingsStore(db, clock=self._clock)
         self.personas = PersonaStore(db, clock=self._clock)
         self.state = StateStore(db)
         self.inbox = Inbox(db, clock=self._clock)
         self.users = UserDirectory(db)
         self.video_jobs = VideoJobStore(db)
-        # LEDGER: self.ledger = Ledger(db, policy=self._policy, clock=self._ledger_clock)
-        # PRIVACY: self.privacy = PrivacyStore(db)
+        self.ledger = Ledger(db, policy=self._policy, clock=self._ledger_clock)
+        self.privacy = PrivacyStore(db)
         return self
 
     @asynccontextmanager
@@ -105,5 +108,5 @@ class PostgresStore:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Close the pool (LEDGER: write what the ledger still queues first, as SQLite does)."""
+        """Close the pool (every ledger entry is committed when its call returns: nothing queued)."""
         await self._stack.aclose()
