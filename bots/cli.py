@@ -75,6 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     from bots.admin import add_parser
 
     add_parser(sub)
+    database = sub.add_parser(
+        "db",
+        help="copy the database between SQLite and PostgreSQL",
+        description="Database tools that need no API key.",
+    )
+    actions = database.add_subparsers(dest="db_action", metavar="ACTION", required=True)
+    copying = actions.add_parser(
+        "copy",
+        help="copy every table into an empty database (SQLite -> PostgreSQL, or back)",
+        description="Copy every table from SRC_URL into the empty database DST_URL, in batches with "
+        "a progress line, then compare each table's row count. Both are migrated to this version's "
+        "schema first; a target that holds any row is refused. Stop the bot while copying.",
+    )
+    copying.add_argument("source", metavar="SRC_URL", help="e.g. sqlite:///data/venice-bots.db")
+    copying.add_argument("target", metavar="DST_URL", help="e.g. postgresql://venice:secret@db:5432/venice")
     return parser
 
 
@@ -125,6 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bots.health import health
 
         return health()
+    if command == "db":  # needs no API key: the two URLs are its arguments
+        from bots.dbcopy import copy
+
+        try:
+            return asyncio.run(copy(args.source, args.target))
+        except BotError as exc:
+            print(exc.user_message, file=sys.stderr)
+            return EXIT_CONFIG if isinstance(exc, ConfigurationError) else 1
     settings = load_settings()
     setup_logging(settings.log_level, settings.secret_values(), log_content=settings.log_content)
     if command == "doctor" and settings.log_level != "DEBUG":
