@@ -182,12 +182,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from adapters.storage.sqlite.database import Database, sqlite_path
-    from adapters.storage.sqlite.migrations import applied_version, migrate
+    from adapters.storage.postgres.database import is_postgres_url
 
-    async with Database.open(sqlite_path(settings.database_url)) as db:
-        applied = await migrate(db)
-        version = await applied_version(db)
+    if is_postgres_url(settings.database_url):
+        from adapters.storage.postgres import database as pg
+        from adapters.storage.postgres import migrations as pg_migrations
+
+        # Under an advisory lock: workers starting at once, or this beside them, apply each file once.
+        async with pg.Database.open(settings.database_url, pool_size=1) as pool:
+            applied = await pg_migrations.migrate(pool)
+            version = await pg_migrations.recorded_version(pool)
+    else:
+        from adapters.storage.sqlite.database import Database, sqlite_path
+        from adapters.storage.sqlite.migrations import applied_version, migrate
+
+        async with Database.open(sqlite_path(settings.database_url)) as db:
+            applied = await migrate(db)
+            version = await applied_version(db)
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to do"
     print(f"Database at schema version {version} ({names}).")
     return 0
