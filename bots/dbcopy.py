@@ -93,6 +93,20 @@ class SqliteSide:
     async def finish(self, table: Table) -> None:
         """Nothing to do: SQLite's AUTOINCREMENT follows the largest id inserted."""
 
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self.db.fetchall(sql)]
+
+    async def limited_accounts(self) -> list[int]:
+        return [
+            int(r[0]) for r in await self.db.fetchall(f"SELECT id FROM {LEDGER_ACCOUNTS} WHERE NOT unlimited")
+        ]
+
+    async def limit(self, ids: list[int]) -> None:
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                f"UPDATE {LEDGER_ACCOUNTS} SET unlimited = 0 WHERE id = ?", [(i,) for i in ids]
+            )
+
 
 class PostgresSide:
     """A PostgreSQL database as a source or a target."""
@@ -142,6 +156,19 @@ class PostgresSide:
         records = [tuple(f(v) for f, v in zip(convert, row, strict=True)) for row in rows]
         async with self.db.transaction() as conn:
             await conn.copy_records_to_table(table.name, records=records, columns=list(table.columns))
+
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self.db.fetch(sql)]
+
+    async def limited_accounts(self) -> list[int]:
+        return [
+            int(r[0]) for r in await self.db.fetch(f"SELECT id FROM {LEDGER_ACCOUNTS} WHERE NOT unlimited")
+        ]
+
+    async def limit(self, ids: list[int]) -> None:
+        await self.db.execute(
+            f"UPDATE {LEDGER_ACCOUNTS} SET unlimited = false WHERE id = ANY($1::bigint[])", ids
+        )
 
     async def finish(self, table: Table) -> None:
         """Move each identity sequence past the largest id copied, so new rows get new ids."""
@@ -219,16 +246,48 @@ async def copy(
         started = time.monotonic()
         for table in tables:
             await _copy_table(source, target, table, progress)
+        await _restore_limits(source, target)
         counts = [(t.name, await source.count(t.name), await target.count(t.name)) for t in tables]
+        balances = await _balances(source) == await _balances(target)
     width = max(len(name) for name, _, _ in counts)
     for name, here, there in counts:
         out.write(f"{name:<{width}}  {here:>10,} -> {there:>10,}{'' if here == there else '  MISMATCH'}\n")
     bad = [name for name, here, there in counts if here != there]
     out.write(
         f"Copied {len(counts)} tables, {sum(c for _, c, _ in counts):,} rows, in {time.monotonic() - started:.1f} s"
-        + (f"; row counts differ in {', '.join(bad)}.\n" if bad else "; every row count matches.\n")
+        + (f"; row counts differ in {', '.join(bad)}" if bad else "; every row count matches")
+        + ("; every balance matches its entries.\n" if balances else "; BALANCES DIFFER.\n")
     )
-    return 1 if bad else 0
+    return 1 if bad or not balances else 0
+
+
+# The ledger's triggers apply each entry to its account's balance, and refuse a hold beyond it:
+# accounts are copied empty and unlimited, the entries then rebuild every balance (checking the
+# whole history on the way), and the real limits are set back at the end.
+LEDGER_ACCOUNTS = "accounts"
+
+
+def _prepared(table: Table, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows as written: an account starts at balance 0, unlimited, until its entries are in."""
+    if table.name != LEDGER_ACCOUNTS:
+        return rows
+    balance, unlimited = table.columns.index("balance"), table.columns.index("unlimited")
+    out = []
+    for row in rows:
+        values = list(row)
+        values[balance], values[unlimited] = 0, True
+        out.append(tuple(values))
+    return out
+
+
+async def _restore_limits(source: Side, target: Side) -> None:
+    """Set each account's own ``unlimited`` flag back once its entries are in."""
+    limited = await source.limited_accounts()
+    await target.limit(limited)
+
+
+async def _balances(side: Side) -> list[tuple[Any, ...]]:
+    return await side.rows(f"SELECT id, balance FROM {LEDGER_ACCOUNTS} ORDER BY id")
 
 
 async def _tables(source: Side, target: Side, names: Sequence[str]) -> list[Table]:
@@ -247,7 +306,7 @@ async def _copy_table(source: Side, target: Side, table: Table, progress: TextIO
     total = await source.count(table.name)
     done = 0
     async for rows in source.read(table):
-        await target.write(table, rows)
+        await target.write(table, _prepared(table, rows))
         done += len(rows)
         progress.write(f"\r{table.name}: {done:,}/{total:,} rows {_bar(done, total)}")
         progress.flush()
