@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from adapters.storage.postgres.database import is_postgres_url
 from adapters.storage.sqlite.database import Database, sqlite_path
 from adapters.storage.sqlite.migrations import discover, recorded_version
 from adapters.telegram.target import private_chat_id as telegram_private_chat
@@ -128,10 +129,21 @@ async def admin(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
 
     Raises ``BotError`` (exit 1, nothing written) for a malformed or unknown user.
     """
-    _require_database(settings)
-    path = sqlite_path(settings.database_url)
-    async with Database.open(path, read_only=True) as db:  # looks, and leaves no trace
-        await _require_current_schema(db)
+    if is_postgres_url(settings.database_url):
+        from adapters.storage.postgres import database as pg
+        from adapters.storage.postgres import migrations as pg_migrations
+
+        async with pg.Database.open(settings.database_url, pool_size=1) as pool:
+            _require_schema(
+                await pg_migrations.recorded_version(pool),
+                len(discover(pg_migrations.default_migrations_dir())),
+                pool.where,
+            )
+    else:
+        _require_database(settings)
+        path = sqlite_path(settings.database_url)
+        async with Database.open(path, read_only=True) as db:  # looks, and leaves no trace
+            _require_schema(await recorded_version(db), len(discover()), db.path)
     async with open_store(settings) as store:  # the schema is current: opening migrates nothing
         ledger, users = store.ledger, store.users
         if args.action == "check":
@@ -187,18 +199,17 @@ def _require_database(settings: Settings) -> None:
         )
 
 
-async def _require_current_schema(db: Database) -> None:
+def _require_schema(current: int, latest: int, where: str) -> None:
     """Refuse a database on another schema version than this code's: migrating it here, under a
     bot that may still run the older version, is for `venice-bots migrate` to do, when asked."""
-    current, latest = await recorded_version(db), len(discover())
     if current < latest:
         raise InvalidInput(
-            f"The database at {db.path} is at schema {current} of {latest}: run `venice-bots migrate` "
+            f"The database at {where} is at schema {current} of {latest}: run `venice-bots migrate` "
             "first (the bot also migrates it when it starts). Nothing was changed."
         )
     if current > latest:
         raise InvalidInput(
-            f"The database at {db.path} is at schema {current}, newer than this venice-bots knows "
+            f"The database at {where} is at schema {current}, newer than this venice-bots knows "
             f"({latest}): use the version that the bot runs. Nothing was changed."
         )
 

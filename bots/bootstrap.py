@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from adapters.storage.postgres.database import is_postgres_url
 from adapters.storage.sqlite.database import sqlite_path
 from adapters.storage.sqlite.store import SqliteStore
 from bots.health import check, heartbeat_path
@@ -47,12 +48,16 @@ def allowance_policy(settings: Settings) -> AllowancePolicy:
 
 
 def open_store(settings: Settings, *, clock: Callable[[], float] = time.time) -> Store:
-    """The store that DATABASE_URL names, to open with ``async with`` (it migrates on opening).
+    """The store that DATABASE_URL names, to open with ``async with`` (it migrates on opening):
+    PostgreSQL for ``postgresql://`` (several workers may share it), else the SQLite file."""
+    policy = allowance_policy(settings)
+    if is_postgres_url(settings.database_url):
+        from adapters.storage.postgres.store import PostgresStore
 
-    Only ``sqlite:///`` is known today: any other URL is refused with a ConfigurationError
-    that names its scheme (``sqlite_path`` says so).
-    """
-    return SqliteStore(sqlite_path(settings.database_url), policy=allowance_policy(settings), clock=clock)
+        return PostgresStore(
+            settings.database_url, policy=policy, clock=clock, pool_size=settings.database_pool_size
+        )
+    return SqliteStore(sqlite_path(settings.database_url), policy=policy, clock=clock)
 
 
 def memory(settings: Settings, store: Store, venice: VeniceClient, policy: RetryPolicy) -> Memory:

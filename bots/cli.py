@@ -75,6 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     from bots.admin import add_parser
 
     add_parser(sub)
+    database = sub.add_parser(
+        "db",
+        help="copy the database between SQLite and PostgreSQL",
+        description="Database tools that need no API key.",
+    )
+    actions = database.add_subparsers(dest="db_action", metavar="ACTION", required=True)
+    copying = actions.add_parser(
+        "copy",
+        help="copy every table into an empty database (SQLite -> PostgreSQL, or back)",
+        description="Copy every table from SRC_URL into the empty database DST_URL, in batches with "
+        "a progress line, then compare each table's row count. Both are migrated to this version's "
+        "schema first; a target that holds any row is refused. Stop the bot while copying.",
+    )
+    copying.add_argument("source", metavar="SRC_URL", help="e.g. sqlite:///data/venice-bots.db")
+    copying.add_argument("target", metavar="DST_URL", help="e.g. postgresql://venice:secret@db:5432/venice")
     return parser
 
 
@@ -125,6 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bots.health import health
 
         return health()
+    if command == "db":  # needs no API key: the two URLs are its arguments
+        from bots.dbcopy import copy
+
+        try:
+            return asyncio.run(copy(args.source, args.target))
+        except BotError as exc:
+            print(exc.user_message, file=sys.stderr)
+            return EXIT_CONFIG if isinstance(exc, ConfigurationError) else 1
     settings = load_settings()
     setup_logging(settings.log_level, settings.secret_values(), log_content=settings.log_content)
     if command == "doctor" and settings.log_level != "DEBUG":
@@ -159,12 +182,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from adapters.storage.sqlite.database import Database, sqlite_path
-    from adapters.storage.sqlite.migrations import applied_version, migrate
+    from adapters.storage.postgres.database import is_postgres_url
 
-    async with Database.open(sqlite_path(settings.database_url)) as db:
-        applied = await migrate(db)
-        version = await applied_version(db)
+    if is_postgres_url(settings.database_url):
+        from adapters.storage.postgres import database as pg
+        from adapters.storage.postgres import migrations as pg_migrations
+
+        # Under an advisory lock: workers starting at once, or this beside them, apply each file once.
+        async with pg.Database.open(settings.database_url, pool_size=1) as pool:
+            applied = await pg_migrations.migrate(pool)
+            version = await pg_migrations.recorded_version(pool)
+    else:
+        from adapters.storage.sqlite.database import Database, sqlite_path
+        from adapters.storage.sqlite.migrations import applied_version, migrate
+
+        async with Database.open(sqlite_path(settings.database_url)) as db:
+            applied = await migrate(db)
+            version = await applied_version(db)
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to do"
     print(f"Database at schema version {version} ({names}).")
     return 0

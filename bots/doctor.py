@@ -12,6 +12,7 @@ from typing import TextIO
 
 import httpx
 
+from adapters.storage.postgres.database import is_postgres_url
 from adapters.storage.sqlite.database import Database, is_wal_file, sqlite_path
 from adapters.storage.sqlite.migrations import discover, recorded_version
 from bots.checks import Report, doctor_http, reach_fix, status_text
@@ -73,6 +74,9 @@ def _configuration(settings: Settings, report: Report) -> None:
 
 async def check_database(settings: Settings, report: Report) -> None:
     """Report the schema version, journal mode and integrity, opening the file read-only."""
+    if is_postgres_url(settings.database_url):
+        await _check_postgres(settings, report)
+        return
     found = _find_database(settings, report)
     if found is None:
         return
@@ -110,6 +114,41 @@ async def check_database(settings: Settings, report: Report) -> None:
         )
     else:
         report.line("ok", f"Database at {where}: schema {version} of {latest}, journal {mode}, integrity ok")
+
+
+async def _check_postgres(settings: Settings, report: Report) -> None:
+    """Connect, and report the server, the schema version and the role (writes nothing)."""
+    from adapters.storage.postgres import database as pg
+    from adapters.storage.postgres import migrations as pg_migrations
+
+    latest = len(discover(pg_migrations.default_migrations_dir()))
+    try:
+        async with pg.Database.open(settings.database_url, pool_size=1) as db:
+            version = await pg_migrations.recorded_version(db)
+            server = await db.fetchval("SHOW server_version")
+            superuser = await db.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            where = db.where
+    except BotError as exc:
+        report.line("FAIL", f"Database: {exc.user_message}")
+        return
+    if version > latest:
+        report.line(
+            "FAIL",
+            f"Database at {where}: schema {version}, newer than this venice-bots knows ({latest}). "
+            "Upgrade venice-bots; an older version must not run against it.",
+        )
+    elif version < latest:
+        report.line(
+            "warn",
+            f"Database at {where} (PostgreSQL {server}): schema {version} of {latest}: run "
+            "`venice-bots migrate` (the bot also migrates when it starts)",
+        )
+    else:
+        report.line("ok", f"Database at {where} (PostgreSQL {server}): schema {version} of {latest}")
+    if superuser:
+        report.line(
+            "warn", "The database role is a superuser: a role that owns the bot's database is enough."
+        )
 
 
 def _find_database(settings: Settings, report: Report) -> tuple[str, str, int] | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.private_files import private_dir, write_private
+from adapters.storage.postgres.database import is_postgres_url
 from adapters.storage.sqlite.database import sqlite_path
 from core.errors import ConfigurationError
 from core.settings import Settings
@@ -41,7 +42,10 @@ class HeartbeatSettings(BaseSettings):
 
 
 def heartbeat_path(database_url: str) -> Path:
-    """The heartbeat file: beside the SQLite database (in the working folder for ``:memory:``)."""
+    """The heartbeat file: beside the SQLite database (in the working folder for ``:memory:``
+    and for PostgreSQL, whose workers each run in their own folder or container)."""
+    if is_postgres_url(database_url):
+        return Path(".").absolute() / FILE_NAME
     db_path = sqlite_path(database_url)
     base = Path(db_path).parent if db_path != ":memory:" else Path(".")
     return base.absolute() / FILE_NAME

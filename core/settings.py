@@ -21,7 +21,10 @@ class Settings(BaseSettings):
 
     venice_api_key: SecretStr = Field(description="Venice API key (secret)")
     venice_base_url: str = Field("https://api.venice.ai/api/v1", description="Venice API base URL")
-    database_url: str = Field("sqlite:///data/venice-bots.db", description="SQLite database")
+    database_url: str = Field(
+        "sqlite:///data/venice-bots.db", description="SQLite file, or postgresql://user:pass@host:port/db"
+    )
+    database_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL: connections per worker")
     default_chat_model: str = Field("venice-uncensored", description="Model for new chats")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     admin_user_ids: Annotated[frozenset[str], NoDecode] = Field(
@@ -240,9 +243,14 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_url(cls, value: str) -> str:
+    def _database_url(cls, value: str) -> str:
+        if value.startswith(("postgresql://", "postgres://")):
+            return value
         if not value.startswith("sqlite:///") or value == "sqlite:///":
-            raise ValueError("must look like sqlite:///data/venice-bots.db (a SQLite file)")
+            raise ValueError(
+                "must look like sqlite:///data/venice-bots.db (a SQLite file) or "
+                "postgresql://user:password@host:5432/database"
+            )
         return value
 
     @field_validator("log_level", mode="before")

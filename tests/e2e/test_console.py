@@ -152,7 +152,7 @@ async def test_invalid_values_name_the_field(tmp_path: Path) -> None:
         tmp_path,
         VENICE_API_KEY=TEST_KEY,
         LOG_LEVEL="chatty",
-        DATABASE_URL="postgres://x",
+        DATABASE_URL="mysql://x",
         ADMIN_USER_IDS="telegram:1,slack:2",
     )
     code, _, err = await run_cli(["doctor"], env, cwd=tmp_path)
