@@ -1,7 +1,7 @@
 """``venice-bots db copy SRC_URL DST_URL``: every table from SQLite into an empty PostgreSQL, or back.
 
-Both databases are brought to this version's schema first (the target is created and migrated;
-the source must already be at it, so that its rows fit). Tables are copied parents first (the
+Both databases are brought to this version's schema first (each engine has its own migrations:
+the tables and columns must then match, which the copy checks before it writes anything). Tables are copied parents first (the
 order the source's foreign keys give), in batches, with a progress line on stderr; ids are copied
 as they are, and PostgreSQL's identity sequences are moved past them afterwards. The copy refuses
 a target that holds any row, and ends by comparing each table's row count on both sides.
@@ -41,9 +41,6 @@ class SqliteSide:
         self.db = db
         self.where = db.path
 
-    async def version(self) -> int:
-        return await sq_migrations.recorded_version(self.db)
-
     async def tables(self) -> list[str]:
         """Table names, parents before the tables whose foreign keys point at them."""
         rows = await self.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
@@ -72,6 +69,11 @@ class SqliteSide:
     async def read(self, table: Table) -> AsyncIterator[list[tuple[Any, ...]]]:
         """The rows in batches, in rowid order (keyset: each batch is one indexed range)."""
         columns = ", ".join(f'"{c}"' for c in table.columns)
+        if await self._without_rowid(table.name):  # a small key-value table (bot_state): at once
+            rows = await self.db.fetchall(f'SELECT {columns} FROM "{table.name}"')
+            for start in range(0, len(rows), BATCH):
+                yield [tuple(r) for r in rows[start : start + BATCH]]
+            return
         last = None
         while True:
             where = "" if last is None else "WHERE rowid > ?"
@@ -83,6 +85,12 @@ class SqliteSide:
                 return
             last = rows[-1][0]
             yield [tuple(r[1:]) for r in rows]
+
+    async def _without_rowid(self, table: str) -> bool:
+        row = await self.db.fetchone(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        )
+        return bool(row and "WITHOUT ROWID" in str(row[0]).upper())
 
     async def write(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
         columns = ", ".join(f'"{c}"' for c in table.columns)
@@ -115,9 +123,6 @@ class PostgresSide:
         self.db = db
         self.where = db.where
         self._types: dict[str, dict[str, str]] = {}
-
-    async def version(self) -> int:
-        return await pg_migrations.recorded_version(self.db)
 
     async def tables(self) -> list[str]:
         rows = await self.db.fetch(
@@ -225,11 +230,6 @@ async def copy(
     async with AsyncExitStack() as stack:
         source = await _open(source_url, stack)
         target = await _open(target_url, stack)
-        if await source.version() != await target.version():
-            raise InvalidInput(
-                f"The source is at schema {await source.version()} and the target at {await target.version()}: "
-                "run `venice-bots migrate` on the source with this version first."
-            )
         names = await (source.tables() if isinstance(source, SqliteSide) else target.tables())  # FK order
         others = set(await (target.tables() if isinstance(source, SqliteSide) else source.tables()))
         if set(names) != others:
@@ -290,15 +290,21 @@ async def _balances(side: Side) -> list[tuple[Any, ...]]:
     return await side.rows(f"SELECT id, balance FROM {LEDGER_ACCOUNTS} ORDER BY id")
 
 
+# Columns one engine keeps for itself, not data: PostgreSQL's revision of a conversation (how
+# workers know their cached copy is current) starts afresh in a new database.
+ENGINE_COLUMNS = {("conversations", "revision")}
+
+
 async def _tables(source: Side, target: Side, names: Sequence[str]) -> list[Table]:
     tables = []
     for name in names:
         mine, theirs = await source.columns(name), await target.columns(name)
-        if set(mine) != set(theirs):
+        differ = {c for c in set(mine) ^ set(theirs) if (name, c) not in ENGINE_COLUMNS}
+        if differ:
             raise InvalidInput(
-                f"Table {name} has other columns on each side: {sorted(set(mine) ^ set(theirs))}."
+                f"Table {name} has other columns on each side: {sorted(differ)}. Nothing was copied."
             )
-        tables.append(Table(name, tuple(mine)))
+        tables.append(Table(name, tuple(c for c in mine if c in theirs)))
     return tables
 
 
