@@ -163,7 +163,7 @@ async def test_a_stale_heartbeat_is_unhealthy(tmp_path: Path) -> None:
 
 async def test_an_invalid_database_url_is_unhealthy_with_exit_1_never_2(tmp_path: Path) -> None:
     """Docker reserves a health check's exit code 2: health says what is wrong and exits 1."""
-    env = cli_env(tmp_path, DATABASE_URL="postgres://db/bots")
+    env = cli_env(tmp_path, DATABASE_URL="mysql://db/bots")
     code, out, _ = await run_cli(["health"], env, cwd=tmp_path)
     assert code == 1
     assert out.startswith("unhealthy: DATABASE_URL must start with 'sqlite:///'")
