@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 KNOWN_PLATFORMS = ("telegram", "discord", "console")
@@ -148,6 +148,9 @@ class Settings(BaseSettings):
         (), description="Servers to sync commands to at once (development)"
     )
     discord_shard_count: int | None = Field(None, ge=1, le=10_000, description="Shards to run")
+    discord_shard_ids: Annotated[frozenset[int] | None, NoDecode] = Field(
+        None, description="This worker's shards, e.g. 0,1 (needs DISCORD_SHARD_COUNT)"
+    )
 
     @field_validator("venice_api_key")
     @classmethod
@@ -173,15 +176,22 @@ class Settings(BaseSettings):
     @field_validator("discord_guild_ids", mode="before")
     @classmethod
     def _guild_ids(cls, value: object) -> tuple[int, ...]:
-        items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
-        ids = []
-        for item in (str(i).strip() for i in items):
-            if not item:
-                continue
-            if not item.isdigit():
-                raise ValueError(f"{item!r} is not a server id (a number)")
-            ids.append(int(item))
-        return tuple(ids)
+        return tuple(_numbers(value, "a server id (a number)"))
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _shard_ids(cls, value: object, info: ValidationInfo) -> frozenset[int] | None:
+        ids = frozenset(_numbers(value, "a shard number (e.g. 0,1)"))
+        if not ids or "discord_shard_count" not in info.data:
+            return ids or None  # without the count's value, its own error is the one to read
+        count = info.data["discord_shard_count"]
+        if count is None:
+            raise ValueError("needs DISCORD_SHARD_COUNT, the bot's total number of shards")
+        if max(ids) >= count:
+            raise ValueError(
+                f"shard {max(ids)} does not exist: with DISCORD_SHARD_COUNT={count} shards are 0 to {count - 1}"
+            )
+        return ids
 
     @field_validator("feature_markups", mode="before")
     @classmethod
@@ -308,3 +318,16 @@ class Settings(BaseSettings):
     def turn_lease_seconds(self) -> float:
         """How long a turn holds its message: past its Venice deadline, saving and settling."""
         return 2 * self.venice_timeout_seconds + 60
+
+
+def _numbers(value: object, what: str) -> list[int]:
+    """Read a comma-separated list of non-negative numbers (or a list of them) from a setting."""
+    items = value if isinstance(value, (list, tuple, set, frozenset)) else str(value or "").split(",")
+    numbers = []
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        if not item.isdigit():
+            raise ValueError(f"{item!r} is not {what}")
+        numbers.append(int(item))
+    return numbers

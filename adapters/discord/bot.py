@@ -91,7 +91,8 @@ class _Client(_Hooks, discord.Client):
 
 
 class _ShardedClient(_Hooks, discord.AutoShardedClient):
-    """Several gateway connections (DISCORD_SHARD_COUNT), for bots in many servers."""
+    """Several gateway connections (DISCORD_SHARD_COUNT), for bots in many servers; with
+    DISCORD_SHARD_IDS only those shards, the others run in other workers."""
 
     def __init__(self, adapter: DiscordAdapter, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -128,6 +129,9 @@ class DiscordAdapter:
         intents.message_content = True  # privileged: enable it in the developer portal
         sharded = settings.discord_shard_count is not None
         kwargs: dict[str, Any] = {"shard_count": settings.discord_shard_count} if sharded else {}
+        if settings.discord_shard_ids is not None:
+            # This worker's part of the bot: Discord sends it only its shards' servers (DMs: shard 0).
+            kwargs["shard_ids"] = sorted(settings.discord_shard_ids)
         self.client: _Client | _ShardedClient = (_ShardedClient if sharded else _Client)(
             self,
             intents=intents,
@@ -169,6 +173,8 @@ class DiscordAdapter:
         self._service.deliverers[PLATFORM] = self.deliver
         self._replaying = asyncio.create_task(self._inbox.take_over(self.client, self.on_message))
         log.info("Discord bot %s is running in %d servers", self.client.user, len(self.client.guilds))
+        if isinstance(self.client, discord.AutoShardedClient):
+            log.info("Discord shards %s of %s", sorted(self.client.shards), self.client.shard_count)
         return self
 
     async def __aexit__(

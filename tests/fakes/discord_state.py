@@ -174,12 +174,20 @@ class DiscordState:
         }
         return user_id
 
-    def add_guild(self, name: str, *, owner_id: int | None = None) -> int:
+    def add_guild(
+        self, name: str, *, owner_id: int | None = None, shard: tuple[int, int] | None = None
+    ) -> int:
         """Create a guild the bot is in, with an @everyone role of sane defaults; return its id.
 
-        The owner (a new user unless ``owner_id``) has every permission, as on Discord.
+        The owner (a new user unless ``owner_id``) has every permission, as on Discord. With
+        ``shard=(shard_id, shard_count)`` the guild's id puts it on that shard (Discord's rule:
+        ``(guild_id >> 22) % shard_count``).
         """
         guild_id = self.new_id()
+        if shard is not None:
+            shard_id, count = shard
+            guild_id += ((shard_id - (guild_id >> 22)) % count) << 22  # a few ms later: still a fresh id
+            self._last_id = guild_id
         if owner_id is None:
             owner_id = self.add_user(f"{name} owner")
         self.guilds[guild_id] = {
