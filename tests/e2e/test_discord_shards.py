@@ -10,6 +10,7 @@ from typing import Any
 
 from core.settings import Settings
 from tests.conftest import TEST_KEY
+from tests.e2e.crash_support import BotProcess
 from tests.e2e.test_console import cli_env, run_cli
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.venice import FakeVenice
@@ -71,6 +72,44 @@ async def test_each_worker_answers_only_its_own_shards_and_dms_go_to_shard_0(
         "a private question": "zero",
     }
     assert [len(bot_messages(dc, channel)) for channel in where.values()] == [1, 1, 1]  # each once
+
+
+async def test_two_bot_processes_on_one_database_split_the_shards(
+    tmp_path: Path, dc: FakeDiscord, venice: FakeVenice
+) -> None:
+    on_zero, on_one, dm, alice = two_shards_and_a_dm(dc)
+    where = {"question on shard 0": on_zero, "question on shard 1": on_one, "a private question": dm}
+    workers = []
+    for shard_id, name in ((0, "zero"), (1, "one")):
+        env = BotProcess.for_discord(
+            tmp_path,
+            dc,
+            venice,
+            DISCORD_SHARD_COUNT="2",
+            DISCORD_SHARD_IDS=str(shard_id),
+            DEFAULT_SYSTEM_PROMPT=f"You are worker {name}.",
+        ).env  # the same database for both
+        (tmp_path / name).mkdir()
+        workers.append(BotProcess(tmp_path / name, env))
+    try:
+        for worker in workers:
+            await worker.start()
+        ask_all(dc, where, alice)
+        await dc.wait_for(lambda: all(bot_messages(dc, channel) for channel in where.values()), timeout=30)
+        logs = [await worker.stop() for worker in workers]
+    finally:
+        for worker in workers:
+            await worker.aclose()
+    assert who_answered(venice) == {
+        "question on shard 0": "zero",
+        "question on shard 1": "one",
+        "a private question": "zero",
+    }
+    assert [len(bot_messages(dc, channel)) for channel in where.values()] == [1, 1, 1]
+    assert "Discord shards [0] of 2" in logs[0] and "Discord shards [1] of 2" in logs[1]
+    code, out = await workers[0].admin_check()
+    assert code == 0, out
+    assert workers[0].query("SELECT COUNT(*) FROM inbox WHERE answered_at IS NULL") == [(0,)]
 
 
 async def test_without_shard_settings_one_worker_answers_everything(
