@@ -23,8 +23,11 @@ from core.money import AllowancePolicy, micro_usd
 from core.ports.storage import Store
 from core.settings import Settings
 from core.venice.client import VeniceClient
-from core.venice.retry import RetryPolicy
+from core.venice.retry import FailureBudget, RetryPolicy
 from core.version import version
+
+# A worker that has not beaten for this long (three of its 5-second beats) is gone.
+OTHERS_BEAT_WITHIN = 15.0
 
 USER_AGENT = f"venice-bots/{version()} (+https://github.com/venice-bots)"
 
@@ -87,11 +90,14 @@ async def build_service(
     """Build the chat service and everything it needs; close it all on exit."""
     policy = retry or RetryPolicy(max_attempts=settings.venice_max_attempts)
     async with open_store(settings, clock=policy.wall) as store, http or http_client(settings) as client:
+        workers = store.coordination
+        await workers.start()  # beat from now on: the other workers know this one runs
         venice = VeniceClient(
             client,
             api_key=settings.venice_api_key,
             base_url=settings.venice_base_url,
             retry=policy,
+            failures=FailureBudget(monotonic=policy.monotonic, shared=workers.failures),
             models_ttl=settings.models_cache_seconds,
             stream_seconds=settings.venice_timeout_seconds,
         )
@@ -101,15 +107,20 @@ async def build_service(
             venice=venice,
             memory=memory(settings, store, venice, policy),
             prices=Prices(markup=settings.price_markup, feature_markups=settings.feature_markups),
-            rate_limit=UserRateLimit(settings.rate_limit_per_minute),
+            rate_limit=UserRateLimit(settings.rate_limit_per_minute, workers=workers),
             account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
-            key_limits=KeyRateLimiter(venice),
+            key_limits=KeyRateLimiter(venice, workers=workers),
             clock=policy.wall,
             sleep=policy.sleep,
         )
         await service.videos.resume()  # jobs that were running when the bot stopped
-        # Then the holds a crash left open: none is live unless another bot shares the database.
-        alive, _ = check(heartbeat_path(settings.database_url))
+        service.videos.start()  # and those another worker stops following (it died)
+        # Then the holds a crash left open: none is live unless another bot shares the database
+        # (PostgreSQL: a worker that beat lately; SQLite: a fresh heartbeat file beside it).
+        if workers.shared:
+            alive = await workers.others_alive(within=OTHERS_BEAT_WITHIN)
+        else:
+            alive, _ = check(heartbeat_path(settings.database_url))
         await service.recover(others_running=alive)
         service.privacy.start()  # retention sweeps, in the background
         try:
