@@ -232,3 +232,20 @@ async def test_the_retention_sweep_runs_in_one_worker_at_a_time(
             assert sweeping  # as one worker's sweep round holds it
             assert await two.privacy.sweep_round() is None  # the other skips its round
         assert await two.privacy.sweep_round() == 0  # then sweeps (nothing is old yet)
+
+
+async def test_a_starting_worker_leaves_a_live_workers_holds_and_refunds_a_dead_ones(
+    make_settings: Callable[..., Settings], retry: RetryPolicy, postgres_url: str
+) -> None:
+    settings = make_settings(database_url=postgres_url)
+    async with build_service(settings, retry=retry) as one:
+        owner = await one.account_of(message("", **USER))
+        before = await one.store.ledger.balance(owner)
+        held = await one.store.ledger.reserve(owner, 5_000, feature="chat")  # a turn running in one
+        async with build_service(settings, retry=retry) as two:  # starts while one beats
+            assert [r.request_id for r in await two.store.ledger.open_reservations()] == [held.request_id]
+    # Both stopped (as if killed: nobody beats); the next worker to start is alone and refunds it.
+    async with build_service(settings, retry=retry) as three:
+        assert await three.store.ledger.open_reservations() == []
+        assert await three.store.ledger.balance(owner) == before
+        assert await three.store.ledger.check() == []
