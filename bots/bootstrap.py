@@ -63,6 +63,15 @@ def open_store(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     return SqliteStore(sqlite_path(settings.database_url), policy=policy, clock=clock)
 
 
+async def others_running(store: Store, settings: Settings) -> bool:
+    """Whether another bot serves the store's database now (and may hold live payments):
+    PostgreSQL: a worker that beat lately; SQLite: a fresh heartbeat file beside it."""
+    if store.coordination.shared:
+        return await store.coordination.others_alive(within=OTHERS_BEAT_WITHIN)
+    alive, _ = check(heartbeat_path(settings.database_url))
+    return alive
+
+
 def memory(settings: Settings, store: Store, venice: VeniceClient, policy: RetryPolicy) -> Memory:
     """The conversation memory: a verbatim budget, summaries, and long-term recall."""
     catalogue = Catalogue(settings, venice)
@@ -115,13 +124,8 @@ async def build_service(
         )
         await service.videos.resume()  # jobs that were running when the bot stopped
         service.videos.start()  # and those another worker stops following (it died)
-        # Then the holds a crash left open: none is live unless another bot shares the database
-        # (PostgreSQL: a worker that beat lately; SQLite: a fresh heartbeat file beside it).
-        if workers.shared:
-            alive = await workers.others_alive(within=OTHERS_BEAT_WITHIN)
-        else:
-            alive, _ = check(heartbeat_path(settings.database_url))
-        await service.recover(others_running=alive)
+        # Then the holds a crash left open: none is live unless another bot shares the database.
+        await service.recover(others_running=await others_running(store, settings))
         service.privacy.start()  # retention sweeps, in the background
         try:
             yield service

@@ -5,6 +5,7 @@ other alive, run one-at-a-time work one at a time, and hold the limits together.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.storage.postgres.store import PostgresStore
+from bots.admin import _check
 from bots.bootstrap import build_service
 from core.app import App
 from core.billing.guards import AtVeniceLimit, KeyRateLimiter, TooFast, UserRateLimit
@@ -249,3 +251,20 @@ async def test_a_starting_worker_leaves_a_live_workers_holds_and_refunds_a_dead_
         assert await three.store.ledger.open_reservations() == []
         assert await three.store.ledger.balance(owner) == before
         assert await three.store.ledger.check() == []
+
+
+async def test_admin_check_counts_a_live_workers_fresh_hold_as_live_and_a_dead_ones_as_orphaned(
+    make_settings: Callable[..., Settings], retry: RetryPolicy, postgres_url: str
+) -> None:
+    settings = make_settings(database_url=postgres_url)
+    admin = PostgresStore(postgres_url, policy=AllowancePolicy(amount=0, period="none"), pool_size=2)
+    async with admin:  # as `venice-bots admin check` opens it: not a worker itself
+        async with build_service(settings, retry=retry) as worker:
+            owner = await worker.account_of(message("", **USER))
+            await worker.store.ledger.reserve(owner, 5_000, feature="chat")
+            out = io.StringIO()
+            assert await _check(admin, settings, out) == 0
+            assert "1 open holds ($0.005), 0 orphaned.\n" in out.getvalue()
+        out = io.StringIO()
+        await _check(admin, settings, out)  # the worker stopped: nobody can own it now
+        assert "ORPHANED hold" in out.getvalue() and "1 orphaned; the bot is not running" in out.getvalue()
