@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Attachment, Choice, Destination, IncomingMessage, Reply, ReplyStream
+from core.media.video_leases import VideoLeases
 from core.money import usd
 from core.ports.coordination import Coordination
 from core.ports.records import Reservation, VideoJob
@@ -49,11 +50,7 @@ QUOTE_SECONDS = 15 * 60  # a quote older than this is asked again
 MAX_POLL_SECONDS = 30.0
 MAX_POLL_FAILURES = 8  # in a row, before a job is given up (and refunded)
 DELIVERER_WAIT = 300.0  # after a restart, how long a finished job waits for its platform
-# With several workers each queued job is followed by one: the one holding its lease, renewed
-# every third of it while it polls and delivers. A worker that dies leaves its lease to run
-# out; the others look for such jobs every RESUME_SECONDS.
-VIDEO_LEASE = 120.0
-RESUME_SECONDS = 60.0
+RESUME_SECONDS = 60.0  # how often a worker looks for jobs a dead worker stopped following
 NOT_STARTED = (
     "Your video could not be started before the bot restarted, so it was not made. "
     "You were not charged; ask again with /video."
@@ -109,8 +106,7 @@ class VideoJobs:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
-        self._workers = workers
-        self._following: set[str] = set()  # ids of the jobs this worker follows
+        self._leases = VideoLeases(workers)
         self._resuming: asyncio.Task[None] | None = None
         self._venice = venice
         self._chat_settings = chat_settings
@@ -226,13 +222,12 @@ class VideoJobs:
             await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
             raise InvalidInput("That price quote has expired. Ask again with /video.")
         # Claimed before it is queued: another worker looking for jobs to resume leaves it alone.
-        if job.id in self._following or not await self._workers.claim(_lease(job.id), VIDEO_LEASE):
+        if not await self._leases.take(job.id):
             raise InvalidInput("This video is being made already.")
-        self._following.add(job.id)
         try:
             return await self._confirm(message, job)
         except BaseException:
-            await self._give_back(job.id)
+            await self._leases.give_back(job.id)
             raise
 
     async def _confirm(self, message: IncomingMessage, job: VideoJob) -> ReplyStream:
@@ -267,16 +262,15 @@ class VideoJobs:
         follows); returns how many."""
         resumed = 0
         for job in await self.store.queued():
-            if job.id in self._following or not await self._workers.claim(_lease(job.id), VIDEO_LEASE):
+            if not await self._leases.take(job.id):
                 continue  # followed here already, or by another worker
-            self._following.add(job.id)
             try:
                 if job.queue_id is None:  # stopped before Venice's id was stored: it cannot be followed
-                    self._spawn(self._keeping(job, functools.partial(self._unstarted, job)))
+                    self._spawn(self._leases.keep(job.id, functools.partial(self._unstarted, job)))
                 else:
                     self._run(job, await self._reservation(job), None)
             except BaseException:
-                await self._give_back(job.id)
+                await self._leases.give_back(job.id)
                 raise
             resumed += 1
         if resumed:
@@ -286,7 +280,7 @@ class VideoJobs:
     def start(self) -> None:
         """With other workers on the database, take over their jobs when they stop following
         them (a worker died): look every ``RESUME_SECONDS``, until ``aclose``."""
-        if self._workers.shared and self._resuming is None:
+        if self._leases.workers.shared and self._resuming is None:
             self._resuming = asyncio.create_task(self._resume_forever(), name="video-resume")
 
     async def _resume_forever(self) -> None:
@@ -296,34 +290,6 @@ class VideoJobs:
                 await self.resume()
             except Exception:  # a failed look must not stop the next one
                 log.exception("Looking for video jobs to resume failed")
-
-    async def _keeping(self, job: VideoJob, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run ``work()`` on a job while holding its lease; give the lease back at the end
-        (also when cancelled before it began)."""
-        renewing = asyncio.create_task(self._renewing(job)) if self._workers.shared else None
-        try:
-            await work()
-        finally:
-            if renewing is not None:
-                renewing.cancel()
-                await asyncio.gather(renewing, return_exceptions=True)
-            await self._give_back(job.id)
-
-    async def _give_back(self, job_id: str) -> None:
-        self._following.discard(job_id)
-        try:
-            await self._workers.release(_lease(job_id))
-        except Exception:  # it runs out by itself
-            log.warning("Could not give back the lease on video job %s", job_id, exc_info=True)
-
-    async def _renewing(self, job: VideoJob) -> None:
-        while True:
-            await asyncio.sleep(VIDEO_LEASE / 3)
-            try:
-                if not await self._workers.claim(_lease(job.id), VIDEO_LEASE):
-                    log.warning("Video job %s was taken over by another worker", job.id)
-            except Exception:  # the next renewal tries again, well before the lease runs out
-                log.warning("Could not renew the lease on video job %s", job.id, exc_info=True)
 
     async def _reservation(self, job: VideoJob) -> Reservation:
         return await self._cashier.resume(job.owner, job.reservation or "", job.quote, "video")
@@ -340,7 +306,7 @@ class VideoJobs:
         await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
 
     def _run(self, job: VideoJob, held: Reservation, stream: ReplyStream | None) -> None:
-        self._spawn(self._keeping(job, lambda: self._follow(job, held, stream)))
+        self._spawn(self._leases.keep(job.id, lambda: self._follow(job, held, stream)))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -466,17 +432,12 @@ class VideoJobs:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         # A job cancelled before its follower began still holds its lease: give it back, so
         # another worker (or the next start) resumes it at once.
-        for job_id in list(self._following):
-            await self._give_back(job_id)
+        await self._leases.give_back_all()
 
     async def wait_idle(self) -> None:
         """Wait until every followed job is delivered (tests)."""
         while self._tasks:
             await asyncio.gather(*set(self._tasks), return_exceptions=True)
-
-
-def _lease(job_id: str) -> str:
-    return f"video-job:{job_id}"
 
 
 def _progress(elapsed_ms: float | None, average_ms: float | None) -> str:
