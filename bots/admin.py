@@ -17,8 +17,7 @@ from adapters.storage.postgres.database import is_postgres_url
 from adapters.storage.sqlite.database import Database, sqlite_path
 from adapters.storage.sqlite.migrations import discover, recorded_version
 from adapters.telegram.target import private_chat_id as telegram_private_chat
-from bots.bootstrap import open_store
-from bots.health import check, heartbeat_path
+from bots.bootstrap import open_store, others_running
 from core.billing.accounts import AccountFinder, parse_account_name
 from core.billing.orphans import open_holds
 from core.errors import InvalidInput
@@ -225,7 +224,7 @@ async def _check(store: Store, settings: Settings, out: TextIO) -> int:
         f"{'all balances match their entries' if not problems else 'problems found'}.\n"
     )
     # While a bot runs, a hold younger than the longest a turn can take may be its live turn's.
-    running, _ = check(heartbeat_path(settings.database_url))
+    running = await others_running(store, settings)
     held, orphans = await open_holds(
         ledger, store.video_jobs, others_running=running, lease=settings.turn_lease_seconds
     )

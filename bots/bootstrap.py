@@ -23,8 +23,11 @@ from core.money import AllowancePolicy, micro_usd
 from core.ports.storage import Store
 from core.settings import Settings
 from core.venice.client import VeniceClient
-from core.venice.retry import RetryPolicy
+from core.venice.retry import FailureBudget, RetryPolicy
 from core.version import version
+
+# A worker that has not beaten for this long (three of its 5-second beats) is gone.
+OTHERS_BEAT_WITHIN = 15.0
 
 USER_AGENT = f"venice-bots/{version()} (+https://github.com/venice-bots)"
 
@@ -60,6 +63,15 @@ def open_store(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     return SqliteStore(sqlite_path(settings.database_url), policy=policy, clock=clock)
 
 
+async def others_running(store: Store, settings: Settings) -> bool:
+    """Whether another bot serves the store's database now (and may hold live payments):
+    PostgreSQL: a worker that beat lately; SQLite: a fresh heartbeat file beside it."""
+    if store.coordination.shared:
+        return await store.coordination.others_alive(within=OTHERS_BEAT_WITHIN)
+    alive, _ = check(heartbeat_path(settings.database_url))
+    return alive
+
+
 def memory(settings: Settings, store: Store, venice: VeniceClient, policy: RetryPolicy) -> Memory:
     """The conversation memory: a verbatim budget, summaries, and long-term recall."""
     catalogue = Catalogue(settings, venice)
@@ -87,11 +99,14 @@ async def build_service(
     """Build the chat service and everything it needs; close it all on exit."""
     policy = retry or RetryPolicy(max_attempts=settings.venice_max_attempts)
     async with open_store(settings, clock=policy.wall) as store, http or http_client(settings) as client:
+        workers = store.coordination
+        await workers.start()  # beat from now on: the other workers know this one runs
         venice = VeniceClient(
             client,
             api_key=settings.venice_api_key,
             base_url=settings.venice_base_url,
             retry=policy,
+            failures=FailureBudget(monotonic=policy.monotonic, shared=workers.failures),
             models_ttl=settings.models_cache_seconds,
             stream_seconds=settings.venice_timeout_seconds,
         )
@@ -101,16 +116,16 @@ async def build_service(
             venice=venice,
             memory=memory(settings, store, venice, policy),
             prices=Prices(markup=settings.price_markup, feature_markups=settings.feature_markups),
-            rate_limit=UserRateLimit(settings.rate_limit_per_minute),
+            rate_limit=UserRateLimit(settings.rate_limit_per_minute, workers=workers),
             account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
-            key_limits=KeyRateLimiter(venice),
+            key_limits=KeyRateLimiter(venice, workers=workers),
             clock=policy.wall,
             sleep=policy.sleep,
         )
         await service.videos.resume()  # jobs that were running when the bot stopped
+        service.videos.start()  # and those another worker stops following (it died)
         # Then the holds a crash left open: none is live unless another bot shares the database.
-        alive, _ = check(heartbeat_path(settings.database_url))
-        await service.recover(others_running=alive)
+        await service.recover(others_running=await others_running(store, settings))
         service.privacy.start()  # retention sweeps, in the background
         try:
             yield service

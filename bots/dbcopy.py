@@ -23,7 +23,8 @@ from adapters.storage.sqlite import migrations as sq_migrations
 from core.errors import ConfigurationError, InvalidInput
 
 BATCH = 1_000
-SKIPPED = {"schema_migrations", "sqlite_sequence"}  # each database keeps its own
+# Each database keeps its own; the workers' shared state (PostgreSQL's 0004_workers) is no data.
+SKIPPED = {"schema_migrations", "sqlite_sequence", "workers", "rate_hits", "venice_failures", "leases"}
 
 
 @dataclass(frozen=True)

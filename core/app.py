@@ -148,6 +148,7 @@ class App:
             cashier=self.cashier,
             catalogue=self.catalogue,
             deliverers=self.deliverers,
+            workers=store.coordination,
             clock=clock,
             sleep=sleep,
         )
@@ -159,6 +160,7 @@ class App:
             conversations=store.conversations,
             chat_settings=store.chat_settings,
             ledger=store.ledger,
+            workers=store.coordination,
             clock=clock,
         )
         for group in (

@@ -77,7 +77,7 @@ class Cashier:
         answer, or a video, whose job outlives the message).
         """
         owner = await self.account_of(message)
-        self._rate_limit.check(owner)
+        await self._rate_limit.acquire(owner)
         await self._account.check()
         await self._key_limits.acquire(model_id)
         reservation = await self._ledger.reserve(owner, amount, feature=feature)

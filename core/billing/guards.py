@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.errors import BotError
+from core.ports.coordination import Coordination
 from core.venice.client import VeniceClient
 from core.venice.errors import VeniceError
 
@@ -37,12 +38,32 @@ class AccountEmpty(BotError):
 
 
 class UserRateLimit:
-    """At most ``per_minute`` paid requests per user in any 60 seconds (0: no limit)."""
+    """At most ``per_minute`` paid requests per user in any 60 seconds (0: no limit).
 
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    With ``workers`` shared (PostgreSQL), the requests are counted in the database, so the
+    limit holds across workers; else in this process.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        workers: Coordination | None = None,
+    ) -> None:
         self._limit = per_minute
         self._clock = clock
         self._seen: dict[str, deque[float]] = {}
+        self._workers = workers if workers is not None and workers.shared else None
+
+    async def acquire(self, user: str) -> None:
+        """Count one request of ``user`` (in every worker's count), or raise ``TooFast``."""
+        if self._workers is None or self._limit <= 0:
+            self.check(user)
+            return
+        wait = await self._workers.hit(f"user:{user}", self._limit)
+        if wait is not None:
+            raise TooFast(wait)
 
     def check(self, user: str) -> None:
         """Count one request, or raise ``TooFast`` saying when the next one may come."""
@@ -144,7 +165,8 @@ class KeyRateLimiter:
 
     A request that would exceed a model's requests-per-minute waits for room, briefly
     (``max_wait``), instead of collecting a 429 from Venice; past that it is refused with the
-    time to wait. The limits are read again every ``refresh_seconds``.
+    time to wait. The limits are read again every ``refresh_seconds``. With ``workers``
+    shared (PostgreSQL), the requests of every worker are counted together in the database.
     """
 
     def __init__(
@@ -155,8 +177,10 @@ class KeyRateLimiter:
         refresh_seconds: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        workers: Coordination | None = None,
     ) -> None:
         self._venice = venice
+        self._workers = workers if workers is not None and workers.shared else None
         self._max_wait = max_wait
         self._refresh = refresh_seconds
         self._clock = clock
@@ -171,6 +195,9 @@ class KeyRateLimiter:
         limit = self._rpm.get(model)
         if not limit:
             return
+        if self._workers is not None:
+            await self._acquire_shared(self._workers, model, limit)
+            return
         sent = self._sent.setdefault(model, deque())
         while True:
             now = self._clock()
@@ -183,6 +210,14 @@ class KeyRateLimiter:
             if wait > self._max_wait:
                 raise AtVeniceLimit(model, wait)
             await self._sleep(wait)
+
+    async def _acquire_shared(self, workers: Coordination, model: str, limit: int) -> None:
+        waited = 0.0
+        while (wait := await workers.hit(f"venice:{model}", limit)) is not None:
+            if waited + wait > self._max_wait:
+                raise AtVeniceLimit(model, wait)
+            await self._sleep(wait)
+            waited += wait
 
     async def _load(self) -> None:
         if self._clock() - self._loaded_at < self._refresh:

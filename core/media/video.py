@@ -17,6 +17,7 @@ and the write: its reservation is refunded and its user told.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import time
@@ -25,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Attachment, Choice, Destination, IncomingMessage, Reply, ReplyStream
+from core.media.video_leases import VideoLeases
 from core.money import usd
+from core.ports.coordination import Coordination
 from core.ports.records import Reservation, VideoJob
 from core.ports.storage import VideoJobStore
 from core.text import plural
@@ -47,6 +50,7 @@ QUOTE_SECONDS = 15 * 60  # a quote older than this is asked again
 MAX_POLL_SECONDS = 30.0
 MAX_POLL_FAILURES = 8  # in a row, before a job is given up (and refunded)
 DELIVERER_WAIT = 300.0  # after a restart, how long a finished job waits for its platform
+RESUME_SECONDS = 60.0  # how often a worker looks for jobs a dead worker stopped following
 NOT_STARTED = (
     "Your video could not be started before the bot restarted, so it was not made. "
     "You were not charged; ask again with /video."
@@ -97,10 +101,13 @@ class VideoJobs:
         cashier: Cashier,
         catalogue: Catalogue,
         deliverers: Deliverers,
+        workers: Coordination,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
+        self._leases = VideoLeases(workers)
+        self._resuming: asyncio.Task[None] | None = None
         self._venice = venice
         self._chat_settings = chat_settings
         self._prices = prices
@@ -214,6 +221,16 @@ class VideoJobs:
         if self._clock() - job.created_at > QUOTE_SECONDS:
             await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
             raise InvalidInput("That price quote has expired. Ask again with /video.")
+        # Claimed before it is queued: another worker looking for jobs to resume leaves it alone.
+        if not await self._leases.take(job.id):
+            raise InvalidInput("This video is being made already.")
+        try:
+            return await self._confirm(message, job)
+        except BaseException:
+            await self._leases.give_back(job.id)
+            raise
+
+    async def _confirm(self, message: IncomingMessage, job: VideoJob) -> ReplyStream:
         async with self._cashier.paying(
             message, job.quote, feature="video", model_id=job.model, answers=False
         ) as held:
@@ -241,16 +258,38 @@ class VideoJobs:
         return stream
 
     async def resume(self) -> int:
-        """Follow the jobs that were running when the bot stopped; returns how many."""
-        jobs = await self.store.queued()
-        for job in jobs:
-            if job.queue_id is None:  # stopped before Venice's id was stored: it cannot be followed
-                self._spawn(self._unstarted(job))
-                continue
-            self._run(job, await self._reservation(job), None)
-        if jobs:
-            log.info("Resuming %d video job(s)", len(jobs))
-        return len(jobs)
+        """Follow the jobs that were running when the bot stopped (and no other worker
+        follows); returns how many."""
+        resumed = 0
+        for job in await self.store.queued():
+            if not await self._leases.take(job.id):
+                continue  # followed here already, or by another worker
+            try:
+                if job.queue_id is None:  # stopped before Venice's id was stored: it cannot be followed
+                    self._spawn(self._leases.keep(job.id, functools.partial(self._unstarted, job)))
+                else:
+                    self._run(job, await self._reservation(job), None)
+            except BaseException:
+                await self._leases.give_back(job.id)
+                raise
+            resumed += 1
+        if resumed:
+            log.info("Resuming %d video job(s)", resumed)
+        return resumed
+
+    def start(self) -> None:
+        """With other workers on the database, take over their jobs when they stop following
+        them (a worker died): look every ``RESUME_SECONDS``, until ``aclose``."""
+        if self._leases.workers.shared and self._resuming is None:
+            self._resuming = asyncio.create_task(self._resume_forever(), name="video-resume")
+
+    async def _resume_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RESUME_SECONDS)  # real time: it only paces
+            try:
+                await self.resume()
+            except Exception:  # a failed look must not stop the next one
+                log.exception("Looking for video jobs to resume failed")
 
     async def _reservation(self, job: VideoJob) -> Reservation:
         return await self._cashier.resume(job.owner, job.reservation or "", job.quote, "video")
@@ -267,7 +306,7 @@ class VideoJobs:
         await self.store.move(job.id, "queued", "failed", finished_at=self._clock())
 
     def _run(self, job: VideoJob, held: Reservation, stream: ReplyStream | None) -> None:
-        self._spawn(self._follow(job, held, stream))
+        self._spawn(self._leases.keep(job.id, lambda: self._follow(job, held, stream)))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -383,10 +422,17 @@ class VideoJobs:
         return True
 
     async def aclose(self) -> None:
-        """Stop following jobs; queued ones resume at the next start."""
+        """Stop following jobs; queued ones resume at the next start (or in another worker)."""
+        if self._resuming is not None:
+            self._resuming.cancel()
+            await asyncio.gather(self._resuming, return_exceptions=True)
+            self._resuming = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A job cancelled before its follower began still holds its lease: give it back, so
+        # another worker (or the next start) resumes it at once.
+        await self._leases.give_back_all()
 
     async def wait_idle(self) -> None:
         """Wait until every followed job is delivered (tests)."""

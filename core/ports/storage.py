@@ -16,6 +16,7 @@ from core.characters.cards import Persona
 from core.errors import StorageUnavailable
 from core.events import Charge
 from core.money import AllowancePolicy
+from core.ports.coordination import Coordination
 from core.ports.inbox import Inbox
 from core.ports.privacy import PrivacyStore
 from core.ports.records import (
@@ -359,6 +360,8 @@ class Store(Protocol):
     def privacy(self) -> PrivacyStore: ...
     @property
     def vectors(self) -> VectorStore: ...
+    @property
+    def coordination(self) -> Coordination: ...
 
     def atomic(self) -> AbstractAsyncContextManager[None]:
         """Run what this task asks of the stores inside in one transaction: all of it or none."""

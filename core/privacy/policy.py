@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import StorageUnavailable
+from core.ports.coordination import Coordination
 from core.ports.privacy import PrivacyStore
 from core.ports.records import HeldMessage
 from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
@@ -80,9 +81,11 @@ class Privacy:
         conversations: ConversationStore,
         chat_settings: ChatSettingsStore,
         ledger: LedgerStore,
+        workers: Coordination | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self._workers = workers
         self._conversations = conversations
         self._chat_settings = chat_settings
         self._ledger = ledger
@@ -100,13 +103,20 @@ class Privacy:
     async def _sweep_forever(self) -> None:
         while True:
             try:
-                await self.sweep()
+                await self.sweep_round()
             except StorageUnavailable:
                 pass  # logged where it arose; the next sweep tries again
             except Exception:  # a bad sweep must not stop the next one
                 log.exception("Retention sweep failed")
             # Real time, also in tests (they call sweep() with an injected clock instead).
             await asyncio.sleep(self.settings.retention_sweep_seconds)
+
+    async def sweep_round(self) -> int | None:
+        """Sweep unless another worker is sweeping now (None: it is; this round is skipped)."""
+        if self._workers is None:  # alone on the database
+            return await self.sweep()
+        async with self._workers.exclusively("retention-sweep") as mine:
+            return await self.sweep() if mine else None
 
     async def sweep(self) -> int:
         """Delete messages older than their chat's retention, in batches; returns how many."""

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from core.ports.coordination import SharedFailures
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -80,6 +82,10 @@ class FailureBudget:
     the window, at most ``degraded_concurrency`` requests are in flight, so a burst of users
     cannot pile dozens of failures onto a struggling API at once. With the defaults the
     process stays well under Venice's block (more than 20 failures in 30 s).
+
+    With ``shared`` (several workers on PostgreSQL) the count is every worker's: this
+    process's own, plus the others' as last read in the background (about every second), so
+    a healthy request costs no round trip.
     """
 
     window: float = 30.0
@@ -87,6 +93,7 @@ class FailureBudget:
     hard_limit: int = 14
     degraded_concurrency: int = 2
     monotonic: Clock = time.monotonic
+    shared: SharedFailures | None = None
     _failures: deque[float] = field(default_factory=deque)
     _degraded: asyncio.Semaphore | None = None
 
@@ -109,12 +116,17 @@ class FailureBudget:
     def record_failure(self) -> None:
         """Count one failed request now."""
         self._failures.append(self.monotonic())
+        if self.shared is not None:
+            self.shared.record()
+
+    def _others(self) -> list[float]:
+        return self.shared.others(self.window) if self.shared is not None else []
 
     @property
     def recent(self) -> int:
-        """Failures within the window."""
+        """Failures within the window (of every worker, when shared)."""
         self._trim()
-        return len(self._failures)
+        return len(self._failures) + len(self._others())
 
     def may_retry(self) -> bool:
         """Whether a retry would keep the process safely under Venice's block."""
@@ -127,9 +139,10 @@ class FailureBudget:
     def seconds_until_room(self) -> float:
         """How long until the oldest failure leaves the window."""
         self._trim()
-        if not self._failures:
-            return 0.0
-        return max(0.0, self._failures[0] + self.window - self.monotonic())
+        waits = [self.window - age for age in self._others()]
+        if self._failures:
+            waits.append(self._failures[0] + self.window - self.monotonic())
+        return max(0.0, min(waits)) if waits else 0.0
 
 
 def _number(value: str | None) -> float | None:

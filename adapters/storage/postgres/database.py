@@ -125,6 +125,14 @@ class Database:
             async with self._pool.acquire() as conn:
                 yield conn
 
+    @asynccontextmanager
+    async def dedicated(self) -> AsyncIterator[Connection]:
+        """A connection of its own from the pool, never the task's transaction (a session-level
+        advisory lock lives on it)."""
+        with self._saving():
+            async with self._pool.acquire() as conn:
+                yield conn
+
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """Run a query and return every row."""
         async with self.connection() as conn:

@@ -14,6 +14,7 @@ from typing import Self
 
 from adapters.storage.postgres.chat_settings import ChatSettingsStore
 from adapters.storage.postgres.conversations import ConversationStore
+from adapters.storage.postgres.coordination import DatabaseCoordination
 from adapters.storage.postgres.database import Database
 from adapters.storage.postgres.inbox import Inbox
 from adapters.storage.postgres.ledger import Ledger
@@ -45,6 +46,7 @@ class PostgresStore:
     ledger: Ledger
     privacy: PrivacyStore
     vectors: PostgresVectorStore
+    coordination: DatabaseCoordination
     database: Database
 
     def __init__(
@@ -94,6 +96,7 @@ class PostgresStore:
         self.video_jobs = VideoJobStore(db)
         self.ledger = Ledger(db, policy=self._policy, clock=self._ledger_clock)
         self.privacy = PrivacyStore(db)
+        self.coordination = DatabaseCoordination(db)
         return self
 
     @asynccontextmanager
@@ -108,5 +111,10 @@ class PostgresStore:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Close the pool (every ledger entry is committed when its call returns: nothing queued)."""
-        await self._stack.aclose()
+        """Stop beating, then close the pool (every ledger entry is committed when its call
+        returns: nothing queued)."""
+        try:
+            if hasattr(self, "coordination"):
+                await self.coordination.stop()
+        finally:
+            await self._stack.aclose()

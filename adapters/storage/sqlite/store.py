@@ -10,6 +10,7 @@ from typing import Self
 
 from adapters.storage.sqlite.chat_settings import ChatSettingsStore
 from adapters.storage.sqlite.conversations import ConversationStore
+from adapters.storage.sqlite.coordination import SoleWorker
 from adapters.storage.sqlite.database import Database
 from adapters.storage.sqlite.inbox import Inbox
 from adapters.storage.sqlite.ledger import Ledger
@@ -41,6 +42,7 @@ class SqliteStore:
     ledger: Ledger
     privacy: PrivacyStore
     vectors: SqliteVectorStore
+    coordination: SoleWorker
     database: Database
 
     def __init__(
@@ -87,6 +89,7 @@ class SqliteStore:
         self.video_jobs = VideoJobStore(db)
         self.ledger = Ledger(db, policy=self._policy, clock=self._ledger_clock)
         self.privacy = PrivacyStore(db)
+        self.coordination = SoleWorker()
         return self
 
     @asynccontextmanager
