@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -31,7 +32,7 @@ from telegram.ext import (
 from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text, write_afterword
 from adapters.telegram import reading
 from adapters.telegram.albums import Album, Albums
-from adapters.telegram.inbox import InboxQueue, start_receiving
+from adapters.telegram.inbox import POLLING, InboxQueue, lead_polling, start_receiving
 from adapters.telegram.media import IncomingFile, incoming_file
 from adapters.telegram.menus import Menus, publish_commands
 from adapters.telegram.reading import CARD_AS_PHOTO, PLATFORM, Reader, imports_card, thread_of
@@ -67,6 +68,9 @@ class TelegramOptions:
     # once no more have come for ``album_quiet`` seconds, or ``album_longest`` after the first.
     album_quiet: float = 0.8
     album_longest: float = 3.0
+    # With several workers: how many updates one worker claims from the inbox at most at
+    # once (answering or waiting their turn), so that the others get their share.
+    claim_ahead: int = 64
 
 
 class TelegramAdapter:
@@ -84,10 +88,14 @@ class TelegramAdapter:
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._service = service
-        self._inbox = service.inbox
+        self._leadership = service.store.leadership
         self._queue = InboxQueue(
-            service.inbox, lease=settings.turn_lease_seconds, may_store=service.may_store
+            service.inbox,
+            lease=settings.turn_lease_seconds,
+            may_store=service.may_store,
+            shared=self._leadership.shared,
         )
+        self._tasks: list[asyncio.Task[None]] = []  # with several workers: polling, claiming
         self._later: set[int] = set()  # updates answered by a task of their own (albums)
         self._settings = settings
         self._options = options or TelegramOptions()
@@ -139,9 +147,13 @@ class TelegramAdapter:
         try:
             await publish_commands(self.app.bot, self._service.commands, self._settings.admin_ids(PLATFORM))
             await self.app.start()
-            await self._queue.take_over(self.app.bot, self._settings)
-            await start_receiving(self.app, self._settings, poll_timeout=self._options.poll_timeout)
+            if self._leadership.shared:
+                self._share_work()
+            else:
+                await self._queue.take_over(self.app.bot, self._settings)
+                await start_receiving(self.app, self._settings, poll_timeout=self._options.poll_timeout)
         except BaseException:
+            await self._stop_tasks()
             await self.app.shutdown()
             raise
         self._service.admin_alerts.append(self.tell_admins)
@@ -149,9 +161,38 @@ class TelegramAdapter:
         log.info(
             "Telegram bot @%s is running (%s)",
             self.app.bot.username,
-            "webhook" if self._settings.telegram_webhook_url else "long polling",
+            "webhook"
+            if self._settings.telegram_webhook_url
+            else "long polling by one elected worker"
+            if self._leadership.shared
+            else "long polling",
         )
         return self
+
+    def _share_work(self) -> None:
+        """Work as one of several workers: each takes webhooks (or one elected worker polls)
+        into the shared inbox, and each answers what it claims from there."""
+        self._tasks.append(
+            asyncio.create_task(
+                self._queue.claim(self.app.bot, self._settings, ahead=self._options.claim_ahead),
+                name="telegram-claims",
+            )
+        )
+        if not self._settings.telegram_webhook_url:
+            self._tasks.append(
+                asyncio.create_task(
+                    lead_polling(self.app, self._leadership, poll_timeout=self._options.poll_timeout),
+                    name="telegram-polling",
+                )
+            )
+
+    async def _stop_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
 
     async def __aexit__(
         self,
@@ -164,8 +205,11 @@ class TelegramAdapter:
         if self._service.deliverers.get(PLATFORM) == self.deliver:
             del self._service.deliverers[PLATFORM]
         await self._undelivered.aclose()
+        await self._stop_tasks()
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
+        if self._leadership.shared:
+            await self._leadership.step_down(POLLING)  # another worker polls from its next try
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
@@ -196,7 +240,7 @@ class TelegramAdapter:
             self._later.discard(update.update_id)
             return
         with contextlib.suppress(StorageUnavailable):  # logged where it arose; the answer stands
-            await self._inbox.answered(PLATFORM, [str(update.update_id)])
+            await self._queue.answered([str(update.update_id)])
 
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
@@ -239,7 +283,7 @@ class TelegramAdapter:
             for place in turn:  # also when the album was not for the bot
                 place.release()
             with contextlib.suppress(StorageUnavailable):  # logged where it arose
-                await self._inbox.answered(PLATFORM, [str(update_id) for _, _, update_id in items])
+                await self._queue.answered([str(update_id) for _, _, update_id in items])
 
     async def _on_messages(
         self,

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -17,12 +17,16 @@ from telegram.ext import Application
 from adapters.telegram.reading import PLATFORM
 from core.errors import StorageUnavailable
 from core.ports.inbox import Inbox
+from core.ports.leadership import Leadership
 from core.ports.records import InboxItem
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+POLLING = "telegram-polling"  # the role of the one worker that polls Telegram
+LEAD_EVERY = 5.0  # seconds between a waiting worker's tries to become the poller
+LOOK_EVERY = 2.0  # seconds between looks at the inbox when no notice of a new message came
 
 
 class InboxQueue(asyncio.Queue[object]):
@@ -36,15 +40,27 @@ class InboxQueue(asyncio.Queue[object]):
 
     An ephemeral chat's updates are recorded without their content (nothing of such a chat
     is written to disk): a redelivery is still known, but a crash cannot answer them again.
+
+    ``shared``: several workers share the inbox. An update is then recorded for any worker to
+    claim, not queued here; every worker (this one too) claims them in ``claim``. An ephemeral
+    chat's update has no content another worker could read: the worker that received it
+    answers it, as with one worker.
     """
 
     def __init__(
-        self, inbox: Inbox, *, lease: float, may_store: Callable[[str, str], Awaitable[bool]]
+        self,
+        inbox: Inbox,
+        *,
+        lease: float,
+        may_store: Callable[[str, str], Awaitable[bool]],
+        shared: bool = False,
     ) -> None:
         super().__init__()
         self._inbox = inbox
         self._lease = lease
         self._may_store = may_store
+        self._shared = shared
+        self._claimed: set[str] = set()  # claimed from the inbox, not answered yet
 
     async def put(self, item: object) -> None:
         """Record an update, then queue it; a redelivered one is dropped."""
@@ -52,9 +68,12 @@ class InboxQueue(asyncio.Queue[object]):
             chat = str(item.effective_chat.id) if item.effective_chat else ""
             try:
                 payload = item.to_json() if await self._may_store(PLATFORM, chat) else None
+                for_anyone = self._shared and payload is not None
                 fresh = await self._inbox.record(
-                    PLATFORM, str(item.update_id), chat, payload, lease=self._lease
+                    PLATFORM, str(item.update_id), chat, payload, lease=0 if for_anyone else self._lease
                 )
+                if for_anyone:
+                    return  # the workers claim it (this one as well)
             except StorageUnavailable:
                 # A full disk or a read-only database (logged where it arose): serve what can
                 # be served without saving (/help, reads); what must save says it cannot.
@@ -76,6 +95,39 @@ class InboxQueue(asyncio.Queue[object]):
         if count:
             log.info("Answering %d Telegram messages received before the restart", count)
 
+    async def claim(self, bot: Bot, settings: Settings, *, ahead: int) -> None:
+        """Claim the updates any worker received, oldest first, and answer them here; forever.
+
+        At most ``ahead`` are held at once (being answered, or waiting for their turn), so the
+        workers share the work; new ones are looked for at each notice of one, and every few
+        seconds without one (a notice lost, a worker's lease run out).
+        """
+        window = settings.redeliver_window_minutes * 60
+        while True:
+            room = ahead - len(self._claimed)
+            try:
+                items = (
+                    await self._inbox.claim_next(
+                        PLATFORM, window=window, lease=settings.turn_lease_seconds, limit=room
+                    )
+                    if room > 0
+                    else []
+                )
+            except Exception as exc:  # noqa: BLE001 - the database is away: try again shortly
+                log.warning("Could not claim Telegram updates from the inbox (trying again): %s", exc)
+                items = []
+            self._claimed.update(item.key for item in items)
+            await self._replay(items, bot)
+            if len(items) < room:  # nothing more waits now
+                await self._inbox.wait_for_more(PLATFORM, LOOK_EVERY)
+
+    async def answered(self, keys: Sequence[str]) -> None:
+        """Mark updates answered (so the claim loop has room for more)."""
+        try:
+            await self._inbox.answered(PLATFORM, keys)
+        finally:
+            self._claimed.difference_update(keys)
+
     async def _replay(self, items: Iterable[InboxItem], bot: Bot) -> int:
         """Queue updates recorded before a restart and never answered, in the order they came."""
         count = 0
@@ -84,7 +136,7 @@ class InboxQueue(asyncio.Queue[object]):
                 update = Update.de_json(json.loads(item.payload), bot)
             except (ValueError, TypeError, KeyError) as exc:  # written by an older version?
                 log.warning("Cannot read the recorded Telegram update %s (%s); skipping it", item.key, exc)
-                await self._inbox.answered(PLATFORM, [item.key])
+                await self.answered([item.key])
                 continue
             await super().put(update)
             count += 1
@@ -99,12 +151,7 @@ async def start_receiving(
     assert updater is not None
     url = settings.telegram_webhook_url
     if not url:
-        await updater.start_polling(
-            poll_interval=0,
-            timeout=poll_timeout,
-            allowed_updates=ALLOWED_UPDATES,
-            error_callback=_polling_failed,
-        )
+        await _start_polling(app, poll_timeout)
         return
     configured = settings.telegram_webhook_secret
     # Telegram sends the secret with every call and PTB refuses calls without it: a
@@ -117,6 +164,39 @@ async def start_receiving(
         webhook_url=url,
         secret_token=secret,
         allowed_updates=ALLOWED_UPDATES,
+    )
+
+
+async def lead_polling(
+    app: Application[Any, Any, Any, Any, Any, Any], leadership: Leadership, *, poll_timeout: int
+) -> None:
+    """Poll Telegram while this worker is the elected poller; try to become it every few
+    seconds while another is; forever. Telegram serves one poller at a time (a second one
+    gets 409 Conflict), so the workers elect one."""
+    updater = app.updater
+    assert updater is not None
+    while True:
+        leading = await leadership.lead(POLLING)
+        try:
+            if leading and not updater.running:
+                log.info("This worker polls Telegram now")
+                await _start_polling(app, poll_timeout)
+            elif not leading and updater.running:  # its database connection broke: another may poll
+                log.warning("This worker stops polling Telegram: it is no longer the elected poller")
+                await updater.stop()
+        except TelegramError as exc:  # Telegram unreachable for now: the next round tries again
+            log.warning("Could not start polling Telegram (trying again): %s", exc)
+        await asyncio.sleep(LEAD_EVERY)
+
+
+async def _start_polling(app: Application[Any, Any, Any, Any, Any, Any], poll_timeout: int) -> None:
+    """Start PTB's long polling (it tells Telegram which updates the bot reads)."""
+    assert app.updater is not None
+    await app.updater.start_polling(
+        poll_interval=0,
+        timeout=poll_timeout,
+        allowed_updates=ALLOWED_UPDATES,
+        error_callback=_polling_failed,
     )
 
 

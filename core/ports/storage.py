@@ -17,6 +17,7 @@ from core.errors import StorageUnavailable
 from core.events import Charge
 from core.money import AllowancePolicy
 from core.ports.inbox import Inbox
+from core.ports.leadership import Leadership
 from core.ports.privacy import PrivacyStore
 from core.ports.records import (
     AccountView,
@@ -349,6 +350,8 @@ class Store(Protocol):
     def state(self) -> StateStore: ...
     @property
     def inbox(self) -> Inbox: ...
+    @property
+    def leadership(self) -> Leadership: ...
     @property
     def users(self) -> UserDirectory: ...
     @property
