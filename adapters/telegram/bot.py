@@ -151,6 +151,9 @@ class TelegramAdapter:
                 self._share_work()
             else:
                 await self._queue.take_over(self.app.bot, self._settings)
+            if not self._leadership.shared or self._settings.telegram_webhook_url:
+                # Each worker takes webhooks (behind the operator's load balancer); polling is
+                # one elected worker's (``_share_work``).
                 await start_receiving(self.app, self._settings, poll_timeout=self._options.poll_timeout)
         except BaseException:
             await self._stop_tasks()
