@@ -154,7 +154,12 @@ class TelegramAdapter:
             if not self._leadership.shared or self._settings.telegram_webhook_url:
                 # Each worker takes webhooks (behind the operator's load balancer); polling is
                 # one elected worker's (``_share_work``).
-                await start_receiving(self.app, self._settings, poll_timeout=self._options.poll_timeout)
+                await start_receiving(
+                    self.app,
+                    self._settings,
+                    poll_timeout=self._options.poll_timeout,
+                    shared=self._leadership.shared,
+                )
         except BaseException:
             await self._stop_tasks()
             await self.app.shutdown()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -144,9 +146,14 @@ class InboxQueue(asyncio.Queue[object]):
 
 
 async def start_receiving(
-    app: Application[Any, Any, Any, Any, Any, Any], settings: Settings, *, poll_timeout: int
+    app: Application[Any, Any, Any, Any, Any, Any],
+    settings: Settings,
+    *,
+    poll_timeout: int,
+    shared: bool = False,
 ) -> None:
-    """Start taking updates from Telegram: long polling, or a webhook when one is configured."""
+    """Start taking updates from Telegram: long polling, or a webhook when one is configured
+    (``shared``: by every worker of several, with one secret)."""
     updater = app.updater
     assert updater is not None
     url = settings.telegram_webhook_url
@@ -155,8 +162,15 @@ async def start_receiving(
         return
     configured = settings.telegram_webhook_secret
     # Telegram sends the secret with every call and PTB refuses calls without it: a
-    # webhook without one would take updates from anyone who finds the URL.
-    secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+    # webhook without one would take updates from anyone who finds the URL. Workers sharing
+    # the webhook (behind a load balancer) need the same one: derived from the bot's token.
+    if configured:
+        secret = configured.get_secret_value()
+    elif shared and settings.telegram_bot_token is not None:
+        token = settings.telegram_bot_token.get_secret_value().encode()
+        secret = hmac.new(token, b"venice-bots telegram webhook", hashlib.sha256).hexdigest()
+    else:
+        secret = secrets.token_urlsafe(32)
     await updater.start_webhook(
         listen=settings.telegram_webhook_listen,
         port=settings.telegram_webhook_port,

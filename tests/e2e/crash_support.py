@@ -55,9 +55,10 @@ class BotProcess:
         self._process: asyncio.subprocess.Process | None = None
         self.runs = 0  # processes started so far
 
-    def another(self, name: str) -> BotProcess:
-        """Another worker of the same bot: the same environment, database and folder."""
-        return BotProcess(self.folder, self.env, name)
+    def another(self, name: str, **settings: str) -> BotProcess:
+        """Another worker of the same bot: the same environment (but ``settings``), database
+        and folder."""
+        return BotProcess(self.folder, {**self.env, **settings}, name)
 
     @classmethod
     def for_telegram(

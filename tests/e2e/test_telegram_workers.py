@@ -12,6 +12,7 @@ from tests.e2e.crash_support import BotProcess
 from tests.e2e.test_crash import answering, answers
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.venice import FakeVenice
+from tests.postgres import free_port
 
 USERS = [5001 + n for n in range(40)]
 QUESTIONS = {user: [f"u{user} q{n}" for n in range(5)] for user in USERS}
@@ -101,3 +102,45 @@ async def test_three_workers_answer_everything_in_order_when_the_poller_is_kille
     finally:
         for worker in workers:
             await worker.aclose()
+
+
+async def test_two_workers_behind_a_load_balancer_take_webhooks_and_answer_each_chat_in_order(
+    tmp_path: Path, tg: FakeTelegram, venice: FakeVenice, postgres_url: str
+) -> None:
+    venice.rate_limits = {"data": {"accessPermitted": True, "rateLimits": []}}
+    venice.responder = answering(delay=0.02)
+    ports = [free_port(), free_port()]
+    first = BotProcess.for_telegram(
+        tmp_path,
+        tg,
+        venice,
+        DATABASE_URL=postgres_url,
+        RATE_LIMIT_PER_MINUTE="0",
+        # The load balancer's address; the test plays it, sending each update to a worker.
+        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{ports[0]}/telegram",
+        TELEGRAM_WEBHOOK_LISTEN="127.0.0.1",
+        TELEGRAM_WEBHOOK_PORT=str(ports[0]),
+    )
+    workers = [first, first.another("worker-2", TELEGRAM_WEBHOOK_PORT=str(ports[1]))]
+    users = USERS[:10]
+    try:
+        for worker in workers:
+            await worker.start()
+        # Neither worker set a secret: both use the same one (from the token), or the other's
+        # updates would be refused.
+        assert len({call.params["secret_token"] for call in tg.calls_to("setWebhook")}) == 1
+        sent = 0
+        for n in range(3):
+            for user in users:  # the load balancer sends each update to the next worker
+                tg.webhook_url = f"http://127.0.0.1:{ports[sent % 2]}/telegram"
+                assert (
+                    await tg.deliver_webhook(tg.make_message_update(QUESTIONS[user][n], chat_id=user)) == 200
+                )
+                sent += 1
+        await tg.wait_for(lambda: all(answers(tg, u) == QUESTIONS[u][:3] for u in users), timeout=60)
+        for worker in workers:
+            await worker.stop()
+    finally:
+        for worker in workers:
+            await worker.aclose()
+    assert tg.calls_to("getUpdates") == []  # webhooks only: nobody polls
