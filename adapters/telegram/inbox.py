@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -29,6 +31,9 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 POLLING = "telegram-polling"  # the role of the one worker that polls Telegram
 LEAD_EVERY = 5.0  # seconds between a waiting worker's tries to become the poller
 LOOK_EVERY = 2.0  # seconds between looks at the inbox when no notice of a new message came
+# A worker's claim on an update, renewed every third of it while the update is answered: a
+# dead worker's claims run out within this, and another worker answers them.
+CLAIM_LEASE = 45.0
 
 
 class InboxQueue(asyncio.Queue[object]):
@@ -63,6 +68,7 @@ class InboxQueue(asyncio.Queue[object]):
         self._may_store = may_store
         self._shared = shared
         self._claimed: set[str] = set()  # claimed from the inbox, not answered yet
+        self._room = asyncio.Event()  # set as claimed updates are answered
 
     async def put(self, item: object) -> None:
         """Record an update, then queue it; a redelivered one is dropped."""
@@ -105,13 +111,15 @@ class InboxQueue(asyncio.Queue[object]):
         seconds without one (a notice lost, a worker's lease run out).
         """
         window = settings.redeliver_window_minutes * 60
+        renewed = time.monotonic()
         while True:
             room = ahead - len(self._claimed)
             try:
+                if time.monotonic() - renewed > CLAIM_LEASE / 3:
+                    await self._inbox.renew(PLATFORM, list(self._claimed), lease=CLAIM_LEASE)
+                    renewed = time.monotonic()
                 items = (
-                    await self._inbox.claim_next(
-                        PLATFORM, window=window, lease=settings.turn_lease_seconds, limit=room
-                    )
+                    await self._inbox.claim_next(PLATFORM, window=window, lease=CLAIM_LEASE, limit=room)
                     if room > 0
                     else []
                 )
@@ -120,7 +128,11 @@ class InboxQueue(asyncio.Queue[object]):
                 items = []
             self._claimed.update(item.key for item in items)
             await self._replay(items, bot)
-            if len(items) < room:  # nothing more waits now
+            if room <= 0:  # busy: look again once an update is answered here
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), LOOK_EVERY)
+            elif len(items) < room:  # nothing more waits now
                 await self._inbox.wait_for_more(PLATFORM, LOOK_EVERY)
 
     async def answered(self, keys: Sequence[str]) -> None:
@@ -129,6 +141,7 @@ class InboxQueue(asyncio.Queue[object]):
             await self._inbox.answered(PLATFORM, keys)
         finally:
             self._claimed.difference_update(keys)
+            self._room.set()
 
     async def _replay(self, items: Iterable[InboxItem], bot: Bot) -> int:
         """Queue updates recorded before a restart and never answered, in the order they came."""

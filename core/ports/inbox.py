@@ -33,6 +33,11 @@ class Inbox(Protocol):
         another worker still answers is skipped (its answers stay in order)."""
         ...
 
+    async def renew(self, platform: str, keys: Sequence[str], *, lease: float) -> None:
+        """Hold this worker's claims on unanswered messages ``lease`` seconds more (they are
+        still being answered: a live worker keeps them, a dead one's run out soon)."""
+        ...
+
     async def wait_for_more(self, platform: str, timeout: float) -> None:
         """Return once a message for any worker may have been recorded, or after ``timeout``."""
         ...

@@ -72,3 +72,24 @@ async def test_a_waiting_worker_hears_of_a_new_message_for_anyone(
         await store.inbox.wait_for_more("telegram", 0.01)  # nothing yet: it returns after the timeout
         await store.inbox.record("telegram", "1", "100", "{}", lease=0)
         await store.inbox.wait_for_more("telegram", 30)  # returns at once: a message came
+
+
+async def test_a_worker_keeps_what_it_answers_by_renewing_its_claims(
+    backend: str, tmp_path: Path, now: Now
+) -> None:
+    async with (
+        open_backend(backend, tmp_path, policy=POLICY, clock=now) as busy,
+        open_backend(backend, tmp_path, policy=POLICY, clock=now) as other,
+    ):
+        await busy.inbox.record("telegram", "1", "100", "{}", lease=0)
+        now.advance(0.01)
+        assert len(await busy.inbox.claim_next("telegram", window=600, lease=45, limit=5)) == 1
+        now.advance(40)
+        await busy.inbox.renew("telegram", ["1"], lease=45)
+        await other.inbox.renew("telegram", ["1"], lease=3600)  # not its claim: nothing changes
+        now.advance(40)  # past the first lease: the renewed one holds
+        assert await other.inbox.claim_next("telegram", window=600, lease=45, limit=5) == []
+        now.advance(10)  # its worker stopped renewing (it died): another takes it
+        assert [i.key for i in await other.inbox.claim_next("telegram", window=600, lease=45, limit=5)] == [
+            "1"
+        ]

@@ -39,7 +39,7 @@ async def test_three_workers_answer_everything_in_order_when_the_poller_is_kille
     tmp_path: Path, tg: FakeTelegram, venice: FakeVenice, postgres_url: str
 ) -> None:
     venice.rate_limits = {"data": {"accessPermitted": True, "rateLimits": []}}
-    venice.responder = answering(delay=0.06)  # about two seconds an answer, as Venice takes
+    venice.responder = answering(delay=0.1)  # about three seconds an answer, as Venice takes
     poller = BotProcess.for_telegram(
         tmp_path,
         tg,
@@ -47,7 +47,6 @@ async def test_three_workers_answer_everything_in_order_when_the_poller_is_kille
         DATABASE_URL=postgres_url,
         USER_ALLOWANCE_USD="1",
         RATE_LIMIT_PER_MINUTE="0",
-        VENICE_TIMEOUT_SECONDS="5",  # a dead worker's messages are taken over after 70 s
     )
     workers = [poller, poller.another("worker-2"), poller.another("worker-3")]
     try:
@@ -62,9 +61,15 @@ async def test_three_workers_answer_everything_in_order_when_the_poller_is_kille
         await poller.kill()
         killed_at = time.monotonic()
         assert answered(tg) < 200
+        # Turns begun and not paid at the kill, by any worker: only those may be answered twice.
+        settled = poller.query(
+            "SELECT COUNT(*) FROM ledger_entries WHERE kind = 'settle' AND feature = 'chat'"
+        )
+        in_flight = len(venice.calls_to("/chat/completions")) - int(settled[0][0])
         await asyncio.sleep(10)
         await poller.start()
         await tg.wait_for(lambda: all(set(answers(tg, u)) == set(QUESTIONS[u]) for u in USERS), timeout=240)
+        all_answered = time.monotonic() - killed_at
         await asyncio.sleep(1)  # anything repeated late would show now
         for worker in workers:
             await worker.stop()
@@ -72,9 +77,12 @@ async def test_three_workers_answer_everything_in_order_when_the_poller_is_kille
 
         resumed = polls_since(tg, killed_at)[0] - killed_at
         repeated = answered(tg) - 200
-        print(f"polling resumed {resumed:.1f} s after the kill; {repeated} answers repeated")
+        print(
+            f"polling resumed {resumed:.1f} s after the kill; all answered {all_answered:.1f} s "
+            f"after it; {repeated} answers repeated ({in_flight} turns in flight at the kill)"
+        )
         assert resumed < 30  # the promise: another worker polls within 30 s
-        assert 0 <= repeated <= 3
+        assert 0 <= repeated <= min(3, in_flight)
         for user in USERS:  # oldest first per chat, whichever worker answered, across the kill too
             seen = answers(tg, user)
             assert sorted(set(seen), key=seen.index) == QUESTIONS[user]

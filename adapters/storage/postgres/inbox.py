@@ -133,6 +133,18 @@ class Inbox:
             rows = await conn.fetch(_CLAIM, platform, now - window, now, now + lease, self._worker, limit)
         return _items(platform, rows)
 
+    async def renew(self, platform: str, keys: Sequence[str], *, lease: float) -> None:
+        """Hold this worker's claims on unanswered messages ``lease`` seconds more."""
+        if keys:
+            await self._db.execute(
+                "UPDATE inbox SET claimed_until = $1 WHERE platform = $2 AND key = ANY($3::text[]) "
+                "AND claimed_by = $4 AND answered_at IS NULL",
+                self._clock() + lease,
+                platform,
+                list(keys),
+                self._worker,
+            )
+
     async def wait_for_more(self, platform: str, timeout: float) -> None:
         """Return once a worker recorded a message for any worker to claim (LISTEN/NOTIFY),
         or after ``timeout`` (the slow fallback, also while the listening connection is down)."""

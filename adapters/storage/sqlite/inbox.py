@@ -110,6 +110,16 @@ class Inbox:
             rows = list(await cursor.fetchall())
         return _items(platform, rows)
 
+    async def renew(self, platform: str, keys: Sequence[str], *, lease: float) -> None:
+        """Hold this process's claims on unanswered messages ``lease`` seconds more."""
+        if keys:
+            marks = ",".join("?" * len(keys))
+            await self._db.execute(
+                f"UPDATE inbox SET claimed_until = ? WHERE platform = ? AND key IN ({marks}) "
+                "AND claimed_by = ? AND answered_at IS NULL",
+                (self._clock() + lease, platform, *keys, self._worker),
+            )
+
     async def wait_for_more(self, platform: str, timeout: float) -> None:
         """Return once a message for any taker was recorded (by this process: the only one
         on SQLite), or after ``timeout``."""
