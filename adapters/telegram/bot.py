@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -32,10 +31,11 @@ from telegram.ext import (
 from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text, write_afterword
 from adapters.telegram import reading
 from adapters.telegram.albums import Album, Albums
-from adapters.telegram.inbox import POLLING, InboxQueue, lead_polling, start_receiving
+from adapters.telegram.inbox import InboxQueue
 from adapters.telegram.media import IncomingFile, incoming_file
 from adapters.telegram.menus import Menus, publish_commands
 from adapters.telegram.reading import CARD_AS_PHOTO, PLATFORM, Reader, imports_card, thread_of
+from adapters.telegram.receiving import Receiving
 from adapters.telegram.sender import ChatBlocked, FloodWaitTooLong, TelegramSender
 from adapters.telegram.target import Target
 from adapters.telegram.undelivered import Undelivered
@@ -88,14 +88,13 @@ class TelegramAdapter:
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._service = service
-        self._leadership = service.store.leadership
+        leadership = service.store.leadership
         self._queue = InboxQueue(
             service.inbox,
             lease=settings.turn_lease_seconds,
             may_store=service.may_store,
-            shared=self._leadership.shared,
+            shared=leadership.shared,
         )
-        self._tasks: list[asyncio.Task[None]] = []  # with several workers: polling, claiming
         self._later: set[int] = set()  # updates answered by a task of their own (albums)
         self._settings = settings
         self._options = options or TelegramOptions()
@@ -128,6 +127,14 @@ class TelegramAdapter:
         # After the handlers (also when one failed): the update is answered.
         self.app.add_handler(TypeHandler(Update, self._handled), group=1)
         self.app.add_error_handler(self._on_error)
+        self._receiving = Receiving(
+            self.app,
+            self._queue,
+            leadership,
+            settings,
+            poll_timeout=self._options.poll_timeout,
+            claim_ahead=self._options.claim_ahead,
+        )
         self._reader = Reader(self.app.bot, service.commands, service.uploads, clock=clock)
         self._undelivered = Undelivered(self.app.bot, self.sender, service.cashier)
 
@@ -147,21 +154,9 @@ class TelegramAdapter:
         try:
             await publish_commands(self.app.bot, self._service.commands, self._settings.admin_ids(PLATFORM))
             await self.app.start()
-            if self._leadership.shared:
-                self._share_work()
-            else:
-                await self._queue.take_over(self.app.bot, self._settings)
-            if not self._leadership.shared or self._settings.telegram_webhook_url:
-                # Each worker takes webhooks (behind the operator's load balancer); polling is
-                # one elected worker's (``_share_work``).
-                await start_receiving(
-                    self.app,
-                    self._settings,
-                    poll_timeout=self._options.poll_timeout,
-                    shared=self._leadership.shared,
-                )
+            await self._receiving.start()
         except BaseException:
-            await self._stop_tasks()
+            await self._receiving.stop()
             await self.app.shutdown()
             raise
         self._service.admin_alerts.append(self.tell_admins)
@@ -169,38 +164,9 @@ class TelegramAdapter:
         log.info(
             "Telegram bot @%s is running (%s)",
             self.app.bot.username,
-            "webhook"
-            if self._settings.telegram_webhook_url
-            else "long polling by one elected worker"
-            if self._leadership.shared
-            else "long polling",
+            self._receiving.mode,
         )
         return self
-
-    def _share_work(self) -> None:
-        """Work as one of several workers: each takes webhooks (or one elected worker polls)
-        into the shared inbox, and each answers what it claims from there."""
-        self._tasks.append(
-            asyncio.create_task(
-                self._queue.claim(self.app.bot, self._settings, ahead=self._options.claim_ahead),
-                name="telegram-claims",
-            )
-        )
-        if not self._settings.telegram_webhook_url:
-            self._tasks.append(
-                asyncio.create_task(
-                    lead_polling(self.app, self._leadership, poll_timeout=self._options.poll_timeout),
-                    name="telegram-polling",
-                )
-            )
-
-    async def _stop_tasks(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
 
     async def __aexit__(
         self,
@@ -213,11 +179,7 @@ class TelegramAdapter:
         if self._service.deliverers.get(PLATFORM) == self.deliver:
             del self._service.deliverers[PLATFORM]
         await self._undelivered.aclose()
-        await self._stop_tasks()
-        if self.app.updater and self.app.updater.running:
-            await self.app.updater.stop()
-        if self._leadership.shared:
-            await self._leadership.step_down(POLLING)  # another worker polls from its next try
+        await self._receiving.stop()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()

@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
-from urllib.parse import urlparse
 
 from telegram import Bot, Update
-from telegram.error import NetworkError, TelegramError
-from telegram.ext import Application
+from telegram.error import NetworkError
 
 from adapters.telegram.reading import PLATFORM
 from core.errors import StorageUnavailable
 from core.ports.inbox import Inbox
-from core.ports.leadership import Leadership
 from core.ports.records import InboxItem
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-POLLING = "telegram-polling"  # the role of the one worker that polls Telegram
-LEAD_EVERY = 5.0  # seconds between a waiting worker's tries to become the poller
 LOOK_EVERY = 2.0  # seconds between looks at the inbox when no notice of a new message came
 # A worker's claim on an update, renewed every third of it while the update is answered: a
 # dead worker's claims run out within this, and another worker answers them.
@@ -156,77 +146,3 @@ class InboxQueue(asyncio.Queue[object]):
             await super().put(update)
             count += 1
         return count
-
-
-async def start_receiving(
-    app: Application[Any, Any, Any, Any, Any, Any],
-    settings: Settings,
-    *,
-    poll_timeout: int,
-    shared: bool = False,
-) -> None:
-    """Start taking updates from Telegram: long polling, or a webhook when one is configured
-    (``shared``: by every worker of several, with one secret)."""
-    updater = app.updater
-    assert updater is not None
-    url = settings.telegram_webhook_url
-    if not url:
-        await _start_polling(app, poll_timeout)
-        return
-    configured = settings.telegram_webhook_secret
-    # Telegram sends the secret with every call and PTB refuses calls without it: a
-    # webhook without one would take updates from anyone who finds the URL. Workers sharing
-    # the webhook (behind a load balancer) need the same one: derived from the bot's token.
-    if configured:
-        secret = configured.get_secret_value()
-    elif shared and settings.telegram_bot_token is not None:
-        token = settings.telegram_bot_token.get_secret_value().encode()
-        secret = hmac.new(token, b"venice-bots telegram webhook", hashlib.sha256).hexdigest()
-    else:
-        secret = secrets.token_urlsafe(32)
-    await updater.start_webhook(
-        listen=settings.telegram_webhook_listen,
-        port=settings.telegram_webhook_port,
-        url_path=urlparse(url).path.lstrip("/"),
-        webhook_url=url,
-        secret_token=secret,
-        allowed_updates=ALLOWED_UPDATES,
-    )
-
-
-async def lead_polling(
-    app: Application[Any, Any, Any, Any, Any, Any], leadership: Leadership, *, poll_timeout: int
-) -> None:
-    """Poll Telegram while this worker is the elected poller; try to become it every few
-    seconds while another is; forever. Telegram serves one poller at a time (a second one
-    gets 409 Conflict), so the workers elect one."""
-    updater = app.updater
-    assert updater is not None
-    while True:
-        leading = await leadership.lead(POLLING)
-        try:
-            if leading and not updater.running:
-                log.info("This worker polls Telegram now")
-                await _start_polling(app, poll_timeout)
-            elif not leading and updater.running:  # its database connection broke: another may poll
-                log.warning("This worker stops polling Telegram: it is no longer the elected poller")
-                await updater.stop()
-        except TelegramError as exc:  # Telegram unreachable for now: the next round tries again
-            log.warning("Could not start polling Telegram (trying again): %s", exc)
-        await asyncio.sleep(LEAD_EVERY)
-
-
-async def _start_polling(app: Application[Any, Any, Any, Any, Any, Any], poll_timeout: int) -> None:
-    """Start PTB's long polling (it tells Telegram which updates the bot reads)."""
-    assert app.updater is not None
-    await app.updater.start_polling(
-        poll_interval=0,
-        timeout=poll_timeout,
-        allowed_updates=ALLOWED_UPDATES,
-        error_callback=_polling_failed,
-    )
-
-
-def _polling_failed(exc: TelegramError) -> None:
-    # One line, not PTB's traceback: the poller tries again by itself.
-    log.warning("Asking Telegram for updates failed (trying again): %s", exc)

@@ -3,21 +3,31 @@ answered one after another whichever worker takes them (both backends)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from core.money import AllowancePolicy
+from core.ports.storage import Store
 from tests.contract.conftest import Now, open_backend
 
 POLICY = AllowancePolicy(amount=0, period="none")
 
 
+@asynccontextmanager
+async def two_workers(backend: str, folder: Path, now: Now) -> AsyncIterator[tuple[Store, Store]]:
+    """Two stores on one database, as two workers open them."""
+    async with (
+        open_backend(backend, folder, policy=POLICY, clock=now) as first,
+        open_backend(backend, folder, policy=POLICY, clock=now) as second,
+    ):
+        yield first, second
+
+
 async def test_workers_share_the_inbox_and_keep_each_chats_messages_in_order(
     backend: str, tmp_path: Path, now: Now
 ) -> None:
-    async with (
-        open_backend(backend, tmp_path, policy=POLICY, clock=now) as first,
-        open_backend(backend, tmp_path, policy=POLICY, clock=now) as second,
-    ):
+    async with two_workers(backend, tmp_path, now) as (first, second):
         # The poller records each message for anyone to claim (lease 0).
         for key, chat in (("1", "100"), ("2", "100"), ("3", "101"), ("4", "102")):
             assert await first.inbox.record("telegram", key, chat, f'{{"n": {key}}}', lease=0)
@@ -77,10 +87,7 @@ async def test_a_waiting_worker_hears_of_a_new_message_for_anyone(
 async def test_a_worker_keeps_what_it_answers_by_renewing_its_claims(
     backend: str, tmp_path: Path, now: Now
 ) -> None:
-    async with (
-        open_backend(backend, tmp_path, policy=POLICY, clock=now) as busy,
-        open_backend(backend, tmp_path, policy=POLICY, clock=now) as other,
-    ):
+    async with two_workers(backend, tmp_path, now) as (busy, other):
         await busy.inbox.record("telegram", "1", "100", "{}", lease=0)
         now.advance(0.01)
         assert len(await busy.inbox.claim_next("telegram", window=600, lease=45, limit=5)) == 1

@@ -8,7 +8,7 @@ import asyncio
 import asyncpg
 
 from adapters.storage.postgres.leadership import AdvisoryLeadership
-from adapters.telegram.inbox import POLLING
+from adapters.telegram.receiving import POLLING
 from tests.contract.conftest import Now
 from tests.integration.test_postgres_workers import workers
 

@@ -161,7 +161,7 @@ class Inbox:
         try:
             conn = await asyncpg.connect(self._url, timeout=10)
             await conn.add_listener(CHANNEL, self._heard)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the cause, the slow look every few seconds stands in
             log.warning("Cannot listen for new inbox messages (looking every few seconds): %s", exc)
             return
         self._listener = conn

@@ -55,7 +55,7 @@ class AdvisoryLeadership:
                     log.info("This worker now leads %s", role)
                     return True
                 return False
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a broken connection fails in many ways (asyncpg's own too)
                 if role in self._leading:
                     log.warning("This worker lost %s (its database connection broke: %s)", role, exc)
                 self._leading.discard(role)
