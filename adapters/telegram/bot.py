@@ -31,10 +31,11 @@ from telegram.ext import (
 from adapters.dispatch import EXPIRED, NOT_NEWEST, Dispatch, error_text, write_afterword
 from adapters.telegram import reading
 from adapters.telegram.albums import Album, Albums
-from adapters.telegram.inbox import InboxQueue, start_receiving
+from adapters.telegram.inbox import InboxQueue
 from adapters.telegram.media import IncomingFile, incoming_file
 from adapters.telegram.menus import Menus, publish_commands
 from adapters.telegram.reading import CARD_AS_PHOTO, PLATFORM, Reader, imports_card, thread_of
+from adapters.telegram.receiving import Receiving
 from adapters.telegram.sender import ChatBlocked, FloodWaitTooLong, TelegramSender
 from adapters.telegram.target import Target
 from adapters.telegram.undelivered import Undelivered
@@ -67,6 +68,9 @@ class TelegramOptions:
     # once no more have come for ``album_quiet`` seconds, or ``album_longest`` after the first.
     album_quiet: float = 0.8
     album_longest: float = 3.0
+    # With several workers: how many updates one worker claims from the inbox at most at
+    # once (answering or waiting their turn), so that the others get their share.
+    claim_ahead: int = 64
 
 
 class TelegramAdapter:
@@ -84,9 +88,12 @@ class TelegramAdapter:
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._service = service
-        self._inbox = service.inbox
+        leadership = service.store.leadership
         self._queue = InboxQueue(
-            service.inbox, lease=settings.turn_lease_seconds, may_store=service.may_store
+            service.inbox,
+            lease=settings.turn_lease_seconds,
+            may_store=service.may_store,
+            shared=leadership.shared,
         )
         self._later: set[int] = set()  # updates answered by a task of their own (albums)
         self._settings = settings
@@ -120,6 +127,14 @@ class TelegramAdapter:
         # After the handlers (also when one failed): the update is answered.
         self.app.add_handler(TypeHandler(Update, self._handled), group=1)
         self.app.add_error_handler(self._on_error)
+        self._receiving = Receiving(
+            self.app,
+            self._queue,
+            leadership,
+            settings,
+            poll_timeout=self._options.poll_timeout,
+            claim_ahead=self._options.claim_ahead,
+        )
         self._reader = Reader(self.app.bot, service.commands, service.uploads, clock=clock)
         self._undelivered = Undelivered(self.app.bot, self.sender, service.cashier)
 
@@ -139,9 +154,9 @@ class TelegramAdapter:
         try:
             await publish_commands(self.app.bot, self._service.commands, self._settings.admin_ids(PLATFORM))
             await self.app.start()
-            await self._queue.take_over(self.app.bot, self._settings)
-            await start_receiving(self.app, self._settings, poll_timeout=self._options.poll_timeout)
+            await self._receiving.start()
         except BaseException:
+            await self._receiving.stop()
             await self.app.shutdown()
             raise
         self._service.admin_alerts.append(self.tell_admins)
@@ -149,7 +164,7 @@ class TelegramAdapter:
         log.info(
             "Telegram bot @%s is running (%s)",
             self.app.bot.username,
-            "webhook" if self._settings.telegram_webhook_url else "long polling",
+            self._receiving.mode,
         )
         return self
 
@@ -164,8 +179,7 @@ class TelegramAdapter:
         if self._service.deliverers.get(PLATFORM) == self.deliver:
             del self._service.deliverers[PLATFORM]
         await self._undelivered.aclose()
-        if self.app.updater and self.app.updater.running:
-            await self.app.updater.stop()
+        await self._receiving.stop()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
@@ -196,7 +210,7 @@ class TelegramAdapter:
             self._later.discard(update.update_id)
             return
         with contextlib.suppress(StorageUnavailable):  # logged where it arose; the answer stands
-            await self._inbox.answered(PLATFORM, [str(update.update_id)])
+            await self._queue.answered([str(update.update_id)])
 
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
@@ -239,7 +253,7 @@ class TelegramAdapter:
             for place in turn:  # also when the album was not for the bot
                 place.release()
             with contextlib.suppress(StorageUnavailable):  # logged where it arose
-                await self._inbox.answered(PLATFORM, [str(update_id) for _, _, update_id in items])
+                await self._queue.answered([str(update_id) for _, _, update_id in items])
 
     async def _on_messages(
         self,

@@ -18,6 +18,7 @@ from core.events import Charge
 from core.money import AllowancePolicy
 from core.ports.coordination import Coordination
 from core.ports.inbox import Inbox
+from core.ports.leadership import Leadership
 from core.ports.privacy import PrivacyStore
 from core.ports.records import (
     AccountView,
@@ -350,6 +351,8 @@ class Store(Protocol):
     def state(self) -> StateStore: ...
     @property
     def inbox(self) -> Inbox: ...
+    @property
+    def leadership(self) -> Leadership: ...
     @property
     def users(self) -> UserDirectory: ...
     @property

@@ -14,6 +14,12 @@ wrote, and nothing it had not written yet::
     code, output = await bot.admin_check()
 
 Each run's output goes to its own log file (``bot-1.log``, ...): ``bot.log()`` reads them all.
+
+Several workers of one bot (on PostgreSQL: ``DATABASE_URL`` set to the test's database) run in
+one folder, as their heartbeat is shared there, each with its own logs::
+
+    first = BotProcess.for_telegram(tmp_path, tg, venice, DATABASE_URL=postgres_url)
+    workers = [first, first.another("worker-2"), first.another("worker-3")]
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ import contextlib
 import signal
 import sqlite3
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from tests.e2e.test_console import cli_env
 from tests.fakes.discord import FakeDiscord
@@ -39,11 +48,17 @@ RUNNING = "The bot is running"
 class BotProcess:
     """One bot deployment (environment, working folder, database) run as successive processes."""
 
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+    def __init__(self, folder: Path, env: dict[str, str], name: str = "bot") -> None:
         self.folder = folder
         self.env = env
+        self.name = name  # of its log files
         self._process: asyncio.subprocess.Process | None = None
         self.runs = 0  # processes started so far
+
+    def another(self, name: str, **settings: str) -> BotProcess:
+        """Another worker of the same bot: the same environment (but ``settings``), database
+        and folder."""
+        return BotProcess(self.folder, {**self.env, **settings}, name)
 
     @classmethod
     def for_telegram(
@@ -155,7 +170,12 @@ class BotProcess:
         return process.returncode, out.decode("utf-8", "replace")
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Read the bot's database directly (while it runs, or after)."""
+        """Read the bot's database directly (while it runs, or after), in its engine's SQL."""
+        url = self.env["DATABASE_URL"]
+        if url.startswith(("postgresql://", "postgres://")):
+            # asyncpg wants an event loop: its own, in a thread (the test's is busy awaiting this).
+            with ThreadPoolExecutor(1) as thread:
+                return thread.submit(asyncio.run, _pg_query(url, sql, params)).result()
         with contextlib.closing(sqlite3.connect(self.database)) as db:
             return list(db.execute(sql, params))
 
@@ -167,4 +187,12 @@ class BotProcess:
         )
 
     def _log_file(self, run: int) -> Path:
-        return self.folder / f"bot-{run}.log"
+        return self.folder / f"{self.name}-{run}.log"
+
+
+async def _pg_query(url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(row) for row in await conn.fetch(sql, *params)]
+    finally:
+        await conn.close()

@@ -17,6 +17,7 @@ from adapters.storage.postgres.conversations import ConversationStore
 from adapters.storage.postgres.coordination import DatabaseCoordination
 from adapters.storage.postgres.database import Database
 from adapters.storage.postgres.inbox import Inbox
+from adapters.storage.postgres.leadership import AdvisoryLeadership
 from adapters.storage.postgres.ledger import Ledger
 from adapters.storage.postgres.migrations import migrate
 from adapters.storage.postgres.personas import PersonaStore
@@ -41,6 +42,7 @@ class PostgresStore:
     personas: PersonaStore
     state: StateStore
     inbox: Inbox
+    leadership: AdvisoryLeadership
     users: UserDirectory
     video_jobs: VideoJobStore
     ledger: Ledger
@@ -91,7 +93,10 @@ class PostgresStore:
         self.chat_settings = ChatSettingsStore(db, clock=self._clock)
         self.personas = PersonaStore(db, clock=self._clock)
         self.state = StateStore(db)
-        self.inbox = Inbox(db, clock=self._clock)
+        self.inbox = Inbox(db, clock=self._clock, url=self.url)
+        self._stack.push_async_callback(self.inbox.aclose)
+        self.leadership = AdvisoryLeadership(self.url)
+        self._stack.push_async_callback(self.leadership.aclose)
         self.users = UserDirectory(db)
         self.video_jobs = VideoJobStore(db)
         self.ledger = Ledger(db, policy=self._policy, clock=self._ledger_clock)

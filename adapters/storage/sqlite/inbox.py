@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from adapters.storage.sqlite.database import Database
 from core.ports.records import InboxItem
+
+# The unanswered messages this process may take: no live lease on them, and no earlier message
+# of their chat held by a live lease of another worker (that chat's answers stay in order).
+_CLAIM = """
+UPDATE inbox SET claimed_until = ?, claimed_by = ? WHERE id IN (
+    SELECT i.id FROM inbox i
+    WHERE i.platform = ? AND i.answered_at IS NULL AND i.payload IS NOT NULL
+      AND i.received_at >= ? AND (i.claimed_until IS NULL OR i.claimed_until < ?)
+      AND NOT EXISTS (
+          SELECT 1 FROM inbox e
+          WHERE e.platform = i.platform AND e.chat = i.chat AND e.id < i.id
+            AND e.answered_at IS NULL AND e.claimed_until >= ? AND e.claimed_by IS NOT ?)
+    ORDER BY i.id LIMIT ?)
+RETURNING id, key, chat, payload, received_at
+"""
 
 
 class Inbox:
@@ -26,6 +44,7 @@ class Inbox:
         self._clock = clock
         self._worker = secrets.token_hex(6)  # this process: whose claims are live
         self._records = 0
+        self._more = asyncio.Event()  # set when a message for any taker is recorded
 
     async def record(self, platform: str, key: str, chat: str, payload: str | None, *, lease: float) -> bool:
         """Record a message, claimed by this process for ``lease`` seconds; False if it was
@@ -40,6 +59,8 @@ class Inbox:
             == 1
         )
         self._records += 1
+        if fresh and lease <= 0:
+            self._more.set()
         if self._records % self.PRUNE_EVERY == 0:
             await self.prune()
         return fresh
@@ -74,11 +95,37 @@ class Inbox:
                 "RETURNING id, key, chat, payload, received_at",
                 (now + lease, self._worker, platform, since, self._worker, now),
             )
-            rows = sorted(await cursor.fetchall(), key=lambda row: int(row[0]))
-        return [
-            InboxItem(platform, str(key), str(chat), str(payload), float(at))
-            for _, key, chat, payload, at in rows
-        ]
+            rows = list(await cursor.fetchall())
+        return _items(platform, rows)
+
+    async def claim_next(self, platform: str, *, window: float, lease: float, limit: int) -> list[InboxItem]:
+        """Claim up to ``limit`` unanswered messages of the last ``window`` seconds that no
+        live turn holds, oldest first, for ``lease`` seconds; a chat whose earlier message
+        another worker still answers is skipped."""
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                _CLAIM, (now + lease, self._worker, platform, now - window, now, now, self._worker, limit)
+            )
+            rows = list(await cursor.fetchall())
+        return _items(platform, rows)
+
+    async def renew(self, platform: str, keys: Sequence[str], *, lease: float) -> None:
+        """Hold this process's claims on unanswered messages ``lease`` seconds more."""
+        if keys:
+            marks = ",".join("?" * len(keys))
+            await self._db.execute(
+                f"UPDATE inbox SET claimed_until = ? WHERE platform = ? AND key IN ({marks}) "
+                "AND claimed_by = ? AND answered_at IS NULL",
+                (self._clock() + lease, platform, *keys, self._worker),
+            )
+
+    async def wait_for_more(self, platform: str, timeout: float) -> None:
+        """Return once a message for any taker was recorded (by this process: the only one
+        on SQLite), or after ``timeout``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._more.wait(), timeout)
+        self._more.clear()
 
     async def unanswered(self) -> int:
         """How many messages wait for an answer (those a crash left too)."""
@@ -91,3 +138,11 @@ class Inbox:
         await self._db.execute(
             "DELETE FROM inbox WHERE received_at < ?", (self._clock() - self.KEEP_SECONDS,)
         )
+
+
+def _items(platform: str, rows: list[Any]) -> list[InboxItem]:
+    """Claimed rows (id, key, chat, payload, received_at) as messages, oldest first."""
+    return [
+        InboxItem(platform, str(key), str(chat), str(payload), float(at))
+        for _, key, chat, payload, at in sorted(rows, key=lambda row: int(row[0]))
+    ]

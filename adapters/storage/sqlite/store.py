@@ -13,6 +13,7 @@ from adapters.storage.sqlite.conversations import ConversationStore
 from adapters.storage.sqlite.coordination import SoleWorker
 from adapters.storage.sqlite.database import Database
 from adapters.storage.sqlite.inbox import Inbox
+from adapters.storage.sqlite.leadership import SoleLeadership
 from adapters.storage.sqlite.ledger import Ledger
 from adapters.storage.sqlite.migrations import migrate
 from adapters.storage.sqlite.personas import PersonaStore
@@ -37,6 +38,7 @@ class SqliteStore:
     personas: PersonaStore
     state: StateStore
     inbox: Inbox
+    leadership = SoleLeadership()  # one process serves the database
     users: UserDirectory
     video_jobs: VideoJobStore
     ledger: Ledger
