@@ -94,6 +94,11 @@ class BotProcess:
         return Path(self.env["DATABASE_URL"].removeprefix("sqlite:///"))
 
     @property
+    def pid(self) -> int | None:
+        """The running process's id (None before the first start)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         """Whether a process was started and has not exited."""
         return self._process is not None and self._process.returncode is None
