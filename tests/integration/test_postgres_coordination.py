@@ -274,3 +274,19 @@ async def test_admin_check_counts_a_live_workers_fresh_hold_as_live_and_a_dead_o
         out = io.StringIO()
         await _check(admin, settings, out)  # the worker stopped: nobody can own it now
         assert "ORPHANED hold" in out.getvalue() and "1 orphaned; the bot is not running" in out.getvalue()
+
+
+async def test_a_model_chosen_through_one_worker_answers_the_next_turn_served_by_another(
+    make_service: Any, venice: FakeVenice, postgres_url: str
+) -> None:
+    async with (
+        make_service(database_url=postgres_url) as one,
+        make_service(database_url=postgres_url) as two,
+    ):
+        await ask(two, "Hello")  # the other worker has read this chat's settings once already
+        await ask(one, "/model llama-3.3-70b")
+        await ask(two, "And now?")
+        await ask(one, "/model qwen3-vl-235b-a22b")
+        await ask(two, "And back?")
+    models = [c.body["model"] for c in venice.calls_to("/chat/completions") if c.body.get("stream")]
+    assert models == ["venice-uncensored", "llama-3.3-70b", "qwen3-vl-235b-a22b"]
