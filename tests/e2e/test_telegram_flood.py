@@ -4,6 +4,8 @@ back too long is refunded and the user told, other chats go on."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from adapters.telegram.bot import TelegramAdapter, TelegramOptions
@@ -31,6 +33,15 @@ class HeldBack:
             self.waiting.set()
             await self.over.wait()
         await self._clock.sleep(seconds)
+
+    @contextlib.asynccontextmanager
+    async def until_the_end(self) -> AsyncIterator[None]:
+        """End the wait however the block ends: a failing assertion inside must fail the test,
+        not leave the bot's shutdown waiting for a flood wait nobody will end."""
+        try:
+            yield
+        finally:
+            self.over.set()
 
 
 async def _alice_account(adapter: TelegramAdapter) -> tuple[Any, str, int]:
@@ -60,7 +71,10 @@ async def test_a_flood_wait_keeps_the_chats_answers_in_order_and_other_chats_go_
     first = " ".join(f"word{i}" for i in range(MAX_MESSAGE // 4))
     venice.script.append(ChatScript(content=first))
     tg.fail("sendMessage", retry_after=120, chat_id=ALICE)
-    async with start_bot(sender=sender, options=TelegramOptions(poll_timeout=1, pace=FAST)):
+    async with (
+        start_bot(sender=sender, options=TelegramOptions(poll_timeout=1, pace=FAST)),
+        held.until_the_end(),  # exits first: the wait ends before the bot shuts down
+    ):
         tg.push_message("Tell me everything", chat_id=ALICE)
         await asyncio.wait_for(held.waiting.wait(), 5)
         tg.push_message("/help", chat_id=ALICE)
@@ -180,7 +194,7 @@ async def test_answers_missed_during_one_long_flood_wait_are_all_refunded_and_to
     held = HeldBack(clock)
     sender = _impatient(clock, held.sleep)
     tg.fail("sendMessage", retry_after=3600, chat_id=ALICE)
-    async with start_bot(sender=sender) as adapter:
+    async with start_bot(sender=sender) as adapter, held.until_the_end():
         ledger, owner, before = await _alice_account(adapter)
         tg.push_message("First question", chat_id=ALICE)
         await asyncio.wait_for(held.waiting.wait(), 5)  # the notice waits for the chat to be free
