@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from adapters.storage.recall_keywords import KeywordIndex
+from core.ports.records import Conversation
 from core.ports.vectors import ChunkKind, MemoryChunk, MemoryStats, Recalled
 
 Matrix: TypeAlias = npt.NDArray[np.float32]
@@ -308,3 +309,108 @@ class BlockCache:
         while len(self._cache) > 1 and total > self._cache_bytes:
             _, gone = self._cache.popitem(last=False)
             total -= gone.nbytes
+
+
+class CachedVectorStore:
+    """What a backend's vector store does outside its SQL: ephemeral conversations here only,
+    stored ones searched in their cached block. A backend writes and reads the rows
+    (``_add_stored``, ``_stored``, ``_last_stored``, ``_stats_stored``)."""
+
+    CACHE_BYTES = 64 * 1024 * 1024  # ~16,000 chunks of 1,024 dimensions across conversations
+
+    def __init__(self, *, clock: Callable[[], float], cache_bytes: int | None) -> None:
+        self._clock = clock
+        self._cache = BlockCache(self.CACHE_BYTES if cache_bytes is None else cache_bytes)
+
+    async def add(self, conversation: Conversation, model: str, chunks: Sequence[MemoryChunk]) -> None:
+        """Keep these chunks (embedded with ``model``); in memory only for an ephemeral conversation."""
+        if not chunks:
+            return
+        vectors, rows = prepared(chunks, self._clock())
+        key = (conversation.id, model)
+        if conversation.in_memory:
+            self._cache.keep_in_memory(key, vectors, rows)
+            return
+        await self._add_stored(key, chunks, vectors, rows)
+
+    async def search(
+        self,
+        conversation: Conversation,
+        model: str,
+        query: Sequence[float],
+        *,
+        limit: int,
+        floor: float,
+        messages_before: int,
+        before: int | None = None,
+    ) -> list[Recalled]:
+        """The ``limit`` chunks most similar to ``query`` (cosine >= ``floor``), best first."""
+        block = await self._block(conversation, model)
+        if block is None:
+            return []
+        unit = normalised([query])[0]
+        return block.search(unit, limit=limit, floor=floor, messages_before=messages_before, before=before)
+
+    async def keyword_search(
+        self,
+        conversation: Conversation,
+        model: str,
+        words: Sequence[str],
+        *,
+        limit: int,
+        messages_before: int,
+        before: int | None = None,
+    ) -> list[Recalled]:
+        """The ``limit`` chunks that best match any of ``words`` (BM25), best first."""
+        block = await self._block(conversation, model)
+        if block is None:
+            return []
+        return block.keyword_search(words, limit=limit, messages_before=messages_before, before=before)
+
+    async def last_embedded(self, conversation: Conversation) -> int:
+        """The highest message id with a ``message`` chunk (0: none yet)."""
+        if conversation.in_memory:
+            return self._cache.last_in_memory(conversation.id)
+        return await self._last_stored(conversation.id)
+
+    async def stats(self, conversation: Conversation) -> MemoryStats:
+        """How much this conversation remembers (chunks of every model)."""
+        if conversation.in_memory:
+            return self._cache.stats_in_memory(conversation.id)
+        row = await self._stats_stored(conversation.id)
+        if row is None:
+            return MemoryStats()
+        return MemoryStats(
+            chunks=int(row[0]), messages=int(row[1]), documents=int(row[2]), tokens=int(row[3])
+        )
+
+    def discard(self, conversation_id: int, message_ids: frozenset[int] | None) -> None:
+        """Forget an ephemeral conversation's chunks: all of them (None), or those of these
+        messages (a regenerated turn's; a stored conversation's go by cascade)."""
+        self._cache.discard(conversation_id, message_ids)
+
+    def drop(self, conversation_id: int) -> None:
+        """Forget an ephemeral conversation's chunks (and any cached matrix of a stored one)."""
+        self._cache.drop(conversation_id)
+
+    async def _block(self, conversation: Conversation, model: str) -> Block | None:
+        key = (conversation.id, model)
+        return self._cache.in_memory(key) if conversation.in_memory else await self._stored(key)
+
+    async def _add_stored(
+        self, key: Key, chunks: Sequence[MemoryChunk], vectors: Matrix, rows: list[Row]
+    ) -> None:
+        """Insert a stored conversation's chunks (those whose message is still there) and tell
+        the cache (``BlockCache.added``)."""
+        raise NotImplementedError
+
+    async def _stored(self, key: Key) -> Block | None:
+        """A stored conversation's block as the database holds it now (``BlockCache.current``)."""
+        raise NotImplementedError
+
+    async def _last_stored(self, conversation_id: int) -> int:
+        raise NotImplementedError
+
+    async def _stats_stored(self, conversation_id: int) -> Any:
+        """(chunks, distinct messages, distinct documents, tokens) of a stored conversation."""
+        raise NotImplementedError
