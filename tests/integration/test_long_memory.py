@@ -14,6 +14,7 @@ from core.chat.recall import RECALL_HEADER
 from core.errors import InvalidInput
 from core.ports.records import ConversationKey
 from tests.fakes.venice import FakeVenice
+from tests.fakes.venice_catalogue import cache_write_model
 from tests.fakes.venice_chat import ChatScript, default_reply, estimate_tokens
 from tests.helpers import ask, message
 
@@ -268,3 +269,24 @@ async def test_what_left_the_window_while_embeddings_failed_is_embedded_later_an
         spent = await service.store.ledger.spending(await service.account_of(message("")), 0)
     assert "4471" in json.dumps(answers(venice)[-1])
     assert spent.get("memory", 0) > 0
+
+
+async def test_a_model_that_caches_only_at_breakpoints_gets_them_on_the_stable_part_and_the_prefix_end(
+    make_service: Any, venice: FakeVenice
+) -> None:
+    venice.models.append(cache_write_model())
+    chatty(venice)
+    async with make_service(rate_limit_per_minute=0, default_chat_model="claude-sonnet-fake") as service:
+        for i in range(3):
+            await ask(service, f"Note {i}: tell me about the garden.")
+    sent = answers(venice)[-1]
+
+    def marked(message: dict[str, Any]) -> bool:
+        content = message["content"]
+        return isinstance(content, list) and "cache_control" in content[-1]
+
+    # The system prompt (the part that stays) and the last stored turn (where the repeated prefix
+    # ends); never the newest message, which the next turn does not repeat.
+    assert [i for i, m in enumerate(sent) if marked(m)] == [0, len(sent) - 2]
+    assert sent[-1]["content"].startswith("Note 2:")
+    assert venice.spec_errors == []
