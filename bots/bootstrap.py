@@ -20,6 +20,7 @@ from core.catalogue import Catalogue
 from core.chat.memory import Memory
 from core.chat.recall import Recall
 from core.money import AllowancePolicy, micro_usd
+from core.ports.metrics import NO_METRICS, Metrics
 from core.ports.storage import Store
 from core.settings import Settings
 from core.venice.client import VeniceClient
@@ -95,8 +96,12 @@ async def build_service(
     *,
     retry: RetryPolicy | None = None,
     http: httpx.AsyncClient | None = None,
+    metrics: Metrics = NO_METRICS,
 ) -> AsyncIterator[App]:
-    """Build the chat service and everything it needs; close it all on exit."""
+    """Build the chat service and everything it needs; close it all on exit.
+
+    ``metrics``: what counts turns, tokens, charges and Venice requests (the web console's).
+    """
     policy = retry or RetryPolicy(max_attempts=settings.venice_max_attempts)
     async with open_store(settings, clock=policy.wall) as store, http or http_client(settings) as client:
         workers = store.coordination
@@ -107,6 +112,7 @@ async def build_service(
             base_url=settings.venice_base_url,
             retry=policy,
             failures=FailureBudget(monotonic=policy.monotonic, shared=workers.failures),
+            metrics=metrics,
             models_ttl=settings.models_cache_seconds,
             stream_seconds=settings.venice_timeout_seconds,
         )
@@ -121,6 +127,7 @@ async def build_service(
             key_limits=KeyRateLimiter(venice, workers=workers),
             clock=policy.wall,
             sleep=policy.sleep,
+            metrics=metrics,
         )
         await service.videos.resume()  # jobs that were running when the bot stopped
         service.videos.start()  # and those another worker stops following (it died)

@@ -31,6 +31,7 @@ from core.media.speech import Speech
 from core.media.uploads import Uploads
 from core.media.video import Deliverers, VideoJobs
 from core.money import usd
+from core.ports.metrics import NO_METRICS, Metrics, TurnKind
 from core.ports.records import ConversationKey
 from core.ports.storage import Store
 from core.privacy.commands import PrivacyCommands
@@ -62,8 +63,10 @@ class App:
         key_limits: KeyRateLimiter,
         clock: Callable[[], float] = time.time,  # wall time, for video jobs
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.store = store
         self.venice = venice
         self.memory = memory
@@ -92,6 +95,7 @@ class App:
             key_limits=key_limits,
             inbox=store.inbox,
             atomic=store.atomic,
+            metrics=metrics,
         )
         # How each running adapter posts a result that outlived the request (a video).
         self.deliverers = Deliverers()
@@ -210,6 +214,25 @@ class App:
         Raises ``BotError`` for anything the user should be told (bad input, Venice errors
         before the answer started); a stream reports later errors from ``reply()``.
         """
+        return await self._counted(message, _kind(message), self._handle(message))
+
+    async def _counted(
+        self, message: IncomingMessage, kind: TurnKind, answering: Awaitable[Reply | ReplyStream]
+    ) -> Reply | ReplyStream:
+        """``answering``'s result, counted as answered or failed once it is known."""
+        platform = message.platform
+        try:
+            result = await answering
+        except Exception:
+            self.metrics.turn(platform, kind, "failed")
+            raise
+        if isinstance(result, ReplyStream):
+            result.when_ended(lambda ok: self.metrics.turn(platform, kind, "answered" if ok else "failed"))
+        else:
+            self.metrics.turn(platform, kind, "answered")
+        return result
+
+    async def _handle(self, message: IncomingMessage) -> Reply | ReplyStream:
         if content_log.isEnabledFor(logging.DEBUG):
             content_log.debug(
                 "%s/%s from %s: %r (%d files)",
@@ -246,6 +269,9 @@ class App:
         self, message: IncomingMessage, name: str, raw_args: str = ""
     ) -> Reply | ReplyStream:
         """Run a command that an adapter received natively (slash command, bot command)."""
+        return await self._counted(message, "command", self._run_command(message, name, raw_args))
+
+    async def _run_command(self, message: IncomingMessage, name: str, raw_args: str) -> Reply | ReplyStream:
         command = self.commands.get(name)
         args = self.commands.parse_args(command, clean_text(raw_args))
         return await self.commands.run(self.command_context(message), command, args)
@@ -330,3 +356,15 @@ class App:
         await self.runner.drain()
         await self._ledger.flush()  # settlements are queued: write them before the database closes
         await self.storage_alarm.aclose()
+
+
+def _kind(message: IncomingMessage) -> TurnKind:
+    """What a message asks for, as /metrics labels it."""
+    if message.text.lstrip().startswith("/"):
+        return "command"
+    kinds = {attachment.kind for attachment in message.attachments}
+    if any(attachment.is_audio for attachment in message.attachments):
+        return "voice"
+    if "document" in kinds:
+        return "document"
+    return "image" if "image" in kinds else "chat"

@@ -198,6 +198,11 @@ class ReplyStream:
             self._done.set_exception(error)
             self._queue.put_nowait(None)
 
+    def when_ended(self, callback: Callable[[bool], object]) -> None:
+        """Call ``callback(True)`` once the stream finishes with a reply, ``callback(False)``
+        once it fails."""
+        self._done.add_done_callback(lambda done: callback(not done.cancelled() and done.exception() is None))
+
     def __aiter__(self) -> AsyncIterator[str]:
         return self._deltas()
 

@@ -25,6 +25,11 @@ class Runner:
         self.turns = TurnQueue()
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def active(self) -> int:
+        """How many turns and media actions are running or waiting for their turn now."""
+        return len(self._tasks)
+
     def turn(self, key: Hashable, work: Work, *, speaker: Speaker | None = None) -> ReplyStream:
         """Queue a turn of the conversation ``key`` and run it in a task of its own."""
         stream = ReplyStream(speaker=speaker)

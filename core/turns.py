@@ -50,6 +50,11 @@ class TurnQueue:
     def __init__(self) -> None:
         self._queues: dict[Hashable, deque[asyncio.Future[None]]] = {}
 
+    @property
+    def waiting(self) -> int:
+        """How many turns wait behind another turn of their conversation."""
+        return sum(len(queue) - 1 for queue in self._queues.values())
+
     def take(self, key: Hashable) -> Turn:
         """Join the key's queue; the turn is ready when all earlier ones are released."""
         queue = self._queues.setdefault(key, deque())

@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from core.billing.guards import AccountGuard, KeyRateLimiter, UserRateLimit
 from core.events import Charge, IncomingMessage, Reply, ReplyStream
 from core.ports.inbox import Inbox
+from core.ports.metrics import NO_METRICS, Metrics
 from core.ports.records import OpenReservation, Reservation, TokenUse
 from core.ports.storage import ChatSettingsStore, ConversationStore, LedgerStore
 from core.settings import Settings
@@ -35,8 +36,10 @@ class Cashier:
         key_limits: KeyRateLimiter,
         inbox: Inbox,
         atomic: Callable[[], AbstractAsyncContextManager[None]],
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._inbox = inbox
         self.atomic = atomic
         self._answers: dict[str, tuple[str, tuple[str, ...]]] = {}  # hold → the message it answers
@@ -109,10 +112,11 @@ class Cashier:
             charged = await self._ledger.settle(held, cost, tokens=tokens)
             if durable:
                 await self._ledger.flush()
-            return charged
-        async with self.atomic():  # written within, so durable too
-            charged = await self._ledger.settle(held, cost, tokens=tokens)
-            await self._inbox.answered(*answered)
+        else:
+            async with self.atomic():  # written within, so durable too
+                charged = await self._ledger.settle(held, cost, tokens=tokens)
+                await self._inbox.answered(*answered)
+        self._metrics.charged(held.feature, charged)
         return charged
 
     async def settle_on_delivery(
@@ -148,7 +152,9 @@ class Cashier:
         balance goes; returns the amount charged. ``tokens`` as for ``settle``."""
         owner = await self.account_of(message)
         held = await self._ledger.reserve(owner, 0, feature=feature)
-        return await self._ledger.settle(held, cost, tokens=tokens)
+        charged = await self._ledger.settle(held, cost, tokens=tokens)
+        self._metrics.charged(feature, charged)
+        return charged
 
     async def resume(self, owner: str, reservation_id: str, amount: int, feature: str) -> Reservation:
         """A hold recorded before a restart, to settle or refund it now."""

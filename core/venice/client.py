@@ -13,6 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from core.network import diagnose
+from core.ports.metrics import NO_METRICS, Metrics
 from core.text import estimate_tokens
 from core.venice.errors import (
     UnreadableAnswer,
@@ -62,12 +63,13 @@ class VeniceClient:
         base_url: str,
         retry: RetryPolicy | None = None,
         failures: FailureBudget | None = None,
+        metrics: Metrics = NO_METRICS,
         models_ttl: float = 600.0,
         stream_seconds: float = 120.0,
     ) -> None:
         self._retry = retry or RetryPolicy()
         self._transport = Transport(
-            http, api_key=api_key, base_url=base_url, retry=self._retry, failures=failures
+            http, api_key=api_key, base_url=base_url, retry=self._retry, failures=failures, metrics=metrics
         )
         self._models_ttl = models_ttl
         self._stream_seconds = stream_seconds  # a streamed answer's whole time, headers to [DONE]
@@ -99,11 +101,13 @@ class VeniceClient:
         message = choice.get("message") or {}
         content, inline_reasoning = split_think(message.get("content") or "")
         venice = data.get("venice_parameters") or {}
+        usage = Usage.from_json(data.get("usage"))
+        self._count_tokens(usage)
         return ChatResult(
             content=content,
             reasoning=(message.get("reasoning_content") or "") + inline_reasoning,
             citations=Citation.parse_list(venice.get("web_search_citations")),
-            usage=Usage.from_json(data.get("usage")),
+            usage=usage,
             cost_usd=cost_usd(data),
             model=str(data.get("model") or request.model),
             finish_reason=choice.get("finish_reason"),
@@ -115,7 +119,22 @@ class VeniceClient:
         Raises ``StreamInterrupted`` (with the text received so far) when the stream breaks
         off after it started; it is never retried then, since that would repeat the answer.
         """
-        return stream_answer(self._transport, request, seconds=self._stream_seconds)
+        return self._counted(stream_answer(self._transport, request, seconds=self._stream_seconds))
+
+    async def _counted(self, deltas: AsyncGenerator[ChatDelta, None]) -> AsyncGenerator[ChatDelta, None]:
+        usage: Usage | None = None
+        try:
+            async for delta in deltas:
+                usage = delta.usage or usage
+                yield delta
+        finally:
+            await deltas.aclose()
+            self._count_tokens(usage)  # the last report counts (Venice repeats it at the end)
+
+    def _count_tokens(self, usage: Usage | None) -> None:
+        if usage is not None:
+            self._transport.metrics.tokens("prompt", usage.prompt_tokens)
+            self._transport.metrics.tokens("completion", usage.completion_tokens)
 
     # ----- catalogue
 
@@ -180,6 +199,7 @@ class VeniceClient:
             data = _json(response)
             vectors.extend(_vectors(data.get("data"), len(batch), response))
             usage = Usage.from_json(data.get("usage"))
+            self._count_tokens(usage)
             # Venice bills what it reports; without a report, count as the bot counts tokens.
             tokens += (
                 usage.prompt_tokens if usage and usage.prompt_tokens else sum(map(estimate_tokens, batch))

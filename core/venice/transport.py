@@ -13,6 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from core.network import diagnose
+from core.ports.metrics import NO_METRICS, Metrics
 from core.venice.errors import TooManyFailures, VeniceError, VeniceUnreachable, error_for_status
 from core.venice.retry import RETRYABLE_STATUSES, FailureBudget, RetryPolicy
 from core.venice.types import RateLimitState
@@ -41,8 +42,10 @@ class Transport:
         base_url: str,
         retry: RetryPolicy,
         failures: FailureBudget | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._http = http
+        self.metrics = metrics
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self._retry = retry
@@ -93,6 +96,7 @@ class Transport:
                 files=uploads,
             )
             hinted: float | None = None
+            sent_at = time.monotonic()
             try:
                 async with self.failures.slot():
                     if not self.failures.may_send():
@@ -100,14 +104,18 @@ class Transport:
                             "local failure budget exhausted",
                             retry_after=self.failures.seconds_until_room(),
                         )
+                    sent_at = time.monotonic()  # after the wait for a slot: Venice's time only
                     response = await self._http.send(request, stream=stream)
             except _RETRYABLE_TRANSPORT as exc:
+                self._count(path, sent_at, "unreachable")
                 self.failures.record_failure()
                 error: VeniceError = VeniceUnreachable(type(exc).__name__, cause=diagnose(exc))
             except httpx.TransportError as exc:
+                self._count(path, sent_at, "unreachable")
                 self.failures.record_failure()
                 raise VeniceUnreachable(type(exc).__name__, cause=diagnose(exc)) from None
             else:
+                self._count(path, sent_at, str(response.status_code))
                 self._observe(response, model)
                 if response.status_code < 400:
                     return response
@@ -144,6 +152,11 @@ class Transport:
                 raise error
             log.info("Retrying Venice %s %s in %.1f s (attempt %d)", method, path, wait, attempt + 1)
             await policy.sleep(wait)
+
+    def _count(self, path: str, sent_at: float, status: str) -> None:
+        # One series per endpoint, not per character: a slug in the path is not a label value.
+        endpoint = "/characters/{slug}" if path.startswith("/characters/") else path
+        self.metrics.venice_request(endpoint, time.monotonic() - sent_at, status)
 
     def _observe(self, response: httpx.Response, model: str | None) -> None:
         """Keep the rate-limit and balance headers; warn once about a deprecated model."""
