@@ -1,0 +1,1 @@
+"""The operator's web console: health, metrics and admin pages served by aiohttp."""
