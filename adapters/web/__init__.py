@@ -1,0 +1,1 @@
+"""The operator's web console: pages, health and readiness, Prometheus metrics."""
