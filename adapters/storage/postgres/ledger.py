@@ -391,8 +391,7 @@ class Ledger:
     async def totals(self) -> LedgerTotals:
         """What was charged, settled, granted and held ever, and how many accounts there are."""
         by_feature = await self._db.fetch(BY_FEATURE)
-        overall = await self._db.fetchrow(OVERALL)
-        assert overall is not None
+        overall = (await self._db.fetch(OVERALL))[0]  # one row, always
         return ledger_totals(list(by_feature), overall)
 
     async def _balance(self, account: int) -> int:

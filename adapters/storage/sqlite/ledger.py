@@ -372,8 +372,7 @@ class Ledger:
         """What was charged, settled, granted and held ever, and how many accounts there are."""
         await self._writer.flush()
         by_feature = await self._db.fetchall(BY_FEATURE)
-        overall = await self._db.fetchone(OVERALL)
-        assert overall is not None
+        overall = (await self._db.fetchall(OVERALL))[0]  # one row, always
         return ledger_totals(list(by_feature), overall)
 
     async def _balance(self, account: int) -> int:
