@@ -13,12 +13,13 @@ from adapters.storage.postgres.database import Database
 from adapters.storage.rows import known_user, search_pattern
 from core.ports.records import KnownUser, UserPage
 
+# A user's last message, by the messages_by_user index (not a pass over every message).
+_LAST = "(SELECT MAX(created_at) FROM messages WHERE user_id = u.id)"
 _SELECT = (
-    "SELECT u.id, u.platform, u.platform_user_id, u.display_name, u.created_at, m.last, "
+    "SELECT u.id, u.platform, u.platform_user_id, u.display_name, u.created_at, "
+    f"{_LAST}, "
     "COALESCE(l.owner, 'user:' || u.id), o.platform || ':' || o.platform_user_id "
     "FROM users u "
-    "LEFT JOIN (SELECT user_id, MAX(created_at) AS last FROM messages WHERE user_id IS NOT NULL "
-    "GROUP BY user_id) m ON m.user_id = u.id "
     "LEFT JOIN account_links l ON l.user_id = u.id "
     "LEFT JOIN users o ON l.owner = 'user:' || o.id AND o.id != u.id "
 )
@@ -59,7 +60,7 @@ class UserDirectory:
         rows = await self._db.fetch(
             _SELECT
             + where
-            + "ORDER BY COALESCE(m.last, u.created_at) DESC, u.id DESC "
+            + f"ORDER BY COALESCE({_LAST}, u.created_at) DESC, u.id DESC "
             + f"LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}",
             *params,
             limit,

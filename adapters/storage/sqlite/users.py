@@ -10,14 +10,16 @@ from adapters.storage.rows import known_user, search_pattern
 from adapters.storage.sqlite.database import Database
 from core.ports.records import KnownUser, UserPage
 
+# Each user's last message by the (user_id, created_at) index, and a linked owner by its primary
+# key: no pass over all messages and no users x users scan (bench/web.py: /users at 1,000 users).
 _SELECT = (
-    "SELECT u.id, u.platform, u.platform_user_id, u.display_name, u.created_at, m.last, "
+    "SELECT u.id, u.platform, u.platform_user_id, u.display_name, u.created_at, "
+    "(SELECT MAX(created_at) FROM messages WHERE user_id = u.id) AS last, "
     "COALESCE(l.owner, 'user:' || u.id), o.platform || ':' || o.platform_user_id "
     "FROM users u "
-    "LEFT JOIN (SELECT user_id, MAX(created_at) AS last FROM messages WHERE user_id IS NOT NULL "
-    "GROUP BY user_id) m ON m.user_id = u.id "
     "LEFT JOIN account_links l ON l.user_id = u.id "
-    "LEFT JOIN users o ON l.owner = 'user:' || o.id AND o.id != u.id "
+    "LEFT JOIN users o ON o.id = CAST(substr(l.owner, 6) AS INTEGER) AND l.owner LIKE 'user:%' "
+    "AND o.id != u.id "
 )
 _MATCH = (
     "(u.platform || ':' || u.platform_user_id LIKE ? ESCAPE '\\' "
@@ -54,7 +56,7 @@ class UserDirectory:
             pattern = search_pattern(text)
             where, params = f"WHERE {_MATCH} ", (pattern, pattern)
         rows = await self._db.fetchall(
-            _SELECT + where + "ORDER BY COALESCE(m.last, u.created_at) DESC, u.id DESC LIMIT ? OFFSET ?",
+            _SELECT + where + "ORDER BY COALESCE(last, u.created_at) DESC, u.id DESC LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
         count = await self._db.fetchone(f"SELECT COUNT(*) FROM users u {where}", params)
