@@ -304,6 +304,22 @@ async def test_doctor_names_the_memory_models_and_fails_on_an_embedding_model_ve
     assert any(line.startswith("[warn] SUMMARY_MODEL nope is not offered by Venice") for line in lines)
 
 
+async def test_doctor_says_where_the_web_console_is_and_warns_when_it_is_exposed_in_plain_http(
+    venice: FakeVenice, make_settings: Callable[..., Settings]
+) -> None:
+    _, lines = await run_doctor(make_settings())
+    assert "[info] Web console: off (set WEB_ADMIN_PASSWORD to serve it)" in lines
+    password = "a long console password"
+    code, lines = await run_doctor(make_settings(web_admin_password=password))
+    assert code == 0
+    assert "[info] Web console: http://127.0.0.1:8080/ (WEB_ADMIN_PASSWORD set)" in lines
+    assert not any(line.startswith("[warn] The web console") for line in lines)
+    code, lines = await run_doctor(make_settings(web_admin_password=password, web_host="0.0.0.0"))
+    assert code == 0  # a warning, not a failure: a proxy may stand in front
+    assert any(line.startswith("[warn] The web console listens on 0.0.0.0 in plain HTTP") for line in lines)
+    assert password not in "\n".join(lines)
+
+
 # ----- Telegram and Discord
 
 

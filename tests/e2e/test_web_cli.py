@@ -125,7 +125,7 @@ async def test_web_serves_the_console_alone_and_polls_no_platform(
         assert process.returncode == 0
         assert process.stdout is not None and process.stderr is not None
         output = (await process.stdout.read() + await process.stderr.read()).decode()
-    assert PASSWORD not in output and TEST_KEY not in output
+    assert PASSWORD not in output and TEST_KEY not in output and tg.token not in output
     assert "The web console is at http://127.0.0.1:" in output
 
 
