@@ -248,7 +248,7 @@ async def _user_page(
         name=name,
         link=_user_link(name),
         shared_with=account.shared_with,
-        balance="unlimited (a bot admin)" if view.unlimited else usd(view.balance),
+        balance="unlimited (a bot admin)" if view.unlimited else _exact(view.balance),
         pending_refill=usd(view.pending_refill) if view.pending_refill else None,
         allowance=_allowance(ledger.policy.period, allowance),
         ledger=[_ledger_row(item) for item in activity],
@@ -303,11 +303,20 @@ def _ledger_row(item: Activity) -> _LedgerRow:
         when=_when(item.created_at),
         what=what,
         status=item.status,
-        amount=usd(item.amount),
-        held=usd(item.held) if item.held else "",
+        amount=_exact(item.amount),
+        held=_exact(item.held) if item.held else "",
         tokens=f"{tokens.prompt_tokens:,} ({tokens.cached_tokens:,} cached)" if tokens else "",
         note=item.note or "",
     )
+
+
+def _exact(micro: int) -> str:
+    """An amount to the micro-dollar when under a cent ($0.000185): the ledger's real cost of a
+    cheap answer, which the users' rounding shows as $0.00."""
+    if micro and abs(micro) < 10_000:
+        digits = f"{abs(micro) / 1_000_000:.6f}".rstrip("0")
+        return f"{'-' if micro < 0 else ''}${digits}"
+    return usd(micro)
 
 
 def _allowance(period: str, amount: int) -> str:
