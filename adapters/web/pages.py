@@ -18,6 +18,7 @@ from aiohttp import web
 from adapters.web.chart import DayPoint, spend_chart
 from adapters.web.rendering import PARTS, SESSION, ConsoleParts, render
 from core.billing.accounts import AccountFinder, NamedAccount, parse_account_name
+from core.catalogue import Catalogue
 from core.errors import BotError, InvalidInput
 from core.money import FEATURE_NAMES, parse_usd, usd
 from core.ports.records import Activity, KnownUser
@@ -85,7 +86,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
         venice_account=account,
         limits=limits,
         limits_seen=_when(limits.observed_at) if limits.observed_at else None,
-        models=_models(parts, pinned),
+        models=await _models(parts, pinned),
         active=bot.runner.active if bot is not None else None,
         waiting=bot.runner.turns.waiting if bot is not None else None,
         unanswered=await parts.store.inbox.unanswered(),
@@ -111,13 +112,24 @@ async def _venice_account(request: web.Request, parts: ConsoleParts) -> str:
     return text
 
 
-def _models(parts: ConsoleParts, pinned: dict[str, int]) -> list[tuple[str, str]]:
-    """Each model the bot uses, with what for: the defaults, then those chats chose."""
+async def _models(parts: ConsoleParts, pinned: dict[str, int]) -> list[tuple[str, str]]:
+    """Each model the bot uses, with what for: the defaults (the summary and embedding models as
+    the bot picks them now), then those chats chose."""
     settings = parts.settings
+    summary = settings.summary_model or "the cheapest private text model"
+    embedding = settings.embedding_model or "the cheapest embedding model"
+    catalogue = Catalogue(settings, parts.venice)
+    try:  # Venice's model list, cached by the client: what the bot would pick right now
+        chat = await parts.venice.model(settings.default_chat_model)
+        if chat is not None:
+            summary = (await catalogue.summary_model(chat)).id
+        embedding = (await catalogue.embedding_model()).id
+    except BotError as exc:  # Venice down, or a setting it does not offer: say so, keep the page
+        log.info("The overview cannot resolve the memory models: %s", exc.user_message)
     rows = [
         (settings.default_chat_model, "chat (default)"),
-        (settings.summary_model or "cheapest private text model", "summaries"),
-        (settings.embedding_model or "cheapest embedding model", "long-term recall"),
+        (summary, "summaries"),
+        (embedding, "long-term recall"),
         (settings.default_image_model or "Venice's default", "images"),
         (settings.default_tts_model, "voice replies"),
         (settings.transcription_model, "voice notes"),

@@ -15,6 +15,7 @@ from core.money import usd
 from core.settings import Settings
 from core.venice.retry import RetryPolicy
 from tests.conftest import TEST_KEY
+from tests.fakes.venice import FakeVenice
 from tests.helpers import ask
 from tests.web_support import PASSWORD, Console, serve_console
 
@@ -216,3 +217,22 @@ async def test_pages_show_counts_and_amounts_never_content_or_secrets(console: C
     user_page = pages[2].text
     assert "Conversations" in user_page
     assert "answer" in user_page  # the chat answer's real cost is in the ledger
+
+
+async def test_the_overview_names_the_models_the_bot_picks_and_survives_venice_being_down(
+    web_settings: Callable[..., Settings], venice: FakeVenice
+) -> None:
+    async with serve_console(web_settings(models_cache_seconds=0)) as console:
+        await console.log_in()
+        page = await console.http.get("/")
+        assert "text-embedding-bge-m3" in page.text  # the embedding model recall uses now
+        assert "$12.50" in page.text  # Venice's account balance
+        venice.fail("/models", 500, times=50)
+        venice.fail("/billing/balance", 500, times=50)
+    async with serve_console(web_settings(models_cache_seconds=0)) as console:
+        await console.log_in()
+        page = await console.http.get("/")
+        assert page.status_code == 200
+        assert "Spend and turns per day" in page.text
+        assert "unknown (" in page.text  # the balance, with Venice's reason
+        assert "the cheapest embedding model" in page.text
