@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from bots.logs import setup_logging
 from core.errors import BotError, ConfigurationError, StorageUnavailable
+from core.ports.metrics import NO_METRICS
 from core.settings import API_KEY_URL, Settings
 
 if TYPE_CHECKING:
@@ -124,6 +125,14 @@ COMMANDS = (
         "Exit 0 when every check passes, 1 otherwise.",
     ),
     (
+        "web",
+        "serve the operator's web console alone (no platform polling)",
+        "Serve the web console on WEB_HOST:WEB_PORT (default 127.0.0.1:8080): the overview, "
+        "users, their ledgers and the grant form behind WEB_ADMIN_PASSWORD, and /healthz, "
+        "/readyz and /metrics. It polls no platform, even with their tokens set; `run` serves "
+        "the same console beside the bot when WEB_ADMIN_PASSWORD is set. Stop with Ctrl-C or SIGTERM.",
+    ),
+    (
         "health",
         "exit 0 while a running bot is alive (the Docker health check)",
         "Exit 0 while a bot started by `run` or `chat` with the same DATABASE_URL is alive "
@@ -166,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bots.admin import admin
 
             return asyncio.run(admin(settings, args, sys.stdout))
+        if command == "web":
+            from bots.web import serve_console_alone
+
+            return asyncio.run(serve_console_alone(settings))
         guest = getattr(args, "guest", None)
         return asyncio.run(_run(settings, announce=command == "run", guest=guest))
     except ConfigurationError as exc:
@@ -208,8 +221,14 @@ async def _run(settings: Settings, *, announce: bool, guest: str | None = None) 
     from adapters.terminal import chat_in_terminal
     from bots.bootstrap import build_service
     from bots.health import heartbeat, heartbeat_path
+    from bots.web import console_beside, console_metrics
 
-    async with build_service(settings) as service, heartbeat(heartbeat_path(settings.database_url)):
+    metrics = console_metrics(settings) if announce else None
+    async with contextlib.AsyncExitStack() as stack:
+        service = await stack.enter_async_context(build_service(settings, metrics=metrics or NO_METRICS))
+        await stack.enter_async_context(heartbeat(heartbeat_path(settings.database_url)))
+        if metrics is not None:
+            await stack.enter_async_context(console_beside(settings, service, metrics))
         if announce and (settings.telegram_bot_token or settings.discord_bot_token):
             await _serve_platforms(service, settings)
             return 0

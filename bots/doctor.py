@@ -67,6 +67,22 @@ def _configuration(settings: Settings, report: Report) -> None:
         if token
     ]
     report.line("info", f"Platforms: {', '.join(platforms) or 'none configured (the console chat)'}")
+    _web_console(settings, report)
+
+
+def _web_console(settings: Settings, report: Report) -> None:
+    """Whether `run` serves the console, where, and whether it is exposed without HTTPS."""
+    if settings.web_admin_password is None:
+        report.line("info", "Web console: off (set WEB_ADMIN_PASSWORD to serve it)")
+        return
+    where = f"http://{settings.web_host}:{settings.web_port}/"
+    report.line("info", f"Web console: {where} (WEB_ADMIN_PASSWORD set)")
+    if settings.web_host not in ("127.0.0.1", "localhost", "::1") and not settings.web_trust_proxy:
+        report.line(
+            "warn",
+            f"The web console listens on {settings.web_host} in plain HTTP: put an HTTPS reverse "
+            "proxy in front of it (and set WEB_TRUST_PROXY=true), or bind it to 127.0.0.1",
+        )
 
 
 # ----- the database

@@ -152,6 +152,24 @@ class Settings(BaseSettings):
         None, description="This worker's shards, e.g. 0,1 (needs DISCORD_SHARD_COUNT)"
     )
 
+    web_host: str = Field("127.0.0.1", description="Web console address (0.0.0.0: every interface)")
+    web_port: int = Field(8080, ge=1, le=65535, description="Web console port")
+    web_admin_password: SecretStr | None = Field(
+        None, description="The web console's admin password (secret); unset: no console"
+    )
+    web_trust_proxy: bool = Field(
+        False, description="Believe X-Forwarded-For/-Proto from a reverse proxy in front of the console"
+    )
+
+    @field_validator("web_admin_password")
+    @classmethod
+    def _web_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 12:
+            raise ValueError("must be at least 12 characters: it guards every user's balance")
+        return value
+
     @field_validator("venice_api_key")
     @classmethod
     def _key_not_blank(cls, value: SecretStr) -> SecretStr:
@@ -292,6 +310,7 @@ class Settings(BaseSettings):
             self.telegram_bot_token,
             self.telegram_webhook_secret,
             self.discord_bot_token,
+            self.web_admin_password,
         ]
         return [s.get_secret_value() for s in secrets if s is not None]
 

@@ -4,9 +4,10 @@ both backends select in)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from core.ports.records import KnownUser, VideoJob
+from core.ports.records import ConversationCount, DayFigures, KnownUser, LedgerTotals, VideoJob
 
 
 class Row(Protocol):
@@ -81,3 +82,33 @@ def known_user(row: Row) -> KnownUser:
 def search_pattern(text: str) -> str:
     """A LIKE pattern that finds ``text`` anywhere, its wildcards escaped (ESCAPE '\\')."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+DAY = 86_400  # seconds in a UTC day: Unix time has no leap seconds, so day n starts at n * DAY
+
+
+def day_start(moment: float) -> float:
+    """The start of the UTC day that holds ``moment``."""
+    return float(int(moment // DAY) * DAY)
+
+
+def day_figures(row: Row) -> DayFigures:
+    """A day's figures from a row of (day number since the epoch, spent, turns, actions)."""
+    day = datetime.fromtimestamp(int(row[0]) * DAY, UTC).strftime("%Y-%m-%d")
+    return DayFigures(day, int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
+
+
+def ledger_totals(by_feature: list[Row], overall: Row) -> LedgerTotals:
+    """The totals from rows of (feature, charged, actions) and one of (granted, held, accounts)."""
+    return LedgerTotals(
+        charged={str(row[0]): int(row[1] or 0) for row in by_feature},
+        actions={str(row[0]): int(row[2] or 0) for row in by_feature},
+        granted=int(overall[0] or 0),
+        open_holds=int(overall[1] or 0),
+        accounts=int(overall[2] or 0),
+    )
+
+
+def conversation_count(row: Row) -> ConversationCount:
+    """A chat's count from a row of (platform, chat_id, messages, newest message time)."""
+    return ConversationCount(str(row[0]), str(row[1]), int(row[2]), float(row[3]))

@@ -160,6 +160,64 @@ class UserPage:
     total: int
 
 
+# The feature a chat answer is settled under: voice notes and documents are answered by it too
+# (their transcription and reading are steps on the way, not answers), and a voice reply is a
+# second action of the same turn, so only this one counts as a turn.
+ANSWER_FEATURE = "chat"
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """What one UTC day's paid actions cost and how many there were.
+
+    Attributes:
+        day: "YYYY-MM-DD" (UTC), the day the actions were settled.
+        spent: micro-USD charged, net of what undelivered answers gave back (grants, allowances
+            and refunded holds are not spending).
+        turns: chat answers settled (``ANSWER_FEATURE``), undelivered ones left out.
+        actions: paid actions settled (any feature, each once), undelivered ones left out.
+    """
+
+    day: str
+    spent: int
+    turns: int
+    actions: int
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """The whole ledger at a glance (for metrics read from the database).
+
+    Attributes:
+        charged: feature -> micro-USD charged ever, net as in ``DayFigures.spent``.
+        actions: feature -> paid actions settled ever, as in ``DayFigures.actions``.
+        granted: micro-USD of credit granted ever, minus what was taken away (allowances apart).
+        open_holds: micro-USD held by reservations neither settled nor refunded.
+        accounts: how many accounts are open.
+    """
+
+    charged: dict[str, int]
+    actions: dict[str, int]
+    granted: int
+    open_holds: int
+    accounts: int
+
+
+@dataclass(frozen=True)
+class ConversationCount:
+    """How much a user wrote in one chat, never what.
+
+    Attributes:
+        messages: the user's messages there plus the bot's answer stored after each.
+        last_at: when the newest of those was written.
+    """
+
+    platform: str
+    chat_id: str
+    messages: int
+    last_at: float
+
+
 @dataclass(frozen=True)
 class Reservation:
     """Credit held for one paid action until it is settled or refunded."""

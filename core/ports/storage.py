@@ -25,9 +25,12 @@ from core.ports.records import (
     Activity,
     ChatSettings,
     Conversation,
+    ConversationCount,
     ConversationKey,
+    DayFigures,
     Entry,
     KnownUser,
+    LedgerTotals,
     OpenReservation,
     Reservation,
     StoredMessage,
@@ -122,6 +125,10 @@ class ConversationStore(Protocol):
         """How many messages the conversation has stored."""
         ...
 
+    async def counts_of_user(self, user_id: int) -> list[ConversationCount]:
+        """How many messages a user and the answers to them hold per chat, most recent first."""
+        ...
+
 
 class ChatSettingsStore(Protocol):
     """Per-chat settings."""
@@ -136,6 +143,10 @@ class ChatSettingsStore(Protocol):
 
     async def update(self, platform: str, chat_id: str, **changes: Any) -> ChatSettings:
         """Change some settings of a chat and return the result."""
+        ...
+
+    async def models_in_use(self) -> dict[str, int]:
+        """How many chats pin each model (chats on the default are not counted)."""
         ...
 
 
@@ -195,7 +206,7 @@ class UserDirectory(Protocol):
         """A seen user with their account, or None."""
         ...
 
-    async def search(self, text: str | None = None, *, limit: int = 50) -> UserPage:
+    async def search(self, text: str | None = None, *, limit: int = 50, offset: int = 0) -> UserPage:
         """Users whose ``platform:id`` or name contains ``text``, most recently active first."""
         ...
 
@@ -327,6 +338,14 @@ class LedgerStore(Protocol):
 
     async def count_accounts(self) -> int:
         """How many accounts are open."""
+        ...
+
+    async def daily(self, since: float) -> list[DayFigures]:
+        """Spending, turns and actions per UTC day with any, from the day of ``since``, oldest first."""
+        ...
+
+    async def totals(self) -> LedgerTotals:
+        """What was charged, settled, granted and held ever, and how many accounts there are."""
         ...
 
     async def set_allowance(self, owner: str, amount: int | None) -> None:

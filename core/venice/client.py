@@ -136,6 +136,10 @@ class VeniceClient:
             self._transport.metrics.tokens("prompt", usage.prompt_tokens)
             self._transport.metrics.tokens("completion", usage.completion_tokens)
 
+    async def ping(self) -> int:
+        """Ask Venice once for its text models (no retry, outside the failure budget): its status."""
+        return await self._transport.probe("/models", {"type": "text"})
+
     # ----- catalogue
 
     async def models(self, type: str = "text") -> tuple[ModelInfo, ...]:

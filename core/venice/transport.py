@@ -153,6 +153,25 @@ class Transport:
             log.info("Retrying Venice %s %s in %.1f s (attempt %d)", method, path, wait, attempt + 1)
             await policy.sleep(wait)
 
+    async def probe(self, path: str, params: Mapping[str, Any] | None = None) -> int:
+        """Ask Venice once (no retry, outside the failure budget); return the HTTP status.
+
+        Raises ``VeniceUnreachable`` when no answer came. For health checks: a probe that fails
+        must not make the bot's own requests wait or give up sooner.
+        """
+        headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+        sent_at = time.monotonic()
+        try:
+            request = self._http.build_request("GET", self.base_url + path, params=params, headers=headers)
+            response = await self._http.send(request, stream=True)
+            await response.aclose()  # the status is the answer: the body is not read
+        except httpx.TransportError as exc:
+            self._count(path, sent_at, "unreachable")
+            raise VeniceUnreachable(type(exc).__name__, cause=diagnose(exc)) from None
+        self._count(path, sent_at, str(response.status_code))
+        self._observe(response, None)
+        return response.status_code
+
     def _count(self, path: str, sent_at: float, status: str) -> None:
         # One series per endpoint, not per character: a slug in the path is not a label value.
         endpoint = "/characters/{slug}" if path.startswith("/characters/") else path

@@ -62,3 +62,11 @@ class ChatSettingsStore:
                 self._clock(),
             )
         return new
+
+    async def models_in_use(self) -> dict[str, int]:
+        """How many chats pin each model (chats on the default are not counted)."""
+        rows = await self._db.fetch(
+            "SELECT settings::jsonb ->> 'model' AS model, count(*) FROM chat_settings "
+            "WHERE settings::jsonb ->> 'model' <> '' GROUP BY 1 ORDER BY 2 DESC, 1"
+        )
+        return {str(model): int(count) for model, count in rows}

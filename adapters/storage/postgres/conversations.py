@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from adapters.storage.conversations import CachedConversations, Turn, message
 from adapters.storage.postgres.database import Database
-from core.ports.records import Conversation, ConversationKey, StoredMessage
+from adapters.storage.rows import conversation_count
+from core.ports.records import Conversation, ConversationCount, ConversationKey, StoredMessage
 
 _MESSAGE = "SELECT id, role, content, token_count, interrupted FROM messages "
 _ACTIVE = (
@@ -122,6 +123,24 @@ class ConversationStore(CachedConversations):
         )
         assert row is not None
         return {"users": int(row[0]), "conversations": int(row[1]), "messages": int(row[2])}
+
+    async def counts_of_user(self, user_id: int) -> list[ConversationCount]:
+        """How many messages a user and the answers to them hold per chat, most recent first.
+
+        The answer to a user's message is the conversation's next message when it is the bot's
+        (ids of one turn need not be consecutive when several workers insert at once).
+        """
+        rows = await self._db.fetch(
+            "SELECT c.platform, c.chat_id, count(q.id) + count(a.id), "
+            "GREATEST(max(q.created_at), max(a.created_at)) AS last "
+            "FROM messages q JOIN conversations c ON c.id = q.conversation_id "
+            "LEFT JOIN LATERAL (SELECT n.id, n.role, n.created_at FROM messages n "
+            "WHERE n.conversation_id = q.conversation_id AND n.id > q.id ORDER BY n.id LIMIT 1) a "
+            "ON a.role = 'assistant' WHERE q.user_id = $1 AND q.role = 'user' "
+            "GROUP BY c.platform, c.chat_id ORDER BY last DESC, c.platform, c.chat_id",
+            user_id,
+        )
+        return [conversation_count(row) for row in rows]
 
     async def count_messages(self, conversation: Conversation) -> int:
         """How many messages the conversation has stored."""

@@ -25,11 +25,22 @@ import secrets
 import time
 from collections.abc import Callable
 
+from adapters.storage.ledger_reads import ACTIONS, BY_FEATURE, OVERALL, SETTLED, SPENT, TURNS
 from adapters.storage.postgres.database import Database
+from adapters.storage.rows import DAY, day_figures, day_start, ledger_totals
 from core.errors import InvalidInput
 from core.events import Charge
 from core.money import AllowancePolicy, InsufficientCredit
-from core.ports.records import AccountView, Activity, Entry, OpenReservation, Reservation, TokenUse
+from core.ports.records import (
+    AccountView,
+    Activity,
+    DayFigures,
+    Entry,
+    LedgerTotals,
+    OpenReservation,
+    Reservation,
+    TokenUse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -367,6 +378,21 @@ class Ledger:
     async def count_accounts(self) -> int:
         """How many accounts are open."""
         return int(await self._db.fetchval("SELECT count(*) FROM accounts"))
+
+    async def daily(self, since: float) -> list[DayFigures]:
+        """Spending, turns and actions per UTC day with any, from the day of ``since``, oldest first."""
+        rows = await self._db.fetch(
+            f"SELECT floor(s.created_at / {DAY})::bigint AS day, {SPENT}, {TURNS}, {ACTIONS} "
+            f"{SETTLED}AND s.created_at >= $1 GROUP BY day ORDER BY day",
+            day_start(since),
+        )
+        return [day_figures(row) for row in rows]
+
+    async def totals(self) -> LedgerTotals:
+        """What was charged, settled, granted and held ever, and how many accounts there are."""
+        by_feature = await self._db.fetch(BY_FEATURE)
+        overall = (await self._db.fetch(OVERALL))[0]  # one row, always
+        return ledger_totals(list(by_feature), overall)
 
     async def _balance(self, account: int) -> int:
         balance = await self._db.fetchval("SELECT balance FROM accounts WHERE id = $1", account)

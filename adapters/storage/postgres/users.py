@@ -49,8 +49,9 @@ class UserDirectory:
         )
         return known_user(row) if row else None
 
-    async def search(self, text: str | None = None, *, limit: int = 50) -> UserPage:
-        """Users whose ``platform:id`` or name contains ``text``, most recently active first."""
+    async def search(self, text: str | None = None, *, limit: int = 50, offset: int = 0) -> UserPage:
+        """Users whose ``platform:id`` or name contains ``text``, most recently active first
+        (ties by newest id: pages never overlap); ``offset`` skips that many of them."""
         where = ""
         params: list[Any] = []
         if text:
@@ -58,9 +59,11 @@ class UserDirectory:
         rows = await self._db.fetch(
             _SELECT
             + where
-            + f"ORDER BY COALESCE(m.last, u.created_at) DESC, u.id DESC LIMIT ${len(params) + 1}",
+            + "ORDER BY COALESCE(m.last, u.created_at) DESC, u.id DESC "
+            + f"LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}",
             *params,
             limit,
+            offset,
         )
         total = await self._db.fetchval(f"SELECT COUNT(*) FROM users u {where}", *params)
         return UserPage([known_user(row) for row in rows], int(total))

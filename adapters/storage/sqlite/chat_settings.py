@@ -46,3 +46,11 @@ class ChatSettingsStore:
             )
         self._cache[(platform, chat_id)] = new
         return new
+
+    async def models_in_use(self) -> dict[str, int]:
+        """How many chats pin each model (chats on the default are not counted)."""
+        rows = await self._db.fetchall(
+            "SELECT json_extract(settings, '$.model'), COUNT(*) FROM chat_settings "
+            "WHERE json_extract(settings, '$.model') != '' GROUP BY 1 ORDER BY 2 DESC, 1"
+        )
+        return {str(model): int(count) for model, count in rows}

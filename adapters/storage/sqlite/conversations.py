@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 
 from adapters.storage.conversations import CachedConversations, Turn, message
+from adapters.storage.rows import conversation_count
 from adapters.storage.sqlite.database import Database
-from core.ports.records import Conversation, ConversationKey, StoredMessage
+from core.ports.records import Conversation, ConversationCount, ConversationKey, StoredMessage
 
 _MESSAGE = "SELECT id, role, content, token_count, interrupted FROM messages "
 
@@ -115,6 +116,23 @@ class ConversationStore(CachedConversations):
             "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conversation.id,)
         )
         return int(row[0]) if row else 0
+
+    async def counts_of_user(self, user_id: int) -> list[ConversationCount]:
+        """How many messages a user and the answers to them hold per chat, most recent first.
+
+        A turn is stored as two rows with consecutive ids (a regenerated one too): the answer
+        to a user's message is the bot's row right after it.
+        """
+        rows = await self._db.fetchall(
+            "SELECT c.platform, c.chat_id, COUNT(q.id) + COUNT(a.id), "
+            "MAX(MAX(q.created_at), COALESCE(MAX(a.created_at), 0)) AS last "
+            "FROM messages q JOIN conversations c ON c.id = q.conversation_id "
+            "LEFT JOIN messages a ON a.id = q.id + 1 AND a.conversation_id = q.conversation_id "
+            "AND a.role = 'assistant' WHERE q.user_id = ? AND q.role = 'user' "
+            "GROUP BY c.platform, c.chat_id ORDER BY last DESC, c.platform, c.chat_id",
+            (user_id,),
+        )
+        return [conversation_count(row) for row in rows]
 
     async def _page_before(self, conversation: Conversation, before: int) -> list[StoredMessage]:
         rows = await self._db.fetchall(

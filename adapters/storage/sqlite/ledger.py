@@ -14,12 +14,23 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from adapters.storage.ledger_reads import ACTIONS, BY_FEATURE, OVERALL, SETTLED, SPENT, TURNS
+from adapters.storage.rows import DAY, day_figures, day_start, ledger_totals
 from adapters.storage.sqlite.database import Database
 from adapters.storage.sqlite.ledger_writer import GroupCommit
 from core.errors import InvalidInput
 from core.events import Charge
 from core.money import AllowancePolicy, InsufficientCredit
-from core.ports.records import AccountView, Activity, Entry, OpenReservation, Reservation, TokenUse
+from core.ports.records import (
+    AccountView,
+    Activity,
+    DayFigures,
+    Entry,
+    LedgerTotals,
+    OpenReservation,
+    Reservation,
+    TokenUse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -346,6 +357,23 @@ class Ledger:
         """How many accounts are open."""
         row = await self._db.fetchone("SELECT COUNT(*) FROM accounts")
         return int(row[0]) if row else 0
+
+    async def daily(self, since: float) -> list[DayFigures]:
+        """Spending, turns and actions per UTC day with any, from the day of ``since``, oldest first."""
+        await self._writer.flush()
+        rows = await self._db.fetchall(
+            f"SELECT CAST(s.created_at / {DAY} AS INTEGER) AS day, {SPENT}, {TURNS}, {ACTIONS} "
+            f"{SETTLED}AND s.created_at >= ? GROUP BY day ORDER BY day",
+            (day_start(since),),
+        )
+        return [day_figures(row) for row in rows]
+
+    async def totals(self) -> LedgerTotals:
+        """What was charged, settled, granted and held ever, and how many accounts there are."""
+        await self._writer.flush()
+        by_feature = await self._db.fetchall(BY_FEATURE)
+        overall = (await self._db.fetchall(OVERALL))[0]  # one row, always
+        return ledger_totals(list(by_feature), overall)
 
     async def _balance(self, account: int) -> int:
         await self._writer.flush()

@@ -45,16 +45,17 @@ class UserDirectory:
         )
         return known_user(rows[0]) if rows else None
 
-    async def search(self, text: str | None = None, *, limit: int = 50) -> UserPage:
-        """Users whose ``platform:id`` or name contains ``text``, most recently active first."""
+    async def search(self, text: str | None = None, *, limit: int = 50, offset: int = 0) -> UserPage:
+        """Users whose ``platform:id`` or name contains ``text``, most recently active first
+        (ties by newest id: pages never overlap); ``offset`` skips that many of them."""
         where = ""
         params: tuple[str, ...] = ()
         if text:
             pattern = search_pattern(text)
             where, params = f"WHERE {_MATCH} ", (pattern, pattern)
         rows = await self._db.fetchall(
-            _SELECT + where + "ORDER BY COALESCE(m.last, u.created_at) DESC, u.id DESC LIMIT ?",
-            (*params, limit),
+            _SELECT + where + "ORDER BY COALESCE(m.last, u.created_at) DESC, u.id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
         )
         count = await self._db.fetchone(f"SELECT COUNT(*) FROM users u {where}", params)
         return UserPage([known_user(r) for r in rows], int(count[0]) if count else 0)
