@@ -65,7 +65,7 @@ def spend_chart(days: Sequence[DayPoint], *, width: int = 720, height: int = 240
     turns_top = max((day.turns for day in days), default=0) or 1
     parts = [
         f'<svg class="chart" role="img" aria-label="{escape(LABEL)}" xmlns="http://www.w3.org/2000/svg"'
-        f' viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        f' viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="sans-serif">',
         f'<rect class="plot-area" x="{_n(plot.left)}" y="{_n(plot.top)}"'
         f' width="{_n(plot.right - plot.left)}" height="{_n(plot.bottom - plot.top)}" fill="none"/>',
         *_spend_axis(plot, spend_top),

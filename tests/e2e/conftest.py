@@ -14,6 +14,7 @@ from adapters.telegram.sender import TelegramSender
 from bots.bootstrap import build_service
 from core.settings import Settings
 from core.venice.retry import RetryPolicy
+from tests.browser import browser, browser_watch, page  # noqa: F401  (fixtures: a real Chromium)
 from tests.conftest import FakeClock
 from tests.e2e.telegram_support import FAST
 from tests.fakes.discord import FakeDiscord
