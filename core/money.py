@@ -130,6 +130,8 @@ FEATURE_NAMES = {
     "transcription": "voice note transcribed",
     "document": "document read",
     "video": "video",
+    "search": "web search",
+    "scrape": "web page read",
 }
 
 

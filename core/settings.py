@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         None, description="This worker's shards, e.g. 0,1 (needs DISCORD_SHARD_COUNT)"
     )
 
+    tools_default: bool = Field(
+        True, description="Models that support function calling may call tools (per chat: /tools)"
+    )
+    max_tool_rounds: int = Field(4, ge=1, le=10, description="Most rounds of tool calls in one turn")
+    tool_cost_ceiling_usd: float = Field(
+        0.05, ge=0, description="Tools may spend this much in one turn before the user must confirm"
+    )
     web_host: str = Field("127.0.0.1", description="Web console address (0.0.0.0: every interface)")
     web_port: int = Field(8080, ge=1, le=65535, description="Web console port")
     web_admin_password: SecretStr | None = Field(

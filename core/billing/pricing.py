@@ -77,6 +77,14 @@ class Prices:
         completion = usage.completion_tokens if usage and usage.completion_tokens else completion_estimate
         return self._micro(_tokens_usd(model, prompt, completion, web_search, scraped_urls), feature)
 
+    def web_search(self) -> int:
+        """One web search (the model's ``web_search`` tool, ``/augment/search``)."""
+        return self._micro(WEB_SEARCH_USD, "search")
+
+    def scrape(self) -> int:
+        """One page read (the model's ``read_url`` tool, ``/augment/scrape``)."""
+        return self._micro(WEB_SCRAPE_USD, "scrape")
+
     def embedding_cost(self, model: ModelInfo, tokens: int, *, feature: str = "memory") -> int:
         """Embedding ``tokens`` at the model's ``pricing.input`` per 1M tokens (0 when unpriced)."""
         return self._micro(max(0, tokens) * exact(model.input_usd_per_mtok or 0) / MTOK, feature)

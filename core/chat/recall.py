@@ -114,7 +114,11 @@ class Recollection:
         """The clearly marked block that goes just before the newest message, oldest first."""
         if not self.items:
             return None
-        lines = [RECALL_HEADER]
+        return {"role": "system", "content": "\n".join([RECALL_HEADER, *self.lines()])}
+
+    def lines(self) -> list[str]:
+        """Each recalled chunk, oldest first, saying who said it."""
+        lines = []
         for item in sorted(self.items, key=lambda i: (i.message_id, i.created_at)):
             who = (
                 "From a document the user sent"
@@ -124,7 +128,7 @@ class Recollection:
                 else "You said"
             )
             lines.append(f"- {who}: {item.text}")
-        return {"role": "system", "content": "\n".join(lines)}
+        return lines
 
 
 class RecallPaused(BotError):

@@ -13,7 +13,7 @@ from core.billing.cashier import Cashier
 from core.billing.pricing import MediaPrices, Prices
 from core.catalogue import Catalogue
 from core.errors import InvalidInput
-from core.events import Attachment, IncomingMessage, Notice, Reply, ReplyStream
+from core.events import Attachment, Charge, IncomingMessage, Notice, Reply, ReplyStream
 from core.media.uploads import priced
 from core.ports.records import ChatSettings
 from core.ports.storage import ChatSettingsStore
@@ -172,43 +172,26 @@ class Images:
             return not message.nsfw
         return chat.safe_mode
 
-    async def imagine(self, message: IncomingMessage, prompt: str, options: dict[str, Any]) -> ReplyStream:
-        """Generate images (up to four variants), paid per image."""
+    async def priced_request(
+        self, message: IncomingMessage, prompt: str, options: dict[str, Any]
+    ) -> tuple[ImageRequest, int]:
+        """A checked request for these options, and what it costs (micro-USD)."""
         chat = await self._chat_settings.get(message.platform, message.chat_id)
         request = await self.image_request(message, chat, prompt, options)
         price = self._prices.image_generation(
             request.model, variants=request.variants, resolution=request.body.get("resolution")
         )
-        price = priced(price, request.model)
+        return request, priced(price, request.model)
+
+    async def imagine(self, message: IncomingMessage, prompt: str, options: dict[str, Any]) -> ReplyStream:
+        """Generate images (up to four variants), paid per image."""
+        request, price = await self.priced_request(message, prompt, options)
 
         async def work(stream: ReplyStream) -> None:
             async with self._cashier.paying(
                 message, price, feature="image", model_id=request.model.id
             ) as held:
-                result = await self._venice.generate_images(request.body)
-                if result.content_violation or not result.images:
-                    await self._cashier.refund(held)
-                    raise InvalidInput(
-                        "Venice withheld this image: the prompt breaks its content policy. "
-                        "You were not charged."
-                    )
-            notices = []
-            if result.blurred:
-                notices.append(
-                    Notice(
-                        "Venice blurred this image because safe mode is on here. "
-                        + (
-                            "Mark the channel as age-restricted (NSFW) to turn it off."
-                            if message.nsfw is not None
-                            else "A chat admin can turn it off with /safemode off."
-                        ),
-                        "info",
-                    )
-                )
-            files = tuple(
-                Attachment("image", images.MIME["PNG"], data, filename=f"venice-{number}.png")
-                for number, data in enumerate(result.images, start=1)
-            )
+                files, notices = await self._generate(message, request)
             seed = f" · seed {request.body['seed']}" if "seed" in request.body else ""
             reply = Reply(
                 f"🎨 {_clip(prompt, 200)} ({request.model.id}{seed})", files, notices=tuple(notices)
@@ -216,6 +199,47 @@ class Images:
             await self._cashier.settle_on_delivery(held, price, stream, reply)
 
         return self._runner.spawn(work, activity="upload_photo")
+
+    async def draw(
+        self, message: IncomingMessage, prompt: str, options: dict[str, Any]
+    ) -> tuple[tuple[Attachment, ...], list[Notice], Charge]:
+        """Generate images as /imagine does, for the model's ``generate_image`` tool: paid at once
+        (the returned charge goes with the turn's answer, refunded if it cannot be delivered)."""
+        request, price = await self.priced_request(message, prompt, options)
+        async with self._cashier.paying(
+            message, price, feature="image", model_id=request.model.id, answers=False
+        ) as held:
+            files, notices = await self._generate(message, request)
+        charged = await self._cashier.settle(held, price)
+        return files, notices, Charge.of(held, charged)
+
+    async def _generate(
+        self, message: IncomingMessage, request: ImageRequest
+    ) -> tuple[tuple[Attachment, ...], list[Notice]]:
+        """The images and what to say of them; raises (and so refunds) on a withheld image."""
+        result = await self._venice.generate_images(request.body)
+        if result.content_violation or not result.images:
+            raise InvalidInput(
+                "Venice withheld this image: the prompt breaks its content policy. You were not charged."
+            )
+        notices = []
+        if result.blurred:
+            notices.append(
+                Notice(
+                    "Venice blurred this image because safe mode is on here. "
+                    + (
+                        "Mark the channel as age-restricted (NSFW) to turn it off."
+                        if message.nsfw is not None
+                        else "A chat admin can turn it off with /safemode off."
+                    ),
+                    "info",
+                )
+            )
+        files = tuple(
+            Attachment("image", images.MIME["PNG"], data, filename=f"venice-{number}.png")
+            for number, data in enumerate(result.images, start=1)
+        )
+        return files, notices
 
     # ----- /upscale and /edit
 

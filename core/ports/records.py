@@ -90,6 +90,8 @@ class ChatSettings:
     ephemeral: bool = False  # no message content written to disk
     history_budget: int | None = None  # tokens of turns sent verbatim; None: HISTORY_TOKEN_BUDGET
     recall: bool = True  # long-term recall of what left the verbatim window
+    tools: bool | None = None  # the model may call tools; None: TOOLS_DEFAULT
+    timezone: str | None = None  # IANA name (Europe/Berlin) for current_time; None: UTC
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChatSettings:

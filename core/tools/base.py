@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.events import Attachment, Charge, IncomingMessage, ReplyStream
-from core.ports.records import ChatSettings
+from core.ports.records import ChatSettings, Conversation
 
 # What Venice (as OpenAI) accepts as a function's name.
 TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -86,13 +86,17 @@ class ToolResult:
 @dataclass
 class ToolContext:
     """What a tool may use while it runs: who asked, where, the chat's settings, the reply stream
-    (for a status line), and whether the asker is one of the bot's admins."""
+    (for a status line), whether the asker is one of the bot's admins, and the conversation.
+
+    ``wants_voice``: a tool (``speak``) asked for this turn's answer as a voice note too.
+    """
 
     message: IncomingMessage
     chat: ChatSettings
     stream: ReplyStream
     is_admin: bool
-    conversation_id: int | None = None  # None in an ephemeral chat's first turn
+    conversation: Conversation | None = None
+    wants_voice: bool = False
 
 
 class Tool(Protocol):
