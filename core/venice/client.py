@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -23,6 +23,7 @@ from core.venice.errors import (
 from core.venice.retry import FailureBudget, RetryPolicy
 from core.venice.streaming import stream_answer
 from core.venice.think import split_think
+from core.venice.tool_calls import assemble
 from core.venice.transport import Transport
 from core.venice.types import (
     AccountBalance,
@@ -36,6 +37,9 @@ from core.venice.types import (
     ModelInfo,
     ParsedDocument,
     RateLimitState,
+    ScrapedPage,
+    SearchResult,
+    ToolCallDelta,
     Transcript,
     Usage,
     VideoStatus,
@@ -50,6 +54,9 @@ log = logging.getLogger(__name__)
 # request (~100,000 tokens), well under a key's tokens per minute.
 EMBEDDING_BATCH = 256
 EMBEDDING_BATCH_CHARS = 400_000
+# /augment/search's bounds in the spec: a query of at most 400 characters, 1 to 20 results.
+SEARCH_QUERY_CHARS = 400
+SEARCH_LIMIT = 20
 
 
 class VeniceClient:
@@ -103,6 +110,10 @@ class VeniceClient:
         venice = data.get("venice_parameters") or {}
         usage = Usage.from_json(data.get("usage"))
         self._count_tokens(usage)
+        try:
+            calls = assemble(ToolCallDelta.parse_list(message.get("tool_calls"), whole=True))
+        except TypeError:
+            raise _unreadable(response, "tool_calls of an unexpected shape") from None
         return ChatResult(
             content=content,
             reasoning=(message.get("reasoning_content") or "") + inline_reasoning,
@@ -111,6 +122,7 @@ class VeniceClient:
             cost_usd=cost_usd(data),
             model=str(data.get("model") or request.model),
             finish_reason=choice.get("finish_reason"),
+            tool_calls=tuple(calls),
         )
 
     def chat_stream(self, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
@@ -325,6 +337,47 @@ class VeniceClient:
             raise _unreadable(response, "text-parser answer without text and tokens")
         return ParsedDocument(text=text, tokens=int(tokens))
 
+    # ----- augment: the web
+
+    async def web_search(self, query: str, *, limit: int = 5) -> tuple[SearchResult, ...]:
+        """``POST /augment/search``: up to ``limit`` (1 to 20) results for ``query``."""
+        query = " ".join(query.split())
+        if not query:
+            raise ValueError("A web search needs a query (an empty one Venice refuses).")
+        # The spec takes at most 400 characters: a longer query (a model's) is cut, not refused.
+        body = {"query": query[:SEARCH_QUERY_CHARS], "limit": max(1, min(limit, SEARCH_LIMIT))}
+        response = await self._transport.send("POST", "/augment/search", content=_encode(body))
+        items = _json(response).get("results")
+        if not isinstance(items, list):
+            raise _unreadable(response, "search answer without results")
+        results = []
+        for item in items:
+            url = item.get("url") if isinstance(item, dict) else None
+            if not isinstance(url, str) or not url:
+                continue  # nothing to cite or read without an address
+            results.append(
+                SearchResult(
+                    title=_text(item.get("title")) or url,
+                    url=url,
+                    content=_text(item.get("content")),
+                    date=_text(item.get("date")) or None,
+                )
+            )
+        return tuple(results)
+
+    async def scrape(self, url: str) -> ScrapedPage:
+        """``POST /augment/scrape``: a web page's content as markdown, read by Venice."""
+        if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).netloc:
+            raise ValueError(f"Only http(s) addresses can be read, not {url[:100]!r}.")
+        response = await self._transport.send("POST", "/augment/scrape", content=_encode({"url": url}))
+        data = _json(response)
+        content = data.get("content")
+        if not isinstance(content, str):
+            raise _unreadable(response, "scrape answer without content")
+        return ScrapedPage(
+            url=_text(data.get("url")) or url, content=content, format=_text(data.get("format")) or "markdown"
+        )
+
     async def video_quote(self, body: Mapping[str, Any]) -> float:
         """``POST /video/quote``: the price in USD."""
         data = _json(
@@ -444,6 +497,10 @@ def _unreadable(response: httpx.Response, why: str = "response is unreadable") -
         cf_ray=response.headers.get("cf-ray"),
         content_type=response.headers.get("content-type", "").split(";")[0].strip(),
     )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _number(value: Any) -> float | None:

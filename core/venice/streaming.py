@@ -14,7 +14,7 @@ from httpx_sse import EventSource, SSEError
 from core.venice.errors import StreamInterrupted, StreamTooSlow, StreamUnreadable, error_for_status
 from core.venice.think import ThinkSplitter
 from core.venice.transport import Transport
-from core.venice.types import ChatDelta, ChatRequest, Citation, Usage, cost_usd
+from core.venice.types import ChatDelta, ChatRequest, Citation, ToolCallDelta, Usage, cost_usd
 
 
 async def stream_answer(
@@ -136,6 +136,7 @@ def _parse_chunk(chunk: dict[str, Any], splitter: ThinkSplitter) -> ChatDelta | 
             usage=Usage.from_json(chunk.get("usage")),
             cost_usd=cost_usd(chunk),
             finish_reason=choice.get("finish_reason"),
+            tool_calls=ToolCallDelta.parse_list(delta.get("tool_calls")),
         )
     except (AttributeError, TypeError, ValueError, KeyError, IndexError):
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -70,6 +71,9 @@ class ChatRequest:
     venice: VeniceParameters = field(default_factory=VeniceParameters)
     # Routes the conversation's requests to servers that hold its prefix cached (a keyed hash).
     prompt_cache_key: str | None = None
+    # Functions the model may call (``ToolSpec.as_json()`` entries); sent only when there are some,
+    # and only to a model whose ``supports_function_calling`` is true.
+    tools: tuple[Mapping[str, Any], ...] = ()
 
     def to_json(self, *, stream: bool) -> dict[str, Any]:
         """Return the JSON body for ``POST /chat/completions`` as a dict."""
@@ -94,10 +98,22 @@ class ChatRequest:
             body["temperature"] = self.temperature
         if self.prompt_cache_key is not None:
             body["prompt_cache_key"] = self.prompt_cache_key
+        if self.tools:
+            body["tools"] = [_plain(tool) for tool in self.tools]
+            body["tool_choice"] = "auto"
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return body
+
+
+def _plain(value: Any) -> Any:
+    """A mapping (or sequence) of any kind as plain dicts and lists, which JSON encodes."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -160,8 +176,89 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ToolCallDelta:
+    """One fragment of a function call in a streamed answer (OpenAI's stream format).
+
+    ``index`` tells the calls of one answer apart (None when the provider leaves it out); ``id``,
+    ``type`` and ``name`` usually come only with a call's first fragment; ``arguments`` is a piece
+    of the arguments' JSON text, cut anywhere. ``ToolCallAssembler`` puts the pieces together.
+    """
+
+    index: int | None = None
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    type: str | None = None
+
+    @classmethod
+    def parse_list(cls, data: Any, *, whole: bool = False) -> tuple[ToolCallDelta, ...]:
+        """Parse ``tool_calls`` of a streamed delta, or of a whole message (``whole``: each item
+        is a call of its own, whatever its index); raises ``TypeError`` for a wrong shape."""
+        if data is None:
+            return ()
+        if not isinstance(data, list):
+            raise TypeError("tool_calls is not a list")
+        out = []
+        for position, item in enumerate(data):
+            if item is None:
+                continue  # the spec allows null items
+            if not isinstance(item, dict):
+                raise TypeError("a tool call is not an object")
+            function = item.get("function") or {}
+            if not isinstance(function, dict):
+                raise TypeError("a tool call's function is not an object")
+            index = position if whole else item.get("index")
+            arguments = function.get("arguments")
+            if isinstance(arguments, (dict, list)):
+                arguments = dumps(arguments)  # a provider that sends the object itself
+            elif arguments is not None and not isinstance(arguments, str):
+                raise TypeError("a tool call's arguments are not a string")
+            name = function.get("name")
+            call_id = item.get("id")
+            out.append(
+                cls(
+                    index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+                    id=str(call_id) if call_id else None,
+                    name=str(name) if name else None,
+                    arguments=arguments or "",
+                    type=str(item["type"]) if item.get("type") else None,
+                )
+            )
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class AssembledCall:
+    """One whole function call the model made: its id, the function's name, and the arguments
+    as the JSON text the model wrote (kept raw: it may not parse)."""
+
+    id: str
+    name: str
+    arguments_json: str
+
+    def arguments(self) -> dict[str, Any] | None:
+        """The arguments as an object; None when the text is not a JSON object ("" counts as {})."""
+        if not self.arguments_json.strip():
+            return {}
+        try:
+            value = json.loads(self.arguments_json)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def as_json(self) -> dict[str, Any]:
+        """The call as an assistant message's ``tool_calls`` entry, to send back with the results."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments_json or "{}"},
+        }
+
+
+@dataclass(frozen=True)
 class ChatDelta:
-    """One piece of a streamed answer: text, thinking, citations or the closing usage."""
+    """One piece of a streamed answer: text, thinking, citations, function-call fragments or the
+    closing usage (``finish_reason`` is "tool_calls" when the model stops to call functions)."""
 
     content: str = ""
     reasoning: str = ""
@@ -169,11 +266,12 @@ class ChatDelta:
     usage: Usage | None = None
     cost_usd: float | None = None
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 @dataclass(frozen=True)
 class ChatResult:
-    """A whole chat answer."""
+    """A whole chat answer, with the function calls it asks for (if any)."""
 
     content: str
     reasoning: str = ""
@@ -182,6 +280,7 @@ class ChatResult:
     cost_usd: float | None = None
     model: str = ""
     finish_reason: str | None = None
+    tool_calls: tuple[AssembledCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -247,6 +346,7 @@ class ModelInfo:
     cache_input_usd_per_mtok: float | None = None
     cache_write_usd_per_mtok: float | None = None
     extended: ExtendedPricing | None = None
+    supports_function_calling: bool = False  # model_spec.capabilities.supportsFunctionCalling
 
     def token_prices(self, prompt_tokens: int) -> TokenPrices:
         """The prices of a request with this many prompt tokens: the extended tier's above its
@@ -287,6 +387,7 @@ class ModelInfo:
             cache_input_usd_per_mtok=base.cache_input,
             cache_write_usd_per_mtok=base.cache_write,
             extended=ExtendedPricing.from_json(pricing.get("extended")),
+            supports_function_calling=bool(caps.get("supportsFunctionCalling")),
         )
 
 
@@ -393,6 +494,26 @@ class ParsedDocument:
 
     text: str = field(repr=False)
     tokens: int
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One result of ``/augment/search``: a page's title, address, a snippet of it, and its date
+    when the search provider knows one."""
+
+    title: str
+    url: str
+    content: str = ""
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class ScrapedPage:
+    """What ``/augment/scrape`` read from a page: its address and its content as markdown."""
+
+    url: str
+    content: str = field(repr=False)
+    format: str = "markdown"
 
 
 @dataclass(frozen=True)

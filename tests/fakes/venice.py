@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from tests.fakes import openapi
 from tests.fakes.local_server import DropConnection, EventStreamResponse, Hold, Holds, LocalServer
+from tests.fakes.venice_augment import AugmentEndpoints
 from tests.fakes.venice_catalogue import (
     EMBEDDING_DIMENSIONS,
     default_balance,
@@ -45,6 +46,7 @@ from tests.fakes.venice_chat import (
     completion_body,
     compute_cost,
     compute_usage,
+    conversation_errors,
     default_reply,
     effective_venice_parameters,
     estimate_prompt_tokens,
@@ -133,12 +135,14 @@ class _Scripted:
 _Handler = Callable[[Call, dict[str, str], dict[str, str]], Response]
 
 
-class FakeVenice(DocumentEndpoints):
+class FakeVenice(DocumentEndpoints, AugmentEndpoints):
     """A fake Venice API: real HTTP, recorded calls, scripted answers and failures, spec validation.
 
     The media endpoints and their settings (``adult_words``, ``upscale_echo``, ``transcript``,
     ``video_jobs``, ...) come from ``MediaEndpoints`` in venice_media.py, the text parser's
-    (``documents_read``, ``document_tokens``) from ``DocumentEndpoints`` in venice_documents.py.
+    (``documents_read``, ``document_tokens``) from ``DocumentEndpoints`` in venice_documents.py,
+    web search and scrape's (``search_results``, ``pages``, ``searches``, ``scraped``) from
+    ``AugmentEndpoints`` in venice_augment.py.
     """
 
     def __init__(
@@ -179,6 +183,7 @@ class FakeVenice(DocumentEndpoints):
         self.prompt_cache = PrefixCache()  # ``fake.prompt_cache.clear()`` forgets every prompt
         self._init_media()
         self._init_documents()
+        self._init_augment()
 
         self._spec_file: Path | None = None
         spec = (spec_file or openapi.spec_path()).resolve()
@@ -208,7 +213,11 @@ class FakeVenice(DocumentEndpoints):
             ("POST", _path_regex("/embeddings"), self._embeddings),
             *(
                 (method, _path_regex(template), handler)
-                for method, template, handler in [*self._media_routes(), *self._document_routes()]
+                for method, template, handler in [
+                    *self._media_routes(),
+                    *self._document_routes(),
+                    *self._augment_routes(),
+                ]
             ),
         ]
         # One catch-all route: recording, scripted failures and auth apply to every path alike.
@@ -507,6 +516,17 @@ class FakeVenice(DocumentEndpoints):
         slug = params.get("character_slug")
         if slug and not any(c.get("slug") == slug for c in self.characters):
             return _error(404, dict(CHAT_CHARACTER_NOT_FOUND), headers)
+        # Not in the spec, but what the bot must never send: tools for a model that cannot call
+        # them (recorded; answered without calls, as Venice's behaviour there is not documented),
+        # and results that answer no call or calls left unanswered (refused, as providers do).
+        if body.get("tools") and not model.get("model_spec", {}).get("capabilities", {}).get(
+            "supportsFunctionCalling"
+        ):
+            self._spec_error(call, f"tools sent to {model['id']}, which does not support function calling")
+        problems = conversation_errors(body)
+        if problems:
+            self._spec_error(call, "; ".join(problems))
+            return _error(400, {"error": "; ".join(problems)}, headers)
         context = model.get("model_spec", {}).get("availableContextTokens", 0)
         if context and estimate_prompt_tokens(body["messages"]) > context:
             return _error(400, context_length_error(), headers)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ _ECHOED_PARAMETERS: dict[str, Any] = {
     "disable_thinking": False,
 }
 _WORDS_PER_CHUNK = 3
+_ARGUMENT_PIECES = 3  # a call's arguments are streamed in this many fragments
+_CALL_IDS = uuid.uuid4()  # per run; a call's id is this plus its number in the answer
 
 
 @dataclass
@@ -40,6 +43,33 @@ class ChatScript:
     # Streaming: the body sent as it is, piece by piece (``chunk_delay`` apart), instead of the
     # scripted answer's events: malformed events, keep-alives, an endless or a huge stream.
     raw: Iterable[bytes] | None = None
+    # Functions the model calls after its content: {"name": ..., "arguments": {...} or a raw
+    # string (sent as it is, even when it is not JSON), "id": optional}. Streamed as OpenAI does:
+    # a first fragment with id, type and name, the arguments in several pieces; finish_reason
+    # "tool_calls".
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def call_list(self) -> list[dict[str, Any]]:
+        """The scripted calls as ``tool_calls`` entries (ids made up where none is given)."""
+        out = []
+        for number, call in enumerate(self.tool_calls):
+            arguments = call.get("arguments", {})
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments, ensure_ascii=False)
+            call_id = call.get("id") or f"call_{_CALL_IDS.hex}{number}"
+            out.append(
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": arguments},
+                }
+            )
+        return out
+
+    @property
+    def finish_reason(self) -> str:
+        """ "tool_calls" when the answer calls functions, else "stop"."""
+        return "tool_calls" if self.tool_calls else "stop"
 
 
 def split_model(model: str) -> tuple[str, dict[str, Any]]:
@@ -102,7 +132,8 @@ def compute_usage(
         return script.usage
     prompt = estimate_prompt_tokens(messages)
     reasoning = estimate_tokens(script.reasoning)
-    completion = estimate_tokens(script.content) + reasoning
+    calls = "".join(call["function"]["name"] + call["function"]["arguments"] for call in script.call_list())
+    completion = estimate_tokens(script.content + calls) + reasoning
     details: dict[str, int] | None = None if cached_tokens is None else {"cached_tokens": cached_tokens}
     if details is not None and cache_write_tokens:
         details["cache_creation_input_tokens"] = cache_write_tokens
@@ -235,11 +266,12 @@ def completion_body(
                 "index": 0,
                 "message": {
                     "role": "assistant",
-                    "content": script.content,
+                    # OpenAI's shape: no text beside the calls is null, not "".
+                    "content": script.content or (None if script.tool_calls else ""),
                     "reasoning_content": script.reasoning or None,
-                    "tool_calls": [],
+                    "tool_calls": script.call_list(),
                 },
-                "finish_reason": "stop",
+                "finish_reason": script.finish_reason,
                 "stop_reason": None,
                 "logprobs": None,
             }
@@ -261,7 +293,7 @@ def split_for_stream(text: str) -> list[str]:
 class StreamEvent:
     """One SSE event of a streamed answer, tagged so the server can cut the stream after content."""
 
-    kind: str  # "start", "reasoning", "content", "finish", "usage" or "done"
+    kind: str  # "start", "reasoning", "content", "tool_call", "finish", "usage" or "done"
     data: bytes
 
 
@@ -291,7 +323,8 @@ def stream_events(
         StreamEvent("reasoning", chunk({"reasoning_content": p})) for p in split_for_stream(script.reasoning)
     ]
     events += [StreamEvent("content", chunk({"content": p})) for p in split_for_stream(script.content)]
-    events.append(StreamEvent("finish", chunk({}, "stop")))
+    events += [StreamEvent("tool_call", chunk({"tool_calls": [f]})) for f in call_fragments(script)]
+    events.append(StreamEvent("finish", chunk({}, script.finish_reason)))
     if include_usage:
         last = {**head, "choices": [], "usage": usage}
         if script.send_cost:
@@ -299,6 +332,102 @@ def stream_events(
         events.append(StreamEvent("usage", _sse(last)))
     events.append(StreamEvent("done", b"data: [DONE]\n\n"))
     return events
+
+
+def call_fragments(script: ChatScript) -> list[dict[str, Any]]:
+    """The scripted calls as streamed ``tool_calls`` fragments: per call, the first with its
+    index, id, type and name (arguments ""), then the arguments cut in ``_ARGUMENT_PIECES``."""
+    fragments: list[dict[str, Any]] = []
+    for index, call in enumerate(script.call_list()):
+        function = call["function"]
+        fragments.append(
+            {
+                "index": index,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": function["name"], "arguments": ""},
+            }
+        )
+        arguments = function["arguments"]
+        size = max(1, -(-len(arguments) // _ARGUMENT_PIECES))
+        fragments += [
+            {"index": index, "function": {"arguments": arguments[i : i + size]}}
+            for i in range(0, len(arguments), size)
+        ]
+    return fragments
+
+
+def offered_tools(body: dict[str, Any]) -> list[str]:
+    """The names of the functions a chat request offers the model."""
+    tools = body.get("tools")
+    names = []
+    for tool in tools if isinstance(tools, list) else []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict):
+            names.append(str(function.get("name")))
+    return names
+
+
+def tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``tool`` messages of a chat request (the results of calls the model made), in order."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return []
+    return [m for m in messages if isinstance(m, dict) and m.get("role") == "tool"]
+
+
+def call_then_answer(
+    name: str, arguments: dict[str, Any] | str, answer: str = "The tool said: {result}"
+) -> Callable[[dict[str, Any]], ChatScript]:
+    """A responder that calls ``name`` first, then answers with what it returned.
+
+    Once the request carries a ``tool`` message (a result) after the last user message, the
+    answer is ``answer`` with ``{result}`` replaced by that result's content; until then (and
+    only if ``name`` is offered) it asks for the call.
+    """
+
+    def respond(body: dict[str, Any]) -> ChatScript:
+        messages = body.get("messages")
+        messages = messages if isinstance(messages, list) else []
+        last_user = max(
+            (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), default=-1
+        )
+        results = [m for m in messages[last_user + 1 :] if isinstance(m, dict) and m.get("role") == "tool"]
+        if results:
+            return ChatScript(content=answer.format(result=message_text(results[-1])))
+        if name not in offered_tools(body):
+            return ChatScript(content=f"(no {name} tool was offered)")
+        return ChatScript(tool_calls=[{"name": name, "arguments": arguments}])
+
+    return respond
+
+
+def conversation_errors(body: dict[str, Any]) -> list[str]:
+    """What a provider refuses in a conversation with function calls: a ``tool`` message that
+    answers no call of the assistant message before it, or a call left unanswered."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return []
+    errors: list[str] = []
+    open_calls: set[str] = set()
+    for position, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in open_calls:
+                errors.append(f"messages[{position}]: a tool message answers no open call ({call_id!r})")
+            open_calls.discard(call_id)
+            continue
+        if open_calls:
+            errors.append(f"messages[{position}]: calls left unanswered: {sorted(open_calls)}")
+            open_calls = set()
+        if role == "assistant":
+            for call in message.get("tool_calls") or []:
+                if isinstance(call, dict) and call.get("id"):
+                    open_calls.add(call["id"])
+    if open_calls:
+        errors.append(f"calls left unanswered at the end: {sorted(open_calls)}")
+    return errors
 
 
 def _sse(payload: dict[str, Any]) -> bytes:

@@ -1,0 +1,107 @@
+"""Function calls in a chat answer: the streamed fragments put back together, and the messages
+that carry calls and their results back to the model."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.venice.types import AssembledCall, ChatDelta, ToolCallDelta
+
+__all__ = ["AssembledCall", "ToolCallAssembler", "assistant_message", "tool_message"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    id: str | None = None
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+    made_up_id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex[:24]}")
+
+
+class ToolCallAssembler:
+    """Collect the function-call fragments of one answer, in the order they arrive, into calls.
+
+    Calls are told apart by ``index``; a fragment without one continues the last call, unless it
+    brings an id not seen yet (a new call). The id and name usually come only with a call's first
+    fragment; a call that never gets an id is given one (the same on every ``calls()``). Content
+    text before, between or after the calls does not matter: only ``tool_calls`` are read.
+    """
+
+    def __init__(self) -> None:
+        self._calls: list[_Pending] = []
+        self._by_index: dict[int, _Pending] = {}
+
+    def feed(self, delta: ChatDelta) -> None:
+        """Take the function-call fragments of one streamed delta."""
+        for fragment in delta.tool_calls:
+            self.add(fragment)
+
+    def add(self, fragment: ToolCallDelta) -> None:
+        """Take one function-call fragment."""
+        call = self._call_for(fragment)
+        if fragment.id and call.id is None:
+            call.id = fragment.id
+        # OpenAI sends the name once; a provider that repeats it on every fragment must not
+        # make it "web_searchweb_search".
+        if fragment.name and not call.name:
+            call.name = fragment.name
+        if fragment.arguments:
+            call.arguments.append(fragment.arguments)
+
+    def _call_for(self, fragment: ToolCallDelta) -> _Pending:
+        if fragment.index is not None:
+            call = self._by_index.get(fragment.index)
+            if call is None:
+                call = self._by_index[fragment.index] = self._new()
+            return call
+        if fragment.id:
+            for call in self._calls:
+                if call.id == fragment.id:
+                    return call
+            if not self._calls or self._calls[-1].id is not None:
+                return self._new()
+        return self._calls[-1] if self._calls else self._new()
+
+    def _new(self) -> _Pending:
+        call = _Pending()
+        self._calls.append(call)
+        return call
+
+    def calls(self) -> list[AssembledCall]:
+        """The calls so far, in the order they began; a fragment that never named its function
+        is left out (there is nothing to call), and logged."""
+        out = []
+        for call in self._calls:
+            arguments = "".join(call.arguments)
+            if not call.name:
+                log.warning("A function call without a name was dropped (%d characters)", len(arguments))
+                continue
+            out.append(AssembledCall(id=call.id or call.made_up_id, name=call.name, arguments_json=arguments))
+        return out
+
+
+def assemble(fragments: Iterable[ToolCallDelta]) -> list[AssembledCall]:
+    """The calls of a list of fragments (a whole message's ``tool_calls``, or a stream's)."""
+    assembler = ToolCallAssembler()
+    for fragment in fragments:
+        assembler.add(fragment)
+    return assembler.calls()
+
+
+def assistant_message(content: str, calls: Iterable[AssembledCall]) -> dict[str, Any]:
+    """The assistant's turn that asked for ``calls``, as it goes back into the conversation."""
+    message: dict[str, Any] = {"role": "assistant", "tool_calls": [call.as_json() for call in calls]}
+    # The spec takes a string or null; an empty answer is sent as null, as OpenAI's clients do.
+    message["content"] = content or None
+    return message
+
+
+def tool_message(call_id: str, content: str) -> dict[str, Any]:
+    """A function's result as the model reads it, answering the call with ``call_id``."""
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
