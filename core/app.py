@@ -40,6 +40,10 @@ from core.runner import Runner
 from core.settings import Settings
 from core.storage_alarm import StorageAlarm
 from core.text import clean_text
+from core.tools.builtin import Builtins, CurrentTime, GenerateImage, ReadUrl, RecallTool, Speak, WebSearch
+from core.tools.commands import ToolCommands
+from core.tools.pending import PendingCalls
+from core.tools.registry import ToolRegistry
 from core.venice.client import VeniceClient
 
 log = logging.getLogger(__name__)
@@ -127,6 +131,22 @@ class App:
             prices=prices,
             cashier=self.cashier,
         )
+        self.pending_tools = PendingCalls(store.state, clock=clock)
+        self.tools = ToolRegistry(
+            settings,
+            [
+                Builtins(
+                    [
+                        GenerateImage(self.images),
+                        WebSearch(venice, self.cashier, prices),
+                        ReadUrl(venice, self.cashier, prices),
+                        Speak(),
+                        RecallTool(memory.recall, self.cashier, prices),
+                        CurrentTime(clock),
+                    ]
+                )
+            ],
+        )
         self.turns = ChatTurns(
             settings,
             venice=venice,
@@ -142,6 +162,8 @@ class App:
             runner=self.runner,
             documents=self.documents,
             cache_keys=PromptCacheKeys(store.state),
+            tools=self.tools,
+            pending=self.pending_tools,
         )
         self.videos = VideoJobs(
             settings,
@@ -202,6 +224,7 @@ class App:
                 catalogue=self.catalogue,
             ),
             PrivacyCommands(settings, store.chat_settings, self.privacy),
+            ToolCommands(store.chat_settings, self.tools, self.pending_tools, self.runner),
         ):
             for command in group.definitions():  # in the order /help lists them
                 self.commands.add(command)

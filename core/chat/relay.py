@@ -12,7 +12,8 @@ from core.events import ReplyStream
 from core.text import CitationRewriter
 from core.venice.client import VeniceClient
 from core.venice.errors import StreamInterrupted, StreamTooSlow, StreamUnreadable
-from core.venice.types import ChatRequest, Citation, Usage
+from core.venice.tool_calls import ToolCallAssembler
+from core.venice.types import AssembledCall, ChatRequest, Citation, Usage
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Streamed:
     reasoning: str = ""  # the model's thinking, not shown
     capped: bool = False  # cut at the answer budget (``interrupted`` too)
     notice: str = ""  # why it ended early, when that is not a plain broken connection
+    tool_calls: tuple[AssembledCall, ...] = ()  # functions the model called (a request with tools)
 
     @property
     def produced(self) -> bool:
@@ -52,6 +54,7 @@ async def relay(venice: VeniceClient, request: ChatRequest, stream: ReplyStream)
     task = asyncio.current_task()
     stream.stoppable(task.cancel if task is not None else None)  # a stop asked earlier: now
     rewriter = CitationRewriter()
+    calls = ToolCallAssembler()
     parts: list[str] = []
     thought: list[str] = []  # reasoning: never shown, but Venice bills it
     citations: tuple[Citation, ...] = ()
@@ -77,6 +80,7 @@ async def relay(venice: VeniceClient, request: ChatRequest, stream: ReplyStream)
             reasoning="".join(thought),
             capped=capped,
             notice=notice,
+            tool_calls=tuple(calls.calls()),
         )
 
     try:
@@ -88,6 +92,7 @@ async def relay(venice: VeniceClient, request: ChatRequest, stream: ReplyStream)
                     usage = delta.usage
                 if delta.cost_usd is not None:
                     cost = delta.cost_usd
+                calls.feed(delta)
                 reasoning, content = delta.reasoning, delta.content
                 over = bool(budget and usage and usage.completion_tokens > budget)
                 if room is not None:

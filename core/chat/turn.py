@@ -11,7 +11,8 @@ from core.billing.cashier import Cashier
 from core.billing.pricing import Prices
 from core.catalogue import Catalogue
 from core.characters.binding import CharacterService
-from core.chat import prompt
+from core.chat import acting, prompt
+from core.chat.acting import Acted
 from core.chat.caching import PromptCacheKeys
 from core.chat.documents import DEFAULT_QUESTION, DocumentQuestion, Documents, ReadDocument
 from core.chat.memory import Memory
@@ -22,11 +23,15 @@ from core.errors import BotError, InvalidInput, StorageUnavailable
 from core.events import Attachment, Charge, Choice, IncomingMessage, Notice, Reply, ReplyStream, Speaker
 from core.media.images import IMAGE_TOKENS
 from core.media.speech import Speech
+from core.money import micro_usd
 from core.ports.records import Conversation, ConversationKey, StoredMessage
 from core.ports.storage import ChatSettingsStore, ConversationStore
 from core.runner import STOPPED_EARLY, Runner
 from core.settings import Settings
 from core.text import find_urls, plural
+from core.tools.base import ToolContext
+from core.tools.pending import PendingCalls
+from core.tools.registry import ToolRegistry
 from core.venice.client import VeniceClient
 from core.venice.types import ChatRequest
 
@@ -56,6 +61,8 @@ class ChatTurns:
         runner: Runner,
         cache_keys: PromptCacheKeys,
         documents: Documents,
+        tools: ToolRegistry,
+        pending: PendingCalls,
     ) -> None:
         self._settings = settings
         self._venice = venice
@@ -71,6 +78,9 @@ class ChatTurns:
         self._runner = runner
         self._cache_keys = cache_keys
         self._documents = documents
+        self._tools = tools
+        self._pending = pending
+        self._ceiling = micro_usd(settings.tool_cost_ceiling_usd, up=False)
 
     async def answer(self, message: IncomingMessage, text: str) -> ReplyStream:
         """Start a streamed answer; the turn is stored when it is complete."""
@@ -232,9 +242,29 @@ class ChatTurns:
         estimate = self._prices.chat_estimate(
             model, context.estimated_tokens, memory.reply_budget(model), web_search=search, scraped_urls=urls
         )
-        async with self._cashier.paying(message, estimate, feature="chat", model_id=model.id) as reservation:
-            result = await relay(self._venice, request, stream)
+        is_admin = self._settings.is_admin(message.platform, message.user_id)
+        tools = self._tools.offered(model, chat, is_admin=is_admin)
+        tool_context = ToolContext(message, chat, stream, is_admin, conversation)
+        acted = Acted()
+        try:
+            async with self._cashier.paying(
+                message, estimate, feature="chat", model_id=model.id
+            ) as reservation:
+                if tools:
+                    limits = acting.Turn(
+                        tools, tool_context, self._settings.max_tool_rounds, self._ceiling, self._pending
+                    )
+                    result = await acting.act(self._venice, request, stream, limits, acted)
+                else:
+                    result = await relay(self._venice, request, stream)
+        except BaseException:
+            await self._give_back(acted.charges)  # no answer: what its tools took goes back too
+            raise
+        if acted.shown:
+            notices.append(Notice("Tools: " + " · ".join(acted.shown), "info"))
         answer, usage, interrupted = result.answer, result.usage, result.interrupted
+        if not answer.strip() and acted.attachments:
+            answer = " · ".join(acted.shown)  # a picture and no words: say what was made
         if result.stopped:
             notices.append(Notice("Stopped. The answer is kept as far as it got."))
         elif interrupted:
@@ -280,11 +310,16 @@ class ChatTurns:
                 await self._cashier.settle(reservation, cost, tokens=self._prices.token_use(model, usage))
             else:
                 await self._cashier.refund(reservation)
+            await self._give_back(acted.charges)
             stream.finish(Reply(notices=tuple(notices)))
             return
         voice: tuple[Attachment, ...] = ()
         charges: list[Charge] = []
-        wants_voice = chat.voice_mode == "on" or (chat.voice_mode == "mirror" and heard_voice)
+        wants_voice = (
+            chat.voice_mode == "on"
+            or (chat.voice_mode == "mirror" and heard_voice)
+            or tool_context.wants_voice
+        )
         if wants_voice and not result.stopped:
             stream.set_activity("record_voice")
             try:
@@ -300,10 +335,11 @@ class ChatTurns:
                 text=preface + answer,
                 citations=result.citations,
                 notices=tuple(notices),
-                choices=(REGENERATE,),
-                attachments=voice,
+                choices=(REGENERATE, *acted.choices),
+                attachments=(*acted.attachments, *voice),
                 speaker=binding.speaker if binding else None,
-                charges=tuple(charges),  # the voice's; the answer is paid once it arrived
+                # The voice's and the tools'; the answer is paid once it arrived.
+                charges=(*acted.charges, *charges),
                 charged_on_delivery=True,
             )
         )
@@ -312,6 +348,7 @@ class ChatTurns:
         # (and refunds this hold); an answer is repeated only if it was being delivered.
         if not await stream.delivered():
             await self._cashier.refund(reservation)  # it never reached the user: not paid, not kept
+            await self._give_back(acted.charges)
             return
         try:
             async with self._cashier.atomic():
@@ -377,6 +414,11 @@ class ChatTurns:
             )
             return
         await self._cashier.charge_after(message, self._embedding_cost(spent), feature="memory")
+
+    async def _give_back(self, charges: list[Charge]) -> None:
+        """Refund what a turn's tools charged when the turn gives the user nothing."""
+        for charge in charges:
+            await self._cashier.refund_undelivered(charge)
 
     def _embedding_cost(self, spent: Embedded) -> int:
         """What embedding text for recall cost, at its model's price."""

@@ -25,6 +25,10 @@ class ToolRegistry:
         """Offer a source's tools too (an MCP server's)."""
         self._sources.append(source)
 
+    def sources(self) -> list[ToolSource]:
+        """Every source, in the order they were added."""
+        return list(self._sources)
+
     def enabled(self, chat: ChatSettings) -> bool:
         """Whether the chat lets the model call tools (``/tools``, else ``TOOLS_DEFAULT``)."""
         return chat.tools if chat.tools is not None else self._settings.tools_default

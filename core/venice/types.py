@@ -74,6 +74,7 @@ class ChatRequest:
     # Functions the model may call (``ToolSpec.as_json()`` entries); sent only when there are some,
     # and only to a model whose ``supports_function_calling`` is true.
     tools: tuple[Mapping[str, Any], ...] = ()
+    tool_choice: Literal["auto", "none"] = "auto"  # "none": the last round of a turn must answer
 
     def to_json(self, *, stream: bool) -> dict[str, Any]:
         """Return the JSON body for ``POST /chat/completions`` as a dict."""
@@ -100,7 +101,7 @@ class ChatRequest:
             body["prompt_cache_key"] = self.prompt_cache_key
         if self.tools:
             body["tools"] = [_plain(tool) for tool in self.tools]
-            body["tool_choice"] = "auto"
+            body["tool_choice"] = self.tool_choice
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
