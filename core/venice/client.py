@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
@@ -15,11 +15,14 @@ from pydantic import SecretStr
 from core.network import diagnose
 from core.ports.metrics import NO_METRICS, Metrics
 from core.text import estimate_tokens
+from core.venice.augment import WebAugment
 from core.venice.errors import (
-    UnreadableAnswer,
     VeniceError,
     VeniceUnreachable,
 )
+from core.venice.responses import encode as _encode
+from core.venice.responses import json_object as _json
+from core.venice.responses import unreadable as _unreadable
 from core.venice.retry import FailureBudget, RetryPolicy
 from core.venice.streaming import stream_answer
 from core.venice.think import split_think
@@ -37,14 +40,11 @@ from core.venice.types import (
     ModelInfo,
     ParsedDocument,
     RateLimitState,
-    ScrapedPage,
-    SearchResult,
     ToolCallDelta,
     Transcript,
     Usage,
     VideoStatus,
     cost_usd,
-    dumps,
 )
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,9 @@ log = logging.getLogger(__name__)
 # request (~100,000 tokens), well under a key's tokens per minute.
 EMBEDDING_BATCH = 256
 EMBEDDING_BATCH_CHARS = 400_000
-# /augment/search's bounds in the spec: a query of at most 400 characters, 1 to 20 results.
-SEARCH_QUERY_CHARS = 400
-SEARCH_LIMIT = 20
 
 
-class VeniceClient:
+class VeniceClient(WebAugment):
     """Talk to the Venice API over an ``httpx.AsyncClient`` that the caller owns."""
 
     def __init__(
@@ -337,47 +334,6 @@ class VeniceClient:
             raise _unreadable(response, "text-parser answer without text and tokens")
         return ParsedDocument(text=text, tokens=int(tokens))
 
-    # ----- augment: the web
-
-    async def web_search(self, query: str, *, limit: int = 5) -> tuple[SearchResult, ...]:
-        """``POST /augment/search``: up to ``limit`` (1 to 20) results for ``query``."""
-        query = " ".join(query.split())
-        if not query:
-            raise ValueError("A web search needs a query (an empty one Venice refuses).")
-        # The spec takes at most 400 characters: a longer query (a model's) is cut, not refused.
-        body = {"query": query[:SEARCH_QUERY_CHARS], "limit": max(1, min(limit, SEARCH_LIMIT))}
-        response = await self._transport.send("POST", "/augment/search", content=_encode(body))
-        items = _json(response).get("results")
-        if not isinstance(items, list):
-            raise _unreadable(response, "search answer without results")
-        results = []
-        for item in items:
-            url = item.get("url") if isinstance(item, dict) else None
-            if not isinstance(url, str) or not url:
-                continue  # nothing to cite or read without an address
-            results.append(
-                SearchResult(
-                    title=_text(item.get("title")) or url,
-                    url=url,
-                    content=_text(item.get("content")),
-                    date=_text(item.get("date")) or None,
-                )
-            )
-        return tuple(results)
-
-    async def scrape(self, url: str) -> ScrapedPage:
-        """``POST /augment/scrape``: a web page's content as markdown, read by Venice."""
-        if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).netloc:
-            raise ValueError(f"Only http(s) addresses can be read, not {url[:100]!r}.")
-        response = await self._transport.send("POST", "/augment/scrape", content=_encode({"url": url}))
-        data = _json(response)
-        content = data.get("content")
-        if not isinstance(content, str):
-            raise _unreadable(response, "scrape answer without content")
-        return ScrapedPage(
-            url=_text(data.get("url")) or url, content=content, format=_text(data.get("format")) or "markdown"
-        )
-
     async def video_quote(self, body: Mapping[str, Any]) -> float:
         """``POST /video/quote``: the price in USD."""
         data = _json(
@@ -434,14 +390,6 @@ class VeniceClient:
     # ----- transport
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        raise _unreadable(response, "response is not JSON") from None
-    return data if isinstance(data, dict) else {"data": data}
-
-
 def _batches(texts: Sequence[str]) -> list[list[str]]:
     """Split texts into requests of at most ``EMBEDDING_BATCH`` texts and about
     ``EMBEDDING_BATCH_CHARS`` characters (a longer text goes alone)."""
@@ -475,10 +423,6 @@ def _vectors(items: Any, expected: int, response: httpx.Response) -> list[tuple[
     return [by_index[i] for i in range(expected)]
 
 
-def _encode(body: Mapping[str, Any]) -> bytes:
-    return dumps(dict(body)).encode()
-
-
 async def _body(response: httpx.Response) -> bytes:
     """Read a (binary) body to the end: one copy, joined from the received chunks."""
     try:
@@ -488,19 +432,6 @@ async def _body(response: httpx.Response) -> bytes:
     finally:
         await response.aclose()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _unreadable(response: httpx.Response, why: str = "response is unreadable") -> UnreadableAnswer:
-    return UnreadableAnswer(
-        why,
-        status=response.status_code,
-        cf_ray=response.headers.get("cf-ray"),
-        content_type=response.headers.get("content-type", "").split(";")[0].strip(),
-    )
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _number(value: Any) -> float | None:

@@ -3,17 +3,106 @@ that carry calls and their results back to the model."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from core.venice.types import AssembledCall, ChatDelta, ToolCallDelta
-
-__all__ = ["AssembledCall", "ToolCallAssembler", "assistant_message", "tool_message"]
+__all__ = [
+    "AssembledCall",
+    "ToolCallAssembler",
+    "ToolCallDelta",
+    "assemble",
+    "assistant_message",
+    "plain_json",
+    "tool_message",
+]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """One fragment of a function call in a streamed answer (OpenAI's stream format).
+
+    ``index`` tells the calls of one answer apart (None when the provider leaves it out); ``id``,
+    ``type`` and ``name`` usually come only with a call's first fragment; ``arguments`` is a piece
+    of the arguments' JSON text, cut anywhere. ``ToolCallAssembler`` puts the pieces together.
+    """
+
+    index: int | None = None
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    type: str | None = None
+
+    @classmethod
+    def parse_list(cls, data: Any, *, whole: bool = False) -> tuple[ToolCallDelta, ...]:
+        """Parse ``tool_calls`` of a streamed delta, or of a whole message (``whole``: each item
+        is a call of its own, whatever its index); raises ``TypeError`` for a wrong shape."""
+        if data is None:
+            return ()
+        if not isinstance(data, list):
+            raise TypeError("tool_calls is not a list")
+        out = []
+        for position, item in enumerate(data):
+            if item is None:
+                continue  # the spec allows null items
+            if not isinstance(item, dict):
+                raise TypeError("a tool call is not an object")
+            function = item.get("function") or {}
+            if not isinstance(function, dict):
+                raise TypeError("a tool call's function is not an object")
+            index = position if whole else item.get("index")
+            arguments = function.get("arguments")
+            if isinstance(arguments, (dict, list)):
+                arguments = json.dumps(
+                    arguments, ensure_ascii=False, separators=(",", ":")
+                )  # a provider that sends the object itself
+            elif arguments is not None and not isinstance(arguments, str):
+                raise TypeError("a tool call's arguments are not a string")
+            name = function.get("name")
+            call_id = item.get("id")
+            out.append(
+                cls(
+                    index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+                    id=str(call_id) if call_id else None,
+                    name=str(name) if name else None,
+                    arguments=arguments or "",
+                    type=str(item["type"]) if item.get("type") else None,
+                )
+            )
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class AssembledCall:
+    """One whole function call the model made: its id, the function's name, and the arguments
+    as the JSON text the model wrote (kept raw: it may not parse)."""
+
+    id: str
+    name: str
+    arguments_json: str
+
+    def arguments(self) -> dict[str, Any] | None:
+        """The arguments as an object; None when the text is not a JSON object ("" counts as {})."""
+        if not self.arguments_json.strip():
+            return {}
+        try:
+            value = json.loads(self.arguments_json)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def as_json(self) -> dict[str, Any]:
+        """The call as an assistant message's ``tool_calls`` entry, to send back with the results."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments_json or "{}"},
+        }
 
 
 @dataclass
@@ -22,6 +111,13 @@ class _Pending:
     name: str = ""
     arguments: list[str] = field(default_factory=list)
     made_up_id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex[:24]}")
+
+
+class _Fragments(Protocol):
+    """What carries function-call fragments: a streamed ``ChatDelta``."""
+
+    @property
+    def tool_calls(self) -> tuple[ToolCallDelta, ...]: ...
 
 
 class ToolCallAssembler:
@@ -37,7 +133,7 @@ class ToolCallAssembler:
         self._calls: list[_Pending] = []
         self._by_index: dict[int, _Pending] = {}
 
-    def feed(self, delta: ChatDelta) -> None:
+    def feed(self, delta: _Fragments) -> None:
         """Take the function-call fragments of one streamed delta."""
         for fragment in delta.tool_calls:
             self.add(fragment)
@@ -92,6 +188,15 @@ def assemble(fragments: Iterable[ToolCallDelta]) -> list[AssembledCall]:
     for fragment in fragments:
         assembler.add(fragment)
     return assembler.calls()
+
+
+def plain_json(value: Any) -> Any:
+    """A mapping (or sequence) of any kind as plain dicts and lists, which JSON encodes."""
+    if isinstance(value, Mapping):
+        return {str(key): plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(item) for item in value]
+    return value
 
 
 def assistant_message(content: str, calls: Iterable[AssembledCall]) -> dict[str, Any]:

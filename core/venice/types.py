@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.venice.tool_calls import AssembledCall as AssembledCall
+from core.venice.tool_calls import ToolCallDelta as ToolCallDelta
+from core.venice.tool_calls import plain_json
+
 WebSearchMode = Literal["off", "on", "auto"]
 
 
@@ -69,10 +73,8 @@ class ChatRequest:
     max_completion_tokens: int | None = None
     temperature: float | None = None
     venice: VeniceParameters = field(default_factory=VeniceParameters)
-    # Routes the conversation's requests to servers that hold its prefix cached (a keyed hash).
-    prompt_cache_key: str | None = None
-    # Functions the model may call (``ToolSpec.as_json()`` entries); sent only when there are some,
-    # and only to a model whose ``supports_function_calling`` is true.
+    prompt_cache_key: str | None = None  # routes the requests to servers holding its prefix cached
+    # Functions the model may call (``ToolSpec.as_json()``), for a model that supports function calling.
     tools: tuple[Mapping[str, Any], ...] = ()
     tool_choice: Literal["auto", "none"] = "auto"  # "none": the last round of a turn must answer
 
@@ -100,21 +102,12 @@ class ChatRequest:
         if self.prompt_cache_key is not None:
             body["prompt_cache_key"] = self.prompt_cache_key
         if self.tools:
-            body["tools"] = [_plain(tool) for tool in self.tools]
+            body["tools"] = [plain_json(tool) for tool in self.tools]
             body["tool_choice"] = self.tool_choice
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return body
-
-
-def _plain(value: Any) -> Any:
-    """A mapping (or sequence) of any kind as plain dicts and lists, which JSON encodes."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -177,89 +170,8 @@ class Citation:
 
 
 @dataclass(frozen=True)
-class ToolCallDelta:
-    """One fragment of a function call in a streamed answer (OpenAI's stream format).
-
-    ``index`` tells the calls of one answer apart (None when the provider leaves it out); ``id``,
-    ``type`` and ``name`` usually come only with a call's first fragment; ``arguments`` is a piece
-    of the arguments' JSON text, cut anywhere. ``ToolCallAssembler`` puts the pieces together.
-    """
-
-    index: int | None = None
-    id: str | None = None
-    name: str | None = None
-    arguments: str = ""
-    type: str | None = None
-
-    @classmethod
-    def parse_list(cls, data: Any, *, whole: bool = False) -> tuple[ToolCallDelta, ...]:
-        """Parse ``tool_calls`` of a streamed delta, or of a whole message (``whole``: each item
-        is a call of its own, whatever its index); raises ``TypeError`` for a wrong shape."""
-        if data is None:
-            return ()
-        if not isinstance(data, list):
-            raise TypeError("tool_calls is not a list")
-        out = []
-        for position, item in enumerate(data):
-            if item is None:
-                continue  # the spec allows null items
-            if not isinstance(item, dict):
-                raise TypeError("a tool call is not an object")
-            function = item.get("function") or {}
-            if not isinstance(function, dict):
-                raise TypeError("a tool call's function is not an object")
-            index = position if whole else item.get("index")
-            arguments = function.get("arguments")
-            if isinstance(arguments, (dict, list)):
-                arguments = dumps(arguments)  # a provider that sends the object itself
-            elif arguments is not None and not isinstance(arguments, str):
-                raise TypeError("a tool call's arguments are not a string")
-            name = function.get("name")
-            call_id = item.get("id")
-            out.append(
-                cls(
-                    index=index if isinstance(index, int) and not isinstance(index, bool) else None,
-                    id=str(call_id) if call_id else None,
-                    name=str(name) if name else None,
-                    arguments=arguments or "",
-                    type=str(item["type"]) if item.get("type") else None,
-                )
-            )
-        return tuple(out)
-
-
-@dataclass(frozen=True)
-class AssembledCall:
-    """One whole function call the model made: its id, the function's name, and the arguments
-    as the JSON text the model wrote (kept raw: it may not parse)."""
-
-    id: str
-    name: str
-    arguments_json: str
-
-    def arguments(self) -> dict[str, Any] | None:
-        """The arguments as an object; None when the text is not a JSON object ("" counts as {})."""
-        if not self.arguments_json.strip():
-            return {}
-        try:
-            value = json.loads(self.arguments_json)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
-
-    def as_json(self) -> dict[str, Any]:
-        """The call as an assistant message's ``tool_calls`` entry, to send back with the results."""
-        return {
-            "id": self.id,
-            "type": "function",
-            "function": {"name": self.name, "arguments": self.arguments_json or "{}"},
-        }
-
-
-@dataclass(frozen=True)
 class ChatDelta:
-    """One piece of a streamed answer: text, thinking, citations, function-call fragments or the
-    closing usage (``finish_reason`` is "tool_calls" when the model stops to call functions)."""
+    """One piece of a streamed answer: text, thinking, citations, function-call fragments or usage."""
 
     content: str = ""
     reasoning: str = ""
@@ -499,8 +411,7 @@ class ParsedDocument:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One result of ``/augment/search``: a page's title, address, a snippet of it, and its date
-    when the search provider knows one."""
+    """One result of ``/augment/search``: a page's title, address, snippet and (if known) date."""
 
     title: str
     url: str
