@@ -11,14 +11,11 @@ from core.money import exact, micro_usd
 from core.ports.records import TokenUse
 from core.venice.types import ModelInfo, TokenPrices, Usage
 
-WEB_SEARCH_USD = Decimal("0.01")  # Venice: $10 per 1,000 web searches
-WEB_SCRAPE_USD = Decimal("0.01")  # Venice: $10 per 1,000 scraped URLs
-# The augment endpoints a tool calls (/models carries no price for them). Venice's docs
-# (veniceai/api-docs, api-reference/endpoint/augment/search.mdx and scrape.mdx): "$0.01 per
-# request"; overview/pricing.mdx's $10 per 1,000 is the same. The spec's x-payment-info says
-# "dynamic, 0.001 to 10.00 USD" for x402 wallets only.
-AUGMENT_SEARCH_USD = Decimal("0.01")  # POST /augment/search, per request
-AUGMENT_SCRAPE_USD = Decimal("0.01")  # POST /augment/scrape, per request
+# Web search and scraping, in a chat request's venice_parameters or through /augment/search and
+# /augment/scrape (the tools'): /models carries no price for them. Venice's docs (veniceai/api-docs,
+# augment/search.mdx and scrape.mdx): "$0.01 per request"; pricing.mdx: $10 per 1,000.
+WEB_SEARCH_USD = Decimal("0.01")
+WEB_SCRAPE_USD = Decimal("0.01")
 DOCUMENT_USD = Decimal("0.01")  # Venice: $0.01 per document read by /augment/text-parser
 MTOK = 1_000_000  # Venice prices tokens per million
 
