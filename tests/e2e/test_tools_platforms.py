@@ -1,0 +1,94 @@
+"""Tools in conversation through the real adapters: on Telegram and Discord the model draws
+mid-conversation, the call shows while it runs, the picture comes in the same turn and is paid;
+past the cost ceiling a button asks first, and "No" costs nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.telegram.bot import TelegramOptions
+from adapters.telegram.writer import Pace
+from tests.e2e.telegram_support import ALICE, texts
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.venice import FakeVenice
+from tests.fakes.venice_chat import call_then_answer
+
+TOOL_MODEL = "llama-3.3-70b"
+EDITS = TelegramOptions(poll_timeout=1, pace=Pace(0, 0, 0), use_drafts=False)  # every change shown
+DRAW = {"prompt": "a lighthouse in a storm"}
+STATUS = "🎨 drawing: a lighthouse in a storm"
+
+
+async def test_telegram_the_model_draws_mid_conversation_shown_while_it_runs_and_paid(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    venice.responder = call_then_answer("generate_image", DRAW, "Here is your lighthouse.")
+    async with start_bot(options=EDITS, default_chat_model=TOOL_MODEL):
+        venice.delay = 0.3  # Venice takes a moment to draw: the status shows meanwhile
+        tg.push_message("Draw me a lighthouse in a storm", chat_id=ALICE)
+        await tg.wait_for(lambda: len(tg.sent_files(ALICE)) == 1 and len(texts(tg, ALICE)) >= 1, timeout=15)
+        venice.delay = 0
+        tg.push_message("/usage", chat_id=ALICE)
+        await tg.wait_for(lambda: "Your latest activity" in texts(tg, ALICE)[-1], timeout=10)
+    usage = texts(tg, ALICE)[-1]
+    assert "image: -$" in usage and "answer: -$" in usage  # the picture at its price, the answer at its own
+    [picture] = tg.sent_files(ALICE)
+    assert picture.method == "sendPhoto"
+    shown = [
+        text
+        for m in tg.calls_to("sendMessage")
+        for text in tg.edits_of(ALICE, m.response["result"]["message_id"])
+    ]  # type: ignore[index]
+    assert any(STATUS in text for text in shown), shown  # the call, as it happened
+    answer = next(t for t in texts(tg, ALICE) if "Here is your lighthouse." in t)
+    assert f"Tools: {STATUS}" in answer  # and under the answer once it is done
+    assert len(venice.calls_to("/image/generate")) == 1
+
+
+async def test_telegram_past_the_ceiling_a_button_asks_and_no_costs_nothing(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any
+) -> None:
+    venice.responder = call_then_answer("generate_image", DRAW, "I need your yes first.")
+    async with start_bot(options=EDITS, default_chat_model=TOOL_MODEL, tool_cost_ceiling_usd=0):
+        tg.push_message("Draw me a lighthouse in a storm", chat_id=ALICE)
+        await tg.wait_for(lambda: any("I need your yes first." in t for t in texts(tg, ALICE)), timeout=15)
+        answer = next(m for m in tg.visible(ALICE) if "I need your yes first." in m.get("text", ""))
+        buttons = [b for row in answer["reply_markup"]["inline_keyboard"] for b in row]
+        labels = [b["text"] for b in buttons]
+        assert any(label.startswith("✅ 🎨 drawing") and "$" in label for label in labels), labels
+        no = next(b for b in buttons if b["text"] == "✖ No, thanks")
+        tg.push_callback(no["callback_data"], chat_id=ALICE, message_id=answer["message_id"])
+        await tg.wait_for(lambda: any("Nothing was charged" in t for t in texts(tg, ALICE)), timeout=10)
+    assert venice.calls_to("/image/generate") == []
+    assert tg.sent_files(ALICE) == []
+
+
+async def test_discord_the_model_draws_mid_conversation_shown_while_it_runs_and_paid(
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
+) -> None:
+    alice = dc.add_user("alice")
+    dm = dc.add_dm(alice)
+    venice.responder = call_then_answer("generate_image", DRAW, "Here is your lighthouse.")
+    async with start_discord(default_chat_model=TOOL_MODEL):
+        venice.delay = 0.3
+        dc.send_message(dm, alice, "Draw me a lighthouse in a storm")
+        await dc.wait_for(
+            lambda: any(
+                m["attachments"] and "Here is your lighthouse." in m["content"] for m in _bot_messages(dc, dm)
+            ),
+            timeout=15,
+        )
+        venice.delay = 0
+        dc.send_message(dm, alice, "/usage")
+        await dc.wait_for(lambda: "Your latest activity" in _bot_messages(dc, dm)[-1]["content"], timeout=10)
+    assert "image: -$" in _bot_messages(dc, dm)[-1]["content"]
+    answer = next(m for m in _bot_messages(dc, dm) if m["attachments"])
+    assert answer["attachments"][0]["filename"].endswith(".png")
+    assert any(STATUS in text for text in dc.edits_of(dm, int(answer["id"]))[:-1])  # shown while drawing
+    assert f"Tools: {STATUS}" in answer["content"]
+    assert len(venice.calls_to("/image/generate")) == 1
+
+
+def _bot_messages(dc: FakeDiscord, channel: int) -> list[dict[str, Any]]:
+    return [m for m in dc.messages(channel) if int(m["author"]["id"]) == dc.bot_id]
