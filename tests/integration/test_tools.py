@@ -3,6 +3,7 @@ paid, the round limit, the cost ceiling and its buttons, failures told to the mo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -168,3 +169,48 @@ async def test_past_the_ceiling_a_yes_draws_the_picture_and_charges_it(
         spent = await charges(service)
     assert [a.kind for a in drawn.reply.attachments] == ["image"]
     assert spent["image"] > 0
+
+
+async def test_speak_answers_with_a_voice_note_too(
+    make_service: Callable[..., Any], venice: FakeVenice
+) -> None:
+    venice.responder = call_then_answer("speak", {}, "Hello there, spoken aloud.")
+    async with make_service(default_chat_model=TOOL_MODEL) as service:
+        answer = await ask(service, "Say hello out loud", **ALICE)
+        spent = await charges(service)
+    assert answer.text.startswith("Hello there, spoken aloud.")
+    assert [a.kind for a in answer.reply.attachments] == ["voice"]
+    assert spent["speech"] > 0
+    assert venice.calls_to("/audio/speech")[0].body["input"].startswith("Hello there, spoken aloud.")
+
+
+async def test_current_time_is_told_in_the_chats_time_zone(
+    make_service: Callable[..., Any], venice: FakeVenice
+) -> None:
+    venice.responder = call_then_answer("current_time", {}, "{result}")
+    async with make_service(default_chat_model=TOOL_MODEL) as service:
+        with pytest.raises(InvalidInput, match="not a time zone"):
+            await ask(service, "/timezone Mars/Olympus", **ALICE)
+        assert "Europe/Berlin" in (await ask(service, "/timezone Europe/Berlin", **ALICE)).text
+        answer = await ask(service, "What time is it?", **ALICE)
+    assert re.search(r"in Europe/Berlin \(UTC\+0[12]:00\)", answer.text), answer.text  # CET or CEST
+
+
+async def test_the_answer_streams_before_and_after_a_call(
+    make_service: Callable[..., Any], venice: FakeVenice
+) -> None:
+    def respond(body: dict[str, Any]) -> ChatScript:
+        if any(m.get("role") == "tool" for m in body["messages"]):
+            return ChatScript(content="It is late in Berlin.")
+        return ChatScript(
+            content="Let me check the clock.", tool_calls=[{"name": "current_time", "arguments": {}}]
+        )
+
+    venice.responder = respond
+    async with make_service(default_chat_model=TOOL_MODEL) as service:
+        answer = await ask(service, "What time is it?", **ALICE)
+    assert answer.text.startswith("Let me check the clock.\n\nIt is late in Berlin.")
+    streamed = "".join(answer.deltas)
+    assert streamed.index("Let me check") < streamed.index(
+        "It is late"
+    )  # both rounds reached the user as they came
