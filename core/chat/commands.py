@@ -357,6 +357,9 @@ class ChatCommands:
             f"System prompt: {prompt}",
             f"Character: {await self._character_name(chat)}",
             f"Voice replies: {chat.voice_mode}; safe mode: {'on' if chat.safe_mode else 'off'}",
+            "Tools: "
+            + ("on" if (self._settings.tools_default if chat.tools is None else chat.tools) else "off")
+            + f" (/tools); time zone: {chat.timezone or 'UTC'}",
             "Ephemeral mode: "
             + ("on (this chat's conversation is kept in memory only)" if chat.ephemeral else "off"),
             f"Messages are kept {kept_for(days)}"
