@@ -26,10 +26,11 @@ from core.commands import CommandContext, CommandRegistry
 from core.errors import InvalidInput
 from core.events import IncomingMessage, Reply, ReplyStream
 from core.media.commands import MediaCommands
+from core.media.deliverers import Deliverers
 from core.media.images import Images
 from core.media.speech import Speech
 from core.media.uploads import Uploads
-from core.media.video import Deliverers, VideoJobs
+from core.media.video import VideoJobs
 from core.money import usd
 from core.ports.metrics import NO_METRICS, Metrics, TurnKind
 from core.ports.records import ConversationKey

@@ -395,13 +395,16 @@ class ParsedDocument:
     tokens: int
 
 
+QueueFamily = Literal["video", "audio"]  # Venice's queued endpoints: /video/* and /audio/*
+
+
 @dataclass(frozen=True)
-class VideoStatus:
-    """A video job's state: still running (with timings), or done with the video."""
+class QueuedStatus:
+    """A queued job's state: still running (with timings), or done with its file."""
 
     done: bool
-    video: bytes = field(default=b"", repr=False)
-    mime_type: str = "video/mp4"
+    data: bytes = field(default=b"", repr=False)
+    mime_type: str = ""
     average_ms: float | None = None
     elapsed_ms: float | None = None
 
