@@ -130,6 +130,7 @@ FEATURE_NAMES = {
     "transcription": "voice note transcribed",
     "document": "document read",
     "video": "video",
+    "music": "music",
 }
 
 
