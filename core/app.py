@@ -148,6 +148,7 @@ class App:
             documents=self.documents,
             cache_keys=PromptCacheKeys(store.state),
         )
+
         def queued(kind: type[_Jobs]) -> _Jobs:
             return kind(
                 settings,
