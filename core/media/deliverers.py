@@ -4,9 +4,12 @@ its chat: each running adapter registers its way to post one."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from core.events import Destination, Reply
+
+log = logging.getLogger(__name__)
 
 
 class Deliverers(dict[str, Callable[[Destination, Reply], Awaitable[None]]]):
@@ -36,3 +39,17 @@ class Deliverers(dict[str, Callable[[Destination, Reply], Awaitable[None]]]):
             except TimeoutError:
                 return None
         return self[platform]
+
+    async def send(self, destination: Destination, reply: Reply, what: str, *, wait: float) -> bool:
+        """Post ``reply`` through its platform's deliverer, waiting up to ``wait`` seconds for one
+        to register; returns whether it was sent. ``what`` names it in the log."""
+        deliver = await self.wait_for(destination.platform, wait)
+        if deliver is None:
+            log.warning("%s is done but no %s adapter is running to deliver it", what, destination.platform)
+            return False
+        try:
+            await deliver(destination, reply)
+        except Exception:
+            log.exception("Delivering %s failed", what)
+            return False
+        return True

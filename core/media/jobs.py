@@ -23,21 +23,20 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.errors import BotError, InvalidInput, PermissionDenied
-from core.events import Activity, Choice, Destination, IncomingMessage, Reply, ReplyStream
+from core.events import Choice, Destination, IncomingMessage, Reply, ReplyStream
 from core.media.deliverers import Deliverers
+from core.media.job_kinds import JobKindInfo
 from core.media.video_leases import VideoLeases
 from core.money import usd
 from core.ports.coordination import Coordination
-from core.ports.records import JobKind, Reservation, VideoJob
+from core.ports.records import Reservation, VideoJob
 from core.ports.storage import VideoJobStore
 from core.text import plural
 from core.venice.errors import VeniceError
 from core.venice.retry import RETRYABLE_STATUSES
-from core.venice.types import QueueFamily
 
 if TYPE_CHECKING:
     from core.billing.cashier import Cashier
@@ -53,26 +52,6 @@ QUOTE_SECONDS = 15 * 60  # a quote older than this is asked again
 MAX_POLL_FAILURES = 8  # in a row, before a job is given up (and refunded)
 DELIVERER_WAIT = 300.0  # after a restart, how long a finished job waits for its platform
 RESUME_SECONDS = 60.0  # how often a worker looks for jobs a dead worker stopped following
-
-
-@dataclass(frozen=True)
-class JobKindInfo:
-    """What differs between kinds of queued job: Venice's paths, the ledger's feature, the words."""
-
-    kind: JobKind
-    family: QueueFamily  # Venice's /video/* or /audio/*
-    feature: str  # in the ledger and FEATURE_MARKUPS
-    command: str  # /video: its buttons run /videoconfirm and /videocancel
-    noun: str  # "video", "track"
-    making: str  # the progress line: "Rendering the video"
-    activity: Activity  # what the chat shows while it is made
-
-    def not_started(self) -> str:
-        """What a user is told of a job a crash stopped before Venice's id was stored."""
-        return (
-            f"Your {self.noun} could not be started before the bot restarted, so it was not made. "
-            f"You were not charged; ask again with /{self.command}."
-        )
 
 
 class QueuedJobs:
@@ -404,21 +383,11 @@ class QueuedJobs:
                 return True
             stream.finish(reply)
             return await stream.delivered()  # paid only once the adapter has sent it
-        deliver = await self._deliverers.wait_for(job.platform, DELIVERER_WAIT)
-        if deliver is None:
-            log.warning(
-                "%s %s is done but no %s adapter is running to deliver it", noun, job.id, job.platform
-            )
-            return False
         if reply is None:
             text = error.user_message if isinstance(error, BotError) else f"Sorry, your {noun} failed."
             reply = Reply(f"⚠️ {text}")
-        try:
-            await deliver(Destination(job.platform, job.chat_id, job.user_id, job.thread_id), reply)
-        except Exception:
-            log.exception("Delivering %s %s failed", noun, job.id)
-            return False
-        return True
+        where = Destination(job.platform, job.chat_id, job.user_id, job.thread_id)
+        return await self._deliverers.send(where, reply, f"{noun} {job.id}", wait=DELIVERER_WAIT)
 
     async def aclose(self) -> None:
         """Stop following jobs; queued ones resume at the next start (or in another worker)."""

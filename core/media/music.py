@@ -13,7 +13,8 @@ from typing import Any
 
 from core.errors import InvalidInput
 from core.events import Attachment, IncomingMessage, Reply
-from core.media.jobs import JobKindInfo, QueuedJobs
+from core.media.job_kinds import JobKindInfo
+from core.media.jobs import QueuedJobs
 from core.money import usd
 from core.ports.records import VideoJob
 from core.venice.types import ModelInfo
