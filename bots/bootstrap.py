@@ -129,8 +129,9 @@ async def build_service(
             sleep=policy.sleep,
             metrics=metrics,
         )
-        await service.videos.resume()  # jobs that were running when the bot stopped
-        service.videos.start()  # and those another worker stops following (it died)
+        for jobs in service.queued_jobs:  # videos and tracks
+            await jobs.resume()  # jobs that were running when the bot stopped
+            jobs.start()  # and those another worker stops following (it died)
         # Then the holds a crash left open: none is live unless another bot shares the database.
         await service.recover(others_running=await others_running(store, settings))
         service.privacy.start()  # retention sweeps, in the background

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from core.account.commands import AccountCommands
 from core.addressing import Addressing
@@ -26,10 +27,13 @@ from core.commands import CommandContext, CommandRegistry
 from core.errors import InvalidInput
 from core.events import IncomingMessage, Reply, ReplyStream
 from core.media.commands import MediaCommands
+from core.media.deliverers import Deliverers
 from core.media.images import Images
+from core.media.jobs import QueuedJobs
+from core.media.music import MusicJobs
 from core.media.speech import Speech
 from core.media.uploads import Uploads
-from core.media.video import Deliverers, VideoJobs
+from core.media.video import VideoJobs
 from core.money import usd
 from core.ports.metrics import NO_METRICS, Metrics, TurnKind
 from core.ports.records import ConversationKey
@@ -49,6 +53,7 @@ from core.venice.client import VeniceClient
 log = logging.getLogger(__name__)
 # What users write, only when LOG_CONTENT=true (bots/logs.py silences it otherwise).
 content_log = logging.getLogger("core.content")
+_Jobs = TypeVar("_Jobs", bound=QueuedJobs)
 
 
 class App:
@@ -65,7 +70,7 @@ class App:
         rate_limit: UserRateLimit,
         account: AccountGuard,
         key_limits: KeyRateLimiter,
-        clock: Callable[[], float] = time.time,  # wall time, for video jobs
+        clock: Callable[[], float] = time.time,  # wall time, for video and music jobs
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         metrics: Metrics = NO_METRICS,
     ) -> None:
@@ -101,7 +106,7 @@ class App:
             atomic=store.atomic,
             metrics=metrics,
         )
-        # How each running adapter posts a result that outlived the request (a video).
+        # How each running adapter posts a result that outlived the request (a video, a track).
         self.deliverers = Deliverers()
         self.catalogue = Catalogue(settings, venice)
         self.uploads = Uploads(settings)
@@ -165,19 +170,26 @@ class App:
             tools=self.tools,
             pending=self.pending_tools,
         )
-        self.videos = VideoJobs(
-            settings,
-            store.video_jobs,
-            venice=venice,
-            chat_settings=store.chat_settings,
-            prices=prices,
-            cashier=self.cashier,
-            catalogue=self.catalogue,
-            deliverers=self.deliverers,
-            workers=store.coordination,
-            clock=clock,
-            sleep=sleep,
-        )
+
+        def queued(kind: type[_Jobs]) -> _Jobs:
+            return kind(
+                settings,
+                store.video_jobs,
+                venice=venice,
+                chat_settings=store.chat_settings,
+                prices=prices,
+                cashier=self.cashier,
+                catalogue=self.catalogue,
+                deliverers=self.deliverers,
+                workers=store.coordination,
+                clock=clock,
+                sleep=sleep,
+            )
+
+        self.videos = queued(VideoJobs)
+        self.music = queued(MusicJobs)
+        # Every kind of queued job, for resuming at start-up and stopping at the end.
+        self.queued_jobs: tuple[QueuedJobs, ...] = (self.videos, self.music)
         self.users = store.users
         self.accounts = AccountFinder(self.users, store.ledger, store.conversations)
         self.privacy = Privacy(
@@ -212,7 +224,7 @@ class App:
                 venice=venice,
                 clock=clock,
             ),
-            MediaCommands(store.chat_settings, self.images, self.speech, self.videos),
+            MediaCommands(store.chat_settings, self.images, self.speech, self.videos, self.music),
             CharacterCommands(
                 settings,
                 characters=self.characters,
@@ -374,7 +386,8 @@ class App:
 
     async def aclose(self) -> None:
         """Finish answers in flight (or cancel them after a grace period)."""
-        await self.videos.aclose()  # queued videos resume at the next start
+        for jobs in self.queued_jobs:
+            await jobs.aclose()  # queued videos and tracks resume at the next start
         await self.privacy.aclose()
         await self.runner.drain()
         await self._ledger.flush()  # settlements are queued: write them before the database closes

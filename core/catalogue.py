@@ -48,7 +48,9 @@ class Catalogue:
                     for voice in voices_of(model)
                 ]
             else:
-                kind = {"image_models": "image", "video_models": "video"}.get(name, "text")
+                kind = {"image_models": "image", "video_models": "video", "music_models": "music"}.get(
+                    name, "text"
+                )
                 values = [(f"{m.id} — {m.name}", m.id) for m in await self.models_of(kind)]
         except BotError:
             return []

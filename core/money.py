@@ -132,6 +132,7 @@ FEATURE_NAMES = {
     "video": "video",
     "search": "web search",
     "scrape": "web page read",
+    "music": "music",
 }
 
 

@@ -113,6 +113,15 @@ class Settings(BaseSettings):
         1800.0, ge=60, description="Give up (and refund) a video job after this long"
     )
     video_poll_seconds: float = Field(5.0, gt=0, description="First wait between video polls")
+    default_music_model: str | None = Field(
+        None, description="Model for /music (empty: the first music model Venice lists)"
+    )
+    music_poll_seconds: float = Field(
+        3.0, gt=0, le=60, description="Wait between checks on a music job (a track is sent this soon after)"
+    )
+    music_timeout_seconds: float = Field(
+        900.0, ge=60, description="Give up (and refund) a music job after this long"
+    )
 
     message_retention_days: int = Field(
         30, ge=0, le=36_500, description="Delete stored messages older than this (0: keep forever)"

@@ -26,7 +26,7 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 SYNC_KEY = "discord.commands.fingerprint"
-MEDIA_SUGGESTIONS = frozenset({"image_models", "image_styles", "voices", "video_models"})
+MEDIA_SUGGESTIONS = frozenset({"image_models", "image_styles", "voices", "video_models", "music_models"})
 NO_IMAGE = "That message has no image."
 # An autocomplete callback: the interaction and what the user has typed so far.
 Completer = Callable[[discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]

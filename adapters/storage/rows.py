@@ -18,7 +18,7 @@ class Row(Protocol):
 
 VIDEO_JOB_COLUMNS = (
     "id, status, platform, chat_id, thread_id, user_id, owner, model, request, quote, "
-    "reservation, queue_id, created_at, queued_at, finished_at"
+    "reservation, queue_id, created_at, queued_at, finished_at, kind"
 )
 
 
@@ -40,6 +40,7 @@ def video_job_values(job: VideoJob) -> tuple[Any, ...]:
         job.created_at,
         job.queued_at,
         job.finished_at,
+        job.kind,
     )
 
 
@@ -61,6 +62,7 @@ def video_job(row: Row) -> VideoJob:
         created_at=float(row[12]),
         queued_at=row[13],
         finished_at=row[14],
+        kind=row[15],
     )
 
 

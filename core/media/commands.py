@@ -1,4 +1,4 @@
-"""The media commands: /imagine /upscale /edit /speak /voice /voicemode /safemode /video."""
+"""The media commands: /imagine /upscale /edit /speak /voice /voicemode /safemode /video /music."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from core.events import Choice, Reply, ReplyStream
 
 if TYPE_CHECKING:
     from core.media.images import Images
+    from core.media.jobs import QueuedJobs
+    from core.media.music import MusicJobs
     from core.media.speech import Speech
     from core.media.video import VideoJobs
     from core.ports.storage import ChatSettingsStore
@@ -24,12 +26,18 @@ class MediaCommands:
     """Handlers that turn commands into media actions."""
 
     def __init__(
-        self, chat_settings: ChatSettingsStore, images: Images, speech: Speech, videos: VideoJobs
+        self,
+        chat_settings: ChatSettingsStore,
+        images: Images,
+        speech: Speech,
+        videos: VideoJobs,
+        music: MusicJobs,
     ) -> None:
         self._chat_settings = chat_settings
         self._images = images
         self._speech = speech
         self._videos = videos
+        self._music = music
 
     def definitions(self) -> list[Command]:
         """The command definitions, in the order /help shows them."""
@@ -133,20 +141,27 @@ class MediaCommands:
                 ),
                 audience=Audience.CHAT,
             ),
+            *self._answers(self._videos),
             Command(
-                "videoconfirm",
-                "Make a quoted video",
-                self.videoconfirm,
-                (Arg("id", "The quote's id", required=True),),
-                hidden=True,
+                "music",
+                "Make a song or a sound from a description (shows the price first)",
+                self.music,
+                (
+                    Arg(
+                        "prompt",
+                        "What it sounds like",
+                        ArgType.TEXT,
+                        required=True,
+                        example="a calm piano piece for a rainy evening",
+                    ),
+                    Arg("model", "Music model", option=True, autocomplete="music_models"),
+                    Arg("duration", "Length in seconds, e.g. 30", ArgType.INTEGER, option=True),
+                    Arg("instrumental", "No singing: on or off", choices=("on", "off"), option=True),
+                    Arg("lyrics", "The words to sing", ArgType.TEXT, option=True),
+                ),
+                audience=Audience.CHAT,
             ),
-            Command(
-                "videocancel",
-                "Drop a quoted video",
-                self.videocancel,
-                (Arg("id", "The quote's id", required=True),),
-                hidden=True,
-            ),
+            *self._answers(self._music),
         ]
 
     async def imagine(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
@@ -229,12 +244,26 @@ class MediaCommands:
         prompt = args.pop("prompt")
         return await self._videos.quote(ctx.message, prompt, args)
 
-    async def videoconfirm(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
-        """Make a quoted video."""
-        return await self._videos.confirm(ctx.message, args["id"])
+    async def music(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
+        """Quote a track and offer it."""
+        prompt = args.pop("prompt")
+        return await self._music.quote(ctx.message, prompt, args)
 
-    async def videocancel(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
-        """Drop a quoted video."""
-        if not args.get("id"):
-            raise InvalidInput("Which video? Use the Cancel button under its price.")
-        return await self._videos.cancel(ctx.message, args["id"])
+    @staticmethod
+    def _answers(jobs: QueuedJobs) -> list[Command]:
+        """The hidden commands a quote's buttons run: make it, or drop it."""
+        noun, name = jobs.info.noun, jobs.info.command
+
+        async def confirm(ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
+            return await jobs.confirm(ctx.message, args["id"])
+
+        async def cancel(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+            if not args.get("id"):
+                raise InvalidInput(f"Which {noun}? Use the Cancel button under its price.")
+            return await jobs.cancel(ctx.message, args["id"])
+
+        quote_id = (Arg("id", "The quote's id", required=True),)
+        return [
+            Command(f"{name}confirm", f"Make a quoted {noun}", confirm, quote_id, hidden=True),
+            Command(f"{name}cancel", f"Drop a quoted {noun}", cancel, quote_id, hidden=True),
+        ]

@@ -101,11 +101,12 @@ class ChatSettings:
 
 
 VideoJobStatus = Literal["quoted", "queued", "done", "failed", "cancelled"]
+JobKind = Literal["video", "music"]
 
 
 @dataclass(frozen=True)
 class VideoJob:
-    """One /video request, from its quote to its delivery."""
+    """One /video or /music request (``kind``), from its quote to its delivery."""
 
     id: str
     status: VideoJobStatus
@@ -122,10 +123,11 @@ class VideoJob:
     created_at: float
     queued_at: float | None
     finished_at: float | None
+    kind: JobKind = "video"
 
     @property
     def prompt(self) -> str:
-        """What the video shows."""
+        """What the video shows (or the music sounds like)."""
         return str(self.request.get("prompt", ""))
 
 

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from core.venice.responses import encode, json_object, text, unreadable
 from core.venice.transport import Transport
-from core.venice.types import ScrapedPage, SearchResult
 
 # /augment/search's bounds in the spec: a query of at most 400 characters, 1 to 20 results.
 SEARCH_QUERY_CHARS = 400
 SEARCH_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One result of ``/augment/search``: a page's title, address, snippet and (if known) date."""
+
+    title: str
+    url: str
+    content: str = ""
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class ScrapedPage:
+    """What ``/augment/scrape`` read from a page: its address and its content as markdown."""
+
+    url: str
+    content: str = field(repr=False)
+    format: str = "markdown"
 
 
 class WebAugment:

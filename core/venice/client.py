@@ -39,11 +39,12 @@ from core.venice.types import (
     GeneratedImages,
     ModelInfo,
     ParsedDocument,
+    QueuedStatus,
+    QueueFamily,
     RateLimitState,
     ToolCallDelta,
     Transcript,
     Usage,
-    VideoStatus,
     cost_usd,
 )
 
@@ -334,58 +335,53 @@ class VeniceClient(WebAugment):
             raise _unreadable(response, "text-parser answer without text and tokens")
         return ParsedDocument(text=text, tokens=int(tokens))
 
-    async def video_quote(self, body: Mapping[str, Any]) -> float:
-        """``POST /video/quote``: the price in USD."""
-        data = _json(
-            await self._transport.send(
-                "POST", "/video/quote", content=_encode(body), model=str(body.get("model") or "")
-            )
-        )
+    async def queue_quote(self, family: QueueFamily, body: Mapping[str, Any]) -> float:
+        """``POST /video/quote`` or ``/audio/quote``: the price in USD."""
         try:
-            return float(data["quote"])
+            return float((await self._queued(family, "quote", body))["quote"])
         except (KeyError, TypeError, ValueError):
-            raise VeniceError("quote missing", user_message="Venice sent no price for this video.") from None
+            raise VeniceError("quote missing", user_message=f"Venice sent no {family} price.") from None
 
-    async def video_queue(self, body: Mapping[str, Any]) -> str:
-        """``POST /video/queue``: the queue id of the new job."""
-        data = _json(
-            await self._transport.send(
-                "POST", "/video/queue", content=_encode(body), model=str(body.get("model") or "")
-            )
-        )
-        queue_id = data.get("queue_id")
+    async def queue_job(self, family: QueueFamily, body: Mapping[str, Any]) -> str:
+        """``POST /video/queue`` or ``/audio/queue``: the queue id of the new job."""
+        queue_id = (await self._queued(family, "queue", body)).get("queue_id")
         if not isinstance(queue_id, str) or not queue_id:
-            raise VeniceError("queue_id missing", user_message="Venice did not accept the video job.")
+            raise VeniceError("queue_id missing", user_message=f"Venice did not accept the {family} job.")
         return queue_id
 
-    async def video_retrieve(self, model: str, queue_id: str) -> VideoStatus:
-        """``POST /video/retrieve``: progress while running, the mp4 when done."""
+    async def _queued(self, family: QueueFamily, verb: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        model = str(body.get("model") or "")
+        return _json(
+            await self._transport.send("POST", f"/{family}/{verb}", content=_encode(body), model=model)
+        )
+
+    async def queue_retrieve(self, family: QueueFamily, model: str, queue_id: str) -> QueuedStatus:
+        """``POST /video/retrieve`` or ``/audio/retrieve``: progress while running, the file when done."""
         response = await self._transport.send(
             "POST",
-            "/video/retrieve",
+            f"/{family}/retrieve",
             stream=True,
             model=model,
             content=_encode({"model": model, "queue_id": queue_id}),
         )
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
         body = await _body(response)
-        if kind.startswith("video/"):
-            return VideoStatus(done=True, video=body, mime_type=kind)
+        if kind.startswith(f"{family}/"):
+            return QueuedStatus(done=True, data=body, mime_type=kind)
         try:
             data = json.loads(body)
         except ValueError:
             raise _unreadable(response) from None
-        return VideoStatus(
+        return QueuedStatus(
             done=False,
             average_ms=_number(data.get("average_execution_time")),
             elapsed_ms=_number(data.get("execution_duration")),
         )
 
-    async def video_complete(self, model: str, queue_id: str) -> None:
-        """``POST /video/complete``: delete the finished video from Venice's storage."""
-        await self._transport.send(
-            "POST", "/video/complete", model=model, content=_encode({"model": model, "queue_id": queue_id})
-        )
+    async def queue_complete(self, family: QueueFamily, model: str, queue_id: str) -> None:
+        """``POST /video/complete`` or ``/audio/complete``: delete the file from Venice's storage."""
+        body = _encode({"model": model, "queue_id": queue_id})
+        await self._transport.send("POST", f"/{family}/complete", model=model, content=body)
 
     # ----- transport
 

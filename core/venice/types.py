@@ -409,32 +409,16 @@ class ParsedDocument:
     tokens: int
 
 
-@dataclass(frozen=True)
-class SearchResult:
-    """One result of ``/augment/search``: a page's title, address, snippet and (if known) date."""
-
-    title: str
-    url: str
-    content: str = ""
-    date: str | None = None
+QueueFamily = Literal["video", "audio"]  # Venice's queued endpoints: /video/* and /audio/*
 
 
 @dataclass(frozen=True)
-class ScrapedPage:
-    """What ``/augment/scrape`` read from a page: its address and its content as markdown."""
-
-    url: str
-    content: str = field(repr=False)
-    format: str = "markdown"
-
-
-@dataclass(frozen=True)
-class VideoStatus:
-    """A video job's state: still running (with timings), or done with the video."""
+class QueuedStatus:
+    """A queued job's state: still running (with timings), or done with its file."""
 
     done: bool
-    video: bytes = field(default=b"", repr=False)
-    mime_type: str = "video/mp4"
+    data: bytes = field(default=b"", repr=False)
+    mime_type: str = ""
     average_ms: float | None = None
     elapsed_ms: float | None = None
 

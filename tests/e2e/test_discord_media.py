@@ -40,6 +40,16 @@ def bot_messages(dc: FakeDiscord, channel: int) -> list[dict[str, Any]]:
     return [m for m in dc.messages(channel) if int(m["author"]["id"]) == dc.bot_id and not m["flags"] & 128]
 
 
+async def file_sent(dc: FakeDiscord, channel: int, suffix: str) -> None:
+    """Wait until the bot has posted a file whose name ends with ``suffix`` in the channel."""
+    await dc.wait_for(
+        lambda: any(
+            a["filename"].endswith(suffix) for m in bot_messages(dc, channel) for a in m["attachments"]
+        ),
+        timeout=15,
+    )
+
+
 def files_of(dc: FakeDiscord, message: dict[str, Any]) -> list[bytes]:
     return [dc.attachment_data(a) for a in message["attachments"]]
 
@@ -345,12 +355,7 @@ async def test_video_quote_confirm_button_renders_and_delivers_the_video(
         confirm = next(custom_id for label, custom_id in buttons.items() if "$" in label)
         assert confirm.startswith("venice:cmd:/videoconfirm ")
         dc.send_component(channel, alice, int(offer["id"]), confirm)
-        await dc.wait_for(
-            lambda: any(
-                a["filename"].endswith(".mp4") for m in bot_messages(dc, channel) for a in m["attachments"]
-            ),
-            timeout=15,
-        )
+        await file_sent(dc, channel, ".mp4")
     video = next(m for m in bot_messages(dc, channel) if m["attachments"])
     assert files_of(dc, video)[0][4:8] == b"ftyp"
     progress = dc.edits_of(channel, int(video["id"]))

@@ -8,6 +8,7 @@ no reservation is left open, and ``venice-bots admin check`` passes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ async def ask_for_a_video(bot: BotProcess, tg: FakeTelegram) -> None:
 
 
 def the_job(bot: BotProcess) -> dict[str, Any]:
-    """The one video job in the bot's database."""
+    """The one job (a video, or a track) in the bot's database."""
     [row] = bot.query("SELECT status, quote, reservation, queue_id FROM video_jobs")
     return dict(zip(("status", "quote", "reservation", "queue_id"), row, strict=True))
 
@@ -59,6 +60,30 @@ async def poll_until(predicate: Any, what: str, bot: BotProcess) -> None:
         await asyncio.sleep(0.02)
 
 
+async def restart_until_done(bot: BotProcess, completed: Callable[[], bool], what: str) -> None:
+    """Start the bot again, wait until Venice was told the file is ours (``completed``) and the
+    job is done, then stop it cleanly."""
+    await bot.start()
+    await poll_until(completed, what, bot)
+    await poll_until(lambda: the_job(bot)["status"] == "done", "the job's end", bot)
+    await bot.stop()
+
+
+async def assert_delivered_once(
+    bot: BotProcess, tg: FakeTelegram, venice: FakeVenice, *, method: str, queue: str
+) -> None:
+    """The file was sent once (with Telegram's ``method``), made at Venice once (``queue``),
+    the quote charged once, and ``venice-bots admin check`` passes."""
+    [sent] = tg.sent_files(ALICE)
+    assert sent.method == method
+    job = the_job(bot)
+    assert closings(bot, job["reservation"]) == [("settle", 0)]  # charged the quote, once
+    assert balance(bot) == ALLOWANCE - job["quote"]
+    assert len(venice.calls_to(queue)) == 1  # made (and paid at Venice) once
+    code, output = await bot.admin_check()
+    assert code == 0, output
+
+
 async def test_a_video_killed_while_it_renders_is_delivered_once_after_the_restart(
     tg: FakeTelegram, venice: FakeVenice, tmp_path: Path
 ) -> None:
@@ -74,21 +99,10 @@ async def test_a_video_killed_while_it_renders_is_delivered_once_after_the_resta
         assert job["status"] == "queued" and job["queue_id"] in venice.video_jobs  # stored before polling
         rendering = venice.video_jobs[job["queue_id"]]
         venice.video_polls_until_done = rendering.polls + 1  # done while the bot was away
-        await bot.start()
-        await poll_until(lambda: rendering.completed, "/video/complete", bot)
-        await poll_until(lambda: the_job(bot)["status"] == "done", "the job's end", bot)
-        await bot.stop()
+        await restart_until_done(bot, lambda: rendering.completed, "/video/complete")
     finally:
         await bot.aclose()
-
-    [video] = tg.sent_files(ALICE)  # delivered, once
-    assert video.method == "sendVideo"
-    job = the_job(bot)
-    assert closings(bot, job["reservation"]) == [("settle", 0)]  # charged the quote, once
-    assert balance(bot) == ALLOWANCE - job["quote"]
-    assert len(venice.calls_to("/video/queue")) == 1  # made (and paid at Venice) once
-    code, output = await bot.admin_check()
-    assert code == 0, output
+    await assert_delivered_once(bot, tg, venice, method="sendVideo", queue="/video/queue")
 
 
 async def test_a_video_killed_before_its_queue_id_is_stored_is_refunded_and_the_user_told(

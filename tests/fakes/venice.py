@@ -33,6 +33,7 @@ from starlette.routing import Route
 from tests.fakes import openapi
 from tests.fakes.local_server import DropConnection, EventStreamResponse, Hold, Holds, LocalServer
 from tests.fakes.venice_augment import AugmentEndpoints
+from tests.fakes.venice_audio import AudioEndpoints
 from tests.fakes.venice_catalogue import (
     EMBEDDING_DIMENSIONS,
     default_balance,
@@ -135,7 +136,7 @@ class _Scripted:
 _Handler = Callable[[Call, dict[str, str], dict[str, str]], Response]
 
 
-class FakeVenice(DocumentEndpoints, AugmentEndpoints):
+class FakeVenice(DocumentEndpoints, AugmentEndpoints, AudioEndpoints):
     """A fake Venice API: real HTTP, recorded calls, scripted answers and failures, spec validation.
 
     The media endpoints and their settings (``adult_words``, ``upscale_echo``, ``transcript``,
@@ -184,6 +185,7 @@ class FakeVenice(DocumentEndpoints, AugmentEndpoints):
         self._init_media()
         self._init_documents()
         self._init_augment()
+        self._init_audio()  # music_jobs, music_polls_until_done: venice_audio.py
 
         self._spec_file: Path | None = None
         spec = (spec_file or openapi.spec_path()).resolve()
@@ -217,6 +219,7 @@ class FakeVenice(DocumentEndpoints, AugmentEndpoints):
                     *self._media_routes(),
                     *self._document_routes(),
                     *self._augment_routes(),
+                    *self._audio_routes(),
                 ]
             ),
         ]

@@ -6,6 +6,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from tests.fakes.venice_music_models import music_models
+
 EMBEDDING_MODEL_ID = "text-embedding-bge-m3"
 EMBEDDING_DIMENSIONS = 256  # the fake's hashed bag of words; the real BGE M3 gives 1024
 TEXT_MODEL_IDS = ("venice-uncensored", "llama-3.3-70b", "qwen3-vl-235b-a22b")
@@ -276,6 +278,7 @@ def media_models() -> list[dict[str, Any]]:
             "wan-2-7-text-to-video", "Wan 2.7 Text to Video", "text-to-video", ["720p", "1080p"], False
         ),
         _video_model("wan-2-7-image-to-video", "Wan 2.7 Image to Video", "image-to-video", ["720p"], True),
+        *music_models(),
     ]
 
 

@@ -188,14 +188,17 @@ class PrivacyStore:
         return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]
 
     async def video_jobs_of(self, platform: str, platform_user_id: str) -> list[dict[str, Any]]:
-        """The user's video jobs for /export: id, status, model, prompt, created_at."""
+        """The user's video and music jobs for /export: id, kind, status, model, prompt, created_at."""
         rows = await self._db.fetch(
-            "SELECT id, status, model, request::jsonb ->> 'prompt', created_at FROM video_jobs "
+            "SELECT id, status, model, request::jsonb ->> 'prompt', created_at, kind FROM video_jobs "
             "WHERE platform = $1 AND user_id = $2 ORDER BY created_at, id",
             platform,
             platform_user_id,
         )
-        return [{"id": r[0], "status": r[1], "model": r[2], "prompt": r[3], "at": r[4]} for r in rows]
+        return [
+            {"id": r[0], "kind": r[5], "status": r[1], "model": r[2], "prompt": r[3], "at": r[4]}
+            for r in rows
+        ]
 
     async def delete_user_content(
         self,

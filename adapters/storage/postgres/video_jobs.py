@@ -1,4 +1,4 @@
-"""Video jobs in PostgreSQL, so a job queued at Venice is finished after a restart."""
+"""Video and music jobs in PostgreSQL, so a job queued at Venice is finished after a restart."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from adapters.storage.postgres.database import Database
 from adapters.storage.rows import VIDEO_JOB_COLUMNS, video_job, video_job_values
 from core.ports.records import VideoJob, VideoJobStatus
 
-_PLACES = ", ".join(f"${n}" for n in range(1, 16))
+_PLACES = ", ".join(f"${n}" for n in range(1, len(VIDEO_JOB_COLUMNS.split(", ")) + 1))
 # The columns ``move`` may change: their names go into the SQL, so only these are taken.
 _MOVABLE = frozenset(VIDEO_JOB_COLUMNS.split(", ")) - {"id", "status"}
 

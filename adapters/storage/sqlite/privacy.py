@@ -154,13 +154,20 @@ class PrivacyStore:
         return rows
 
     async def video_jobs_of(self, platform: str, platform_user_id: str) -> list[dict[str, Any]]:
-        """The user's video jobs for /export: id, status, model, prompt, created_at."""
+        """The user's video and music jobs for /export: id, kind, status, model, prompt, created_at."""
         rows = await self._db.fetchall(
-            "SELECT id, status, model, request, created_at FROM video_jobs WHERE platform = ? AND user_id = ?",
+            "SELECT id, status, model, request, created_at, kind FROM video_jobs WHERE platform = ? AND user_id = ?",
             (platform, platform_user_id),
         )
         return [
-            {"id": j[0], "status": j[1], "model": j[2], "prompt": json.loads(j[3]).get("prompt"), "at": j[4]}
+            {
+                "id": j[0],
+                "kind": j[5],
+                "status": j[1],
+                "model": j[2],
+                "prompt": json.loads(j[3]).get("prompt"),
+                "at": j[4],
+            }
             for j in rows
         ]
 

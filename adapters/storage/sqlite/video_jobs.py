@@ -1,4 +1,4 @@
-"""Video jobs in SQLite, so a job queued at Venice is finished after a restart."""
+"""Video and music jobs in SQLite, so a job queued at Venice is finished after a restart."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 from adapters.storage.rows import VIDEO_JOB_COLUMNS, video_job, video_job_values
 from adapters.storage.sqlite.database import Database
 from core.ports.records import VideoJob, VideoJobStatus
+
+_PLACES = ", ".join("?" for _ in VIDEO_JOB_COLUMNS.split(", "))
 
 
 class VideoJobStore:
@@ -18,7 +20,7 @@ class VideoJobStore:
     async def create(self, job: VideoJob) -> None:
         """Store a new (quoted) job."""
         await self._db.execute(
-            f"INSERT INTO video_jobs ({VIDEO_JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO video_jobs ({VIDEO_JOB_COLUMNS}) VALUES ({_PLACES})",
             video_job_values(job),
         )
 
