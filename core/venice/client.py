@@ -15,11 +15,8 @@ from pydantic import SecretStr
 from core.network import diagnose
 from core.ports.metrics import NO_METRICS, Metrics
 from core.text import estimate_tokens
-from core.venice.errors import (
-    UnreadableAnswer,
-    VeniceError,
-    VeniceUnreachable,
-)
+from core.venice.errors import UnreadableAnswer, VeniceError, VeniceUnreachable
+from core.venice.media_calls import MediaCalls
 from core.venice.retry import FailureBudget, RetryPolicy
 from core.venice.streaming import stream_answer
 from core.venice.think import split_think
@@ -52,8 +49,9 @@ EMBEDDING_BATCH = 256
 EMBEDDING_BATCH_CHARS = 400_000
 
 
-class VeniceClient:
-    """Talk to the Venice API over an ``httpx.AsyncClient`` that the caller owns."""
+class VeniceClient(MediaCalls):
+    """Talk to the Venice API over an ``httpx.AsyncClient`` that the caller owns (the rarer media
+    calls come from ``MediaCalls``)."""
 
     def __init__(
         self,

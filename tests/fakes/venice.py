@@ -66,6 +66,7 @@ from tests.fakes.venice_errors import (
     validation_error_body,
 )
 from tests.fakes.venice_media import VideoJob
+from tests.fakes.venice_media_more import MoreMediaEndpoints
 from tests.fakes.venice_memory import (
     CACHE_MIN_TOKENS,
     PrefixCache,
@@ -133,7 +134,7 @@ class _Scripted:
 _Handler = Callable[[Call, dict[str, str], dict[str, str]], Response]
 
 
-class FakeVenice(DocumentEndpoints):
+class FakeVenice(DocumentEndpoints, MoreMediaEndpoints):
     """A fake Venice API: real HTTP, recorded calls, scripted answers and failures, spec validation.
 
     The media endpoints and their settings (``adult_words``, ``upscale_echo``, ``transcript``,
@@ -179,6 +180,7 @@ class FakeVenice(DocumentEndpoints):
         self.prompt_cache = PrefixCache()  # ``fake.prompt_cache.clear()`` forgets every prompt
         self._init_media()
         self._init_documents()
+        self._init_more_media()  # background removal, multi-edit, video transcripts
 
         self._spec_file: Path | None = None
         spec = (spec_file or openapi.spec_path()).resolve()
@@ -208,7 +210,11 @@ class FakeVenice(DocumentEndpoints):
             ("POST", _path_regex("/embeddings"), self._embeddings),
             *(
                 (method, _path_regex(template), handler)
-                for method, template, handler in [*self._media_routes(), *self._document_routes()]
+                for method, template, handler in [
+                    *self._media_routes(),
+                    *self._document_routes(),
+                    *self._more_media_routes(),
+                ]
             ),
         ]
         # One catch-all route: recording, scripted failures and auth apply to every path alike.
