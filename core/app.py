@@ -21,11 +21,13 @@ from core.chat.caching import PromptCacheKeys
 from core.chat.commands import ChatCommands
 from core.chat.documents import Documents, unsupported
 from core.chat.memory import Memory
+from core.chat.transcripts import VideoTranscripts
 from core.chat.turn import ChatTurns
 from core.commands import CommandContext, CommandRegistry
 from core.errors import InvalidInput
 from core.events import IncomingMessage, Reply, ReplyStream
 from core.media.commands import MediaCommands
+from core.media.cutouts import Cutouts
 from core.media.images import Images
 from core.media.speech import Speech
 from core.media.uploads import Uploads
@@ -156,6 +158,12 @@ class App:
             clock=clock,
             sleep=sleep,
         )
+        self.cutouts = Cutouts(
+            settings, venice=venice, prices=prices, cashier=self.cashier, runner=self.runner
+        )
+        self.transcripts = VideoTranscripts(
+            settings, venice=venice, prices=prices, cashier=self.cashier, turns=self.turns
+        )
         self.users = store.users
         self.accounts = AccountFinder(self.users, store.ledger, store.conversations)
         self.privacy = Privacy(
@@ -190,7 +198,14 @@ class App:
                 venice=venice,
                 clock=clock,
             ),
-            MediaCommands(store.chat_settings, self.images, self.speech, self.videos),
+            MediaCommands(
+                store.chat_settings,
+                self.images,
+                self.speech,
+                self.videos,
+                cutouts=self.cutouts,
+                transcribe=self.transcripts.answer,
+            ),
             CharacterCommands(
                 settings,
                 characters=self.characters,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Attachment, Choice, Destination, IncomingMessage, Reply, ReplyStream
+from core.media.animate import HeldPictures, video_model
 from core.media.video_leases import VideoLeases
 from core.money import usd
 from core.ports.coordination import Coordination
@@ -34,7 +35,6 @@ from core.ports.storage import VideoJobStore
 from core.text import plural
 from core.venice.errors import VeniceError
 from core.venice.retry import RETRYABLE_STATUSES
-from core.venice.types import ModelInfo
 
 if TYPE_CHECKING:
     from core.billing.cashier import Cashier
@@ -120,20 +120,13 @@ class VideoJobs:
         self._tasks: set[asyncio.Task[None]] = set()
         # Prompts of ephemeral chats: kept here, never in the database.
         self._prompts: dict[str, str] = {}
-
-    async def model(self, wanted: str | None) -> ModelInfo:
-        """The video model asked for, configured, or the first Venice lists."""
-        found = await self._catalogue.models_of("video")
-        wanted = wanted or self.settings.default_video_model
-        for model in found:
-            if wanted is None or model.id.lower() == wanted.lower():
-                return model
-        names = ", ".join(m.id for m in found) or "none right now"
-        raise InvalidInput(f"There is no video model {wanted!r}. Video models: {names}.")
+        self._pictures = HeldPictures(clock, QUOTE_SECONDS)  # to animate: in memory only
 
     async def quote(self, message: IncomingMessage, prompt: str, options: dict[str, Any]) -> Reply:
-        """Ask Venice for the price and offer the job with Confirm and Cancel buttons."""
-        model = await self.model(options.get("model"))
+        """Ask Venice for the price and offer the job with Confirm and Cancel buttons (to animate
+        ``options["picture"]`` when given, an Attachment)."""
+        picture: Attachment | None = options.pop("picture", None)
+        model = await video_model(self._catalogue, self.settings, options.get("model"), animate=bool(picture))
         spec = model.raw.get("model_spec", {}) if model.raw else {}
         constraints = spec.get("constraints") or {}
         limit = int(constraints.get("prompt_character_limit") or 2500)
@@ -162,6 +155,8 @@ class VideoJobs:
         job_id = secrets.token_hex(5)
         if chat.ephemeral:
             self._prompts[job_id] = prompt
+        if picture is not None:
+            body["image_url"] = self._pictures.hold(job_id, picture)
         job = VideoJob(
             id=job_id,
             status="quoted",
@@ -181,7 +176,7 @@ class VideoJobs:
         )
         await self.store.create(job)
         return Reply(
-            text=f"🎬 A {body['duration']} video with {model.id} costs {usd(price)}. Make it?\n> {prompt[:300]}",
+            text=f"🎬 {'Animating your picture: a' if picture else 'A'} {body['duration']} video with {model.id} costs {usd(price)}. Make it?\n> {prompt[:300]}",
             choices=(
                 Choice(f"✅ Make it ({usd(price)})", f"/videoconfirm {job.id}"),
                 Choice("✖ Cancel", f"/videocancel {job.id}"),
@@ -221,6 +216,7 @@ class VideoJobs:
         if self._clock() - job.created_at > QUOTE_SECONDS:
             await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
             raise InvalidInput("That price quote has expired. Ask again with /video.")
+        self._pictures.check(job)
         # Claimed before it is queued: another worker looking for jobs to resume leaves it alone.
         if not await self._leases.take(job.id):
             raise InvalidInput("This video is being made already.")
@@ -239,7 +235,8 @@ class VideoJobs:
             ):
                 raise InvalidInput("This video is being made already.")  # a double press
             try:
-                queue_id = await self._venice.video_queue(job.request | {"prompt": self.prompt_of(job)})
+                body = self._pictures.queued_body(job, job.request | {"prompt": self.prompt_of(job)})
+                queue_id = await self._venice.video_queue(body)
             except BaseException:
                 # Refunded before the job is closed: a crash in between leaves a queued job
                 # without a queue id, which resume() refunds again (a no-op) and reports.
@@ -250,6 +247,7 @@ class VideoJobs:
             # the user is told or the job polled. A crash before this write is the one case
             # resume() cannot follow: it refunds the job and tells the user.
             await self.store.move(job.id, "queued", "queued", queue_id=queue_id)
+            self._pictures.drop(job.id)
         queued = await self.store.get(job.id)
         assert queued is not None
         stream = ReplyStream("upload_video")

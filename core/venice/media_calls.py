@@ -3,7 +3,6 @@ and YouTube transcripts. Mixed into ``VeniceClient``, whose transport they share
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,19 +22,6 @@ class VideoTranscript:
     language: str | None = None
 
 
-@dataclass(frozen=True)
-class SourceImage:
-    """An image sent to Venice: its bytes and media type."""
-
-    data: bytes = field(repr=False)
-    mime_type: str
-
-    @property
-    def data_url(self) -> str:
-        """The image as a ``data:`` URL (what JSON bodies take)."""
-        return f"data:{self.mime_type};base64,{base64.b64encode(self.data).decode()}"
-
-
 class MediaCalls:
     """``/image/background-remove``, ``/image/multi-edit`` and ``/video/transcriptions``."""
 
@@ -49,14 +35,14 @@ class MediaCalls:
         return response.content
 
     async def multi_edit(
-        self, images: Sequence[SourceImage], *, prompt: str, model: str, safe_mode: bool = True
+        self, images: Sequence[str], *, prompt: str, model: str, safe_mode: bool = True
     ) -> tuple[bytes, str]:
-        """``POST /image/multi-edit`` (JSON, the images as data URLs; the first is the base);
-        returns the image and its type."""
+        """``POST /image/multi-edit`` (JSON): ``images`` are data URLs (or base64), the first
+        the base; returns the image and its type."""
         body: dict[str, Any] = {
             "modelId": model,
             "prompt": prompt,
-            "images": [image.data_url for image in images],
+            "images": list(images),
             "output_format": "png",
             "safe_mode": safe_mode,
         }

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
+from core.images import data_url
 from core.venice import errors as e
 from core.venice.client import VeniceClient
-from core.venice.media_calls import SourceImage
 from core.venice.retry import RetryPolicy
 from tests.conftest import TEST_KEY
 from tests.fakes.media_samples import png
@@ -43,7 +43,7 @@ async def test_background_removal_answers_a_png_with_transparency(
 async def test_multi_edit_sends_the_images_as_data_urls_to_the_model(
     client: VeniceClient, venice: FakeVenice
 ) -> None:
-    images = [SourceImage(png(320, 240, seed=n), "image/png") for n in range(3)]
+    images = [data_url(png(320, 240, seed=n), "image/png") for n in range(3)]
     data, kind = await client.multi_edit(images, prompt="put them together", model=MULTI_EDIT_MODEL)
     assert kind == "image/png" and Image.open(io.BytesIO(data)).size == (320, 240)
     [call] = venice.calls_to("/image/multi-edit")
