@@ -32,7 +32,7 @@ def animates(model: ModelInfo) -> bool:
 
 
 async def video_model(
-    catalogue: Catalogue, settings: Settings, wanted: str | None, *, animate: bool
+    catalogue: Catalogue, settings: Settings, wanted: str | None, animate: bool
 ) -> ModelInfo:
     """The video model asked for, configured, or the first Venice lists: of the image-to-video
     models when ``animate``, else of the others."""
@@ -65,15 +65,12 @@ class HeldPictures:
         self._pictures[job_id] = (now, images.data_url(picture.data, info.mime_type))
         return HELD
 
-    def check(self, job: VideoJob) -> None:
-        """Refuse a job whose picture was lost (the bot restarted since its quote)."""
-        if "image_url" in job.request and job.id not in self._pictures:
-            raise InvalidInput(LOST)
+    def lost(self, job: VideoJob) -> bool:
+        """Whether the job animates a picture that is no longer here (the bot restarted since
+        its quote: ``LOST`` says so)."""
+        return "image_url" in job.request and job.id not in self._pictures
 
     def queued_body(self, job: VideoJob, body: dict[str, Any]) -> dict[str, Any]:
-        """The request that queues the job, with its picture in place of the marker."""
-        return body | {"image_url": self._pictures[job.id][1]} if "image_url" in body else body
-
-    def drop(self, job_id: str) -> None:
-        """Forget a queued (or cancelled) job's picture."""
-        self._pictures.pop(job_id, None)
+        """The request that queues the job, its picture (taken from here: it is queued now, or
+        the job fails) in place of the marker."""
+        return body | {"image_url": self._pictures.pop(job.id)[1]} if "image_url" in body else body

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import BotError, InvalidInput, PermissionDenied
 from core.events import Attachment, Choice, Destination, IncomingMessage, Reply, ReplyStream
-from core.media.animate import HeldPictures, video_model
+from core.media import animate
 from core.media.video_leases import VideoLeases
 from core.money import usd
 from core.ports.coordination import Coordination
@@ -120,13 +120,13 @@ class VideoJobs:
         self._tasks: set[asyncio.Task[None]] = set()
         # Prompts of ephemeral chats: kept here, never in the database.
         self._prompts: dict[str, str] = {}
-        self._pictures = HeldPictures(clock, QUOTE_SECONDS)  # to animate: in memory only
+        self._pictures = animate.HeldPictures(clock, QUOTE_SECONDS)  # to animate: in memory only
 
     async def quote(self, message: IncomingMessage, prompt: str, options: dict[str, Any]) -> Reply:
         """Ask Venice for the price and offer the job with Confirm and Cancel buttons (to animate
         ``options["picture"]`` when given, an Attachment)."""
         picture: Attachment | None = options.pop("picture", None)
-        model = await video_model(self._catalogue, self.settings, options.get("model"), animate=bool(picture))
+        model = await animate.video_model(self._catalogue, self.settings, options.get("model"), bool(picture))
         spec = model.raw.get("model_spec", {}) if model.raw else {}
         constraints = spec.get("constraints") or {}
         limit = int(constraints.get("prompt_character_limit") or 2500)
@@ -216,7 +216,9 @@ class VideoJobs:
         if self._clock() - job.created_at > QUOTE_SECONDS:
             await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
             raise InvalidInput("That price quote has expired. Ask again with /video.")
-        self._pictures.check(job)
+        if self._pictures.lost(job):
+            await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
+            raise InvalidInput(animate.LOST)
         # Claimed before it is queued: another worker looking for jobs to resume leaves it alone.
         if not await self._leases.take(job.id):
             raise InvalidInput("This video is being made already.")
@@ -247,7 +249,6 @@ class VideoJobs:
             # the user is told or the job polled. A crash before this write is the one case
             # resume() cannot follow: it refunds the job and tells the user.
             await self.store.move(job.id, "queued", "queued", queue_id=queue_id)
-            self._pictures.drop(job.id)
         queued = await self.store.get(job.id)
         assert queued is not None
         stream = ReplyStream("upload_video")
