@@ -216,8 +216,10 @@ class VideoJobs:
         if self._clock() - job.created_at > QUOTE_SECONDS:
             await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
             raise InvalidInput("That price quote has expired. Ask again with /video.")
-        if self._pictures.lost(job):
-            await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
+        # (Not cancelled if a double press queued it meanwhile: that one is told below.)
+        if self._pictures.lost(job) and await self.store.move(
+            job.id, "quoted", "cancelled", finished_at=self._clock()
+        ):
             raise InvalidInput(animate.LOST)
         # Claimed before it is queued: another worker looking for jobs to resume leaves it alone.
         if not await self._leases.take(job.id):
