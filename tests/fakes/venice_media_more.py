@@ -171,7 +171,7 @@ def is_youtube(url: str) -> bool:
 
 
 def cut_out(image: Image.Image) -> Image.Image:
-    """The "subject" kept and the rest made transparent: a centred ellipse-free box, so a test can
+    """The "subject" kept and the rest made transparent: a centred box opaque, so a test can
     tell both kinds of pixel apart (corners transparent, centre opaque)."""
     rgba = image.convert("RGBA")
     alpha = Image.new("L", rgba.size, 0)
