@@ -298,6 +298,8 @@ def _attach(line: str, command: Command) -> tuple[str, tuple[Attachment, ...]]:
             return line, ()  # another action of the command: no file
         head = f"{head} {action}"
     path_text, rest = _first_word(rest)
+    if file.optional and not Path(path_text).expanduser().is_file():
+        return line, ()  # the command works without its file: the word is its text
     if not path_text:
         raise UsageError(f"Give the {file.name}'s path.", _usage(command))
     path = Path(path_text).expanduser()

@@ -22,11 +22,13 @@ from core.chat.caching import PromptCacheKeys
 from core.chat.commands import ChatCommands
 from core.chat.documents import Documents, unsupported
 from core.chat.memory import Memory
+from core.chat.transcripts import VideoTranscripts
 from core.chat.turn import ChatTurns
 from core.commands import CommandContext, CommandRegistry
 from core.errors import InvalidInput
 from core.events import IncomingMessage, Reply, ReplyStream
 from core.media.commands import MediaCommands
+from core.media.cutouts import Cutouts
 from core.media.deliverers import Deliverers
 from core.media.images import Images
 from core.media.jobs import QueuedJobs
@@ -190,6 +192,12 @@ class App:
         self.music = queued(MusicJobs)
         # Every kind of queued job, for resuming at start-up and stopping at the end.
         self.queued_jobs: tuple[QueuedJobs, ...] = (self.videos, self.music)
+        self.cutouts = Cutouts(
+            settings, venice=venice, prices=prices, cashier=self.cashier, runner=self.runner
+        )
+        self.transcripts = VideoTranscripts(
+            settings, venice=venice, prices=prices, cashier=self.cashier, turns=self.turns
+        )
         self.users = store.users
         self.accounts = AccountFinder(self.users, store.ledger, store.conversations)
         self.privacy = Privacy(
@@ -224,7 +232,15 @@ class App:
                 venice=venice,
                 clock=clock,
             ),
-            MediaCommands(store.chat_settings, self.images, self.speech, self.videos, self.music),
+            MediaCommands(
+                store.chat_settings,
+                self.images,
+                self.speech,
+                self.videos,
+                self.music,
+                cutouts=self.cutouts,
+                transcribe=self.transcripts.answer,
+            ),
             CharacterCommands(
                 settings,
                 characters=self.characters,

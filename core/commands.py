@@ -89,6 +89,7 @@ class FileArg:
         max_bytes: the largest file the command takes.
         action: the value of the command's first argument that takes the file (``import``
             for ``/persona import``); None: the command itself.
+        optional: the command works without the file too (``/video`` animates one if given).
     """
 
     name: str
@@ -96,6 +97,7 @@ class FileArg:
     kinds: tuple[AttachmentKind, ...]
     max_bytes: int
     action: str | None = None
+    optional: bool = False
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         None, description="Model for /imagine (empty: Venice's default image model)"
     )
     image_edit_model: str = Field("firered-image-edit", description="Model for /edit")
+    cutout_price_usd: float = Field(
+        0.03, ge=0, le=10, description="Price of a /cutout (Venice: $0.03 per image; /models lists none)"
+    )
+    transcript_price_usd: float = Field(
+        0.05, ge=0, le=10, description="Price of a /transcript (Venice publishes none; /models lists none)"
+    )
     default_tts_model: str = Field("tts-kokoro", description="Text-to-speech model for new chats")
     default_tts_voice: str = Field("af_sky", description="Voice for new chats (of that model)")
     transcription_model: str = Field(
@@ -108,6 +114,9 @@ class Settings(BaseSettings):
     )
     default_video_model: str | None = Field(
         None, description="Model for /video (empty: the first video model Venice lists)"
+    )
+    default_image_to_video_model: str | None = Field(
+        None, description="Model that animates a picture (empty: the first image-to-video model listed)"
     )
     video_timeout_seconds: float = Field(
         1800.0, ge=60, description="Give up (and refund) a video job after this long"

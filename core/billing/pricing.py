@@ -194,6 +194,10 @@ class MediaPrices:
             return None
         return self._prices._micro(usd, "speech")
 
+    def flat(self, usd: float, feature: str) -> int:
+        """A configured price per request, for what ``/models`` lists no price (a cut-out)."""
+        return self._prices._micro(usd, feature)
+
     def document(self) -> int:
         """A document read by ``/augment/text-parser``: Venice's flat price per request (its
         documentation; ``/models`` lists no price for it)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 
 from core.addressing import Addressing
 from core.billing.cashier import Cashier
@@ -124,12 +125,26 @@ class ChatTurns:
     ) -> ReplyStream:
         """Read a document (a paid parse), then answer the caption's question about it (by
         default, summarise it). ``more``: documents beyond this one, which are not read."""
+        return await self.answer_read(
+            message, lambda: self._documents.read(message, document), caption, more=more
+        )
+
+    async def answer_read(
+        self,
+        message: IncomingMessage,
+        read_text: Callable[[], Awaitable[ReadDocument]],
+        caption: str,
+        *,
+        more: int = 0,
+    ) -> ReplyStream:
+        """Answer a question about a text that ``read_text`` gets, paid, in the conversation's
+        turn (a document, a video's transcript), as a document: see ``answer_document``."""
         key = await self._addressing.conversation_key(message)
         shared = not message.is_direct and (not key.user_scope or bool(key.persona))
         pictures = checked_pictures(message)
 
         async def work(stream: ReplyStream) -> None:
-            read = await self._documents.read(message, document)
+            read = await read_text()
             question = question_text(message, caption or DEFAULT_QUESTION, shared=shared)
             asked = DocumentQuestion(read, question, unread=more)
             stream.push(asked.preface)

@@ -1,15 +1,19 @@
-"""The media commands: /imagine /upscale /edit /speak /voice /voicemode /safemode /video /music."""
+"""The media commands: /imagine /upscale /edit /cutout /speak /voice /voicemode /safemode /video
+/music /transcript."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from core import images
 from core.commands import Arg, ArgType, Audience, Command, CommandContext, FileArg
 from core.errors import InvalidInput
-from core.events import Choice, Reply, ReplyStream
+from core.events import Choice, IncomingMessage, Reply, ReplyStream
+from core.media.uploads import source_image, source_images
 
 if TYPE_CHECKING:
+    from core.media.cutouts import Cutouts
     from core.media.images import Images
     from core.media.jobs import QueuedJobs
     from core.media.music import MusicJobs
@@ -20,6 +24,11 @@ if TYPE_CHECKING:
 VOICE_MODES = ("off", "on", "mirror")
 # Venice takes images under 25 MB.
 SOURCE_IMAGE = FileArg("image", "The image", ("image",), images.MAX_UPLOAD_BYTES - 1)
+PICTURE_TO_ANIMATE = FileArg(
+    "image", "A picture to animate", ("image",), images.MAX_UPLOAD_BYTES - 1, optional=True
+)
+# /transcript's handler: (message, the video's link, the question) -> the answer
+Transcribe = Callable[[IncomingMessage, str, str], Awaitable[ReplyStream]]
 
 
 class MediaCommands:
@@ -32,12 +41,17 @@ class MediaCommands:
         speech: Speech,
         videos: VideoJobs,
         music: MusicJobs,
+        *,
+        cutouts: Cutouts,
+        transcribe: Transcribe,
     ) -> None:
         self._chat_settings = chat_settings
         self._images = images
         self._speech = speech
         self._videos = videos
         self._music = music
+        self._cutouts = cutouts
+        self._transcribe = transcribe
 
     def definitions(self) -> list[Command]:
         """The command definitions, in the order /help shows them."""
@@ -74,7 +88,7 @@ class MediaCommands:
             ),
             Command(
                 "edit",
-                "Change the image you attach or reply to as you describe",
+                "Change the image you attach or reply to as you describe (several: combined)",
                 self.edit,
                 (
                     Arg(
@@ -85,6 +99,13 @@ class MediaCommands:
                         example="make the sky purple",
                     ),
                 ),
+                file=SOURCE_IMAGE,
+                audience=Audience.CHAT,
+            ),
+            Command(
+                "cutout",
+                "Remove the background of the image you attach or reply to (a transparent PNG)",
+                self.cutout,
                 file=SOURCE_IMAGE,
                 audience=Audience.CHAT,
             ),
@@ -124,7 +145,7 @@ class MediaCommands:
             ),
             Command(
                 "video",
-                "Make a short video from a description (shows the price first)",
+                "Make a short video from a description, or animate a picture (shows the price first)",
                 self.video,
                 (
                     Arg(
@@ -139,6 +160,7 @@ class MediaCommands:
                     Arg("aspect", "Aspect ratio, e.g. 16:9", option=True),
                     Arg("resolution", "Resolution, e.g. 720p", option=True),
                 ),
+                file=PICTURE_TO_ANIMATE,
                 audience=Audience.CHAT,
             ),
             *self._answers(self._videos),
@@ -162,6 +184,22 @@ class MediaCommands:
                 audience=Audience.CHAT,
             ),
             *self._answers(self._music),
+            Command(
+                "transcript",
+                "Transcribe a YouTube video, then answer about it (ask follow-ups after)",
+                self.transcript,
+                (
+                    Arg(
+                        "url",
+                        "The YouTube video's link",
+                        required=True,
+                        example="https://youtu.be/dQw4w9WgXcQ",
+                        what="a YouTube link (the video to transcribe)",
+                    ),
+                    Arg("question", "What to ask about it (default: a short summary)", ArgType.TEXT),
+                ),
+                audience=Audience.CHAT,
+            ),
         ]
 
     async def imagine(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
@@ -176,6 +214,10 @@ class MediaCommands:
     async def edit(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
         """Edit an image."""
         return await self._images.edit(ctx.message, args["prompt"])
+
+    async def cutout(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
+        """Remove an image's background."""
+        return await self._cutouts.cutout(ctx.message)
 
     async def speak(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
         """Text to a voice note."""
@@ -240,8 +282,10 @@ class MediaCommands:
         )
 
     async def video(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
-        """Quote a video and offer it."""
+        """Quote a video (of the attached or replied-to picture, if any) and offer it."""
         prompt = args.pop("prompt")
+        if source_images(ctx.message):
+            args["picture"] = source_image(ctx.message, "/video")
         return await self._videos.quote(ctx.message, prompt, args)
 
     async def music(self, ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -267,3 +311,7 @@ class MediaCommands:
             Command(f"{name}confirm", f"Make a quoted {noun}", confirm, quote_id, hidden=True),
             Command(f"{name}cancel", f"Drop a quoted {noun}", cancel, quote_id, hidden=True),
         ]
+
+    async def transcript(self, ctx: CommandContext, args: dict[str, Any]) -> ReplyStream:
+        """Transcribe a YouTube video and answer about it."""
+        return await self._transcribe(ctx.message, args["url"], args.get("question") or "")

@@ -14,7 +14,8 @@ from core.billing.pricing import MediaPrices, Prices
 from core.catalogue import Catalogue
 from core.errors import InvalidInput
 from core.events import Attachment, Charge, IncomingMessage, Notice, Reply, ReplyStream
-from core.media.uploads import priced
+from core.media.combining import Combinations, clip, model_constraints
+from core.media.uploads import priced, source_image, source_images
 from core.ports.records import ChatSettings
 from core.ports.storage import ChatSettingsStore
 from core.runner import Runner
@@ -63,6 +64,9 @@ class Images:
         self._prices = MediaPrices(prices)
         self._cashier = cashier
         self._runner = runner
+        self._combinations = Combinations(
+            settings, venice=venice, catalogue=catalogue, prices=prices, cashier=cashier, runner=runner
+        )
 
     # ----- catalogue
 
@@ -89,7 +93,7 @@ class Images:
     ) -> ImageRequest:
         """Check /imagine's options against the model's limits; build the request body."""
         model = await self.image_model(options.get("model"))
-        constraints = _constraints(model)
+        constraints = model_constraints(model)
         limit = int(constraints.get("promptCharacterLimit") or PROMPT_LIMIT)
         if len(prompt) > limit:
             raise InvalidInput(f"The prompt is {len(prompt):,} characters; {model.id} takes up to {limit:,}.")
@@ -130,7 +134,7 @@ class Images:
 
     def _image_size(self, model: ModelInfo, aspect: str | None, size: str | None) -> dict[str, Any]:
         """``aspect_ratio`` where the model lists ratios, else width and height within its limits."""
-        constraints = _constraints(model)
+        constraints = model_constraints(model)
         ratios = [str(r) for r in constraints.get("aspectRatios") or ()]
         if size and aspect:
             raise InvalidInput("Give either --aspect or --size, not both.")
@@ -193,9 +197,7 @@ class Images:
             ) as held:
                 files, notices = await self._generate(message, request)
             seed = f" · seed {request.body['seed']}" if "seed" in request.body else ""
-            reply = Reply(
-                f"🎨 {_clip(prompt, 200)} ({request.model.id}{seed})", files, notices=tuple(notices)
-            )
+            reply = Reply(f"🎨 {clip(prompt, 200)} ({request.model.id}{seed})", files, notices=tuple(notices))
             await self._cashier.settle_on_delivery(held, price, stream, reply)
 
         return self._runner.spawn(work, activity="upload_photo")
@@ -245,7 +247,7 @@ class Images:
 
     async def upscale(self, message: IncomingMessage, scale: int) -> ReplyStream:
         """Upscale the image the user attached or replied to, 2× or 4×."""
-        source = _source_image(message, "/upscale")
+        source = source_image(message, "/upscale")
         info = images.check_upload(source.data)
         images.check_upscale(info, scale)
         price = priced(await self._upscale_price(scale), None)
@@ -277,21 +279,25 @@ class Images:
         return None
 
     async def edit(self, message: IncomingMessage, prompt: str) -> ReplyStream:
-        """Change the attached or replied-to image as the prompt says."""
-        source = _source_image(message, "/edit")
+        """Change the attached or replied-to image as the prompt says; several images (an album,
+        or a reply plus attached ones) are combined by a model that takes them all."""
+        chat = await self._chat_settings.get(message.platform, message.chat_id)
+        safe = self.safe_mode(message, chat)
+        sources = source_images(message)
+        if len(sources) > 1:
+            return await self._combinations.combine(message, prompt, sources, safe_mode=safe)
+        source = source_image(message, "/edit")
         info = images.check_upload(source.data)
         model_id = self.settings.image_edit_model
         model = next((m for m in await self._catalogue.models_of("inpaint") if m.id == model_id), None)
         if model is None:
             raise InvalidInput(f"Venice does not offer the edit model {model_id} right now.")
-        limit = int(_constraints(model).get("promptCharacterLimit") or PROMPT_LIMIT)
+        limit = int(model_constraints(model).get("promptCharacterLimit") or PROMPT_LIMIT)
         if len(prompt) > limit:
             raise InvalidInput(
                 f"The edit prompt is {len(prompt):,} characters; {model.id} takes up to {limit:,}."
             )
         price = priced(self._prices.edit(model), model)
-        chat = await self._chat_settings.get(message.platform, message.chat_id)
-        safe = self.safe_mode(message, chat)
 
         async def work(stream: ReplyStream) -> None:
             async with self._cashier.paying(message, price, feature="edit", model_id=model.id) as held:
@@ -305,7 +311,7 @@ class Images:
                 )
                 result = images.inspect(data)
             reply = Reply(
-                text=f"🖌️ {_clip(prompt, 200)}",
+                text=f"🖌️ {clip(prompt, 200)}",
                 attachments=(
                     Attachment("image", result.mime_type, data, filename=f"edited.{result.extension}"),
                 ),
@@ -315,23 +321,5 @@ class Images:
         return self._runner.spawn(work, activity="upload_photo")
 
 
-def _source_image(message: IncomingMessage, command: str) -> Attachment:
-    """The image a command works on: attached to the message, or to the message it replies to."""
-    for attachment in (*message.attachments, *(message.reply_to.attachments if message.reply_to else ())):
-        if attachment.kind == "image":
-            return attachment
-    raise InvalidInput(f"Attach an image to {command}, or reply to an image with {command}.")
-
-
-def _constraints(model: ModelInfo) -> dict[str, Any]:
-    spec = model.raw.get("model_spec") if model.raw else None
-    constraints = spec.get("constraints") if isinstance(spec, dict) else None
-    return constraints if isinstance(constraints, dict) else {}
-
-
 def _listing(models: tuple[ModelInfo, ...]) -> str:
     return "Image models: " + ", ".join(m.id for m in models) + "." if models else ""
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

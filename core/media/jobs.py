@@ -49,6 +49,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUOTE_SECONDS = 15 * 60  # a quote older than this is asked again
+
+
+def new_job_id() -> str:
+    """A fresh job id."""
+    return secrets.token_hex(5)
+
+
 MAX_POLL_FAILURES = 8  # in a row, before a job is given up (and refunded)
 DELIVERER_WAIT = 300.0  # after a restart, how long a finished job waits for its platform
 RESUME_SECONDS = 60.0  # how often a worker looks for jobs a dead worker stopped following
@@ -104,6 +111,13 @@ class QueuedJobs:
         """The reply that delivers a finished job's file."""
         raise NotImplementedError
 
+    async def check_quoted(self, job: VideoJob) -> None:
+        """Refuse to confirm a quoted job that can no longer be made as quoted (a kind's own rule)."""
+
+    def queued_body(self, job: VideoJob, body: dict[str, Any]) -> dict[str, Any]:
+        """The request that queues the job at Venice (a kind may add what it kept in memory)."""
+        return body
+
     # ----- quote, confirm, cancel
 
     async def price(self, body: dict[str, Any]) -> int:
@@ -111,12 +125,19 @@ class QueuedJobs:
         return self._prices._micro(await self._venice.queue_quote(self.info.family, body), self.info.feature)
 
     async def offer(
-        self, message: IncomingMessage, body: dict[str, Any], prompt: str, price: int, text: str
+        self,
+        message: IncomingMessage,
+        body: dict[str, Any],
+        prompt: str,
+        price: int,
+        text: str,
+        *,
+        job_id: str | None = None,
     ) -> Reply:
         """Store a quoted job and offer it: ``text``, with Make it and Cancel buttons."""
         owner = await self._cashier.account_of(message)
         chat = await self._chat_settings.get(message.platform, message.chat_id)
-        job_id = secrets.token_hex(5)
+        job_id = job_id or new_job_id()
         if chat.ephemeral:
             self._prompts[job_id] = prompt
         job = VideoJob(
@@ -186,6 +207,7 @@ class QueuedJobs:
         if self._clock() - job.created_at > QUOTE_SECONDS:
             await self.store.move(job.id, "quoted", "cancelled", finished_at=self._clock())
             raise InvalidInput(f"That price quote has expired. Ask again with /{self.info.command}.")
+        await self.check_quoted(job)
         # Claimed before it is queued: another worker looking for jobs to resume leaves it alone.
         if not await self._leases.take(job.id):
             raise InvalidInput(f"This {self.info.noun} is being made already.")
@@ -206,7 +228,7 @@ class QueuedJobs:
                 raise InvalidInput(f"This {info.noun} is being made already.")  # a double press
             try:
                 queue_id = await self._venice.queue_job(
-                    info.family, job.request | {"prompt": self.prompt_of(job)}
+                    info.family, self.queued_body(job, job.request | {"prompt": self.prompt_of(job)})
                 )
             except BaseException:
                 # Refunded before the job is closed: a crash in between leaves a queued job

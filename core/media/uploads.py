@@ -7,7 +7,7 @@ import math
 
 from core import images
 from core.errors import InvalidInput
-from core.events import AttachmentKind
+from core.events import Attachment, AttachmentKind, IncomingMessage
 from core.settings import Settings
 from core.venice.types import ModelInfo
 
@@ -42,6 +42,21 @@ class Uploads:
                 f"That recording is {duration_text(seconds)} long; the bot transcribes up to "
                 f"{duration_text(limit)}. Send a shorter one."
             )
+
+
+def source_images(message: IncomingMessage) -> tuple[Attachment, ...]:
+    """The images a command works on: the replied-to message's first (a base to change), then
+    the message's own."""
+    replied = message.reply_to.attachments if message.reply_to else ()
+    return tuple(a for a in (*replied, *message.attachments) if a.kind == "image")
+
+
+def source_image(message: IncomingMessage, command: str) -> Attachment:
+    """The image a command works on: attached to the message, or to the message it replies to."""
+    for attachment in (*message.attachments, *(message.reply_to.attachments if message.reply_to else ())):
+        if attachment.kind == "image":
+            return attachment
+    raise InvalidInput(f"Attach an image to {command}, or reply to an image with {command}.")
 
 
 def priced(price: int | None, model: ModelInfo | None) -> int:

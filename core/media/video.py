@@ -7,11 +7,11 @@ from typing import Any
 
 from core.errors import InvalidInput
 from core.events import Attachment, IncomingMessage, Reply
+from core.media import animate
 from core.media.job_kinds import JobKindInfo
-from core.media.jobs import QueuedJobs
+from core.media.jobs import QUOTE_SECONDS, QueuedJobs, new_job_id
 from core.money import usd
 from core.ports.records import VideoJob
-from core.venice.types import ModelInfo
 
 MAX_POLL_SECONDS = 30.0
 VIDEO = JobKindInfo(
@@ -26,23 +26,19 @@ VIDEO = JobKindInfo(
 
 
 class VideoJobs(QueuedJobs):
-    """Quote, confirm, run and resume video jobs."""
+    """Quote, confirm, run and resume video jobs (a picture's too: animated by image_url)."""
 
     info = VIDEO
 
-    async def model(self, wanted: str | None) -> ModelInfo:
-        """The video model asked for, configured, or the first Venice lists."""
-        found = await self._catalogue.models_of("video")
-        wanted = wanted or self.settings.default_video_model
-        for model in found:
-            if wanted is None or model.id.lower() == wanted.lower():
-                return model
-        names = ", ".join(m.id for m in found) or "none right now"
-        raise InvalidInput(f"There is no video model {wanted!r}. Video models: {names}.")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pictures = animate.HeldPictures(self._clock, QUOTE_SECONDS)  # to animate: in memory only
 
     async def quote(self, message: IncomingMessage, prompt: str, options: dict[str, Any]) -> Reply:
-        """Ask Venice for the price and offer the job with Confirm and Cancel buttons."""
-        model = await self.model(options.get("model"))
+        """Ask Venice for the price and offer the job with Confirm and Cancel buttons (to animate
+        ``options["picture"]`` when given, an Attachment)."""
+        picture: Attachment | None = options.pop("picture", None)
+        model = await animate.video_model(self._catalogue, self.settings, options.get("model"), bool(picture))
         spec = model.raw.get("model_spec", {}) if model.raw else {}
         constraints = spec.get("constraints") or {}
         limit = int(constraints.get("prompt_character_limit") or 2500)
@@ -64,9 +60,25 @@ class VideoJobs(QueuedJobs):
                 body[{"aspect": "aspect_ratio"}.get(option, option)] = str(value)
         if "duration" not in body:
             body["duration"] = "5s"
-        price = await self.price(body)
-        text = f"🎬 A {body['duration']} video with {model.id} costs {usd(price)}."
-        return await self.offer(message, body, prompt, price, text)
+        price = await self.price(body)  # the quote needs no picture
+        job_id = new_job_id()
+        if picture is not None:
+            body["image_url"] = self._pictures.hold(job_id, picture)
+        what = "Animating your picture: a" if picture else "A"
+        text = f"🎬 {what} {body['duration']} video with {model.id} costs {usd(price)}."
+        return await self.offer(message, body, prompt, price, text, job_id=job_id)
+
+    async def check_quoted(self, job: VideoJob) -> None:
+        """A picture to animate that a restart lost: cancel the quote, ask for it again."""
+        # (Not cancelled if a double press queued it meanwhile: that one is told below.)
+        if self._pictures.lost(job) and await self.store.move(
+            job.id, "quoted", "cancelled", finished_at=self._clock()
+        ):
+            raise InvalidInput(animate.LOST)
+
+    def queued_body(self, job: VideoJob, body: dict[str, Any]) -> dict[str, Any]:
+        """The picture (taken from memory now) in place of its marker."""
+        return self._pictures.queued_body(job, body)
 
     def poll_waits(self) -> tuple[float, float]:
         """From ``VIDEO_POLL_SECONDS``, half again longer each time, up to 30 s."""

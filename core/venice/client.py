@@ -16,10 +16,8 @@ from core.network import diagnose
 from core.ports.metrics import NO_METRICS, Metrics
 from core.text import estimate_tokens
 from core.venice.augment import WebAugment
-from core.venice.errors import (
-    VeniceError,
-    VeniceUnreachable,
-)
+from core.venice.errors import VeniceError, VeniceUnreachable
+from core.venice.media_calls import MediaCalls
 from core.venice.responses import encode as _encode
 from core.venice.responses import json_object as _json
 from core.venice.responses import unreadable as _unreadable
@@ -57,8 +55,9 @@ EMBEDDING_BATCH = 256
 EMBEDDING_BATCH_CHARS = 400_000
 
 
-class VeniceClient(WebAugment):
-    """Talk to the Venice API over an ``httpx.AsyncClient`` that the caller owns."""
+class VeniceClient(WebAugment, MediaCalls):
+    """Talk to the Venice API over an ``httpx.AsyncClient`` that the caller owns (the web
+    endpoints come from ``WebAugment``, the rarer media calls from ``MediaCalls``)."""
 
     def __init__(
         self,

@@ -32,8 +32,8 @@ from starlette.routing import Route
 
 from tests.fakes import openapi
 from tests.fakes.local_server import DropConnection, EventStreamResponse, Hold, Holds, LocalServer
-from tests.fakes.venice_augment import AugmentEndpoints
 from tests.fakes.venice_audio import AudioEndpoints
+from tests.fakes.venice_augment import AugmentEndpoints
 from tests.fakes.venice_catalogue import (
     EMBEDDING_DIMENSIONS,
     default_balance,
@@ -69,6 +69,7 @@ from tests.fakes.venice_errors import (
     validation_error_body,
 )
 from tests.fakes.venice_media import VideoJob
+from tests.fakes.venice_media_more import MoreMediaEndpoints
 from tests.fakes.venice_memory import (
     CACHE_MIN_TOKENS,
     PrefixCache,
@@ -136,7 +137,7 @@ class _Scripted:
 _Handler = Callable[[Call, dict[str, str], dict[str, str]], Response]
 
 
-class FakeVenice(DocumentEndpoints, AugmentEndpoints, AudioEndpoints):
+class FakeVenice(DocumentEndpoints, AugmentEndpoints, AudioEndpoints, MoreMediaEndpoints):
     """A fake Venice API: real HTTP, recorded calls, scripted answers and failures, spec validation.
 
     The media endpoints and their settings (``adult_words``, ``upscale_echo``, ``transcript``,
@@ -186,6 +187,7 @@ class FakeVenice(DocumentEndpoints, AugmentEndpoints, AudioEndpoints):
         self._init_documents()
         self._init_augment()
         self._init_audio()  # music_jobs, music_polls_until_done: venice_audio.py
+        self._init_more_media()  # background removal, multi-edit, video transcripts
 
         self._spec_file: Path | None = None
         spec = (spec_file or openapi.spec_path()).resolve()
@@ -220,6 +222,7 @@ class FakeVenice(DocumentEndpoints, AugmentEndpoints, AudioEndpoints):
                     *self._document_routes(),
                     *self._augment_routes(),
                     *self._audio_routes(),
+                    *self._more_media_routes(),
                 ]
             ),
         ]

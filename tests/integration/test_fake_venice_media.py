@@ -143,7 +143,8 @@ async def test_every_media_type_is_in_the_catalogue(fake: FakeVenice) -> None:
 
     ids = {kind: [m["id"] for m in body["data"]] for kind, body in lists.items()}
     assert ids["image"] == ["venice-sd35", "flux-2-pro"]
-    assert (ids["upscale"], ids["inpaint"], ids["asr"]) == (["upscaler"], ["firered-image-edit"], [ASR])
+    inpaint = ["firered-image-edit", "qwen-image-2-edit"]  # one edits a picture, one combines several
+    assert (ids["upscale"], ids["inpaint"], ids["asr"]) == (["upscaler"], inpaint, [ASR])
     assert ids["video"] == [T2V, "wan-2-7-image-to-video"]
     assert len(ids["all"]) == len(fake.models)
     for body in lists.values():
