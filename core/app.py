@@ -46,7 +46,16 @@ from core.runner import Runner
 from core.settings import Settings
 from core.storage_alarm import StorageAlarm
 from core.text import clean_text
-from core.tools.builtin import Builtins, CurrentTime, GenerateImage, ReadUrl, RecallTool, Speak, WebSearch
+from core.tools.builtin import (
+    Builtins,
+    CurrentTime,
+    GenerateImage,
+    MakeMusic,
+    ReadUrl,
+    RecallTool,
+    Speak,
+    WebSearch,
+)
 from core.tools.commands import ToolCommands
 from core.tools.pending import PendingCalls
 from core.tools.registry import ToolRegistry
@@ -138,6 +147,26 @@ class App:
             prices=prices,
             cashier=self.cashier,
         )
+
+        def queued(kind: type[_Jobs]) -> _Jobs:
+            return kind(
+                settings,
+                store.video_jobs,
+                venice=venice,
+                chat_settings=store.chat_settings,
+                prices=prices,
+                cashier=self.cashier,
+                catalogue=self.catalogue,
+                deliverers=self.deliverers,
+                workers=store.coordination,
+                clock=clock,
+                sleep=sleep,
+            )
+
+        self.videos = queued(VideoJobs)
+        self.music = queued(MusicJobs)
+        # Every kind of queued job, for resuming at start-up and stopping at the end.
+        self.queued_jobs: tuple[QueuedJobs, ...] = (self.videos, self.music)
         self.pending_tools = PendingCalls(store.state, clock=clock)
         self.tools = ToolRegistry(
             settings,
@@ -150,6 +179,7 @@ class App:
                         Speak(),
                         RecallTool(memory.recall, self.cashier, prices),
                         CurrentTime(clock),
+                        MakeMusic(self.music),
                     ]
                 )
             ],
@@ -173,25 +203,6 @@ class App:
             pending=self.pending_tools,
         )
 
-        def queued(kind: type[_Jobs]) -> _Jobs:
-            return kind(
-                settings,
-                store.video_jobs,
-                venice=venice,
-                chat_settings=store.chat_settings,
-                prices=prices,
-                cashier=self.cashier,
-                catalogue=self.catalogue,
-                deliverers=self.deliverers,
-                workers=store.coordination,
-                clock=clock,
-                sleep=sleep,
-            )
-
-        self.videos = queued(VideoJobs)
-        self.music = queued(MusicJobs)
-        # Every kind of queued job, for resuming at start-up and stopping at the end.
-        self.queued_jobs: tuple[QueuedJobs, ...] = (self.videos, self.music)
         self.cutouts = Cutouts(
             settings, venice=venice, prices=prices, cashier=self.cashier, runner=self.runner
         )

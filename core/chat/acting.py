@@ -106,6 +106,7 @@ async def _run(assembled: AssembledCall, turn: Turn, acted: Acted) -> ToolResult
         return failed(call, exc)
     acted.attachments.extend(result.attachments)
     acted.charges.extend(result.charges)
+    acted.choices.extend(result.choices)
     return result
 
 

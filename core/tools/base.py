@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core.events import Attachment, Charge, IncomingMessage, ReplyStream
+from core.events import Attachment, Charge, Choice, IncomingMessage, ReplyStream
 from core.ports.records import ChatSettings, Conversation
 
 # What Venice (as OpenAI) accepts as a function's name.
@@ -68,6 +68,7 @@ class ToolResult:
     is_error: bool = False
     attachments: tuple[Attachment, ...] = ()
     charges: tuple[Charge, ...] = ()
+    choices: tuple[Choice, ...] = ()  # buttons under the answer (a quote's "Make it")
 
     @classmethod
     def error(cls, text: str) -> ToolResult:

@@ -21,6 +21,7 @@ from core.chat.recall import Recall
 from core.errors import BotError, InvalidInput
 from core.events import Charge
 from core.media.images import Images
+from core.media.music import MusicJobs
 from core.tools.base import Tool, ToolCall, ToolContext, ToolResult, ToolSpec
 from core.venice.client import VeniceClient
 
@@ -297,6 +298,48 @@ class CurrentTime(_Builtin):
         now = datetime.fromtimestamp(self._clock(), zone)
         offset = now.strftime("%z")
         return ToolResult(f"{now:%A %Y-%m-%d %H:%M} in {name} (UTC{offset[:3]}:{offset[3:]})")
+
+
+class MakeMusic(_Builtin):
+    """``make_music``: /music's quote, with its Make it button under the answer (nothing is made
+    or paid before the user presses it)."""
+
+    spec = ToolSpec(
+        "make_music",
+        "Compose a song or a sound effect from a description. The user is shown the price with a "
+        "button to make it; nothing is made or charged until they press it.",
+        {
+            "type": "object",
+            "properties": {
+                "prompt": {"type": "string", "description": "What it sounds like: style, mood, instruments."},
+                "duration": {"type": "integer", "description": "Length in seconds, if the user said."},
+                "instrumental": {"type": "boolean", "description": "True for no singing."},
+            },
+            "required": ["prompt"],
+        },
+    )
+
+    def __init__(self, music: MusicJobs) -> None:
+        self._music = music
+
+    def status(self, call: ToolCall) -> str:
+        """What the user sees while the track is priced."""
+        return f"🎵 pricing a track: {_clip((call.arguments or {}).get('prompt', ''), 80)}"
+
+    async def run(self, call: ToolCall, context: ToolContext) -> ToolResult:
+        """Quote it; the buttons go under the answer."""
+        arguments = call.arguments or {}
+        options: dict[str, Any] = {}
+        if isinstance(arguments.get("duration"), int):
+            options["duration"] = arguments["duration"]
+        if isinstance(arguments.get("instrumental"), bool):
+            options["instrumental"] = "on" if arguments["instrumental"] else "off"
+        quote = await self._music.quote(context.message, _text_argument(call, "prompt"), options)
+        return ToolResult(
+            f"{quote.text}\nThe user sees this price with a Make it button under your answer; tell "
+            "them to press it if they want the track. Nothing is made or charged before that.",
+            choices=quote.choices,
+        )
 
 
 class Builtins:

@@ -214,3 +214,22 @@ async def test_the_answer_streams_before_and_after_a_call(
     assert streamed.index("Let me check") < streamed.index(
         "It is late"
     )  # both rounds reached the user as they came
+
+
+async def test_make_music_offers_the_quote_with_its_button_and_makes_nothing_yet(
+    make_service: Callable[..., Any], venice: FakeVenice
+) -> None:
+    venice.responder = call_then_answer(
+        "make_music", {"prompt": "a calm piano piece", "duration": 30}, "Press the button if you like."
+    )
+    async with make_service(default_chat_model=TOOL_MODEL) as service:
+        answer = await ask(service, "Compose me a calm piano piece", **ALICE)
+        spent = await charges(service)
+    assert len(venice.calls_to("/audio/quote")) == 1
+    assert venice.calls_to("/audio/queue") == []  # nothing made before the press
+    commands = [c.command for c in answer.reply.choices]
+    assert any(c.startswith("/musicconfirm ") for c in commands) and any(
+        c.startswith("/musiccancel ") for c in commands
+    )
+    assert "$" in tool_results(chat_bodies(venice)[-1])[0]  # the model knows the price
+    assert "music" not in spent
