@@ -92,3 +92,27 @@ async def test_discord_the_model_draws_mid_conversation_shown_while_it_runs_and_
 
 def _bot_messages(dc: FakeDiscord, channel: int) -> list[dict[str, Any]]:
     return [m for m in dc.messages(channel) if int(m["author"]["id"]) == dc.bot_id]
+
+
+async def test_discord_past_the_ceiling_a_button_asks_and_no_costs_nothing(
+    dc: FakeDiscord, venice: FakeVenice, start_discord: Any
+) -> None:
+    alice = dc.add_user("alice")
+    dm = dc.add_dm(alice)
+    venice.responder = call_then_answer("generate_image", DRAW, "I need your yes first.")
+    async with start_discord(default_chat_model=TOOL_MODEL, tool_cost_ceiling_usd=0):
+        dc.send_message(dm, alice, "Draw me a lighthouse in a storm")
+        await dc.wait_for(
+            lambda: any(
+                "I need your yes first." in m["content"] and m["components"] for m in _bot_messages(dc, dm)
+            ),
+            timeout=15,
+        )
+        answer = next(m for m in _bot_messages(dc, dm) if m["components"])
+        buttons = {b["label"]: b["custom_id"] for row in answer["components"] for b in row["components"]}
+        assert any(label.startswith("✅ 🎨 drawing") and "$" in label for label in buttons), buttons
+        dc.send_component(dm, alice, int(answer["id"]), buttons["✖ No, thanks"])
+        await dc.wait_for(
+            lambda: any("Nothing was charged" in m["content"] for m in _bot_messages(dc, dm)), timeout=10
+        )
+    assert venice.calls_to("/image/generate") == []
