@@ -123,8 +123,8 @@ class _Fragments(Protocol):
 class ToolCallAssembler:
     """Collect the function-call fragments of one answer, in the order they arrive, into calls.
 
-    Calls are told apart by ``index``; a fragment without one continues the last call, unless it
-    brings an id not seen yet (a new call). The id and name usually come only with a call's first
+    Calls are told apart by ``index`` (and by a new id at an index already used); a fragment
+    without an index continues the last call, unless it brings an id not seen yet (a new call). The id and name usually come only with a call's first
     fragment; a call that never gets an id is given one (the same on every ``calls()``). Content
     text before, between or after the calls does not matter: only ``tool_calls`` are read.
     """
@@ -153,7 +153,8 @@ class ToolCallAssembler:
     def _call_for(self, fragment: ToolCallDelta) -> _Pending:
         if fragment.index is not None:
             call = self._by_index.get(fragment.index)
-            if call is None:
+            # Some providers number every call 0: a new id at a used index is a new call.
+            if call is None or (fragment.id and call.id and fragment.id != call.id):
                 call = self._by_index[fragment.index] = self._new()
             return call
         if fragment.id:

@@ -23,7 +23,6 @@ _ECHOED_PARAMETERS: dict[str, Any] = {
 }
 _WORDS_PER_CHUNK = 3
 _ARGUMENT_PIECES = 3  # a call's arguments are streamed in this many fragments
-_CALL_IDS = uuid.uuid4()  # per run; a call's id is this plus its number in the answer
 
 
 @dataclass
@@ -48,6 +47,8 @@ class ChatScript:
     # a first fragment with id, type and name, the arguments in several pieces; finish_reason
     # "tool_calls".
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    # Made-up call ids are this plus the call's number: unique per answer, as a provider's are.
+    call_id_base: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex[:16]}_", repr=False)
 
     def call_list(self) -> list[dict[str, Any]]:
         """The scripted calls as ``tool_calls`` entries (ids made up where none is given)."""
@@ -56,7 +57,7 @@ class ChatScript:
             arguments = call.get("arguments", {})
             if not isinstance(arguments, str):
                 arguments = json.dumps(arguments, ensure_ascii=False)
-            call_id = call.get("id") or f"call_{_CALL_IDS.hex}{number}"
+            call_id = call.get("id") or f"{self.call_id_base}{number}"
             out.append(
                 {
                     "id": call_id,

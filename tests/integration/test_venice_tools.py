@@ -277,3 +277,12 @@ async def test_the_fakes_answers_with_calls_search_and_scrape_match_the_spec(ven
     assert openapi.validate_response("POST", "/augment/scrape", 200, scrape.json()) == []
     assert refused.status_code == 400
     assert openapi.validate_response("POST", "/augment/scrape", 400, refused.json()) == []
+
+
+async def test_each_scripted_answer_gives_its_calls_ids_of_their_own(
+    client: VeniceClient, venice: FakeVenice
+) -> None:
+    for _ in range(2):
+        venice.script.append(ChatScript(tool_calls=[{"name": "web_search", "arguments": {"query": "q"}}] * 2))
+    ids = [call.id for _ in range(2) for call in (await client.chat(ask())).tool_calls]
+    assert len(set(ids)) == 4

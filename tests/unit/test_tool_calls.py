@@ -171,3 +171,17 @@ def test_the_function_calling_flag_is_read_from_the_models_capabilities() -> Non
     assert info(True).supports_function_calling is True
     assert info(False).supports_function_calling is False
     assert ModelInfo.from_json({"id": "m", "model_spec": {}}).supports_function_calling is False
+
+
+def test_calls_that_all_come_with_index_0_are_told_apart_by_their_ids() -> None:
+    calls = assemble(
+        [
+            ToolCallDelta(index=0, id="a", name="web_search", arguments='{"query": "x"}'),
+            ToolCallDelta(index=0, id="b", name="read_url", arguments='{"url":'),
+            ToolCallDelta(index=0, arguments=' "https://e.com"}'),
+        ]
+    )
+    assert [(c.id, c.name, c.arguments()) for c in calls] == [
+        ("a", "web_search", {"query": "x"}),
+        ("b", "read_url", {"url": "https://e.com"}),
+    ]
