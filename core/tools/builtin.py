@@ -79,16 +79,14 @@ class GenerateImage(_Builtin):
 
     spec = ToolSpec(
         "generate_image",
-        "Draw a picture from a description and show it to the user with your answer. It costs the "
-        "user money: call it only when they want a picture.",
+        "Draw a picture for the user (it costs them money: only when they want one).",
         {
             "type": "object",
             "properties": {
-                "prompt": {"type": "string", "description": "What to draw, in detail (English works best)."},
+                "prompt": {"type": "string", "description": "What to draw, in detail"},
                 "aspect_ratio": {
                     "type": "string",
                     "enum": list(ASPECTS),
-                    "description": "Shape of the picture.",
                 },
             },
             "required": ["prompt"],
@@ -159,11 +157,10 @@ class WebSearch(_Paid):
     feature = "search"
     spec = ToolSpec(
         "web_search",
-        "Search the web for current information. Returns titles, addresses and snippets; cite the "
-        "addresses you use.",
+        "Search the web; cite the addresses you use.",
         {
             "type": "object",
-            "properties": {"query": {"type": "string", "description": "What to search for."}},
+            "properties": {"query": {"type": "string"}},
             "required": ["query"],
         },
     )
@@ -196,10 +193,10 @@ class ReadUrl(_Paid):
     feature = "scrape"
     spec = ToolSpec(
         "read_url",
-        "Read a public web page (http or https) and return its text as markdown.",
+        "Read a public web page's text.",
         {
             "type": "object",
-            "properties": {"url": {"type": "string", "description": "The page's full address."}},
+            "properties": {"url": {"type": "string"}},
             "required": ["url"],
         },
     )
@@ -224,8 +221,7 @@ class Speak(_Builtin):
 
     spec = ToolSpec(
         "speak",
-        "Send your answer to this message as a voice note as well as text. Use it when the user "
-        "asks you to say something aloud or to answer by voice.",
+        "Also send your answer as a voice note (when the user wants it spoken).",
     )
 
     def status(self, call: ToolCall) -> str:
@@ -243,11 +239,10 @@ class RecallTool(_Builtin):
 
     spec = ToolSpec(
         "recall",
-        "Search what was said earlier in this conversation (older messages that are no longer in "
-        "view) for passages about a topic.",
+        "Search this conversation's older messages (out of view) for a topic.",
         {
             "type": "object",
-            "properties": {"query": {"type": "string", "description": "What to look for."}},
+            "properties": {"query": {"type": "string"}},
             "required": ["query"],
         },
     )
@@ -279,7 +274,7 @@ class RecallTool(_Builtin):
 class CurrentTime(_Builtin):
     """``current_time``: the date and time in the chat's time zone (/timezone)."""
 
-    spec = ToolSpec("current_time", "The current date, time and weekday in this chat's time zone.")
+    spec = ToolSpec("current_time", "The date and time in this chat's time zone.")
 
     def __init__(self, clock: Any) -> None:
         self._clock = clock
@@ -306,14 +301,13 @@ class MakeMusic(_Builtin):
 
     spec = ToolSpec(
         "make_music",
-        "Compose a song or a sound effect from a description. The user is shown the price with a "
-        "button to make it; nothing is made or charged until they press it.",
+        "Offer the user a song or sound effect: they see its price and a button to make it.",
         {
             "type": "object",
             "properties": {
-                "prompt": {"type": "string", "description": "What it sounds like: style, mood, instruments."},
-                "duration": {"type": "integer", "description": "Length in seconds, if the user said."},
-                "instrumental": {"type": "boolean", "description": "True for no singing."},
+                "prompt": {"type": "string", "description": "Style, mood, instruments"},
+                "duration": {"type": "integer", "description": "Seconds"},
+                "instrumental": {"type": "boolean"},
             },
             "required": ["prompt"],
         },
