@@ -1,0 +1,83 @@
+"""Every MCP server of MCP_CONFIG, opened and closed together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TextIO
+
+from adapters.mcp.config import ServerConfig, load_config
+from adapters.mcp.server import CALL_SECONDS, CONNECT_SECONDS, RETRY_SECONDS, McpServer
+from core.settings import Settings
+from core.tools.base import ToolSource
+
+
+class McpServers:
+    """The configured MCP servers, each a ``ToolSource`` (a server that is down offers none)."""
+
+    def __init__(
+        self,
+        configs: Sequence[ServerConfig],
+        *,
+        connect_seconds: float = CONNECT_SECONDS,
+        call_seconds: float = CALL_SECONDS,
+        retry_seconds: float = RETRY_SECONDS,
+        errlog: TextIO | None = None,
+    ) -> None:
+        self.servers = [
+            McpServer(
+                config,
+                connect_seconds=connect_seconds,
+                call_seconds=call_seconds,
+                retry_seconds=retry_seconds,
+                errlog=errlog,
+            )
+            for config in configs
+        ]
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        connect_seconds: float = CONNECT_SECONDS,
+        call_seconds: float = CALL_SECONDS,
+        retry_seconds: float = RETRY_SECONDS,
+        errlog: TextIO | None = None,
+    ) -> AsyncIterator[McpServers]:
+        """Connect every server of MCP_CONFIG (none when it is unset), waiting at most
+        ``connect_seconds`` for them; close every session and child process on exit.
+
+        Raises ``ConfigurationError`` for a file that cannot be used. ``errlog``: where the
+        servers' stderr goes (None: the log, at DEBUG).
+        """
+        configs = load_config(settings.mcp_config) if settings.mcp_config else []
+        servers = cls(
+            configs,
+            connect_seconds=connect_seconds,
+            call_seconds=call_seconds,
+            retry_seconds=retry_seconds,
+            errlog=errlog,
+        )
+        try:
+            await servers.start()
+            yield servers
+        finally:
+            await servers.aclose()
+
+    def sources(self) -> list[ToolSource]:
+        """Every server that is not disabled, to offer their tools next to the built-in ones."""
+        return [server for server in self.servers if not server.config.disabled]
+
+    async def start(self) -> None:
+        """Connect every server at once; return when each has connected or failed once."""
+        for server in self.servers:
+            server.start()
+        # Each first attempt ends by its own deadline; a server that fails is retried later.
+        await asyncio.gather(*(server.tried.wait() for server in self.servers))
+
+    async def aclose(self) -> None:
+        """Close every session and end every child process."""
+        await asyncio.gather(*(server.aclose() for server in self.servers))
