@@ -143,7 +143,7 @@ class McpServer:
                 self._connected(client, listing)
                 await self._lost.wait()
             if not self._stopping:
-                self._failed("the connection was lost")
+                self._failed(self.health.reason or "the connection was lost")
             return True
         if scope.cancelled_caught and not self._stopping:
             self._failed(f"no answer within {self._connect_seconds:g} s")
@@ -277,6 +277,7 @@ class McpServer:
     def _lose(self) -> None:
         if self._client is not None:
             self._client, self._tools = None, []
+            self.health = Health("failed", reason="the connection was lost")
             self._lost.set()
 
     # ----- a stdio server's stderr
