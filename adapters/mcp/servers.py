@@ -81,3 +81,26 @@ class McpServers:
     async def aclose(self) -> None:
         """Close every session and end every child process."""
         await asyncio.gather(*(server.aclose() for server in self.servers))
+
+
+def health_lines(servers: McpServers) -> list[tuple[str, str]]:
+    """Doctor's lines, one a server: ``("ok", …)`` connected, ``("warn", …)`` down or disabled
+    (the bot starts without it), each naming the server and never a secret."""
+    lines = []
+    for server in servers.servers:
+        config, health = server.config, server.health
+        who = f"MCP server {config.name} ({config.where})"
+        if health.state == "disabled":
+            lines.append(("info", f"{who}: disabled"))
+        elif health.state != "connected":
+            lines.append(("warn", f"{who}: failed: {health.reason}. The bot starts without it and retries."))
+        else:
+            access = ", for admins only" if config.admins_only else ""
+            names = ", ".join(health.offered) or "none"
+            lines.append(("ok", f"{who}: connected, {len(health.offered)} tool(s) offered{access}: {names}"))
+            lines.extend(("warn", f"{who}: tool skipped: {reason}") for reason in health.skipped)
+            if health.missing:
+                lines.append(
+                    ("warn", f'{who}: does not offer {", ".join(health.missing)} (named in its "tools")')
+                )
+    return lines

@@ -19,6 +19,7 @@ from core.events import ReplyStream
 from core.ports.records import ChatSettings
 from core.settings import Settings
 from core.tools.base import TOOL_NAME, Tool, ToolCall, ToolContext, ToolResult
+from tests.e2e.test_doctor import run_doctor
 from tests.fakes.local_server import LocalServer
 from tests.fakes.mcp_server import PNG, build, http_app
 from tests.helpers import message
@@ -249,3 +250,35 @@ async def test_a_streamable_http_server_offers_its_tools_with_headers(
         finally:
             await server.stop()
     assert seen and all(value == "Bearer hdr-secret-1234" for value in seen)
+
+
+async def test_doctor_lists_each_server_and_a_down_one_is_only_a_warning(
+    make_settings: Callable[..., Settings], write_config: Callable[[dict[str, Any]], str]
+) -> None:
+    config = {
+        "fake": {**FAKE, "tools": ["add", "echo"], "access": "admins"},
+        "missing": {"command": "no-such-mcp-server-7f3a", "env": {"KEY": "env-secret-5521"}},
+        "old": {**FAKE, "disabled": True},
+    }
+    code, lines = await run_doctor(make_settings(mcp_config=write_config(config)))
+    mcp = [line for line in lines if "MCP server" in line]
+    assert mcp == [
+        f"[ ok ] MCP server fake (command {Path(sys.executable).name}): connected, 2 tool(s) offered, "
+        "for admins only: fake__add, fake__echo",
+        "[warn] MCP server missing (command no-such-mcp-server-7f3a): failed: cannot start "
+        "no-such-mcp-server-7f3a: no such program (is it installed, and on PATH?). The bot starts "
+        "without it and retries.",
+        f"[info] MCP server old (command {Path(sys.executable).name}): disabled",
+    ]
+    assert code == 0, lines
+    assert not any("env-secret-5521" in line for line in lines)
+
+
+async def test_doctor_fails_on_a_config_file_that_cannot_be_used(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    path = tmp_path / "mcp.json"
+    path.write_text('{"mcpServers": {"a": {"command": "x", "timeout": 5}}}', encoding="utf-8")
+    code, lines = await run_doctor(make_settings(mcp_config=str(path)))
+    assert f'[FAIL] MCP_CONFIG file {path}: server "a": unknown key "timeout"' in "\n".join(lines)
+    assert code == 1
