@@ -117,6 +117,7 @@ class McpServer:
                 await self._task
 
     async def _supervise(self) -> None:
+        at_once = False  # the last attempt was the one made at once after a loss
         while not self._stopping:
             self._lost.clear()
             was_up = False
@@ -127,8 +128,11 @@ class McpServer:
             finally:
                 self._client, self._tools, self._scope = None, [], None
                 self.tried.set()
-            if was_up and not self._stopping:
-                continue  # it was lost: try once at once (a restarted server is back), then wait
+            # Lost after it worked: try again at once (a restarted server is back), but only
+            # once in a row, so that a server that drops at every start is not restarted in a loop.
+            at_once = was_up and not at_once and not self._stopping
+            if at_once:
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self._retry_seconds)
 
@@ -300,8 +304,6 @@ class McpServer:
             self._stderr_line(buffer)
         finally:
             transport.close()
-        if not self._stopping:
-            self._lose()  # its process is gone
 
     def _stderr_line(self, raw: bytes) -> None:
         line = self._mask(raw.decode("utf-8", "replace").strip())[:300]
