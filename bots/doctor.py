@@ -94,7 +94,9 @@ async def check_mcp_servers(settings: Settings, report: Report) -> None:
         return
     try:
         # The servers' stderr goes to the log (silenced in doctor), and their last words into a failure.
-        async with McpServers.open(settings, connect_seconds=READ_SECONDS) as servers:
+        async with McpServers.open(
+            settings, connect_seconds=READ_SECONDS, wait_seconds=READ_SECONDS + 1
+        ) as servers:
             for status, line in health_lines(servers) or [("info", "MCP_CONFIG lists no server")]:
                 report.line(status, line)
     except ConfigurationError as exc:

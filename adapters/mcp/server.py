@@ -77,6 +77,7 @@ class McpServer:
         self._tools: list[Tool] = []
         self.health = Health("disabled" if config.disabled else "connecting")
         self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
+        self._refused: int | None = None  # an HTTP server's last error status
         self._lost = asyncio.Event()  # the connection is gone (or the bot stops): leave it
         self._stop = asyncio.Event()
         self._stopping = False
@@ -160,8 +161,10 @@ class McpServer:
                 httpx2.AsyncClient(
                     headers=dict(self.config.headers),
                     timeout=httpx2.Timeout(self._connect_seconds, read=max(self._call_seconds, 300.0)),
+                    event_hooks={"response": [self._http_status]},
                 )
             )
+            self._refused = None
             transport = streamable_http_client(self.config.url or "", http_client=http)
             return await stack.enter_async_context(Client(transport, client_info=info))
         params = StdioServerParameters(
@@ -180,6 +183,12 @@ class McpServer:
         stack.push_async_callback(self._stop_reading, reader)
         with os.fdopen(write_fd, "w") as errlog:  # closed once the child has its own copy
             return await stack.enter_async_context(Client(stdio_client(params, errlog), client_info=info))
+
+    async def _http_status(self, response: httpx2.Response) -> None:
+        # The SDK turns an HTTP error into "Server returned an error response": keep the status
+        # to say which (a 401 is a wrong key in "headers", a 404 a wrong "url").
+        if response.status_code >= 400:
+            self._refused = response.status_code
 
     async def _list(self, client: Client) -> list[types.Tool]:
         tools: list[types.Tool] = []
@@ -264,7 +273,8 @@ class McpServer:
             with anyio.fail_after(self._call_seconds + 5):  # the SDK's own timeout, in case it hangs
                 result = await client.call_tool(name, arguments, read_timeout_seconds=self._call_seconds)
         except MCPError as exc:
-            if exc.code == types.CONNECTION_CLOSED:
+            # "Session terminated": an HTTP server that restarted forgot the session.
+            if exc.code == types.CONNECTION_CLOSED or exc.message == "Session terminated":
                 self._lose()
                 return ToolResult.error(f"the MCP server {self.config.name} disconnected.")
             if exc.code == types.REQUEST_TIMEOUT:
@@ -332,8 +342,10 @@ class McpServer:
         if isinstance(exc, MCPError) and exc.code == types.CONNECTION_CLOSED:
             said = f" (its last words: {self._stderr[-1]})" if self._stderr else ""
             return f"the server closed the connection while starting{said}"
-        if isinstance(exc, httpx2.HTTPStatusError):
-            return f"HTTP {exc.response.status_code} from {self.config.where}"
+        if isinstance(exc, MCPError) and self._refused is not None:
+            hint = {401: ': check its "headers" (a key?)', 403: ': check its "headers" (a key?)'}
+            hint |= {404: ': check its "url" (the MCP endpoint, often ending in /mcp)'}
+            return f"{self.config.where} answered HTTP {self._refused}{hint.get(self._refused, '')}"
         if isinstance(exc, httpx2.TransportError):
             return f"cannot reach {self.config.where} ({type(exc).__name__}: {self._mask(str(exc)) or 'no detail'})"
         text = self._mask(str(exc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TextIO
@@ -11,6 +12,10 @@ from adapters.mcp.config import ServerConfig, load_config
 from adapters.mcp.server import CALL_SECONDS, CONNECT_SECONDS, RETRY_SECONDS, McpServer
 from core.settings import Settings
 from core.tools.base import ToolSource
+
+# How long the bot's start waits for the servers' first connections: a server that takes longer
+# (npx fetching a package) keeps connecting in the background, its tools offered once it is up.
+START_WAIT_SECONDS = 10.0
 
 
 class McpServers:
@@ -46,9 +51,11 @@ class McpServers:
         call_seconds: float = CALL_SECONDS,
         retry_seconds: float = RETRY_SECONDS,
         errlog: TextIO | None = None,
+        wait_seconds: float = START_WAIT_SECONDS,
     ) -> AsyncIterator[McpServers]:
         """Connect every server of MCP_CONFIG (none when it is unset), waiting at most
-        ``connect_seconds`` for them; close every session and child process on exit.
+        ``wait_seconds`` for them (a slower one offers its tools once it is connected); close
+        every session and child process on exit.
 
         Raises ``ConfigurationError`` for a file that cannot be used. ``errlog``: where the
         servers' stderr goes (None: the log, at DEBUG).
@@ -62,7 +69,7 @@ class McpServers:
             errlog=errlog,
         )
         try:
-            await servers.start()
+            await servers.start(wait_seconds)
             yield servers
         finally:
             await servers.aclose()
@@ -71,12 +78,15 @@ class McpServers:
         """Every server that is not disabled, to offer their tools next to the built-in ones."""
         return [server for server in self.servers if not server.config.disabled]
 
-    async def start(self) -> None:
-        """Connect every server at once; return when each has connected or failed once."""
+    async def start(self, wait_seconds: float = START_WAIT_SECONDS) -> None:
+        """Connect every server at once; return when each has connected or failed once, or
+        after ``wait_seconds`` (the bot does not wait longer for a slow server)."""
         for server in self.servers:
             server.start()
-        # Each first attempt ends by its own deadline; a server that fails is retried later.
-        await asyncio.gather(*(server.tried.wait() for server in self.servers))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(server.tried.wait() for server in self.servers)), wait_seconds
+            )
 
     async def aclose(self) -> None:
         """Close every session and end every child process."""

@@ -41,7 +41,8 @@ def write_config(tmp_path: Path) -> Callable[[dict[str, Any]], str]:
 @asynccontextmanager
 async def opened(settings: Settings, **timeouts: float) -> AsyncIterator[McpServers]:
     # Short waits: the tests' servers answer at once, and the slow tool must time out.
-    waits = {"connect_seconds": 20.0, "call_seconds": 1.0, "retry_seconds": 60.0, **timeouts}
+    waits = {"connect_seconds": 20.0, "call_seconds": 1.0, "retry_seconds": 60.0, "wait_seconds": 30.0}
+    waits.update(timeouts)
     async with McpServers.open(settings, **waits) as servers:
         yield servers
 
@@ -282,3 +283,49 @@ async def test_doctor_fails_on_a_config_file_that_cannot_be_used(
     code, lines = await run_doctor(make_settings(mcp_config=str(path)))
     assert f'[FAIL] MCP_CONFIG file {path}: server "a": unknown key "timeout"' in "\n".join(lines)
     assert code == 1
+
+
+async def test_the_start_does_not_wait_for_a_slow_server_whose_tools_come_later(
+    make_settings: Callable[..., Settings], write_config: Callable[[dict[str, Any]], str]
+) -> None:
+    late = {
+        **FAKE,
+        "args": [
+            "-c",
+            "import time, runpy; time.sleep(1); runpy.run_module('tests.fakes.mcp_server', run_name='__main__')",
+        ],
+    }
+    async with opened(make_settings(mcp_config=write_config({"late": late})), wait_seconds=0.05) as servers:
+        assert servers.servers[0].health.state == "connecting"
+        assert offered(servers) == {}
+        for _ in range(400):
+            if offered(servers):
+                break
+            await asyncio.sleep(0.05)
+        assert "late__add" in offered(servers)
+
+
+async def test_an_http_server_that_refuses_is_reported_without_its_key(
+    make_settings: Callable[..., Settings], write_config: Callable[[dict[str, Any]], str]
+) -> None:
+    async def refuse(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send(
+            {"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"text/plain")]}
+        )
+        await send({"type": "http.response.body", "body": b"no"})
+
+    server = LocalServer(refuse)
+    await server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/mcp?key=query-secret-8812"
+        config = {"web": {"url": url, "headers": {"Authorization": "Bearer hdr-secret-9931"}}}
+        async with opened(make_settings(mcp_config=write_config(config))) as servers:
+            health = servers.servers[0].health
+            assert health.state == "failed"
+            shown = f"{servers.servers[0].config.where} {health.reason}"
+    finally:
+        await server.stop()
+    assert "401" in health.reason, health.reason
+    assert "query-secret-8812" not in shown and "hdr-secret-9931" not in shown
