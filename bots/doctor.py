@@ -12,7 +12,6 @@ from typing import TextIO
 
 import httpx
 
-from adapters.mcp.servers import McpServers, health_lines
 from adapters.storage.postgres.database import is_postgres_url
 from adapters.storage.sqlite.database import Database, is_wal_file, sqlite_path
 from adapters.storage.sqlite.migrations import discover, recorded_version
@@ -92,6 +91,8 @@ async def check_mcp_servers(settings: Settings, report: Report) -> None:
     starts without it); a file that cannot be used fails (the bot would not start)."""
     if not settings.mcp_config:
         return
+    from adapters.mcp.servers import McpServers, health_lines
+
     try:
         # The servers' stderr goes to the log (silenced in doctor), and their last words into a failure.
         async with McpServers.open(

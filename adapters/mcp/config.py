@@ -30,6 +30,10 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Transport = Literal["stdio", "http"]
 
+CONNECT_SECONDS = 30.0  # start (npx may fetch a package first), initialize and list the tools
+CALL_SECONDS = 60.0
+RETRY_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class ServerConfig:

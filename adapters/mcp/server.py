@@ -27,16 +27,13 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from adapters.mcp.config import ServerConfig
+from adapters.mcp.config import CALL_SECONDS, CONNECT_SECONDS, RETRY_SECONDS, ServerConfig
 from adapters.mcp.tools import McpTool, tool_name, tool_result, why_unnamed
 from core.tools.base import Tool, ToolResult
 from core.version import version
 
 log = logging.getLogger(__name__)
 
-CONNECT_SECONDS = 30.0  # start (npx may fetch a package first), initialize and list the tools
-CALL_SECONDS = 60.0
-RETRY_SECONDS = 60.0
 LIST_PAGES = 20  # a server whose listing never ends is cut there
 STDERR_LINES = 5  # the last lines of a stdio server's stderr, to say why it stopped
 STOP_SECONDS = 10.0  # the SDK's own shutdown of a child process is bounded at about 6 s

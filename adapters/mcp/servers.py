@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from adapters.mcp.config import ServerConfig, load_config
-from adapters.mcp.server import CALL_SECONDS, CONNECT_SECONDS, RETRY_SECONDS, McpServer
+from adapters.mcp.config import CALL_SECONDS, CONNECT_SECONDS, RETRY_SECONDS, ServerConfig, load_config
 from core.settings import Settings
 from core.tools.base import ToolSource
+
+if TYPE_CHECKING:
+    from adapters.mcp.server import McpServer
 
 # How long the bot's start waits for the servers' first connections: a server that takes longer
 # (npx fetching a package) keeps connecting in the background, its tools offered once it is up.
@@ -30,7 +32,10 @@ class McpServers:
         retry_seconds: float = RETRY_SECONDS,
         errlog: TextIO | None = None,
     ) -> None:
-        self.servers = [
+        if configs:
+            # The SDK takes a second or two to import: only a bot with MCP servers pays for it.
+            from adapters.mcp.server import McpServer
+        self.servers: list[McpServer] = [
             McpServer(
                 config,
                 connect_seconds=connect_seconds,
