@@ -15,10 +15,10 @@ import httpx
 from adapters.storage.postgres.database import is_postgres_url
 from adapters.storage.sqlite.database import Database, is_wal_file, sqlite_path
 from adapters.storage.sqlite.migrations import discover, recorded_version
-from bots.checks import Report, doctor_http, reach_fix, status_text
+from bots.checks import READ_SECONDS, Report, doctor_http, reach_fix, status_text
 from bots.doctor_platforms import check_discord, check_telegram
 from core.catalogue import Catalogue
-from core.errors import BotError
+from core.errors import BotError, ConfigurationError
 from core.settings import API_KEY_URL, Settings
 from core.text import plural
 from core.venice.client import VeniceClient
@@ -47,6 +47,7 @@ async def doctor(settings: Settings, out: TextIO) -> int:
             await check_telegram(settings, report)
         if settings.discord_bot_token is not None:
             await check_discord(settings, http, report)
+    await check_mcp_servers(settings, report)
     out.write("All checks passed.\n" if report.ok else "Some checks failed.\n")
     return 0 if report.ok else 1
 
@@ -83,6 +84,24 @@ def _web_console(settings: Settings, report: Report) -> None:
             f"The web console listens on {settings.web_host} in plain HTTP: put an HTTPS reverse "
             "proxy in front of it (and set WEB_TRUST_PROXY=true), or bind it to 127.0.0.1",
         )
+
+
+async def check_mcp_servers(settings: Settings, report: Report) -> None:
+    """Each MCP server of MCP_CONFIG: connected with its tools, or why not (a warning: the bot
+    starts without it); a file that cannot be used fails (the bot would not start)."""
+    if not settings.mcp_config:
+        return
+    from adapters.mcp.servers import McpServers, health_lines
+
+    try:
+        # The servers' stderr goes to the log (silenced in doctor), and their last words into a failure.
+        async with McpServers.open(
+            settings, connect_seconds=READ_SECONDS, wait_seconds=READ_SECONDS + 1
+        ) as servers:
+            for status, line in health_lines(servers) or [("info", "MCP_CONFIG lists no server")]:
+                report.line(status, line)
+    except ConfigurationError as exc:
+        report.line("FAIL", exc.user_message)
 
 
 # ----- the database

@@ -53,7 +53,8 @@ def setup_logging(level: str, secrets: Iterable[str] = (), *, log_content: bool 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
+    # httpx2 and httpcore2: the mcp SDK's HTTP client (an MCP server's URL may carry a key).
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # discord.py logs request URLs at DEBUG, and webhook and interaction URLs end in their
     # tokens: keep those lines out even when the bot logs at DEBUG.

@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     tool_cost_ceiling_usd: float = Field(
         0.05, ge=0, description="Tools may spend this much in one turn before the user must confirm"
     )
+    mcp_config: str | None = Field(
+        None, description="JSON file of MCP servers (mcpServers) whose tools the model may call"
+    )
+
     web_host: str = Field("127.0.0.1", description="Web console address (0.0.0.0: every interface)")
     web_port: int = Field(8080, ge=1, le=65535, description="Web console port")
     web_admin_password: SecretStr | None = Field(
@@ -255,7 +259,7 @@ class Settings(BaseSettings):
             out[name.strip()] = factor
         return out
 
-    @field_validator("discord_shard_count", mode="before")
+    @field_validator("discord_shard_count", "mcp_config", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
