@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from adapters.mcp.servers import McpServers
 from adapters.storage.postgres.database import is_postgres_url
 from adapters.storage.sqlite.database import sqlite_path
 from adapters.storage.sqlite.store import SqliteStore
@@ -116,26 +117,31 @@ async def build_service(
             models_ttl=settings.models_cache_seconds,
             stream_seconds=settings.venice_timeout_seconds,
         )
-        service = App(
-            settings,
-            store=store,
-            venice=venice,
-            memory=memory(settings, store, venice, policy),
-            prices=Prices(markup=settings.price_markup, feature_markups=settings.feature_markups),
-            rate_limit=UserRateLimit(settings.rate_limit_per_minute, workers=workers),
-            account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
-            key_limits=KeyRateLimiter(venice, workers=workers),
-            clock=policy.wall,
-            sleep=policy.sleep,
-            metrics=metrics,
-        )
-        for jobs in service.queued_jobs:  # videos and tracks
-            await jobs.resume()  # jobs that were running when the bot stopped
-            jobs.start()  # and those another worker stops following (it died)
-        # Then the holds a crash left open: none is live unless another bot shares the database.
-        await service.recover(others_running=await others_running(store, settings))
-        service.privacy.start()  # retention sweeps, in the background
-        try:
-            yield service
-        finally:
-            await service.aclose()
+        # MCP servers first: a bad MCP_CONFIG stops the start before anything runs (exit 2);
+        # they close after the service, once no turn can call them.
+        async with McpServers.open(settings) as mcp:
+            service = App(
+                settings,
+                store=store,
+                venice=venice,
+                memory=memory(settings, store, venice, policy),
+                prices=Prices(markup=settings.price_markup, feature_markups=settings.feature_markups),
+                rate_limit=UserRateLimit(settings.rate_limit_per_minute, workers=workers),
+                account=AccountGuard(venice, floor_usd=settings.venice_balance_floor_usd),
+                key_limits=KeyRateLimiter(venice, workers=workers),
+                clock=policy.wall,
+                sleep=policy.sleep,
+                metrics=metrics,
+            )
+            for source in mcp.sources():  # their tools, next to the built-in ones
+                service.tools.add(source)
+            for jobs in service.queued_jobs:  # videos and tracks
+                await jobs.resume()  # jobs that were running when the bot stopped
+                jobs.start()  # and those another worker stops following (it died)
+            # Then the holds a crash left open: none is live unless another bot shares the database.
+            await service.recover(others_running=await others_running(store, settings))
+            service.privacy.start()  # retention sweeps, in the background
+            try:
+                yield service
+            finally:
+                await service.aclose()

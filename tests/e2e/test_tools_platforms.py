@@ -4,16 +4,21 @@ past the cost ceiling a button asks first, and "No" costs nothing."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from adapters.telegram.bot import TelegramOptions
 from adapters.telegram.writer import Pace
 from tests.e2e.telegram_support import ALICE, texts
+from tests.e2e.test_console import cli_env, run_cli
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.venice import FakeVenice
-from tests.fakes.venice_chat import call_then_answer
+from tests.fakes.venice_chat import call_then_answer, offered_tools
 
+ROOT = Path(__file__).resolve().parents[2]
 TOOL_MODEL = "llama-3.3-70b"
 EDITS = TelegramOptions(poll_timeout=1, pace=Pace(0, 0, 0), use_drafts=False)  # every change shown
 DRAW = {"prompt": "a lighthouse in a storm"}
@@ -116,3 +121,32 @@ async def test_discord_past_the_ceiling_a_button_asks_and_no_costs_nothing(
             lambda: any("Nothing was charged" in m["content"] for m in _bot_messages(dc, dm)), timeout=10
         )
     assert venice.calls_to("/image/generate") == []
+
+
+async def test_telegram_the_model_calls_an_mcp_servers_tool_and_never_sees_one_outside_the_allow_list(
+    tg: FakeTelegram, venice: FakeVenice, start_bot: Any, tmp_path: Path
+) -> None:
+    config = tmp_path / "mcp.json"
+    server = {"command": sys.executable, "args": ["-m", "tests.fakes.mcp_server"], "cwd": str(ROOT)}
+    config.write_text(json.dumps({"mcpServers": {"calc": {**server, "tools": ["add"]}}}), encoding="utf-8")
+    venice.responder = call_then_answer("calc__add", {"a": 2, "b": 3}, "The server says {result}.")
+    async with start_bot(options=EDITS, default_chat_model=TOOL_MODEL, mcp_config=str(config)):
+        tg.push_message("What is 2 + 3? Use the calculator.", chat_id=ALICE)
+        await tg.wait_for(lambda: any("The server says" in t for t in texts(tg, ALICE)), timeout=20)
+    offered = offered_tools(venice.calls_to("/chat/completions")[0].body)
+    assert "calc__add" in offered
+    assert not any(
+        name.startswith("calc__") and name != "calc__add" for name in offered
+    )  # the rest are not allowed
+    answer = next(t for t in texts(tg, ALICE) if "The server says" in t)
+    assert "The server says 5." in answer
+    assert "🔧 calc: add" in answer  # the call, listed under the answer
+
+
+async def test_a_bad_mcp_config_stops_the_start_with_a_clear_line(tmp_path: Path, venice: FakeVenice) -> None:
+    config = tmp_path / "mcp.json"
+    config.write_text('{"mcpServers": {"calc": {"command": "x", "timeout": 5}}}', encoding="utf-8")
+    code, out, err = await run_cli(["chat"], cli_env(tmp_path, venice, MCP_CONFIG=str(config)), cwd=tmp_path)
+    assert code == 2
+    assert str(config) in err and "timeout" in err
+    assert "Traceback" not in out + err
