@@ -12,7 +12,7 @@ from typing import TextIO
 
 import httpx
 
-from adapters.storage.postgres.database import is_postgres_url
+from adapters.storage.postgres.database import is_postgres_url, safe_url
 from adapters.storage.sqlite.database import Database, is_wal_file, sqlite_path
 from adapters.storage.sqlite.migrations import discover, recorded_version
 from bots.checks import READ_SECONDS, Report, doctor_http, reach_fix, status_text
@@ -56,7 +56,10 @@ def _configuration(settings: Settings, report: Report) -> None:
     key = settings.venice_api_key.get_secret_value()
     report.line("info", f"VENICE_API_KEY: set ({len(key)} characters)")
     report.line("info", f"VENICE_BASE_URL: {settings.venice_base_url}")
-    report.line("info", f"DATABASE_URL: {settings.database_url}")
+    shown = (
+        safe_url(settings.database_url) if is_postgres_url(settings.database_url) else settings.database_url
+    )
+    report.line("info", f"DATABASE_URL: {shown}")  # never a PostgreSQL password
     report.line("info", f"DEFAULT_CHAT_MODEL: {settings.default_chat_model}")
     report.line("info", f"ADMIN_USER_IDS: {', '.join(sorted(settings.admin_user_ids)) or '(none)'}")
     platforms = [

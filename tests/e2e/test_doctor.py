@@ -396,3 +396,12 @@ async def test_doctor_prints_only_its_own_lines_with_every_platform_configured(
     assert f"Telegram bot @{tg.bot_username} works" in out and "Discord bot venice-test works" in out
     for secret in (dc.token, tg.token, TEST_KEY):
         assert secret not in out
+
+
+async def test_doctor_never_prints_a_postgresql_password(
+    venice: FakeVenice, make_settings: Callable[..., Settings], postgres_url: str
+) -> None:
+    with_password = postgres_url.replace("@", ":s3cret-pass@", 1)  # the test server trusts the role
+    _, lines = await run_doctor(make_settings(database_url=with_password))
+    assert "s3cret-pass" not in "\n".join(lines)
+    assert f"[info] DATABASE_URL: {postgres_url}" in lines
