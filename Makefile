@@ -59,6 +59,7 @@ bench: $(VENV)/.dev-installed
 	$(PY) bench/cost.py
 	$(PY) bench/scale.py
 	$(PY) bench/web.py
+	$(PY) bench/tools.py
 
 ## Re-resolve both lock files to the newest versions pyproject.toml allows (for every supported
 ## Python and platform); the dev lock keeps the runtime lock's versions of the packages they share.
