@@ -71,7 +71,8 @@ async def test_each_worker_answers_only_its_own_shards_and_dms_go_to_shard_0(
         "question on shard 1": "one",
         "a private question": "zero",
     }
-    assert [len(bot_messages(dc, channel)) for channel in where.values()] == [1, 1, 1]  # each once
+    shown = [[m["content"] for m in bot_messages(dc, channel)] for channel in where.values()]
+    assert [len(messages) for messages in shown] == [1, 1, 1], shown  # each once
 
 
 async def test_two_bot_processes_on_one_database_split_the_shards(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from pathlib import Path
 
 from tests.e2e.crash_support import BotProcess
@@ -84,7 +85,10 @@ async def test_three_workers_answer_everything_in_order_when_the_poller_is_kille
             f"after it; {repeated} answers repeated ({in_flight} turns in flight at the kill)"
         )
         assert resumed < 30  # the promise: another worker polls within 30 s
-        assert 0 <= repeated <= min(3, in_flight)
+        # Only a turn begun and not paid at the kill may be answered again, and only once more.
+        # (Most runs repeat 0-2; on a loaded machine more answers are on their way at the kill.)
+        assert 0 <= repeated <= in_flight
+        assert all(max(Counter(answers(tg, user)).values()) <= 2 for user in USERS)
         for user in USERS:  # oldest first per chat, whichever worker answered, across the kill too
             seen = answers(tg, user)
             assert sorted(set(seen), key=seen.index) == QUESTIONS[user]

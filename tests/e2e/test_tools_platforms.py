@@ -57,8 +57,16 @@ async def test_telegram_past_the_ceiling_a_button_asks_and_no_costs_nothing(
     venice.responder = call_then_answer("generate_image", DRAW, "I need your yes first.")
     async with start_bot(options=EDITS, default_chat_model=TOOL_MODEL, tool_cost_ceiling_usd=0):
         tg.push_message("Draw me a lighthouse in a storm", chat_id=ALICE)
-        await tg.wait_for(lambda: any("I need your yes first." in t for t in texts(tg, ALICE)), timeout=15)
-        answer = next(m for m in tg.visible(ALICE) if "I need your yes first." in m.get("text", ""))
+
+        def asked() -> list[dict[str, Any]]:  # the answer once it is whole: its buttons come last
+            return [
+                m
+                for m in tg.visible(ALICE)
+                if "I need your yes first." in m.get("text", "") and m.get("reply_markup")
+            ]
+
+        await tg.wait_for(lambda: bool(asked()), timeout=15)
+        answer = asked()[0]
         buttons = [b for row in answer["reply_markup"]["inline_keyboard"] for b in row]
         labels = [b["text"] for b in buttons]
         assert any(label.startswith("✅ 🎨 drawing") and "$" in label for label in labels), labels
