@@ -9,7 +9,6 @@ platform's id form, and refuses a user the bot has never seen: a typo neither fu
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -26,7 +25,7 @@ from core.ports.records import AccountView, KnownUser
 from core.ports.storage import LedgerStore, Store, UserDirectory
 from core.privacy.policy import Privacy
 from core.settings import Settings
-from core.text import plural
+from core.text import plural, utc_minute
 
 ID_HINT = "see `venice-bots admin users`"
 UNSEEN_HINT = "`venice-bots admin users --search ...` lists known users"
@@ -231,7 +230,7 @@ async def _check(store: Store, settings: Settings, out: TextIO) -> int:
     for hold in orphans:
         out.write(
             f"ORPHANED hold {hold.request_id} of {hold.owner}: {usd(hold.amount)} for {hold.feature or '?'}, "
-            f"made {_when(hold.created_at)}; the next start of the bot refunds it\n"
+            f"made {utc_minute(hold.created_at)}; the next start of the bot refunds it\n"
         )
     out.write(
         f"{len(held)} open holds ({usd(sum(h.amount for h in held))}), {len(orphans)} orphaned"
@@ -273,8 +272,8 @@ async def _list_users(
                 user.name,
                 _short(user.display_name or "-"),
                 await _balance_cell(user, ledger),
-                _when(user.last_message) if user.last_message else "-",
-                _when(user.first_seen)[:10],
+                utc_minute(user.last_message) if user.last_message else "-",
+                utc_minute(user.first_seen)[:10],
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -294,10 +293,6 @@ async def _balance_cell(user: KnownUser, ledger: LedgerStore) -> str:
     view = await ledger.peek(user.owner)
     shown = "unlimited" if view.unlimited else usd(view.balance)
     return f"{shown} via {user.owner_name}" if user.owner_name else shown
-
-
-def _when(stamp: float) -> str:
-    return f"{datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M}"
 
 
 def _short(text: str, width: int = 24) -> str:

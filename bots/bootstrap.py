@@ -43,6 +43,27 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+def venice_client(
+    settings: Settings,
+    http: httpx.AsyncClient,
+    *,
+    retry: RetryPolicy,
+    metrics: Metrics = NO_METRICS,
+    failures: FailureBudget | None = None,
+) -> VeniceClient:
+    """The Venice client as the bot (or its console) uses it, over ``http``."""
+    return VeniceClient(
+        http,
+        api_key=settings.venice_api_key,
+        base_url=settings.venice_base_url,
+        retry=retry,
+        failures=failures,
+        metrics=metrics,
+        models_ttl=settings.models_cache_seconds,
+        stream_seconds=settings.venice_timeout_seconds,
+    )
+
+
 def allowance_policy(settings: Settings) -> AllowancePolicy:
     """The allowance every user gets, from the settings."""
     return AllowancePolicy(
@@ -107,16 +128,8 @@ async def build_service(
     async with open_store(settings, clock=policy.wall) as store, http or http_client(settings) as client:
         workers = store.coordination
         await workers.start()  # beat from now on: the other workers know this one runs
-        venice = VeniceClient(
-            client,
-            api_key=settings.venice_api_key,
-            base_url=settings.venice_base_url,
-            retry=policy,
-            failures=FailureBudget(monotonic=policy.monotonic, shared=workers.failures),
-            metrics=metrics,
-            models_ttl=settings.models_cache_seconds,
-            stream_seconds=settings.venice_timeout_seconds,
-        )
+        failures = FailureBudget(monotonic=policy.monotonic, shared=workers.failures)
+        venice = venice_client(settings, client, retry=policy, metrics=metrics, failures=failures)
         # MCP servers first: a bad MCP_CONFIG stops the start before anything runs (exit 2);
         # they close after the service, once no turn can call them.
         async with McpServers.open(settings) as mcp:

@@ -221,13 +221,18 @@ async def _run(settings: Settings, *, announce: bool, guest: str | None = None) 
     from adapters.terminal import chat_in_terminal
     from bots.bootstrap import build_service
     from bots.health import heartbeat, heartbeat_path
-    from bots.web import console_beside, console_metrics
 
-    metrics = console_metrics(settings) if announce else None
+    metrics = None
+    if announce and settings.web_admin_password is not None:  # the console's libraries load only then
+        from adapters.web.metrics import PrometheusMetrics
+
+        metrics = PrometheusMetrics()
     async with contextlib.AsyncExitStack() as stack:
         service = await stack.enter_async_context(build_service(settings, metrics=metrics or NO_METRICS))
         await stack.enter_async_context(heartbeat(heartbeat_path(settings.database_url)))
         if metrics is not None:
+            from bots.web import console_beside
+
             await stack.enter_async_context(console_beside(settings, service, metrics))
         if announce and (settings.telegram_bot_token or settings.discord_bot_token):
             await _serve_platforms(service, settings)

@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator
 from adapters.web.metrics import PrometheusMetrics
 from adapters.web.rendering import ConsoleParts
 from adapters.web.server import WebConsole
-from bots.bootstrap import http_client, open_store
+from bots.bootstrap import http_client, open_store, venice_client
 from core.app import App
 from core.settings import Settings
-from core.venice.client import VeniceClient
 from core.venice.retry import RetryPolicy
 
 EXIT_CONFIG = 2
@@ -23,11 +22,6 @@ NO_PASSWORD = (
     "The web console needs WEB_ADMIN_PASSWORD (at least 12 characters): set it in the environment "
     "or in .env, then start it again. Every page of the console is behind that password."
 )
-
-
-def console_metrics(settings: Settings) -> PrometheusMetrics | None:
-    """The counters of a console to serve beside the bot, or None when there is no console."""
-    return PrometheusMetrics() if settings.web_admin_password is not None else None
 
 
 @contextlib.asynccontextmanager
@@ -47,15 +41,9 @@ async def serve_console_alone(settings: Settings) -> int:
     metrics = PrometheusMetrics()
     policy = RetryPolicy(max_attempts=settings.venice_max_attempts)
     async with open_store(settings, clock=policy.wall) as store, http_client(settings) as http:
-        venice = VeniceClient(
-            http,
-            api_key=settings.venice_api_key,
-            base_url=settings.venice_base_url,
-            retry=policy,
-            metrics=metrics,
-            models_ttl=settings.models_cache_seconds,
+        parts = ConsoleParts(
+            settings, store, venice_client(settings, http, retry=policy, metrics=metrics), metrics
         )
-        parts = ConsoleParts(settings, store, venice, metrics)
         async with WebConsole(parts, host=settings.web_host, port=settings.web_port) as console:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

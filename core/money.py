@@ -11,6 +11,7 @@ from typing import Literal
 
 from core.errors import BotError, InvalidInput
 from core.ports.records import Activity, Entry
+from core.text import utc_minute
 
 MICRO = 1_000_000
 
@@ -116,7 +117,7 @@ def format_entries(entries: list[Entry]) -> str:
     lines = ["Latest entries (newest first, times in UTC):"]
     for entry in entries:
         what = entry.feature or entry.note or entry.kind
-        lines.append(f"{_when(entry.created_at)} {entry.kind:<10} {usd(entry.amount):>10} {what}")
+        lines.append(f"{utc_minute(entry.created_at)} {entry.kind:<10} {usd(entry.amount):>10} {what}")
     return "\n".join(lines)
 
 
@@ -143,7 +144,7 @@ def format_activity(items: list[Activity]) -> str:
         return "Nothing yet: your paid actions and the credit you get will show here."
     lines = ["Your latest activity (newest first):"]
     for item in items:
-        lines.append(f"{_when(item.created_at)} UTC  {_describe(item)}{_tokens(item)}")
+        lines.append(f"{utc_minute(item.created_at)} UTC  {_describe(item)}{_tokens(item)}")
     used = [item.tokens for item in items if item.tokens and item.status == "charged"]
     saved = sum(tokens.saved for tokens in used)
     if saved > 0:
@@ -181,7 +182,3 @@ def _describe(item: Activity) -> str:
         "adjustment": "credit taken away",
     }.get(item.status, item.status)
     return f"{label}: {sign}{usd(item.amount)}"
-
-
-def _when(stamp: float) -> str:
-    return f"{datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 
 from core.venice.types import Citation
 
@@ -27,6 +28,19 @@ def clean_text(text: str) -> str:
     text = _CONTROL.sub("", text)
     text = re.sub("\ufffd+", "\ufffd", text)
     return unicodedata.normalize("NFC", text).strip()
+
+
+def clip(text: str, limit: int, *, one_line: bool = False) -> str:
+    """The text cut to ``limit`` characters with an ellipsis (``one_line``: its runs of
+    whitespace, newlines included, first made single spaces)."""
+    if one_line:
+        text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def utc_minute(stamp: float) -> str:
+    """A Unix time as people read it in listings: ``2026-12-07 15:13`` (UTC)."""
+    return f"{datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M}"
 
 
 def plural(count: int, noun: str, plural_noun: str | None = None) -> str:

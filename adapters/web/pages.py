@@ -22,6 +22,7 @@ from core.catalogue import Catalogue
 from core.errors import BotError, InvalidInput
 from core.money import FEATURE_NAMES, parse_usd, usd
 from core.ports.records import Activity, KnownUser
+from core.text import utc_minute
 from core.venice.errors import VeniceError
 
 log = logging.getLogger(__name__)
@@ -32,26 +33,27 @@ BALANCE_SECONDS = 60.0  # Venice's account balance, asked at most once a minute
 HINT = "the Users page lists every user the bot has seen"
 
 
+@dataclass
+class _VeniceAccount:
+    """Venice's balance as last asked (or why it could not be read), and when."""
+
+    text: str = ""
+    asked_at: float = float("-inf")
+
+
+_ACCOUNT: web.AppKey[_VeniceAccount] = web.AppKey("venice_account")
+
+
 def add_page_routes(app: web.Application) -> None:
     """Mount the pages behind the login."""
     app.router.add_get("/", overview)
     app.router.add_get("/users", users)
     app.router.add_get("/users/{name}", user)
     app.router.add_post("/users/{name}/grant", grant)
+    app[_ACCOUNT] = _VeniceAccount()
 
 
 # ----- overview
-
-
-@dataclass
-class _VeniceAccount:
-    """Venice's balance as last asked, or why it could not be read."""
-
-    text: str
-    asked_at: float
-
-
-_ACCOUNT: web.AppKey[list[_VeniceAccount]] = web.AppKey("venice_account")
 
 
 async def overview(request: web.Request) -> web.StreamResponse:
@@ -94,9 +96,9 @@ async def overview(request: web.Request) -> web.StreamResponse:
 
 
 async def _venice_account(request: web.Request, parts: ConsoleParts) -> str:
-    cache = request.app.get(_ACCOUNT)
-    if cache and time.monotonic() - cache[0].asked_at < BALANCE_SECONDS:
-        return cache[0].text
+    seen = request.app[_ACCOUNT]
+    if time.monotonic() - seen.asked_at < BALANCE_SECONDS:
+        return seen.text
     try:
         balance = await parts.venice.balance()
     except VeniceError as exc:
@@ -107,8 +109,7 @@ async def _venice_account(request: web.Request, parts: ConsoleParts) -> str:
         text = " + ".join(s for s in shown if s) or "unknown"
         if not balance.can_consume:
             text += " (cannot pay for more requests: top it up)"
-    if cache is not None:
-        cache[:] = [_VeniceAccount(text, time.monotonic())]
+    seen.text, seen.asked_at = text, time.monotonic()
     return text
 
 
@@ -338,4 +339,4 @@ def _allowance(period: str, amount: int) -> str:
 
 
 def _when(stamp: float) -> str:
-    return f"{datetime.fromtimestamp(stamp, UTC):%Y-%m-%d %H:%M} UTC"
+    return f"{utc_minute(stamp)} UTC"

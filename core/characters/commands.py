@@ -11,7 +11,7 @@ from core.characters.cards import MAX_CARD_BYTES, Persona, parse_card
 from core.commands import Arg, ArgType, Command, CommandContext, FileArg
 from core.errors import InvalidInput, PermissionDenied
 from core.events import Choice, Reply
-from core.text import plural
+from core.text import clip, plural
 
 if TYPE_CHECKING:
     from core.addressing import Addressing
@@ -166,11 +166,13 @@ class CharacterCommands:
         choices = [Choice(f"🎭 {p.name}", f"/character set {p.name}") for p in personas]
         choices += [Choice(c.name, f"/character set {c.slug}") for c in usable]
         for p in personas[:LISTED]:
-            lines.append(f"• {p.name} (persona) — {_clip(p.description or p.system_prompt, 90)}")
+            lines.append(
+                f"• {p.name} (persona) — {clip(p.description or p.system_prompt, 90, one_line=True)}"
+            )
         for c in usable[: max(0, LISTED - len(personas))]:
             tags = f" [{', '.join(c.tags[:3])}]" if c.tags else ""
             lines.append(
-                f"• {c.name}{' 🔞' if c.adult else ''} ({c.slug}){tags} — {_clip(c.description, 90)}"
+                f"• {c.name}{' 🔞' if c.adult else ''} ({c.slug}){tags} — {clip(c.description, 90, one_line=True)}"
             )
         more = len(choices) - (len(lines) - 1)  # offered as buttons but not described above
         if more > 0:
@@ -274,7 +276,10 @@ class CharacterCommands:
                 )
             return Reply(
                 "Personas:\n"
-                + "\n".join(f"• {p.name} — {_clip(p.description or p.system_prompt, 80)}" for p in personas),
+                + "\n".join(
+                    f"• {p.name} — {clip(p.description or p.system_prompt, 80, one_line=True)}"
+                    for p in personas
+                ),
                 choices=tuple(Choice(p.name, f"/character set {p.name}") for p in personas),
             )
         if action not in ("show", "list") and not ctx.is_bot_admin:
@@ -354,7 +359,7 @@ def _describe_persona(p: Persona) -> str:
         ("Example dialogue", p.example_dialogue),
     ):
         if value:
-            lines.append(f"{label}: {_clip(value, 300)}")
+            lines.append(f"{label}: {clip(value, 300, one_line=True)}")
     for label, setting in (("Voice", p.voice), ("Model", p.model), ("Avatar", p.avatar_url)):
         if setting:
             lines.append(f"{label}: {setting}")
@@ -370,8 +375,3 @@ def _adult_place(ctx: CommandContext) -> str:
 
 def _actor(ctx: CommandContext) -> str:
     return f"{ctx.message.platform}:{ctx.message.user_id}"
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -19,8 +19,8 @@ from typing import Any
 from core.chat.relay import Streamed, relay
 from core.events import Attachment, Charge, Choice, ReplyStream
 from core.money import usd
-from core.tools.base import Tool, ToolCall, ToolContext, ToolResult
-from core.tools.builtin import failed
+from core.text import clip
+from core.tools.base import Tool, ToolCall, ToolContext, ToolResult, failed
 from core.tools.pending import PendingCalls
 from core.venice.client import VeniceClient
 from core.venice.tool_calls import assistant_message, tool_message
@@ -38,7 +38,6 @@ class Acted:
     charges: list[Charge] = field(default_factory=list)
     choices: list[Choice] = field(default_factory=list)
     shown: list[str] = field(default_factory=list)
-    rounds: int = 0
 
     @property
     def spent(self) -> int:
@@ -47,7 +46,7 @@ class Acted:
 
 
 @dataclass
-class Turn:
+class ToolTurn:
     """What one turn with tools needs: the tools on offer, the context they run in, the limits."""
 
     tools: Mapping[str, Tool]
@@ -58,7 +57,7 @@ class Turn:
 
 
 async def act(
-    venice: VeniceClient, request: ChatRequest, stream: ReplyStream, turn: Turn, acted: Acted
+    venice: VeniceClient, request: ChatRequest, stream: ReplyStream, turn: ToolTurn, acted: Acted
 ) -> Streamed:
     """Answer with tools: every round's text relayed, every call run (into ``acted``, which the
     caller keeps, to refund what the tools charged if the turn fails); the rounds merged."""
@@ -74,7 +73,6 @@ async def act(
         )
         result = await relay(venice, asked, stream)
         results.append(result)
-        acted.rounds = number + 1
         if not result.tool_calls or result.interrupted or last:
             break
         messages.append(assistant_message(result.answer, result.tool_calls))
@@ -85,7 +83,7 @@ async def act(
     return _merged(results)
 
 
-async def _run(assembled: AssembledCall, turn: Turn, acted: Acted) -> ToolResult:
+async def _run(assembled: AssembledCall, turn: ToolTurn, acted: Acted) -> ToolResult:
     """Run one call within the ceiling; whatever happens, a result for the model."""
     call = _parsed(assembled)
     tool = turn.tools.get(call.name)
@@ -110,11 +108,11 @@ async def _run(assembled: AssembledCall, turn: Turn, acted: Acted) -> ToolResult
     return result
 
 
-async def _ask_first(call: ToolCall, tool: Tool, price: int, turn: Turn, acted: Acted) -> ToolResult:
+async def _ask_first(call: ToolCall, tool: Tool, price: int, turn: ToolTurn, acted: Acted) -> ToolResult:
     """Keep a call that would pass the ceiling, and put the user's buttons under the answer."""
     pending = await turn.pending.keep(turn.context.message, call)
     what = tool.status(call)
-    acted.choices.append(Choice(f"✅ {_short(what, 40)} ({usd(price)})", f"/toolconfirm {pending}"))
+    acted.choices.append(Choice(f"✅ {clip(what, 40)} ({usd(price)})", f"/toolconfirm {pending}"))
     acted.choices.append(Choice("✖ No, thanks", f"/toolcancel {pending}"))
     acted.shown.append(f"⏸ waiting for your yes: {what}")
     return ToolResult.error(
@@ -131,10 +129,6 @@ def _parsed(call: AssembledCall) -> ToolCall:
     except ValueError:
         arguments = None
     return ToolCall(call.id, call.name, arguments if isinstance(arguments, dict) else None, raw)
-
-
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _merged(results: list[Streamed]) -> Streamed:

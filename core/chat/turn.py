@@ -266,7 +266,7 @@ class ChatTurns:
                 message, estimate, feature="chat", model_id=model.id
             ) as reservation:
                 if tools:
-                    limits = acting.Turn(
+                    limits = acting.ToolTurn(
                         tools, tool_context, self._settings.max_tool_rounds, self._ceiling, self._pending
                     )
                     result = await acting.act(self._venice, request, stream, limits, acted)

@@ -14,6 +14,7 @@ from core.events import Attachment, IncomingMessage, Reply, ReplyStream
 from core.media.uploads import priced
 from core.runner import Runner
 from core.settings import Settings
+from core.text import clip
 from core.venice.client import VeniceClient
 from core.venice.types import ModelInfo
 
@@ -36,11 +37,6 @@ def most_inputs(model: ModelInfo) -> int:
     if not constraints.get("combineImages"):
         return 1
     return int(constraints.get("maxInputImages") or DEFAULT_INPUTS)
-
-
-def clip(text: str, limit: int) -> str:
-    """The text, cut to ``limit`` characters with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Combinations:

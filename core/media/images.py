@@ -14,12 +14,13 @@ from core.billing.pricing import MediaPrices, Prices
 from core.catalogue import Catalogue
 from core.errors import InvalidInput
 from core.events import Attachment, Charge, IncomingMessage, Notice, Reply, ReplyStream
-from core.media.combining import Combinations, clip, model_constraints
+from core.media.combining import Combinations, model_constraints
 from core.media.uploads import priced, source_image, source_images
 from core.ports.records import ChatSettings
 from core.ports.storage import ChatSettingsStore
 from core.runner import Runner
 from core.settings import Settings
+from core.text import clip
 from core.venice.client import VeniceClient
 from core.venice.types import ModelInfo
 

@@ -9,13 +9,17 @@ is a ``ToolResult`` with ``is_error`` that the model reads and answers around.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from core.errors import BotError
 from core.events import Attachment, Charge, Choice, IncomingMessage, ReplyStream
 from core.ports.records import ChatSettings, Conversation
+
+log = logging.getLogger(__name__)
 
 # What Venice (as OpenAI) accepts as a function's name.
 TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -131,3 +135,12 @@ class ToolSource(Protocol):
     def tools(self) -> list[Tool]:
         """The tools this source offers now (an MCP server that is down offers none)."""
         ...
+
+
+def failed(call: ToolCall, exc: BaseException) -> ToolResult:
+    """A tool's failure as the model reads it: a BotError's own words, else a plain line (the
+    traceback goes to the log)."""
+    if isinstance(exc, BotError):
+        return ToolResult.error(exc.user_message)
+    log.error("Tool %s failed", call.name, exc_info=exc)
+    return ToolResult.error(f"{call.name} failed unexpectedly; tell the user it did not work.")

@@ -9,7 +9,6 @@ the money back. A failure is told to the model, which answers around it.
 from __future__ import annotations
 
 import ipaddress
-import logging
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,23 +17,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from core.billing.cashier import Cashier
 from core.billing.pricing import Prices
 from core.chat.recall import Recall
-from core.errors import BotError, InvalidInput
+from core.errors import InvalidInput
 from core.events import Charge
 from core.media.images import Images
 from core.media.music import MusicJobs
+from core.text import clip
 from core.tools.base import Tool, ToolCall, ToolContext, ToolResult, ToolSpec
 from core.venice.client import VeniceClient
-
-log = logging.getLogger(__name__)
 
 SEARCH_RESULTS = 5
 PAGE_CHARS = 10_000  # of a read page, for the model
 ASPECTS = ("1:1", "16:9", "9:16", "4:3", "3:4")
 
 
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _shown(call: ToolCall, name: str) -> str:
+    """An argument as a status line shows it: on one line, cut to 80 characters."""
+    return clip(str((call.arguments or {}).get(name, "")), 80, one_line=True)
+
+
+def _one_text(parameter: str) -> dict[str, Any]:
+    """The JSON schema of a tool that takes one required text."""
+    return {"type": "object", "properties": {parameter: {"type": "string"}}, "required": [parameter]}
 
 
 def _text_argument(call: ToolCall, name: str) -> str:
@@ -98,7 +101,7 @@ class GenerateImage(_Builtin):
 
     def status(self, call: ToolCall) -> str:
         """What the user sees while it draws."""
-        return f"🎨 drawing: {_clip((call.arguments or {}).get('prompt', ''), 80)}"
+        return f"🎨 drawing: {_shown(call, 'prompt')}"
 
     def _options(self, call: ToolCall) -> dict[str, Any]:
         aspect = (call.arguments or {}).get("aspect_ratio")
@@ -158,11 +161,7 @@ class WebSearch(_Paid):
     spec = ToolSpec(
         "web_search",
         "Search the web; cite the addresses you use.",
-        {
-            "type": "object",
-            "properties": {"query": {"type": "string"}},
-            "required": ["query"],
-        },
+        _one_text("query"),
     )
 
     def _price(self) -> int:
@@ -170,7 +169,7 @@ class WebSearch(_Paid):
 
     def status(self, call: ToolCall) -> str:
         """What the user sees while it searches."""
-        return f"🔎 searching: {_clip((call.arguments or {}).get('query', ''), 80)}"
+        return f"🔎 searching: {_shown(call, 'query')}"
 
     async def run(self, call: ToolCall, context: ToolContext) -> ToolResult:
         """Search and list what came back."""
@@ -181,7 +180,7 @@ class WebSearch(_Paid):
         if not results:
             return ToolResult(f"No results for {query!r}.", charges=(charge,))
         lines = [
-            f"[{number}] {r.title}\n{r.url}{' (' + r.date + ')' if r.date else ''}\n{_clip(r.content, 600)}"
+            f"[{number}] {r.title}\n{r.url}{' (' + r.date + ')' if r.date else ''}\n{clip(r.content, 600, one_line=True)}"
             for number, r in enumerate(results, start=1)
         ]
         return ToolResult("\n\n".join(lines), charges=(charge,))
@@ -194,11 +193,7 @@ class ReadUrl(_Paid):
     spec = ToolSpec(
         "read_url",
         "Read a public web page's text.",
-        {
-            "type": "object",
-            "properties": {"url": {"type": "string"}},
-            "required": ["url"],
-        },
+        _one_text("url"),
     )
 
     def _price(self) -> int:
@@ -206,7 +201,7 @@ class ReadUrl(_Paid):
 
     def status(self, call: ToolCall) -> str:
         """What the user sees while the page is read."""
-        return f"📄 reading: {_clip((call.arguments or {}).get('url', ''), 80)}"
+        return f"📄 reading: {_shown(call, 'url')}"
 
     async def run(self, call: ToolCall, context: ToolContext) -> ToolResult:
         """Read the page, refusing private addresses before anything is paid."""
@@ -240,11 +235,7 @@ class RecallTool(_Builtin):
     spec = ToolSpec(
         "recall",
         "Search this conversation's older messages (out of view) for a topic.",
-        {
-            "type": "object",
-            "properties": {"query": {"type": "string"}},
-            "required": ["query"],
-        },
+        _one_text("query"),
     )
 
     def __init__(self, recall: Recall, cashier: Cashier, prices: Prices) -> None:
@@ -254,7 +245,7 @@ class RecallTool(_Builtin):
 
     def status(self, call: ToolCall) -> str:
         """What the user sees while memory is searched."""
-        return f"🧠 remembering: {_clip((call.arguments or {}).get('query', ''), 80)}"
+        return f"🧠 remembering: {_shown(call, 'query')}"
 
     async def run(self, call: ToolCall, context: ToolContext) -> ToolResult:
         """The passages most like the query, from this conversation only; the query's embedding
@@ -318,7 +309,7 @@ class MakeMusic(_Builtin):
 
     def status(self, call: ToolCall) -> str:
         """What the user sees while the track is priced."""
-        return f"🎵 pricing a track: {_clip((call.arguments or {}).get('prompt', ''), 80)}"
+        return f"🎵 pricing a track: {_shown(call, 'prompt')}"
 
     async def run(self, call: ToolCall, context: ToolContext) -> ToolResult:
         """Quote it; the buttons go under the answer."""
@@ -345,12 +336,3 @@ class Builtins:
     def tools(self) -> list[Tool]:
         """Every built-in tool."""
         return list(self._tools)
-
-
-def failed(call: ToolCall, exc: BaseException) -> ToolResult:
-    """A tool's failure as the model reads it: a BotError's own words, else a plain line (the
-    traceback goes to the log)."""
-    if isinstance(exc, BotError):
-        return ToolResult.error(exc.user_message)
-    log.error("Tool %s failed", call.name, exc_info=exc)
-    return ToolResult.error(f"{call.name} failed unexpectedly; tell the user it did not work.")

@@ -10,8 +10,7 @@ from core.errors import InvalidInput
 from core.events import Reply, ReplyStream
 from core.ports.storage import ChatSettingsStore
 from core.runner import Runner
-from core.tools.base import ToolContext
-from core.tools.builtin import failed
+from core.tools.base import ToolContext, failed
 from core.tools.pending import PendingCalls
 from core.tools.registry import ToolRegistry
 

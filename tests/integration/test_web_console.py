@@ -236,3 +236,13 @@ async def test_the_overview_names_the_models_the_bot_picks_and_survives_venice_b
         assert "Spend and turns per day" in page.text
         assert "unknown (" in page.text  # the balance, with Venice's reason
         assert "the cheapest embedding model" in page.text
+
+
+async def test_the_overview_asks_venice_for_the_balance_at_most_once_a_minute(
+    console: Console, venice: FakeVenice
+) -> None:
+    await console.log_in()
+    asked = len(venice.calls_to("/billing/balance"))
+    for _ in range(3):
+        assert (await console.http.get("/")).status_code == 200
+    assert len(venice.calls_to("/billing/balance")) - asked <= 1
